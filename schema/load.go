@@ -63,9 +63,6 @@ func load(data []byte) (*v1alpha1.KosmosTopology, Problems) {
 	}
 	st := &structure{pos: positions{}}
 	st.walk(root, typeOfTopology, "")
-	if st.fatal {
-		return nil, st.problems
-	}
 	t, err := decode(root)
 	if err != nil {
 		return nil, append(st.problems, Problem{Line: root.Line, Col: root.Column, Message: err.Error()})
@@ -73,6 +70,9 @@ func load(data []byte) (*v1alpha1.KosmosTopology, Problems) {
 	v1alpha1.SetDefaults(t)
 	ps = st.problems
 	for _, p := range Validate(t) {
+		if st.underBad(p.Path) {
+			continue
+		}
 		if pos, ok := st.pos.lookup(p.Path); ok {
 			p.Line, p.Col = pos.line, pos.col
 		}

@@ -52,8 +52,27 @@ func parentPath(path string) string {
 type structure struct {
 	pos      positions
 	problems Problems
-	// fatal is set when a value has the wrong kind, so decoding would fail.
-	fatal bool
+	// bad holds the paths of values of the wrong kind. Each such value is
+	// replaced by null in the tree, so that the rest still decodes and is
+	// validated; problems under a bad path are then only echoes.
+	bad []string
+}
+
+// reject reports that the value at path has the wrong kind and nulls it.
+func (s *structure) reject(n *yaml.Node, path, format string, args ...any) {
+	s.errorAt(n, path, format, args...)
+	s.bad = append(s.bad, path)
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null", Line: n.Line, Column: n.Column}
+}
+
+// underBad reports whether path is a rejected path or lies below one.
+func (s *structure) underBad(path string) bool {
+	for _, b := range s.bad {
+		if path == b || strings.HasPrefix(path, b+".") || strings.HasPrefix(path, b+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -94,9 +113,12 @@ func (s *structure) walk(n *yaml.Node, t reflect.Type, path string) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := fmt.Sprintf("%s[%s]", path, k.Value)
-			if !s.expectScalar(k, p, "!!str", "a string key") {
+			if k.Kind != yaml.ScalarNode {
+				s.reject(v, p, "expected a string key, got %s", describeNode(k))
+				*k = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: fmt.Sprintf("<key %d>", i/2)}
 				continue
 			}
+			k.Tag = "!!str" // a number or bool key is a string in JSON
 			s.pos[p] = position{k.Line, k.Column}
 			s.walk(v, t.Elem(), p)
 		}
@@ -137,8 +159,7 @@ func (s *structure) checkRange(n *yaml.Node, t reflect.Type, path string) {
 	} else if u, err := strconv.ParseUint(digits, 0, 64); err == nil && !v.OverflowUint(u) {
 		return
 	}
-	s.errorAt(n, path, "%s is out of range for a %d-bit %s", n.Value, t.Bits(), map[bool]string{true: "integer", false: "unsigned integer"}[v.CanInt()])
-	s.fatal = true
+	s.reject(n, path, "%s is out of range for a %d-bit %s", n.Value, t.Bits(), map[bool]string{true: "integer", false: "unsigned integer"}[v.CanInt()])
 }
 
 func describeNode(n *yaml.Node) string {
@@ -170,8 +191,7 @@ func (s *structure) expectKind(n *yaml.Node, path string, kind yaml.Kind, want s
 	if n.Kind == kind {
 		return true
 	}
-	s.errorAt(n, path, "expected %s, got %s", want, describeNode(n))
-	s.fatal = true
+	s.reject(n, path, "expected %s, got %s", want, describeNode(n))
 	return false
 }
 
@@ -186,8 +206,7 @@ func (s *structure) expectScalar(n *yaml.Node, path, tag, want string) bool {
 	if tag == "!!str" {
 		hint = fmt.Sprintf(" (quote it: %q)", n.Value)
 	}
-	s.errorAt(n, path, "expected %s, got %s%s", want, describeNode(n), hint)
-	s.fatal = true
+	s.reject(n, path, "expected %s, got %s%s", want, describeNode(n), hint)
 	return false
 }
 
@@ -201,10 +220,11 @@ func (s *structure) walkStruct(n *yaml.Node, t reflect.Type, path string) {
 		p := joinPath(path, k.Value)
 		f, ok := fields[k.Value]
 		if !ok {
-			if k.Tag != "!!str" {
-				s.fatal = true // a non-string key cannot be decoded
-			}
 			s.unknownField(k, p, fields)
+			if k.Kind != yaml.ScalarNode {
+				*k = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: fmt.Sprintf("<key %d>", i/2)}
+			}
+			k.Tag = "!!str" // a non-string key could not be decoded
 			continue
 		}
 		s.pos[p] = position{k.Line, k.Column}
