@@ -110,6 +110,7 @@ func (s *structure) walk(n *yaml.Node, t reflect.Type, path string) {
 		if !s.expectKind(n, path, yaml.MappingNode, "a mapping") {
 			return
 		}
+		s.dropDuplicateKeys(n, path)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := fmt.Sprintf("%s[%s]", path, k.Value)
@@ -215,6 +216,7 @@ func (s *structure) walkStruct(n *yaml.Node, t reflect.Type, path string) {
 		return
 	}
 	fields := jsonFields(t)
+	s.dropDuplicateKeys(n, path)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		p := joinPath(path, k.Value)
@@ -230,6 +232,23 @@ func (s *structure) walkStruct(n *yaml.Node, t reflect.Type, path string) {
 		s.pos[p] = position{k.Line, k.Column}
 		s.walk(v, f, p)
 	}
+}
+
+// dropDuplicateKeys reports every repeated key of a mapping and removes the
+// repeats, so that the rest of the document still decodes.
+func (s *structure) dropDuplicateKeys(n *yaml.Node, path string) {
+	first := map[string]int{}
+	kept := n.Content[:0:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if line, dup := first[k.Value]; dup && k.Kind == yaml.ScalarNode {
+			s.errorAt(k, joinPath(path, k.Value), "duplicate key (first at line %d)", line)
+			continue
+		}
+		first[k.Value] = k.Line
+		kept = append(kept, n.Content[i], n.Content[i+1])
+	}
+	n.Content = kept
 }
 
 func joinPath(path, field string) string {

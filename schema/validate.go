@@ -58,7 +58,11 @@ func (v *validator) enum(path, value string, allowed ...string) {
 	if value == "" {
 		v.add(path, "required: one of %s", strings.Join(allowed, ", "))
 	} else if !slices.Contains(allowed, value) {
-		v.add(path, "%q is not one of %s", value, strings.Join(allowed, ", "))
+		hint := ""
+		if best := closest(value, allowed); best != "" {
+			hint = fmt.Sprintf("; did you mean %q?", best)
+		}
+		v.add(path, "%q is not one of %s%s", value, strings.Join(allowed, ", "), hint)
 	}
 }
 

@@ -23,7 +23,6 @@ func (r cidrRef) String() string {
 	return fmt.Sprintf("%s %q of cluster %q", r.what, r.prefix, r.cluster)
 }
 
-
 // parseCIDR parses a canonical CIDR and reports why it is not one.
 func (v *validator) parseCIDR(path, s string) (netip.Prefix, bool) {
 	p, err := netip.ParsePrefix(s)
@@ -136,7 +135,7 @@ func (v *validator) clusterCIDRs(c *v1alpha1.ClusterSpec, np string) (reals, glo
 			}
 			f := familyOf(p)
 			families[f] = true
-			if n.IPFamily != v1alpha1.DualStack && f != n.IPFamily && n.IPFamily != "" {
+			if (n.IPFamily == v1alpha1.IPv4 || n.IPFamily == v1alpha1.IPv6) && f != n.IPFamily {
 				v.add(path, "%q is %s but the cluster's ipFamily is %s", s, f, n.IPFamily)
 				continue
 			}
