@@ -1,0 +1,48 @@
+// Package netplan is the ClusterLink network planner: a pure function from a
+// validated topology plus observed node facts to the NodeConfig of every node
+// of every cluster. It touches no kernel and no API server.
+//
+// # Design notes
+//
+// Devices. A node that tunnels across clusters carries vx-bridge (VNI 54,
+// UDP 4876; vx-bridge-6 for IPv6). In a Gateway cluster only the elected
+// gateway carries it; every node of that cluster, the gateway included,
+// carries vx-local (VNI 55; vx-local-6) to reach the gateway. A device address
+// keeps the host bits of the node's underlay address inside the bridge or
+// local range (192.168.1.10 → 220.168.1.10/8); MACs are derived from the
+// cluster, node and device names, so recomputing changes nothing. Two devices
+// that would share an address or MAC are reported, never produced silently.
+//
+// Routes. A P2P node routes each remote P2P node's pod ranges straight to that
+// node's bridge address, and a remote Gateway cluster's whole pod and service
+// ranges to its gateway. Service ranges of a P2P cluster go to a stable choice
+// of node (its first Ready node by name). Non-gateway nodes of a Gateway
+// cluster send every remote cluster's whole ranges to their gateway over
+// vx-local; they do not depend on remote node churn. Forwarding is static:
+// one FDB entry and one permanent neighbour entry per remote device.
+//
+// GlobalCIDRs. A cluster whose real range is mapped is only ever addressed by
+// its global image: remote routes use it, and the cluster's edge nodes (every
+// node in P2P, the gateway in Gateway mode) translate 1:1 (NETMAP) on their
+// bridge device: sources leaving are mapped to global, destinations arriving
+// mapped back. Two clusters with the same 10.244.0.0/16 thus talk by global
+// addresses, and a receiver sees the sender's global source.
+//
+// Gateways. The gateway is elected among Ready nodes matching
+// gateway.nodeSelector, in name order; the gateway in force (read back from
+// the cluster) is kept while it stays a Ready candidate. The gateway
+// masquerades traffic leaving vx-bridge from sources outside the cluster's pod
+// ranges (other nodes' host network).
+//
+// Families. IPv4 and IPv6 are planned independently over the clusters whose
+// ipFamily includes them; a dual-stack node gets both device pairs.
+//
+// Determinism and sharing. Output is sorted and independent of the order of
+// the observed nodes. The remote tables are computed once per cluster and
+// family and shared, read-only, by the configs of its nodes.
+//
+// Usage:
+//
+//	plan := netplan.Compute(&topology.Spec, facts)
+//	for _, c := range plan.Clusters { /* apply c.Configs in cluster c.Name */ }
+package netplan

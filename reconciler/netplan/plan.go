@@ -1,0 +1,513 @@
+package netplan
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Node is what the planner needs to know of one node.
+type Node struct {
+	Name        string
+	InternalIPs []netip.Addr
+	PodCIDRs    []netip.Prefix
+	Ready       bool
+	Labels      map[string]string
+}
+
+// ClusterFacts are the observed facts of one cluster.
+type ClusterFacts struct {
+	Nodes []Node
+	// Gateway is the node currently acting as the gateway (read back from the
+	// NodeConfigs in force); it is kept while it stays a Ready candidate.
+	Gateway string
+}
+
+// Facts are the observed facts of every cluster, by cluster name. A cluster
+// missing here (unreachable) contributes no nodes and gets no configs.
+type Facts map[string]ClusterFacts
+
+// Plan is the desired ClusterLink state of every node of every cluster.
+type Plan struct {
+	Clusters []ClusterPlan `json:"clusters"`
+	// Problems the planner could not plan around (address or MAC collisions,
+	// a Gateway cluster without a Ready candidate, a node without an address
+	// of a family its cluster uses). Each names the cluster and node.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// ClusterPlan is the plan of one cluster.
+type ClusterPlan struct {
+	Name string `json:"name"`
+	// Gateway is the elected gateway of a Gateway-mode cluster, "" otherwise.
+	Gateway string `json:"gateway,omitempty"`
+	// Standby are the further candidates kept ready (gateway.replicas - 1).
+	Standby []string `json:"standby,omitempty"`
+	// Configs holds one NodeConfig per node, sorted by name. Nodes of one
+	// cluster share their (read-only) remote tables: never modify them.
+	Configs []v1alpha1.NodeConfig `json:"configs"`
+}
+
+// Cluster returns the plan of the named cluster, or nil.
+func (p *Plan) Cluster(name string) *ClusterPlan {
+	for i := range p.Clusters {
+		if p.Clusters[i].Name == name {
+			return &p.Clusters[i]
+		}
+	}
+	return nil
+}
+
+// family is one IP family with its devices and ranges.
+type family struct {
+	v6                    bool
+	bridgeDev, localDev   string
+	bridge, local         v1alpha1.VXLANDevice
+	bridgeCIDR, localCIDR netip.Prefix
+	name                  v1alpha1.IPFamily
+	usedBy                func(v1alpha1.IPFamily) bool
+	matches               func(netip.Addr) bool
+}
+
+func families(n *v1alpha1.NetworkSpec) []family {
+	parse := func(s string) netip.Prefix {
+		pr, _ := netip.ParsePrefix(s) // validated; an invalid one leaves the family unplanned
+		return pr
+	}
+	return []family{
+		{
+			bridgeDev: v1alpha1.DeviceBridge, localDev: v1alpha1.DeviceLocal,
+			bridge: n.VXLAN.Bridge, local: n.VXLAN.Local,
+			bridgeCIDR: parse(n.BridgeCIDRs.IPv4), localCIDR: parse(n.LocalCIDRs.IPv4),
+			name:    v1alpha1.IPv4,
+			usedBy:  func(f v1alpha1.IPFamily) bool { return f != v1alpha1.IPv6 },
+			matches: netip.Addr.Is4,
+		},
+		{
+			v6: true, bridgeDev: v1alpha1.DeviceBridge6, localDev: v1alpha1.DeviceLocal6,
+			bridge: n.VXLAN.Bridge6, local: n.VXLAN.Local6,
+			bridgeCIDR: parse(n.BridgeCIDRs.IPv6), localCIDR: parse(n.LocalCIDRs.IPv6),
+			name:    v1alpha1.IPv6,
+			usedBy:  func(f v1alpha1.IPFamily) bool { return f != v1alpha1.IPv4 },
+			matches: func(a netip.Addr) bool { return a.Is6() && !a.Is4In6() },
+		},
+	}
+}
+
+// endpoint is a node reachable over the cross-cluster device: its identity
+// and the ranges routed to it.
+type endpoint struct {
+	cluster, node string
+	underlay      netip.Addr
+	addr          netip.Addr
+	mac           string
+	dsts          []netip.Prefix
+}
+
+// clusterState is the per-cluster working data of one family.
+type clusterState struct {
+	spec      *v1alpha1.ClusterSpec
+	nodes     []Node // sorted by name
+	gateway   string
+	standby   []string
+	endpoints []endpoint // what other clusters tunnel to
+	mappings  []v1alpha1.NATMapping
+}
+
+// Compute plans every node of every cluster. t must be a valid, defaulted
+// topology. The result is deterministic: the same input yields the same
+// plan, and a node whose inputs did not change gets an identical config.
+func Compute(t *v1alpha1.TopologySpec, facts Facts) *Plan {
+	p := &planner{spec: t, facts: facts, configs: map[string]map[string]*v1alpha1.NodeConfig{}}
+	return p.run()
+}
+
+type planner struct {
+	spec     *v1alpha1.TopologySpec
+	facts    Facts
+	configs  map[string]map[string]*v1alpha1.NodeConfig // cluster → node → config
+	problems []string
+	gateways map[string]*clusterState
+}
+
+func (p *planner) problem(format string, args ...any) {
+	p.problems = append(p.problems, fmt.Sprintf(format, args...))
+}
+
+func (p *planner) run() *Plan {
+	var clusters []*clusterState
+	for i := range p.spec.Clusters {
+		c := &p.spec.Clusters[i]
+		f, ok := p.facts[c.Name]
+		if !c.NetworkEnabled() || !ok {
+			continue
+		}
+		nodes := slices.Clone(f.Nodes)
+		slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
+		cs := &clusterState{spec: c, nodes: nodes}
+		if c.Network.Mode == v1alpha1.ModeGateway {
+			cs.gateway, cs.standby = electGateway(c, nodes, f.Gateway)
+			if cs.gateway == "" {
+				p.problem("cluster %s: no Ready node matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)
+			}
+		}
+		clusters = append(clusters, cs)
+		p.configs[c.Name] = map[string]*v1alpha1.NodeConfig{}
+		for _, n := range nodes {
+			p.configs[c.Name][n.Name] = &v1alpha1.NodeConfig{}
+			p.configs[c.Name][n.Name].Name = n.Name
+		}
+	}
+	for _, fam := range families(&p.spec.Network) {
+		if !fam.bridgeCIDR.IsValid() || !fam.localCIDR.IsValid() {
+			p.problem("the %s bridge or local CIDR is invalid; %s is not planned", fam.name, fam.name)
+			continue
+		}
+		p.planFamily(fam, clusters)
+	}
+	p.checkCollisions()
+	return p.result(clusters)
+}
+
+// electGateway picks the gateway deterministically among Ready candidates,
+// keeping the current one while it stays a Ready candidate.
+func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string) (string, []string) {
+	var candidates []string
+	for _, n := range nodes {
+		if n.Ready && len(n.InternalIPs) > 0 && matchesSelector(n.Labels, c.Network.Gateway.NodeSelector) {
+			candidates = append(candidates, n.Name)
+		}
+	}
+	if len(candidates) == 0 {
+		return "", nil
+	}
+	if i := slices.Index(candidates, current); i > 0 {
+		candidates = slices.Concat([]string{current}, candidates[:i], candidates[i+1:])
+	}
+	standby := candidates[1:min(len(candidates), int(c.Network.Gateway.Replicas))]
+	return candidates[0], slices.Clone(standby)
+}
+
+func matchesSelector(labels, selector map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func underlayOf(n *Node, fam family) (netip.Addr, bool) {
+	for _, a := range n.InternalIPs {
+		if fam.matches(a) {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// realCIDRs returns the cluster's topology ranges of one family.
+func realCIDRs(values []string, fam family) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range values {
+		if pr, err := netip.ParsePrefix(s); err == nil && fam.matches(pr.Addr()) {
+			out = append(out, pr.Masked())
+		}
+	}
+	return out
+}
+
+// globalOf translates a real range of cluster c to what other clusters
+// route: its GlobalCIDR image when a mapping covers it, else itself.
+func globalOf(c *v1alpha1.ClusterSpec, pr netip.Prefix) netip.Prefix {
+	for real, global := range c.Network.GlobalCIDRs {
+		rp, err1 := netip.ParsePrefix(real)
+		gp, err2 := netip.ParsePrefix(global)
+		if err1 == nil && err2 == nil && rp.Contains(pr.Addr()) && pr.Bits() >= rp.Bits() {
+			return mapPrefix(pr, rp, gp)
+		}
+	}
+	return pr
+}
+
+func (p *planner) planFamily(fam family, all []*clusterState) {
+	var used []*clusterState
+	for _, cs := range all {
+		if fam.usedBy(cs.spec.Network.IPFamily) {
+			used = append(used, cs)
+			p.endpoints(cs, fam)
+		}
+	}
+	for _, cs := range used {
+		var remote []endpoint
+		var ranges []netip.Prefix
+		for _, o := range used {
+			if o != cs {
+				remote = append(remote, o.endpoints...)
+				ranges = append(ranges, mapAll(o.spec, realCIDRs(o.spec.Network.PodCIDRs, fam))...)
+				ranges = append(ranges, mapAll(o.spec, realCIDRs(o.spec.Network.ServiceCIDRs, fam))...)
+			}
+		}
+		p.planCluster(cs, fam, remote, ranges)
+	}
+}
+
+// endpoints fills in which of a cluster's nodes other clusters tunnel to, and
+// the ranges each one receives.
+func (p *planner) endpoints(cs *clusterState, fam family) {
+	c := cs.spec
+	cs.endpoints = cs.endpoints[:0]
+	cs.mappings = nil
+	for _, real := range slices.Sorted(maps.Keys(c.Network.GlobalCIDRs)) {
+		if rp, err := netip.ParsePrefix(real); err == nil && fam.matches(rp.Addr()) {
+			cs.mappings = append(cs.mappings, v1alpha1.NATMapping{RealCIDR: real, GlobalCIDR: c.Network.GlobalCIDRs[real]})
+		}
+	}
+	services := mapAll(c, realCIDRs(c.Network.ServiceCIDRs, fam))
+	mk := func(n *Node, dsts []netip.Prefix) bool {
+		u, ok := underlayOf(n, fam)
+		if !ok {
+			return false
+		}
+		cs.endpoints = append(cs.endpoints, endpoint{
+			cluster: c.Name, node: n.Name, underlay: u,
+			addr: keepHostBits(u, fam.bridgeCIDR), mac: deviceMAC(c.Name, n.Name, fam.bridgeDev), dsts: dsts,
+		})
+		return true
+	}
+	if c.Network.Mode == v1alpha1.ModeGateway {
+		for i := range cs.nodes {
+			if cs.nodes[i].Name == cs.gateway {
+				dsts := slices.Concat(mapAll(c, realCIDRs(c.Network.PodCIDRs, fam)), services)
+				if !mk(&cs.nodes[i], dsts) {
+					p.problem("cluster %s: gateway %s has no %s InternalIP", c.Name, cs.gateway, fam.name)
+				}
+			}
+		}
+		return
+	}
+	// P2P: every Ready node receives its own pod ranges; the first of them
+	// (by name, a stable choice) also receives the service ranges.
+	for i := range cs.nodes {
+		n := &cs.nodes[i]
+		if !n.Ready {
+			continue
+		}
+		var dsts []netip.Prefix
+		for _, pr := range n.PodCIDRs {
+			if fam.matches(pr.Addr()) {
+				dsts = append(dsts, globalOf(c, pr.Masked()))
+			}
+		}
+		if len(cs.endpoints) == 0 {
+			dsts = append(dsts, services...)
+		}
+		if !mk(n, dsts) {
+			p.problem("cluster %s: node %s has no %s InternalIP; it is left out of the %s tunnels", c.Name, n.Name, fam.name, fam.name)
+		}
+	}
+}
+
+func mapAll(c *v1alpha1.ClusterSpec, ps []netip.Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, pr := range ps {
+		out[i] = globalOf(c, pr)
+	}
+	return out
+}
+
+// remoteTables renders the FDB, neighbour and route entries that reach the
+// given endpoints through dev. The result is shared by every node that
+// tunnels to the same endpoints.
+func remoteTables(remote []endpoint, dev string) (fdb []v1alpha1.FDBEntry, neigh []v1alpha1.Neighbor, routes []v1alpha1.Route) {
+	for _, e := range remote {
+		fdb = append(fdb, v1alpha1.FDBEntry{MAC: e.mac, Dst: e.underlay.String(), Device: dev})
+		neigh = append(neigh, v1alpha1.Neighbor{IP: e.addr.String(), MAC: e.mac, Device: dev})
+		for _, d := range e.dsts {
+			routes = append(routes, v1alpha1.Route{Dst: d.String(), Via: e.addr.String(), Device: dev})
+		}
+	}
+	return fdb, neigh, routes
+}
+
+func (p *planner) device(cs *clusterState, n *Node, fam family, name string, vx v1alpha1.VXLANDevice, cidr netip.Prefix) (v1alpha1.Device, bool) {
+	u, ok := underlayOf(n, fam)
+	if !ok {
+		return v1alpha1.Device{}, false
+	}
+	return v1alpha1.Device{
+		Name: name, VNI: vx.VNI, Port: vx.Port, MAC: deviceMAC(cs.spec.Name, n.Name, name),
+		MTU: p.spec.Network.VXLAN.MTU, UnderlayIP: u.String(), NIC: cs.spec.Network.NIC,
+		Addresses: []string{netip.PrefixFrom(keepHostBits(u, cidr), cidr.Bits()).String()},
+	}, true
+}
+
+// planCluster writes the configs of one cluster's nodes for one family.
+// remote are the endpoints of the other clusters; ranges their whole pod and
+// service ranges, which non-gateway nodes send to their gateway (so that a
+// node joining elsewhere does not change them).
+func (p *planner) planCluster(cs *clusterState, fam family, remote []endpoint, ranges []netip.Prefix) {
+	c := cs.spec
+	fdb, neigh, routes := remoteTables(remote, fam.bridgeDev)
+	// Clipped, so that appending a second family's entries to a node's
+	// shared slice copies it instead of writing into the shared array.
+	fdb, neigh = slices.Clip(fdb), slices.Clip(neigh)
+	gateway := c.Network.Mode == v1alpha1.ModeGateway
+	var gw *Node
+	for i := range cs.nodes {
+		if cs.nodes[i].Name == cs.gateway {
+			gw = &cs.nodes[i]
+		}
+	}
+	// Non-gateway nodes send every remote cluster's ranges to the gateway
+	// over the local device.
+	var viaGateway []v1alpha1.Route
+	var gwLocal v1alpha1.Device
+	haveGW := false
+	if gateway && gw != nil {
+		if gwLocal, haveGW = p.device(cs, gw, fam, fam.localDev, fam.local, fam.localCIDR); haveGW {
+			via := strings.Split(gwLocal.Addresses[0], "/")[0]
+			for _, r := range ranges {
+				viaGateway = append(viaGateway, v1alpha1.Route{Dst: r.String(), Via: via, Device: fam.localDev})
+			}
+			viaGateway = sortRoutes(dedupRoutes(viaGateway))
+		}
+	}
+	routes = slices.Clip(sortRoutes(routes))
+	viaGateway = slices.Clip(viaGateway)
+	locals := map[string]v1alpha1.Device{}
+	if gateway {
+		for i := range cs.nodes {
+			if d, ok := p.device(cs, &cs.nodes[i], fam, fam.localDev, fam.local, fam.localCIDR); ok {
+				locals[cs.nodes[i].Name] = d
+			}
+		}
+	}
+	for i := range cs.nodes {
+		n := &cs.nodes[i]
+		spec := &p.configs[c.Name][n.Name].Spec
+		edge := !gateway || n.Name == cs.gateway
+		if _, ok := underlayOf(n, fam); !ok {
+			if edge && n.Ready {
+				continue // reported with the endpoints
+			}
+			p.problem("cluster %s: node %s has no %s InternalIP; it gets no %s devices", c.Name, n.Name, fam.name, fam.name)
+			continue
+		}
+		if edge {
+			dev, _ := p.device(cs, n, fam, fam.bridgeDev, fam.bridge, fam.bridgeCIDR)
+			spec.Devices = append(spec.Devices, dev)
+			spec.FDB = share(spec.FDB, fdb)
+			spec.Neighbors = share(spec.Neighbors, neigh)
+			spec.Routes = share(spec.Routes, routes)
+			if len(cs.mappings) > 0 {
+				spec.NAT.Mappings = append(spec.NAT.Mappings, cs.mappings...)
+				spec.NAT.EdgeDevices = append(spec.NAT.EdgeDevices, fam.bridgeDev)
+			}
+		}
+		if !gateway {
+			continue
+		}
+		spec.Devices = append(spec.Devices, locals[n.Name])
+		if n.Name == cs.gateway {
+			// The gateway reaches every other node of its cluster over the
+			// local device and masquerades what they send that is not from
+			// a pod range.
+			for j := range cs.nodes {
+				o := &cs.nodes[j]
+				if o.Name == n.Name {
+					continue
+				}
+				if od, ok := locals[o.Name]; ok {
+					spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: od.MAC, Dst: od.UnderlayIP, Device: fam.localDev})
+					spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: strings.Split(od.Addresses[0], "/")[0], MAC: od.MAC, Device: fam.localDev})
+				}
+			}
+			except := slices.Clone(c.Network.PodCIDRs)
+			except = slices.DeleteFunc(except, func(s string) bool {
+				pr, err := netip.ParsePrefix(s)
+				return err != nil || !fam.matches(pr.Addr())
+			})
+			spec.NAT.Masquerade = append(spec.NAT.Masquerade, v1alpha1.MasqueradeRule{Device: fam.bridgeDev, ExceptSources: except})
+		} else if haveGW {
+			spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: gwLocal.MAC, Dst: gwLocal.UnderlayIP, Device: fam.localDev})
+			spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: strings.Split(gwLocal.Addresses[0], "/")[0], MAC: gwLocal.MAC, Device: fam.localDev})
+			spec.Routes = share(spec.Routes, viaGateway)
+		}
+	}
+}
+
+// share returns src itself when dst is empty (no copy: the slice is shared
+// read-only between nodes), else dst with src appended.
+func share[T any](dst, src []T) []T {
+	if len(dst) == 0 {
+		return src
+	}
+	return append(dst, src...)
+}
+
+func dedupRoutes(rs []v1alpha1.Route) []v1alpha1.Route {
+	seen := map[string]bool{}
+	out := rs[:0]
+	for _, r := range rs {
+		if !seen[r.Dst] {
+			seen[r.Dst] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func sortRoutes(rs []v1alpha1.Route) []v1alpha1.Route {
+	slices.SortFunc(rs, func(a, b v1alpha1.Route) int {
+		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Dst, b.Dst), cmp.Compare(a.Via, b.Via))
+	})
+	return rs
+}
+
+// checkCollisions reports device addresses and MACs that two devices share.
+func (p *planner) checkCollisions() {
+	addrs, macs := map[string]string{}, map[string]string{}
+	for _, cluster := range slices.Sorted(maps.Keys(p.configs)) {
+		for _, node := range slices.Sorted(maps.Keys(p.configs[cluster])) {
+			for _, d := range p.configs[cluster][node].Spec.Devices {
+				who := fmt.Sprintf("%s/%s %s", cluster, node, d.Name)
+				scope := d.Name // local addresses only need be unique per cluster
+				if d.Name == v1alpha1.DeviceLocal || d.Name == v1alpha1.DeviceLocal6 {
+					scope = cluster + "/" + d.Name
+				}
+				for _, a := range d.Addresses {
+					if other, dup := addrs[scope+" "+a]; dup {
+						p.problem("address %s of %s collides with %s: their underlay addresses share the host bits kept in the device range; pick a larger range", a, who, other)
+					} else {
+						addrs[scope+" "+a] = who
+					}
+				}
+				if other, dup := macs[d.MAC]; dup {
+					p.problem("MAC %s of %s collides with %s", d.MAC, who, other)
+				} else {
+					macs[d.MAC] = who
+				}
+			}
+		}
+	}
+}
+
+func (p *planner) result(clusters []*clusterState) *Plan {
+	out := &Plan{Problems: p.problems}
+	for _, cs := range clusters {
+		cp := ClusterPlan{Name: cs.spec.Name, Gateway: cs.gateway, Standby: cs.standby}
+		for _, n := range cs.nodes {
+			nc := p.configs[cs.spec.Name][n.Name]
+			slices.SortFunc(nc.Spec.Devices, func(a, b v1alpha1.Device) int { return cmp.Compare(a.Name, b.Name) })
+			cp.Configs = append(cp.Configs, *nc)
+		}
+		out.Clusters = append(out.Clusters, cp)
+	}
+	return out
+}

@@ -1,0 +1,243 @@
+package netplan
+
+import (
+	"flag"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"kosmos.io/kosmos/schema"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden plans")
+
+// factsFile is the YAML form of Facts used by the golden cases.
+type factsFile map[string]struct {
+	Gateway string `json:"gateway"`
+	Nodes   []struct {
+		Name     string            `json:"name"`
+		IPs      []string          `json:"ips"`
+		PodCIDRs []string          `json:"podCIDRs"`
+		NotReady bool              `json:"notReady"`
+		Labels   map[string]string `json:"labels"`
+	} `json:"nodes"`
+}
+
+func loadCase(t testing.TB, dir string) (*v1alpha1.TopologySpec, Facts) {
+	t.Helper()
+	topo, err := schema.LoadFile(filepath.Join(dir, "topology.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "facts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ff factsFile
+	if err := yaml.UnmarshalStrict(data, &ff); err != nil {
+		t.Fatal(err)
+	}
+	facts := Facts{}
+	for cluster, cf := range ff {
+		f := ClusterFacts{Gateway: cf.Gateway}
+		for _, n := range cf.Nodes {
+			node := Node{Name: n.Name, Ready: !n.NotReady, Labels: n.Labels}
+			for _, ip := range n.IPs {
+				node.InternalIPs = append(node.InternalIPs, netip.MustParseAddr(ip))
+			}
+			for _, c := range n.PodCIDRs {
+				node.PodCIDRs = append(node.PodCIDRs, netip.MustParsePrefix(c))
+			}
+			f.Nodes = append(f.Nodes, node)
+		}
+		facts[cluster] = f
+	}
+	return &topo.Spec, facts
+}
+
+// TestGoldenPlans computes the plan of every case in testdata and compares it
+// with plan.golden.yaml.
+func TestGoldenPlans(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/*")
+	if len(dirs) < 5 {
+		t.Fatalf("only %d cases", len(dirs))
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			spec, facts := loadCase(t, dir)
+			got, err := yaml.Marshal(Compute(spec, facts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join(dir, "plan.golden.yaml")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("plan differs from %s (go test ./reconciler/netplan -update, then review the diff)\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestPlanIsDeterministic(t *testing.T) {
+	spec, facts := loadCase(t, "testdata/mixed-global")
+	want := Compute(spec, facts)
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		shuffled := Facts{}
+		for k, f := range facts {
+			nodes := append([]Node(nil), f.Nodes...)
+			r.Shuffle(len(nodes), func(i, j int) { nodes[i], nodes[j] = nodes[j], nodes[i] })
+			shuffled[k] = ClusterFacts{Nodes: nodes, Gateway: f.Gateway}
+		}
+		if got := Compute(spec, shuffled); !reflect.DeepEqual(got, want) {
+			t.Fatal("plan depends on the order of the observed nodes")
+		}
+	}
+}
+
+func configsByNode(p *Plan) map[string]v1alpha1.NodeConfigSpec {
+	out := map[string]v1alpha1.NodeConfigSpec{}
+	for _, c := range p.Clusters {
+		for _, nc := range c.Configs {
+			out[c.Name+"/"+nc.Name] = nc.Spec
+		}
+	}
+	return out
+}
+
+func changed(a, b *Plan) []string {
+	before, after := configsByNode(a), configsByNode(b)
+	var out []string
+	for k, v := range after {
+		if old, ok := before[k]; !ok || !reflect.DeepEqual(old, v) {
+			out = append(out, k)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// TestNodeJoinChangesOnlyWhatMust: a node joining a P2P cluster changes its
+// own config and those of nodes in other clusters that tunnel to it; a node
+// joining a Gateway cluster changes only itself and its gateway.
+func TestNodeJoinChangesOnlyWhatMust(t *testing.T) {
+	spec, facts := loadCase(t, "testdata/mixed-global")
+	before := Compute(spec, facts)
+
+	join := func(cluster string, n Node) []string {
+		f := facts[cluster]
+		more := Facts{}
+		for k, v := range facts {
+			more[k] = v
+		}
+		more[cluster] = ClusterFacts{Nodes: append(append([]Node(nil), f.Nodes...), n), Gateway: f.Gateway}
+		after := Compute(spec, more)
+		if len(after.Problems) != 0 {
+			t.Fatalf("problems: %v", after.Problems)
+		}
+		return changed(before, after)
+	}
+	got := join("member-a", Node{Name: "a9", Ready: true, InternalIPs: []netip.Addr{netip.MustParseAddr("192.168.2.99")}, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.9.0/24")}})
+	for _, k := range got {
+		if strings.HasPrefix(k, "member-a/") && k != "member-a/a9" {
+			t.Errorf("P2P join changed %s in its own cluster", k)
+		}
+	}
+	if len(got) != 1+len(before.Cluster("host").Configs)+1 /* member-b's gateway */ {
+		t.Errorf("P2P join changed %v", got)
+	}
+
+	got = join("member-b", Node{Name: "b9", Ready: true, InternalIPs: []netip.Addr{netip.MustParseAddr("192.168.3.99")}, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.9.0/24")}})
+	gw := before.Cluster("member-b").Gateway
+	if len(got) != 2 || !contains(got, "member-b/b9") || !contains(got, "member-b/"+gw) {
+		t.Errorf("Gateway join changed %v, want only member-b/b9 and the gateway %s", got, gw)
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func TestGatewayIsStickyAndFailsOver(t *testing.T) {
+	spec, facts := loadCase(t, "testdata/mixed-global")
+	f := facts["member-b"]
+	first := Compute(spec, facts).Cluster("member-b").Gateway
+	if first == "" {
+		t.Fatal("no gateway elected")
+	}
+	// A later candidate that is the current gateway stays the gateway.
+	var other string
+	for _, n := range f.Nodes {
+		if n.Name != first && n.Labels["kosmos.io/gateway"] == "true" {
+			other = n.Name
+		}
+	}
+	facts["member-b"] = ClusterFacts{Nodes: f.Nodes, Gateway: other}
+	if got := Compute(spec, facts).Cluster("member-b").Gateway; got != other {
+		t.Errorf("current gateway %s replaced by %s while Ready", other, got)
+	}
+	// The gateway goes NotReady: the other candidate takes over.
+	nodes := append([]Node(nil), f.Nodes...)
+	for i := range nodes {
+		if nodes[i].Name == other {
+			nodes[i].Ready = false
+		}
+	}
+	facts["member-b"] = ClusterFacts{Nodes: nodes, Gateway: other}
+	if got := Compute(spec, facts).Cluster("member-b").Gateway; got == other || got == "" {
+		t.Errorf("gateway stayed on NotReady %s (got %q)", other, got)
+	}
+}
+
+func TestAddressHelpers(t *testing.T) {
+	for _, c := range []struct{ underlay, cidr, want string }{
+		{"192.168.1.10", "220.0.0.0/8", "220.168.1.10"},
+		{"10.0.0.5", "210.0.0.0/8", "210.0.0.5"},
+		{"10.1.2.3", "220.16.0.0/12", "220.17.2.3"},
+		{"fd00::1:10", "9470::/16", "9470::1:10"},
+		{"2001:db8:aa::7", "9480::/16", "9480:db8:aa::7"},
+	} {
+		got := keepHostBits(netip.MustParseAddr(c.underlay), netip.MustParsePrefix(c.cidr))
+		if got.String() != c.want {
+			t.Errorf("keepHostBits(%s, %s) = %s, want %s", c.underlay, c.cidr, got, c.want)
+		}
+	}
+	for _, c := range []struct{ p, real, global, want string }{
+		{"10.244.3.0/24", "10.244.0.0/16", "100.64.0.0/16", "100.64.3.0/24"},
+		{"10.96.0.0/16", "10.96.0.0/16", "100.80.0.0/16", "100.80.0.0/16"},
+		{"fd00:30:0:5::/64", "fd00:30::/56", "fd99:1::/56", "fd99:1:0:5::/64"},
+	} {
+		got := mapPrefix(netip.MustParsePrefix(c.p), netip.MustParsePrefix(c.real), netip.MustParsePrefix(c.global))
+		if got.String() != c.want {
+			t.Errorf("mapPrefix(%s) = %s, want %s", c.p, got, c.want)
+		}
+	}
+	m := deviceMAC("c", "n", "vx-bridge")
+	if m != deviceMAC("c", "n", "vx-bridge") || m == deviceMAC("c", "n", "vx-local") || m[1] != '2' && m[1] != '6' && m[1] != 'a' && m[1] != 'e' {
+		t.Errorf("deviceMAC not stable, unique or locally administered unicast: %s", m)
+	}
+}

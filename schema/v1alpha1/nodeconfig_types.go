@@ -1,0 +1,207 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// KindNodeConfig is the kind of the per-node ClusterLink configuration.
+const KindNodeConfig = "NodeConfig"
+
+// DevicePrefix starts the name of every network device the node agent owns;
+// it refuses to touch any other.
+const DevicePrefix = "vx-"
+
+// Names of the four ClusterLink devices.
+const (
+	DeviceBridge  = "vx-bridge"
+	DeviceLocal   = "vx-local"
+	DeviceBridge6 = "vx-bridge-6"
+	DeviceLocal6  = "vx-local-6"
+)
+
+// NodeConfig is the ClusterLink configuration of one node: the devices,
+// addresses, routes, forwarding and neighbour entries and NAT mappings the
+// node agent makes its kernel hold. It is computed by the reconciler's
+// planner and holds structured data only: never a rule string or a command.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=knc,categories=kosmos
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Devices",type=string,JSONPath=`.spec.devices[*].name`
+// +kubebuilder:printcolumn:name="Applied",type=string,JSONPath=`.status.conditions[?(@.type=="Applied")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type NodeConfig struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata; the name is the node's name.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired network state of the node.
+	Spec NodeConfigSpec `json:"spec"`
+
+	// Status is written by the node agent.
+	// +optional
+	Status NodeConfigStatus `json:"status,omitempty"`
+}
+
+// NodeConfigList is a list of NodeConfig objects.
+//
+// +kubebuilder:object:root=true
+type NodeConfigList struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the node configurations.
+	Items []NodeConfig `json:"items"`
+}
+
+func init() { objectTypes = append(objectTypes, &NodeConfig{}, &NodeConfigList{}) }
+
+// NodeConfigSpec is the desired ClusterLink state of one node. Every list is
+// sorted, so that an unchanged plan yields an identical object.
+type NodeConfigSpec struct {
+	// Devices are the VXLAN devices of the node.
+	// +optional
+	Devices []Device `json:"devices,omitempty"`
+
+	// Routes send remote ranges into a device.
+	// +optional
+	Routes []Route `json:"routes,omitempty"`
+
+	// FDB holds static forwarding entries: which underlay address a remote
+	// device MAC lives at. There is no learning and no multicast.
+	// +optional
+	FDB []FDBEntry `json:"fdb,omitempty"`
+
+	// Neighbors are permanent ARP/NDP entries: the MAC of each remote device
+	// address.
+	// +optional
+	Neighbors []Neighbor `json:"neighbors,omitempty"`
+
+	// NAT is the address translation this node does at the cluster's edge.
+	// +optional
+	NAT NATSpec `json:"nat,omitempty"`
+}
+
+// Device is one VXLAN device.
+type Device struct {
+	// Name of the device; it starts with vx-.
+	// +kubebuilder:validation:Pattern=`^vx-[a-z0-9-]{1,12}$`
+	Name string `json:"name"`
+
+	// VNI is the VXLAN network identifier.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16777215
+	VNI int32 `json:"vni"`
+
+	// Port is the UDP port the device sends to and listens on.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// MAC is the device's hardware address (locally administered, derived
+	// from the cluster, node and device names, so recomputing changes nothing).
+	MAC string `json:"mac"`
+
+	// MTU of the device; 0 means the underlay interface's MTU minus 50.
+	// +optional
+	MTU int32 `json:"mtu,omitempty"`
+
+	// UnderlayIP is the node's address the tunnel is sent from (its VTEP).
+	UnderlayIP string `json:"underlayIP"`
+
+	// NIC is the interface the tunnel is bound to, or auto for the one that
+	// holds UnderlayIP.
+	// +optional
+	NIC string `json:"nic,omitempty"`
+
+	// Addresses of the device, in CIDR notation.
+	// +optional
+	Addresses []string `json:"addresses,omitempty"`
+}
+
+// Route sends a destination range to a next hop through a device.
+type Route struct {
+	// Dst is the destination CIDR.
+	Dst string `json:"dst"`
+	// Via is the next hop: the remote device address.
+	Via string `json:"via"`
+	// Device is the outgoing device.
+	Device string `json:"device"`
+}
+
+// FDBEntry says at which underlay address a remote device MAC is.
+type FDBEntry struct {
+	// MAC of the remote device.
+	MAC string `json:"mac"`
+	// Dst is the remote node's underlay address.
+	Dst string `json:"dst"`
+	// Device is the local device the entry belongs to.
+	Device string `json:"device"`
+}
+
+// Neighbor is a permanent ARP or NDP entry.
+type Neighbor struct {
+	// IP is the remote device address.
+	IP string `json:"ip"`
+	// MAC is the remote device's hardware address.
+	MAC string `json:"mac"`
+	// Device is the local device the entry belongs to.
+	Device string `json:"device"`
+}
+
+// NATSpec is the address translation at a cluster's edge.
+type NATSpec struct {
+	// Mappings translate the node's cluster's real ranges 1:1 to their
+	// GlobalCIDRs: sources leaving through EdgeDevices are mapped to global,
+	// destinations arriving through them mapped back to real.
+	// +optional
+	Mappings []NATMapping `json:"mappings,omitempty"`
+
+	// EdgeDevices are the devices the mappings apply on.
+	// +optional
+	EdgeDevices []string `json:"edgeDevices,omitempty"`
+
+	// Masquerade hides, behind the device's own address, traffic that leaves
+	// through a device from a source outside the listed ranges (a Gateway's
+	// cross-cluster device: traffic of other nodes' host network).
+	// +optional
+	Masquerade []MasqueradeRule `json:"masquerade,omitempty"`
+}
+
+// NATMapping maps a real CIDR onto a global CIDR of the same size.
+type NATMapping struct {
+	// RealCIDR is the range inside the cluster.
+	RealCIDR string `json:"realCIDR"`
+	// GlobalCIDR is the range other clusters see.
+	GlobalCIDR string `json:"globalCIDR"`
+}
+
+// MasqueradeRule masquerades traffic leaving a device.
+type MasqueradeRule struct {
+	// Device the traffic leaves through.
+	Device string `json:"device"`
+	// ExceptSources are source ranges left as they are (the cluster's pod
+	// ranges, which remote clusters route back themselves).
+	// +optional
+	ExceptSources []string `json:"exceptSources,omitempty"`
+}
+
+// NodeConfigStatus is what the node agent reports.
+type NodeConfigStatus struct {
+	// ObservedGeneration is the generation last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Applied (with reason and message on failure), plus the
+	// kstatus conditions Ready, Reconciling and Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// LastChanges summarises what the last apply changed in the kernel.
+	// +optional
+	LastChanges []string `json:"lastChanges,omitempty"`
+}
