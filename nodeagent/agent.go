@@ -1,0 +1,57 @@
+package nodeagent
+
+import (
+	"errors"
+	"fmt"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Kernel is the agent's only way to the kernel. Read returns what the agent
+// owns (its vx- devices and their addresses, routes of its protocol, FDB and
+// neighbour entries of its devices, its chains); Apply performs one write.
+// Implementations are not safe for concurrent use.
+type Kernel interface {
+	Read() (State, error)
+	Apply(Op) error
+}
+
+// Result is what one Set did.
+type Result struct {
+	// Applied are the writes that succeeded, in order.
+	Applied []Op
+	// Failed are the writes that did not, with their errors.
+	Failed []error
+}
+
+// Set makes the kernel hold what spec asks for and nothing else of the
+// agent's. A spec that fails validation is refused whole, before any write.
+// Otherwise it reads the current state, computes the difference and applies
+// it, adding before deleting; a failed write does not stop the others. Set is
+// idempotent: with the kernel already matching, it makes no write.
+func Set(k Kernel, spec *v1alpha1.NodeConfigSpec) (Result, error) {
+	if err := Validate(spec); err != nil {
+		return Result{}, err
+	}
+	return apply(k, Desired(spec))
+}
+
+// Teardown removes everything the agent owns: devices, routes, entries,
+// chains and the jumps to them.
+func Teardown(k Kernel) (Result, error) { return apply(k, State{}) }
+
+func apply(k Kernel, desired State) (Result, error) {
+	current, err := k.Read()
+	if err != nil {
+		return Result{}, fmt.Errorf("read kernel state: %w", err)
+	}
+	var res Result
+	for _, op := range Diff(current, desired) {
+		if err := k.Apply(op); err != nil {
+			res.Failed = append(res.Failed, fmt.Errorf("%s: %w", op, err))
+			continue
+		}
+		res.Applied = append(res.Applied, op)
+	}
+	return res, errors.Join(res.Failed...)
+}

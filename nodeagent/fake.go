@@ -1,0 +1,87 @@
+package nodeagent
+
+import (
+	"fmt"
+	"slices"
+)
+
+// FakeKernel is an in-memory Kernel for tests of the pure logic. It keeps the
+// State, counts writes, and drops a device's entries with the device, as the
+// kernel does. It is not a proof that anything works on a real kernel.
+type FakeKernel struct {
+	S      State
+	Writes int
+}
+
+// Read returns a normalized copy of the fake's state.
+func (f *FakeKernel) Read() (State, error) {
+	s := State{
+		Links: slices.Clone(f.S.Links), Addrs: slices.Clone(f.S.Addrs), Routes: slices.Clone(f.S.Routes),
+		FDB: slices.Clone(f.S.FDB), Neighs: slices.Clone(f.S.Neighs), Chains: slices.Clone(f.S.Chains),
+	}
+	s.Normalize()
+	return s, nil
+}
+
+// Apply performs one operation, failing as the kernel would on a duplicate
+// or a missing object.
+func (f *FakeKernel) Apply(op Op) error {
+	f.Writes++
+	s := &f.S
+	hasLink := func(name string) bool {
+		return slices.ContainsFunc(s.Links, func(l Link) bool { return l.Name == name })
+	}
+	switch {
+	case op.Link != nil:
+		if op.Kind == OpAdd {
+			if hasLink(op.Link.Name) {
+				return fmt.Errorf("file exists")
+			}
+			s.Links = append(s.Links, *op.Link)
+			return nil
+		}
+		if !hasLink(op.Link.Name) {
+			return fmt.Errorf("no such device")
+		}
+		name := op.Link.Name
+		s.Links = slices.DeleteFunc(s.Links, func(l Link) bool { return l.Name == name })
+		s.Addrs = slices.DeleteFunc(s.Addrs, func(a Addr) bool { return a.Dev == name })
+		s.Routes = slices.DeleteFunc(s.Routes, func(r Route) bool { return r.Dev == name })
+		s.FDB = slices.DeleteFunc(s.FDB, func(e FDB) bool { return e.Dev == name })
+		s.Neighs = slices.DeleteFunc(s.Neighs, func(n Neigh) bool { return n.Dev == name })
+		return nil
+	case op.Addr != nil:
+		return fakeSet(&s.Addrs, *op.Addr, op.Kind, hasLink(op.Addr.Dev))
+	case op.Route != nil:
+		return fakeSet(&s.Routes, *op.Route, op.Kind, hasLink(op.Route.Dev))
+	case op.FDB != nil:
+		return fakeSet(&s.FDB, *op.FDB, op.Kind, hasLink(op.FDB.Dev))
+	case op.Neigh != nil:
+		return fakeSet(&s.Neighs, *op.Neigh, op.Kind, hasLink(op.Neigh.Dev))
+	case op.Chain != nil:
+		key := op.Chain.Key()
+		s.Chains = slices.DeleteFunc(s.Chains, func(c Chain) bool { return c.Key() == key })
+		if op.Kind == OpSetChain {
+			s.Chains = append(s.Chains, *op.Chain)
+		}
+		return nil
+	}
+	return fmt.Errorf("empty operation")
+}
+
+func fakeSet[T comparable](xs *[]T, x T, kind OpKind, devExists bool) error {
+	i := slices.Index(*xs, x)
+	switch {
+	case !devExists:
+		return fmt.Errorf("no such device")
+	case kind == OpAdd && i >= 0:
+		return fmt.Errorf("file exists")
+	case kind == OpAdd:
+		*xs = append(*xs, x)
+	case i < 0:
+		return fmt.Errorf("no such entry")
+	default:
+		*xs = slices.Delete(*xs, i, i+1)
+	}
+	return nil
+}

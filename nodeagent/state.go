@@ -1,0 +1,313 @@
+package nodeagent
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Chains the agent owns; everything it does to packets happens in them.
+const (
+	ChainPrerouting  = "KOSMOS-PREROUTING"
+	ChainPostrouting = "KOSMOS-POSTROUTING"
+	ChainForward     = "KOSMOS-FORWARD"
+)
+
+// RouteProtocol tags the routes the agent owns; it never touches others.
+const RouteProtocol = 75
+
+// Link is a VXLAN device as the kernel holds it.
+type Link struct {
+	Name  string
+	VNI   int
+	Port  int
+	MAC   string
+	MTU   int // 0: derived from the parent at creation
+	Local string
+	// Parent is the interface the tunnel is bound to ("" or "auto": the
+	// one holding Local).
+	Parent string
+}
+
+// Addr is an address on one of the agent's devices.
+type Addr struct{ Dev, CIDR string }
+
+// Route is a route the agent owns.
+type Route struct{ Dst, Via, Dev string }
+
+// FDB is a static forwarding entry on a VXLAN device.
+type FDB struct{ Dev, MAC, Dst string }
+
+// Neigh is a permanent neighbour entry.
+type Neigh struct{ Dev, IP, MAC string }
+
+// Chain is the ordered rule list of one of the agent's chains, as rule
+// specifications the agent rendered itself.
+type Chain struct {
+	// Family is ipv4 or ipv6; Table nat or filter.
+	Family, Table, Name string
+	Rules               []string
+}
+
+// Key identifies the chain.
+func (c Chain) Key() string { return c.Family + "/" + c.Table + "/" + c.Name }
+
+// State is everything the agent owns in a node's kernel, as plain data.
+// Every list is sorted, so two states compare with ==-like equality.
+type State struct {
+	Links  []Link
+	Addrs  []Addr
+	Routes []Route
+	FDB    []FDB
+	Neighs []Neigh
+	Chains []Chain
+}
+
+// String prints the state one object a line, sorted: the golden form.
+func (s State) String() string {
+	var b strings.Builder
+	for _, l := range s.Links {
+		fmt.Fprintf(&b, "link %s vni %d port %d mac %s mtu %d local %s parent %s\n", l.Name, l.VNI, l.Port, l.MAC, l.MTU, l.Local, l.Parent)
+	}
+	for _, a := range s.Addrs {
+		fmt.Fprintf(&b, "addr %s dev %s\n", a.CIDR, a.Dev)
+	}
+	for _, r := range s.Routes {
+		fmt.Fprintf(&b, "route %s via %s dev %s\n", r.Dst, r.Via, r.Dev)
+	}
+	for _, f := range s.FDB {
+		fmt.Fprintf(&b, "fdb %s dst %s dev %s\n", f.MAC, f.Dst, f.Dev)
+	}
+	for _, n := range s.Neighs {
+		fmt.Fprintf(&b, "neigh %s lladdr %s dev %s\n", n.IP, n.MAC, n.Dev)
+	}
+	for _, c := range s.Chains {
+		fmt.Fprintf(&b, "chain %s\n", c.Key())
+		for _, r := range c.Rules {
+			fmt.Fprintf(&b, "  %s\n", r)
+		}
+	}
+	return b.String()
+}
+
+// Normalize sorts every list of the state.
+func (s *State) Normalize() {
+	slices.SortFunc(s.Links, func(a, b Link) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(s.Addrs, func(a, b Addr) int { return cmp.Or(cmp.Compare(a.Dev, b.Dev), cmp.Compare(a.CIDR, b.CIDR)) })
+	slices.SortFunc(s.Routes, func(a, b Route) int { return cmp.Or(cmp.Compare(a.Dst, b.Dst), cmp.Compare(a.Dev, b.Dev)) })
+	slices.SortFunc(s.FDB, func(a, b FDB) int {
+		return cmp.Or(cmp.Compare(a.Dev, b.Dev), cmp.Compare(a.MAC, b.MAC), cmp.Compare(a.Dst, b.Dst))
+	})
+	slices.SortFunc(s.Neighs, func(a, b Neigh) int { return cmp.Or(cmp.Compare(a.Dev, b.Dev), cmp.Compare(a.IP, b.IP)) })
+	slices.SortFunc(s.Chains, func(a, b Chain) int { return cmp.Compare(a.Key(), b.Key()) })
+}
+
+// Validate checks a NodeConfig before anything is applied: a config with any
+// problem is refused whole and the kernel keeps its last good state.
+func Validate(spec *v1alpha1.NodeConfigSpec) error {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	devices := map[string]bool{}
+	for i, d := range spec.Devices {
+		p := fmt.Sprintf("devices[%d]", i)
+		if !strings.HasPrefix(d.Name, v1alpha1.DevicePrefix) || len(d.Name) > 15 || strings.ContainsAny(d.Name, "/ \t\n:") {
+			bad("%s.name: %q is not a device the agent may own (vx- prefix, at most 15 characters)", p, d.Name)
+		}
+		if devices[d.Name] {
+			bad("%s.name: %q is declared twice", p, d.Name)
+		}
+		devices[d.Name] = true
+		if d.VNI < 1 || d.VNI > 1<<24-1 {
+			bad("%s.vni: %d is out of range 1 to 16777215", p, d.VNI)
+		}
+		if d.Port < 1 || d.Port > 65535 {
+			bad("%s.port: %d is out of range 1 to 65535", p, d.Port)
+		}
+		if d.MTU != 0 && (d.MTU < 576 || d.MTU > 9000) {
+			bad("%s.mtu: %d is out of range 576 to 9000 (or 0)", p, d.MTU)
+		}
+		if !isUnicastMAC(d.MAC) {
+			bad("%s.mac: %q is not a unicast MAC", p, d.MAC)
+		}
+		if _, err := netip.ParseAddr(d.UnderlayIP); err != nil {
+			bad("%s.underlayIP: %q is not an IP address", p, d.UnderlayIP)
+		}
+		if d.NIC != "" && d.NIC != v1alpha1.NICAuto && (len(d.NIC) > 15 || strings.ContainsAny(d.NIC, "/ \t\n:")) {
+			bad("%s.nic: %q is not an interface name", p, d.NIC)
+		}
+		for j, a := range d.Addresses {
+			if _, err := netip.ParsePrefix(a); err != nil {
+				bad("%s.addresses[%d]: %q is not an address in CIDR notation", p, j, a)
+			}
+		}
+	}
+	dev := func(p, name string) {
+		if !devices[name] {
+			bad("%s.device: %q is not one of the config's devices", p, name)
+		}
+	}
+	for i, r := range spec.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		dev(p, r.Device)
+		if pr, err := netip.ParsePrefix(r.Dst); err != nil || pr.Masked() != pr {
+			bad("%s.dst: %q is not a CIDR", p, r.Dst)
+		}
+		if _, err := netip.ParseAddr(r.Via); err != nil {
+			bad("%s.via: %q is not an IP address", p, r.Via)
+		}
+	}
+	for i, f := range spec.FDB {
+		p := fmt.Sprintf("fdb[%d]", i)
+		dev(p, f.Device)
+		if !isUnicastMAC(f.MAC) {
+			bad("%s.mac: %q is not a unicast MAC", p, f.MAC)
+		}
+		if _, err := netip.ParseAddr(f.Dst); err != nil {
+			bad("%s.dst: %q is not an IP address", p, f.Dst)
+		}
+	}
+	for i, n := range spec.Neighbors {
+		p := fmt.Sprintf("neighbors[%d]", i)
+		dev(p, n.Device)
+		if !isUnicastMAC(n.MAC) {
+			bad("%s.mac: %q is not a unicast MAC", p, n.MAC)
+		}
+		if _, err := netip.ParseAddr(n.IP); err != nil {
+			bad("%s.ip: %q is not an IP address", p, n.IP)
+		}
+	}
+	for i, m := range spec.NAT.Mappings {
+		p := fmt.Sprintf("nat.mappings[%d]", i)
+		r, err1 := netip.ParsePrefix(m.RealCIDR)
+		g, err2 := netip.ParsePrefix(m.GlobalCIDR)
+		if err1 != nil || err2 != nil || r.Bits() != g.Bits() || r.Addr().Is4() != g.Addr().Is4() {
+			bad("%s: %q → %q is not a mapping of two CIDRs of one family and size", p, m.RealCIDR, m.GlobalCIDR)
+		}
+	}
+	for i, d := range spec.NAT.EdgeDevices {
+		dev(fmt.Sprintf("nat.edgeDevices[%d]", i), d)
+	}
+	for i, m := range spec.NAT.Masquerade {
+		p := fmt.Sprintf("nat.masquerade[%d]", i)
+		dev(p, m.Device)
+		for j, s := range m.ExceptSources {
+			if _, err := netip.ParsePrefix(s); err != nil {
+				bad("%s.exceptSources[%d]: %q is not a CIDR", p, j, s)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("NodeConfig refused: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func isUnicastMAC(s string) bool {
+	hw, err := net.ParseMAC(s)
+	return err == nil && len(hw) == 6 && hw[0]&1 == 0
+}
+
+// Desired renders the kernel state a valid NodeConfig asks for, including
+// the rules of the agent's own chains. It is pure.
+func Desired(spec *v1alpha1.NodeConfigSpec) State {
+	var s State
+	v6dev := map[string]bool{}
+	for _, d := range spec.Devices {
+		mac, _ := net.ParseMAC(d.MAC)
+		s.Links = append(s.Links, Link{Name: d.Name, VNI: int(d.VNI), Port: int(d.Port), MAC: mac.String(), MTU: int(d.MTU), Local: d.UnderlayIP, Parent: d.NIC})
+		for _, a := range d.Addresses {
+			pr := netip.MustParsePrefix(a)
+			s.Addrs = append(s.Addrs, Addr{Dev: d.Name, CIDR: pr.String()})
+		}
+		if ip, err := netip.ParseAddr(d.UnderlayIP); err == nil && !ip.Is4() {
+			v6dev[d.Name] = true
+		}
+	}
+	for _, r := range spec.Routes {
+		s.Routes = append(s.Routes, Route{Dst: r.Dst, Via: r.Via, Dev: r.Device})
+	}
+	for _, f := range spec.FDB {
+		mac, _ := net.ParseMAC(f.MAC)
+		s.FDB = append(s.FDB, FDB{Dev: f.Device, MAC: mac.String(), Dst: f.Dst})
+	}
+	for _, n := range spec.Neighbors {
+		mac, _ := net.ParseMAC(n.MAC)
+		s.Neighs = append(s.Neighs, Neigh{Dev: n.Device, IP: n.IP, MAC: mac.String()})
+	}
+	s.Chains = renderChains(spec, v6dev)
+	s.Routes = dedup(s.Routes)
+	s.Normalize()
+	return s
+}
+
+func dedup[T comparable](xs []T) []T {
+	seen := map[T]bool{}
+	out := xs[:0:0]
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// renderChains writes the agent's chains for both families. The rules are
+// rendered here from structured fields, never taken from the config as text.
+// Order matters in POSTROUTING: 1:1 mappings first, then the sources that
+// are left alone, then masquerade.
+func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain {
+	chains := map[string]*Chain{}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		for _, c := range []Chain{{Family: fam, Table: "nat", Name: ChainPrerouting}, {Family: fam, Table: "nat", Name: ChainPostrouting}, {Family: fam, Table: "filter", Name: ChainForward}} {
+			c := c
+			chains[c.Key()] = &c
+		}
+	}
+	famOf := func(cidr string) string {
+		if netip.MustParsePrefix(cidr).Addr().Is4() {
+			return "ipv4"
+		}
+		return "ipv6"
+	}
+	add := func(fam, table, chain, rule string) {
+		c := chains[fam+"/"+table+"/"+chain]
+		c.Rules = append(c.Rules, rule)
+	}
+	for _, dev := range spec.NAT.EdgeDevices {
+		for _, m := range spec.NAT.Mappings {
+			fam := famOf(m.RealCIDR)
+			add(fam, "nat", ChainPrerouting, fmt.Sprintf("-i %s -d %s -j NETMAP --to %s", dev, m.GlobalCIDR, m.RealCIDR))
+			add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -s %s -j NETMAP --to %s", dev, m.RealCIDR, m.GlobalCIDR))
+		}
+	}
+	devFam := func(dev string) string {
+		if v6dev[dev] {
+			return "ipv6"
+		}
+		return "ipv4"
+	}
+	for _, m := range spec.NAT.Masquerade {
+		fam := devFam(m.Device)
+		for _, src := range m.ExceptSources {
+			if famOf(src) == fam {
+				add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -s %s -j RETURN", m.Device, src))
+			}
+		}
+		add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -j MASQUERADE", m.Device))
+	}
+	for _, d := range spec.Devices {
+		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-i %s -j ACCEPT", d.Name))
+		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-o %s -j ACCEPT", d.Name))
+	}
+	out := make([]Chain, 0, len(chains))
+	for _, c := range chains {
+		out = append(out, *c)
+	}
+	return out
+}
