@@ -11,9 +11,14 @@ import (
 // owns (its vx- devices and their addresses, routes of its protocol, FDB and
 // neighbour entries of its devices, its chains); Apply performs one write.
 // Implementations are not safe for concurrent use.
+//
+// Resolve makes a desired link concrete before it is compared with what the
+// kernel holds: an "auto" or empty parent becomes the interface that holds
+// the link's local address, an MTU of 0 that interface's MTU minus 50.
 type Kernel interface {
 	Read() (State, error)
 	Apply(Op) error
+	Resolve(*Link) error
 }
 
 // Result is what one Set did.
@@ -41,6 +46,11 @@ func Set(k Kernel, spec *v1alpha1.NodeConfigSpec) (Result, error) {
 func Teardown(k Kernel) (Result, error) { return apply(k, State{}) }
 
 func apply(k Kernel, desired State) (Result, error) {
+	for i := range desired.Links {
+		if err := k.Resolve(&desired.Links[i]); err != nil {
+			return Result{}, fmt.Errorf("NodeConfig refused: device %s: %w", desired.Links[i].Name, err)
+		}
+	}
 	current, err := k.Read()
 	if err != nil {
 		return Result{}, fmt.Errorf("read kernel state: %w", err)

@@ -108,6 +108,9 @@ func TestRandomWalk(t *testing.T) {
 				t.Fatalf("step %d: %v", step, err)
 			}
 			last = Desired(pool[n])
+			for i := range last.Links {
+				_ = k.Resolve(&last.Links[i])
+			}
 			writes := k.Writes
 			if _, err := Set(k, pool[n]); err != nil || k.Writes != writes {
 				t.Fatalf("step %d: repeating the config wrote %d times (err %v)", step, k.Writes-writes, err)

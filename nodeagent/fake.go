@@ -23,6 +23,18 @@ func (f *FakeKernel) Read() (State, error) {
 	return s, nil
 }
 
+// Resolve gives an automatic parent the name "eth0" and MTU 0 the value 1450,
+// as for a 1500-byte underlay.
+func (f *FakeKernel) Resolve(l *Link) error {
+	if l.Parent == "" || l.Parent == "auto" {
+		l.Parent = "eth0"
+	}
+	if l.MTU == 0 {
+		l.MTU = 1450
+	}
+	return nil
+}
+
 // Apply performs one operation, failing as the kernel would on a duplicate
 // or a missing object.
 func (f *FakeKernel) Apply(op Op) error {

@@ -258,7 +258,9 @@ func dedup[T comparable](xs []T) []T {
 }
 
 // renderChains writes the agent's chains for both families. The rules are
-// rendered here from structured fields, never taken from the config as text.
+// rendered here from structured fields, never taken from the config as text,
+// in the canonical form `iptables -S` prints (-s, -d, -i, -o, -j), so that
+// reading a chain back compares equal.
 // Order matters in POSTROUTING: 1:1 mappings first, then the sources that
 // are left alone, then masquerade.
 func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain {
@@ -282,8 +284,8 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 	for _, dev := range spec.NAT.EdgeDevices {
 		for _, m := range spec.NAT.Mappings {
 			fam := famOf(m.RealCIDR)
-			add(fam, "nat", ChainPrerouting, fmt.Sprintf("-i %s -d %s -j NETMAP --to %s", dev, m.GlobalCIDR, m.RealCIDR))
-			add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -s %s -j NETMAP --to %s", dev, m.RealCIDR, m.GlobalCIDR))
+			add(fam, "nat", ChainPrerouting, fmt.Sprintf("-d %s -i %s -j NETMAP --to %s", m.GlobalCIDR, dev, m.RealCIDR))
+			add(fam, "nat", ChainPostrouting, fmt.Sprintf("-s %s -o %s -j NETMAP --to %s", m.RealCIDR, dev, m.GlobalCIDR))
 		}
 	}
 	devFam := func(dev string) string {
@@ -296,7 +298,7 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 		fam := devFam(m.Device)
 		for _, src := range m.ExceptSources {
 			if famOf(src) == fam {
-				add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -s %s -j RETURN", m.Device, src))
+				add(fam, "nat", ChainPostrouting, fmt.Sprintf("-s %s -o %s -j RETURN", src, m.Device))
 			}
 		}
 		add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -j MASQUERADE", m.Device))

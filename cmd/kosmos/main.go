@@ -61,6 +61,6 @@ across clusters. One KosmosTopology file, kept in git, drives all of it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidateCommand(), newSchemaCommand(), newVersionCommand())
+	root.AddCommand(newValidateCommand(), newSchemaCommand(), newAgentCommand(), newVersionCommand())
 	return root
 }

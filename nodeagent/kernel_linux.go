@@ -1,0 +1,333 @@
+package nodeagent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// builtinFor maps each of the agent's chains to the built-in chain that
+// jumps to it.
+var builtinFor = map[string]string{
+	ChainPrerouting:  "PREROUTING",
+	ChainPostrouting: "POSTROUTING",
+	ChainForward:     "FORWARD",
+}
+
+// LinuxKernel is the Kernel of the network namespace the process runs in:
+// netlink for devices, addresses, routes and entries; iptables for chains.
+type LinuxKernel struct {
+	ipt map[string]*iptables.IPTables // by family: ipv4, ipv6
+}
+
+// NewLinuxKernel connects to the kernel of the current network namespace.
+func NewLinuxKernel() (*LinuxKernel, error) {
+	k := &LinuxKernel{ipt: map[string]*iptables.IPTables{}}
+	for fam, proto := range map[string]iptables.Protocol{"ipv4": iptables.ProtocolIPv4, "ipv6": iptables.ProtocolIPv6} {
+		ipt, err := iptables.NewWithProtocol(proto)
+		if err != nil {
+			return nil, fmt.Errorf("iptables (%s): %w", fam, err)
+		}
+		k.ipt[fam] = ipt
+	}
+	return k, nil
+}
+
+func ownedLinks() ([]*netlink.Vxlan, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	var out []*netlink.Vxlan
+	for _, l := range links {
+		if vx, ok := l.(*netlink.Vxlan); ok && strings.HasPrefix(vx.Name, "vx-") {
+			out = append(out, vx)
+		}
+	}
+	return out, nil
+}
+
+// Read returns what the agent owns in this namespace.
+func (k *LinuxKernel) Read() (State, error) {
+	var s State
+	links, err := ownedLinks()
+	if err != nil {
+		return s, err
+	}
+	names := map[int]string{}
+	for _, vx := range links {
+		names[vx.Index] = vx.Name
+		parent := ""
+		if p, err := netlink.LinkByIndex(vx.VtepDevIndex); err == nil {
+			parent = p.Attrs().Name
+		}
+		local := ""
+		if vx.SrcAddr != nil {
+			local = vx.SrcAddr.String()
+		}
+		s.Links = append(s.Links, Link{Name: vx.Name, VNI: vx.VxlanId, Port: vx.Port, MAC: vx.HardwareAddr.String(), MTU: vx.MTU, Local: local, Parent: parent})
+		addrs, err := netlink.AddrList(vx, netlink.FAMILY_ALL)
+		if err != nil {
+			return s, fmt.Errorf("list addresses of %s: %w", vx.Name, err)
+		}
+		for _, a := range addrs {
+			if a.IP.IsLinkLocalUnicast() {
+				continue // the kernel's own fe80:: address
+			}
+			s.Addrs = append(s.Addrs, Addr{Dev: vx.Name, CIDR: a.IPNet.String()})
+		}
+		fdb, err := netlink.NeighList(vx.Index, unix.AF_BRIDGE)
+		if err != nil {
+			return s, fmt.Errorf("list FDB of %s: %w", vx.Name, err)
+		}
+		for _, n := range fdb {
+			if n.IP != nil && n.HardwareAddr != nil && n.State&netlink.NUD_PERMANENT != 0 {
+				s.FDB = append(s.FDB, FDB{Dev: vx.Name, MAC: n.HardwareAddr.String(), Dst: n.IP.String()})
+			}
+		}
+		for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+			neighs, err := netlink.NeighList(vx.Index, fam)
+			if err != nil {
+				return s, fmt.Errorf("list neighbours of %s: %w", vx.Name, err)
+			}
+			for _, n := range neighs {
+				if n.State&netlink.NUD_PERMANENT != 0 && n.HardwareAddr != nil {
+					s.Neighs = append(s.Neighs, Neigh{Dev: vx.Name, IP: n.IP.String(), MAC: n.HardwareAddr.String()})
+				}
+			}
+		}
+	}
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return s, fmt.Errorf("list routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		s.Routes = append(s.Routes, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
+	}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		ipt := k.ipt[fam]
+		for chain, builtin := range builtinFor {
+			table := "nat"
+			if builtin == "FORWARD" {
+				table = "filter"
+			}
+			ok, err := ipt.ChainExists(table, chain)
+			if err != nil {
+				return s, fmt.Errorf("%s %s/%s: %w", fam, table, chain, err)
+			}
+			if !ok {
+				continue
+			}
+			rules, err := ipt.List(table, chain)
+			if err != nil {
+				return s, fmt.Errorf("list %s %s/%s: %w", fam, table, chain, err)
+			}
+			c := Chain{Family: fam, Table: table, Name: chain}
+			for _, r := range rules {
+				if rest, ok := strings.CutPrefix(r, "-A "+chain+" "); ok {
+					c.Rules = append(c.Rules, rest)
+				}
+			}
+			// A chain whose jump is missing is reported as not holding its
+			// rules, so that Set repairs the jump.
+			if jump, err := ipt.Exists(table, builtin, "-j", chain); err != nil || !jump {
+				c.Rules = append(c.Rules, "(no jump from "+builtin+")")
+			}
+			s.Chains = append(s.Chains, c)
+		}
+	}
+	s.Normalize()
+	return s, nil
+}
+
+// Resolve fills in an automatic parent and MTU from the interface that holds
+// the link's local address.
+func (k *LinuxKernel) Resolve(l *Link) error {
+	if l.Parent != "" && l.Parent != "auto" && l.MTU != 0 {
+		return nil
+	}
+	local := net.ParseIP(l.Local)
+	var parent netlink.Link
+	if l.Parent != "" && l.Parent != "auto" {
+		p, err := netlink.LinkByName(l.Parent)
+		if err != nil {
+			return fmt.Errorf("interface %s: %w", l.Parent, err)
+		}
+		parent = p
+	} else {
+		addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+		if err != nil {
+			return fmt.Errorf("list addresses: %w", err)
+		}
+		for _, a := range addrs {
+			if a.IP.Equal(local) {
+				if parent, err = netlink.LinkByIndex(a.LinkIndex); err != nil {
+					return err
+				}
+				break
+			}
+		}
+		if parent == nil {
+			return fmt.Errorf("no interface holds the underlay address %s", l.Local)
+		}
+		l.Parent = parent.Attrs().Name
+	}
+	if l.MTU == 0 {
+		l.MTU = parent.Attrs().MTU - 50
+	}
+	return nil
+}
+
+func linkIndex(name string) (int, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return 0, fmt.Errorf("device %s: %w", name, err)
+	}
+	return l.Attrs().Index, nil
+}
+
+// Apply performs one write.
+func (k *LinuxKernel) Apply(op Op) error {
+	del := op.Kind == OpDel
+	switch {
+	case op.Link != nil:
+		if del {
+			l, err := netlink.LinkByName(op.Link.Name)
+			if err != nil {
+				return err
+			}
+			return netlink.LinkDel(l)
+		}
+		return addLink(op.Link)
+	case op.Addr != nil:
+		l, err := netlink.LinkByName(op.Addr.Dev)
+		if err != nil {
+			return err
+		}
+		a, err := netlink.ParseAddr(op.Addr.CIDR)
+		if err != nil {
+			return err
+		}
+		if del {
+			return netlink.AddrDel(l, a)
+		}
+		return netlink.AddrAdd(l, a)
+	case op.Route != nil:
+		idx, err := linkIndex(op.Route.Dev)
+		if err != nil {
+			return err
+		}
+		_, dst, err := net.ParseCIDR(op.Route.Dst)
+		if err != nil {
+			return err
+		}
+		r := &netlink.Route{Dst: dst, Gw: net.ParseIP(op.Route.Via), LinkIndex: idx, Protocol: RouteProtocol}
+		if del {
+			return netlink.RouteDel(r)
+		}
+		return netlink.RouteReplace(r)
+	case op.FDB != nil:
+		idx, err := linkIndex(op.FDB.Dev)
+		if err != nil {
+			return err
+		}
+		mac, _ := net.ParseMAC(op.FDB.MAC)
+		n := &netlink.Neigh{LinkIndex: idx, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF, State: netlink.NUD_PERMANENT, IP: net.ParseIP(op.FDB.Dst), HardwareAddr: mac}
+		if del {
+			return netlink.NeighDel(n)
+		}
+		return netlink.NeighAppend(n)
+	case op.Neigh != nil:
+		idx, err := linkIndex(op.Neigh.Dev)
+		if err != nil {
+			return err
+		}
+		mac, _ := net.ParseMAC(op.Neigh.MAC)
+		ip := net.ParseIP(op.Neigh.IP)
+		fam := netlink.FAMILY_V6
+		if ip.To4() != nil {
+			fam = netlink.FAMILY_V4
+		}
+		n := &netlink.Neigh{LinkIndex: idx, Family: fam, State: netlink.NUD_PERMANENT, IP: ip, HardwareAddr: mac}
+		if del {
+			return netlink.NeighDel(n)
+		}
+		return netlink.NeighSet(n)
+	case op.Chain != nil:
+		if del {
+			return k.deleteChain(op.Chain)
+		}
+		return k.setChain(op.Chain)
+	}
+	return errors.New("empty operation")
+}
+
+func addLink(l *Link) error {
+	parent, err := netlink.LinkByName(l.Parent)
+	if err != nil {
+		return fmt.Errorf("parent %s: %w", l.Parent, err)
+	}
+	mac, err := net.ParseMAC(l.MAC)
+	if err != nil {
+		return err
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.MTU, attrs.HardwareAddr = l.Name, l.MTU, mac
+	vx := &netlink.Vxlan{
+		LinkAttrs: attrs, VxlanId: l.VNI, VtepDevIndex: parent.Attrs().Index,
+		SrcAddr: net.ParseIP(l.Local), Port: l.Port, Learning: false,
+	}
+	if err := netlink.LinkAdd(vx); err != nil {
+		return err
+	}
+	// Loose reverse-path filtering: replies through the tunnel come from
+	// ranges routed elsewhere; and the node forwards between devices.
+	if !strings.Contains(l.Local, ":") {
+		_ = writeSysctl(filepath.Join("net/ipv4/conf", l.Name, "rp_filter"), "2")
+		_ = writeSysctl("net/ipv4/ip_forward", "1")
+	} else {
+		_ = writeSysctl("net/ipv6/conf/all/forwarding", "1")
+	}
+	return netlink.LinkSetUp(vx)
+}
+
+func writeSysctl(path, value string) error {
+	return os.WriteFile(filepath.Join("/proc/sys", path), []byte(value), 0o644)
+}
+
+func (k *LinuxKernel) setChain(c *Chain) error {
+	ipt := k.ipt[c.Family]
+	if err := ipt.ClearChain(c.Table, c.Name); err != nil { // creates it when missing
+		return err
+	}
+	for _, r := range c.Rules {
+		if err := ipt.Append(c.Table, c.Name, strings.Fields(r)...); err != nil {
+			return fmt.Errorf("rule %q: %w", r, err)
+		}
+	}
+	builtin := builtinFor[c.Name]
+	if ok, err := ipt.Exists(c.Table, builtin, "-j", c.Name); err != nil {
+		return err
+	} else if !ok {
+		return ipt.Insert(c.Table, builtin, 1, "-j", c.Name)
+	}
+	return nil
+}
+
+func (k *LinuxKernel) deleteChain(c *Chain) error {
+	ipt := k.ipt[c.Family]
+	if err := ipt.DeleteIfExists(c.Table, builtinFor[c.Name], "-j", c.Name); err != nil {
+		return err
+	}
+	return ipt.ClearAndDeleteChain(c.Table, c.Name)
+}
