@@ -44,12 +44,16 @@ verify: ## gofmt, go vet, and generated files up to date
 testbin: ## Provide bin/k8s/{kube-apiserver,etcd} (built once from the Go module proxy, then cached)
 	hack/testbin.sh
 
+.PHONY: deps
+deps: ## Install the Debian packages the kernel-networking tests need (iproute2, iptables, ping, iperf3)
+	hack/deps.sh
+
 .PHONY: test
-test: verify testbin ## Everything CI runs: verify, then every test against real control planes
+test: verify testbin deps ## Everything CI runs: verify, then every test (real control planes, real kernel networking)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
 .PHONY: bench
-bench: testbin ## Run the benchmarks (figures are ratios against a baseline measured in the same run)
+bench: testbin deps ## Run the benchmarks (figures are ratios against a baseline measured in the same run)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 .PHONY: fuzz

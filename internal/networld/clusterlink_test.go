@@ -1,0 +1,297 @@
+package networld
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"sigs.k8s.io/yaml"
+
+	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/schema"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+var kosmosBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kosmos-networld-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	kosmosBin = filepath.Join(dir, "kosmos")
+	if out, err := exec.Command("go", "build", "-o", kosmosBin, "kosmos.io/kosmos/cmd/kosmos").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build kosmos: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireRoot fails (never skips): make test runs as root, and a skipped
+// data-plane test would prove nothing.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the ClusterLink data-plane tests need root (network namespaces, VXLAN, iptables); run make test as root")
+	}
+	for _, bin := range []string{"ip", "iptables", "ping"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s missing: make test installs it (hack/deps.sh)", bin)
+		}
+	}
+}
+
+const worldTopology = `apiVersion: kosmos.io/v1alpha1
+kind: KosmosTopology
+metadata: {name: world}
+spec:
+  clusters:
+    - name: east
+      role: host
+      kubeconfig: {context: east}
+      network: {podCIDRs: [10.10.0.0/16]}
+    - name: gw
+      role: member
+      kubeconfig: {context: gw}
+      network:
+        mode: Gateway
+        podCIDRs: [10.244.0.0/16]
+        globalCIDRs: {10.244.0.0/16: 100.65.0.0/16}
+    - name: west
+      role: member
+      kubeconfig: {context: west}
+      network:
+        podCIDRs: [10.244.0.0/16]
+        globalCIDRs: {10.244.0.0/16: 100.64.0.0/16}
+`
+
+func node(cluster, name, underlay, pods string) NodeSpec {
+	return NodeSpec{Cluster: cluster, Name: name, Underlay: []netip.Prefix{netip.MustParsePrefix(underlay)}, PodCIDRs: []netip.Prefix{netip.MustParsePrefix(pods)}}
+}
+
+var worldNodes = []NodeSpec{
+	node("east", "e1", "192.168.0.11/24", "10.10.1.0/24"),
+	node("east", "e2", "192.168.0.12/24", "10.10.2.0/24"),
+	node("gw", "g1", "192.168.0.21/24", "10.244.1.0/24"),
+	node("gw", "g2", "192.168.0.22/24", "10.244.2.0/24"),
+	node("west", "w1", "192.168.0.31/24", "10.244.1.0/24"),
+	node("west", "w2", "192.168.0.32/24", "10.244.2.0/24"),
+}
+
+// plan computes the NodeConfigs of the world from its topology and nodes.
+func plan(t *testing.T, topoYAML string, nodes []NodeSpec) (*v1alpha1.KosmosTopology, *netplan.Plan) {
+	t.Helper()
+	topo, err := schema.Load("world.yaml", []byte(topoYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := netplan.Facts{}
+	for _, n := range nodes {
+		f := facts[n.Cluster]
+		nd := netplan.Node{Name: n.Name, Ready: true, PodCIDRs: n.PodCIDRs}
+		for _, u := range n.Underlay {
+			nd.InternalIPs = append(nd.InternalIPs, u.Addr())
+		}
+		f.Nodes = append(f.Nodes, nd)
+		facts[n.Cluster] = f
+	}
+	p := netplan.Compute(&topo.Spec, facts)
+	if len(p.Problems) > 0 {
+		t.Fatalf("plan problems: %v", p.Problems)
+	}
+	return topo, p
+}
+
+// applyPlan writes each node's config to a file and runs `kosmos agent
+// --once` inside the node's namespace; it returns the agents' output.
+func applyPlan(t *testing.T, w *World, p *netplan.Plan) string {
+	t.Helper()
+	dir := t.TempDir()
+	var all strings.Builder
+	for _, c := range p.Clusters {
+		for _, nc := range c.Configs {
+			nc.APIVersion, nc.Kind = v1alpha1.APIVersion, v1alpha1.KindNodeConfig
+			data, err := yaml.Marshal(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := filepath.Join(dir, c.Name+"-"+nc.Name+".yaml")
+			if err := os.WriteFile(f, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := InNS(w.NodeNS(c.Name, nc.Name), kosmosBin, "agent", "--node-config", f, "--once")
+			if err != nil {
+				t.Fatalf("agent on %s/%s: %v", c.Name, nc.Name, err)
+			}
+			all.WriteString(out)
+		}
+	}
+	return all.String()
+}
+
+// globalAddr is how pods of other clusters reach a node's pod: its global
+// image when its cluster maps the range.
+func globalAddr(topo *v1alpha1.KosmosTopology, n NodeSpec) netip.Addr {
+	ip := PodIP(n.PodCIDRs[0])
+	c := topo.Spec.Cluster(n.Cluster)
+	for real, global := range c.Network.GlobalCIDRs {
+		rp, gp := netip.MustParsePrefix(real), netip.MustParsePrefix(global)
+		if rp.Contains(ip) {
+			a, g := ip.As4(), gp.Addr().As4()
+			for i := 0; i < rp.Bits()/8; i++ {
+				a[i] = g[i]
+			}
+			return netip.AddrFrom4(a)
+		}
+	}
+	return ip
+}
+
+func ping(ns string, to netip.Addr) error {
+	_, err := InNS(ns, "ping", "-c", "1", "-W", "2", to.String())
+	return err
+}
+
+// inNS runs fn with the calling goroutine's thread switched into ns; sockets
+// created in fn belong to ns.
+func inNS(t *testing.T, ns string, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	target, err := netns.GetFromName(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := netns.Set(orig); err != nil {
+			panic(err) // a thread left in another namespace would poison the test binary
+		}
+	}()
+	fn()
+}
+
+// tcpSource connects from one pod to another over TCP and returns the source
+// address the receiver saw.
+func tcpSource(t *testing.T, fromNS, toNS string, to netip.Addr) (netip.Addr, error) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	inNS(t, toNS, func() { ln, err = net.Listen("tcp", ":7946") })
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer ln.Close()
+	seen := make(chan netip.Addr, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(seen)
+			return
+		}
+		seen <- c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		c.Close()
+	}()
+	var conn net.Conn
+	inNS(t, fromNS, func() { conn, err = net.DialTimeout("tcp", netip.AddrPortFrom(to, 7946).String(), 3*time.Second) })
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer conn.Close()
+	select {
+	case a, ok := <-seen:
+		if !ok {
+			return netip.Addr{}, fmt.Errorf("accept failed")
+		}
+		return a, nil
+	case <-time.After(3 * time.Second):
+		return netip.Addr{}, fmt.Errorf("no connection arrived")
+	}
+}
+
+// TestClusterLinkIPv4 builds three clusters (P2P, Gateway, P2P; the last two
+// with the same pod CIDR, joined through GlobalCIDRs), applies the planned
+// NodeConfigs with the real agent, and checks that packets cross between
+// pods of every pair of clusters.
+func TestClusterLinkIPv4(t *testing.T) {
+	requireRoot(t)
+	w, err := Build("kt4-", worldNodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Destroy)
+	topo, p := plan(t, worldTopology, worldNodes)
+
+	// Before the agents run, clusters are islands.
+	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, worldNodes[4])); err == nil {
+		t.Fatal("east reaches west before any tunnel exists: the test world leaks")
+	}
+	applyPlan(t, w, p)
+
+	for _, from := range worldNodes {
+		for _, to := range worldNodes {
+			if from.Cluster == to.Cluster {
+				continue
+			}
+			dst := globalAddr(topo, to)
+			if err := ping(w.PodNS(from.Cluster, from.Name), dst); err != nil {
+				t.Errorf("ping %s/%s → %s/%s (%s): %v", from.Cluster, from.Name, to.Cluster, to.Name, dst, err)
+			}
+		}
+	}
+
+	// TCP across the overlapping pair, both ways: the receiver sees the
+	// sender's global address, never its (ambiguous) real one.
+	for _, c := range [][2]NodeSpec{{worldNodes[4], worldNodes[3]}, {worldNodes[3], worldNodes[5]}, {worldNodes[0], worldNodes[5]}} {
+		from, to := c[0], c[1]
+		src, err := tcpSource(t, w.PodNS(from.Cluster, from.Name), w.PodNS(to.Cluster, to.Name), globalAddr(topo, to))
+		if err != nil {
+			t.Errorf("tcp %s/%s → %s/%s: %v", from.Cluster, from.Name, to.Cluster, to.Name, err)
+			continue
+		}
+		if want := globalAddr(topo, from); src != want {
+			t.Errorf("tcp %s/%s → %s/%s: receiver saw source %s, want %s", from.Cluster, from.Name, to.Cluster, to.Name, src, want)
+		}
+	}
+
+	// Applying the same plan again changes nothing anywhere.
+	if out := applyPlan(t, w, p); strings.Count(out, "agent: 0 change(s) applied") != len(worldNodes) {
+		t.Errorf("re-applying the same plan made changes:\n%s", out)
+	}
+
+	// Teardown leaves no kosmos device, route or chain.
+	for _, n := range worldNodes {
+		ns := w.NodeNS(n.Cluster, n.Name)
+		if _, err := InNS(ns, kosmosBin, "agent", "--teardown"); err != nil {
+			t.Fatal(err)
+		}
+		links, _ := Run("ip", "-n", ns, "-o", "link")
+		routes, _ := Run("ip", "-n", ns, "route", "show", "proto", "75")
+		rules, _ := InNS(ns, "iptables-save")
+		if strings.Contains(links, "vx-") || strings.TrimSpace(routes) != "" || strings.Contains(rules, "KOSMOS") {
+			t.Errorf("%s after teardown:\n%s\n%s\n%s", ns, links, routes, rules)
+		}
+	}
+	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, worldNodes[4])); err == nil {
+		t.Error("east still reaches west after teardown")
+	}
+}
