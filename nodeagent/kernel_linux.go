@@ -151,7 +151,7 @@ func (k *LinuxKernel) Read() (State, error) {
 }
 
 // Resolve fills in an automatic parent and MTU from the interface that holds
-// the link's local address.
+// the link's local address (or the named parent).
 func (k *LinuxKernel) Resolve(l *Link) error {
 	if l.Parent != "" && l.Parent != "auto" && l.MTU != 0 {
 		return nil
@@ -183,7 +183,14 @@ func (k *LinuxKernel) Resolve(l *Link) error {
 		l.Parent = parent.Attrs().Name
 	}
 	if l.MTU == 0 {
-		l.MTU = parent.Attrs().MTU - 50
+		// VXLAN adds 50 bytes over IPv4 (20 IP + 8 UDP + 8 VXLAN + 14
+		// Ethernet) and 70 over IPv6 (a 40-byte outer header); the kernel
+		// refuses a larger MTU.
+		overhead := 50
+		if local.To4() == nil {
+			overhead = 70
+		}
+		l.MTU = parent.Attrs().MTU - overhead
 	}
 	return nil
 }

@@ -140,19 +140,30 @@ func applyPlan(t *testing.T, w *World, p *netplan.Plan) string {
 	return all.String()
 }
 
-// globalAddr is how pods of other clusters reach a node's pod: its global
-// image when its cluster maps the range.
-func globalAddr(topo *v1alpha1.KosmosTopology, n NodeSpec) netip.Addr {
-	ip := PodIP(n.PodCIDRs[0])
+// globalAddr is how pods of other clusters reach a node's pod in one family:
+// its global image when its cluster maps the range.
+func globalAddr(topo *v1alpha1.KosmosTopology, n NodeSpec) netip.Addr { return globalAddrOf(topo, n, 0) }
+
+func globalAddrOf(topo *v1alpha1.KosmosTopology, n NodeSpec, i int) netip.Addr {
+	ip := PodIP(n.PodCIDRs[i])
 	c := topo.Spec.Cluster(n.Cluster)
 	for real, global := range c.Network.GlobalCIDRs {
 		rp, gp := netip.MustParsePrefix(real), netip.MustParsePrefix(global)
 		if rp.Contains(ip) {
-			a, g := ip.As4(), gp.Addr().As4()
-			for i := 0; i < rp.Bits()/8; i++ {
-				a[i] = g[i]
+			a, g := ip.As16(), gp.Addr().As16()
+			bits := rp.Bits()
+			if ip.Is4() {
+				bits += 96
 			}
-			return netip.AddrFrom4(a)
+			for b := 0; b < bits; b++ {
+				mask := byte(0x80 >> (b % 8))
+				a[b/8] = a[b/8]&^mask | g[b/8]&mask
+			}
+			out := netip.AddrFrom16(a)
+			if ip.Is4() {
+				return out.Unmap()
+			}
+			return out
 		}
 	}
 	return ip
@@ -273,9 +284,44 @@ func TestClusterLinkIPv4(t *testing.T) {
 		}
 	}
 
-	// Applying the same plan again changes nothing anywhere.
-	if out := applyPlan(t, w, p); strings.Count(out, "agent: 0 change(s) applied") != len(worldNodes) {
-		t.Errorf("re-applying the same plan made changes:\n%s", out)
+	// Restarting the agents with the same config loses no packet of a
+	// continuous ping, and changes nothing anywhere.
+	pinger := exec.Command("ip", "netns", "exec", w.PodNS("east", "e1"), "ping", "-q", "-c", "150", "-i", "0.01", "-W", "1", globalAddr(topo, worldNodes[4]).String())
+	var pingOut strings.Builder
+	pinger.Stdout, pinger.Stderr = &pingOut, &pingOut
+	if err := pinger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if out := applyPlan(t, w, p); strings.Count(out, "agent: 0 change(s) applied") != len(worldNodes) {
+			t.Errorf("re-applying the same plan made changes:\n%s", out)
+		}
+	}
+	if err := pinger.Wait(); err != nil || !strings.Contains(pingOut.String(), " 0% packet loss") {
+		t.Errorf("continuous ping across agent restarts: %v\n%s", err, pingOut.String())
+	}
+
+	// Removing a cluster from the topology removes its routes everywhere.
+	without := strings.Split(worldTopology, "    - name: west")[0]
+	var rest []NodeSpec
+	for _, n := range worldNodes {
+		if n.Cluster != "west" {
+			rest = append(rest, n)
+		}
+	}
+	_, p2 := plan(t, without, rest)
+	applyPlan(t, w, p2)
+	for _, n := range rest {
+		routes, _ := Run("ip", "-n", w.NodeNS(n.Cluster, n.Name), "route", "show", "proto", "75")
+		if strings.Contains(routes, "100.64.") {
+			t.Errorf("%s/%s keeps routes to the removed cluster:\n%s", n.Cluster, n.Name, routes)
+		}
+	}
+	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, worldNodes[4])); err == nil {
+		t.Error("east still reaches the removed cluster west")
+	}
+	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, worldNodes[3])); err != nil {
+		t.Errorf("east lost gw when west was removed: %v", err)
 	}
 
 	// Teardown leaves no kosmos device, route or chain.
@@ -293,5 +339,85 @@ func TestClusterLinkIPv4(t *testing.T) {
 	}
 	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, worldNodes[4])); err == nil {
 		t.Error("east still reaches west after teardown")
+	}
+}
+
+const dualTopology = `apiVersion: kosmos.io/v1alpha1
+kind: KosmosTopology
+metadata: {name: dual}
+spec:
+  clusters:
+    - name: east
+      role: host
+      kubeconfig: {context: east}
+      network: {ipFamily: DualStack, podCIDRs: [10.10.0.0/16, "fd10::/56"]}
+    - name: gw
+      role: member
+      kubeconfig: {context: gw}
+      network: {ipFamily: DualStack, mode: Gateway, podCIDRs: [10.20.0.0/16, "fd20::/56"]}
+    - name: west
+      role: member
+      kubeconfig: {context: west}
+      network:
+        ipFamily: IPv6
+        podCIDRs: ["fd30::/56"]
+        globalCIDRs: {"fd30::/56": "fd99::/56"}
+`
+
+func dualNode(cluster, name string, underlay []string, pods []string) NodeSpec {
+	n := NodeSpec{Cluster: cluster, Name: name}
+	for _, u := range underlay {
+		n.Underlay = append(n.Underlay, netip.MustParsePrefix(u))
+	}
+	for _, p := range pods {
+		n.PodCIDRs = append(n.PodCIDRs, netip.MustParsePrefix(p))
+	}
+	return n
+}
+
+// TestClusterLinkDualStack: IPv4 and IPv6 planned independently over the
+// -6 devices: dual-stack P2P and Gateway clusters, and an IPv6-only cluster
+// reached through an IPv6 GlobalCIDR.
+func TestClusterLinkDualStack(t *testing.T) {
+	requireRoot(t)
+	nodes := []NodeSpec{
+		dualNode("east", "e1", []string{"192.168.0.11/24", "fd00::11/64"}, []string{"10.10.1.0/24", "fd10:0:0:1::/64"}),
+		dualNode("gw", "g1", []string{"192.168.0.21/24", "fd00::21/64"}, []string{"10.20.1.0/24", "fd20:0:0:1::/64"}),
+		dualNode("gw", "g2", []string{"192.168.0.22/24", "fd00::22/64"}, []string{"10.20.2.0/24", "fd20:0:0:2::/64"}),
+		dualNode("west", "w1", []string{"fd00::31/64"}, []string{"fd30:0:0:1::/64"}),
+	}
+	w, err := Build("kt6-", nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Destroy)
+	topo, p := plan(t, dualTopology, nodes)
+	applyPlan(t, w, p)
+	for _, from := range nodes {
+		for _, to := range nodes {
+			if from.Cluster == to.Cluster {
+				continue
+			}
+			for i := range to.PodCIDRs {
+				dst := globalAddrOf(topo, to, i)
+				shared := false
+				for _, c := range from.PodCIDRs {
+					shared = shared || c.Addr().Is4() == dst.Is4()
+				}
+				if !shared {
+					continue // west has no IPv4
+				}
+				if err := ping(w.PodNS(from.Cluster, from.Name), dst); err != nil {
+					t.Errorf("ping %s/%s → %s/%s (%s): %v", from.Cluster, from.Name, to.Cluster, to.Name, dst, err)
+				}
+			}
+		}
+	}
+	src, err := tcpSource(t, w.PodNS("west", "w1"), w.PodNS("gw", "g2"), PodIP(nodes[2].PodCIDRs[1]))
+	if err != nil {
+		t.Fatalf("tcp west → gw over IPv6: %v", err)
+	}
+	if want := globalAddrOf(topo, nodes[3], 0); src != want {
+		t.Errorf("IPv6 receiver saw %s, want west's global %s", src, want)
 	}
 }
