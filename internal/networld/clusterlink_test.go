@@ -142,7 +142,9 @@ func applyPlan(t *testing.T, w *World, p *netplan.Plan) string {
 
 // globalAddr is how pods of other clusters reach a node's pod in one family:
 // its global image when its cluster maps the range.
-func globalAddr(topo *v1alpha1.KosmosTopology, n NodeSpec) netip.Addr { return globalAddrOf(topo, n, 0) }
+func globalAddr(topo *v1alpha1.KosmosTopology, n NodeSpec) netip.Addr {
+	return globalAddrOf(topo, n, 0)
+}
 
 func globalAddrOf(topo *v1alpha1.KosmosTopology, n NodeSpec, i int) netip.Addr {
 	ip := PodIP(n.PodCIDRs[i])
