@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -337,4 +338,47 @@ func (k *LinuxKernel) deleteChain(c *Chain) error {
 		return err
 	}
 	return ipt.ClearAndDeleteChain(c.Table, c.Name)
+}
+
+// Subscribe signals on the returned channel whenever a route or link of this
+// namespace changes, until ctx ends. Signals are coalesced: one pending
+// signal stands for any number of events.
+func Subscribe(ctx context.Context) (<-chan struct{}, error) {
+	out := make(chan struct{}, 1)
+	routes := make(chan netlink.RouteUpdate, 64)
+	links := make(chan netlink.LinkUpdate, 64)
+	done := make(chan struct{})
+	if err := netlink.RouteSubscribe(routes, done); err != nil {
+		return nil, fmt.Errorf("subscribe to routes: %w", err)
+	}
+	if err := netlink.LinkSubscribe(links, done); err != nil {
+		close(done)
+		return nil, fmt.Errorf("subscribe to links: %w", err)
+	}
+	signal := func() {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-routes:
+				if !ok {
+					return
+				}
+				signal()
+			case _, ok := <-links:
+				if !ok {
+					return
+				}
+				signal()
+			}
+		}
+	}()
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -421,5 +422,101 @@ func TestClusterLinkDualStack(t *testing.T) {
 	}
 	if want := globalAddrOf(topo, nodes[3], 0); src != want {
 		t.Errorf("IPv6 receiver saw %s, want west's global %s", src, want)
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a strings.Builder safe to write from exec's goroutines while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAgentRepairsDrift runs the agent continuously in one node (with a long
+// resync period, so repair comes from its netlink subscription), deletes one
+// of its routes by hand, and waits for the route to be back; then it feeds a
+// config the agent must refuse and checks the last good state stays.
+func TestAgentRepairsDrift(t *testing.T) {
+	requireRoot(t)
+	nodes := []NodeSpec{worldNodes[0], worldNodes[4]}
+	w, err := Build("ktr-", nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Destroy)
+	topo, p := plan(t, worldTopology, nodes)
+	applyPlan(t, w, p) // both nodes configured once
+
+	// Run e1's agent continuously from a file.
+	nc := p.Cluster("east").Configs[0]
+	nc.APIVersion, nc.Kind = v1alpha1.APIVersion, v1alpha1.KindNodeConfig
+	data, err := yaml.Marshal(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "e1.yaml")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	agent := exec.Command("ip", "netns", "exec", w.NodeNS("east", "e1"), kosmosBin, "agent", "--node-config", file, "--resync", "30s")
+	agent.Stdout, agent.Stderr = &log, &log
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = agent.Process.Signal(os.Interrupt)
+		_ = agent.Wait()
+	})
+	ns := w.NodeNS("east", "e1")
+	route := func() string { out, _ := Run("ip", "-n", ns, "route", "show", "proto", "75"); return out }
+	waitFor(t, 10*time.Second, "the agent to start", func() bool { return strings.Contains(log.String(), "agent running") })
+
+	before := route()
+	victim := strings.Fields(strings.Split(strings.TrimSpace(before), "\n")[0])[0]
+	if _, err := Run("ip", "-n", ns, "route", "del", victim); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the deleted route "+victim+" to be repaired", func() bool { return route() == before })
+	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, nodes[1])); err != nil {
+		t.Errorf("after repair: %v", err)
+	}
+
+	// A config the agent must refuse: the kernel keeps the last good state.
+	bad := strings.Replace(string(data), "name: vx-bridge", "name: eth0", 1)
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run("ip", "-n", ns, "route", "del", victim); err != nil { // trigger a pass
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the agent to refuse the bad config", func() bool { return strings.Contains(log.String(), "refused") })
+	waitFor(t, 5*time.Second, "the last good state to be restored", func() bool { return route() == before })
+	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, nodes[1])); err != nil {
+		t.Errorf("after a refused config: %v", err)
 	}
 }

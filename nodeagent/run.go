@@ -1,0 +1,86 @@
+package nodeagent
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Source yields the NodeConfig to hold; it is called on every resync. An
+// error keeps the last good config in force.
+type Source func() (*v1alpha1.NodeConfigSpec, error)
+
+// Options tune Run.
+type Options struct {
+	// Resync is the period of the full read-compare-repair pass.
+	Resync time.Duration
+	// Changes signals that the kernel changed (netlink subscriptions);
+	// nil means rely on the periodic resync only.
+	Changes <-chan struct{}
+	// Report receives the outcome of each pass that did something or failed.
+	Report func(Result, error)
+	Log    *slog.Logger
+}
+
+// Run keeps the kernel matching the source until ctx ends: it applies the
+// config at once, then again on every kernel change and every resync period,
+// repairing drift (a route deleted by hand is back within one pass). A
+// refused config leaves the last good state in the kernel.
+func Run(ctx context.Context, k Kernel, src Source, opts Options) {
+	if opts.Resync <= 0 {
+		opts.Resync = 10 * time.Second
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	var last *v1alpha1.NodeConfigSpec
+	tick := time.NewTicker(opts.Resync)
+	defer tick.Stop()
+	for {
+		spec, err := src()
+		switch {
+		case err != nil && last == nil:
+			log.Error("no NodeConfig yet", "err", err)
+		case err != nil:
+			log.Error("NodeConfig unreadable; keeping the last good one", "err", err)
+			spec = last
+		}
+		if spec != nil {
+			res, err := Set(k, spec)
+			if err == nil || len(res.Applied) > 0 {
+				last = spec
+			} else if last != nil && last != spec {
+				log.Error("NodeConfig refused; keeping the last good one", "err", err)
+				res, err = Set(k, last)
+			}
+			if len(res.Applied) > 0 || err != nil {
+				log.Info("kernel synced", "changes", len(res.Applied), "err", err)
+				if opts.Report != nil {
+					opts.Report(res, err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-opts.Changes:
+			// Coalesce a burst of kernel events into one pass.
+			time.Sleep(50 * time.Millisecond)
+			drain(opts.Changes)
+		}
+	}
+}
+
+func drain(c <-chan struct{}) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
+}
