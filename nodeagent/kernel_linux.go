@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -115,38 +116,11 @@ func (k *LinuxKernel) Read() (State, error) {
 		}
 		s.Routes = append(s.Routes, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
 	}
-	for _, fam := range []string{"ipv4", "ipv6"} {
-		ipt := k.ipt[fam]
-		for chain, builtin := range builtinFor {
-			table := "nat"
-			if builtin == "FORWARD" {
-				table = "filter"
-			}
-			ok, err := ipt.ChainExists(table, chain)
-			if err != nil {
-				return s, fmt.Errorf("%s %s/%s: %w", fam, table, chain, err)
-			}
-			if !ok {
-				continue
-			}
-			rules, err := ipt.List(table, chain)
-			if err != nil {
-				return s, fmt.Errorf("list %s %s/%s: %w", fam, table, chain, err)
-			}
-			c := Chain{Family: fam, Table: table, Name: chain}
-			for _, r := range rules {
-				if rest, ok := strings.CutPrefix(r, "-A "+chain+" "); ok {
-					c.Rules = append(c.Rules, rest)
-				}
-			}
-			// A chain whose jump is missing is reported as not holding its
-			// rules, so that Set repairs the jump.
-			if jump, err := ipt.Exists(table, builtin, "-j", chain); err != nil || !jump {
-				c.Rules = append(c.Rules, "(no jump from "+builtin+")")
-			}
-			s.Chains = append(s.Chains, c)
-		}
+	chains, err := readChains()
+	if err != nil {
+		return s, err
 	}
+	s.Chains = chains
 	s.Normalize()
 	return s, nil
 }
@@ -381,4 +355,58 @@ func Subscribe(ctx context.Context) (<-chan struct{}, error) {
 		}
 	}()
 	return out, nil
+}
+
+// readChains reads the agent's chains with one iptables-save per family and
+// table (a handful of execs instead of three per chain: this is what keeps a
+// no-op resync cheap). A chain whose jump from its built-in chain is missing
+// is reported with a marker rule, so that Set repairs the jump.
+func readChains() ([]Chain, error) {
+	var out []Chain
+	for fam, bin := range map[string]string{"ipv4": "iptables-save", "ipv6": "ip6tables-save"} {
+		for _, table := range []string{"nat", "filter"} {
+			raw, err := exec.Command(bin, "-t", table).Output()
+			if err != nil {
+				return nil, fmt.Errorf("%s -t %s: %w", bin, table, err)
+			}
+			out = append(out, parseSave(fam, table, string(raw))...)
+		}
+	}
+	return out, nil
+}
+
+// parseSave extracts the agent's chains from iptables-save output.
+func parseSave(fam, table, save string) []Chain {
+	chains := map[string]*Chain{}
+	jumps := map[string]bool{}
+	var order []string
+	for _, line := range strings.Split(save, "\n") {
+		switch {
+		case strings.HasPrefix(line, ":KOSMOS-"):
+			name := strings.Fields(line[1:])[0]
+			if _, ok := builtinFor[name]; ok {
+				chains[name] = &Chain{Family: fam, Table: table, Name: name}
+				order = append(order, name)
+			}
+		case strings.HasPrefix(line, "-A "):
+			f := strings.SplitN(line, " ", 3)
+			if len(f) < 3 {
+				continue
+			}
+			if c, ok := chains[f[1]]; ok {
+				c.Rules = append(c.Rules, f[2])
+			} else if target, ok := strings.CutPrefix(f[2], "-j "); ok && builtinFor[target] == f[1] {
+				jumps[target] = true
+			}
+		}
+	}
+	out := make([]Chain, 0, len(order))
+	for _, name := range order {
+		c := chains[name]
+		if !jumps[name] {
+			c.Rules = append(c.Rules, "(no jump from "+builtinFor[name]+")")
+		}
+		out = append(out, *c)
+	}
+	return out
 }
