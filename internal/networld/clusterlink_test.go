@@ -91,7 +91,7 @@ var worldNodes = []NodeSpec{
 }
 
 // plan computes the NodeConfigs of the world from its topology and nodes.
-func plan(t *testing.T, topoYAML string, nodes []NodeSpec) (*v1alpha1.KosmosTopology, *netplan.Plan) {
+func plan(t testing.TB, topoYAML string, nodes []NodeSpec) (*v1alpha1.KosmosTopology, *netplan.Plan) {
 	t.Helper()
 	topo, err := schema.Load("world.yaml", []byte(topoYAML))
 	if err != nil {
@@ -116,7 +116,7 @@ func plan(t *testing.T, topoYAML string, nodes []NodeSpec) (*v1alpha1.KosmosTopo
 
 // applyPlan writes each node's config to a file and runs `kosmos agent
 // --once` inside the node's namespace; it returns the agents' output.
-func applyPlan(t *testing.T, w *World, p *netplan.Plan) string {
+func applyPlan(t testing.TB, w *World, p *netplan.Plan) string {
 	t.Helper()
 	dir := t.TempDir()
 	var all strings.Builder

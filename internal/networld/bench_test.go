@@ -1,0 +1,116 @@
+package networld
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// iperf measures TCP throughput (bits/s) from one namespace to an address
+// served by iperf3 in another.
+func iperf(b *testing.B, serverNS, clientNS string, to netip.Addr) float64 {
+	b.Helper()
+	srv := exec.Command("ip", "netns", "exec", serverNS, "iperf3", "-s", "-1", "-p", "5301")
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	var out []byte
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for { // the server needs a moment to listen
+		out, err = exec.Command("ip", "netns", "exec", clientNS, "iperf3", "-c", to.String(), "-p", "5301", "-t", "3", "-J").Output()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+	if err != nil {
+		b.Fatalf("iperf3 %s → %s: %v\n%s", clientNS, to, err, out)
+	}
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		b.Fatal(err)
+	}
+	return res.End.SumReceived.BitsPerSecond
+}
+
+const benchTopology = `apiVersion: kosmos.io/v1alpha1
+kind: KosmosTopology
+metadata: {name: bench}
+spec:
+  clusters:
+    - name: east
+      role: host
+      kubeconfig: {context: east}
+      network: {podCIDRs: [10.10.0.0/16]}
+    - name: north
+      role: member
+      kubeconfig: {context: north}
+      network: {podCIDRs: [10.30.0.0/16]}
+    - name: west
+      role: member
+      kubeconfig: {context: west}
+      network:
+        podCIDRs: [10.244.0.0/16]
+        globalCIDRs: {10.244.0.0/16: 100.64.0.0/16}
+`
+
+// BenchmarkDataPlane: iperf3 TCP throughput pod → pod across clusters
+// through vx-bridge (plain) and through the GlobalCIDR NAT path, each as a
+// ratio to a direct veth path between two namespaces measured in the same
+// run (target ≥ 0.75 for the plain path).
+func BenchmarkDataPlane(b *testing.B) {
+	nodes := []NodeSpec{
+		node("east", "e1", "192.168.0.11/24", "10.10.1.0/24"),
+		node("north", "n1", "192.168.0.41/24", "10.30.1.0/24"),
+		node("west", "w1", "192.168.0.31/24", "10.244.1.0/24"),
+	}
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		b.Fatal("iperf3 missing: make bench installs it (hack/deps.sh)")
+	}
+	w, err := Build("kbd-", nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Destroy()
+	// The direct path: two namespaces joined by one veth pair.
+	a, z := "kbd-direct-a", "kbd-direct-z"
+	for _, args := range [][]string{
+		{"netns", "add", a}, {"netns", "add", z},
+		{"link", "add", "eth0", "netns", a, "type", "veth", "peer", "name", "eth0", "netns", z},
+		{"-n", a, "addr", "add", "10.200.0.1/30", "dev", "eth0"}, {"-n", z, "addr", "add", "10.200.0.2/30", "dev", "eth0"},
+		{"-n", a, "link", "set", "eth0", "up"}, {"-n", z, "link", "set", "eth0", "up"},
+		{"-n", a, "link", "set", "lo", "up"}, {"-n", z, "link", "set", "lo", "up"},
+	} {
+		if _, err := Run("ip", args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	defer func() { _, _ = Run("ip", "netns", "del", a); _, _ = Run("ip", "netns", "del", z) }()
+
+	topo, p := plan(b, benchTopology, nodes)
+	applyPlan(b, w, p)
+
+	var direct, plain, nat float64
+	for b.Loop() {
+		direct = iperf(b, z, a, netip.MustParseAddr("10.200.0.2"))
+		plain = iperf(b, w.PodNS("north", "n1"), w.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0]))
+		nat = iperf(b, w.PodNS("west", "w1"), w.PodNS("east", "e1"), globalAddr(topo, nodes[2]))
+	}
+	b.ReportMetric(direct/1e9, "direct-Gbit/s")
+	b.ReportMetric(plain/1e9, "vxlan-Gbit/s")
+	b.ReportMetric(nat/1e9, "nat-Gbit/s")
+	b.ReportMetric(plain/direct, "vxlan/direct")
+	b.ReportMetric(nat/direct, "nat/direct")
+	fmt.Printf("data plane: direct %.2f Gbit/s, vx-bridge %.2f (%.2f×), GlobalCIDR NAT %.2f (%.2f×)\n", direct/1e9, plain/1e9, plain/direct, nat/1e9, nat/direct)
+}
