@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -111,8 +113,8 @@ func (k *LinuxKernel) Read() (State, error) {
 		return s, fmt.Errorf("list routes: %w", err)
 	}
 	for _, r := range routes {
-		if r.Dst == nil {
-			continue
+		if _, ours := names[r.LinkIndex]; r.Dst == nil || !ours {
+			continue // only routes through the agent's own devices are its own
 		}
 		s.Routes = append(s.Routes, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
 	}
@@ -409,4 +411,36 @@ func parseSave(fam, table, save string) []Chain {
 		out = append(out, *c)
 	}
 	return out
+}
+
+// EnterNetNS locks the calling goroutine to its thread and moves the thread
+// into the named network namespace, so that the kernel work done from this
+// goroutine (netlink, the iptables it runs) happens there while the rest of
+// the process (API clients) stays where it is. The returned function moves
+// the thread back.
+func EnterNetNS(name string) (func(), error) {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	target, err := netns.GetFromName(name)
+	if err != nil {
+		orig.Close()
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("network namespace %s: %w", name, err)
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		orig.Close()
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("enter network namespace %s: %w", name, err)
+	}
+	return func() {
+		if err := netns.Set(orig); err == nil {
+			runtime.UnlockOSThread() // only a thread back home may be reused
+		}
+		orig.Close()
+	}, nil
 }

@@ -2,15 +2,20 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// Source yields the NodeConfig to hold; it is called on every resync. An
-// error keeps the last good config in force.
+// Source yields the NodeConfig to hold; it is called on every pass. An
+// error keeps the last good config in force, except ErrNoConfig: the config
+// was deleted, and everything the agent owns is torn down.
 type Source func() (*v1alpha1.NodeConfigSpec, error)
+
+// ErrNoConfig says the node has no NodeConfig (any more).
+var ErrNoConfig = errors.New("no NodeConfig for this node")
 
 // Options tune Run.
 type Options struct {
@@ -19,8 +24,9 @@ type Options struct {
 	// Changes signals that the kernel changed (netlink subscriptions);
 	// nil means rely on the periodic resync only.
 	Changes <-chan struct{}
-	// Report receives the outcome of each pass that did something or failed.
-	Report func(Result, error)
+	// Report receives the outcome of every pass that had a config (the spec
+	// it held, what it did, the error); it should write only what changed.
+	Report func(*v1alpha1.NodeConfigSpec, Result, error)
 	Log    *slog.Logger
 }
 
@@ -42,6 +48,11 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 	for {
 		spec, err := src()
 		switch {
+		case errors.Is(err, ErrNoConfig):
+			if res, err := Teardown(k); len(res.Applied) > 0 || err != nil {
+				log.Info("NodeConfig gone; torn down", "changes", len(res.Applied), "err", err)
+			}
+			last, spec = nil, nil
 		case err != nil && last == nil:
 			log.Error("no NodeConfig yet", "err", err)
 		case err != nil:
@@ -53,14 +64,18 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			if err == nil || len(res.Applied) > 0 {
 				last = spec
 			} else if last != nil && last != spec {
+				// Refused whole: hold the last good config (repairing drift
+				// in it) and report the refusal, not the repair.
 				log.Error("NodeConfig refused; keeping the last good one", "err", err)
-				res, err = Set(k, last)
+				if _, rerr := Set(k, last); rerr != nil {
+					log.Error("restore the last good NodeConfig", "err", rerr)
+				}
 			}
 			if len(res.Applied) > 0 || err != nil {
 				log.Info("kernel synced", "changes", len(res.Applied), "err", err)
-				if opts.Report != nil {
-					opts.Report(res, err)
-				}
+			}
+			if opts.Report != nil {
+				opts.Report(spec, res, err)
 			}
 		}
 		select {
@@ -83,4 +98,29 @@ func drain(c <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// Merge forwards a signal from any of the channels to the returned one,
+// coalesced, until ctx ends.
+func Merge(ctx context.Context, chans ...<-chan struct{}) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	for _, c := range chans {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case _, ok := <-c:
+					if !ok {
+						return
+					}
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	return out
 }

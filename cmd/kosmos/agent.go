@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ func newAgentCommand() *cobra.Command {
 	var file string
 	var once, teardown bool
 	var resync time.Duration
+	var node, kubeconfig, healthAddr, netnsName string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Make this node's kernel hold its ClusterLink NodeConfig",
@@ -30,13 +32,21 @@ KOSMOS-POSTROUTING, KOSMOS-FORWARD). It touches nothing else. A config that
 fails validation is refused whole and the kernel keeps its last good state.
 Applying the same config twice makes no change.
 
+With --node NAME it follows the NodeConfig of that name in the API server
+(in-cluster credentials, or --kubeconfig), applies every change, tears
+everything down when the NodeConfig is deleted, and writes the outcome to the
+NodeConfig's status (conditions Applied and Ready, observedGeneration,
+lastChanges). /healthz and /readyz are served on --health-addr.
+
 With --node-config alone it keeps running: it re-reads the file and repairs
 drift on every resync period and on every route or link change in the kernel,
 so a route deleted by hand is back within moments. --once applies the file and
 exits (0 applied, 1 refused or failed); --teardown removes everything the agent
 owns. These serve to debug a node by hand and to test the agent without an API
 server.`,
-		Example: `  kosmos agent --node-config node1.yaml --once
+		Example: `  kosmos agent --node "$NODE_NAME"
+  kosmos agent --node node1 --kubeconfig ~/.kube/config
+  kosmos agent --node-config node1.yaml --once
   ip netns exec node1 kosmos agent --node-config node1.yaml --once
   kosmos agent --node-config node1.yaml --resync 5s
   kosmos agent --teardown`,
@@ -45,12 +55,28 @@ server.`,
 			if once && teardown {
 				return &exitError{exitError2, errors.New("agent: --once and --teardown exclude each other")}
 			}
-			if !teardown && file == "" {
-				return &exitError{exitError2, errors.New("agent: --node-config FILE is required (or --teardown)")}
+			if file != "" && node != "" {
+				return &exitError{exitError2, errors.New("agent: --node-config and --node exclude each other")}
+			}
+			if !teardown && file == "" && node == "" {
+				return &exitError{exitError2, errors.New("agent: say where the NodeConfig comes from: --node NAME (or $NODE_NAME) for the API server, or --node-config FILE")}
+			}
+			if once && file == "" {
+				return &exitError{exitError2, errors.New("agent: --once needs --node-config FILE")}
+			}
+			if netnsName != "" {
+				leave, err := nodeagent.EnterNetNS(netnsName)
+				if err != nil {
+					return &exitError{exitError2, err}
+				}
+				defer leave()
 			}
 			k, err := nodeagent.NewLinuxKernel()
 			if err != nil {
 				return &exitError{exitError2, err}
+			}
+			if node != "" && !teardown {
+				return runAgentAPI(cmd.Context(), k, node, kubeconfig, resync, healthAddr)
 			}
 			if !once && !teardown {
 				return runAgent(cmd.Context(), k, file, resync)
@@ -76,6 +102,10 @@ server.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&node, "node", os.Getenv("NODE_NAME"), "follow the NodeConfig of this node in the API server (default $NODE_NAME)")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig for --node (default: in-cluster credentials)")
+	cmd.Flags().StringVar(&healthAddr, "health-addr", ":9441", "address of /healthz and /readyz with --node (empty: off)")
+	cmd.Flags().StringVar(&netnsName, "netns", "", "do the kernel work in this named network namespace, API traffic from the current one (tests, the sandbox)")
 	cmd.Flags().StringVar(&file, "node-config", "", "NodeConfig file to apply (with --once)")
 	cmd.Flags().BoolVar(&once, "once", false, "apply the NodeConfig file and exit")
 	cmd.Flags().DurationVar(&resync, "resync", 10*time.Second, "period of the full repair pass when running continuously")
@@ -103,5 +133,49 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 		}
 		return &nc.Spec, nil
 	}, nodeagent.Options{Resync: resync, Changes: changes, Log: log})
+	return nil
+}
+
+// runAgentAPI follows this node's NodeConfig in the API server until SIGINT
+// or SIGTERM.
+func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubeconfig string, resync time.Duration, healthAddr string) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	src, err := nodeagent.NewAPISource(cfg, node, log)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	changes, err := nodeagent.Subscribe(ctx)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	var ready atomic.Bool
+	if healthAddr != "" {
+		stopHealth, err := serveHealth(healthAddr, &ready)
+		if err != nil {
+			return &exitError{exitError2, err}
+		}
+		defer stopHealth()
+	}
+	go src.Watch(ctx)
+	report := src.Report(ctx)
+	log.Info("agent running", "node", node, "apiServer", cfg.Host, "resync", resync)
+	nodeagent.Run(ctx, k, src.Spec, nodeagent.Options{
+		Resync:  resync,
+		Changes: nodeagent.Merge(ctx, changes, src.Events()),
+		Log:     log,
+		Report: func(spec *v1alpha1.NodeConfigSpec, res nodeagent.Result, err error) {
+			ready.Store(err == nil)
+			report(spec, res, err)
+		},
+	})
 	return nil
 }

@@ -1,0 +1,174 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// APISource follows the NodeConfig named after this node in the API server
+// and writes its status back. It reads nothing else: RBAC can restrict the
+// agent to get/watch NodeConfigs and update their status.
+type APISource struct {
+	c    client.WithWatch
+	node string
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	current *v1alpha1.NodeConfig // nil: not found (yet)
+	err     error
+	events  chan struct{}
+}
+
+// NewAPISource connects to the API server.
+func NewAPISource(cfg *rest.Config, node string, log *slog.Logger) (*APISource, error) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	return &APISource{c: c, node: node, log: log, events: make(chan struct{}, 1)}, nil
+}
+
+// Events signals every change of the NodeConfig.
+func (s *APISource) Events() <-chan struct{} { return s.events }
+
+func (s *APISource) signal() {
+	select {
+	case s.events <- struct{}{}:
+	default:
+	}
+}
+
+// Watch keeps the cached NodeConfig current until ctx ends: get, then watch
+// from that version; on a closed or failed watch, get again.
+func (s *APISource) Watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		rv := s.refresh(ctx)
+		w, err := s.c.Watch(ctx, &v1alpha1.NodeConfigList{}, client.MatchingFields{"metadata.name": s.node}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
+		if err != nil {
+			s.log.Error("watch NodeConfig", "node", s.node, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+			continue
+		}
+		for ev := range w.ResultChan() {
+			if nc, ok := ev.Object.(*v1alpha1.NodeConfig); ok && (ev.Type == watch.Added || ev.Type == watch.Modified) {
+				s.set(nc, nil)
+			} else if ev.Type == watch.Deleted {
+				s.set(nil, nil)
+			} else if ev.Type == watch.Error {
+				break
+			}
+		}
+		w.Stop()
+	}
+}
+
+// refresh reads the NodeConfig once and returns the version to watch from.
+func (s *APISource) refresh(ctx context.Context) string {
+	var nc v1alpha1.NodeConfig
+	err := s.c.Get(ctx, client.ObjectKey{Name: s.node}, &nc)
+	switch {
+	case apierrors.IsNotFound(err):
+		s.set(nil, nil)
+		var list v1alpha1.NodeConfigList
+		if err := s.c.List(ctx, &list, client.MatchingFields{"metadata.name": s.node}); err == nil {
+			return list.ResourceVersion
+		}
+		return ""
+	case err != nil:
+		s.set(s.currentObject(), err)
+		return ""
+	}
+	s.set(&nc, nil)
+	return nc.ResourceVersion
+}
+
+func (s *APISource) set(nc *v1alpha1.NodeConfig, err error) {
+	s.mu.Lock()
+	s.current, s.err = nc, err
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *APISource) currentObject() *v1alpha1.NodeConfig {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.current
+}
+
+// Spec is the Source of Run.
+func (s *APISource) Spec() (*v1alpha1.NodeConfigSpec, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.err != nil:
+		return nil, s.err
+	case s.current == nil:
+		return nil, ErrNoConfig
+	}
+	return &s.current.Spec, nil
+}
+
+// Report writes the outcome of a pass to the NodeConfig's status, only when
+// it differs from what the status says already (a no-op resync writes
+// nothing).
+func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, Result, error) {
+	return func(spec *v1alpha1.NodeConfigSpec, res Result, applyErr error) {
+		nc := s.currentObject()
+		if nc == nil || spec != &nc.Spec {
+			return // the config changed meanwhile: the next pass reports
+		}
+		st := nc.Status.DeepCopy()
+		cond := metav1.Condition{Type: "Applied", Status: metav1.ConditionTrue, Reason: "Applied", Message: "the kernel holds this config", ObservedGeneration: nc.Generation}
+		if applyErr != nil {
+			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "Failed", applyErr.Error()
+			if len(res.Applied) == 0 && len(res.Failed) == 0 {
+				cond.Reason = "Refused"
+			}
+		}
+		changed := meta.SetStatusCondition(&st.Conditions, cond)
+		ready := metav1.Condition{Type: "Ready", Status: cond.Status, Reason: cond.Reason, Message: cond.Message, ObservedGeneration: nc.Generation}
+		changed = meta.SetStatusCondition(&st.Conditions, ready) || changed
+		if st.ObservedGeneration != nc.Generation {
+			st.ObservedGeneration, changed = nc.Generation, true
+		}
+		if len(res.Applied) > 0 {
+			st.LastChanges = nil
+			for i, op := range res.Applied {
+				if i == 20 {
+					st.LastChanges = append(st.LastChanges, fmt.Sprintf("… and %d more", len(res.Applied)-20))
+					break
+				}
+				st.LastChanges = append(st.LastChanges, op.String())
+			}
+			changed = true
+		}
+		if !changed {
+			return
+		}
+		upd := nc.DeepCopy()
+		upd.Status = *st
+		if err := s.c.Status().Update(ctx, upd); err != nil {
+			s.log.Error("write NodeConfig status", "node", s.node, "err", err)
+		}
+	}
+}
