@@ -60,7 +60,9 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			spec = last
 		}
 		if spec != nil {
+			start := time.Now()
 			res, err := Set(k, spec)
+			observePass(res, err, time.Since(start).Seconds())
 			if err == nil || len(res.Applied) > 0 {
 				last = spec
 			} else if last != nil && last != spec {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"kosmos.io/kosmos/nodeagent"
@@ -36,7 +37,7 @@ With --node NAME it follows the NodeConfig of that name in the API server
 (in-cluster credentials, or --kubeconfig), applies every change, tears
 everything down when the NodeConfig is deleted, and writes the outcome to the
 NodeConfig's status (conditions Applied and Ready, observedGeneration,
-lastChanges). /healthz and /readyz are served on --health-addr.
+lastChanges). /healthz, /readyz and /metrics are served on --health-addr.
 
 With --node-config alone it keeps running: it re-reads the file and repairs
 drift on every resync period and on every route or link change in the kernel,
@@ -104,7 +105,7 @@ server.`,
 	}
 	cmd.Flags().StringVar(&node, "node", os.Getenv("NODE_NAME"), "follow the NodeConfig of this node in the API server (default $NODE_NAME)")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig for --node (default: in-cluster credentials)")
-	cmd.Flags().StringVar(&healthAddr, "health-addr", ":9441", "address of /healthz and /readyz with --node (empty: off)")
+	cmd.Flags().StringVar(&healthAddr, "health-addr", ":9441", "address of /healthz, /readyz and /metrics with --node (empty: off)")
 	cmd.Flags().StringVar(&netnsName, "netns", "", "do the kernel work in this named network namespace, API traffic from the current one (tests, the sandbox)")
 	cmd.Flags().StringVar(&file, "node-config", "", "NodeConfig file to apply (with --once)")
 	cmd.Flags().BoolVar(&once, "once", false, "apply the NodeConfig file and exit")
@@ -159,7 +160,11 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 	}
 	var ready atomic.Bool
 	if healthAddr != "" {
-		stopHealth, err := serveHealth(healthAddr, &ready)
+		reg := prometheus.NewRegistry()
+		if err := nodeagent.RegisterMetrics(reg); err != nil {
+			return &exitError{exitError2, err}
+		}
+		stopHealth, err := serveHealth(healthAddr, &ready, reg)
 		if err != nil {
 			return &exitError{exitError2, err}
 		}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -30,13 +32,24 @@ func restConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// serveHealth serves /healthz (always ok while the process runs) and /readyz
-// (ok once ready is set) on addr; the returned function stops it.
-func serveHealth(addr string, ready *atomic.Bool) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("health endpoint %s: %w", addr, err)
+// serveHealth serves /healthz (always ok while the process runs), /readyz
+// (ok once ready is set) and /metrics (Prometheus, from reg) on addr; the
+// returned function stops it.
+func serveHealth(addr string, ready *atomic.Bool, reg *prometheus.Registry) (func(), error) {
+	// Listen from a fresh goroutine: the caller's thread may be locked into
+	// a node's network namespace (--netns); the endpoint belongs to the
+	// process's own.
+	type result struct {
+		ln  net.Listener
+		err error
 	}
+	got := make(chan result)
+	go func() { ln, err := net.Listen("tcp", addr); got <- result{ln, err} }()
+	r := <-got
+	if r.err != nil {
+		return nil, fmt.Errorf("health endpoint %s: %w", addr, r.err)
+	}
+	ln := r.ln
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -46,6 +59,7 @@ func serveHealth(addr string, ready *atomic.Bool) (func(), error) {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -2,6 +2,9 @@ package networld
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -57,7 +60,13 @@ func TestAgentFollowsAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log syncBuffer
-	agent := exec.Command(kosmosBin, "agent", "--node", "e1", "--kubeconfig", env.KubeconfigPath, "--netns", ns, "--resync", "30s", "--health-addr", "")
+	healthLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	health := healthLn.Addr().String()
+	healthLn.Close()
+	agent := exec.Command(kosmosBin, "agent", "--node", "e1", "--kubeconfig", env.KubeconfigPath, "--netns", ns, "--resync", "30s", "--health-addr", health)
 	agent.Stdout, agent.Stderr = &log, &log
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
@@ -77,6 +86,18 @@ func TestAgentFollowsAPI(t *testing.T) {
 	waitFor(t, 15*time.Second, "status Applied=True", applied("True"))
 	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, nodes[1])); err != nil {
 		t.Fatalf("after the agent applied the API's config: %v\n%s", err, log.String())
+	}
+
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get("http://" + health + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || (path == "/metrics" && !strings.Contains(string(body), `kosmos_agent_passes_total{outcome="ok"}`)) {
+			t.Errorf("GET %s: %d\n%.300s", path, resp.StatusCode, body)
+		}
 	}
 
 	routes := func() string { out, _ := Run("ip", "-n", ns, "route", "show", "proto", "75"); return out }

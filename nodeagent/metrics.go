@@ -1,0 +1,45 @@
+package nodeagent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics of the agent's passes, registered by whoever serves them.
+var (
+	metricPasses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kosmos_agent_passes_total",
+		Help: "Read-compare-apply passes, by outcome (ok, refused, failed).",
+	}, []string{"outcome"})
+	metricChanges = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kosmos_agent_kernel_changes_total",
+		Help: "Kernel writes made by the agent.",
+	})
+	metricPassSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kosmos_agent_pass_duration_seconds",
+		Help:    "Duration of one pass.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+	})
+)
+
+// RegisterMetrics adds the agent's metrics to a registry.
+func RegisterMetrics(r prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func observePass(res Result, err error, seconds float64) {
+	outcome := "ok"
+	switch {
+	case err != nil && len(res.Applied) == 0 && len(res.Failed) == 0:
+		outcome = "refused"
+	case err != nil:
+		outcome = "failed"
+	}
+	metricPasses.WithLabelValues(outcome).Inc()
+	metricChanges.Add(float64(len(res.Applied)))
+	metricPassSeconds.Observe(seconds)
+}
