@@ -1,0 +1,199 @@
+// Package apply makes one cluster hold a set of desired objects: server-side
+// apply with field manager "kosmos", only where the live object differs, and
+// prune of what Kosmos owns (both ownership labels) but no longer desires.
+// Nothing without both labels is ever deleted.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kosmos.io/kosmos/reconciler/desired"
+)
+
+// FieldManager is the server-side apply field manager of every write.
+const FieldManager = "kosmos"
+
+// PrunedKinds are the kinds prune considers; a namespace is never pruned.
+var PrunedKinds = []schema.GroupVersionKind{
+	{Group: "kosmos.io", Version: "v1alpha1", Kind: "NodeConfig"},
+	{Group: "kosmos.io", Version: "v1alpha1", Kind: "Cluster"},
+	{Group: "kosmos.io", Version: "v1alpha1", Kind: "DistributionPolicy"},
+}
+
+// Result says what a pass did in one cluster, as kind/name lists.
+type Result struct {
+	Created, Updated, Unchanged, Pruned []string
+}
+
+// Writes counts the write requests the pass made.
+func (r Result) Writes() int { return len(r.Created) + len(r.Updated) + len(r.Pruned) }
+
+// Cluster applies objs to the cluster behind c. topology names the topology
+// whose objects prune may delete. Errors of single objects are collected;
+// the others still go through.
+func Cluster(ctx context.Context, c client.Client, topology string, objs []client.Object, prune bool) (Result, error) {
+	var res Result
+	var errs []error
+	want := map[string]bool{}
+	for _, obj := range objs {
+		u, err := toUnstructured(obj)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		key := u.GetKind() + "/" + u.GetName()
+		want[key] = true
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(u.GroupVersionKind())
+		err = c.Get(ctx, client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}, live)
+		switch {
+		case apierrors.IsNotFound(err):
+			res.Created = append(res.Created, key)
+		case err != nil:
+			errs = append(errs, fmt.Errorf("get %s: %w", key, err))
+			continue
+		case Subset(u.Object, live.Object):
+			res.Unchanged = append(res.Unchanged, key)
+			continue
+		default:
+			res.Updated = append(res.Updated, key)
+		}
+		if err := c.Patch(ctx, u, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+			errs = append(errs, fmt.Errorf("apply %s: %w", key, err))
+		}
+	}
+	if prune {
+		pruned, err := pruneOwned(ctx, c, topology, want)
+		res.Pruned = pruned
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+func toUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", obj.GetName(), err)
+	}
+	delete(m, "status")
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// pruneOwned deletes objects of the pruned kinds that carry both ownership
+// labels of this topology and are not desired.
+func pruneOwned(ctx context.Context, c client.Client, topology string, want map[string]bool) ([]string, error) {
+	var pruned []string
+	var errs []error
+	sel := client.MatchingLabels{desired.LabelManagedBy: desired.ManagedBy, desired.LabelTopology: topology}
+	for _, gvk := range PrunedKinds {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := c.List(ctx, list, sel); err != nil {
+			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+				continue // the CRD is not installed: nothing of that kind to prune
+			}
+			errs = append(errs, fmt.Errorf("list %s: %w", gvk.Kind, err))
+			continue
+		}
+		for i := range list.Items {
+			it := &list.Items[i]
+			key := gvk.Kind + "/" + it.GetName()
+			if want[key] {
+				continue
+			}
+			if err := c.Delete(ctx, it); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("prune %s: %w", key, err))
+				continue
+			}
+			pruned = append(pruned, key)
+		}
+	}
+	slices.Sort(pruned)
+	return pruned, errors.Join(errs...)
+}
+
+// Subset reports whether every field of want is present with the same value
+// in have: the live object already holds what would be applied, so applying
+// it would change nothing. An empty map or list in want matches a missing
+// field (the server drops empty values).
+func Subset(want, have any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		h, _ := have.(map[string]any)
+		for k, wv := range w {
+			hv, ok := h[k]
+			if !ok {
+				if isEmpty(wv) {
+					continue
+				}
+				return false
+			}
+			if !Subset(wv, hv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		h, _ := have.([]any)
+		if len(w) != len(h) {
+			return len(w) == 0 && have == nil
+		}
+		for i := range w {
+			if !Subset(w[i], h[i]) {
+				return false
+			}
+		}
+		return true
+	case nil:
+		return have == nil
+	default:
+		return reflect.DeepEqual(normalizeNumber(want), normalizeNumber(have))
+	}
+}
+
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if !isEmpty(e) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
+
+func normalizeNumber(v any) any {
+	switch n := v.(type) {
+	case int:
+		return int64(n)
+	case int32:
+		return int64(n)
+	case float64:
+		if n == float64(int64(n)) {
+			return int64(n)
+		}
+	}
+	return v
+}

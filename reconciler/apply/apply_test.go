@@ -1,0 +1,226 @@
+package apply_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/reconciler/apply"
+	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/schema"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// writeCounter counts the requests that are not reads.
+type writeCounter struct {
+	rt     http.RoundTripper
+	writes *atomic.Int64
+}
+
+func (w writeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodGet {
+		w.writes.Add(1)
+	}
+	return w.rt.RoundTrip(r)
+}
+
+type cluster struct {
+	name   string
+	c      client.Client
+	writes *atomic.Int64
+}
+
+func newScheme(t *testing.T) *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, corev1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// node makes a Node standing for a machine, Ready, with an InternalIP and a
+// pod CIDR.
+func node(ctx context.Context, t *testing.T, c client.Client, name string, ips, podCIDRs []string, labels map[string]string) {
+	t.Helper()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{PodCIDR: podCIDRs[0], PodCIDRs: podCIDRs}}
+	if err := c.Create(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	n.Status = corev1.NodeStatus{
+		Addresses:  addresses(ips),
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+	}
+	if err := c.Status().Update(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func addresses(ips []string) []corev1.NodeAddress {
+	var out []corev1.NodeAddress
+	for _, ip := range ips {
+		out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
+	}
+	return out
+}
+
+// observe reads the facts of every cluster (real reads, no writes).
+func observe(ctx context.Context, t *testing.T, cs []cluster) netplan.Facts {
+	t.Helper()
+	facts := netplan.Facts{}
+	for _, cl := range cs {
+		var nodes corev1.NodeList
+		var ncs v1alpha1.NodeConfigList
+		if err := cl.c.List(ctx, &nodes); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.c.List(ctx, &ncs); err != nil {
+			t.Fatal(err)
+		}
+		facts[cl.name] = desired.FactsOf(nodes.Items, ncs.Items)
+	}
+	return facts
+}
+
+func applyAll(ctx context.Context, t *testing.T, cs []cluster, topo *v1alpha1.KosmosTopology, facts netplan.Facts) map[string]apply.Result {
+	t.Helper()
+	st := desired.Compute(topo, facts)
+	if len(st.Problems) > 0 {
+		t.Fatalf("plan problems: %v", st.Problems)
+	}
+	out := map[string]apply.Result{}
+	for i, co := range st.Clusters {
+		res, err := apply.Cluster(ctx, cs[i].c, topo.Name, co.Objects, true)
+		if err != nil {
+			t.Fatalf("apply in %s: %v", co.Cluster, err)
+		}
+		out[co.Cluster] = res
+	}
+	return out
+}
+
+// TestApplyExampleTopology applies the example to four real clusters: the
+// planned objects exist, a second pass makes zero write requests, drift on a
+// managed object is reverted, a NodeConfig of a departed node is pruned and
+// an unowned object is left alone.
+func TestApplyExampleTopology(t *testing.T) {
+	names := []string{"host", "member-a", "member-b", "member-c"}
+	env := testenv.StartT(t, testenv.Options{Names: names})
+	ctx := context.Background()
+	topo, err := schema.LoadFile(filepath.Join("..", "..", "topology.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := newScheme(t)
+	var cs []cluster
+	for i, name := range names {
+		cfg := rest.CopyConfig(env.Cluster(name).Config)
+		if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "kustomize", "base", "crds")}, ErrorIfPathMissing: true}); err != nil {
+			t.Fatal(err)
+		}
+		writes := &atomic.Int64{}
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return writeCounter{rt: rt, writes: writes} })
+		c, err := client.New(cfg, client.Options{Scheme: scheme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, cluster{name: name, c: c, writes: writes})
+		pods := map[string]string{"host": "10.10", "member-a": "10.244", "member-b": "10.244", "member-c": "10.30"}[name]
+		for j := 1; j <= 2; j++ {
+			ips := []string{fmt.Sprintf("192.168.%d.%d", i+1, 10+j)}
+			cidrs := []string{fmt.Sprintf("%s.%d.0/24", pods, j)}
+			if name == "member-c" { // dual-stack
+				ips = append(ips, fmt.Sprintf("fd00:%d::%d", i+1, 10+j))
+				cidrs = append(cidrs, fmt.Sprintf("fd00:30:0:%d::/64", j))
+			}
+			node(ctx, t, c, fmt.Sprintf("%s-n%d", name, j), ips, cidrs, map[string]string{"kosmos.io/gateway": "true"})
+		}
+	}
+	// An object Kosmos did not create, of a kind it prunes.
+	unowned := &v1alpha1.NodeConfig{ObjectMeta: metav1.ObjectMeta{Name: "hand-made"}}
+	if err := cs[0].c.Create(ctx, unowned); err != nil {
+		t.Fatal(err)
+	}
+
+	first := applyAll(ctx, t, cs, topo, observe(ctx, t, cs))
+	hostRes := first["host"]
+	for _, want := range []string{"Namespace/kosmos-system", "NodeConfig/host-n1", "NodeConfig/host-n2", "Cluster/member-a", "Cluster/member-b", "Cluster/member-c", "DistributionPolicy/web-weighted", "DistributionPolicy/api-fixed"} {
+		if !slices.Contains(hostRes.Created, want) {
+			t.Errorf("host: %s not created; created %v", want, hostRes.Created)
+		}
+	}
+	var gw v1alpha1.NodeConfigList
+	if err := cs[2].c.List(ctx, &gw, client.MatchingLabels{desired.LabelRole: desired.RoleGateway}); err != nil || len(gw.Items) != 1 {
+		t.Fatalf("member-b should have exactly one gateway NodeConfig: %v %v", err, gw.Items)
+	}
+
+	// The same topology and facts again: zero write requests anywhere.
+	for _, cl := range cs {
+		cl.writes.Store(0)
+	}
+	second := applyAll(ctx, t, cs, topo, observe(ctx, t, cs))
+	for _, cl := range cs {
+		if n := cl.writes.Load(); n != 0 || second[cl.name].Writes() != 0 {
+			t.Errorf("%s: an unchanged topology made %d write requests (%+v)", cl.name, n, second[cl.name])
+		}
+	}
+
+	// Drift: a managed NodeConfig edited by hand is reverted.
+	var nc v1alpha1.NodeConfig
+	if err := cs[1].c.Get(ctx, client.ObjectKey{Name: "member-a-n1"}, &nc); err != nil {
+		t.Fatal(err)
+	}
+	nc.Spec.Routes = nc.Spec.Routes[:1]
+	if err := cs[1].c.Update(ctx, &nc); err != nil {
+		t.Fatal(err)
+	}
+	third := applyAll(ctx, t, cs, topo, observe(ctx, t, cs))
+	if !slices.Equal(third["member-a"].Updated, []string{"NodeConfig/member-a-n1"}) {
+		t.Errorf("drift not reverted: %+v", third["member-a"])
+	}
+
+	// A node leaves: its NodeConfig is pruned; the unowned object stays.
+	if err := cs[0].c.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "host-n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	fourth := applyAll(ctx, t, cs, topo, observe(ctx, t, cs))
+	if !slices.Equal(fourth["host"].Pruned, []string{"NodeConfig/host-n2"}) {
+		t.Errorf("host prune: %+v", fourth["host"])
+	}
+	if err := cs[0].c.Get(ctx, client.ObjectKey{Name: "hand-made"}, &v1alpha1.NodeConfig{}); err != nil {
+		t.Errorf("an unowned object was touched: %v", err)
+	}
+}
+
+func TestSubset(t *testing.T) {
+	for _, c := range []struct {
+		want, have any
+		ok         bool
+	}{
+		{map[string]any{"a": int64(1)}, map[string]any{"a": int64(1), "b": "x"}, true},
+		{map[string]any{"a": int64(1)}, map[string]any{"a": int64(2)}, false},
+		{map[string]any{"a": map[string]any{}}, map[string]any{}, true},
+		{map[string]any{"a": []any{}}, map[string]any{}, true},
+		{map[string]any{"a": []any{"x"}}, map[string]any{"a": []any{"x", "y"}}, false},
+		{map[string]any{"a": int64(3)}, map[string]any{"a": float64(3)}, true},
+		{map[string]any{"a": "x"}, map[string]any{}, false},
+	} {
+		if got := apply.Subset(c.want, c.have); got != c.ok {
+			t.Errorf("Subset(%v, %v) = %v", c.want, c.have, got)
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package desired
+
+import (
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// FactsOf turns a cluster's Node objects and the NodeConfigs in force into
+// the facts the network planner needs. It is pure.
+func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.ClusterFacts {
+	var f netplan.ClusterFacts
+	for _, n := range nodes {
+		nd := netplan.Node{Name: n.Name, Labels: n.Labels}
+		for _, a := range n.Status.Addresses {
+			if a.Type != corev1.NodeInternalIP {
+				continue
+			}
+			if ip, err := netip.ParseAddr(a.Address); err == nil {
+				nd.InternalIPs = append(nd.InternalIPs, ip)
+			}
+		}
+		cidrs := n.Spec.PodCIDRs
+		if len(cidrs) == 0 && n.Spec.PodCIDR != "" {
+			cidrs = []string{n.Spec.PodCIDR}
+		}
+		for _, c := range cidrs {
+			if p, err := netip.ParsePrefix(c); err == nil {
+				nd.PodCIDRs = append(nd.PodCIDRs, p.Masked())
+			}
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				nd.Ready = c.Status == corev1.ConditionTrue
+			}
+		}
+		f.Nodes = append(f.Nodes, nd)
+	}
+	for _, nc := range configs {
+		if nc.Labels[LabelRole] == RoleGateway && nc.Labels[LabelManagedBy] == ManagedBy {
+			f.Gateway = nc.Name
+		}
+	}
+	return f
+}
