@@ -2,7 +2,6 @@ package apply_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -51,31 +50,6 @@ func newScheme(t *testing.T) *runtime.Scheme {
 		}
 	}
 	return s
-}
-
-// node makes a Node standing for a machine, Ready, with an InternalIP and a
-// pod CIDR.
-func node(ctx context.Context, t *testing.T, c client.Client, name string, ips, podCIDRs []string, labels map[string]string) {
-	t.Helper()
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{PodCIDR: podCIDRs[0], PodCIDRs: podCIDRs}}
-	if err := c.Create(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	n.Status = corev1.NodeStatus{
-		Addresses:  addresses(ips),
-		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-	}
-	if err := c.Status().Update(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func addresses(ips []string) []corev1.NodeAddress {
-	var out []corev1.NodeAddress
-	for _, ip := range ips {
-		out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
-	}
-	return out
 }
 
 // observe reads the facts of every cluster (real reads, no writes).
@@ -127,7 +101,8 @@ func TestApplyExampleTopology(t *testing.T) {
 	}
 	scheme := newScheme(t)
 	var cs []cluster
-	for i, name := range names {
+	clients := map[string]client.Client{}
+	for _, name := range names {
 		cfg := rest.CopyConfig(env.Cluster(name).Config)
 		if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "kustomize", "base", "crds")}, ErrorIfPathMissing: true}); err != nil {
 			t.Fatal(err)
@@ -139,16 +114,10 @@ func TestApplyExampleTopology(t *testing.T) {
 			t.Fatal(err)
 		}
 		cs = append(cs, cluster{name: name, c: c, writes: writes})
-		pods := map[string]string{"host": "10.10", "member-a": "10.244", "member-b": "10.244", "member-c": "10.30"}[name]
-		for j := 1; j <= 2; j++ {
-			ips := []string{fmt.Sprintf("192.168.%d.%d", i+1, 10+j)}
-			cidrs := []string{fmt.Sprintf("%s.%d.0/24", pods, j)}
-			if name == "member-c" { // dual-stack
-				ips = append(ips, fmt.Sprintf("fd00:%d::%d", i+1, 10+j))
-				cidrs = append(cidrs, fmt.Sprintf("fd00:30:0:%d::/64", j))
-			}
-			node(ctx, t, c, fmt.Sprintf("%s-n%d", name, j), ips, cidrs, map[string]string{"kosmos.io/gateway": "true"})
-		}
+		clients[name] = c
+	}
+	if err := testenv.ExampleNodes(ctx, clients); err != nil {
+		t.Fatal(err)
 	}
 	// An object Kosmos did not create, of a kind it prunes.
 	unowned := &v1alpha1.NodeConfig{ObjectMeta: metav1.ObjectMeta{Name: "hand-made"}}

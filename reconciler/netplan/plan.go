@@ -13,19 +13,19 @@ import (
 
 // Node is what the planner needs to know of one node.
 type Node struct {
-	Name        string
-	InternalIPs []netip.Addr
-	PodCIDRs    []netip.Prefix
-	Ready       bool
-	Labels      map[string]string
+	Name        string            `json:"name"`
+	InternalIPs []netip.Addr      `json:"internalIPs,omitempty"`
+	PodCIDRs    []netip.Prefix    `json:"podCIDRs,omitempty"`
+	Ready       bool              `json:"ready"`
+	Labels      map[string]string `json:"labels,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
 type ClusterFacts struct {
-	Nodes []Node
+	Nodes []Node `json:"nodes"`
 	// Gateway is the node currently acting as the gateway (read back from the
 	// NodeConfigs in force); it is kept while it stays a Ready candidate.
-	Gateway string
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // Facts are the observed facts of every cluster, by cluster name. A cluster

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/reconciler"
+)
+
+// TestApplyRenderFacts drives the CLI against four real clusters reached
+// through the contexts of one kubeconfig.
+func TestApplyRenderFacts(t *testing.T) {
+	names := []string{"host", "member-a", "member-b", "member-c"}
+	env := testenv.StartT(t, testenv.Options{Names: names})
+	scheme, err := reconciler.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]client.Client{}
+	for _, n := range names {
+		c, err := client.New(env.Cluster(n).Config, client.Options{Scheme: scheme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[n] = c
+	}
+	if err := testenv.ExampleNodes(context.Background(), clients); err != nil {
+		t.Fatal(err)
+	}
+	example := "../../topology.example.yaml"
+	kc := env.KubeconfigPath
+
+	code, out, errs := kosmos("apply", "-f", example, "--kubeconfig", kc)
+	if code != 0 || !strings.Contains(out, "cluster host: 8 created") || !strings.Contains(out, "+ NodeConfig/member-b-n1") {
+		t.Fatalf("first apply: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, _ = kosmos("apply", "-f", example, "--kubeconfig", kc)
+	if code != 0 || strings.Count(out, "0 created, 0 updated, 0 pruned") != 4 {
+		t.Errorf("second apply should change nothing: exit %d\n%s", code, out)
+	}
+
+	code, facts, errs := kosmos("facts", "-f", example, "--kubeconfig", kc)
+	if code != 0 || !strings.Contains(facts, "member-b-n1") || !strings.Contains(facts, "gateway: member-b-n1") {
+		t.Fatalf("facts: exit %d\n%s\n%s", code, facts, errs)
+	}
+	factsFile := filepath.Join(t.TempDir(), "facts.yaml")
+	if err := os.WriteFile(factsFile, []byte(facts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, rendered, errs := kosmos("render", "-f", example, "--facts", factsFile)
+	if code != 0 || !strings.Contains(rendered, "# cluster: member-b\napiVersion: kosmos.io/v1alpha1\nkind: NodeConfig") || !strings.Contains(rendered, "kosmos.io/role: gateway") {
+		t.Errorf("render: exit %d\n%.2000s\n%s", code, rendered, errs)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	data, _ := os.ReadFile(example)
+	if err := os.WriteFile(bad, []byte(strings.Replace(string(data), "role: host", "role: boss", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = kosmos("apply", "-f", bad, "--kubeconfig", kc)
+	if code != 1 || !strings.Contains(errs, `bad.yaml:23:7: spec.clusters[0].role: "boss" is not one of host, member`) {
+		t.Errorf("invalid topology: exit %d\n%s", code, errs)
+	}
+
+	// A kubeconfig without one of the contexts: nothing is applied.
+	code, _, errs = kosmos("apply", "-f", example, "--kubeconfig", filepath.Join(t.TempDir(), "none"))
+	if code != 2 || !strings.Contains(errs, "nothing applied") {
+		t.Errorf("unreachable clusters: exit %d\n%s", code, errs)
+	}
+}

@@ -1,0 +1,70 @@
+package reconciler
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Scheme knows every type the reconciler reads or writes.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, corev1.AddToScheme, apiextv1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Cluster is one cluster of the topology with its client, or the error that
+// kept it from getting one.
+type Cluster struct {
+	Name   string
+	Config *rest.Config
+	Client client.Client
+	Err    error
+}
+
+// ConnectContexts reaches every cluster of the topology through the context
+// its kubeconfig.context names in the local kubeconfig (path, or the usual
+// KUBECONFIG rules when empty). One cluster that cannot be reached does not
+// stop the others; its Err says why, never with a credential.
+func ConnectContexts(t *v1alpha1.KosmosTopology, kubeconfig string) ([]Cluster, error) {
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	var out []Cluster
+	for _, c := range t.Spec.Clusters {
+		cl := Cluster{Name: c.Name}
+		if c.Kubeconfig.Context == "" {
+			cl.Err = fmt.Errorf("cluster %s: no kubeconfig.context in the topology; the CLI reaches clusters through local contexts", c.Name)
+			out = append(out, cl)
+			continue
+		}
+		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: c.Kubeconfig.Context}).ClientConfig()
+		if err != nil {
+			cl.Err = fmt.Errorf("cluster %s: context %q: %w", c.Name, c.Kubeconfig.Context, err)
+			out = append(out, cl)
+			continue
+		}
+		cl.Config = cfg
+		if cl.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+			cl.Err = fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		out = append(out, cl)
+	}
+	return out, nil
+}

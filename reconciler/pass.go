@@ -1,0 +1,146 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"kosmos.io/kosmos/kustomize/base/crds"
+	"kosmos.io/kosmos/reconciler/apply"
+	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// ClusterReport is what one pass did in one cluster.
+type ClusterReport struct {
+	Name   string
+	Result apply.Result
+	Err    error
+}
+
+// Report is what one pass did.
+type Report struct {
+	Clusters []ClusterReport
+	// Problems the planner reported.
+	Problems []string
+	// Facts observed (or carried over) in this pass, by cluster.
+	Facts netplan.Facts
+}
+
+// PassOptions tune a pass.
+type PassOptions struct {
+	// Prune deletes owned objects that are no longer desired.
+	Prune bool
+	// Concurrency bounds how many clusters are worked on at once.
+	Concurrency int
+	// Known are facts to use for clusters that cannot be observed now (the
+	// last ones seen), so that their peers keep their routes to them.
+	Known netplan.Facts
+}
+
+// Pass makes every reachable cluster hold the topology's desired state:
+// Kosmos CRDs first, then observe every cluster, plan, and apply cluster by
+// cluster in parallel. A failing cluster never stops the others.
+func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, opts PassOptions) Report {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	reports := make([]ClusterReport, len(clusters))
+	facts := netplan.Facts{}
+	var mu sync.Mutex
+	forEach(clusters, opts.Concurrency, func(i int, c Cluster) {
+		reports[i].Name = c.Name
+		if c.Err != nil {
+			reports[i].Err = c.Err
+		} else if err := EnsureCRDs(ctx, c.Client); err != nil {
+			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
+		} else if f, err := Observe(ctx, c.Client); err != nil {
+			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
+		} else {
+			mu.Lock()
+			facts[c.Name] = f
+			mu.Unlock()
+			return
+		}
+		if f, ok := opts.Known[c.Name]; ok {
+			mu.Lock()
+			facts[c.Name] = f
+			mu.Unlock()
+		}
+	})
+	st := desired.Compute(t, facts)
+	byName := map[string]desired.ClusterObjects{}
+	for _, co := range st.Clusters {
+		byName[co.Cluster] = co
+	}
+	forEach(clusters, opts.Concurrency, func(i int, c Cluster) {
+		if reports[i].Err != nil {
+			return
+		}
+		res, err := apply.Cluster(ctx, c.Client, t.Name, byName[c.Name].Objects, opts.Prune)
+		reports[i].Result = res
+		if err != nil {
+			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+	})
+	return Report{Clusters: reports, Problems: st.Problems, Facts: facts}
+}
+
+func forEach(clusters []Cluster, limit int, fn func(int, Cluster)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, c := range clusters {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			fn(i, c)
+		})
+	}
+	wg.Wait()
+}
+
+// EnsureCRDs installs or updates the Kosmos CRDs by server-side apply (no
+// write when they are current) and waits until they are established.
+func EnsureCRDs(ctx context.Context, c client.Client) error {
+	manifests, err := crds.Manifests()
+	if err != nil {
+		return err
+	}
+	var objs []client.Object
+	for _, m := range manifests {
+		crd := &apiextv1.CustomResourceDefinition{}
+		if err := yaml.Unmarshal(m, crd); err != nil {
+			return fmt.Errorf("embedded CRD: %w", err)
+		}
+		crd.Labels = map[string]string{desired.LabelManagedBy: desired.ManagedBy}
+		objs = append(objs, crd)
+	}
+	if _, err := apply.Cluster(ctx, c, "", objs, false); err != nil {
+		return fmt.Errorf("install CRDs: %w", err)
+	}
+	for _, o := range objs {
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			var crd apiextv1.CustomResourceDefinition
+			if err := c.Get(ctx, client.ObjectKey{Name: o.GetName()}, &crd); err != nil {
+				return false, nil
+			}
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextv1.Established && cond.Status == apiextv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("CRD %s not established: %w", o.GetName(), err)
+		}
+	}
+	return nil
+}
