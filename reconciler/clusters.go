@@ -60,6 +60,9 @@ func ConnectContexts(t *v1alpha1.KosmosTopology, kubeconfig string) ([]Cluster, 
 			out = append(out, cl)
 			continue
 		}
+		if cfg.QPS == 0 { // client-go's default (5/s) throttles a pass over many objects
+			cfg.QPS, cfg.Burst = 50, 100
+		}
 		cl.Config = cfg
 		if cl.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 			cl.Err = fmt.Errorf("cluster %s: %w", c.Name, err)

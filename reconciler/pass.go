@@ -43,6 +43,10 @@ type PassOptions struct {
 	// Known are facts to use for clusters that cannot be observed now (the
 	// last ones seen), so that their peers keep their routes to them.
 	Known netplan.Facts
+	// CRDsInstalled records, by cluster, that the CRDs are in place; such
+	// clusters are not checked again. Pass marks the clusters it installs
+	// them in. Nil: check every cluster.
+	CRDsInstalled *sync.Map
 }
 
 // Pass makes every reachable cluster hold the topology's desired state:
@@ -59,7 +63,7 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 		reports[i].Name = c.Name
 		if c.Err != nil {
 			reports[i].Err = c.Err
-		} else if err := EnsureCRDs(ctx, c.Client); err != nil {
+		} else if err := ensureCRDsOnce(ctx, c, opts.CRDsInstalled); err != nil {
 			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
 		} else if f, err := Observe(ctx, c.Client); err != nil {
 			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
@@ -91,6 +95,21 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 		}
 	})
 	return Report{Clusters: reports, Problems: st.Problems, Facts: facts}
+}
+
+func ensureCRDsOnce(ctx context.Context, c Cluster, done *sync.Map) error {
+	if done != nil {
+		if _, ok := done.Load(c.Name); ok {
+			return nil
+		}
+	}
+	if err := EnsureCRDs(ctx, c.Client); err != nil {
+		return err
+	}
+	if done != nil {
+		done.Store(c.Name, true)
+	}
+	return nil
 }
 
 func forEach(clusters []Cluster, limit int, fn func(int, Cluster)) {

@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
@@ -213,5 +219,70 @@ or a cluster failed, 2 usage error or a cluster unreachable.`,
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig holding the topology's contexts")
 	cmd.Flags().BoolVar(&prune, "prune", true, "delete owned objects that are no longer desired")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "clusters worked on at once")
+	return cmd
+}
+
+func newReconcileCommand() *cobra.Command {
+	var file, kubeconfig, healthAddr string
+	var prune bool
+	var resync time.Duration
+	cmd := &cobra.Command{
+		Use:   "reconcile --topology FILE",
+		Short: "Keep every cluster matching the topology file, continuously",
+		Long: `Reconcile watches the topology file (including the atomic symlink swap of a
+mounted ConfigMap or a git-sync checkout) and the Node objects of every
+cluster, and re-plans and applies on every change and every --resync period,
+reverting drift on managed objects. A node that joins, leaves or goes NotReady
+moves the NodeConfigs within moments; a failed gateway is replaced. An invalid
+topology never reaches the clusters: the last good one stays in force and the
+problems are logged with file:line:col. A cluster that stops answering keeps
+its last known facts, so its peers keep their routes to it.
+
+Clusters are reached through the contexts the topology names
+(kubeconfig.context). /healthz, /readyz and /metrics are served on
+--health-addr.`,
+		Example: `  kosmos reconcile --topology /etc/kosmos/topology.yaml --kubeconfig ~/.kube/clusters`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return &exitError{exitError2, errors.New("reconcile: --topology FILE is required")}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			var ready atomic.Bool
+			if healthAddr != "" {
+				reg := prometheus.NewRegistry()
+				if err := reconciler.RegisterMetrics(reg); err != nil {
+					return &exitError{exitError2, err}
+				}
+				stopHealth, err := serveHealth(healthAddr, &ready, reg)
+				if err != nil {
+					return &exitError{exitError2, err}
+				}
+				defer stopHealth()
+			}
+			ctl := &reconciler.Controller{
+				TopologyPath: file,
+				Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+					return reconciler.ConnectContexts(t, kubeconfig)
+				},
+				Resync: resync,
+				Prune:  prune,
+				Log:    log,
+				OnPass: func(_ reconciler.Report, err error) { ready.Store(err == nil) },
+			}
+			log.Info("reconciler running", "topology", file, "resync", resync)
+			if err := ctl.Run(ctx); err != nil {
+				return &exitError{exitError2, err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "topology", "", "topology file to follow")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig holding the topology's contexts")
+	cmd.Flags().BoolVar(&prune, "prune", true, "delete owned objects that are no longer desired")
+	cmd.Flags().DurationVar(&resync, "resync", time.Minute, "period of the full pass that reverts drift")
+	cmd.Flags().StringVar(&healthAddr, "health-addr", ":9440", "address of /healthz, /readyz and /metrics (empty: off)")
 	return cmd
 }

@@ -6,6 +6,9 @@ package apply
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -23,6 +26,12 @@ import (
 
 // FieldManager is the server-side apply field manager of every write.
 const FieldManager = "kosmos"
+
+// AnnotationHash holds a hash of the desired object as last applied. The
+// subset check (does the live object hold every desired field?) cannot see
+// a field that the desired state dropped; the hash changes when it does, so
+// the object is applied again and server-side apply removes the field.
+const AnnotationHash = "kosmos.io/desired-hash"
 
 // PrunedKinds are the kinds prune considers; a namespace is never pruned.
 var PrunedKinds = []schema.GroupVersionKind{
@@ -89,10 +98,38 @@ func toUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
 		return nil, fmt.Errorf("convert %s: %w", obj.GetName(), err)
 	}
 	delete(m, "status")
-	if md, ok := m["metadata"].(map[string]any); ok {
-		delete(md, "creationTimestamp")
+	dropNulls(m) // an empty struct converts to null, which a CRD schema refuses
+	u := &unstructured.Unstructured{Object: m}
+	raw, err := json.Marshal(m) // map keys marshal sorted: a stable hash
+	if err != nil {
+		return nil, err
 	}
-	return &unstructured.Unstructured{Object: m}, nil
+	sum := sha256.Sum256(raw)
+	ann := u.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[AnnotationHash] = hex.EncodeToString(sum[:12])
+	u.SetAnnotations(ann)
+	return u, nil
+}
+
+// dropNulls removes null values from a map, recursively.
+func dropNulls(m map[string]any) {
+	for k, v := range m {
+		switch x := v.(type) {
+		case nil:
+			delete(m, k)
+		case map[string]any:
+			dropNulls(x)
+		case []any:
+			for _, e := range x {
+				if em, ok := e.(map[string]any); ok {
+					dropNulls(em)
+				}
+			}
+		}
+	}
 }
 
 // pruneOwned deletes objects of the pruned kinds that carry both ownership

@@ -80,7 +80,10 @@ type NodeConfigSpec struct {
 	Neighbors []Neighbor `json:"neighbors,omitempty"`
 
 	// NAT is the address translation this node does at the cluster's edge.
+	// Nullable: when a node stops being an edge, server-side apply removes
+	// every field of it and leaves null behind.
 	// +optional
+	// +nullable
 	NAT NATSpec `json:"nat,omitempty"`
 }
 
