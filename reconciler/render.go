@@ -7,6 +7,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"kosmos.io/kosmos/reconciler/apply"
 	"kosmos.io/kosmos/reconciler/desired"
 	"kosmos.io/kosmos/reconciler/netplan"
 )
@@ -26,7 +27,11 @@ func Render(st desired.State, asJSON bool) ([]byte, error) {
 		for _, co := range st.Clusters {
 			c := cluster{Name: co.Cluster, Objects: []any{}}
 			for _, o := range co.Objects {
-				c.Objects = append(c.Objects, o)
+				m, err := apply.Clean(o)
+				if err != nil {
+					return nil, err
+				}
+				c.Objects = append(c.Objects, m)
 			}
 			out.Clusters = append(out.Clusters, c)
 		}
@@ -40,7 +45,11 @@ func Render(st desired.State, asJSON bool) ([]byte, error) {
 	}
 	for _, co := range st.Clusters {
 		for _, o := range co.Objects {
-			y, err := yaml.Marshal(o)
+			m, err := apply.Clean(o)
+			if err != nil {
+				return nil, err
+			}
+			y, err := yaml.Marshal(m)
 			if err != nil {
 				return nil, err
 			}

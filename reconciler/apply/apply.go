@@ -92,13 +92,24 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 	return res, errors.Join(errs...)
 }
 
-func toUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
+// Clean converts an object to the map that is applied: no status, no
+// server-set or null fields (an empty struct converts to null, which a CRD
+// schema refuses). render shows exactly this.
+func Clean(obj client.Object) (map[string]any, error) {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", obj.GetName(), err)
 	}
 	delete(m, "status")
-	dropNulls(m) // an empty struct converts to null, which a CRD schema refuses
+	dropNulls(m)
+	return m, nil
+}
+
+func toUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
+	m, err := Clean(obj)
+	if err != nil {
+		return nil, err
+	}
 	u := &unstructured.Unstructured{Object: m}
 	raw, err := json.Marshal(m) // map keys marshal sorted: a stable hash
 	if err != nil {
