@@ -36,13 +36,35 @@ func TestApplyRenderFacts(t *testing.T) {
 	example := "../../topology.example.yaml"
 	kc := env.KubeconfigPath
 
-	code, out, errs := kosmos("apply", "-f", example, "--kubeconfig", kc)
+	// Before anything is applied, diff shows the creations (exit 1).
+	code, out, errs := kosmos("diff", "-f", example, "--kubeconfig", kc)
+	if code != 1 || !strings.Contains(out, "cluster host: 8 to create, 0 to change, 0 to delete") || !strings.Contains(out, "+++ b/member-b/NodeConfig/member-b-n1") {
+		t.Fatalf("diff before apply: exit %d\n%.3000s\n%s", code, out, errs)
+	}
+
+	code, out, errs = kosmos("apply", "-f", example, "--kubeconfig", kc)
 	if code != 0 || !strings.Contains(out, "cluster host: 8 created") || !strings.Contains(out, "+ NodeConfig/member-b-n1") {
 		t.Fatalf("first apply: exit %d\n%s\n%s", code, out, errs)
 	}
 	code, out, _ = kosmos("apply", "-f", example, "--kubeconfig", kc)
 	if code != 0 || strings.Count(out, "0 created, 0 updated, 0 pruned") != 4 {
 		t.Errorf("second apply should change nothing: exit %d\n%s", code, out)
+	}
+
+	// After apply: no difference (server defaults do not show), exit 0.
+	code, out, errs = kosmos("diff", "-f", example, "--kubeconfig", kc)
+	if code != 0 || strings.Count(out, "0 to create, 0 to change, 0 to delete") != 4 {
+		t.Errorf("diff after apply: exit %d\n%.3000s\n%s", code, out, errs)
+	}
+	// A changed topology: the member's Cluster object changes.
+	changedFile := filepath.Join(t.TempDir(), "changed.yaml")
+	data0, _ := os.ReadFile(example)
+	if err := os.WriteFile(changedFile, []byte(strings.Replace(string(data0), "tier: standard", "tier: gold", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = kosmos("diff", "-f", changedFile, "--kubeconfig", kc)
+	if code != 1 || !strings.Contains(out, "cluster host: 0 to create, 1 to change, 0 to delete") || !strings.Contains(out, "-    tier: standard\n+    tier: gold") {
+		t.Errorf("diff of a changed topology: exit %d\n%.3000s", code, out)
 	}
 
 	code, facts, errs := kosmos("facts", "-f", example, "--kubeconfig", kc)

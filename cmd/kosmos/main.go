@@ -61,6 +61,6 @@ across clusters. One KosmosTopology file, kept in git, drives all of it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), newVersionCommand())
+	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newDiffCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), newVersionCommand())
 	return root
 }

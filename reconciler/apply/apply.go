@@ -143,34 +143,44 @@ func dropNulls(m map[string]any) {
 	}
 }
 
-// pruneOwned deletes objects of the pruned kinds that carry both ownership
-// labels of this topology and are not desired.
-func pruneOwned(ctx context.Context, c client.Client, topology string, want map[string]bool) ([]string, error) {
-	var pruned []string
-	var errs []error
+// Owned lists the objects of the pruned kinds that carry both ownership
+// labels of the topology: what prune may delete.
+func Owned(ctx context.Context, c client.Client, topology string) ([]unstructured.Unstructured, error) {
+	var out []unstructured.Unstructured
 	sel := client.MatchingLabels{desired.LabelManagedBy: desired.ManagedBy, desired.LabelTopology: topology}
 	for _, gvk := range PrunedKinds {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		if err := c.List(ctx, list, sel); err != nil {
 			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-				continue // the CRD is not installed: nothing of that kind to prune
+				continue // the CRD is not installed: nothing of that kind
 			}
-			errs = append(errs, fmt.Errorf("list %s: %w", gvk.Kind, err))
+			return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
+		}
+		out = append(out, list.Items...)
+	}
+	return out, nil
+}
+
+// pruneOwned deletes owned objects that are not desired.
+func pruneOwned(ctx context.Context, c client.Client, topology string, want map[string]bool) ([]string, error) {
+	owned, err := Owned(ctx, c, topology)
+	if err != nil {
+		return nil, err
+	}
+	var pruned []string
+	var errs []error
+	for i := range owned {
+		it := &owned[i]
+		key := it.GetKind() + "/" + it.GetName()
+		if want[key] {
 			continue
 		}
-		for i := range list.Items {
-			it := &list.Items[i]
-			key := gvk.Kind + "/" + it.GetName()
-			if want[key] {
-				continue
-			}
-			if err := c.Delete(ctx, it); err != nil && !apierrors.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("prune %s: %w", key, err))
-				continue
-			}
-			pruned = append(pruned, key)
+		if err := c.Delete(ctx, it); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("prune %s: %w", key, err))
+			continue
 		}
+		pruned = append(pruned, key)
 	}
 	slices.Sort(pruned)
 	return pruned, errors.Join(errs...)

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+type clusterDiff struct {
+	name          string
+	before, after reconciler.Objects
+}
+
+func newDiffCommand() *cobra.Command {
+	var file, from, factsFile, kubeconfig string
+	var offline bool
+	cmd := &cobra.Command{
+		Use:   "diff -f FILE",
+		Short: "Show what applying the topology would change, cluster by cluster",
+		Long: `Diff shows, for every cluster, the objects applying the topology would
+create, change and delete, as a unified diff of YAML (in colour on a
+terminal), with a summary line per cluster.
+
+Live (the default): the clusters are reached through the contexts the
+topology names; what they would hold is normalised by a server-side apply dry
+run, so server defaults do not show as changes; server-managed fields are
+hidden and Secret values redacted. Nothing is written.
+
+Offline (--offline), for pull requests without cluster credentials: the
+desired state of --from (the old topology) and -f (the new one) are compared
+over facts captured by 'kosmos facts'.
+
+KUBECTL_EXTERNAL_DIFF, when set, is run on two directories (before, after)
+instead. Exit status as kubectl diff: 0 no changes, 1 changes, 2 error.`,
+		Example: `  kosmos diff -f topology.yaml
+  kosmos diff --offline --facts facts.yaml --from main/topology.yaml -f topology.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := loadTopology(file)
+			if err != nil {
+				return asDiffError(err)
+			}
+			var diffs []clusterDiff
+			if offline {
+				diffs, err = offlineDiff(t, from, factsFile)
+			} else {
+				ctx := cmd.Context()
+				if ctx == nil {
+					ctx = context.Background()
+				}
+				diffs, err = liveDiff(ctx, t, kubeconfig)
+			}
+			if err != nil {
+				return asDiffError(err)
+			}
+			changed, err := printDiffs(cmd.OutOrStdout(), diffs)
+			if err != nil {
+				return &exitError{exitError2, err}
+			}
+			if changed {
+				return &exitError{exitInvalid, errors.New("")}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file (the new one, with --offline)")
+	cmd.Flags().BoolVar(&offline, "offline", false, "compare two topologies over captured facts; no cluster access")
+	cmd.Flags().StringVar(&from, "from", "", "the old topology, with --offline")
+	cmd.Flags().StringVar(&factsFile, "facts", "", "facts file from 'kosmos facts', with --offline")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig holding the topology's contexts")
+	return cmd
+}
+
+// asDiffError maps errors to kubectl diff's codes: anything failing is > 1.
+func asDiffError(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return &exitError{exitError2, ee.err}
+	}
+	return &exitError{exitError2, err}
+}
+
+func offlineDiff(t *v1alpha1.KosmosTopology, from, factsFile string) ([]clusterDiff, error) {
+	if from == "" || factsFile == "" {
+		return nil, errors.New("--offline needs --from OLD and --facts FILE")
+	}
+	old, err := loadTopology(from)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(factsFile)
+	if err != nil {
+		return nil, err
+	}
+	facts, err := reconciler.LoadFacts(data)
+	if err != nil {
+		return nil, err
+	}
+	before, err := objectsByCluster(desired.Compute(old, facts))
+	if err != nil {
+		return nil, err
+	}
+	after, err := objectsByCluster(desired.Compute(t, facts))
+	if err != nil {
+		return nil, err
+	}
+	var out []clusterDiff
+	for _, c := range t.Spec.Clusters {
+		out = append(out, clusterDiff{name: c.Name, before: before[c.Name], after: after[c.Name]})
+	}
+	for _, c := range old.Spec.Clusters {
+		if t.Spec.Cluster(c.Name) == nil {
+			out = append(out, clusterDiff{name: c.Name, before: before[c.Name], after: reconciler.Objects{}})
+		}
+	}
+	return out, nil
+}
+
+func objectsByCluster(st desired.State) (map[string]reconciler.Objects, error) {
+	out := map[string]reconciler.Objects{}
+	for _, co := range st.Clusters {
+		objs, err := reconciler.DesiredObjects(co)
+		if err != nil {
+			return nil, err
+		}
+		out[co.Cluster] = objs
+	}
+	return out, nil
+}
+
+func liveDiff(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string) ([]clusterDiff, error) {
+	clusters, err := reconciler.ConnectContexts(t, kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	facts := netplan.Facts{}
+	var errs []error
+	for _, c := range clusters {
+		if c.Err != nil {
+			errs = append(errs, c.Err)
+			continue
+		}
+		f, err := reconciler.Observe(ctx, c.Client)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
+			continue
+		}
+		facts[c.Name] = f
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	st := desired.Compute(t, facts)
+	var out []clusterDiff
+	for i, co := range st.Clusters {
+		before, after, err := reconciler.LiveObjects(ctx, clusters[i].Client, t.Name, co.Objects)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", co.Cluster, err)
+		}
+		out = append(out, clusterDiff{name: co.Cluster, before: before, after: after})
+	}
+	return out, nil
+}
+
+// printDiffs prints the summary and diffs (or runs KUBECTL_EXTERNAL_DIFF) and
+// reports whether anything would change.
+func printDiffs(w io.Writer, diffs []clusterDiff) (bool, error) {
+	colour := false
+	if f, ok := w.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
+		colour = term.IsTerminal(int(f.Fd()))
+	}
+	external := os.Getenv("KUBECTL_EXTERNAL_DIFF")
+	var beforeDir, afterDir string
+	if external != "" {
+		tmp, err := os.MkdirTemp("", "kosmos-diff-")
+		if err != nil {
+			return false, err
+		}
+		defer os.RemoveAll(tmp)
+		beforeDir, afterDir = filepath.Join(tmp, "before"), filepath.Join(tmp, "after")
+	}
+	changed := false
+	for _, d := range diffs {
+		changes := reconciler.Diff(d.name, d.before, d.after)
+		counts := map[string]int{}
+		for _, c := range changes {
+			counts[c.Action]++
+		}
+		fmt.Fprintf(w, "cluster %s: %d to create, %d to change, %d to delete\n", d.name, counts["create"], counts["update"], counts["delete"])
+		for _, c := range changes {
+			changed = true
+			if external != "" {
+				name := d.name + "_" + strings.ReplaceAll(c.Key, "/", "_") + ".yaml"
+				for dir, text := range map[string]string{beforeDir: c.Old, afterDir: c.New} {
+					if err := os.MkdirAll(dir, 0o755); err != nil {
+						return false, err
+					}
+					if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+						return false, err
+					}
+				}
+				continue
+			}
+			fmt.Fprint(w, reconciler.Unified(c, colour))
+		}
+	}
+	if external != "" && changed {
+		args := strings.Fields(external)
+		cmd := exec.Command(args[0], append(args[1:], beforeDir, afterDir)...)
+		cmd.Stdout, cmd.Stderr = w, os.Stderr
+		if err := cmd.Run(); err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() > 1 { // diff tools exit 1 on differences
+				return changed, fmt.Errorf("KUBECTL_EXTERNAL_DIFF: %w", err)
+			}
+		}
+	}
+	return changed, nil
+}
