@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -55,33 +56,46 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 	var res Result
 	var errs []error
 	want := map[string]bool{}
+	var us []*unstructured.Unstructured
 	for _, obj := range objs {
 		u, err := toUnstructured(obj)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		us = append(us, u)
+		want[u.GetKind()+"/"+u.GetName()] = true
+	}
+	live, err := liveObjects(ctx, c, us)
+	if err != nil {
+		return res, err
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, u := range us {
 		key := u.GetKind() + "/" + u.GetName()
-		want[key] = true
-		live := &unstructured.Unstructured{}
-		live.SetGroupVersionKind(u.GroupVersionKind())
-		err = c.Get(ctx, client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}, live)
+		l, exists := live[key]
 		switch {
-		case apierrors.IsNotFound(err):
+		case !exists:
 			res.Created = append(res.Created, key)
-		case err != nil:
-			errs = append(errs, fmt.Errorf("get %s: %w", key, err))
-			continue
-		case Subset(u.Object, live.Object):
+		case Subset(u.Object, l.Object):
 			res.Unchanged = append(res.Unchanged, key)
 			continue
 		default:
 			res.Updated = append(res.Updated, key)
 		}
-		if err := c.Patch(ctx, u, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-			errs = append(errs, fmt.Errorf("apply %s: %w", key, err))
-		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := c.Patch(ctx, u, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("apply %s: %w", key, err))
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	if prune {
 		pruned, err := pruneOwned(ctx, c, topology, want)
 		res.Pruned = pruned
@@ -90,6 +104,45 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// liveObjects reads what the cluster holds of the objects' kinds: one list
+// per kind (cluster-scoped kinds) instead of one get per object, which keeps
+// a no-op pass over thousands of objects to a handful of reads.
+func liveObjects(ctx context.Context, c client.Client, us []*unstructured.Unstructured) (map[string]*unstructured.Unstructured, error) {
+	out := map[string]*unstructured.Unstructured{}
+	listed := map[schema.GroupVersionKind]bool{}
+	for _, u := range us {
+		gvk := u.GroupVersionKind()
+		key := u.GetKind() + "/" + u.GetName()
+		if u.GetNamespace() != "" { // namespaced: a get each (none so far)
+			l := &unstructured.Unstructured{}
+			l.SetGroupVersionKind(gvk)
+			if err := c.Get(ctx, client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}, l); err == nil {
+				out[key] = l
+			} else if !apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("get %s: %w", key, err)
+			}
+			continue
+		}
+		if listed[gvk] {
+			continue
+		}
+		listed[gvk] = true
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := c.List(ctx, list); err != nil {
+			if meta.IsNoMatchError(err) {
+				continue // the CRD is not installed: nothing exists
+			}
+			return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
+		}
+		for i := range list.Items {
+			it := &list.Items[i]
+			out[gvk.Kind+"/"+it.GetName()] = it
+		}
+	}
+	return out, nil
 }
 
 // Clean converts an object to the map that is applied: no status, no
