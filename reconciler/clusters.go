@@ -1,10 +1,14 @@
 package reconciler
 
 import (
+	"cmp"
+	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -60,14 +64,95 @@ func ConnectContexts(t *v1alpha1.KosmosTopology, kubeconfig string) ([]Cluster, 
 			out = append(out, cl)
 			continue
 		}
-		if cfg.QPS == 0 { // client-go's default (5/s) throttles a pass over many objects
-			cfg.QPS, cfg.Burst = 50, 100
-		}
-		cl.Config = cfg
-		if cl.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-			cl.Err = fmt.Errorf("cluster %s: %w", c.Name, err)
-		}
-		out = append(out, cl)
+		out = append(out, newCluster(c.Name, cfg, scheme))
 	}
 	return out, nil
+}
+
+// RequestTimeout bounds every API request of a pass, so that a cluster whose
+// API server hangs fails fast instead of holding the pass (watches are not
+// bounded).
+const RequestTimeout = 30 * time.Second
+
+func newCluster(name string, cfg *rest.Config, scheme *runtime.Scheme) Cluster {
+	if cfg.QPS == 0 { // client-go's default (5/s) throttles a pass over many objects
+		cfg.QPS, cfg.Burst = 50, 100
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = RequestTimeout
+	}
+	cl := Cluster{Name: name, Config: cfg}
+	var err error
+	if cl.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		cl.Err = fmt.Errorf("cluster %s: %w", name, err)
+	}
+	return cl
+}
+
+// ConnectSecrets reaches every cluster of the topology the way the
+// in-cluster controller does: through the kubeconfig its kubeconfig.secretRef
+// names, a Secret in the host cluster (namespace defaults to namespace). The
+// host cluster without a secretRef is reached with host itself (the
+// controller's own, in-cluster, credentials). Kubeconfigs that would run a
+// program (exec plugins, auth providers) are refused. One cluster that
+// cannot be reached does not stop the others; no error shows a credential.
+func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTopology, namespace string) ([]Cluster, error) {
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	hc, err := client.New(host, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	var out []Cluster
+	for _, c := range t.Spec.Clusters {
+		ref := c.Kubeconfig.SecretRef
+		if ref == nil {
+			if c.Role == v1alpha1.RoleHost {
+				out = append(out, newCluster(c.Name, rest.CopyConfig(host), scheme))
+			} else {
+				out = append(out, Cluster{Name: c.Name, Err: fmt.Errorf("cluster %s: no kubeconfig.secretRef in the topology; the controller reaches member clusters through kubeconfig Secrets", c.Name)})
+			}
+			continue
+		}
+		cfg, err := kubeconfigFromSecret(ctx, hc, ref, namespace)
+		if err != nil {
+			out = append(out, Cluster{Name: c.Name, Err: fmt.Errorf("cluster %s: %w", c.Name, err)})
+			continue
+		}
+		out = append(out, newCluster(c.Name, cfg, scheme))
+	}
+	return out, nil
+}
+
+func kubeconfigFromSecret(ctx context.Context, hc client.Client, ref *v1alpha1.SecretKeyRef, namespace string) (*rest.Config, error) {
+	ns := cmp.Or(ref.Namespace, namespace)
+	key := cmp.Or(ref.Key, v1alpha1.DefaultSecretKey)
+	var s corev1.Secret
+	if err := hc.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("kubeconfig Secret %s/%s not found", ns, ref.Name)
+		}
+		return nil, fmt.Errorf("kubeconfig Secret %s/%s: %w", ns, ref.Name, err)
+	}
+	data, ok := s.Data[key]
+	if !ok {
+		return nil, fmt.Errorf("kubeconfig Secret %s/%s has no key %q", ns, ref.Name, key)
+	}
+	// The parse error is left out on purpose: it may quote the Secret.
+	kc, err := clientcmd.Load(data)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig Secret %s/%s key %q is not a valid kubeconfig", ns, ref.Name, key)
+	}
+	for name, ai := range kc.AuthInfos {
+		if ai.Exec != nil || ai.AuthProvider != nil {
+			return nil, fmt.Errorf("kubeconfig Secret %s/%s key %q: user %q runs an exec plugin or auth provider, which the controller never does; use a token or client certificate", ns, ref.Name, key, name)
+		}
+	}
+	cfg, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig Secret %s/%s key %q: no usable current context", ns, ref.Name, key)
+	}
+	return cfg, nil
 }

@@ -3,47 +3,51 @@ package reconciler
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/reconciler/desired"
 	"kosmos.io/kosmos/reconciler/netplan"
-	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// Controller keeps every cluster matching a topology file: it re-plans when
-// the file changes (including the atomic symlink swap of a mounted ConfigMap
-// or a git-sync checkout), when the facts change (a node joins, leaves,
-// becomes NotReady, changes address) and on every resync (reverting drift).
-// An invalid file never reaches the clusters: the last good topology stays
-// in force and the problems are reported.
+// Controller keeps every cluster matching a topology: it re-plans when the
+// source changes (a file, including the atomic symlink swap of a mounted
+// ConfigMap or a git-sync checkout, or a KosmosTopology object), when the
+// facts change (a node joins, leaves, becomes NotReady, changes address) and
+// on every resync (reverting drift, reconnecting failed clusters). An invalid
+// topology never reaches the clusters: the last good one stays in force and
+// the problems are reported (logs, and the object's status and events).
 type Controller struct {
+	// Source of the topology; FileSource{TopologyPath} when nil.
+	Source       Source
 	TopologyPath string
 	// Connect reaches the clusters of a topology (ConnectContexts for the
 	// CLI).
 	Connect func(*v1alpha1.KosmosTopology) ([]Cluster, error)
 	Resync  time.Duration
 	Prune   bool
-	Log     *slog.Logger
+	// ClusterTimeout bounds each phase of a pass in one cluster (default
+	// 5m): a hung API server delays no one else for longer.
+	ClusterTimeout time.Duration
+	Log            *slog.Logger
 	// OnPass, when set, receives every pass's report (tests, status).
 	OnPass func(Report, error)
 
-	mu       sync.Mutex
-	lastGood *v1alpha1.KosmosTopology
-	lastRaw  []byte
-	known    netplan.Facts
-	loadErr  error
+	mu          sync.Mutex
+	lastGood    *v1alpha1.KosmosTopology
+	lastVersion string // of lastGood
+	seen        string // version of the last document read, good or not
+	known       netplan.Facts
+	loadErr     error
 }
 
 // Status is what the controller knows now.
@@ -61,6 +65,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
+	if c.Source == nil {
+		c.Source = FileSource{Path: c.TopologyPath}
+	}
 	trigger := make(chan struct{}, 1)
 	fire := func() {
 		select {
@@ -68,7 +75,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		default:
 		}
 	}
-	if err := c.watchFile(ctx, fire); err != nil {
+	if err := c.Source.Watch(ctx, fire, c.Log); err != nil {
 		return err
 	}
 	tick := time.NewTicker(c.Resync)
@@ -86,12 +93,18 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-tick.C:
+			if slices.ContainsFunc(clusters, func(c Cluster) bool { return c.Err != nil }) {
+				clustersOf = nil // retry the clusters that could not be reached
+			}
 		case <-trigger:
 			debounce(ctx, trigger, 100*time.Millisecond)
 		}
-		t := c.load()
+		t, fresh := c.load(ctx)
 		if t == nil {
 			continue
+		}
+		if fresh {
+			c.report(ctx, Outcome{Version: c.lastVersion, Progressing: true})
 		}
 		if t != clustersOf { // a new topology: reconnect, rewatch the nodes
 			cs, err := c.Connect(t)
@@ -136,7 +149,7 @@ func (c *Controller) pass(ctx context.Context, t *v1alpha1.KosmosTopology, clust
 	known := c.known
 	c.mu.Unlock()
 	start := time.Now()
-	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, CRDsInstalled: crds})
+	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, CRDsInstalled: crds, ClusterTimeout: c.ClusterTimeout})
 	if ctx.Err() != nil {
 		return // shutting down: errors now are cancellations, not failures
 	}
@@ -157,73 +170,59 @@ func (c *Controller) pass(ctx context.Context, t *v1alpha1.KosmosTopology, clust
 	}
 	c.mu.Lock()
 	c.known = rep.Facts
+	version := c.lastVersion
 	c.mu.Unlock()
+	c.report(ctx, Outcome{Version: version, Pass: &rep, PassErr: err})
 	if c.OnPass != nil {
 		c.OnPass(rep, err)
 	}
 }
 
-// load reads the topology file; an invalid one is reported and the last
-// good topology returned (the same pointer while the file is unchanged).
-func (c *Controller) load() *v1alpha1.KosmosTopology {
-	data, err := os.ReadFile(c.TopologyPath)
+// load reads the source. An invalid document is reported once and the last
+// good topology returned; fresh says the topology is newly accepted. While
+// the source is unchanged the same pointer comes back.
+func (c *Controller) load(ctx context.Context) (t *v1alpha1.KosmosTopology, fresh bool) {
+	t, version, err := c.Source.Read(ctx)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err == nil && c.lastGood != nil && string(data) == string(c.lastRaw) {
-		return c.lastGood
+	lastGood, lastVersion, seen := c.lastGood, c.lastVersion, c.seen
+	c.mu.Unlock()
+	switch {
+	case err == nil && version == lastVersion && lastGood != nil:
+		c.mu.Lock()
+		c.loadErr, c.seen = nil, version // back to the good document
+		c.mu.Unlock()
+		return lastGood, false
+	case err != nil && version == seen && version != "":
+		return lastGood, false // rejected before; reported then
+	case err != nil:
+		c.mu.Lock()
+		c.loadErr, c.seen = err, version
+		c.mu.Unlock()
+		c.Log.Error("topology rejected; the last good one stays in force", "source", c.Source.String(), "problems", err.Error())
+		metricRejected.Inc()
+		if version != "" {
+			c.report(ctx, Outcome{Version: version, Rejected: err})
+		}
+		return lastGood, false
 	}
-	var t *v1alpha1.KosmosTopology
-	if err == nil {
-		t, err = schema.Load(c.TopologyPath, data)
-	}
-	if err != nil {
-		c.loadErr = err
-		c.Log.Error("topology rejected; the last good one stays in force", "file", c.TopologyPath, "problems", err.Error())
-		return c.lastGood
-	}
-	c.lastGood, c.lastRaw, c.loadErr = t, data, nil
-	return t
+	c.mu.Lock()
+	c.lastGood, c.lastVersion, c.seen, c.loadErr = t, version, version, nil
+	c.mu.Unlock()
+	return t, true
 }
 
-// watchFile fires on any change in the file's directory that touches the
-// file or the symlinks it is reached through (ConfigMap ..data swaps,
-// git-sync's link).
-func (c *Controller) watchFile(ctx context.Context, fire func()) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", c.TopologyPath, err)
+func (c *Controller) report(ctx context.Context, o Outcome) {
+	if err := c.Source.Report(ctx, o); err != nil && ctx.Err() == nil {
+		c.Log.Error("report status", "source", c.Source.String(), "err", err)
 	}
-	dir := filepath.Dir(c.TopologyPath)
-	if err := w.Add(dir); err != nil {
-		w.Close()
-		return fmt.Errorf("watch %s: %w", dir, err)
-	}
-	go func() {
-		defer w.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case _, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				fire() // any change in the directory may swap the file in
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				c.Log.Error("file watch", "err", err)
-			}
-		}
-	}()
-	return nil
 }
 
 // watchNodes fires when a node's planner-relevant facts change (not on
 // heartbeats), restarting the watch when it ends.
 func watchNodes(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) {
-	wc, err := client.NewWithWatch(cl.Config, client.Options{Scheme: cl.Client.Scheme()})
+	cfg := rest.CopyConfig(cl.Config)
+	cfg.Timeout = 0 // a watch lasts
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: cl.Client.Scheme()})
 	if err != nil {
 		log.Error("node watch", "cluster", cl.Name, "err", err)
 		return

@@ -14,6 +14,9 @@ var (
 	metricObjects = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kosmos_reconcile_objects_total", Help: "Objects written, by cluster and action (created, updated, pruned).",
 	}, []string{"cluster", "action"})
+	metricRejected = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kosmos_topology_rejected_total", Help: "Topology documents rejected as invalid (the last good one stayed in force).",
+	})
 	metricErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kosmos_reconcile_errors_total", Help: "Passes that failed in a cluster.",
 	}, []string{"cluster"})
@@ -21,7 +24,7 @@ var (
 
 // RegisterMetrics adds the reconciler's metrics to a registry.
 func RegisterMetrics(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{metricPassSeconds, metricObjects, metricErrors} {
+	for _, c := range []prometheus.Collector{metricPassSeconds, metricObjects, metricErrors, metricRejected} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -40,6 +40,10 @@ type PassOptions struct {
 	Prune bool
 	// Concurrency bounds how many clusters are worked on at once.
 	Concurrency int
+	// ClusterTimeout bounds each phase (observe, apply) in one cluster, so a
+	// cluster whose API server hangs cannot hold the pass for longer
+	// (default 5m; each request is also bounded, see RequestTimeout).
+	ClusterTimeout time.Duration
 	// Known are facts to use for clusters that cannot be observed now (the
 	// last ones seen), so that their peers keep their routes to them.
 	Known netplan.Facts
@@ -56,10 +60,13 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
+	if opts.ClusterTimeout <= 0 {
+		opts.ClusterTimeout = 5 * time.Minute
+	}
 	reports := make([]ClusterReport, len(clusters))
 	facts := netplan.Facts{}
 	var mu sync.Mutex
-	forEach(clusters, opts.Concurrency, func(i int, c Cluster) {
+	forEach(ctx, clusters, opts.Concurrency, opts.ClusterTimeout, func(ctx context.Context, i int, c Cluster) {
 		reports[i].Name = c.Name
 		if c.Err != nil {
 			reports[i].Err = c.Err
@@ -84,7 +91,7 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 	for _, co := range st.Clusters {
 		byName[co.Cluster] = co
 	}
-	forEach(clusters, opts.Concurrency, func(i int, c Cluster) {
+	forEach(ctx, clusters, opts.Concurrency, opts.ClusterTimeout, func(ctx context.Context, i int, c Cluster) {
 		if reports[i].Err != nil {
 			return
 		}
@@ -112,14 +119,18 @@ func ensureCRDsOnce(ctx context.Context, c Cluster, done *sync.Map) error {
 	return nil
 }
 
-func forEach(clusters []Cluster, limit int, fn func(int, Cluster)) {
+// forEach runs fn for every cluster, at most limit at once, each under its
+// own deadline.
+func forEach(ctx context.Context, clusters []Cluster, limit int, timeout time.Duration, fn func(context.Context, int, Cluster)) {
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
 	for i, c := range clusters {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			fn(i, c)
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			fn(cctx, i, c)
 		})
 	}
 	wg.Wait()

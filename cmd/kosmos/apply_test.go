@@ -1,16 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/schema"
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // TestApplyRenderFacts drives the CLI against four real clusters reached
@@ -94,5 +101,46 @@ func TestApplyRenderFacts(t *testing.T) {
 	code, _, errs = kosmos("apply", "-f", example, "--kubeconfig", filepath.Join(t.TempDir(), "none"))
 	if code != 2 || !strings.Contains(errs, "nothing applied") {
 		t.Errorf("unreachable clusters: exit %d\n%s", code, errs)
+	}
+
+	// The in-cluster way: the topology as a KosmosTopology object in the
+	// host, leader election on, until the object reports Ready.
+	topo, err := schema.LoadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo.Namespace = "kosmos-system"
+	if err := clients["host"].Create(context.Background(), topo); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var rout, rerr bytes.Buffer
+	go func() {
+		done <- runContext(ctx, []string{"reconcile", "--topology-object", "kosmos-system/example", "--connect", "contexts",
+			"--kubeconfig", kc, "--context", "host", "--leader-elect", "--health-addr", "127.0.0.1:0"}, &rout, &rerr)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var o v1alpha1.KosmosTopology
+		if err := clients["host"].Get(ctx, client.ObjectKeyFromObject(topo), &o); err != nil {
+			t.Fatal(err)
+		}
+		if c := meta.FindStatusCondition(o.Status.Conditions, "Ready"); c != nil && c.Status == metav1.ConditionTrue && o.Status.ObservedGeneration == o.Generation {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("the topology object never became Ready: %+v\n%s", o.Status, rerr.String())
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("reconcile exit %d\n%s", code, rerr.String())
+	}
+	if !strings.Contains(rerr.String(), "leading") {
+		t.Errorf("reconcile did not report taking the lease:\n%s", rerr.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -14,8 +15,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"kosmos.io/kosmos/internal/leader"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/desired"
 	"kosmos.io/kosmos/reconciler/netplan"
@@ -222,67 +226,156 @@ or a cluster failed, 2 usage error or a cluster unreachable.`,
 	return cmd
 }
 
-func newReconcileCommand() *cobra.Command {
-	var file, kubeconfig, healthAddr string
-	var prune bool
-	var resync time.Duration
-	cmd := &cobra.Command{
-		Use:   "reconcile --topology FILE",
-		Short: "Keep every cluster matching the topology file, continuously",
-		Long: `Reconcile watches the topology file (including the atomic symlink swap of a
-mounted ConfigMap or a git-sync checkout) and the Node objects of every
-cluster, and re-plans and applies on every change and every --resync period,
-reverting drift on managed objects. A node that joins, leaves or goes NotReady
-moves the NodeConfigs within moments; a failed gateway is replaced. An invalid
-topology never reaches the clusters: the last good one stays in force and the
-problems are logged with file:line:col. A cluster that stops answering keeps
-its last known facts, so its peers keep their routes to it.
+type reconcileFlags struct {
+	file, object, kubeconfig, context, connect, namespace, healthAddr string
+	prune, leaderElect                                                bool
+	resync, clusterTimeout                                            time.Duration
+}
 
-Clusters are reached through the contexts the topology names
-(kubeconfig.context). /healthz, /readyz and /metrics are served on
---health-addr.`,
-		Example: `  kosmos reconcile --topology /etc/kosmos/topology.yaml --kubeconfig ~/.kube/clusters`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return &exitError{exitError2, errors.New("reconcile: --topology FILE is required")}
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			var ready atomic.Bool
-			if healthAddr != "" {
-				reg := prometheus.NewRegistry()
-				if err := reconciler.RegisterMetrics(reg); err != nil {
-					return &exitError{exitError2, err}
-				}
-				stopHealth, err := serveHealth(healthAddr, &ready, reg)
-				if err != nil {
-					return &exitError{exitError2, err}
-				}
-				defer stopHealth()
-			}
-			ctl := &reconciler.Controller{
-				TopologyPath: file,
-				Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
-					return reconciler.ConnectContexts(t, kubeconfig)
-				},
-				Resync: resync,
-				Prune:  prune,
-				Log:    log,
-				OnPass: func(_ reconciler.Report, err error) { ready.Store(err == nil) },
-			}
-			log.Info("reconciler running", "topology", file, "resync", resync)
-			if err := ctl.Run(ctx); err != nil {
-				return &exitError{exitError2, err}
-			}
-			return nil
+func newReconcileCommand() *cobra.Command {
+	var f reconcileFlags
+	cmd := &cobra.Command{
+		Use:   "reconcile (--topology FILE | --topology-object NAMESPACE/NAME)",
+		Short: "Keep every cluster matching the topology, continuously",
+		Long: `Reconcile follows the topology and the Node objects of every cluster, and
+re-plans and applies on every change and every --resync period, reverting
+drift on managed objects. A node that joins, leaves or goes NotReady moves the
+NodeConfigs within moments; a failed gateway is replaced.
+
+The topology comes from a file (--topology; the atomic symlink swap of a
+mounted ConfigMap and a git-sync checkout are followed) or from a
+KosmosTopology object in the host cluster (--topology-object, as Argo CD or
+Flux deliver it). An invalid topology never reaches the clusters: the last
+good one stays in force and the problems are logged with their field paths
+(and file:line:col), and for an object written to its status and events.
+The object's status is kstatus-compatible: observedGeneration and the
+conditions Ready, Reconciling and Stalled, so 'kubectl wait
+--for=condition=Ready' and Flux health checks work.
+
+Clusters are reached (--connect) through the kubeconfig Secrets the topology
+names (kubeconfig.secretRef, read from the host; the host itself may use the
+controller's own credentials) or through contexts of the local kubeconfig
+(kubeconfig.context). The default, auto, uses Secrets in a cluster and
+contexts elsewhere. A cluster that stops answering delays no one for longer
+than --cluster-timeout and keeps its last known facts, so its peers keep their
+routes to it; clusters that failed are reconnected on every resync.
+
+With --leader-elect, replicas share a Lease in --namespace and only the
+holder acts. /healthz, /readyz and /metrics are served on --health-addr.`,
+		Example: `  # beside a git checkout, reaching clusters through local contexts
+  kosmos reconcile --topology ./topology.yaml --kubeconfig ~/.kube/clusters
+
+  # in the host cluster (what kustomize/base deploys)
+  kosmos reconcile --topology-object kosmos-system/example --leader-elect`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runReconcile(cmd.Context(), cmd.ErrOrStderr(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.file, "topology", "", "topology file to follow")
+	fl.StringVar(&f.object, "topology-object", "", "KosmosTopology object in the host to follow, as NAMESPACE/NAME")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig: the clusters' contexts (--connect contexts) or the host's credentials (default: in-cluster)")
+	fl.StringVar(&f.context, "context", "", "context of --kubeconfig that reaches the host (default: its current context)")
+	fl.StringVar(&f.connect, "connect", "auto", "how clusters are reached: secrets, contexts or auto")
+	fl.StringVar(&f.namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), "kosmos-system"), "namespace of kubeconfig Secrets without one, and of the leader Lease")
+	fl.BoolVar(&f.prune, "prune", true, "delete owned objects that are no longer desired")
+	fl.DurationVar(&f.resync, "resync", time.Minute, "period of the full pass that reverts drift and retries failed clusters")
+	fl.DurationVar(&f.clusterTimeout, "cluster-timeout", 5*time.Minute, "longest a phase of a pass (observe, apply) may take in one cluster; each request is bounded to 30s")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "act only while holding the Lease kosmos-reconciler (run several replicas)")
+	fl.StringVar(&f.healthAddr, "health-addr", ":9440", "address of /healthz, /readyz and /metrics (empty: off)")
+	return cmd
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func runReconcile(ctx context.Context, stderr io.Writer, f reconcileFlags) error {
+	if (f.file == "") == (f.object == "") {
+		return &exitError{exitError2, errors.New("reconcile: give exactly one of --topology FILE and --topology-object NAMESPACE/NAME")}
+	}
+	objNS, objName, ok := strings.Cut(f.object, "/")
+	if f.object != "" && (!ok || objNS == "" || objName == "") {
+		return &exitError{exitError2, fmt.Errorf("reconcile: --topology-object %q: want NAMESPACE/NAME", f.object)}
+	}
+	if f.connect == "auto" {
+		f.connect = "contexts"
+		if f.kubeconfig == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+			f.connect = "secrets"
+		}
+	}
+	if f.connect != "secrets" && f.connect != "contexts" {
+		return &exitError{exitError2, fmt.Errorf("reconcile: --connect %q: want secrets, contexts or auto", f.connect)}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	// The host: where Secrets, the topology object, events and the Lease
+	// live. Only needed when one of those is used.
+	var host *rest.Config
+	if f.object != "" || f.connect == "secrets" || f.leaderElect {
+		var err error
+		if host, err = hostConfig(f.kubeconfig, f.context); err != nil {
+			return &exitError{exitError2, err}
+		}
+	}
+	ctl := &reconciler.Controller{
+		Resync: f.resync, ClusterTimeout: f.clusterTimeout, Prune: f.prune, Log: log,
+		Source: reconciler.FileSource{Path: f.file},
+		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+			return reconciler.ConnectContexts(t, f.kubeconfig)
 		},
 	}
-	cmd.Flags().StringVar(&file, "topology", "", "topology file to follow")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig holding the topology's contexts")
-	cmd.Flags().BoolVar(&prune, "prune", true, "delete owned objects that are no longer desired")
-	cmd.Flags().DurationVar(&resync, "resync", time.Minute, "period of the full pass that reverts drift")
-	cmd.Flags().StringVar(&healthAddr, "health-addr", ":9440", "address of /healthz, /readyz and /metrics (empty: off)")
-	return cmd
+	if f.connect == "secrets" {
+		ctl.Connect = func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+			return reconciler.ConnectSecrets(ctx, host, t, f.namespace)
+		}
+	}
+	if f.object != "" {
+		scheme, err := reconciler.Scheme()
+		if err != nil {
+			return &exitError{exitError2, err}
+		}
+		wc, err := client.NewWithWatch(host, client.Options{Scheme: scheme})
+		if err != nil {
+			return &exitError{exitError2, err}
+		}
+		rec, stopRec, err := reconciler.NewEventRecorder(host, "kosmos-reconciler")
+		if err != nil {
+			return &exitError{exitError2, err}
+		}
+		defer stopRec()
+		ctl.Source = &reconciler.ObjectSource{Client: wc, Namespace: objNS, Name: objName, Events: rec}
+	}
+
+	var ready atomic.Bool
+	ctl.OnPass = func(_ reconciler.Report, err error) { ready.Store(err == nil) }
+	if f.healthAddr != "" {
+		reg := prometheus.NewRegistry()
+		if err := reconciler.RegisterMetrics(reg); err != nil {
+			return &exitError{exitError2, err}
+		}
+		stopHealth, err := serveHealth(f.healthAddr, &ready, reg)
+		if err != nil {
+			return &exitError{exitError2, err}
+		}
+		defer stopHealth()
+	}
+	log.Info("reconciler running", "topology", ctl.Source.String(), "connect", f.connect, "resync", f.resync, "leaderElect", f.leaderElect)
+	var runErr error
+	run := func(ctx context.Context) { runErr = ctl.Run(ctx) }
+	if f.leaderElect {
+		if err := leader.Run(ctx, host, leader.Options{Namespace: f.namespace, Name: "kosmos-reconciler", Log: log}, run); err != nil {
+			return &exitError{exitError2, err}
+		}
+	} else {
+		run(ctx)
+	}
+	if runErr != nil {
+		return &exitError{exitError2, runErr}
+	}
+	return nil
 }

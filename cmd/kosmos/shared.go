@@ -32,6 +32,22 @@ func restConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// hostConfig returns the host cluster's credentials: context (or the
+// current one) of the kubeconfig file, or the in-cluster ones when path is
+// empty.
+func hostConfig(path, context string) (*rest.Config, error) {
+	if path == "" {
+		return restConfig("")
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: path},
+		&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
 // serveHealth serves /healthz (always ok while the process runs), /readyz
 // (ok once ready is set) and /metrics (Prometheus, from reg) on addr; the
 // returned function stops it.

@@ -25,9 +25,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,6 +61,47 @@ type Cluster struct {
 	Name   string
 	Config *rest.Config
 	env    *envtest.Environment
+}
+
+// Pause freezes this cluster's API server (SIGSTOP): it stops answering,
+// connections hang, as with a crashed or cut-off control plane. Resume
+// brings it back with its state and endpoint unchanged.
+func (c *Cluster) Pause() error { return c.signal(syscall.SIGSTOP) }
+
+// Resume undoes Pause (SIGCONT).
+func (c *Cluster) Resume() error { return c.signal(syscall.SIGCONT) }
+
+func (c *Cluster) signal(sig syscall.Signal) error {
+	u, err := url.Parse(c.Config.Host)
+	if err != nil {
+		return err
+	}
+	return signalByArg("kube-apiserver", "--secure-port="+u.Port(), sig)
+}
+
+// signalByArg signals the process running binary with arg among its
+// arguments.
+func signalByArg(binary, arg string, sig syscall.Signal) error {
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		return err
+	}
+	for _, p := range procs {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if filepath.Base(args[0]) != binary || !slices.Contains(args, arg) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			continue
+		}
+		return syscall.Kill(pid, sig)
+	}
+	return fmt.Errorf("testenv: no %s process with %s", binary, arg)
 }
 
 // Env is a set of running clusters.
@@ -200,11 +246,25 @@ func (e *Env) kubeconfig() *clientcmdapi.Config {
 	return kc
 }
 
+// KubeconfigFor renders a kubeconfig holding only cluster name (as its
+// current context), the way a kubeconfig Secret holds one.
+func (e *Env) KubeconfigFor(name string) ([]byte, error) {
+	kc := e.kubeconfig()
+	if kc.Contexts[name] == nil {
+		return nil, fmt.Errorf("testenv: no cluster %q", name)
+	}
+	one := clientcmdapi.NewConfig()
+	one.Clusters[name], one.AuthInfos[name], one.Contexts[name] = kc.Clusters[name], kc.AuthInfos[name], kc.Contexts[name]
+	one.CurrentContext = name
+	return clientcmd.Write(*one)
+}
+
 // Stop stops every cluster and removes the temporary directory.
 func (e *Env) Stop() error {
 	var errs []error
 	for _, c := range e.Clusters {
 		if c != nil {
+			_ = c.Resume() // a paused API server would not see SIGTERM
 			if err := c.env.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stop cluster %s: %w", c.Name, err))
 			}
