@@ -1,0 +1,49 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+)
+
+func registryOptions() []app.Option {
+	var opts []app.Option
+	for name, f := range Registry() {
+		opts = append(opts, app.WithPlugin(name, f))
+	}
+	return opts
+}
+
+// Command is `kosmos scheduler`: the real kube-scheduler, every flag of
+// it, with the Kosmos plugins registered. Give it a
+// KubeSchedulerConfiguration with the kosmos-scheduler profile (see
+// kustomize/base/scheduler).
+func Command() *cobra.Command {
+	cmd := app.NewSchedulerCommand(registryOptions()...)
+	cmd.Use = "scheduler"
+	cmd.Short = "kube-scheduler with the Kosmos plugins (distribution, leaf fit, leaf taint)"
+	cmd.Example = `  kosmos scheduler --config /etc/kosmos/scheduler-config.yaml`
+	return cmd
+}
+
+// Run runs the scheduler in this process with the configuration file until
+// ctx ends (tests, the local sandbox). It returns once the scheduler is set
+// up; the scheduler's end is reported on the returned channel.
+func Run(ctx context.Context, configFile string) (<-chan error, error) {
+	o := options.NewOptions()
+	if err := o.ComponentGlobalsRegistry.Set(); err != nil {
+		return nil, err
+	}
+	o.ConfigFile = configFile
+	o.SecureServing.BindPort = 0 // no serving in process
+	cc, sched, err := app.Setup(ctx, o, registryOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler setup: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, cc, sched) }()
+	return done, nil
+}
