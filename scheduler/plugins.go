@@ -208,7 +208,9 @@ type LeafFit struct{}
 var _ fwk.FilterPlugin = LeafFit{}
 
 // NewLeafFit builds the plugin (no args).
-func NewLeafFit(context.Context, runtime.Object, fwk.Handle) (fwk.Plugin, error) { return LeafFit{}, nil }
+func NewLeafFit(context.Context, runtime.Object, fwk.Handle) (fwk.Plugin, error) {
+	return LeafFit{}, nil
+}
 
 // Name of the plugin.
 func (LeafFit) Name() string { return NameLeafFit }

@@ -114,7 +114,7 @@ func (w *world) node(name, cluster, region string, cpu string, free []v1alpha1.F
 func (w *world) policy(name string, sel map[string]string, pl v1alpha1.Placement, domains ...v1alpha1.ClusterDomain) {
 	w.t.Helper()
 	p := &v1alpha1.DistributionPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.DistributionPolicyObjectSpec{
-		Selector: v1alpha1.PodSelector{Namespace: "default", LabelSelector: &metav1.LabelSelector{MatchLabels: sel}},
+		Selector:  v1alpha1.PodSelector{Namespace: "default", LabelSelector: &metav1.LabelSelector{MatchLabels: sel}},
 		Placement: pl, HostCluster: "host", Domains: domains,
 	}}
 	w.create(p)
