@@ -8,9 +8,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
 	resourcehelper "k8s.io/component-helpers/resource"
 	v1helper "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/klog/v2"
@@ -51,6 +55,9 @@ type Distribution struct {
 	h    fwk.Handle
 	pols *policies
 	args DistributionArgs
+
+	mu    sync.Mutex
+	nodes map[string]*nodeCount // by node name
 }
 
 var (
@@ -71,6 +78,9 @@ func NewDistribution(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk
 	if args.HostCluster == "" {
 		args.HostCluster = "host"
 	}
+	if errs := validation.IsDNS1123Label(args.HostCluster); len(errs) > 0 {
+		return nil, fmt.Errorf("%s args: hostCluster %q: %s", NameDistribution, args.HostCluster, strings.Join(errs, "; "))
+	}
 	pols, err := policiesFor(ctx, h)
 	if err != nil {
 		return nil, err
@@ -87,6 +97,8 @@ type decision struct {
 	pol  *policy
 	dec  split.Decision
 	host string
+	// refusal per refused cluster, built once per pod.
+	refusal map[string]*fwk.Status
 }
 
 func (d *decision) Clone() fwk.StateData { return d }
@@ -102,41 +114,110 @@ func (pl *Distribution) PreFilter(ctx context.Context, state fwk.CycleState, pod
 		host = pl.args.HostCluster
 	}
 	key, total := pl.pols.workload(pod)
-	placed := map[string]int{}
-	count := 0
 	infos, err := pl.h.SnapshotSharedLister().NodeInfos().List()
 	if err != nil {
 		return nil, fwk.AsStatus(err)
 	}
+	placed, count := pl.count(infos, pod, key, pol, host)
+	if total == 0 || total <= count { // unknown, or a surge: this pod is the next one
+		total = max(total, count+1)
+	}
+	st := &decision{pol: pol, dec: pol.split.Next(total, placed), host: host, refusal: map[string]*fwk.Status{}}
+	state.Write(stateKey, st)
+	klog.FromContext(ctx).V(4).Info("distribution", "pod", klog.KObj(pod), "policy", pol.name, "total", total, "placed", placed, "allowed", st.dec.Allowed)
+	if !pol.required {
+		return nil, nil
+	}
+	// Required: only the allowed clusters' nodes go on to the filters, which
+	// spares every other plugin the nodes the policy rules out.
+	names := sets.New[string]()
+	for _, ni := range infos {
+		if n := ni.Node(); n != nil {
+			c := clusterOf(n, host)
+			if st.dec.Allowed[c] {
+				names.Insert(n.Name)
+			} else if _, ok := st.refusal[c]; !ok {
+				why := st.dec.Why[c]
+				if why == "" {
+					why = "not a target of the policy"
+				}
+				st.refusal[c] = fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("distribution policy %s: cluster %s %s", pol.name, c, why))
+			}
+		}
+	}
+	if names.Len() == 0 {
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, fmt.Sprintf("distribution policy %s: no node in any cluster that may take the pod (%v)", pol.name, st.dec.Why))
+	}
+	return &fwk.PreFilterResult{NodeNames: names}, nil
+}
+
+// count is how many replicas of the pod's workload each cluster holds in
+// the snapshot (assumed pods included). Per-node counts by controller are
+// cached by the node's generation, so a cycle recounts only the nodes that
+// changed since the last one (usually the one the last pod went to) instead
+// of every pod on every node. Pods without a controller are counted by
+// scanning, matched by the policy.
+func (pl *Distribution) count(infos []fwk.NodeInfo, pod *corev1.Pod, key string, pol *policy, host string) (map[string]int, int) {
+	placed := map[string]int{}
+	count := 0
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.nodes == nil {
+		pl.nodes = map[string]*nodeCount{}
+	}
+	seen := make(map[string]bool, len(infos))
 	for _, ni := range infos {
 		n := ni.Node()
 		if n == nil {
 			continue
 		}
-		for _, pi := range ni.GetPods() {
-			p := pi.GetPod()
-			if p.Namespace != pod.Namespace || p.UID == pod.UID || !sameWorkload(p, pod, key, pol, pl.pols) {
-				continue
+		seen[n.Name] = true
+		if key == "" {
+			c := clusterOf(n, host)
+			for _, pi := range ni.GetPods() {
+				p := pi.GetPod()
+				if p.Namespace == pod.Namespace && p.UID != pod.UID && metaController(p) == "" && pol.matches(p, pl.pols) {
+					placed[c]++
+					count++
+				}
 			}
-			placed[clusterOf(n, host)]++
-			count++
+			continue
+		}
+		nc := pl.nodes[n.Name]
+		if nc == nil || nc.gen != ni.GetGeneration() {
+			nc = &nodeCount{gen: ni.GetGeneration(), byController: map[string]int{}}
+			nc.cluster, nc.virtual = n.Labels[LabelCluster]
+			for _, pi := range ni.GetPods() {
+				if k := metaController(pi.GetPod()); k != "" {
+					nc.byController[k]++
+				}
+			}
+			pl.nodes[n.Name] = nc
+		}
+		if k := nc.byController[key]; k > 0 {
+			c := host
+			if nc.virtual {
+				c = nc.cluster
+			}
+			placed[c] += k
+			count += k
 		}
 	}
-	if total == 0 || total <= count { // unknown, or a surge: this pod is the next one
-		total = max(total, count+1)
+	if len(pl.nodes) > len(seen) { // forget removed nodes
+		for name := range pl.nodes {
+			if !seen[name] {
+				delete(pl.nodes, name)
+			}
+		}
 	}
-	st := &decision{pol: pol, dec: pol.split.Next(total, placed), host: host}
-	state.Write(stateKey, st)
-	klog.FromContext(ctx).V(4).Info("distribution", "pod", klog.KObj(pod), "policy", pol.name, "total", total, "placed", placed, "allowed", st.dec.Allowed)
-	return nil, nil
+	return placed, count
 }
 
-func sameWorkload(p, pod *corev1.Pod, key string, pol *policy, pols *policies) bool {
-	if key != "" {
-		ref := metaController(p)
-		return ref != "" && ref == key
-	}
-	return metaController(p) == "" && pol.matches(p, pols)
+type nodeCount struct {
+	gen          int64 // the NodeInfo's; any change of the node or its pods bumps it
+	cluster      string
+	virtual      bool
+	byController map[string]int // controller UID → pods
 }
 
 func metaController(p *corev1.Pod) string {
@@ -162,11 +243,10 @@ func (pl *Distribution) Filter(_ context.Context, state fwk.CycleState, _ *corev
 	if d.dec.Allowed[c] {
 		return nil
 	}
-	why := d.dec.Why[c]
-	if why == "" {
-		why = "not a target of the policy"
+	if st, ok := d.refusal[c]; ok {
+		return st
 	}
-	return fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("distribution policy %s: cluster %s %s", d.pol.name, c, why))
+	return fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("distribution policy %s: cluster %s is not a target", d.pol.name, c))
 }
 
 func readState(state fwk.CycleState) (*decision, bool) {
@@ -203,20 +283,39 @@ func (*Distribution) EventsToRegister(context.Context) ([]fwk.ClusterEventWithHi
 // LeafFit lets a pod onto a virtual node only when one member node can hold
 // it, per the node's free-resource summary: a cluster whose total is large
 // but fragmented does not get pods none of its nodes can run.
-type LeafFit struct{}
+type LeafFit struct {
+	parsed sync.Map // node name → summaryCache
+}
 
-var _ fwk.FilterPlugin = LeafFit{}
+type summaryCache struct {
+	raw  string
+	free v1alpha1.FreeResources
+	err  error
+}
+
+var _ fwk.FilterPlugin = (*LeafFit)(nil)
 
 // NewLeafFit builds the plugin (no args).
 func NewLeafFit(context.Context, runtime.Object, fwk.Handle) (fwk.Plugin, error) {
-	return LeafFit{}, nil
+	return &LeafFit{}, nil
 }
 
 // Name of the plugin.
-func (LeafFit) Name() string { return NameLeafFit }
+func (*LeafFit) Name() string { return NameLeafFit }
+
+// summary parses a node's annotation once per distinct value.
+func (pl *LeafFit) summary(node, raw string) (v1alpha1.FreeResources, error) {
+	if c, ok := pl.parsed.Load(node); ok && c.(*summaryCache).raw == raw {
+		return c.(*summaryCache).free, c.(*summaryCache).err
+	}
+	c := &summaryCache{raw: raw}
+	c.err = json.Unmarshal([]byte(raw), &c.free)
+	pl.parsed.Store(node, c)
+	return c.free, c.err
+}
 
 // Filter checks the pod's requests against the summary of virtual nodes.
-func (LeafFit) Filter(_ context.Context, _ fwk.CycleState, pod *corev1.Pod, ni fwk.NodeInfo) *fwk.Status {
+func (pl *LeafFit) Filter(_ context.Context, _ fwk.CycleState, pod *corev1.Pod, ni fwk.NodeInfo) *fwk.Status {
 	n := ni.Node()
 	if _, virtual := n.Labels[LabelCluster]; !virtual {
 		return nil
@@ -225,8 +324,8 @@ func (LeafFit) Filter(_ context.Context, _ fwk.CycleState, pod *corev1.Pod, ni f
 	if !ok {
 		return fwk.NewStatus(fwk.Unschedulable, "virtual node has no free-resource summary yet")
 	}
-	var free v1alpha1.FreeResources
-	if err := json.Unmarshal([]byte(raw), &free); err != nil {
+	free, err := pl.summary(n.Name, raw)
+	if err != nil {
 		return fwk.NewStatus(fwk.Unschedulable, "virtual node's free-resource summary is unreadable")
 	}
 	req := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})

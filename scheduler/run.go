@@ -25,6 +25,21 @@ func Command() *cobra.Command {
 	cmd := app.NewSchedulerCommand(registryOptions()...)
 	cmd.Use = "scheduler"
 	cmd.Short = "kube-scheduler with the Kosmos plugins (distribution, leaf fit, leaf taint)"
+	cmd.Long = `The real kube-scheduler, with every flag of it, plus the Kosmos plugins:
+
+  KosmosDistribution  splits the replicas of a workload matched by a
+                      DistributionPolicy over clusters (and the host's nodes
+                      with includeHost) by weights (largest remainder) or fixed
+                      counts, or spreads them by region, zone or cluster
+                      within maxSkew; Required rejects nodes that would break
+                      the policy, Preferred only scores.
+  KosmosLeafFit       lets a pod onto a member cluster's virtual node only
+                      when one single member node has room for it.
+  KosmosLeafTaint     TaintToleration's filter, except that pods a policy sends
+                      to member clusters tolerate the kosmos.io/leaf taint.
+
+Run it with the KubeSchedulerConfiguration in kustomize/base/scheduler (the
+kosmos-scheduler profile); pods opt in with schedulerName: kosmos-scheduler.`
 	cmd.Example = `  kosmos scheduler --config /etc/kosmos/scheduler-config.yaml`
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/scheduler"
@@ -45,25 +46,25 @@ func newWorld(t testing.TB, ctx context.Context) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The shipped configuration, pointed at this API server, without leader
+	// election, and with the default profile beside it for comparison.
+	shipped, err := os.ReadFile(filepath.Join("..", "kustomize", "base", "scheduler", "scheduler-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf map[string]any
+	if err := yaml.Unmarshal(shipped, &conf); err != nil {
+		t.Fatal(err)
+	}
+	conf["clientConnection"] = map[string]any{"kubeconfig": env.KubeconfigPath, "qps": 1000, "burst": 2000}
+	conf["leaderElection"] = map[string]any{"leaderElect": false}
+	conf["profiles"] = append([]any{map[string]any{"schedulerName": "default-scheduler"}}, conf["profiles"].([]any)...)
+	data, err := yaml.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := filepath.Join(t.TempDir(), "scheduler.yaml")
-	conf := fmt.Sprintf(`apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-clientConnection: {kubeconfig: %q, qps: 1000, burst: 2000}
-leaderElection: {leaderElect: false}
-profiles:
-  - schedulerName: default-scheduler
-  - schedulerName: kosmos-scheduler
-    plugins:
-      preFilter: {enabled: [{name: KosmosDistribution}]}
-      filter:
-        enabled: [{name: KosmosDistribution}, {name: KosmosLeafFit}, {name: KosmosLeafTaint}]
-        disabled: [{name: TaintToleration}]
-      score: {enabled: [{name: KosmosDistribution, weight: 10}]}
-    pluginConfig:
-      - name: KosmosDistribution
-        args: {hostCluster: host}
-`, env.KubeconfigPath)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(cfg, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	done, err := scheduler.Run(ctx, cfg)

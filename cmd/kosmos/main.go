@@ -10,6 +10,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"kosmos.io/kosmos/scheduler"
 )
 
 // exitError carries a process exit code through cobra.
@@ -29,6 +32,12 @@ const (
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func init() {
+	// kube-scheduler's packages register --version on the global flag set;
+	// kosmos has its own version command.
+	_ = pflag.CommandLine.MarkHidden("version")
+}
 
 // run executes the CLI and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
@@ -67,6 +76,6 @@ across clusters. One KosmosTopology file, kept in git, drives all of it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newDiffCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), newVersionCommand())
+	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newDiffCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), scheduler.Command(), newVersionCommand())
 	return root
 }
