@@ -241,6 +241,27 @@ func TestSchedulerPlacesByPolicy(t *testing.T) {
 	w.policy("even", map[string]string{"app": "api"}, v1alpha1.Placement{Clusters: weights(map[string]int32{"a": 1, "b": 1}, "a", "b")}, domains...)
 	check("3 replicas at 1:1", w.workload("api", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "b": 1})
 
+	// Scale-up fills the deficit: 3 → 6 replicas at 1:1 ends 3:3.
+	w.policy("grow", map[string]string{"app": "grow"}, v1alpha1.Placement{Clusters: weights(map[string]int32{"a": 1, "b": 1}, "a", "b")}, domains...)
+	check("grow: 3 at 1:1", w.workload("grow", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "b": 1})
+	var rs appsv1.ReplicaSet
+	if err := w.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "grow"}, &rs); err != nil {
+		t.Fatal(err)
+	}
+	rs.Spec.Replicas = ptr(int32(6))
+	if err := w.c.Update(ctx, &rs); err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i < 6; i++ {
+		w.create(w.pod(fmt.Sprintf("grow-%d", i), "grow", "100m", "kosmos-scheduler", &rs))
+	}
+	check("grow: scaled to 6", w.waitBound("grow", 6), map[string]int{"a": 3, "b": 3})
+
+	// Preferred only scores: the split still comes out, and nothing is
+	// rejected for its share.
+	w.policy("soft", map[string]string{"app": "soft"}, v1alpha1.Placement{Mode: v1alpha1.PlacementPreferred, Clusters: weights(map[string]int32{"a": 1, "c": 1}, "a", "c")}, domains...)
+	check("preferred 1:1, 4 replicas", w.workload("soft", 4, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "c": 2})
+
 	w.policy("fixed", map[string]string{"app": "db"}, v1alpha1.Placement{Clusters: []v1alpha1.ClusterPlacement{{Name: "c", Replicas: ptr(int32(1))}, {Name: "a", Replicas: ptr(int32(2))}}}, domains...)
 	check("fixed c=1 a=2", w.workload("db", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "c": 1})
 
