@@ -262,6 +262,15 @@ func TestSchedulerPlacesByPolicy(t *testing.T) {
 	w.policy("soft", map[string]string{"app": "soft"}, v1alpha1.Placement{Mode: v1alpha1.PlacementPreferred, Clusters: weights(map[string]int32{"a": 1, "c": 1}, "a", "c")}, domains...)
 	check("preferred 1:1, 4 replicas", w.workload("soft", 4, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "c": 2})
 
+	// An owner selector: only the pods of ReplicaSet "owned" are governed.
+	owned := &v1alpha1.DistributionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "owned"}, Spec: v1alpha1.DistributionPolicyObjectSpec{
+		Selector:  v1alpha1.PodSelector{Namespace: "default", Owner: &v1alpha1.OwnerSelector{Kind: "ReplicaSet", Name: "owned"}},
+		Placement: v1alpha1.Placement{Clusters: weights(map[string]int32{"c": 1}, "c")}, HostCluster: "host", Domains: domains,
+	}}
+	w.create(owned)
+	check("owner selector", w.workload("owned", 3, "100m", "kosmos-scheduler"), map[string]int{"c": 3})
+	check("pods of another owner", w.workload("unowned", 2, "100m", "kosmos-scheduler"), map[string]int{"host": 2})
+
 	w.policy("fixed", map[string]string{"app": "db"}, v1alpha1.Placement{Clusters: []v1alpha1.ClusterPlacement{{Name: "c", Replicas: ptr(int32(1))}, {Name: "a", Replicas: ptr(int32(2))}}}, domains...)
 	check("fixed c=1 a=2", w.workload("db", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "c": 1})
 
