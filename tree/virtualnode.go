@@ -1,0 +1,170 @@
+// Package tree makes member clusters appear as nodes of the host. This file
+// is its pure core: the virtual Node objects of one member, computed from
+// the host's Cluster object and what the member's API server shows.
+package tree
+
+import (
+	"cmp"
+	"encoding/json"
+	"maps"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	resourcehelper "k8s.io/component-helpers/resource"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Labels, taint and annotation of virtual nodes (read by the scheduler).
+const (
+	LabelCluster = "kosmos.io/cluster"
+	// LabelMemberNode names the member node a OneToOne virtual node mirrors.
+	LabelMemberNode = "kosmos.io/member-node"
+	TaintLeaf       = "kosmos.io/leaf"
+	// LabelOrigin marks member pods Kosmos created for host pods; their
+	// requests are not subtracted (the host already counts them).
+	LabelOrigin = "kosmos.io/origin"
+)
+
+// Member is what the tree reads of a member cluster.
+type Member struct {
+	Nodes []corev1.Node
+	Pods  []corev1.Pod
+}
+
+// free is one member node's room left for pods from the host.
+type free struct {
+	node                    *corev1.Node
+	cpuMilli, memBytes, pod int64
+}
+
+// VirtualNodes computes the virtual nodes of cluster c in the host:
+// Aggregate, one node "kosmos-<cluster>" whose allocatable is the sum over
+// the member's Ready, schedulable, selected nodes of allocatable minus the
+// requests of running pods Kosmos did not create; OneToOne, one node per
+// such member node ("kosmos-<cluster>-<node>"). Each carries the cluster,
+// region, zone and role labels plus the topology's extra labels, the leaf
+// taint plus the extra taints, and the free-resource summary the scheduler
+// checks. Nodes come sorted by name.
+func VirtualNodes(c *v1alpha1.Cluster, m Member) []*corev1.Node {
+	frees := freeOf(c, m)
+	if c.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
+		var out []*corev1.Node
+		for _, f := range frees {
+			n := base(c, "kosmos-"+c.Name+"-"+f.node.Name, []free{f})
+			n.Labels[LabelMemberNode] = f.node.Name
+			maps.Copy(n.Labels, zoneLabels(f.node))
+			out = append(out, n)
+		}
+		return out
+	}
+	return []*corev1.Node{base(c, "kosmos-"+c.Name, frees)}
+}
+
+func zoneLabels(n *corev1.Node) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{corev1.LabelTopologyZone, corev1.LabelTopologyRegion} {
+		if v, ok := n.Labels[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func base(c *v1alpha1.Cluster, name string, frees []free) *corev1.Node {
+	n := &corev1.Node{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}, Annotations: map[string]string{}},
+	}
+	maps.Copy(n.Labels, c.Spec.Labels)
+	maps.Copy(n.Labels, c.Spec.Tree.NodeLabels)
+	for k, v := range map[string]string{
+		LabelCluster:         c.Name,
+		"type":               "virtual-kubelet",
+		"kubernetes.io/role": "agent",
+		corev1.LabelHostname: name,
+		corev1.LabelOSStable: "linux",
+		"node.kubernetes.io/exclude-from-external-load-balancers": "true",
+	} {
+		n.Labels[k] = v
+	}
+	if c.Spec.Region != "" {
+		n.Labels[corev1.LabelTopologyRegion] = c.Spec.Region
+	}
+	if c.Spec.Zone != "" {
+		n.Labels[corev1.LabelTopologyZone] = c.Spec.Zone
+	}
+	n.Spec.Taints = []corev1.Taint{{Key: TaintLeaf, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+	for _, t := range c.Spec.Tree.NodeTaints {
+		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+	}
+	var cpu, mem, pods int64
+	var summary []v1alpha1.FreeNode
+	for _, f := range frees {
+		cpu, mem, pods = cpu+f.cpuMilli, mem+f.memBytes, pods+f.pod
+		summary = append(summary, v1alpha1.FreeNode{CPUMilli: f.cpuMilli, MemoryBytes: f.memBytes, Pods: f.pod})
+	}
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(cpu, resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(mem, resource.BinarySI),
+		corev1.ResourcePods:   *resource.NewQuantity(pods, resource.DecimalSI),
+	}
+	n.Status.Capacity, n.Status.Allocatable = res, res.DeepCopy()
+	raw, _ := json.Marshal(v1alpha1.SummarizeFree(summary)) // plain structs: cannot fail
+	n.Annotations[v1alpha1.AnnotationFreeResources] = string(raw)
+	return n
+}
+
+// freeOf lists the selected member nodes with their free room, by name.
+func freeOf(c *v1alpha1.Cluster, m Member) []free {
+	sel := labels.SelectorFromSet(c.Spec.Tree.NodeSelector)
+	used := map[string]corev1.ResourceList{}
+	count := map[string]int64{}
+	for i := range m.Pods {
+		p := &m.Pods[i]
+		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || p.Labels[LabelOrigin] != "" {
+			continue
+		}
+		req := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+		acc := used[p.Spec.NodeName]
+		if acc == nil {
+			acc = corev1.ResourceList{}
+			used[p.Spec.NodeName] = acc
+		}
+		for k, q := range req {
+			sum := acc[k]
+			sum.Add(q)
+			acc[k] = sum
+		}
+		count[p.Spec.NodeName]++
+	}
+	var out []free
+	for i := range m.Nodes {
+		n := &m.Nodes[i]
+		if n.Spec.Unschedulable || !ready(n) || !sel.Matches(labels.Set(n.Labels)) {
+			continue
+		}
+		a := n.Status.Allocatable
+		u := used[n.Name]
+		out = append(out, free{
+			node:     n,
+			cpuMilli: max(0, a.Cpu().MilliValue()-u.Cpu().MilliValue()),
+			memBytes: max(0, a.Memory().Value()-u.Memory().Value()),
+			pod:      max(0, a.Pods().Value()-count[n.Name]),
+		})
+	}
+	slices.SortFunc(out, func(a, b free) int { return cmp.Compare(a.node.Name, b.node.Name) })
+	return out
+}
+
+func ready(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

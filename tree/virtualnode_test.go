@@ -1,0 +1,91 @@
+package tree
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func memberNode(name string, cpu, mem string, ready, unschedulable bool, lbl map[string]string) corev1.Node {
+	st := corev1.ConditionTrue
+	if !ready {
+		st = corev1.ConditionFalse
+	}
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem), corev1.ResourcePods: resource.MustParse("110")}
+	return corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbl},
+		Spec:       corev1.NodeSpec{Unschedulable: unschedulable},
+		Status:     corev1.NodeStatus{Allocatable: res, Capacity: res, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}}},
+	}
+}
+
+func memberPod(name, node, cpu, mem string, phase corev1.PodPhase, fromKosmos bool) corev1.Pod {
+	p := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}}}}},
+		Status: corev1.PodStatus{Phase: phase},
+	}
+	if fromKosmos {
+		p.Labels[LabelOrigin] = "host"
+	}
+	return p
+}
+
+// TestVirtualNodes renders both modes for one member: a NotReady node, a
+// cordoned node and a node outside the selector are left out; pods Kosmos
+// did not create (and that still run) use up room; Kosmos' own do not.
+func TestVirtualNodes(t *testing.T) {
+	pool := map[string]string{"pool": "burst", corev1.LabelTopologyZone: "us-east-1a"}
+	m := Member{
+		Nodes: []corev1.Node{
+			memberNode("n1", "8", "32Gi", true, false, pool),
+			memberNode("n2", "4", "16Gi", true, false, pool),
+			memberNode("n3", "16", "64Gi", false, false, pool),
+			memberNode("n4", "16", "64Gi", true, true, pool),
+			memberNode("n5", "16", "64Gi", true, false, map[string]string{"pool": "system"}),
+		},
+		Pods: []corev1.Pod{
+			memberPod("app", "n1", "2", "4Gi", corev1.PodRunning, false),
+			memberPod("done", "n1", "4", "4Gi", corev1.PodSucceeded, false),
+			memberPod("mirrored", "n2", "3", "8Gi", corev1.PodRunning, true),
+			memberPod("pending", "", "1", "1Gi", corev1.PodPending, false),
+		},
+	}
+	for _, mode := range []v1alpha1.TreeMode{v1alpha1.TreeAggregate, v1alpha1.TreeOneToOne} {
+		t.Run(string(mode), func(t *testing.T) {
+			c := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-b"}, Spec: v1alpha1.ClusterObjectSpec{
+				Region: "us-east", Zone: "us-east-1a", Labels: map[string]string{"tier": "burst"},
+				Tree: v1alpha1.TreeSpec{Mode: mode, NodeSelector: map[string]string{"pool": "burst"}, NodeLabels: map[string]string{"kosmos.io/pool": "burst"},
+					NodeTaints: []v1alpha1.Taint{{Key: "dedicated", Value: "batch", Effect: "NoSchedule"}}},
+			}}
+			got, err := yaml.Marshal(VirtualNodes(c, m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "virtualnodes-"+string(mode)+".golden.yaml")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./tree -update and review)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("virtual nodes differ from %s:\n%s", golden, got)
+			}
+		})
+	}
+}
