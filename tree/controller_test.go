@@ -1,0 +1,138 @@
+package tree_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree"
+)
+
+func makeReady(ctx context.Context, t *testing.T, c client.Client, name, cpu string) {
+	t.Helper()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := c.Create(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")}
+	n.Status = corev1.NodeStatus{Allocatable: res, Capacity: res, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
+	if err := c.Status().Update(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVirtualNodeFollowsMember: a host and a member, real control planes.
+// The Cluster object makes a virtual node whose allocatable follows the
+// member's nodes; removing the Cluster removes it, and a node Kosmos did not
+// create is never touched.
+func TestVirtualNodeFollowsMember(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{Names: []string{"host", "member"}, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host, err := client.New(env.Cluster("host").Config, client.Options{Scheme: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := client.New(env.Cluster("member").Config, client.Options{Scheme: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := host.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kosmos-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := env.KubeconfigFor("member")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kosmos-system", Name: "kubeconfig-member"}, Data: map[string][]byte{"kubeconfig": kc}}); err != nil {
+		t.Fatal(err)
+	}
+	makeReady(ctx, t, member, "m1", "4")
+	makeReady(ctx, t, member, "m2", "2")
+	// A host node that merely looks like a virtual node: never touched.
+	stranger := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kosmos-stranger", Labels: map[string]string{tree.LabelCluster: "gone"}}}
+	if err := host.Create(ctx, stranger); err != nil {
+		t.Fatal(err)
+	}
+	cl := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member"}, Spec: v1alpha1.ClusterObjectSpec{
+		Kubeconfig: v1alpha1.SecretKeyRef{Name: "kubeconfig-member", Namespace: "kosmos-system"}, Region: "eu-west",
+		Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate},
+	}}
+	if err := host.Create(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+
+	passes := make(chan error, 100)
+	ctl := &tree.Controller{Host: host, Namespace: "kosmos-system", Interval: 200 * time.Millisecond,
+		Log:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		OnPass: func(err error) { passes <- err }}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ctl.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	cpuOf := func() (string, bool) {
+		var n corev1.Node
+		if host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &n) != nil {
+			return "", false
+		}
+		return n.Status.Allocatable.Cpu().String(), true
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			select {
+			case err := <-passes:
+				if err != nil {
+					t.Logf("pass: %v", err)
+				}
+			case <-time.After(time.Second):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	wait("the virtual node with 6 CPUs", func() bool { c, ok := cpuOf(); return ok && c == "6" })
+	var vn corev1.Node
+	if err := host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &vn); err != nil {
+		t.Fatal(err)
+	}
+	if vn.Labels[tree.LabelCluster] != "member" || vn.Labels[corev1.LabelTopologyRegion] != "eu-west" || vn.Annotations[v1alpha1.AnnotationFreeResources] == "" {
+		t.Errorf("virtual node metadata: %v %v", vn.Labels, vn.Annotations)
+	}
+	if len(vn.Spec.Taints) == 0 || vn.Spec.Taints[0].Key != tree.TaintLeaf {
+		t.Errorf("taints: %v", vn.Spec.Taints)
+	}
+
+	// A member node joins: the aggregate grows.
+	makeReady(ctx, t, member, "m3", "8")
+	wait("the virtual node to grow to 14 CPUs", func() bool { c, _ := cpuOf(); return c == "14" })
+
+	// The cluster leaves the topology: its virtual node goes; the stranger stays.
+	if err := host.Delete(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	wait("the virtual node to be removed", func() bool { _, ok := cpuOf(); return !ok })
+	if err := host.Get(ctx, client.ObjectKeyFromObject(stranger), &corev1.Node{}); err != nil {
+		t.Errorf("a node Kosmos did not create was touched: %v", err)
+	}
+}
