@@ -1,19 +1,18 @@
 package reconciler
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kosmos.io/kosmos/internal/kubeconfig"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -116,7 +115,7 @@ func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTo
 			}
 			continue
 		}
-		cfg, err := kubeconfigFromSecret(ctx, hc, ref, namespace)
+		cfg, _, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace)
 		if err != nil {
 			out = append(out, Cluster{Name: c.Name, Err: fmt.Errorf("cluster %s: %w", c.Name, err)})
 			continue
@@ -124,35 +123,4 @@ func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTo
 		out = append(out, newCluster(c.Name, cfg, scheme))
 	}
 	return out, nil
-}
-
-func kubeconfigFromSecret(ctx context.Context, hc client.Client, ref *v1alpha1.SecretKeyRef, namespace string) (*rest.Config, error) {
-	ns := cmp.Or(ref.Namespace, namespace)
-	key := cmp.Or(ref.Key, v1alpha1.DefaultSecretKey)
-	var s corev1.Secret
-	if err := hc.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("kubeconfig Secret %s/%s not found", ns, ref.Name)
-		}
-		return nil, fmt.Errorf("kubeconfig Secret %s/%s: %w", ns, ref.Name, err)
-	}
-	data, ok := s.Data[key]
-	if !ok {
-		return nil, fmt.Errorf("kubeconfig Secret %s/%s has no key %q", ns, ref.Name, key)
-	}
-	// The parse error is left out on purpose: it may quote the Secret.
-	kc, err := clientcmd.Load(data)
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig Secret %s/%s key %q is not a valid kubeconfig", ns, ref.Name, key)
-	}
-	for name, ai := range kc.AuthInfos {
-		if ai.Exec != nil || ai.AuthProvider != nil {
-			return nil, fmt.Errorf("kubeconfig Secret %s/%s key %q: user %q runs an exec plugin or auth provider, which the controller never does; use a token or client certificate", ns, ref.Name, key, name)
-		}
-	}
-	cfg, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig Secret %s/%s key %q: no usable current context", ns, ref.Name, key)
-	}
-	return cfg, nil
 }

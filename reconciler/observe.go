@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,4 +26,25 @@ func Observe(ctx context.Context, c client.Client) (netplan.ClusterFacts, error)
 		return netplan.ClusterFacts{}, fmt.Errorf("list NodeConfigs: %w", err)
 	}
 	return desired.FactsOf(nodes.Items, ncs.Items), nil
+}
+
+// ObserveAll reads the facts of every cluster and fails, naming each, when
+// any cannot be reached or read (the CLI's render, facts and diff need them
+// all; the controller's pass instead carries known facts over).
+func ObserveAll(ctx context.Context, clusters []Cluster) (netplan.Facts, error) {
+	facts := netplan.Facts{}
+	var errs []error
+	for _, c := range clusters {
+		if c.Err != nil {
+			errs = append(errs, c.Err)
+			continue
+		}
+		f, err := Observe(ctx, c.Client)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
+			continue
+		}
+		facts[c.Name] = f
+	}
+	return facts, errors.Join(errs...)
 }

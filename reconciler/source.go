@@ -158,9 +158,14 @@ func (s *ObjectSource) Read(ctx context.Context) (*v1alpha1.KosmosTopology, stri
 		}
 		return nil, "", fmt.Errorf("get %s: %w", s, err)
 	}
-	version := fmt.Sprintf("%s/%d", obj.UID, obj.Generation)
 	t, err := validateObject(s.String(), &obj)
-	return t, version, err
+	return t, objectVersion(&obj), err
+}
+
+// objectVersion identifies a topology object's spec: uid/generation (status
+// writes leave it alone).
+func objectVersion(o *v1alpha1.KosmosTopology) string {
+	return fmt.Sprintf("%s/%d", o.UID, o.Generation)
 }
 
 // validateObject runs the loader over the object's spec, so an object and a
@@ -222,7 +227,7 @@ func (s *ObjectSource) Report(ctx context.Context, o Outcome) error {
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Name}, &obj); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if fmt.Sprintf("%s/%d", obj.UID, obj.Generation) != o.Version {
+	if objectVersion(&obj) != o.Version {
 		return nil // a newer generation arrived; its own outcome follows
 	}
 	before := obj.DeepCopy()

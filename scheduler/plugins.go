@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -107,6 +108,7 @@ func (d *decision) Clone() fwk.StateData { return d }
 func (pl *Distribution) PreFilter(ctx context.Context, state fwk.CycleState, pod *corev1.Pod, _ []fwk.NodeInfo) (*fwk.PreFilterResult, *fwk.Status) {
 	pol := pl.pols.match(pod)
 	if pol == nil {
+		state.Write(stateKey, &decision{}) // LeafTaint reads "no policy" from here
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
 	host := pol.host
@@ -176,7 +178,7 @@ func (pl *Distribution) count(infos []fwk.NodeInfo, pod *corev1.Pod, key string,
 			c := clusterOf(n, host)
 			for _, pi := range ni.GetPods() {
 				p := pi.GetPod()
-				if p.Namespace == pod.Namespace && p.UID != pod.UID && metaController(p) == "" && pol.matches(p, pl.pols) {
+				if p.Namespace == pod.Namespace && p.UID != pod.UID && controllerUID(p) == "" && pol.matches(p, pl.pols) {
 					placed[c]++
 					count++
 				}
@@ -188,7 +190,7 @@ func (pl *Distribution) count(infos []fwk.NodeInfo, pod *corev1.Pod, key string,
 			nc = &nodeCount{gen: ni.GetGeneration(), byController: map[string]int{}}
 			nc.cluster, nc.virtual = n.Labels[LabelCluster]
 			for _, pi := range ni.GetPods() {
-				if k := metaController(pi.GetPod()); k != "" {
+				if k := controllerUID(pi.GetPod()); k != "" {
 					nc.byController[k]++
 				}
 			}
@@ -220,11 +222,9 @@ type nodeCount struct {
 	byController map[string]int // controller UID → pods
 }
 
-func metaController(p *corev1.Pod) string {
-	for _, r := range p.OwnerReferences {
-		if r.Controller != nil && *r.Controller {
-			return string(r.UID)
-		}
+func controllerUID(p *corev1.Pod) string {
+	if r := metav1.GetControllerOfNoCopy(p); r != nil {
+		return string(r.UID)
 	}
 	return ""
 }
@@ -249,13 +249,21 @@ func (pl *Distribution) Filter(_ context.Context, state fwk.CycleState, _ *corev
 	return fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("distribution policy %s: cluster %s is not a target", d.pol.name, c))
 }
 
+// readState is this cycle's decision for a pod a policy governs.
 func readState(state fwk.CycleState) (*decision, bool) {
+	d, known := policyOf(state)
+	return d, known && d.pol != nil
+}
+
+// policyOf is what Distribution's PreFilter decided this cycle (pol nil: no
+// policy governs the pod); known is false when it did not run.
+func policyOf(state fwk.CycleState) (d *decision, known bool) {
 	v, err := state.Read(stateKey)
 	if err != nil {
 		return nil, false
 	}
-	d, ok := v.(*decision)
-	return d, ok
+	d, known = v.(*decision)
+	return d, known
 }
 
 // Score prefers the clusters furthest below their share.
@@ -356,13 +364,19 @@ func NewLeafTaint(ctx context.Context, _ runtime.Object, h fwk.Handle) (fwk.Plug
 func (*LeafTaint) Name() string { return NameLeafTaint }
 
 // Filter rejects nodes with untolerated NoSchedule/NoExecute taints.
-func (pl *LeafTaint) Filter(ctx context.Context, _ fwk.CycleState, pod *corev1.Pod, ni fwk.NodeInfo) *fwk.Status {
+func (pl *LeafTaint) Filter(ctx context.Context, state fwk.CycleState, pod *corev1.Pod, ni fwk.NodeInfo) *fwk.Status {
 	n := ni.Node()
 	sent := false
 	if len(n.Spec.Taints) > 0 {
-		if pol := pl.pols.match(pod); pol != nil && pol.sendsToMembers() {
-			sent = true
+		// Distribution's PreFilter matched the pod once this cycle; match
+		// here only when that plugin is not in the profile.
+		var pol *policy
+		if d, known := policyOf(state); known {
+			pol = d.pol
+		} else {
+			pol = pl.pols.match(pod)
 		}
+		sent = pol != nil && pol.sendsToMembers()
 	}
 	taint, untolerated := v1helper.FindMatchingUntoleratedTaint(klog.FromContext(ctx), n.Spec.Taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
 		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {

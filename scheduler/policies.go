@@ -22,13 +22,11 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// Labels and taint of a virtual node (the contract with the tree).
+// Labels, taint and annotation of a virtual node (the contract with the
+// tree, defined in v1alpha1).
 const (
-	// LabelCluster names the member cluster a virtual node stands for.
-	LabelCluster = "kosmos.io/cluster"
-	// TaintLeaf keeps pods off virtual nodes unless a policy sends them.
-	TaintLeaf = "kosmos.io/leaf"
-	// AnnotationFreeResources holds a virtual node's free-resource summary.
+	LabelCluster            = v1alpha1.LabelCluster
+	TaintLeaf               = v1alpha1.TaintLeaf
 	AnnotationFreeResources = v1alpha1.AnnotationFreeResources
 )
 

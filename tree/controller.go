@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kosmos.io/kosmos/internal/kubeconfig"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -38,6 +38,9 @@ type Controller struct {
 	Log      *slog.Logger
 	// OnPass, when set, receives every pass's error (tests, readiness).
 	OnPass func(error)
+
+	mu      sync.Mutex
+	members map[string]memberClient // by cluster name
 }
 
 // Run passes until ctx ends.
@@ -111,41 +114,43 @@ func (c *Controller) Pass(ctx context.Context) error {
 }
 
 // observe reads the member's nodes and pods through its kubeconfig Secret.
+// A member's client is kept while its Secret is unchanged.
 func (c *Controller) observe(ctx context.Context, cl *v1alpha1.Cluster) (Member, error) {
-	ref := cl.Spec.Kubeconfig
-	ns := ref.Namespace
-	if ns == "" {
-		ns = c.Namespace
-	}
-	key := ref.Key
-	if key == "" {
-		key = v1alpha1.DefaultSecretKey
-	}
-	var s corev1.Secret
-	if err := c.Host.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &s); err != nil {
-		return Member{}, fmt.Errorf("kubeconfig Secret %s/%s: %w", ns, ref.Name, err)
-	}
-	// The parse error is left out: it may quote the Secret.
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(s.Data[key])
-	if err != nil {
-		return Member{}, fmt.Errorf("kubeconfig Secret %s/%s key %q is not a valid kubeconfig", ns, ref.Name, key)
-	}
-	cfg.Timeout = 30 * time.Second
-	mc, err := client.New(rest.CopyConfig(cfg), client.Options{Scheme: c.Host.Scheme()})
+	cfg, version, err := kubeconfig.FromSecret(ctx, c.Host, cl.Spec.Kubeconfig, c.Namespace)
 	if err != nil {
 		return Member{}, err
 	}
-	var m Member
+	c.mu.Lock()
+	mc, ok := c.members[cl.Name]
+	c.mu.Unlock()
+	if !ok || mc.version != version {
+		cfg.Timeout = 30 * time.Second
+		cli, err := client.New(cfg, client.Options{Scheme: c.Host.Scheme()})
+		if err != nil {
+			return Member{}, err
+		}
+		mc = memberClient{version: version, client: cli}
+		c.mu.Lock()
+		if c.members == nil {
+			c.members = map[string]memberClient{}
+		}
+		c.members[cl.Name] = mc
+		c.mu.Unlock()
+	}
 	var nodes corev1.NodeList
-	if err := mc.List(ctx, &nodes); err != nil {
+	if err := mc.client.List(ctx, &nodes); err != nil {
 		return Member{}, fmt.Errorf("list nodes: %w", err)
 	}
 	var pods corev1.PodList
-	if err := mc.List(ctx, &pods); err != nil {
+	if err := mc.client.List(ctx, &pods); err != nil {
 		return Member{}, fmt.Errorf("list pods: %w", err)
 	}
-	m.Nodes, m.Pods = nodes.Items, pods.Items
-	return m, nil
+	return Member{Nodes: nodes.Items, Pods: pods.Items}, nil
+}
+
+type memberClient struct {
+	version string // of the kubeconfig Secret
+	client  client.Client
 }
 
 // apply writes the node (labels, annotations, taints) and its status

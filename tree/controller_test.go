@@ -11,11 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
 )
@@ -39,11 +38,9 @@ func makeReady(ctx context.Context, t *testing.T, c client.Client, name, cpu str
 // create is never touched.
 func TestVirtualNodeFollowsMember(t *testing.T) {
 	env := testenv.StartT(t, testenv.Options{Names: []string{"host", "member"}, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(s); err != nil {
-			t.Fatal(err)
-		}
+	s, err := reconciler.Scheme()
+	if err != nil {
+		t.Fatal(err)
 	}
 	host, err := client.New(env.Cluster("host").Config, client.Options{Scheme: s})
 	if err != nil {

@@ -18,12 +18,13 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// Labels, taint and annotation of virtual nodes (read by the scheduler).
+// Labels and taint of virtual nodes; the ones the scheduler reads are
+// defined in v1alpha1.
 const (
-	LabelCluster = "kosmos.io/cluster"
+	LabelCluster = v1alpha1.LabelCluster
+	TaintLeaf    = v1alpha1.TaintLeaf
 	// LabelMemberNode names the member node a OneToOne virtual node mirrors.
 	LabelMemberNode = "kosmos.io/member-node"
-	TaintLeaf       = "kosmos.io/leaf"
 	// LabelOrigin marks member pods Kosmos created for host pods; their
 	// requests are not subtracted (the host already counts them).
 	LabelOrigin = "kosmos.io/origin"

@@ -15,7 +15,6 @@ import (
 
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/desired"
-	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -146,22 +145,9 @@ func liveDiff(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string
 	if err != nil {
 		return nil, err
 	}
-	facts := netplan.Facts{}
-	var errs []error
-	for _, c := range clusters {
-		if c.Err != nil {
-			errs = append(errs, c.Err)
-			continue
-		}
-		f, err := reconciler.Observe(ctx, c.Client)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
-			continue
-		}
-		facts[c.Name] = f
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	facts, err := reconciler.ObserveAll(ctx, clusters)
+	if err != nil {
+		return nil, err
 	}
 	st := desired.Compute(t, facts)
 	var out []clusterDiff

@@ -50,22 +50,9 @@ func observeAll(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig stri
 	if err != nil {
 		return nil, &exitError{exitError2, err}
 	}
-	facts := netplan.Facts{}
-	var errs []error
-	for _, c := range clusters {
-		if c.Err != nil {
-			errs = append(errs, c.Err)
-			continue
-		}
-		f, err := reconciler.Observe(ctx, c.Client)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
-			continue
-		}
-		facts[c.Name] = f
-	}
-	if len(errs) > 0 {
-		return nil, &exitError{exitError2, errors.Join(errs...)}
+	facts, err := reconciler.ObserveAll(ctx, clusters)
+	if err != nil {
+		return nil, &exitError{exitError2, err}
 	}
 	return facts, nil
 }
@@ -365,17 +352,8 @@ func runReconcile(ctx context.Context, stderr io.Writer, f reconcileFlags) error
 		defer stopHealth()
 	}
 	log.Info("reconciler running", "topology", ctl.Source.String(), "connect", f.connect, "resync", f.resync, "leaderElect", f.leaderElect)
-	var runErr error
-	run := func(ctx context.Context) { runErr = ctl.Run(ctx) }
-	if f.leaderElect {
-		if err := leader.Run(ctx, host, leader.Options{Namespace: f.namespace, Name: "kosmos-reconciler", Log: log}, run); err != nil {
-			return &exitError{exitError2, err}
-		}
-	} else {
-		run(ctx)
-	}
-	if runErr != nil {
-		return &exitError{exitError2, runErr}
+	if err := leader.RunIf(ctx, f.leaderElect, host, leader.Options{Namespace: f.namespace, Name: "kosmos-reconciler", Log: log}, ctl.Run); err != nil {
+		return &exitError{exitError2, err}
 	}
 	return nil
 }

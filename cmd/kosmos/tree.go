@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -65,17 +63,8 @@ ClusterTree issue).`,
 			}
 			ctl := &tree.Controller{Host: host, Namespace: namespace, Interval: interval, Log: log,
 				OnPass: func(err error) { ready.Store(err == nil) }}
-			var runErr error
-			run := func(ctx context.Context) { runErr = ctl.Run(ctx) }
-			if leaderElect {
-				if err := leader.Run(ctx, cfg, leader.Options{Namespace: namespace, Name: "kosmos-tree", Log: log}, run); err != nil {
-					return &exitError{exitError2, err}
-				}
-			} else {
-				run(ctx)
-			}
-			if runErr != nil && !errors.Is(runErr, context.Canceled) {
-				return &exitError{exitError2, runErr}
+			if err := leader.RunIf(ctx, leaderElect, cfg, leader.Options{Namespace: namespace, Name: "kosmos-tree", Log: log}, ctl.Run); err != nil {
+				return &exitError{exitError2, err}
 			}
 			return nil
 		},

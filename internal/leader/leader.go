@@ -89,3 +89,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, run func(context.Cont
 		return nil
 	}
 }
+
+// RunIf calls run directly when elect is false, and under Run (only while
+// leading) when it is true; it returns run's error or the election's.
+func RunIf(ctx context.Context, elect bool, cfg *rest.Config, o Options, run func(context.Context) error) error {
+	if !elect {
+		return run(ctx)
+	}
+	var runErr error
+	if err := Run(ctx, cfg, o, func(ctx context.Context) { runErr = run(ctx) }); err != nil {
+		return err
+	}
+	return runErr
+}

@@ -209,7 +209,7 @@ func (p Policy) Next(total int, placed map[string]int) Decision {
 			lo = n
 		}
 	}
-	skew := int(max(ptrOr(&p.Spread.MaxSkew, 1), 1))
+	skew := int(max(p.Spread.MaxSkew, 1))
 	for _, t := range p.Targets {
 		n := count[key(t.Name)]
 		// After placing here: this domain has n+1, the smallest has lo

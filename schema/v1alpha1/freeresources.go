@@ -2,10 +2,18 @@ package v1alpha1
 
 import "slices"
 
-// AnnotationFreeResources is the annotation on a virtual node holding its
-// member cluster's FreeResources as JSON. The tree writes it; the
-// scheduler's leaf-fit check reads it.
-const AnnotationFreeResources = "kosmos.io/free-resources"
+// The contract of a virtual node, written by the tree and read by the
+// scheduler.
+const (
+	// LabelCluster names the member cluster a virtual node stands for.
+	LabelCluster = "kosmos.io/cluster"
+	// TaintLeaf (NoSchedule) keeps pods off virtual nodes unless a policy
+	// sends them there.
+	TaintLeaf = "kosmos.io/leaf"
+	// AnnotationFreeResources holds the member cluster's FreeResources as
+	// JSON; the scheduler's leaf-fit check reads it.
+	AnnotationFreeResources = "kosmos.io/free-resources"
+)
 
 // FreeResources summarises what a member cluster can still take on any
 // single node: the free CPU, memory and pod slots of its nodes, reduced to
