@@ -73,19 +73,24 @@ func TestVirtualNodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "virtualnodes-"+string(mode)+".golden.yaml")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./tree -update and review)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("virtual nodes differ from %s:\n%s", golden, got)
-			}
+			checkGolden(t, filepath.Join("testdata", "virtualnodes-"+string(mode)+".golden.yaml"), got)
 		})
+	}
+}
+
+// checkGolden compares got with the golden file (rewritten with -update).
+func checkGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./tree -update and review)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("output differs from %s:\n%s", golden, got)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"net"
 	"net/netip"
+
+	"kosmos.io/kosmos/internal/globalip"
 )
 
 // keepHostBits returns the address inside cidr that keeps the host bits of
@@ -14,30 +16,7 @@ func keepHostBits(underlay netip.Addr, cidr netip.Prefix) netip.Addr {
 }
 
 // spliceBits returns the first n bits of hi followed by the remaining bits of lo.
-func spliceBits(hi, lo netip.Addr, n int) netip.Addr {
-	a, b := hi.As16(), lo.As16()
-	if hi.Is4() {
-		n += 96 // As16 puts an IPv4 address in the last 4 bytes
-	}
-	var out [16]byte
-	for i := range out {
-		bits := n - 8*i
-		switch {
-		case bits >= 8:
-			out[i] = a[i]
-		case bits <= 0:
-			out[i] = b[i]
-		default:
-			mask := byte(0xff << (8 - bits))
-			out[i] = a[i]&mask | b[i]&^mask
-		}
-	}
-	addr := netip.AddrFrom16(out)
-	if hi.Is4() {
-		return addr.Unmap()
-	}
-	return addr
-}
+func spliceBits(hi, lo netip.Addr, n int) netip.Addr { return globalip.Splice(hi, lo, n) }
 
 // mapPrefix translates p, which lies inside real, to the same offset inside
 // global (a 1:1 mapping of two equally sized ranges).

@@ -1,0 +1,315 @@
+package tree
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"kosmos.io/kosmos/internal/globalip"
+)
+
+// Marks on what the tree writes into a member. A member object is the
+// tree's only when it carries LabelManagedBy=ManagedBy; a member pod is the
+// copy of exactly one host pod, named by AnnotationHostPodUID.
+const (
+	// AnnotationHostPodUID is the UID of the host pod a member pod copies.
+	AnnotationHostPodUID = "kosmos.io/host-pod-uid"
+	// AnnotationVirtualNode is the host's virtual node the pod is bound to.
+	AnnotationVirtualNode = "kosmos.io/virtual-node"
+	// AnnotationMemberScheduling, on a host pod, holds JSON MemberScheduling:
+	// the constraints that apply inside the member (they replace the
+	// host-side ones, which name host nodes and mean nothing there).
+	AnnotationMemberScheduling = "kosmos.io/member-scheduling"
+	// OriginHost is the value of LabelOrigin on member pods copied from the
+	// host.
+	OriginHost = "host"
+	// TokenSecretPrefix starts the name of the Secret that carries a host
+	// ServiceAccount's token, the host's CA and the namespace in a member.
+	TokenSecretPrefix = "kosmos-sa-"
+)
+
+// MemberScheduling is what AnnotationMemberScheduling carries.
+type MemberScheduling struct {
+	NodeSelector              map[string]string                 `json:"nodeSelector,omitempty"`
+	Affinity                  *corev1.Affinity                  `json:"affinity,omitempty"`
+	Tolerations               []corev1.Toleration               `json:"tolerations,omitempty"`
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+}
+
+// PodOptions say how a host pod becomes a member pod.
+type PodOptions struct {
+	// VirtualNode is the host node the pod is bound to.
+	VirtualNode string
+	// MemberNode is the member node to run on (OneToOne); empty leaves the
+	// choice to the member's scheduler (Aggregate).
+	MemberNode string
+	// HostAPIHost and HostAPIPort, when set, become KUBERNETES_SERVICE_HOST
+	// and _PORT, so in-cluster clients reach the host's API server.
+	HostAPIHost, HostAPIPort string
+}
+
+// TokenSecretName is the member Secret that stands in for the projected
+// token of host ServiceAccount sa.
+func TokenSecretName(sa string) string { return TokenSecretPrefix + sa }
+
+// MemberPod translates host pod hp into the pod to create in the member:
+// same namespace and name; ownership marks; nodeName cleared or set to the
+// mirrored node; host scheduling constraints replaced by the member-side
+// ones of AnnotationMemberScheduling (none when absent); the leaf
+// toleration and the priority class dropped; the projected API token
+// replaced by a Secret carrying the host's token for the same
+// ServiceAccount; KUBERNETES_SERVICE_HOST/PORT aimed at the host. hp is not
+// modified. The error names a malformed annotation; the pod is then not
+// created.
+func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
+	var ms MemberScheduling
+	if raw, ok := hp.Annotations[AnnotationMemberScheduling]; ok {
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ms); err != nil {
+			return nil, fmt.Errorf("annotation %s: %v", AnnotationMemberScheduling, err)
+		}
+	}
+	mp := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:   hp.Namespace,
+			Name:        hp.Name,
+			Labels:      memberLabels(hp.Labels),
+			Annotations: memberAnnotations(hp.Annotations, hp.UID, o.VirtualNode),
+		},
+	}
+	spec := hp.Spec.DeepCopy()
+	spec.NodeName = o.MemberNode
+	spec.NodeSelector, spec.Affinity, spec.TopologySpreadConstraints = ms.NodeSelector, ms.Affinity, ms.TopologySpreadConstraints
+	spec.SchedulerName = ""
+	spec.PriorityClassName, spec.Priority, spec.PreemptionPolicy = "", nil, nil
+	spec.Tolerations = append(memberTolerations(spec.Tolerations), ms.Tolerations...)
+	spec.EphemeralContainers = nil
+	f := false
+	spec.AutomountServiceAccountToken = &f
+	sa := spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	spec.DeprecatedServiceAccount = ""
+	for i := range spec.Volumes {
+		if isAPIAccess(&spec.Volumes[i]) {
+			spec.Volumes[i].VolumeSource = tokenVolume(sa, spec.Volumes[i].Projected.DefaultMode)
+		}
+	}
+	if o.HostAPIHost != "" {
+		for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+			for i := range cs {
+				cs[i].Env = withAPIEnv(cs[i].Env, o.HostAPIHost, o.HostAPIPort)
+			}
+		}
+	}
+	mp.Spec = *spec
+	return mp, nil
+}
+
+func memberLabels(in map[string]string) map[string]string {
+	out := maps.Clone(in)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[LabelOrigin] = OriginHost
+	out[LabelManagedBy] = ManagedBy
+	return out
+}
+
+func memberAnnotations(in map[string]string, uid types.UID, vnode string) map[string]string {
+	out := maps.Clone(in)
+	if out == nil {
+		out = map[string]string{}
+	}
+	delete(out, AnnotationMemberScheduling)
+	out[AnnotationHostPodUID] = string(uid)
+	out[AnnotationVirtualNode] = vnode
+	return out
+}
+
+// memberTolerations drops what only makes sense in the host: the leaf
+// taint's toleration (members carry no such taint) and the host's
+// not-ready/unreachable defaults (the member's admission adds its own).
+func memberTolerations(in []corev1.Toleration) []corev1.Toleration {
+	var out []corev1.Toleration
+	for _, t := range in {
+		switch t.Key {
+		case TaintLeaf, corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable:
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// isAPIAccess tells the projected volume that the ServiceAccount admission
+// adds (kube-api-access-*: the token, kube-root-ca.crt and the namespace).
+func isAPIAccess(v *corev1.Volume) bool {
+	if v.Projected == nil {
+		return false
+	}
+	for _, s := range v.Projected.Sources {
+		if s.ServiceAccountToken != nil && s.ServiceAccountToken.Audience == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func tokenVolume(sa string, mode *int32) corev1.VolumeSource {
+	return corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName:  TokenSecretName(sa),
+		DefaultMode: mode,
+		Items: []corev1.KeyToPath{
+			{Key: corev1.ServiceAccountTokenKey, Path: corev1.ServiceAccountTokenKey},
+			{Key: corev1.ServiceAccountRootCAKey, Path: corev1.ServiceAccountRootCAKey},
+			{Key: corev1.ServiceAccountNamespaceKey, Path: corev1.ServiceAccountNamespaceKey},
+		},
+	}}
+}
+
+func withAPIEnv(env []corev1.EnvVar, host, port string) []corev1.EnvVar {
+	env = slices.DeleteFunc(env, func(e corev1.EnvVar) bool {
+		return e.Name == "KUBERNETES_SERVICE_HOST" || e.Name == "KUBERNETES_SERVICE_PORT"
+	})
+	return append(env, corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: host}, corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: port})
+}
+
+// Deps are the objects a pod needs in its namespace, each list sorted and
+// without duplicates.
+type Deps struct {
+	ConfigMaps, Secrets, PVCs, ServiceAccounts []string
+}
+
+// DepsOf lists what host pod hp references: ConfigMaps and Secrets of
+// volumes (projected too), env and envFrom, imagePullSecrets, claims, and
+// its ServiceAccount (whose token Secret it mounts). kube-root-ca.crt is
+// left out: every namespace of the member has its own.
+func DepsOf(hp *corev1.Pod) Deps {
+	cms, secs, pvcs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, v := range hp.Spec.Volumes {
+		switch {
+		case v.ConfigMap != nil:
+			cms[v.ConfigMap.Name] = true
+		case v.Secret != nil:
+			secs[v.Secret.SecretName] = true
+		case v.PersistentVolumeClaim != nil:
+			pvcs[v.PersistentVolumeClaim.ClaimName] = true
+		case v.Projected != nil && !isAPIAccess(&v):
+			for _, s := range v.Projected.Sources {
+				if s.ConfigMap != nil {
+					cms[s.ConfigMap.Name] = true
+				}
+				if s.Secret != nil {
+					secs[s.Secret.Name] = true
+				}
+			}
+		}
+	}
+	for _, cs := range [][]corev1.Container{hp.Spec.InitContainers, hp.Spec.Containers} {
+		for _, c := range cs {
+			for _, e := range c.EnvFrom {
+				if e.ConfigMapRef != nil {
+					cms[e.ConfigMapRef.Name] = true
+				}
+				if e.SecretRef != nil {
+					secs[e.SecretRef.Name] = true
+				}
+			}
+			for _, e := range c.Env {
+				if e.ValueFrom == nil {
+					continue
+				}
+				if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+					cms[r.Name] = true
+				}
+				if r := e.ValueFrom.SecretKeyRef; r != nil {
+					secs[r.Name] = true
+				}
+			}
+		}
+	}
+	for _, r := range hp.Spec.ImagePullSecrets {
+		secs[r.Name] = true
+	}
+	delete(cms, "kube-root-ca.crt")
+	sa := hp.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	return Deps{ConfigMaps: sortedKeys(cms), Secrets: sortedKeys(secs), PVCs: sortedKeys(pvcs), ServiceAccounts: []string{sa}}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := slices.Collect(maps.Keys(m))
+	slices.Sort(out)
+	return out
+}
+
+// UpdatePod returns have (the member pod) with want's changes in the
+// fields a running pod may change: images, labels, annotations,
+// activeDeadlineSeconds and added tolerations; ok is false when nothing
+// differs. have is not modified.
+func UpdatePod(want, have *corev1.Pod) (out *corev1.Pod, ok bool) {
+	out = have.DeepCopy()
+	out.Labels, out.Annotations = want.Labels, want.Annotations
+	out.Spec.ActiveDeadlineSeconds = want.Spec.ActiveDeadlineSeconds
+	setImages(out.Spec.Containers, want.Spec.Containers)
+	setImages(out.Spec.InitContainers, want.Spec.InitContainers)
+	for _, t := range want.Spec.Tolerations {
+		if !slices.ContainsFunc(out.Spec.Tolerations, func(h corev1.Toleration) bool { return h.MatchToleration(&t) }) {
+			out.Spec.Tolerations = append(out.Spec.Tolerations, t)
+		}
+	}
+	changed := !maps.Equal(have.Labels, out.Labels) || !maps.Equal(have.Annotations, out.Annotations) ||
+		!ptrEqual(have.Spec.ActiveDeadlineSeconds, out.Spec.ActiveDeadlineSeconds) ||
+		len(have.Spec.Tolerations) != len(out.Spec.Tolerations) ||
+		!sameImages(have.Spec.Containers, out.Spec.Containers) || !sameImages(have.Spec.InitContainers, out.Spec.InitContainers)
+	return out, changed
+}
+
+func setImages(dst, src []corev1.Container) {
+	for i := range dst {
+		if j := slices.IndexFunc(src, func(c corev1.Container) bool { return c.Name == dst[i].Name }); j >= 0 {
+			dst[i].Image = src[j].Image
+		}
+	}
+}
+
+func sameImages(a, b []corev1.Container) bool {
+	return slices.EqualFunc(a, b, func(x, y corev1.Container) bool { return x.Image == y.Image })
+}
+
+func ptrEqual[T comparable](a, b *T) bool {
+	return a == b || (a != nil && b != nil && *a == *b)
+}
+
+// HostStatus is the status the host pod should show for member pod mp:
+// the member's phase, conditions, container statuses, start time, hostIP
+// and QoS, with pod IPs translated to the global addresses other clusters
+// reach (where the member's pod CIDR is mapped). Conditions the member
+// does not report (readiness gates set by host controllers) are kept from
+// have.
+func HostStatus(mp *corev1.Pod, have *corev1.PodStatus, gm globalip.Map) corev1.PodStatus {
+	st := *mp.Status.DeepCopy()
+	st.PodIP = gm.ToGlobalString(st.PodIP)
+	for i := range st.PodIPs {
+		st.PodIPs[i].IP = gm.ToGlobalString(st.PodIPs[i].IP)
+	}
+	for _, c := range have.Conditions {
+		if !slices.ContainsFunc(st.Conditions, func(m corev1.PodCondition) bool { return m.Type == c.Type }) {
+			st.Conditions = append(st.Conditions, c)
+		}
+	}
+	st.NominatedNodeName = have.NominatedNodeName
+	return st
+}

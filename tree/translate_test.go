@@ -1,0 +1,131 @@
+package tree
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"kosmos.io/kosmos/internal/globalip"
+)
+
+func readPod(t *testing.T, name string) *corev1.Pod {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "pods", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p corev1.Pod
+	if err := yaml.UnmarshalStrict(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	return &p
+}
+
+// TestMemberPod renders the member copy of a host pod in both tree modes,
+// with and without a host API endpoint, against reviewed golden files.
+func TestMemberPod(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    PodOptions
+	}{
+		{"aggregate", PodOptions{VirtualNode: "kosmos-member-a", HostAPIHost: "10.0.0.10", HostAPIPort: "6443"}},
+		{"onetoone", PodOptions{VirtualNode: "kosmos-member-b-n1", MemberNode: "n1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hp := readPod(t, "web.yaml")
+			before, _ := json.Marshal(hp)
+			mp, err := MemberPod(hp, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after, _ := json.Marshal(hp); string(after) != string(before) {
+				t.Error("MemberPod modified the host pod")
+			}
+			got, err := yaml.Marshal(mp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join("testdata", "pods", "web-"+tc.name+".golden.yaml"), got)
+		})
+	}
+}
+
+func TestMemberPodRejectsBadAnnotation(t *testing.T) {
+	for _, raw := range []string{`{`, `{"nodeSelectr":{}}`, `[]`} {
+		hp := readPod(t, "web.yaml")
+		hp.Annotations[AnnotationMemberScheduling] = raw
+		if _, err := MemberPod(hp, PodOptions{}); err == nil {
+			t.Errorf("annotation %q accepted", raw)
+		}
+	}
+}
+
+func TestDepsOf(t *testing.T) {
+	got := DepsOf(readPod(t, "web.yaml"))
+	want := Deps{
+		ConfigMaps:      []string{"web-config"},
+		Secrets:         []string{"db", "registry", "tls"},
+		PVCs:            []string{"web-data"},
+		ServiceAccounts: []string{"web"},
+	}
+	if g, w := mustJSON(got), mustJSON(want); g != w {
+		t.Errorf("DepsOf = %s, want %s", g, w)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestUpdatePod(t *testing.T) {
+	hp := readPod(t, "web.yaml")
+	want, err := MemberPod(hp, PodOptions{VirtualNode: "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := want.DeepCopy()
+	have.Spec.NodeName = "member-node-3" // set by the member's scheduler: kept
+	if _, changed := UpdatePod(want, have); changed {
+		t.Error("an unchanged pod reported as changed")
+	}
+	want.Spec.Containers[0].Image = "shop/web:1.3"
+	want.Labels["track"] = "canary"
+	want.Spec.Tolerations = append(want.Spec.Tolerations, corev1.Toleration{Key: "spot", Operator: corev1.TolerationOpExists})
+	out, changed := UpdatePod(want, have)
+	if !changed || out.Spec.Containers[0].Image != "shop/web:1.3" || out.Labels["track"] != "canary" || len(out.Spec.Tolerations) != len(want.Spec.Tolerations) {
+		t.Errorf("update not carried: changed=%v image=%s labels=%v tolerations=%v", changed, out.Spec.Containers[0].Image, out.Labels, out.Spec.Tolerations)
+	}
+	if out.Spec.NodeName != "member-node-3" || have.Spec.Containers[0].Image != "shop/web:1.2" {
+		t.Error("UpdatePod lost a member-side field or modified its input")
+	}
+}
+
+func TestHostStatus(t *testing.T) {
+	gm, err := globalip.Parse(map[string]string{"10.244.0.0/16": "100.64.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := &corev1.Pod{Status: corev1.PodStatus{
+		Phase: corev1.PodRunning, PodIP: "10.244.3.9", PodIPs: []corev1.PodIP{{IP: "10.244.3.9"}, {IP: "fd00::9"}}, HostIP: "192.168.2.11",
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+	}}
+	have := &corev1.PodStatus{Conditions: []corev1.PodCondition{
+		{Type: corev1.PodReady, Status: corev1.ConditionFalse},
+		{Type: "example.com/gate", Status: corev1.ConditionTrue},
+	}, NominatedNodeName: "x"}
+	st := HostStatus(mp, have, gm)
+	if st.PodIP != "100.64.3.9" || st.PodIPs[0].IP != "100.64.3.9" || st.PodIPs[1].IP != "fd00::9" || st.HostIP != "192.168.2.11" {
+		t.Errorf("addresses: %+v", st)
+	}
+	if len(st.Conditions) != 2 || st.Conditions[0].Status != corev1.ConditionTrue || st.Conditions[1].Type != "example.com/gate" {
+		t.Errorf("conditions: %+v", st.Conditions)
+	}
+	if mp.Status.PodIP != "10.244.3.9" {
+		t.Error("HostStatus modified the member pod")
+	}
+}
