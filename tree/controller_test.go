@@ -78,7 +78,7 @@ func TestVirtualNodeFollowsMember(t *testing.T) {
 	}
 
 	passes := make(chan error, 100)
-	ctl := &tree.Controller{Host: host, Namespace: "kosmos-system", Interval: 200 * time.Millisecond,
+	ctl := &tree.Controller{Host: host, Config: env.Cluster("host").Config, Namespace: "kosmos-system", Interval: 200 * time.Millisecond,
 		Log:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OnPass: func(err error) { passes <- err }}
 	done := make(chan struct{})

@@ -19,7 +19,9 @@ import (
 
 func newTreeCommand() *cobra.Command {
 	var kubeconfig, kctx, namespace, healthAddr string
-	var interval time.Duration
+	var interval, grace time.Duration
+	var workers int
+	var qps float32
 	var leaderElect bool
 	cmd := &cobra.Command{
 		Use:   "tree",
@@ -29,13 +31,21 @@ writes (tree enabled), it reads the member through its kubeconfig Secret and
 keeps its virtual nodes in the host: one per member (Aggregate) or one per
 member node (OneToOne), with allocatable net of the member's own workloads,
 the kosmos.io/cluster, region and zone labels, the kosmos.io/leaf taint and
-the free-resource summary the scheduler checks. Virtual nodes of clusters that
-left the topology are removed; no other node is ever touched.
+the free-resource summary the scheduler checks. Each virtual node renews a
+Lease in kube-node-lease while its member answers, and turns NotReady once
+the member has been silent for --grace. Virtual nodes of clusters that left
+the topology are removed; no other node is ever touched.
 
-Not yet: pods bound to virtual nodes are not synced to members (see the
-ClusterTree issue).`,
+Pods bound to a virtual node run in the member: the tree creates them there
+(same namespace and name) with the ConfigMaps, Secrets, ServiceAccount and
+claims they reference, keeps those copies updated and collects them when no
+pod needs them, and writes the member pod's status back on the host pod
+(pod IPs translated to the member's GlobalCIDRs). Deleting either side is
+carried to the other with the grace period honoured. In-cluster clients in a
+synced pod talk to the host's API server as the pod's host ServiceAccount
+(the Cluster's hostAPIEndpoint, the host's CA and a host token).`,
 		Example: `  kosmos tree --leader-elect
-  kosmos tree --kubeconfig ~/.kube/host --interval 5s`,
+  kosmos tree --kubeconfig ~/.kube/host --interval 5s --workers 32`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -53,16 +63,21 @@ ClusterTree issue).`,
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
+			ctl := &tree.Controller{Host: host, Config: cfg, Namespace: namespace, Interval: interval, Grace: grace,
+				Workers: workers, QPS: qps, Log: log}
+			reg := prometheus.NewRegistry()
+			if err := ctl.Register(reg); err != nil {
+				return &exitError{exitError2, err}
+			}
 			var ready atomic.Bool
+			ctl.OnPass = func(err error) { ready.Store(err == nil) }
 			if healthAddr != "" {
-				stopHealth, err := serveHealth(healthAddr, &ready, prometheus.NewRegistry())
+				stopHealth, err := serveHealth(healthAddr, &ready, reg)
 				if err != nil {
 					return &exitError{exitError2, err}
 				}
 				defer stopHealth()
 			}
-			ctl := &tree.Controller{Host: host, Namespace: namespace, Interval: interval, Log: log,
-				OnPass: func(err error) { ready.Store(err == nil) }}
 			if err := leader.RunIf(ctx, leaderElect, cfg, leader.Options{Namespace: namespace, Name: "kosmos-tree", Log: log}, ctl.Run); err != nil {
 				return &exitError{exitError2, err}
 			}
@@ -74,6 +89,9 @@ ClusterTree issue).`,
 	fl.StringVar(&kctx, "context", "", "context of --kubeconfig (default: its current context)")
 	fl.StringVar(&namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), "kosmos-system"), "namespace of kubeconfig Secrets without one, and of the leader Lease")
 	fl.DurationVar(&interval, "interval", 10*time.Second, "period between passes over the members")
+	fl.DurationVar(&grace, "grace", 40*time.Second, "how long a member may not answer before its virtual nodes go NotReady")
+	fl.IntVar(&workers, "workers", 16, "pods synced in parallel per member")
+	fl.Float32Var(&qps, "qps", 100, "requests per second to each cluster (burst: twice that)")
 	fl.BoolVar(&leaderElect, "leader-elect", false, "act only while holding the Lease kosmos-tree")
 	fl.StringVar(&healthAddr, "health-addr", ":9442", "address of /healthz, /readyz and /metrics (empty: off)")
 	return cmd

@@ -1,0 +1,319 @@
+package tree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/sets"
+)
+
+// Dependency copies in a member carry the managed-by label; a copy of a
+// host object also names its source's resourceVersion, so an unchanged
+// source costs no write.
+const (
+	// AnnotationSourceVersion is the host object's resourceVersion a copy
+	// was made from.
+	AnnotationSourceVersion = "kosmos.io/source-resource-version"
+	// AnnotationTokenExpires is when the host token in a kosmos-sa-*
+	// Secret expires (RFC 3339).
+	AnnotationTokenExpires = "kosmos.io/token-expires"
+	// TokenLifetime is the lifetime asked for host ServiceAccount tokens;
+	// they are renewed when a third of it is left.
+	TokenLifetime = time.Hour
+	// Queue keys of dependency copies are prefixed by their kind.
+	keyConfigMap = "configmap:"
+	keySecret    = "secret:"
+)
+
+func ownMeta(ns, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{LabelManagedBy: ManagedBy}, Annotations: map[string]string{}}
+}
+
+// ensureDeps makes hp's namespace, ServiceAccount, host token, ConfigMaps,
+// Secrets and claims exist in the member. Missing host objects are left
+// out (the member pod then waits for them, as it would in the host).
+func (m *memberSync) ensureDeps(ctx context.Context, hp *corev1.Pod) error {
+	ns := hp.Namespace
+	if err := m.ensureNamespace(ctx, ns); err != nil {
+		return err
+	}
+	d := DepsOf(hp)
+	var errs []error
+	for _, sa := range d.ServiceAccounts {
+		errs = append(errs, m.ensureAccount(ctx, ns, sa), m.ensureToken(ctx, ns, sa, false))
+	}
+	for _, n := range d.ConfigMaps {
+		errs = append(errs, m.syncConfigMap(ctx, ns, n))
+	}
+	for _, n := range d.Secrets {
+		errs = append(errs, m.syncSecret(ctx, ns, n))
+	}
+	for _, n := range d.PVCs {
+		errs = append(errs, m.ensureClaim(ctx, ns, n))
+	}
+	return errors.Join(errs...)
+}
+
+func (m *memberSync) ensureNamespace(ctx context.Context, ns string) error {
+	if _, err := m.namespaces.Get(ns); err == nil {
+		return nil
+	}
+	_, err := m.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: ownMeta("", ns)}, metav1.CreateOptions{FieldManager: FieldManager})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("namespace %s in member %s: %w", ns, m.name, err)
+	}
+	return nil
+}
+
+// ensureAccount makes the ServiceAccount exist in the member (the pod's
+// admission wants it); its own token is never mounted.
+func (m *memberSync) ensureAccount(ctx context.Context, ns, sa string) error {
+	if _, err := m.accounts.ServiceAccounts(ns).Get(sa); err == nil {
+		return nil
+	}
+	f := false
+	_, err := m.cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: ownMeta(ns, sa), AutomountServiceAccountToken: &f}, metav1.CreateOptions{FieldManager: FieldManager})
+	if err != nil && !apierrors.IsAlreadyExists(err) { // the member's own account will do
+		return fmt.Errorf("service account %s/%s in member %s: %w", ns, sa, m.name, err)
+	}
+	return nil
+}
+
+// ensureToken writes the Secret that stands in for the projected API
+// token: the host's token for ns/sa, the host's CA and the namespace.
+// force renews it even when the copy is still fresh.
+func (m *memberSync) ensureToken(ctx context.Context, ns, sa string, force bool) error {
+	name := TokenSecretName(sa)
+	have, _ := m.secrets.Secrets(ns).Get(name)
+	if have != nil && !force && !tokenDue(have, time.Now()) {
+		return nil
+	}
+	exp := int64(TokenLifetime.Seconds())
+	tr, err := m.ctl.hostCS.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("token of host service account %s/%s: %w", ns, sa, err)
+	}
+	s := &corev1.Secret{ObjectMeta: ownMeta(ns, name), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{
+		corev1.ServiceAccountTokenKey:     []byte(tr.Status.Token),
+		corev1.ServiceAccountRootCAKey:    m.ctl.hostCA,
+		corev1.ServiceAccountNamespaceKey: []byte(ns),
+	}}
+	s.Annotations[AnnotationTokenExpires] = tr.Status.ExpirationTimestamp.UTC().Format(time.RFC3339)
+	return m.writeSecret(ctx, s, have)
+}
+
+// tokenDue tells whether a token Secret has a third of its life or less left.
+func tokenDue(s *corev1.Secret, now time.Time) bool {
+	exp, err := time.Parse(time.RFC3339, s.Annotations[AnnotationTokenExpires])
+	return err != nil || exp.Sub(now) < TokenLifetime/3
+}
+
+// syncConfigMap makes the member's copy of host ConfigMap ns/name equal
+// to it. A member ConfigMap the tree did not create is left alone.
+func (m *memberSync) syncConfigMap(ctx context.Context, ns, name string) error {
+	src, err := m.ctl.hostConfigMaps.ConfigMaps(ns).Get(name)
+	if err != nil {
+		return nil // absent in the host: nothing to copy
+	}
+	have, _ := m.configMaps.ConfigMaps(ns).Get(name)
+	if have != nil && have.Annotations[AnnotationSourceVersion] == src.ResourceVersion {
+		return nil
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: ownMeta(ns, name), Data: src.Data, BinaryData: src.BinaryData, Immutable: src.Immutable}
+	cm.Annotations[AnnotationSourceVersion] = src.ResourceVersion
+	cms := m.cs.CoreV1().ConfigMaps(ns)
+	if have == nil {
+		_, err = cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return m.foreign(ctx, "ConfigMap", ns, name, func() (metav1.Object, error) { return cms.Get(ctx, name, metav1.GetOptions{}) })
+		}
+	} else {
+		cm.ResourceVersion = have.ResourceVersion
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: FieldManager})
+		if apierrors.IsInvalid(err) { // immutable: replace
+			if err = cms.Delete(ctx, name, metav1.DeleteOptions{}); err == nil {
+				return errRequeue
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ConfigMap %s/%s in member %s: %w", ns, name, m.name, err)
+	}
+	return nil
+}
+
+// syncSecret makes the member's copy of host Secret ns/name equal to it.
+func (m *memberSync) syncSecret(ctx context.Context, ns, name string) error {
+	src, err := m.ctl.hostSecrets.Secrets(ns).Get(name)
+	if err != nil {
+		return nil
+	}
+	if src.Type == corev1.SecretTypeServiceAccountToken {
+		return nil // a host token Secret: the member would not accept it as such
+	}
+	have, _ := m.secrets.Secrets(ns).Get(name)
+	if have != nil && have.Annotations[AnnotationSourceVersion] == src.ResourceVersion {
+		return nil
+	}
+	s := &corev1.Secret{ObjectMeta: ownMeta(ns, name), Type: src.Type, Data: src.Data, Immutable: src.Immutable}
+	s.Annotations[AnnotationSourceVersion] = src.ResourceVersion
+	return m.writeSecret(ctx, s, have)
+}
+
+// writeSecret creates s, or replaces the tree's copy have with it.
+func (m *memberSync) writeSecret(ctx context.Context, s, have *corev1.Secret) error {
+	ss := m.cs.CoreV1().Secrets(s.Namespace)
+	var err error
+	switch {
+	case have == nil:
+		_, err = ss.Create(ctx, s, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return m.foreign(ctx, "Secret", s.Namespace, s.Name, func() (metav1.Object, error) { return ss.Get(ctx, s.Name, metav1.GetOptions{}) })
+		}
+	case have.Type != s.Type || (have.Immutable != nil && *have.Immutable):
+		if err = ss.Delete(ctx, s.Name, metav1.DeleteOptions{}); err == nil {
+			return errRequeue // type and immutable copies are replaced, not updated
+		}
+	default:
+		s.ResourceVersion = have.ResourceVersion
+		_, err = ss.Update(ctx, s, metav1.UpdateOptions{FieldManager: FieldManager})
+	}
+	if err != nil {
+		// The error names the Secret, never its data.
+		return fmt.Errorf("Secret %s/%s in member %s: %w", s.Namespace, s.Name, m.name, err)
+	}
+	return nil
+}
+
+// foreign handles a create that found an object of the same name: the
+// tree's own copy not yet in the cache (look again), or the member's own
+// object, which is never overwritten.
+func (m *memberSync) foreign(ctx context.Context, kind, ns, name string, get func() (metav1.Object, error)) error {
+	o, err := get()
+	if err != nil {
+		return err
+	}
+	if o.GetLabels()[LabelManagedBy] == ManagedBy {
+		return errRequeue
+	}
+	m.ctl.Log.Warn("member already has an object of this name; not overwritten", "cluster", m.name, "kind", kind, "object", ns+"/"+name)
+	return nil
+}
+
+// ensureClaim creates the member's claim for host claim ns/name, asking
+// for the same storage; binding there is the member's business.
+func (m *memberSync) ensureClaim(ctx context.Context, ns, name string) error {
+	if _, err := m.claims.PersistentVolumeClaims(ns).Get(name); err == nil {
+		return nil
+	}
+	src, err := m.ctl.hostClaims.PersistentVolumeClaims(ns).Get(name)
+	if err != nil {
+		return nil
+	}
+	c := &corev1.PersistentVolumeClaim{ObjectMeta: ownMeta(ns, name), Spec: corev1.PersistentVolumeClaimSpec{
+		AccessModes: src.Spec.AccessModes, Resources: src.Spec.Resources, StorageClassName: src.Spec.StorageClassName,
+		VolumeMode: src.Spec.VolumeMode, Selector: src.Spec.Selector,
+	}}
+	maps.Copy(c.Labels, src.Labels)
+	c.Labels[LabelManagedBy] = ManagedBy
+	c.Annotations[AnnotationSourceVersion] = src.ResourceVersion
+	_, err = m.cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, c, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return m.foreign(ctx, "PersistentVolumeClaim", ns, name, func() (metav1.Object, error) {
+			return m.cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("PersistentVolumeClaim %s/%s in member %s: %w", ns, name, m.name, err)
+	}
+	return nil
+}
+
+// reconcileCopy brings one ConfigMap or Secret copy (queue key
+// "configmap:ns/name" or "secret:ns/name") up to date with its host source.
+func (m *memberSync) reconcileCopy(ctx context.Context, key string) error {
+	kind, nsName, _ := strings.Cut(key, ":")
+	ns, name, _ := strings.Cut(nsName, "/")
+	if kind+":" == keyConfigMap {
+		return m.syncConfigMap(ctx, ns, name)
+	}
+	return m.syncSecret(ctx, ns, name)
+}
+
+// collect deletes the tree's copies no synced pod needs any more:
+// ConfigMaps, Secrets (host tokens among them) and ServiceAccounts no host
+// pod of this member nor member pod of the tree references, and claims
+// whose host claim is gone. Tokens near expiry are renewed.
+func (m *memberSync) collect(ctx context.Context) error {
+	if !m.ready.Load() {
+		return nil
+	}
+	want := map[string]sets.Set[string]{"cm": {}, "secret": {}, "sa": {}}
+	add := func(p *corev1.Pod) {
+		d := DepsOf(p)
+		for _, n := range d.ConfigMaps {
+			want["cm"].Insert(p.Namespace + "/" + n)
+		}
+		for _, n := range d.Secrets {
+			want["secret"].Insert(p.Namespace + "/" + n)
+		}
+		for _, n := range d.ServiceAccounts {
+			want["sa"].Insert(p.Namespace + "/" + n)
+			want["secret"].Insert(p.Namespace + "/" + TokenSecretName(n))
+		}
+	}
+	for _, p := range m.ctl.hostPodsOf(m.name) {
+		add(p)
+	}
+	own, _ := m.pods.List(labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy}))
+	for _, p := range own {
+		add(p)
+	}
+	var errs []error
+	del := func(kind, ns, name string, f func() error) {
+		if err := f(); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("collect %s %s/%s in member %s: %w", kind, ns, name, m.name, err))
+		}
+	}
+	cms, _ := m.configMaps.List(labels.Everything())
+	for _, o := range cms {
+		if !want["cm"].Has(o.Namespace + "/" + o.Name) {
+			del("ConfigMap", o.Namespace, o.Name, func() error { return m.cs.CoreV1().ConfigMaps(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{}) })
+		}
+	}
+	secs, _ := m.secrets.List(labels.Everything())
+	for _, o := range secs {
+		switch {
+		case !want["secret"].Has(o.Namespace + "/" + o.Name):
+			del("Secret", o.Namespace, o.Name, func() error { return m.cs.CoreV1().Secrets(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{}) })
+		case strings.HasPrefix(o.Name, TokenSecretPrefix) && o.Annotations[AnnotationTokenExpires] != "" && tokenDue(o, time.Now()):
+			errs = append(errs, m.ensureToken(ctx, o.Namespace, strings.TrimPrefix(o.Name, TokenSecretPrefix), true))
+		}
+	}
+	sas, _ := m.accounts.List(labels.Everything())
+	for _, o := range sas {
+		if !want["sa"].Has(o.Namespace + "/" + o.Name) {
+			del("ServiceAccount", o.Namespace, o.Name, func() error {
+				return m.cs.CoreV1().ServiceAccounts(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+			})
+		}
+	}
+	claims, _ := m.claims.List(labels.Everything())
+	for _, o := range claims {
+		if _, err := m.ctl.hostClaims.PersistentVolumeClaims(o.Namespace).Get(o.Name); apierrors.IsNotFound(err) {
+			del("PersistentVolumeClaim", o.Namespace, o.Name, func() error {
+				return m.cs.CoreV1().PersistentVolumeClaims(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+			})
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,294 @@
+package tree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"kosmos.io/kosmos/internal/globalip"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// MemberPods is the seam between the pod sync and one member cluster.
+//
+// Objects returned by Pod come from an informer cache and are shared:
+// callers must not modify them (DeepCopy first). Objects passed to
+// CreatePod and UpdatePod are not retained. All methods are safe for
+// concurrent use; NotifyPods must be called before the member starts and
+// its callback runs on the informer's goroutine, so it must not block.
+type MemberPods interface {
+	// Pod returns the member's pod namespace/name, or nil when absent.
+	Pod(namespace, name string) *corev1.Pod
+	// CreatePod creates pod in the member.
+	CreatePod(ctx context.Context, pod *corev1.Pod) error
+	// UpdatePod writes pod's spec and metadata (resourceVersion as given).
+	UpdatePod(ctx context.Context, pod *corev1.Pod) error
+	// DeletePod deletes the pod if its UID is still uid, with the grace
+	// period given (nil: the pod's own).
+	DeletePod(ctx context.Context, namespace, name string, uid types.UID, grace *int64) error
+	// NotifyPods calls f with every change of a member pod the tree owns.
+	NotifyPods(f func(namespace, name string))
+}
+
+// memberSync is one member cluster: its clients, informers, queue and
+// workers. It lives from the first pass that reaches the member until the
+// cluster leaves or its kubeconfig Secret changes.
+type memberSync struct {
+	name    string
+	version string // of the kubeconfig Secret
+	ctl     *Controller
+	cs      kubernetes.Interface
+	config  *rest.Config
+
+	cluster atomic.Pointer[v1alpha1.Cluster]
+	gm      atomic.Pointer[globalip.Map]
+
+	pods       corelisters.PodLister
+	nodes      corelisters.NodeLister
+	namespaces corelisters.NamespaceLister
+	configMaps corelisters.ConfigMapLister // the tree's copies only
+	secrets    corelisters.SecretLister    // the tree's copies only
+	accounts   corelisters.ServiceAccountLister
+	claims     corelisters.PersistentVolumeClaimLister
+	synced     []cache.InformerSynced
+	ready      atomic.Bool
+
+	queue  workqueue.TypedRateLimitingInterface[string]
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// lastSeen is when the member's API server last answered (unix nanos).
+	lastSeen atomic.Int64
+
+	tokensMu sync.Mutex
+	tokens   map[string]time.Time // "ns/sa" → when the copied token expires
+
+	notify []func(namespace, name string)
+}
+
+var _ MemberPods = (*memberSync)(nil)
+
+func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, version string) (*memberSync, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = ctl.QPS, int(2*ctl.QPS)
+	cfg.Timeout = 30 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for member %s: %w", cl.Name, err)
+	}
+	m := &memberSync{name: cl.Name, version: version, ctl: ctl, cs: cs, config: cfg, tokens: map[string]time.Time{}}
+	m.setCluster(cl)
+	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "tree-" + cl.Name})
+	return m, nil
+}
+
+// setCluster takes the latest Cluster object (mode, endpoint, mappings).
+func (m *memberSync) setCluster(cl *v1alpha1.Cluster) {
+	m.cluster.Store(cl.DeepCopy())
+	gm, err := globalip.Parse(cl.Spec.GlobalCIDRs)
+	if err != nil {
+		m.ctl.Log.Warn("cluster global CIDRs", "cluster", cl.Name, "err", err)
+	}
+	m.gm.Store(&gm)
+}
+
+// start runs the informers and, once their caches are filled, the workers.
+func (m *memberSync) start(parent context.Context, workers int) {
+	ctx, cancel := context.WithCancel(parent)
+	m.cancel, m.done = cancel, make(chan struct{})
+	all := informers.NewSharedInformerFactory(m.cs, 0)
+	own := informers.NewSharedInformerFactoryWithOptions(m.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = LabelManagedBy + "=" + ManagedBy
+	}))
+	podInf := all.Core().V1().Pods()
+	m.pods, m.nodes, m.namespaces = podInf.Lister(), all.Core().V1().Nodes().Lister(), all.Core().V1().Namespaces().Lister()
+	m.configMaps, m.secrets = own.Core().V1().ConfigMaps().Lister(), own.Core().V1().Secrets().Lister()
+	m.accounts, m.claims = own.Core().V1().ServiceAccounts().Lister(), own.Core().V1().PersistentVolumeClaims().Lister()
+	onPod := func(obj any) {
+		if p, ok := podOf(obj); ok && p.Labels[LabelManagedBy] == ManagedBy {
+			m.seen()
+			for _, f := range m.notify {
+				f(p.Namespace, p.Name)
+			}
+		}
+	}
+	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod,
+	})
+	m.synced = []cache.InformerSynced{
+		podInf.Informer().HasSynced, all.Core().V1().Nodes().Informer().HasSynced, all.Core().V1().Namespaces().Informer().HasSynced,
+		own.Core().V1().ConfigMaps().Informer().HasSynced, own.Core().V1().Secrets().Informer().HasSynced,
+		own.Core().V1().ServiceAccounts().Informer().HasSynced, own.Core().V1().PersistentVolumeClaims().Informer().HasSynced,
+	}
+	all.Start(ctx.Done())
+	own.Start(ctx.Done())
+	go func() {
+		defer close(m.done)
+		defer m.queue.ShutDown()
+		if !cache.WaitForCacheSync(ctx.Done(), m.synced...) {
+			return
+		}
+		m.seen()
+		m.ready.Store(true)
+		m.ctl.Log.Info("member caches synced", "cluster", m.name)
+		m.sweep() // restart or outage: compare everything once
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for m.processNext(ctx) {
+				}
+			})
+		}
+		<-ctx.Done()
+		m.queue.ShutDown()
+		wg.Wait()
+		all.Shutdown()
+		own.Shutdown()
+	}()
+}
+
+// stop ends the member's informers and workers and waits for them.
+func (m *memberSync) stop() {
+	if m.cancel != nil {
+		m.cancel()
+		<-m.done
+	}
+}
+
+func (m *memberSync) seen() { m.lastSeen.Store(time.Now().UnixNano()) }
+
+// sweep queues every pod the sync may need to act on: host pods bound to
+// this member's virtual nodes and member pods the tree created (orphans
+// of host pods deleted meanwhile among them).
+func (m *memberSync) sweep() {
+	for _, p := range m.ctl.hostPodsOf(m.name) {
+		m.queue.Add(p.Namespace + "/" + p.Name)
+	}
+	own, _ := m.pods.List(labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy}))
+	for _, p := range own {
+		m.queue.Add(p.Namespace + "/" + p.Name)
+	}
+}
+
+func (m *memberSync) processNext(ctx context.Context) bool {
+	key, quit := m.queue.Get()
+	if quit {
+		return false
+	}
+	defer m.queue.Done(key)
+	start := time.Now()
+	var err error
+	if strings.HasPrefix(key, keyConfigMap) || strings.HasPrefix(key, keySecret) {
+		err = m.reconcileCopy(ctx, key)
+	} else {
+		err = m.reconcilePod(ctx, key)
+	}
+	m.ctl.metrics.observe(m.name, start, err)
+	switch {
+	case err == nil:
+		m.queue.Forget(key)
+	case errors.Is(err, errRequeue), apierrors.IsConflict(err), apierrors.IsAlreadyExists(err), apierrors.IsNotFound(err):
+		m.queue.AddRateLimited(key) // the cache is behind: look again shortly
+	default:
+		if ctx.Err() == nil {
+			m.ctl.Log.Warn("pod sync", "cluster", m.name, "pod", key, "err", err)
+		}
+		m.queue.AddRateLimited(key)
+	}
+	return true
+}
+
+// errRequeue asks for another look once the caches have caught up.
+var errRequeue = errors.New("waiting for the member to catch up")
+
+// Pod implements MemberPods.
+func (m *memberSync) Pod(namespace, name string) *corev1.Pod {
+	p, err := m.pods.Pods(namespace).Get(name)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// CreatePod implements MemberPods.
+func (m *memberSync) CreatePod(ctx context.Context, pod *corev1.Pod) error {
+	_, err := m.cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{FieldManager: FieldManager})
+	return err
+}
+
+// UpdatePod implements MemberPods.
+func (m *memberSync) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
+	_, err := m.cs.CoreV1().Pods(pod.Namespace).Update(ctx, pod, metav1.UpdateOptions{FieldManager: FieldManager})
+	return err
+}
+
+// DeletePod implements MemberPods.
+func (m *memberSync) DeletePod(ctx context.Context, namespace, name string, uid types.UID, grace *int64) error {
+	err := m.cs.CoreV1().Pods(namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid}})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// NotifyPods implements MemberPods.
+func (m *memberSync) NotifyPods(f func(namespace, name string)) { m.notify = append(m.notify, f) }
+
+// observe returns what the virtual-node computation reads, from the caches.
+func (m *memberSync) observe() (Member, error) {
+	if !m.ready.Load() {
+		return Member{}, fmt.Errorf("member %s: caches not synced yet", m.name)
+	}
+	nodes, err := m.nodes.List(labels.Everything())
+	if err != nil {
+		return Member{}, err
+	}
+	pods, err := m.pods.List(labels.Everything())
+	if err != nil {
+		return Member{}, err
+	}
+	out := Member{Nodes: make([]corev1.Node, len(nodes)), Pods: make([]corev1.Pod, len(pods))}
+	for i, n := range nodes {
+		out.Nodes[i] = *n
+	}
+	for i, p := range pods {
+		out.Pods[i] = *p
+	}
+	return out, nil
+}
+
+// probe asks the member's API server whether it is ready.
+func (m *memberSync) probe(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := m.cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
+	if err == nil {
+		m.seen()
+	}
+	return err
+}
+
+func podOf(obj any) (*corev1.Pod, bool) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	p, ok := obj.(*corev1.Pod)
+	return p, ok
+}

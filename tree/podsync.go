@@ -1,0 +1,197 @@
+package tree
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Reasons the tree writes on host pods.
+const (
+	ReasonMemberPodGone   = "MemberPodGone"
+	ReasonNameTaken       = "MemberNameTaken"
+	ReasonBadTranslation  = "MemberPodRefused"
+	ReasonMissingNode     = "MemberNodeMissing"
+	reasonDependencyError = "DependencySyncFailed"
+)
+
+// reconcilePod brings one pod pair together: the host pod namespace/name
+// bound to one of this member's virtual nodes, and its copy in the member.
+//
+//   - host pod alive, no copy: sync its dependencies and create the copy;
+//   - both alive: carry updatable fields down and the status up;
+//   - host pod terminating: delete the copy with the host's grace period,
+//     then let the host pod go (as a kubelet does, with grace 0);
+//   - host pod gone: delete the copy (an orphan);
+//   - copy gone after it ran: the host pod fails with MemberPodGone.
+//
+// A member pod the tree did not create is never touched.
+func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil // not a key we made: drop it
+	}
+	hp := m.ctl.hostPod(ns, name)
+	if hp != nil && m.ctl.clusterOfNode(hp.Spec.NodeName) != m.name {
+		hp = nil // bound elsewhere: not this member's pod
+	}
+	mp := m.Pod(ns, name)
+	if mp != nil && mp.Labels[LabelManagedBy] != ManagedBy {
+		if hp != nil {
+			m.ctl.event(hp, corev1.EventTypeWarning, ReasonNameTaken, fmt.Sprintf("member cluster %s already has a pod %s it did not get from the host; it is left alone", m.name, key))
+		}
+		return nil
+	}
+	if mp != nil && hp != nil && mp.Annotations[AnnotationHostPodUID] != string(hp.UID) {
+		// A copy of an earlier host pod of the same name (a StatefulSet
+		// replica recreated, say): it goes before the new one is made.
+		if mp.DeletionTimestamp == nil {
+			zero := int64(0)
+			if err := m.DeletePod(ctx, ns, name, mp.UID, &zero); err != nil {
+				return fmt.Errorf("delete stale member pod: %w", err)
+			}
+		}
+		return errRequeue
+	}
+	switch {
+	case hp == nil:
+		if mp != nil && mp.DeletionTimestamp == nil {
+			m.ctl.Log.Info("member pod without host pod deleted", "cluster", m.name, "pod", key)
+			return m.DeletePod(ctx, ns, name, mp.UID, nil)
+		}
+		return nil
+	case hp.DeletionTimestamp != nil:
+		if mp != nil {
+			if mp.DeletionTimestamp == nil {
+				if err := m.DeletePod(ctx, ns, name, mp.UID, hp.DeletionGracePeriodSeconds); err != nil {
+					return fmt.Errorf("delete member pod: %w", err)
+				}
+			}
+			return m.syncStatus(ctx, hp, mp)
+		}
+		zero := int64(0)
+		err := m.ctl.hostCS.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &hp.UID}})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return nil
+		}
+		return err
+	case mp == nil:
+		if hp.Status.StartTime != nil && !terminal(hp) {
+			return m.fail(ctx, hp, ReasonMemberPodGone, fmt.Sprintf("the pod disappeared from member cluster %s", m.name))
+		}
+		if terminal(hp) {
+			return nil
+		}
+		return m.create(ctx, hp)
+	default:
+		if mp.DeletionTimestamp == nil {
+			want, err := m.translate(hp)
+			if err == nil {
+				if upd, changed := UpdatePod(want, mp); changed {
+					if err := m.UpdatePod(ctx, upd); err != nil {
+						return fmt.Errorf("update member pod: %w", err)
+					}
+				}
+			}
+		}
+		return m.syncStatus(ctx, hp, mp)
+	}
+}
+
+func terminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// translate renders the member copy of hp for this member's mode and
+// endpoint.
+func (m *memberSync) translate(hp *corev1.Pod) (*corev1.Pod, error) {
+	cl := m.cluster.Load()
+	o := PodOptions{VirtualNode: hp.Spec.NodeName}
+	if cl.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
+		o.MemberNode = m.ctl.memberNodeOf(hp.Spec.NodeName)
+		if o.MemberNode == "" {
+			return nil, fmt.Errorf("virtual node %s names no member node", hp.Spec.NodeName)
+		}
+	}
+	o.HostAPIHost, o.HostAPIPort = splitEndpoint(cl.Spec.HostAPIEndpoint)
+	return MemberPod(hp, o)
+}
+
+// splitEndpoint reads host and port from an API endpoint URL or host:port
+// (port 443 when none); empty when the endpoint is empty or unusable.
+func splitEndpoint(ep string) (host, port string) {
+	if ep == "" {
+		return "", ""
+	}
+	if !strings.Contains(ep, "://") {
+		ep = "https://" + ep
+	}
+	u, err := url.Parse(ep)
+	if err != nil || u.Hostname() == "" {
+		return "", ""
+	}
+	port = u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return u.Hostname(), port
+}
+
+// create syncs hp's dependencies into the member and creates its copy.
+func (m *memberSync) create(ctx context.Context, hp *corev1.Pod) error {
+	mp, err := m.translate(hp)
+	if err != nil {
+		m.ctl.event(hp, corev1.EventTypeWarning, ReasonBadTranslation, err.Error())
+		return nil // the pod must change before retrying helps
+	}
+	if err := m.ensureDeps(ctx, hp); err != nil {
+		m.ctl.event(hp, corev1.EventTypeWarning, reasonDependencyError, err.Error())
+		return err
+	}
+	if err := m.CreatePod(ctx, mp); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return errRequeue // the cache has not seen it yet
+		}
+		return fmt.Errorf("create pod %s/%s in member %s: %w", hp.Namespace, hp.Name, m.name, err)
+	}
+	return nil
+}
+
+// syncStatus writes the member pod's status onto the host pod when it
+// differs from what the host shows.
+func (m *memberSync) syncStatus(ctx context.Context, hp, mp *corev1.Pod) error {
+	want := HostStatus(mp, &hp.Status, *m.gm.Load())
+	if equality.Semantic.DeepEqual(hp.Status, want) {
+		return nil
+	}
+	up := hp.DeepCopy()
+	up.Status = want
+	_, err := m.ctl.hostCS.CoreV1().Pods(up.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager})
+	return err
+}
+
+// fail marks a host pod Failed with reason and message.
+func (m *memberSync) fail(ctx context.Context, hp *corev1.Pod, reason, msg string) error {
+	up := hp.DeepCopy()
+	up.Status.Phase, up.Status.Reason, up.Status.Message = corev1.PodFailed, reason, msg
+	for i := range up.Status.Conditions {
+		if up.Status.Conditions[i].Type == corev1.PodReady || up.Status.Conditions[i].Type == corev1.ContainersReady {
+			up.Status.Conditions[i].Status = corev1.ConditionFalse
+			up.Status.Conditions[i].Reason = reason
+		}
+	}
+	if _, err := m.ctl.hostCS.CoreV1().Pods(up.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+		return err
+	}
+	m.ctl.event(hp, corev1.EventTypeWarning, reason, msg)
+	return nil
+}
