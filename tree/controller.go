@@ -239,8 +239,11 @@ func (c *Controller) Pass(ctx context.Context) error {
 		}
 		live[cl.Name] = true
 		if err := c.passCluster(ctx, cl, want); err != nil {
-			errs = append(errs, fmt.Errorf("cluster %s: %w", cl.Name, err))
 			keep[cl.Name] = true
+			if m := c.member(cl.Name); errors.Is(err, errNotSynced) && m != nil && time.Since(time.Unix(0, m.lastSeen.Load())) < c.Grace {
+				continue // just connected: give it the grace period
+			}
+			errs = append(errs, fmt.Errorf("cluster %s: %w", cl.Name, err))
 		}
 	}
 	for _, m := range c.memberList() {

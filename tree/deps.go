@@ -252,7 +252,7 @@ func (m *memberSync) reconcileCopy(ctx context.Context, key string) error {
 // collect deletes the tree's copies no synced pod needs any more:
 // ConfigMaps, Secrets (host tokens among them) and ServiceAccounts no host
 // pod of this member nor member pod of the tree references, and claims
-// whose host claim is gone. Tokens near expiry are renewed.
+// whose host claim is gone or being deleted. Tokens near expiry are renewed.
 func (m *memberSync) collect(ctx context.Context) error {
 	if !m.ready.Load() {
 		return nil
@@ -309,7 +309,8 @@ func (m *memberSync) collect(ctx context.Context) error {
 	}
 	claims, _ := m.claims.List(labels.Everything())
 	for _, o := range claims {
-		if _, err := m.ctl.hostClaims.PersistentVolumeClaims(o.Namespace).Get(o.Name); apierrors.IsNotFound(err) {
+		src, err := m.ctl.hostClaims.PersistentVolumeClaims(o.Namespace).Get(o.Name)
+		if apierrors.IsNotFound(err) || (err == nil && src.DeletionTimestamp != nil) {
 			del("PersistentVolumeClaim", o.Namespace, o.Name, func() error {
 				return m.cs.CoreV1().PersistentVolumeClaims(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
 			})

@@ -215,6 +215,10 @@ func (m *memberSync) processNext(ctx context.Context) bool {
 	return true
 }
 
+// errNotSynced says a member's caches are still filling: its nodes stay
+// as they are, and it is no failure while within the grace period.
+var errNotSynced = errors.New("member caches not synced yet")
+
 // errRequeue asks for another look once the caches have caught up.
 var errRequeue = errors.New("waiting for the member to catch up")
 
@@ -254,7 +258,7 @@ func (m *memberSync) NotifyPods(f func(namespace, name string)) { m.notify = app
 // observe returns what the virtual-node computation reads, from the caches.
 func (m *memberSync) observe() (Member, error) {
 	if !m.ready.Load() {
-		return Member{}, fmt.Errorf("member %s: caches not synced yet", m.name)
+		return Member{}, errNotSynced
 	}
 	nodes, err := m.nodes.List(labels.Everything())
 	if err != nil {

@@ -1,0 +1,463 @@
+package tree_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree"
+)
+
+// world is a host and members on real control planes, with the tree
+// controller running against them.
+type world struct {
+	t       testing.TB
+	env     *testenv.Env
+	host    client.Client
+	hostCS  kubernetes.Interface
+	members map[string]kubernetes.Interface
+	stop    func()
+}
+
+// newWorld starts the clusters, creates a kubeconfig Secret for each
+// member and the Cluster objects given.
+func newWorld(t testing.TB, clusters ...*v1alpha1.Cluster) *world {
+	names := []string{"host"}
+	for _, c := range clusters {
+		names = append(names, c.Name)
+	}
+	env := testenv.StartT(t, testenv.Options{Names: names, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
+	s, err := reconciler.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, env: env, members: map[string]kubernetes.Interface{}}
+	if w.host, err = client.New(env.Cluster("host").Config, client.Options{Scheme: s}); err != nil {
+		t.Fatal(err)
+	}
+	w.hostCS = kubernetes.NewForConfigOrDie(env.Cluster("host").Config)
+	ctx := context.Background()
+	must(t, w.host.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kosmos-system"}}))
+	for _, c := range clusters {
+		w.members[c.Name] = kubernetes.NewForConfigOrDie(env.Cluster(c.Name).Config)
+		kc, err := env.KubeconfigFor(c.Name)
+		must(t, err)
+		must(t, w.host.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kosmos-system", Name: "kubeconfig-" + c.Name},
+			Data: map[string][]byte{"kubeconfig": kc}}))
+		c.Spec.Kubeconfig = v1alpha1.SecretKeyRef{Name: "kubeconfig-" + c.Name, Namespace: "kosmos-system"}
+		must(t, w.host.Create(ctx, c))
+	}
+	return w
+}
+
+// run starts a tree controller; stop ends it and waits.
+func (w *world) run(grace time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ctl := &tree.Controller{Host: w.host, Config: w.env.Cluster("host").Config, Namespace: "kosmos-system",
+		Interval: 200 * time.Millisecond, Grace: grace, Workers: 16, QPS: 1000,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ctl.Run(ctx) }()
+	w.stop = func() { cancel(); <-done }
+	w.t.Cleanup(func() { cancel(); <-done })
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it returns nil or the deadline passes; the
+// last error says what was still missing.
+func waitFor(t testing.TB, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %v", what, err)
+		}
+		<-tick.C
+	}
+}
+
+func memberNodeObj(ctx context.Context, t testing.TB, cs kubernetes.Interface, name, cpu string) {
+	t.Helper()
+	n, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	must(t, err)
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("16Gi"), corev1.ResourcePods: resource.MustParse("2000")}
+	n.Status = corev1.NodeStatus{Allocatable: res, Capacity: res, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
+	_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+	must(t, err)
+}
+
+// hostPod is a pod as the host's admission and scheduler leave it: bound
+// to a virtual node, with the projected API token volume.
+func hostPod(ns, name, node string) *corev1.Pod {
+	mode := int32(420)
+	exp := int64(3607)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{
+			NodeName:           node,
+			ServiceAccountName: "web",
+			Tolerations:        []corev1.Toleration{{Key: tree.TaintLeaf, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			Containers: []corev1.Container{{Name: "web", Image: "shop/web:1.0",
+				VolumeMounts: []corev1.VolumeMount{{Name: "kube-api-access-x", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}}}},
+			Volumes: []corev1.Volume{{Name: "kube-api-access-x", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				DefaultMode: &mode,
+				Sources: []corev1.VolumeProjection{
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: &exp}},
+					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+				}}}}},
+		},
+	}
+}
+
+// runPod acts as the member's scheduler and kubelet: an unbound pod is
+// bound to node, then it runs with podIP ip.
+func runPod(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, node, ip string) error {
+	now := metav1.Now()
+	p = p.DeepCopy()
+	if p.Spec.NodeName == "" {
+		err := cs.CoreV1().Pods(p.Namespace).Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace},
+			Target: corev1.ObjectReference{Kind: "Node", Name: node}}, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		if p, err = cs.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{}); err != nil {
+			return err
+		}
+	}
+	p.Status = corev1.PodStatus{
+		Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}, HostIP: "192.168.2.11", StartTime: &now,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}},
+	}
+	for _, c := range p.Spec.Containers {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
+	}
+	_, err := cs.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	return err
+}
+
+func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) (corev1.ConditionStatus, error) {
+	n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status, nil
+		}
+	}
+	return "", fmt.Errorf("node %s has no Ready condition", name)
+}
+
+func wantReady(ctx context.Context, cs kubernetes.Interface, node string, want corev1.ConditionStatus) func() error {
+	return func() error {
+		got, err := nodeReady(ctx, cs, node)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("node %s Ready=%s", node, got)
+		}
+		return nil
+	}
+}
+
+func gone(get func() error) func() error {
+	return func() error {
+		err := get()
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err == nil {
+			return fmt.Errorf("still there")
+		}
+		return err
+	}
+}
+
+// TestPodSync: a host and two members (Aggregate with GlobalCIDRs, and
+// OneToOne), real control planes; the test plays the members' kubelets.
+func TestPodSync(t *testing.T) {
+	a := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-a"}, Spec: v1alpha1.ClusterObjectSpec{
+		HostAPIEndpoint: "https://10.0.0.10:6443", GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"},
+		Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}}
+	b := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-b"}, Spec: v1alpha1.ClusterObjectSpec{
+		Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeOneToOne}}}
+	w := newWorld(t, a, b)
+	ctx := context.Background()
+	ma, mb, h := w.members["member-a"], w.members["member-b"], w.hostCS
+	memberNodeObj(ctx, t, ma, "a1", "4")
+	memberNodeObj(ctx, t, mb, "b1", "2")
+	memberNodeObj(ctx, t, mb, "b2", "2")
+	w.run(2 * time.Second)
+
+	waitFor(t, "virtual nodes Ready", func() error {
+		for _, n := range []string{"kosmos-member-a", "kosmos-member-b-b1", "kosmos-member-b-b2"} {
+			if err := wantReady(ctx, h, n, corev1.ConditionTrue)(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	waitFor(t, "the virtual node's lease", func() error {
+		_, err := h.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, "kosmos-member-a", metav1.GetOptions{})
+		return err
+	})
+
+	// The host side of a workload: namespace, account, config, secret, claim.
+	_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
+	must(t, err)
+	_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+	must(t, err)
+	_, err = h.CoreV1().ConfigMaps("shop").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"mode": "blue"}}, metav1.CreateOptions{})
+	must(t, err)
+	_, err = h.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"}, StringData: map[string]string{"password": "s3cret"}}, metav1.CreateOptions{})
+	must(t, err)
+	_, err = h.CoreV1().PersistentVolumeClaims("shop").Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "web-data"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}, metav1.CreateOptions{})
+	must(t, err)
+
+	p := hostPod("shop", "web-0", "kosmos-member-a")
+	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "MODE", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}, Key: "mode"}}}}
+	p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}}}
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "web-data"}}})
+	hp, err := h.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
+	must(t, err)
+
+	var mp *corev1.Pod
+	waitFor(t, "the pod in member-a", func() error {
+		mp, err = ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
+		return err
+	})
+	if mp.Annotations[tree.AnnotationHostPodUID] != string(hp.UID) || mp.Labels[tree.LabelManagedBy] != tree.ManagedBy || mp.Spec.NodeName != "" {
+		t.Errorf("member pod marks: %v %v node %q", mp.Labels, mp.Annotations, mp.Spec.NodeName)
+	}
+	if v := mp.Spec.Volumes[0]; v.Secret == nil || v.Secret.SecretName != "kosmos-sa-web" {
+		t.Errorf("API token volume not replaced: %+v", v)
+	}
+	if env := mp.Spec.Containers[0].Env; len(env) != 3 || env[1].Value != "10.0.0.10" || env[2].Value != "6443" {
+		t.Errorf("env: %+v", env)
+	}
+	// Its dependencies are there, equal to the host's.
+	cm, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
+	must(t, err)
+	sec, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})
+	must(t, err)
+	if cm.Data["mode"] != "blue" || string(sec.Data["password"]) != "s3cret" {
+		t.Errorf("copies: %v / (secret data differs)", cm.Data)
+	}
+	_, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
+	must(t, err)
+	_, err = ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+	must(t, err)
+	// The token Secret makes the member pod the host's shop/web: the host
+	// API server says so.
+	tok, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
+	must(t, err)
+	if string(tok.Data["namespace"]) != "shop" || string(tok.Data["ca.crt"]) != string(w.env.Cluster("host").Config.CAData) {
+		t.Error("token Secret: wrong namespace or CA")
+	}
+	asPod := &rest.Config{Host: w.env.Cluster("host").Config.Host, BearerToken: string(tok.Data["token"]),
+		TLSClientConfig: rest.TLSClientConfig{CAData: tok.Data["ca.crt"]}}
+	who, err := kubernetes.NewForConfigOrDie(asPod).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	must(t, err)
+	if got := who.Status.UserInfo.Username; got != "system:serviceaccount:shop:web" {
+		t.Errorf("the synced token authenticates to the host as %q", got)
+	}
+
+	// Status up: the member runs it; the host shows Running at the global IP.
+	must(t, runPod(ctx, ma, mp, "a1", "10.244.1.5"))
+	waitFor(t, "Running on the host pod", func() error {
+		hp, err = h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if hp.Status.Phase != corev1.PodRunning || hp.Status.PodIP != "100.64.1.5" || hp.Status.HostIP != "192.168.2.11" ||
+			len(hp.Status.ContainerStatuses) != 1 || !hp.Status.ContainerStatuses[0].Ready || hp.Status.StartTime == nil {
+			return fmt.Errorf("host pod status %+v", hp.Status)
+		}
+		return nil
+	})
+
+	// The host's ConfigMap and image change: the member follows.
+	cmh, err := h.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
+	must(t, err)
+	cmh.Data["mode"] = "green"
+	_, err = h.CoreV1().ConfigMaps("shop").Update(ctx, cmh, metav1.UpdateOptions{})
+	must(t, err)
+	hp.Spec.Containers[0].Image = "shop/web:1.1"
+	_, err = h.CoreV1().Pods("shop").Update(ctx, hp, metav1.UpdateOptions{})
+	must(t, err)
+	waitFor(t, "the member's copy and image to follow", func() error {
+		cm, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
+		if err != nil || cm.Data["mode"] != "green" {
+			return fmt.Errorf("configmap %v %v", cm.Data, err)
+		}
+		mp, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
+		if err != nil || mp.Spec.Containers[0].Image != "shop/web:1.1" {
+			return fmt.Errorf("image not updated (%v)", err)
+		}
+		return nil
+	})
+
+	// Deleting the host pod with a grace period: the member pod is deleted
+	// with the same grace, the host pod waits for it like for a kubelet.
+	grace := int64(30)
+	must(t, h.CoreV1().Pods("shop").Delete(ctx, "web-0", metav1.DeleteOptions{GracePeriodSeconds: &grace}))
+	waitFor(t, "the member pod to terminate with the host's grace", func() error {
+		mp, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if mp.DeletionTimestamp == nil || mp.DeletionGracePeriodSeconds == nil || *mp.DeletionGracePeriodSeconds != 30 {
+			return fmt.Errorf("member pod not terminating with grace 30")
+		}
+		return nil
+	})
+	if _, err := h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the host pod went before the member pod stopped: %v", err)
+	}
+	zero := int64(0)
+	must(t, ma.CoreV1().Pods("shop").Delete(ctx, "web-0", metav1.DeleteOptions{GracePeriodSeconds: &zero})) // the member's kubelet is done
+	waitFor(t, "the host pod to go", gone(func() error { _, err := h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); return err }))
+	// No pod needs the copies any more: collected; the claim follows its host claim.
+	for _, get := range []func() error{
+		func() error { _, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{}); return err },
+		func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); return err },
+		func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{}); return err },
+		func() error { _, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{}); return err },
+	} {
+		waitFor(t, "unused copies to be collected", gone(get))
+	}
+	if _, err := ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{}); err != nil {
+		t.Errorf("the member's claim went while the host claim exists: %v", err)
+	}
+	must(t, h.CoreV1().PersistentVolumeClaims("shop").Delete(ctx, "web-data", metav1.DeleteOptions{}))
+	// Both claims carry pvc-protection finalizers (no controller-manager
+	// here releases them), so deleted means: deletion requested.
+	waitFor(t, "the member's claim to follow the host claim", func() error {
+		c, err := ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || (err == nil && c.DeletionTimestamp != nil) {
+			return nil
+		}
+		return fmt.Errorf("member claim not deleted (%v)", err)
+	})
+
+	// OneToOne: the pod lands on the mirrored member node.
+	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "batch-0", "kosmos-member-b-b2"), metav1.CreateOptions{})
+	must(t, err)
+	waitFor(t, "the pod on member node b2", func() error {
+		mp, err = mb.CoreV1().Pods("shop").Get(ctx, "batch-0", metav1.GetOptions{})
+		if err == nil && mp.Spec.NodeName != "b2" {
+			return fmt.Errorf("on node %q", mp.Spec.NodeName)
+		}
+		return err
+	})
+	must(t, runPod(ctx, mb, mp, "b2", "10.50.0.7"))
+	waitFor(t, "batch-0 Running", func() error {
+		hp, err := h.CoreV1().Pods("shop").Get(ctx, "batch-0", metav1.GetOptions{})
+		if err == nil && (hp.Status.Phase != corev1.PodRunning || hp.Status.PodIP != "10.50.0.7") {
+			return fmt.Errorf("status %s %s", hp.Status.Phase, hp.Status.PodIP)
+		}
+		return err
+	})
+	// The member pod vanishes behind the tree's back: the host pod fails.
+	must(t, mb.CoreV1().Pods("shop").Delete(ctx, "batch-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+	waitFor(t, "batch-0 Failed", func() error {
+		hp, err := h.CoreV1().Pods("shop").Get(ctx, "batch-0", metav1.GetOptions{})
+		if err == nil && (hp.Status.Phase != corev1.PodFailed || hp.Status.Reason != tree.ReasonMemberPodGone) {
+			return fmt.Errorf("status %s %s", hp.Status.Phase, hp.Status.Reason)
+		}
+		return err
+	})
+
+	// A member pod of the same name that Kosmos did not create is left alone.
+	_, err = ma.CoreV1().Namespaces().Get(ctx, "shop", metav1.GetOptions{})
+	must(t, err)
+	_, err = ma.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "clash", Namespace: "shop"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "own", Image: "theirs:1"}}}}, metav1.CreateOptions{})
+	must(t, err)
+	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "clash", "kosmos-member-a"), metav1.CreateOptions{})
+	must(t, err)
+	waitFor(t, "a warning event on the clashing host pod", func() error {
+		evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=clash"})
+		if err != nil || len(evs.Items) == 0 || evs.Items[0].Reason != tree.ReasonNameTaken {
+			return fmt.Errorf("no %s event (%v)", tree.ReasonNameTaken, err)
+		}
+		return nil
+	})
+	if own, err := ma.CoreV1().Pods("shop").Get(ctx, "clash", metav1.GetOptions{}); err != nil || own.Spec.Containers[0].Image != "theirs:1" || own.Labels[tree.LabelManagedBy] != "" {
+		t.Errorf("the member's own pod was touched: %v", err)
+	}
+
+	// Restart: the controller stops; meanwhile one host pod is deleted and
+	// one created. The new controller deletes the orphan, creates the new
+	// pod once, and duplicates nothing.
+	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "keep-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+	must(t, err)
+	waitFor(t, "keep-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); return err })
+	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "orphan-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+	must(t, err)
+	waitFor(t, "orphan-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{}); return err })
+	w.stop()
+	must(t, h.CoreV1().Pods("shop").Delete(ctx, "orphan-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "late-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+	must(t, err)
+	keep, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
+	must(t, err)
+	w.run(2 * time.Second)
+	waitFor(t, "the orphan deleted and late-0 created", func() error {
+		if _, err := mb.CoreV1().Pods("shop").Get(ctx, "late-0", metav1.GetOptions{}); err != nil {
+			return err
+		}
+		// Bound to b1, it is deleted gracefully: the member's kubelet would finish it.
+		o, err := mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || (err == nil && o.DeletionTimestamp != nil) {
+			return nil
+		}
+		return fmt.Errorf("orphan-0 not deleted (%v)", err)
+	})
+	if again, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); err != nil || again.UID != keep.UID {
+		t.Errorf("keep-0 was recreated over a restart: %v", err)
+	}
+
+	// Outage: member-b's API server stops answering; after the grace period
+	// its virtual nodes go NotReady (Unknown); it comes back, so do they.
+	must(t, w.env.Cluster("member-b").Pause())
+	waitFor(t, "member-b's nodes NotReady", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionUnknown))
+	if st, _ := nodeReady(ctx, h, "kosmos-member-a"); st != corev1.ConditionTrue {
+		t.Errorf("member-a's node went %s during member-b's outage", st)
+	}
+	must(t, w.env.Cluster("member-b").Resume())
+	waitFor(t, "member-b's nodes Ready again", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionTrue))
+}
