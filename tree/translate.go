@@ -298,13 +298,20 @@ func ptrEqual[T comparable](a, b *T) bool {
 // and QoS, with pod IPs translated to the global addresses other clusters
 // reach (where the member's pod CIDR is mapped). Conditions the member
 // does not report (readiness gates set by host controllers) are kept from
-// have.
+// have, and so is the host's PodScheduled unless the member cannot place
+// the pod.
 func HostStatus(mp *corev1.Pod, have *corev1.PodStatus, gm globalip.Map) corev1.PodStatus {
 	st := *mp.Status.DeepCopy()
 	st.PodIP = gm.ToGlobalString(st.PodIP)
 	for i := range st.PodIPs {
 		st.PodIPs[i].IP = gm.ToGlobalString(st.PodIPs[i].IP)
 	}
+	// PodScheduled is the host scheduler's word (bound to the virtual
+	// node): the member's own binding does not replace it, only its
+	// failure to place the pod does (that is why the pod waits).
+	st.Conditions = slices.DeleteFunc(st.Conditions, func(m corev1.PodCondition) bool {
+		return m.Type == corev1.PodScheduled && m.Status == corev1.ConditionTrue
+	})
 	for _, c := range have.Conditions {
 		if !slices.ContainsFunc(st.Conditions, func(m corev1.PodCondition) bool { return m.Type == c.Type }) {
 			st.Conditions = append(st.Conditions, c)

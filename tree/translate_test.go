@@ -112,13 +112,22 @@ func TestHostStatus(t *testing.T) {
 	}
 	mp := &corev1.Pod{Status: corev1.PodStatus{
 		Phase: corev1.PodRunning, PodIP: "10.244.3.9", PodIPs: []corev1.PodIP{{IP: "10.244.3.9"}, {IP: "fd00::9"}}, HostIP: "192.168.2.11",
-		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}, {Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Reason: "member"}},
 	}}
 	have := &corev1.PodStatus{Conditions: []corev1.PodCondition{
 		{Type: corev1.PodReady, Status: corev1.ConditionFalse},
 		{Type: "example.com/gate", Status: corev1.ConditionTrue},
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Reason: "host"},
 	}, NominatedNodeName: "x"}
 	st := HostStatus(mp, have, gm)
+	if st.Conditions[len(st.Conditions)-1].Reason != "host" {
+		t.Errorf("the member's PodScheduled replaced the host's: %+v", st.Conditions)
+	}
+	st.Conditions = st.Conditions[:2]
+	mp.Status.Conditions[1] = corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable"}
+	if got := HostStatus(mp, have, gm); got.Conditions[1].Reason != "Unschedulable" {
+		t.Errorf("the member's failure to place the pod is hidden: %+v", got.Conditions)
+	}
 	if st.PodIP != "100.64.3.9" || st.PodIPs[0].IP != "100.64.3.9" || st.PodIPs[1].IP != "fd00::9" || st.HostIP != "192.168.2.11" {
 		t.Errorf("addresses: %+v", st)
 	}

@@ -1,0 +1,246 @@
+package tree_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree"
+)
+
+const benchPods = 1000
+
+// parallel runs f(i) for i in [0,n) on k goroutines.
+func parallel(n, k int, f func(i int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := make(chan int)
+	for range k {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					first = cmpErr(first, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+func heapMB() float64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc) / (1 << 20)
+}
+
+// BenchmarkPodSync: 1,000 pods bound to a virtual node (Aggregate) on real
+// control planes. The benchmark plays the member's kubelet: each pod that
+// appears in the member is marked Running there. Reported:
+//   - pods/s: pods from the first host create to the last host pod showing
+//     Running, end to end;
+//   - down-p50/p99: host create → pod in the member;
+//   - up-p50/p99: Running written in the member → Running on the host pod;
+//   - baseline-pods/s: the same writes (host create, member create, bind
+//     and Running in the member, Running in the host) done directly with
+//     the same parallelism, in the same run; ratio = pods/s over that;
+//   - heap-MB: the controller's heap growth while holding 1,000 pods.
+func BenchmarkPodSync(b *testing.B) {
+	w := newWorld(b, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member"}, Spec: v1alpha1.ClusterObjectSpec{
+		GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"}, Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}})
+	ctx := context.Background()
+	h, m := w.hostCS, w.members["member"]
+	memberNodeObj(ctx, b, m, "m1", "512")
+	_, err := h.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+	must(b, err)
+	heap0 := heapMB()
+	w.run(10 * time.Second)
+	waitFor(b, "the virtual node", wantReady(ctx, h, "kosmos-member", corev1.ConditionTrue))
+
+	for round := 0; round < b.N; round++ {
+		ns := fmt.Sprintf("bench-%d", round)
+		for _, cs := range []kubernetes.Interface{h, m} {
+			_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+			must(b, err)
+		}
+		_, err := h.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+		must(b, err)
+		base := baseline(ctx, b, h, m, ns)
+
+		created, inMember, written, running := make([]time.Time, benchPods), make([]time.Time, benchPods), make([]time.Time, benchPods), make([]time.Time, benchPods)
+		index := func(name string) int {
+			var i int
+			if _, err := fmt.Sscanf(name, "p-%d", &i); err != nil || i < 0 || i >= benchPods {
+				return -1
+			}
+			return i
+		}
+		var mu sync.Mutex
+		allRunning := make(chan struct{})
+		left := benchPods
+		stop := make(chan struct{})
+		// The member's kubelet: each new pod of the round runs.
+		kubelet := make(chan *corev1.Pod, benchPods)
+		watchPods(m, ns, stop, func(p *corev1.Pod, _ bool) {
+			if i := index(p.Name); i >= 0 && (p.Status.Phase == "" || p.Status.Phase == corev1.PodPending) {
+				mu.Lock()
+				first := inMember[i].IsZero()
+				if first {
+					inMember[i] = time.Now()
+				}
+				mu.Unlock()
+				if first {
+					kubelet <- p
+				}
+			}
+		})
+		go func() {
+			_ = parallel(benchPods, 16, func(int) error {
+				p := <-kubelet
+				err := runPod(ctx, m, p, "m1", "10.244.0.1")
+				mu.Lock()
+				written[index(p.Name)] = time.Now()
+				mu.Unlock()
+				return err
+			})
+		}()
+		watchPods(h, ns, stop, func(p *corev1.Pod, _ bool) {
+			if i := index(p.Name); i >= 0 && p.Status.Phase == corev1.PodRunning {
+				mu.Lock()
+				if running[i].IsZero() {
+					running[i] = time.Now()
+					if left--; left == 0 {
+						close(allRunning)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+
+		b.ResetTimer()
+		start := time.Now()
+		must(b, parallel(benchPods, 16, func(i int) error {
+			p := hostPod(ns, fmt.Sprintf("p-%d", i), "kosmos-member")
+			mu.Lock()
+			created[i] = time.Now()
+			mu.Unlock()
+			_, err := h.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+			return err
+		}))
+		select {
+		case <-allRunning:
+		case <-time.After(2 * time.Minute):
+			mu.Lock()
+			in, wr := 0, 0
+			for i := range benchPods {
+				in += map[bool]int{true: 1}[!inMember[i].IsZero()]
+				wr += map[bool]int{true: 1}[!written[i].IsZero()]
+			}
+			b.Fatalf("not every host pod showed Running within 2 minutes: %d in the member, %d marked Running there, %d not Running in the host", in, wr, left)
+		}
+		total := time.Since(start)
+		b.StopTimer()
+		close(stop)
+		heap := heapMB() - heap0
+
+		var down, up, lastIn []time.Duration
+		for i := range benchPods {
+			down = append(down, inMember[i].Sub(created[i]))
+			up = append(up, running[i].Sub(written[i]))
+			lastIn = append(lastIn, inMember[i].Sub(start))
+		}
+		rate := benchPods / total.Seconds()
+		b.ReportMetric(rate, "pods/s")
+		b.ReportMetric(slices.Max(lastIn).Seconds(), "all-in-member-s")
+		b.ReportMetric(total.Seconds(), "all-running-s")
+		b.ReportMetric(float64(pct(down, 0.5).Milliseconds()), "down-p50-ms")
+		b.ReportMetric(float64(pct(down, 0.99).Milliseconds()), "down-p99-ms")
+		b.ReportMetric(float64(pct(up, 0.5).Milliseconds()), "up-p50-ms")
+		b.ReportMetric(float64(pct(up, 0.99).Milliseconds()), "up-p99-ms")
+		b.ReportMetric(base, "baseline-pods/s")
+		b.ReportMetric(rate/base, "ratio")
+		b.ReportMetric(heap, "heap-MB")
+		b.StartTimer()
+	}
+}
+
+// baseline does, directly and with the same parallelism, the writes of
+// the measured run without the tree's own work: create each pod in the
+// host, create it in the member, bind it and mark it Running there (the
+// kubelet's part), write Running on the host pod. Returns pods per second.
+func baseline(ctx context.Context, b *testing.B, h, m kubernetes.Interface, ns string) float64 {
+	start := time.Now()
+	hostPods := make([]*corev1.Pod, benchPods)
+	must(b, parallel(benchPods, 16, func(i int) error {
+		var err error
+		hostPods[i], err = h.CoreV1().Pods(ns).Create(ctx, hostPod(ns, fmt.Sprintf("base-%d", i), "no-such-node"), metav1.CreateOptions{})
+		return err
+	}))
+	hostCreate := time.Since(start)
+	start = time.Now()
+	must(b, parallel(benchPods, 16, func(i int) error {
+		p, err := tree.MemberPod(hostPods[i], tree.PodOptions{VirtualNode: "v"})
+		if err != nil {
+			return err
+		}
+		p.Labels, p.Annotations = nil, nil // not the tree's: it must leave them alone
+		if p, err = m.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		if err := runPod(ctx, m, p, "m1", "10.244.0.2"); err != nil { // the kubelet's part, as in the measured run
+			return err
+		}
+		p = hostPods[i].DeepCopy()
+		p.Status.Phase = corev1.PodRunning
+		_, err = h.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		return err
+	}))
+	// The host creates are the benchmark's own input in both runs: count them too.
+	return benchPods / (hostCreate + time.Since(start)).Seconds()
+}
+
+// watchPods calls f for every pod event in namespace ns until stop closes.
+func watchPods(cs kubernetes.Interface, ns string, stop <-chan struct{}, f func(p *corev1.Pod, deleted bool)) {
+	inf := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns), informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.Everything().String()
+	})).Core().V1().Pods().Informer()
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { f(o.(*corev1.Pod), false) },
+		UpdateFunc: func(_, o any) { f(o.(*corev1.Pod), false) },
+	})
+	go inf.Run(stop)
+	cache.WaitForCacheSync(stop, inf.HasSynced)
+}
