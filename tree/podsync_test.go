@@ -352,10 +352,19 @@ func TestPodSync(t *testing.T) {
 	waitFor(t, "the host pod to go", gone(func() error { _, err := h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); return err }))
 	// No pod needs the copies any more: collected; the claim follows its host claim.
 	for _, get := range []func() error{
-		func() error { _, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{}); return err },
+		func() error {
+			_, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
+			return err
+		},
 		func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); return err },
-		func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{}); return err },
-		func() error { _, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{}); return err },
+		func() error {
+			_, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+			return err
+		},
 	} {
 		waitFor(t, "unused copies to be collected", gone(get))
 	}
