@@ -79,7 +79,7 @@ func heapMB() float64 {
 //     the same parallelism, in the same run; ratio = pods/s over that;
 //   - heap-MB: the controller's heap growth while holding 1,000 pods.
 func BenchmarkPodSync(b *testing.B) {
-	w := newWorld(b, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member"}, Spec: v1alpha1.ClusterObjectSpec{
+	w := newWorld(b, nil, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member"}, Spec: v1alpha1.ClusterObjectSpec{
 		GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"}, Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}})
 	ctx := context.Background()
 	h, m := w.hostCS, w.members["member"]

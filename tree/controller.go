@@ -483,7 +483,9 @@ func (c *Controller) event(obj *corev1.Pod, typ, reason, msg string) {
 func (c *Controller) apply(ctx context.Context, n *corev1.Node, cond *corev1.NodeCondition) error {
 	n.Labels[LabelManagedBy] = ManagedBy
 	if c.NodeIP != "" {
-		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: c.NodeIP}, {Type: corev1.NodeHostName, Address: n.Name}}
+		// Only the InternalIP: the host's API server prefers a Hostname
+		// address, which no resolver knows for a virtual node.
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: c.NodeIP}}
 		n.Status.DaemonEndpoints.KubeletEndpoint.Port = c.KubeletPort
 	}
 	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "kosmos-tree", OperatingSystem: "linux", Architecture: "amd64"}

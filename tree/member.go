@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,8 @@ type memberSync struct {
 	tokens   map[string]time.Time // "ns/sa" → when the copied token expires
 
 	notify []func(namespace, name string)
+
+	upgradeRT http.RoundTripper // to the member over HTTP/1.1 (kubelet endpoint)
 }
 
 var _ MemberPods = (*memberSync)(nil)

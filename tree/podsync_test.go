@@ -37,12 +37,12 @@ type world struct {
 
 // newWorld starts the clusters, creates a kubeconfig Secret for each
 // member and the Cluster objects given.
-func newWorld(t testing.TB, clusters ...*v1alpha1.Cluster) *world {
+func newWorld(t testing.TB, apiArgs map[string]string, clusters ...*v1alpha1.Cluster) *world {
 	names := []string{"host"}
 	for _, c := range clusters {
 		names = append(names, c.Name)
 	}
-	env := testenv.StartT(t, testenv.Options{Names: names, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
+	env := testenv.StartT(t, testenv.Options{Names: names, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}, APIServerArgs: apiArgs})
 	s, err := reconciler.Scheme()
 	if err != nil {
 		t.Fatal(err)
@@ -66,16 +66,21 @@ func newWorld(t testing.TB, clusters ...*v1alpha1.Cluster) *world {
 	return w
 }
 
-// run starts a tree controller; stop ends it and waits.
-func (w *world) run(grace time.Duration) {
+// run starts a tree controller (opts adjust it first); stop ends it and
+// waits.
+func (w *world) run(grace time.Duration, opts ...func(*tree.Controller)) *tree.Controller {
 	ctx, cancel := context.WithCancel(context.Background())
 	ctl := &tree.Controller{Host: w.host, Config: w.env.Cluster("host").Config, Namespace: "kosmos-system",
 		Interval: 200 * time.Millisecond, Grace: grace, Workers: 16, QPS: 1000,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	for _, o := range opts {
+		o(ctl)
+	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = ctl.Run(ctx) }()
 	w.stop = func() { cancel(); <-done }
 	w.t.Cleanup(func() { cancel(); <-done })
+	return ctl
 }
 
 func must(t testing.TB, err error) {
@@ -211,7 +216,7 @@ func TestPodSync(t *testing.T) {
 		Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}}
 	b := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-b"}, Spec: v1alpha1.ClusterObjectSpec{
 		Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeOneToOne}}}
-	w := newWorld(t, a, b)
+	w := newWorld(t, nil, a, b)
 	ctx := context.Background()
 	ma, mb, h := w.members["member-a"], w.members["member-b"], w.hostCS
 	memberNodeObj(ctx, t, ma, "a1", "4")

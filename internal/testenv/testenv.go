@@ -54,6 +54,9 @@ type Options struct {
 	BinDir string
 	// Output attaches the control planes' output to this process's.
 	Output bool
+	// APIServerArgs are extra kube-apiserver flags (name without dashes →
+	// value) for every cluster, e.g. its kubelet client certificate.
+	APIServerArgs map[string]string
 }
 
 // Cluster is one running control plane.
@@ -223,6 +226,9 @@ func startCluster(name, bin string, opts Options) (*Cluster, error) {
 	// write, the control plane is bound by CPU, not by the disk.
 	env.ControlPlane.Etcd = &envtest.Etcd{}
 	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
+	for k, v := range opts.APIServerArgs {
+		env.ControlPlane.GetAPIServer().Configure().Set(k, v)
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop()
