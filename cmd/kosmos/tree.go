@@ -1,7 +1,13 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -19,6 +25,7 @@ import (
 
 func newTreeCommand() *cobra.Command {
 	var kubeconfig, kctx, namespace, healthAddr string
+	var kubeletAddr, kubeletCA, kubeletCert, kubeletKey, nodeIP string
 	var interval, grace time.Duration
 	var workers int
 	var qps float32
@@ -43,9 +50,17 @@ pod needs them, and writes the member pod's status back on the host pod
 (pod IPs translated to the member's GlobalCIDRs). Deleting either side is
 carried to the other with the grace period honoured. In-cluster clients in a
 synced pod talk to the host's API server as the pod's host ServiceAccount
-(the Cluster's hostAPIEndpoint, the host's CA and a host token).`,
+(the Cluster's hostAPIEndpoint, the host's CA and a host token).
+
+With --kubelet-client-ca, the virtual nodes advertise a kubelet endpoint
+(--node-ip, port of --kubelet-addr) where the host's API server sends
+kubectl logs, exec, attach and port-forward; each is relayed to the member's
+API server for the member pod. Callers must present a client certificate
+signed by that CA (the API server's --kubelet-client-certificate) and be
+allowed nodes/proxy on the node in the host, as with a real kubelet.`,
 		Example: `  kosmos tree --leader-elect
-  kosmos tree --kubeconfig ~/.kube/host --interval 5s --workers 32`,
+  kosmos tree --kubeconfig ~/.kube/host --interval 5s --workers 32
+  kosmos tree --kubelet-client-ca /etc/kubernetes/pki/ca.crt --node-ip $POD_IP`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -65,6 +80,13 @@ synced pod talk to the host's API server as the pod's host ServiceAccount
 			}
 			ctl := &tree.Controller{Host: host, Config: cfg, Namespace: namespace, Interval: interval, Grace: grace,
 				Workers: workers, QPS: qps, Log: log}
+			if kubeletCA != "" {
+				stopKubelet, err := serveKubelet(ctx, ctl, kubeletAddr, kubeletCA, kubeletCert, kubeletKey, nodeIP)
+				if err != nil {
+					return &exitError{exitError2, err}
+				}
+				defer stopKubelet()
+			}
 			reg := prometheus.NewRegistry()
 			if err := ctl.Register(reg); err != nil {
 				return &exitError{exitError2, err}
@@ -92,7 +114,48 @@ synced pod talk to the host's API server as the pod's host ServiceAccount
 	fl.DurationVar(&grace, "grace", 40*time.Second, "how long a member may not answer before its virtual nodes go NotReady")
 	fl.IntVar(&workers, "workers", 16, "pods synced in parallel per member")
 	fl.Float32Var(&qps, "qps", 100, "requests per second to each cluster (burst: twice that)")
+	fl.StringVar(&kubeletAddr, "kubelet-addr", ":10250", "address of the virtual nodes' kubelet endpoint (with --kubelet-client-ca)")
+	fl.StringVar(&kubeletCA, "kubelet-client-ca", "", "CA file of the client certificates the kubelet endpoint accepts (empty: no endpoint)")
+	fl.StringVar(&kubeletCert, "kubelet-cert", "", "serving certificate of the kubelet endpoint (default: self-signed)")
+	fl.StringVar(&kubeletKey, "kubelet-key", "", "key of --kubelet-cert")
+	fl.StringVar(&nodeIP, "node-ip", os.Getenv("POD_IP"), "address the virtual nodes advertise for their kubelet endpoint")
 	fl.BoolVar(&leaderElect, "leader-elect", false, "act only while holding the Lease kosmos-tree")
 	fl.StringVar(&healthAddr, "health-addr", ":9442", "address of /healthz, /readyz and /metrics (empty: off)")
 	return cmd
+}
+
+// serveKubelet starts the virtual nodes' kubelet endpoint and sets the
+// address the nodes advertise.
+func serveKubelet(ctx context.Context, ctl *tree.Controller, addr, caFile, certFile, keyFile, nodeIP string) (func(), error) {
+	if nodeIP == "" {
+		return nil, errors.New("--kubelet-client-ca needs --node-ip (or POD_IP): the address the host's API server reaches this endpoint on")
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--kubelet-client-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--kubelet-client-ca %s holds no PEM certificate", caFile)
+	}
+	srv := &tree.KubeletServer{Controller: ctl, ClientCA: pool}
+	if certFile != "" {
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--kubelet-cert/--kubelet-key: %w", err)
+		}
+		srv.Certificate = &c
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet endpoint %s: %w", addr, err)
+	}
+	ctl.NodeIP, ctl.KubeletPort = nodeIP, int32(ln.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		if err := srv.Serve(ctx, ln); err != nil {
+			ctl.Log.Error("kubelet endpoint", "err", err)
+		}
+	}()
+	return cancel, nil
 }
