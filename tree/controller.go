@@ -77,6 +77,7 @@ type Controller struct {
 	hostConfigMaps corelisters.ConfigMapLister
 	hostSecrets    corelisters.SecretLister
 	hostClaims     corelisters.PersistentVolumeClaimLister
+	hostPVs        corelisters.PersistentVolumeLister // the tree's reflections
 	hostCA         []byte
 	recorder       record.EventRecorder
 	metrics        *metrics
@@ -159,7 +160,7 @@ func (c *Controller) startHost(ctx context.Context) error {
 		return err
 	}
 	c.hostPods, c.hostPodLister = podInf.GetIndexer(), bound.Core().V1().Pods().Lister()
-	c.hostNodes = own.Core().V1().Nodes().Lister()
+	c.hostNodes, c.hostPVs = own.Core().V1().Nodes().Lister(), own.Core().V1().PersistentVolumes().Lister()
 	c.hostConfigMaps, c.hostSecrets = all.Core().V1().ConfigMaps().Lister(), all.Core().V1().Secrets().Lister()
 	c.hostClaims = all.Core().V1().PersistentVolumeClaims().Lister()
 	onPod := func(obj any) {

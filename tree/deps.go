@@ -316,5 +316,6 @@ func (m *memberSync) collect(ctx context.Context) error {
 			})
 		}
 	}
+	errs = append(errs, m.collectVolumes(ctx))
 	return errors.Join(errs...)
 }

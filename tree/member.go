@@ -135,6 +135,17 @@ func (m *memberSync) start(parent context.Context, workers int) {
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod,
 	})
+	onClaim := func(obj any) {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		if c, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+			m.queue.Add(keyClaim + c.Namespace + "/" + c.Name)
+		}
+	}
+	_, _ = own.Core().V1().PersistentVolumeClaims().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: onClaim, UpdateFunc: func(_, n any) { onClaim(n) },
+	})
 	m.synced = []cache.InformerSynced{
 		podInf.Informer().HasSynced, all.Core().V1().Nodes().Informer().HasSynced, all.Core().V1().Namespaces().Informer().HasSynced,
 		own.Core().V1().ConfigMaps().Informer().HasSynced, own.Core().V1().Secrets().Informer().HasSynced,
@@ -198,9 +209,12 @@ func (m *memberSync) processNext(ctx context.Context) bool {
 	defer m.queue.Done(key)
 	start := time.Now()
 	var err error
-	if strings.HasPrefix(key, keyConfigMap) || strings.HasPrefix(key, keySecret) {
+	switch {
+	case strings.HasPrefix(key, keyConfigMap), strings.HasPrefix(key, keySecret):
 		err = m.reconcileCopy(ctx, key)
-	} else {
+	case strings.HasPrefix(key, keyClaim):
+		err = m.reconcileClaim(ctx, key)
+	default:
 		err = m.reconcilePod(ctx, key)
 	}
 	m.ctl.metrics.observe(m.name, start, err)

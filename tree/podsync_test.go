@@ -208,6 +208,19 @@ func gone(get func() error) func() error {
 	}
 }
 
+// deleted is met once the object is gone or its deletion was requested
+// (finalizers that only a controller-manager or kubelet would release
+// keep it around in these test clusters).
+func deleted(get func() (metav1.Object, error)) func() error {
+	return func() error {
+		o, err := get()
+		if apierrors.IsNotFound(err) || (err == nil && o.GetDeletionTimestamp() != nil) {
+			return nil
+		}
+		return fmt.Errorf("not deleted (%v)", err)
+	}
+}
+
 // TestPodSync: a host and two members (Aggregate with GlobalCIDRs, and
 // OneToOne), real control planes; the test plays the members' kubelets.
 func TestPodSync(t *testing.T) {
@@ -379,13 +392,9 @@ func TestPodSync(t *testing.T) {
 	must(t, h.CoreV1().PersistentVolumeClaims("shop").Delete(ctx, "web-data", metav1.DeleteOptions{}))
 	// Both claims carry pvc-protection finalizers (no controller-manager
 	// here releases them), so deleted means: deletion requested.
-	waitFor(t, "the member's claim to follow the host claim", func() error {
-		c, err := ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
-		if apierrors.IsNotFound(err) || (err == nil && c.DeletionTimestamp != nil) {
-			return nil
-		}
-		return fmt.Errorf("member claim not deleted (%v)", err)
-	})
+	waitFor(t, "the member's claim to follow the host claim", deleted(func() (metav1.Object, error) {
+		return ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
+	}))
 
 	// OneToOne: the pod lands on the mirrored member node.
 	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "batch-0", "kosmos-member-b-b2"), metav1.CreateOptions{})
@@ -455,11 +464,7 @@ func TestPodSync(t *testing.T) {
 			return err
 		}
 		// Bound to b1, it is deleted gracefully: the member's kubelet would finish it.
-		o, err := mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{})
-		if apierrors.IsNotFound(err) || (err == nil && o.DeletionTimestamp != nil) {
-			return nil
-		}
-		return fmt.Errorf("orphan-0 not deleted (%v)", err)
+		return deleted(func() (metav1.Object, error) { return mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{}) })()
 	})
 	if again, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); err != nil || again.UID != keep.UID {
 		t.Errorf("keep-0 was recreated over a restart: %v", err)
@@ -474,4 +479,70 @@ func TestPodSync(t *testing.T) {
 	}
 	must(t, w.env.Cluster("member-b").Resume())
 	waitFor(t, "member-b's nodes Ready again", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionTrue))
+}
+
+// TestStorageBothWays: a pod's claim is created in the member; once the
+// member binds it (the test plays the member's provisioner), its volume is
+// reflected in the host, pinned to the virtual node, and the host claim is
+// bound to it; deleting the host claim removes the reflection.
+func TestStorageBothWays(t *testing.T) {
+	w := newWorld(t, nil, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-a"}, Spec: v1alpha1.ClusterObjectSpec{Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}})
+	ctx := context.Background()
+	h, ma := w.hostCS, w.members["member-a"]
+	memberNodeObj(ctx, t, ma, "a1", "4")
+	w.run(10 * time.Second)
+	_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
+	must(t, err)
+	_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+	must(t, err)
+	hc, err := h.CoreV1().PersistentVolumeClaims("shop").Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}, metav1.CreateOptions{})
+	must(t, err)
+	waitFor(t, "the virtual node", wantReady(ctx, h, "kosmos-member-a", corev1.ConditionTrue))
+	p := hostPod("shop", "db-0", "kosmos-member-a")
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}})
+	_, err = h.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
+	must(t, err)
+
+	var mc *corev1.PersistentVolumeClaim
+	waitFor(t, "the claim in the member", func() error { mc, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{}); return err })
+	// The member's provisioner: a volume on a1, bound to the member's claim.
+	_, err = ma.CoreV1().PersistentVolumes().Create(ctx, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-a1-1"}, Spec: corev1.PersistentVolumeSpec{
+		Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Gi")},
+		AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+		ClaimRef:                      &corev1.ObjectReference{Namespace: "shop", Name: "data", UID: mc.UID},
+		PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/member/pvc-a1-1"}},
+	}}, metav1.CreateOptions{})
+	must(t, err)
+	mc.Spec.VolumeName = "pvc-a1-1"
+	mc, err = ma.CoreV1().PersistentVolumeClaims("shop").Update(ctx, mc, metav1.UpdateOptions{})
+	must(t, err)
+	mc.Status.Phase = corev1.ClaimBound
+	_, err = ma.CoreV1().PersistentVolumeClaims("shop").UpdateStatus(ctx, mc, metav1.UpdateOptions{})
+	must(t, err)
+
+	waitFor(t, "the host claim bound to the reflected volume", func() error {
+		c, err := h.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{})
+		if err == nil && (c.Spec.VolumeName != "kosmos-member-a-pvc-a1-1" || c.Status.Phase != corev1.ClaimBound || c.Status.Capacity.Storage().String() != "2Gi") {
+			return fmt.Errorf("host claim: volume %q phase %s capacity %v", c.Spec.VolumeName, c.Status.Phase, c.Status.Capacity)
+		}
+		return err
+	})
+	pv, err := h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
+	must(t, err)
+	if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != hc.UID || pv.Status.Phase != corev1.VolumeBound ||
+		pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain ||
+		pv.Spec.NodeAffinity.Required.NodeSelectorTerms[0].MatchExpressions[0].Values[0] != "kosmos-member-a" {
+		t.Errorf("host volume: %+v / %+v", pv.Spec, pv.Status)
+	}
+
+	must(t, h.CoreV1().PersistentVolumeClaims("shop").Delete(ctx, "data", metav1.DeleteOptions{}))
+	waitFor(t, "the reflection to go with the host claim", deleted(func() (metav1.Object, error) {
+		return h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
+	}))
+	if _, err := ma.CoreV1().PersistentVolumes().Get(ctx, "pvc-a1-1", metav1.GetOptions{}); err != nil {
+		t.Errorf("the member's own volume was touched: %v", err)
+	}
 }

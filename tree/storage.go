@@ -1,0 +1,188 @@
+package tree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+const (
+	// AnnotationMemberVolume names the member PersistentVolume a host
+	// volume reflects, as cluster/name.
+	AnnotationMemberVolume = "kosmos.io/member-volume"
+	keyClaim               = "claim:"
+)
+
+// HostPVName is the host's name for member volume pv of cluster.
+func HostPVName(cluster, pv string) string { return "kosmos-" + cluster + "-" + pv }
+
+// HostPV reflects member volume pv, bound to the member's copy of host
+// claim hc, into the host: same capacity, access and source, reclaim
+// policy Retain (the volume belongs to the member: deleting the
+// reflection must not touch it), bound to hc, and node affinity rewritten
+// from member nodes to the virtual nodes that stand for them: the
+// cluster's one node in Aggregate mode, the mirrors of the member nodes
+// the volume is pinned to in OneToOne mode (every mirror when it is not
+// pinned).
+func HostPV(cluster *v1alpha1.Cluster, pv *corev1.PersistentVolume, hc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
+	out := &corev1.PersistentVolume{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolume"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        HostPVName(cluster.Name, pv.Name),
+			Labels:      map[string]string{LabelManagedBy: ManagedBy, LabelCluster: cluster.Name},
+			Annotations: map[string]string{AnnotationMemberVolume: cluster.Name + "/" + pv.Name},
+		},
+	}
+	spec := pv.Spec.DeepCopy()
+	spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+	spec.ClaimRef = &corev1.ObjectReference{APIVersion: "v1", Kind: "PersistentVolumeClaim", Namespace: hc.Namespace, Name: hc.Name, UID: hc.UID}
+	spec.StorageClassName = ""
+	if hc.Spec.StorageClassName != nil {
+		spec.StorageClassName = *hc.Spec.StorageClassName
+	}
+	var req corev1.NodeSelectorRequirement
+	if cluster.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
+		if pinned := pinnedNodes(pv); len(pinned) > 0 {
+			vals := make([]string, len(pinned))
+			for i, n := range pinned {
+				vals[i] = "kosmos-" + cluster.Name + "-" + n
+			}
+			req = corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: vals}
+		} else {
+			req = corev1.NodeSelectorRequirement{Key: LabelCluster, Operator: corev1.NodeSelectorOpIn, Values: []string{cluster.Name}}
+		}
+	} else {
+		req = corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"kosmos-" + cluster.Name}}
+	}
+	spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{req}}}}}
+	out.Spec = *spec
+	return out
+}
+
+// pinnedNodes lists the hostnames a volume's node affinity names, sorted.
+func pinnedNodes(pv *corev1.PersistentVolume) []string {
+	if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
+		return nil
+	}
+	var out []string
+	for _, t := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
+		for _, e := range t.MatchExpressions {
+			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn {
+				out = append(out, e.Values...)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// reconcileClaim reflects the member's bound copy of host claim ns/name:
+// the volume appears in the host, and the host claim is bound to it.
+func (m *memberSync) reconcileClaim(ctx context.Context, key string) error {
+	ns, name, _ := strings.Cut(strings.TrimPrefix(key, keyClaim), "/")
+	mc, err := m.claims.PersistentVolumeClaims(ns).Get(name)
+	if err != nil || mc.Status.Phase != corev1.ClaimBound || mc.Spec.VolumeName == "" {
+		return nil // not bound in the member (yet)
+	}
+	hc, err := m.ctl.hostClaims.PersistentVolumeClaims(ns).Get(name)
+	if err != nil || hc.DeletionTimestamp != nil {
+		return nil // collect removes the copy
+	}
+	pv, err := m.cs.CoreV1().PersistentVolumes().Get(ctx, mc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("volume %s of claim %s in member %s: %w", mc.Spec.VolumeName, key, m.name, err)
+	}
+	want := HostPV(m.cluster.Load(), pv, hc)
+	if err := m.ctl.writeHostPV(ctx, want); err != nil {
+		return err
+	}
+	return m.ctl.bindHostClaim(ctx, hc, want)
+}
+
+// writeHostPV creates or updates a reflected volume and marks it Bound.
+func (c *Controller) writeHostPV(ctx context.Context, want *corev1.PersistentVolume) error {
+	pvs := c.hostCS.CoreV1().PersistentVolumes()
+	have, err := c.hostPVs.Get(want.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		have, err = pvs.Create(ctx, want, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return errRequeue
+		}
+		if err != nil {
+			return fmt.Errorf("host volume %s: %w", want.Name, err)
+		}
+		c.Log.Info("volume reflected in the host", "volume", want.Name)
+	case err != nil:
+		return err
+	case !equality.Semantic.DeepEqual(have.Spec.ClaimRef, want.Spec.ClaimRef) || !maps.Equal(have.Labels, want.Labels):
+		up := have.DeepCopy()
+		up.Spec.ClaimRef, up.Labels = want.Spec.ClaimRef, want.Labels
+		if have, err = pvs.Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+			return fmt.Errorf("host volume %s: %w", want.Name, err)
+		}
+	}
+	if have.Status.Phase == corev1.VolumeBound {
+		return nil
+	}
+	up := have.DeepCopy()
+	up.Status.Phase = corev1.VolumeBound
+	_, err = pvs.UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager})
+	return err
+}
+
+// bindHostClaim binds the host claim to the reflected volume, as the
+// host's volume binder would.
+func (c *Controller) bindHostClaim(ctx context.Context, hc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) error {
+	claims := c.hostCS.CoreV1().PersistentVolumeClaims(hc.Namespace)
+	if hc.Spec.VolumeName == "" {
+		up := hc.DeepCopy()
+		up.Spec.VolumeName = pv.Name
+		var err error
+		if hc, err = claims.Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+			return fmt.Errorf("bind host claim %s/%s: %w", up.Namespace, up.Name, err)
+		}
+	}
+	if hc.Spec.VolumeName != pv.Name {
+		return fmt.Errorf("host claim %s/%s is bound to %s, not to the member's volume %s", hc.Namespace, hc.Name, hc.Spec.VolumeName, pv.Name)
+	}
+	if hc.Status.Phase == corev1.ClaimBound {
+		return nil
+	}
+	up := hc.DeepCopy()
+	up.Status.Phase, up.Status.Capacity, up.Status.AccessModes = corev1.ClaimBound, pv.Spec.Capacity, pv.Spec.AccessModes
+	_, err := claims.UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager})
+	return err
+}
+
+// collectVolumes removes the host's reflections of this member's volumes
+// whose host claim is gone or being deleted.
+func (m *memberSync) collectVolumes(ctx context.Context) error {
+	pvs, _ := m.ctl.hostPVs.List(labels.SelectorFromSet(labels.Set{LabelCluster: m.name}))
+	var errs []error
+	for _, pv := range pvs {
+		ref := pv.Spec.ClaimRef
+		if ref == nil {
+			continue
+		}
+		hc, err := m.ctl.hostClaims.PersistentVolumeClaims(ref.Namespace).Get(ref.Name)
+		if (err == nil && hc.UID == ref.UID && hc.DeletionTimestamp == nil) || (err != nil && !apierrors.IsNotFound(err)) {
+			continue
+		}
+		if err := m.ctl.hostCS.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove host volume %s: %w", pv.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
