@@ -1,6 +1,7 @@
 package tree_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,18 +11,23 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
+	streaming "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
@@ -61,25 +67,46 @@ func (ca *testCA) issue(t *testing.T, cn string, org ...string) (certPEM, keyPEM
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
 
-// memberKubelet stands for the member node's kubelet and container
-// runtime: it serves one container's log.
+// echoRuntime stands for the member's container runtime: a command
+// prints what it is and where it runs, then echoes its stdin.
+type echoRuntime struct{}
+
+func (echoRuntime) ExecInContainer(_ context.Context, pod, _, container string, cmd []string, in io.Reader, out, _ io.WriteCloser, _ bool, _ <-chan streaming.TerminalSize, _ time.Duration) error {
+	fmt.Fprintf(out, "%s in %s/%s: ", strings.Join(cmd, " "), pod, container)
+	if in != nil {
+		_, err := io.Copy(out, in)
+		return err
+	}
+	return nil
+}
+
+// memberKubelet stands for the member node's kubelet: it serves one
+// container's log, and exec through the kubelet's own streaming server.
 func memberKubelet(t *testing.T) *httptest.Server {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/containerLogs/shop/web-0/web" {
+		switch r.URL.Path {
+		case "/containerLogs/shop/web-0/web":
+			fmt.Fprintf(w, "hello from member-a (tailLines=%s)\n", r.URL.Query().Get("tailLines"))
+		case "/exec/shop/web-0/web":
+			opts, err := streaming.NewOptions(r)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			streaming.ServeExec(w, r, echoRuntime{}, "web-0", "", "web", r.URL.Query()["command"], opts, 30*time.Second, 30*time.Second, streaming.SupportedStreamingProtocols)
+		default:
 			http.NotFound(w, r)
-			return
 		}
-		fmt.Fprintf(w, "hello from member-a (tailLines=%s)\n", r.URL.Query().Get("tailLines"))
 	}))
 	t.Cleanup(srv.Close)
 	return srv
 }
 
-// TestLogsThroughVirtualNode: `kubectl logs` on a host pod goes host API
-// server → the tree's kubelet endpoint (client certificate, then a
+// TestLogsAndExecThroughVirtualNode: `kubectl logs` and `kubectl exec` on
+// a host pod go host API server → the tree's kubelet endpoint (client certificate, then a
 // SubjectAccessReview in the host) → the member's API server → the member
 // node's kubelet, and the member's answer comes back.
-func TestLogsThroughVirtualNode(t *testing.T) {
+func TestLogsAndExecThroughVirtualNode(t *testing.T) {
 	ca := newTestCA(t)
 	dir := t.TempDir()
 	crt, key := ca.issue(t, "kube-apiserver-kubelet-client", "kubelet-api")
@@ -148,6 +175,18 @@ func TestLogsThroughVirtualNode(t *testing.T) {
 	})
 	if got, want := string(out), "hello from member-a (tailLines=5)\n"; got != want {
 		t.Errorf("logs = %q, want %q", got, want)
+	}
+
+	// kubectl exec: WebSocket to the host, SPDY from there on, through the
+	// tree to the member's API server and its kubelet.
+	req := h.CoreV1().RESTClient().Post().Namespace("shop").Resource("pods").Name("web-0").SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: "web", Command: []string{"cat", "-"}, Stdin: true, Stdout: true}, scheme.ParameterCodec)
+	exec, err := remotecommand.NewWebSocketExecutor(w.env.Cluster("host").Config, "GET", req.URL().String())
+	must(t, err)
+	var stdout bytes.Buffer
+	must(t, exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader("ping"), Stdout: &stdout}))
+	if got, want := stdout.String(), "cat - in web-0/web: ping"; got != want {
+		t.Errorf("exec printed %q, want %q", got, want)
 	}
 
 	// Anyone else is turned away: a certificate the CA signed for a user

@@ -464,7 +464,9 @@ func TestPodSync(t *testing.T) {
 			return err
 		}
 		// Bound to b1, it is deleted gracefully: the member's kubelet would finish it.
-		return deleted(func() (metav1.Object, error) { return mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{}) })()
+		return deleted(func() (metav1.Object, error) {
+			return mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{})
+		})()
 	})
 	if again, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); err != nil || again.UID != keep.UID {
 		t.Errorf("keep-0 was recreated over a restart: %v", err)
@@ -506,7 +508,10 @@ func TestStorageBothWays(t *testing.T) {
 	must(t, err)
 
 	var mc *corev1.PersistentVolumeClaim
-	waitFor(t, "the claim in the member", func() error { mc, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{}); return err })
+	waitFor(t, "the claim in the member", func() error {
+		mc, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{})
+		return err
+	})
 	// The member's provisioner: a volume on a1, bound to the member's claim.
 	_, err = ma.CoreV1().PersistentVolumes().Create(ctx, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-a1-1"}, Spec: corev1.PersistentVolumeSpec{
 		Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Gi")},
