@@ -285,6 +285,10 @@ func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster, want
 	}
 	probeErr := m.probe(ctx, 5*time.Second)
 	reachable := probeErr == nil
+	if m.down.Swap(!reachable) && reachable {
+		c.Log.Info("member reachable again; comparing every pod", "cluster", cl.Name)
+		m.sweep() // host pods deleted during the outage go in the member too
+	}
 	c.metrics.reachable.WithLabelValues(cl.Name).Set(map[bool]float64{false: 0, true: 1}[reachable])
 	mem, err := m.observe()
 	if err != nil {

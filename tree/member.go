@@ -76,6 +76,8 @@ type memberSync struct {
 
 	// lastSeen is when the member's API server last answered (unix nanos).
 	lastSeen atomic.Int64
+	// down is whether the last probe failed.
+	down atomic.Bool
 
 	tokensMu sync.Mutex
 	tokens   map[string]time.Time // "ns/sa" → when the copied token expires

@@ -474,13 +474,19 @@ func TestPodSync(t *testing.T) {
 
 	// Outage: member-b's API server stops answering; after the grace period
 	// its virtual nodes go NotReady (Unknown); it comes back, so do they.
+	// A host pod deleted during the outage is deleted in member-b once it
+	// is back.
 	must(t, w.env.Cluster("member-b").Pause())
 	waitFor(t, "member-b's nodes NotReady", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionUnknown))
 	if st, _ := nodeReady(ctx, h, "kosmos-member-a"); st != corev1.ConditionTrue {
 		t.Errorf("member-a's node went %s during member-b's outage", st)
 	}
+	must(t, h.CoreV1().Pods("shop").Delete(ctx, "keep-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
 	must(t, w.env.Cluster("member-b").Resume())
 	waitFor(t, "member-b's nodes Ready again", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionTrue))
+	waitFor(t, "keep-0 deleted in member-b after the outage", deleted(func() (metav1.Object, error) {
+		return mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
+	}))
 }
 
 // TestStorageBothWays: a pod's claim is created in the member; once the
