@@ -239,7 +239,11 @@ func (c *Controller) Pass(ctx context.Context) error {
 			continue
 		}
 		live[cl.Name] = true
-		if err := c.passCluster(ctx, cl, want); err != nil {
+		err := c.passCluster(ctx, cl, want)
+		if serr := c.writeClusterStatus(ctx, cl, err); serr != nil {
+			errs = append(errs, fmt.Errorf("cluster %s status: %w", cl.Name, serr))
+		}
+		if err != nil {
 			keep[cl.Name] = true
 			if m := c.member(cl.Name); errors.Is(err, errNotSynced) && m != nil && time.Since(time.Unix(0, m.lastSeen.Load())) < c.Grace {
 				continue // just connected: give it the grace period

@@ -12,6 +12,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -241,6 +242,18 @@ func TestPodSync(t *testing.T) {
 		for _, n := range []string{"kosmos-member-a", "kosmos-member-b-b1", "kosmos-member-b-b2"} {
 			if err := wantReady(ctx, h, n, corev1.ConditionTrue)(); err != nil {
 				return err
+			}
+		}
+		return nil
+	})
+	waitFor(t, "the Cluster objects Ready", func() error {
+		for _, name := range []string{"member-a", "member-b"} {
+			var cl v1alpha1.Cluster
+			if err := w.host.Get(ctx, client.ObjectKey{Name: name}, &cl); err != nil {
+				return err
+			}
+			if c := meta.FindStatusCondition(cl.Status.Conditions, "Ready"); c == nil || c.Status != metav1.ConditionTrue {
+				return fmt.Errorf("cluster %s: Ready %+v", name, c)
 			}
 		}
 		return nil
