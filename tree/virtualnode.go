@@ -1,6 +1,7 @@
-// Package tree makes member clusters appear as nodes of the host. This file
-// is its pure core: the virtual Node objects of one member, computed from
-// the host's Cluster object and what the member's API server shows.
+// This file is the virtual nodes' pure core: the Node objects of one
+// member, computed from the host's Cluster object and what the member's
+// API server shows.
+
 package tree
 
 import (

@@ -1,0 +1,68 @@
+// Package tree makes member clusters appear as nodes of the host cluster
+// (ClusterTree): pods bound to those nodes run in the members, with what
+// they need, and their status comes back.
+//
+// # Virtual nodes
+//
+// For every Cluster object the reconciler writes in the host (tree
+// enabled), the Controller keeps one virtual node (Aggregate: the member's
+// room summed over its Ready, schedulable, selected nodes, net of the pods
+// Kosmos did not create) or one per member node (OneToOne). Each carries
+// the kosmos.io/cluster, region and zone labels, the kosmos.io/leaf taint
+// and the free-resource summary the scheduler's fragmentation check reads
+// (VirtualNodes, pure). A node renews its Lease in kube-node-lease while
+// the member's API server answers; once it has been silent for Grace, the
+// node's Ready condition turns Unknown and the host's node lifecycle takes
+// over. The Cluster object reports Ready, Reconciling or Stalled.
+//
+// # Pods down, status up
+//
+// Each member has a memberSync: informers on the member (all nodes and
+// pods, for the virtual nodes; the tree's own copies, by label), a work
+// queue of host pod keys and Workers goroutines. Host informers (pods bound
+// to some node, virtual nodes, ConfigMaps, Secrets, claims) route every
+// change to the member behind the pod's node. reconcilePod compares the
+// host pod with its member copy and does one thing: create the copy after
+// its dependencies, carry updatable fields down, write the status up
+// (HostStatus: pod IPs through the member's GlobalCIDRs), delete the copy
+// with the host's grace period and then release the host pod as a kubelet
+// would, delete an orphan, or fail a host pod whose copy vanished.
+// MemberPod (pure) translates the pod: scheduling constraints of the host
+// dropped for those of the kosmos.io/member-scheduling annotation, the
+// leaf toleration and priority class dropped, and the projected API token
+// replaced by a Secret with the host's token for the same ServiceAccount,
+// the host's CA and namespace, so in-cluster clients in the member talk to
+// the host's API server (hostAPIEndpoint) as they would in the host.
+//
+// # Ownership
+//
+// Everything the tree writes in a member carries
+// app.kubernetes.io/managed-by=kosmos-tree, and a member pod names the UID
+// of the host pod it copies. Objects without the label are never updated
+// or deleted: a member pod of the same name is reported in an event and
+// left alone; a ConfigMap or Secret of the same name is not overwritten.
+// Copies no synced pod references are collected on every pass; a claim
+// copy goes with its host claim.
+//
+// # Storage
+//
+// A host claim a pod references is created in the member; once bound
+// there, its volume is reflected in the host (HostPV: Retain, bound to the
+// host claim, node affinity rewritten to the virtual nodes) and the host
+// claim is bound to it.
+//
+// # Logs and exec
+//
+// KubeletServer serves the kubelet endpoints the host's API server calls
+// for kubectl logs, exec, attach and port-forward on the virtual nodes,
+// authenticating the API server by client certificate and authorizing it
+// with a SubjectAccessReview as a kubelet does, and relays each request to
+// the member's API server for the member pod (streams upgraded end to
+// end).
+//
+// # Usage
+//
+//	ctl := &tree.Controller{Host: hostClient, Config: hostConfig, Namespace: "kosmos-system"}
+//	go (&tree.KubeletServer{Controller: ctl, ClientCA: pool}).Serve(ctx, ln)
+//	err := ctl.Run(ctx)
+package tree
