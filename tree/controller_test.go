@@ -124,6 +124,19 @@ func TestVirtualNodeFollowsMember(t *testing.T) {
 	makeReady(ctx, t, member, "m3", "8")
 	wait("the virtual node to grow to 14 CPUs", func() bool { c, _ := cpuOf(); return c == "14" })
 
+	// A pod of the member's own starts running on m3: the room it takes is
+	// no longer the host's.
+	own := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "own"}, Spec: corev1.PodSpec{NodeName: "m3",
+		Containers: []corev1.Container{{Name: "c", Image: "x", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3")}}}}}}
+	if err := member.Create(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	own.Status.Phase = corev1.PodRunning
+	if err := member.Status().Update(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	wait("the virtual node to shrink to 11 CPUs", func() bool { c, _ := cpuOf(); return c == "11" })
+
 	// The cluster leaves the topology: its virtual node goes; the stranger stays.
 	if err := host.Delete(ctx, cl); err != nil {
 		t.Fatal(err)

@@ -346,13 +346,22 @@ func TestPodSync(t *testing.T) {
 	cmh.Data["mode"] = "green"
 	_, err = h.CoreV1().ConfigMaps("shop").Update(ctx, cmh, metav1.UpdateOptions{})
 	must(t, err)
+	sech, err := h.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})
+	must(t, err)
+	sech.Data["password"] = []byte("rotated")
+	_, err = h.CoreV1().Secrets("shop").Update(ctx, sech, metav1.UpdateOptions{})
+	must(t, err)
 	hp.Spec.Containers[0].Image = "shop/web:1.1"
 	_, err = h.CoreV1().Pods("shop").Update(ctx, hp, metav1.UpdateOptions{})
 	must(t, err)
-	waitFor(t, "the member's copy and image to follow", func() error {
+	waitFor(t, "the member's copies and image to follow", func() error {
 		cm, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
 		if err != nil || cm.Data["mode"] != "green" {
 			return fmt.Errorf("configmap %v %v", cm.Data, err)
+		}
+		sec, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})
+		if err != nil || string(sec.Data["password"]) != "rotated" {
+			return fmt.Errorf("secret copy not rotated (%v)", err)
 		}
 		mp, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
 		if err != nil || mp.Spec.Containers[0].Image != "shop/web:1.1" {
