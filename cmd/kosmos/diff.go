@@ -18,11 +18,6 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-type clusterDiff struct {
-	name          string
-	before, after reconciler.Objects
-}
-
 func newDiffCommand() *cobra.Command {
 	var file, from, factsFile, kubeconfig string
 	var offline bool
@@ -52,7 +47,7 @@ instead. Exit status as kubectl diff: 0 no changes, 1 changes, 2 error.`,
 			if err != nil {
 				return asDiffError(err)
 			}
-			var diffs []clusterDiff
+			var diffs []reconciler.ClusterDiff
 			if offline {
 				diffs, err = offlineDiff(t, from, factsFile)
 			} else {
@@ -92,7 +87,7 @@ func asDiffError(err error) error {
 	return &exitError{exitError2, err}
 }
 
-func offlineDiff(t *v1alpha1.KosmosTopology, from, factsFile string) ([]clusterDiff, error) {
+func offlineDiff(t *v1alpha1.KosmosTopology, from, factsFile string) ([]reconciler.ClusterDiff, error) {
 	if from == "" || factsFile == "" {
 		return nil, errors.New("--offline needs --from OLD and --facts FILE")
 	}
@@ -116,13 +111,13 @@ func offlineDiff(t *v1alpha1.KosmosTopology, from, factsFile string) ([]clusterD
 	if err != nil {
 		return nil, err
 	}
-	var out []clusterDiff
+	var out []reconciler.ClusterDiff
 	for _, c := range t.Spec.Clusters {
-		out = append(out, clusterDiff{name: c.Name, before: before[c.Name], after: after[c.Name]})
+		out = append(out, reconciler.ClusterDiff{Cluster: c.Name, Before: before[c.Name], After: after[c.Name]})
 	}
 	for _, c := range old.Spec.Clusters {
 		if t.Spec.Cluster(c.Name) == nil {
-			out = append(out, clusterDiff{name: c.Name, before: before[c.Name], after: reconciler.Objects{}})
+			out = append(out, reconciler.ClusterDiff{Cluster: c.Name, Before: before[c.Name], After: reconciler.Objects{}})
 		}
 	}
 	return out, nil
@@ -140,30 +135,17 @@ func objectsByCluster(st desired.State) (map[string]reconciler.Objects, error) {
 	return out, nil
 }
 
-func liveDiff(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string) ([]clusterDiff, error) {
+func liveDiff(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string) ([]reconciler.ClusterDiff, error) {
 	clusters, err := reconciler.ConnectContexts(t, kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	facts, err := reconciler.ObserveAll(ctx, clusters)
-	if err != nil {
-		return nil, err
-	}
-	st := desired.Compute(t, facts)
-	var out []clusterDiff
-	for i, co := range st.Clusters {
-		before, after, err := reconciler.LiveObjects(ctx, clusters[i].Client, t.Name, co.Objects)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", co.Cluster, err)
-		}
-		out = append(out, clusterDiff{name: co.Cluster, before: before, after: after})
-	}
-	return out, nil
+	return reconciler.LiveDiff(ctx, t, clusters)
 }
 
 // printDiffs prints the summary and diffs (or runs KUBECTL_EXTERNAL_DIFF) and
 // reports whether anything would change.
-func printDiffs(w io.Writer, diffs []clusterDiff) (bool, error) {
+func printDiffs(w io.Writer, diffs []reconciler.ClusterDiff) (bool, error) {
 	colour := false
 	if f, ok := w.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
 		colour = term.IsTerminal(int(f.Fd()))
@@ -180,16 +162,16 @@ func printDiffs(w io.Writer, diffs []clusterDiff) (bool, error) {
 	}
 	changed := false
 	for _, d := range diffs {
-		changes := reconciler.Diff(d.name, d.before, d.after)
+		changes := reconciler.Diff(d.Cluster, d.Before, d.After)
 		counts := map[string]int{}
 		for _, c := range changes {
 			counts[c.Action]++
 		}
-		fmt.Fprintf(w, "cluster %s: %d to create, %d to change, %d to delete\n", d.name, counts["create"], counts["update"], counts["delete"])
+		fmt.Fprintf(w, "cluster %s: %d to create, %d to change, %d to delete\n", d.Cluster, counts["create"], counts["update"], counts["delete"])
 		for _, c := range changes {
 			changed = true
 			if external != "" {
-				name := d.name + "_" + strings.ReplaceAll(c.Key, "/", "_") + ".yaml"
+				name := d.Cluster + "_" + strings.ReplaceAll(c.Key, "/", "_") + ".yaml"
 				for dir, text := range map[string]string{beforeDir: c.Old, afterDir: c.New} {
 					if err := os.MkdirAll(dir, 0o755); err != nil {
 						return false, err

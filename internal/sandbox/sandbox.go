@@ -1,0 +1,361 @@
+// Package sandbox runs a whole Kosmos installation on one machine, with
+// no Docker: `kosmos up`.
+//
+// # What runs
+//
+// For every cluster of the topology: a real control plane (etcd,
+// kube-apiserver and kube-controller-manager, from the binaries `make
+// testbin` builds), Node objects standing for its machines (NodesFor) and a
+// simulated kubelet that runs the pods bound to them. In the host, the
+// real kube-scheduler with the Kosmos plugins, the tree controller, and the
+// reconciler following the topology file; the kubeconfig Secrets the
+// topology names hold the clusters' credentials, as in a real installation.
+//
+// # Usage
+//
+//	sb, err := sandbox.Start(ctx, sandbox.Options{Topology: "topology.example.yaml", Dir: dir, Progress: os.Stdout})
+//	// kosmos diff / apply against sb.KubeconfigPath, then:
+//	err = sb.StartControllers(ctx)
+//	defer sb.Stop()
+package sandbox
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/scheduler"
+	"kosmos.io/kosmos/schema"
+	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree"
+)
+
+// Namespace is where Kosmos runs in the host.
+const Namespace = "kosmos-system"
+
+// Options say what to run.
+type Options struct {
+	// Topology is the topology file.
+	Topology string
+	// Dir holds the sandbox's state (kubeconfig, logs, config files).
+	Dir string
+	// NodesPerCluster simulated machines (default 2).
+	NodesPerCluster int
+	// SchedulerConfig is the KubeSchedulerConfiguration shipped for the
+	// host (its kosmos-scheduler profile is used as it is).
+	SchedulerConfig string
+	// Progress receives one line per step; Log the components' logs.
+	Progress io.Writer
+	Log      *slog.Logger
+}
+
+// Sandbox is a running set of clusters.
+type Sandbox struct {
+	Topology       *v1alpha1.KosmosTopology
+	Env            *testenv.Env
+	KubeconfigPath string
+	// Nodes are the simulated machines by cluster.
+	Nodes map[string][]corev1.Node
+	// Reconciler is the running reconciler, once StartControllers ran.
+	Reconciler *reconciler.Controller
+
+	o      Options
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	procs  []*exec.Cmd
+}
+
+func (s *Sandbox) say(format string, args ...any) {
+	if s.o.Progress != nil {
+		fmt.Fprintf(s.o.Progress, format+"\n", args...)
+	}
+}
+
+// Start brings the clusters up: control planes, machines, kubelets,
+// kubeconfig Secrets. On error, what started is stopped.
+func Start(ctx context.Context, o Options) (*Sandbox, error) {
+	o.NodesPerCluster = cmp.Or(o.NodesPerCluster, 2)
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	t, err := schema.LoadFile(o.Topology)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := testenv.BinDir()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(bin, "kube-controller-manager")); err != nil {
+		return nil, fmt.Errorf("kube-controller-manager missing in %s: run `hack/testbin.sh --sandbox` (make demo does)", bin)
+	}
+	nodes, err := NodesFor(t, o.NodesPerCluster)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &Sandbox{Topology: t, Nodes: nodes, o: o}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	var names []string
+	for _, c := range t.Spec.Clusters {
+		names = append(names, c.Name)
+	}
+	s.say("starting %d control planes (etcd + kube-apiserver): %v", len(names), names)
+	start := time.Now()
+	if s.Env, err = testenv.Start(ctx, testenv.Options{Names: names, Dir: o.Dir, BinDir: bin}); err != nil {
+		return nil, err
+	}
+	s.say("  control planes up in %s", time.Since(start).Round(100*time.Millisecond))
+	if err := s.setUp(ctx, bin); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Sandbox) setUp(ctx context.Context, bin string) error {
+	var err error
+	if s.KubeconfigPath, err = s.writeKubeconfig(); err != nil {
+		return err
+	}
+	for _, c := range s.Topology.Spec.Clusters {
+		cfg := s.Env.Cluster(c.Name).Config
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		if err := s.startControllerManager(c.Name, bin); err != nil {
+			return err
+		}
+		for i := range s.Nodes[c.Name] {
+			if err := createNode(ctx, cs, &s.Nodes[c.Name][i]); err != nil {
+				return fmt.Errorf("cluster %s: %w", c.Name, err)
+			}
+		}
+		k := newKubelet(c.Name, cs, s.Nodes[c.Name], s.o.Log)
+		s.wg.Go(func() { k.run(s.ctx) })
+		s.say("  cluster %-12s %s  %d machines, kube-controller-manager, simulated kubelets", c.Name, cfg.Host, len(s.Nodes[c.Name]))
+	}
+	return s.writeSecrets(ctx)
+}
+
+// writeKubeconfig writes the kubeconfig with a context per cluster, named
+// as the cluster and also as the topology's kubeconfig.context.
+func (s *Sandbox) writeKubeconfig() (string, error) {
+	kc, err := clientcmd.LoadFromFile(s.Env.KubeconfigPath)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range s.Topology.Spec.Clusters {
+		if ctxName := c.Kubeconfig.Context; ctxName != "" && ctxName != c.Name {
+			kc.Contexts[ctxName] = kc.Contexts[c.Name]
+		}
+	}
+	if err := clientcmd.WriteToFile(*kc, s.Env.KubeconfigPath); err != nil {
+		return "", err
+	}
+	return s.Env.KubeconfigPath, nil
+}
+
+// writeSecrets stores each member's kubeconfig in the Secret the topology
+// names, in the host's kosmos-system namespace.
+func (s *Sandbox) writeSecrets(ctx context.Context) error {
+	host := s.hostName()
+	cs, err := kubernetes.NewForConfig(s.Env.Cluster(host).Config)
+	if err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	for _, c := range s.Topology.Spec.Clusters {
+		ref := c.Kubeconfig.SecretRef
+		if ref == nil {
+			continue
+		}
+		kc, err := s.Env.KubeconfigFor(c.Name)
+		if err != nil {
+			return err
+		}
+		key := cmp.Or(ref.Key, v1alpha1.DefaultSecretKey)
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cmp.Or(ref.Namespace, Namespace), Name: ref.Name}, Data: map[string][]byte{key: kc}}
+		if _, err := cs.CoreV1().Secrets(sec.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("kubeconfig Secret of %s: %w", c.Name, err)
+		}
+	}
+	s.say("  kubeconfig Secrets of %d clusters in %s/%s", len(s.Topology.Spec.Clusters), host, Namespace)
+	return nil
+}
+
+func (s *Sandbox) hostName() string {
+	for _, c := range s.Topology.Spec.Clusters {
+		if c.Role == v1alpha1.RoleHost {
+			return c.Name
+		}
+	}
+	return s.Topology.Spec.Clusters[0].Name
+}
+
+func createNode(ctx context.Context, cs kubernetes.Interface, n *corev1.Node) error {
+	status := n.Status
+	created, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	now := metav1.Now()
+	created.Status = status
+	for i := range created.Status.Conditions {
+		created.Status.Conditions[i].LastHeartbeatTime, created.Status.Conditions[i].LastTransitionTime = now, now
+	}
+	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("node %s status: %w", n.Name, err)
+	}
+	return nil
+}
+
+// startControllerManager runs kube-controller-manager for a cluster, so
+// Deployments get ReplicaSets and pods, namespaces their default
+// ServiceAccount and root CA, Services their EndpointSlices, and nodes
+// lose the not-ready taint admission gives them once they are Ready (and
+// go NotReady when their Lease is not renewed).
+func (s *Sandbox) startControllerManager(name, bin string) error {
+	kc, err := s.Env.KubeconfigFor(name)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.o.Dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	kcPath, caPath := filepath.Join(dir, "kubeconfig"), filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(caPath, s.Env.Cluster(name).Config.CAData, 0o600); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(dir, "kube-controller-manager.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(bin, "kube-controller-manager"),
+		"--kubeconfig="+kcPath, "--leader-elect=false", "--secure-port=0", "--root-ca-file="+caPath,
+		"--controllers=deployment-controller,replicaset-controller,statefulset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,endpointslice-controller,job-controller,node-lifecycle-controller")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start kube-controller-manager of %s: %w", name, err)
+	}
+	s.procs = append(s.procs, cmd)
+	s.wg.Go(func() { _ = cmd.Wait(); logf.Close() })
+	return nil
+}
+
+// StartControllers runs, against the host, the kube-scheduler with the
+// Kosmos plugins and the tree controller, and the reconciler following
+// the topology file. Call it once the first apply installed the CRDs.
+func (s *Sandbox) StartControllers(ctx context.Context) error {
+	host := s.hostName()
+	cfg := s.Env.Cluster(host).Config
+	scheme, err := reconciler.Scheme()
+	if err != nil {
+		return err
+	}
+	hc, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	conf, err := s.schedulerConfig(host)
+	if err != nil {
+		return err
+	}
+	if _, err := scheduler.Run(s.ctx, conf); err != nil {
+		return err
+	}
+	s.say("  kube-scheduler with the Kosmos plugins (profile kosmos-scheduler) on %s", host)
+	ctl := &tree.Controller{Host: hc, Config: cfg, Namespace: Namespace, Interval: 2 * time.Second, Grace: 20 * time.Second, Log: s.o.Log}
+	s.wg.Go(func() { _ = ctl.Run(s.ctx) })
+	s.say("  tree controller on %s", host)
+	s.Reconciler = &reconciler.Controller{
+		Source:  reconciler.FileSource{Path: s.o.Topology},
+		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) { return reconciler.ConnectContexts(t, s.KubeconfigPath) },
+		Resync:  30 * time.Second, Prune: true, Log: s.o.Log,
+	}
+	s.wg.Go(func() { _ = s.Reconciler.Run(s.ctx) })
+	s.say("  reconciler following %s", s.o.Topology)
+	_ = ctx
+	return nil
+}
+
+// schedulerConfig writes the shipped KubeSchedulerConfiguration with the
+// host's kubeconfig and no leader election (one scheduler here).
+func (s *Sandbox) schedulerConfig(host string) (string, error) {
+	raw, err := os.ReadFile(s.o.SchedulerConfig)
+	if err != nil {
+		return "", fmt.Errorf("scheduler configuration: %w", err)
+	}
+	var conf map[string]any
+	if err := yaml.Unmarshal(raw, &conf); err != nil {
+		return "", fmt.Errorf("scheduler configuration %s: %w", s.o.SchedulerConfig, err)
+	}
+	conf["leaderElection"] = map[string]any{"leaderElect": false}
+	conf["clientConnection"] = map[string]any{"kubeconfig": filepath.Join(s.o.Dir, host, "kubeconfig"), "qps": 200, "burst": 400}
+	out, err := yaml.Marshal(conf)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(s.o.Dir, "scheduler-config.yaml")
+	return path, os.WriteFile(path, out, 0o600)
+}
+
+// Stop ends everything the sandbox started (its state directory stays).
+func (s *Sandbox) Stop() error {
+	s.cancel()
+	for _, p := range s.procs {
+		if p.Process != nil {
+			_ = p.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		for _, p := range s.procs {
+			if p.Process != nil {
+				_ = p.Process.Kill()
+			}
+		}
+	}
+	var errs []error
+	if s.Env != nil {
+		errs = append(errs, s.Env.Stop())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,176 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/tree"
+)
+
+// testWriter sends progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+// TestSandboxEndToEnd is the main job, as `kosmos up` runs it, on the
+// example topology: four real clusters; the first diff shows what Kosmos
+// will create; one apply; the controllers; a Deployment the web-weighted
+// policy (2:1:1) matches ends up Running in the members, 2/1/1; then the
+// diff is empty and every check passes.
+func TestSandboxEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	sb, err := Start(ctx, Options{
+		Topology: filepath.Join("..", "..", "topology.example.yaml"), Dir: t.TempDir(),
+		SchedulerConfig: filepath.Join("..", "..", "kustomize", "base", "scheduler", "scheduler-config.yaml"),
+		Progress:        testWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := sb.Stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	clusters, err := reconciler.ConnectContexts(sb.Topology, sb.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := reconciler.LiveDiff(ctx, sb.Topology, clusters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(reconciler.Changes(diffs)); n == 0 {
+		t.Fatal("the first diff shows nothing to create")
+	}
+	rep := reconciler.Pass(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true})
+	if err := rep.Err(); err != nil {
+		t.Fatalf("first apply: %v", err)
+	}
+	if err := sb.StartControllers(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	host := kubernetes.NewForConfigOrDie(sb.Env.Cluster("host").Config)
+	_, err = host.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := int32(4)
+	labels := map[string]string{"app": "web"}
+	_, err = host.AppsV1().Deployments("shop").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				SchedulerName: "kosmos-scheduler",
+				Containers:    []corev1.Container{{Name: "web", Image: "nginx:1.27"}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := map[string]kubernetes.Interface{}
+	for _, m := range []string{"member-a", "member-b", "member-c"} {
+		members[m] = kubernetes.NewForConfigOrDie(sb.Env.Cluster(m).Config)
+	}
+	want := map[string]int{"member-a": 2, "member-b": 1, "member-c": 1}
+	var last string
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		got, err := runningByCluster(ctx, host, members)
+		if err == nil && fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+		last = fmt.Sprintf("%v (%v)", got, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("the Deployment's pods never ran 2/1/1 in the members: last %s\n%s", last, dump(ctx, host))
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+
+	diffs, err = reconciler.LiveDiff(ctx, sb.Topology, clusters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := reconciler.Changes(diffs); len(ch) > 0 {
+		t.Errorf("kosmos diff after up reports %d changes, first %s", len(ch), ch[0].Key)
+	}
+	r, err := Collect(ctx, sb.Topology, sb.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r.WriteTable(&out)
+	if !WriteChecks(&out, r.Checks(sb.Topology)) {
+		t.Errorf("kosmos check fails:\n%s", out.String())
+	}
+	t.Log("\n" + out.String())
+}
+
+// runningByCluster counts the host's web pods Running on each member's
+// virtual nodes whose member copy runs too.
+func runningByCluster(ctx context.Context, host kubernetes.Interface, members map[string]kubernetes.Interface) (map[string]int, error) {
+	pods, err := host.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning || p.Spec.NodeName == "" {
+			continue
+		}
+		n, err := host.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		cl := n.Labels[tree.LabelCluster]
+		m, ok := members[cl]
+		if !ok {
+			continue
+		}
+		mp, err := m.CoreV1().Pods("shop").Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil || mp.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		out[cl]++
+	}
+	return out, nil
+}
+
+// dump describes the host's shop namespace for a failure message.
+func dump(ctx context.Context, host kubernetes.Interface) string {
+	var b bytes.Buffer
+	if rs, err := host.AppsV1().ReplicaSets("shop").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, r := range rs.Items {
+			fmt.Fprintf(&b, "replicaset %s: %d/%d\n", r.Name, r.Status.ReadyReplicas, r.Status.Replicas)
+		}
+	}
+	if pods, err := host.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range pods.Items {
+			fmt.Fprintf(&b, "pod %s node=%q phase=%s scheduler=%s\n", p.Name, p.Spec.NodeName, p.Status.Phase, p.Spec.SchedulerName)
+		}
+	}
+	if evs, err := host.CoreV1().Events("").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, e := range evs.Items {
+			fmt.Fprintf(&b, "event %s/%s %s: %s\n", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message)
+		}
+	}
+	return b.String()
+}
