@@ -13,10 +13,11 @@
 //	server.Run([]string{"-conf", "Corefile"}) // as `kosmos dns -conf Corefile`
 //
 //	inst, err := server.Start(corefile)        // in process
-//	defer inst.Stop()
+//	defer server.Stop(inst)
 package server
 
 import (
+	"errors"
 	"os"
 	"slices"
 	"sync"
@@ -59,7 +60,7 @@ func Run(args []string) {
 var startMu sync.Mutex
 
 // Start runs a CoreDNS server from a Corefile in this process; Stop the
-// instance when done. Listen on 127.0.0.1:0 to get a free port, and read it
+// instance with Stop when done. Listen on 127.0.0.1:0 to get a free port, and read it
 // with Addrs.
 func Start(corefile string) (*caddy.Instance, error) {
 	startMu.Lock()
@@ -67,6 +68,13 @@ func Start(corefile string) (*caddy.Instance, error) {
 	caddy.Quiet = true
 	dnsserver.Quiet = true
 	return caddy.Start(corefileInput(corefile))
+}
+
+// Stop stops an instance from Start: its servers, then the plugins'
+// shutdown hooks (the kosmos plugin's watches end there).
+func Stop(inst *caddy.Instance) error {
+	err := inst.Stop()
+	return errors.Join(append([]error{err}, inst.ShutdownCallbacks()...)...)
 }
 
 // Addrs returns the UDP and TCP addresses of the instance's first server.
