@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/mcs"
 	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -38,6 +39,9 @@ type Controller struct {
 	// ClusterTimeout bounds each phase of a pass in one cluster (default
 	// 5m): a hung API server delays no one else for longer.
 	ClusterTimeout time.Duration
+	// EndpointExpiry is how long the imported endpoints of a cluster that
+	// stopped answering are kept (default 2m).
+	EndpointExpiry time.Duration
 	Log            *slog.Logger
 	// OnPass, when set, receives every pass's report (tests, status).
 	OnPass func(Report, error)
@@ -47,6 +51,7 @@ type Controller struct {
 	lastVersion string // of lastGood
 	seen        string // version of the last document read, good or not
 	known       netplan.Facts
+	services    map[string]*mcs.Facts
 	loadErr     error
 }
 
@@ -64,6 +69,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if c.EndpointExpiry <= 0 {
+		c.EndpointExpiry = 2 * time.Minute
 	}
 	if c.Source == nil {
 		c.Source = FileSource{Path: c.TopologyPath}
@@ -146,10 +154,11 @@ func debounce(ctx context.Context, trigger chan struct{}, d time.Duration) {
 
 func (c *Controller) pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, crds *sync.Map) {
 	c.mu.Lock()
-	known := c.known
+	known, services := c.known, c.services
 	c.mu.Unlock()
 	start := time.Now()
-	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, CRDsInstalled: crds, ClusterTimeout: c.ClusterTimeout})
+	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, KnownServices: services, EndpointExpiry: c.EndpointExpiry,
+		CRDsInstalled: crds, ClusterTimeout: c.ClusterTimeout})
 	if ctx.Err() != nil {
 		return // shutting down: errors now are cancellations, not failures
 	}
@@ -169,7 +178,7 @@ func (c *Controller) pass(ctx context.Context, t *v1alpha1.KosmosTopology, clust
 		c.Log.Error("pass finished with errors", "err", err)
 	}
 	c.mu.Lock()
-	c.known = rep.Facts
+	c.known, c.services = rep.Facts, rep.Services
 	version := c.lastVersion
 	c.mu.Unlock()
 	c.report(ctx, Outcome{Version: version, Pass: &rep, PassErr: err})

@@ -39,6 +39,24 @@ var PrunedKinds = []schema.GroupVersionKind{
 	{Group: "kosmos.io", Version: "v1alpha1", Kind: "NodeConfig"},
 	{Group: "kosmos.io", Version: "v1alpha1", Kind: "Cluster"},
 	{Group: "kosmos.io", Version: "v1alpha1", Kind: "DistributionPolicy"},
+	// Multi-cluster services: the ServiceExports written for spec.services
+	// (never a user's own: those lack the labels), imports and their slices.
+	{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceExport"},
+	{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceImport"},
+	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"},
+}
+
+// Key names an object in results and errors: Kind/name, or
+// Kind/namespace/name for namespaced objects.
+func Key(o interface {
+	GetKind() string
+	GetNamespace() string
+	GetName() string
+}) string {
+	if ns := o.GetNamespace(); ns != "" {
+		return o.GetKind() + "/" + ns + "/" + o.GetName()
+	}
+	return o.GetKind() + "/" + o.GetName()
 }
 
 // Result says what a pass did in one cluster, as kind/name lists.
@@ -64,7 +82,7 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 			continue
 		}
 		us = append(us, u)
-		want[u.GetKind()+"/"+u.GetName()] = true
+		want[Key(u)] = true
 	}
 	live, err := liveObjects(ctx, c, us)
 	if err != nil {
@@ -74,7 +92,7 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	for _, u := range us {
-		key := u.GetKind() + "/" + u.GetName()
+		key := Key(u)
 		l, exists := live[key]
 		switch {
 		case !exists:
@@ -114,8 +132,8 @@ func liveObjects(ctx context.Context, c client.Client, us []*unstructured.Unstru
 	listed := map[schema.GroupVersionKind]bool{}
 	for _, u := range us {
 		gvk := u.GroupVersionKind()
-		key := u.GetKind() + "/" + u.GetName()
-		if u.GetNamespace() != "" { // namespaced: a get each (none so far)
+		key := Key(u)
+		if u.GetNamespace() != "" { // namespaced: a get each
 			l := &unstructured.Unstructured{}
 			l.SetGroupVersionKind(gvk)
 			if err := c.Get(ctx, client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}, l); err == nil {
@@ -153,7 +171,11 @@ func Clean(obj client.Object) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", obj.GetName(), err)
 	}
-	delete(m, "status")
+	if obj.GetObjectKind().GroupVersionKind().Kind != "ServiceImport" {
+		// ServiceImport's CRD has no status subresource: its status (the
+		// exporting clusters) is part of the object and applied with it.
+		delete(m, "status")
+	}
 	dropNulls(m)
 	return m, nil
 }
@@ -225,7 +247,7 @@ func pruneOwned(ctx context.Context, c client.Client, topology string, want map[
 	var errs []error
 	for i := range owned {
 		it := &owned[i]
-		key := it.GetKind() + "/" + it.GetName()
+		key := Key(it)
 		if want[key] {
 			continue
 		}

@@ -1,0 +1,141 @@
+package mcs
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/diff"
+	"sigs.k8s.io/yaml"
+
+	"kosmos.io/kosmos/reconciler/apply"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// testInput is Input as YAML.
+type testInput struct {
+	Topology string                 `json:"topology"`
+	Now      time.Time              `json:"now"`
+	Expiry   string                 `json:"expiry"`
+	Services []v1alpha1.ServiceSpec `json:"services"`
+	Clusters []struct {
+		Name        string            `json:"name"`
+		GlobalCIDRs map[string]string `json:"globalCIDRs"`
+		Facts       *Facts            `json:"facts"`
+	} `json:"clusters"`
+}
+
+// testOutput is Output as YAML: objects as applied, export conditions.
+type testOutput struct {
+	Objects map[string][]map[string]any `json:"objects"`
+	Exports map[string][]ExportStatus   `json:"exports"`
+}
+
+// TestComputeGolden runs the sync over testdata/input.yaml (exports in three
+// clusters: GlobalCIDR translation, port and type conflicts, an expired
+// cluster, spec.services, a missing Service and namespace) and compares
+// with testdata/output.golden.yaml; -update rewrites it.
+func TestComputeGolden(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "input.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ti testInput
+	if err := yaml.UnmarshalStrict(data, &ti); err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Topology: ti.Topology, Now: ti.Now, Services: ti.Services}
+	if in.Expiry, err = time.ParseDuration(ti.Expiry); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range ti.Clusters {
+		in.Clusters = append(in.Clusters, Cluster{Name: c.Name, GlobalCIDRs: c.GlobalCIDRs, Facts: c.Facts})
+	}
+	out := Compute(in)
+	to := testOutput{Objects: map[string][]map[string]any{}, Exports: out.Exports}
+	for cluster, objs := range out.Objects {
+		for _, o := range objs {
+			m, err := apply.Clean(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			to.Objects[cluster] = append(to.Objects[cluster], m)
+		}
+	}
+	got, err := yaml.Marshal(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "output.golden.yaml")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("output differs from %s (go test ./reconciler/mcs -update rewrites it; review the diff):\n%s", golden, diff.Diff(string(want), string(got)))
+	}
+
+	// Computing again with the exports and conditions just written changes
+	// nothing.
+	for i := range in.Clusters {
+		f := in.Clusters[i].Facts
+		for _, o := range out.Objects[in.Clusters[i].Name] {
+			if o.GetObjectKind().GroupVersionKind().Kind == "ServiceExport" && !slices.ContainsFunc(f.Exports, func(e Export) bool { return e.Namespace == o.GetNamespace() && e.Name == o.GetName() }) {
+				f.Exports = append(f.Exports, Export{Namespace: o.GetNamespace(), Name: o.GetName(), Created: in.Now, Owned: true})
+			}
+		}
+		for j := range f.Exports {
+			for _, st := range out.Exports[in.Clusters[i].Name] {
+				if st.Namespace == f.Exports[j].Namespace && st.Name == f.Exports[j].Name {
+					f.Exports[j].Conditions = st.Conditions
+				}
+			}
+		}
+	}
+	in.Now = in.Now.Add(time.Minute)
+	for cluster, sts := range Compute(in).Exports {
+		for _, st := range sts {
+			if st.Changed {
+				t.Errorf("cluster %s: ServiceExport %s/%s changes again with its own conditions", cluster, st.Namespace, st.Name)
+			}
+		}
+	}
+}
+
+func TestTranslate(t *testing.T) {
+	m := map[string]string{"10.244.0.0/16": "100.64.0.0/16", "10.96.0.0/12": "172.32.0.0/12", "fd00:10::/64": "fd99:1::/64"}
+	for in, want := range map[string]string{
+		"10.244.3.7":   "100.64.3.7",
+		"10.96.0.10":   "172.32.0.10",
+		"10.111.2.3":   "172.47.2.3",
+		"10.245.0.1":   "10.245.0.1", // unmapped
+		"fd00:10::5":   "fd99:1::5",
+		"fd00:11::5":   "fd00:11::5",
+		"192.168.0.10": "192.168.0.10",
+	} {
+		a := mustAddr(t, in)
+		if got := Translate(a, m).String(); got != want {
+			t.Errorf("Translate(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func mustAddr(t *testing.T, s string) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
