@@ -25,7 +25,9 @@ import (
 type ClusterReport struct {
 	Name   string
 	Result apply.Result
-	Err    error
+	// StatusWrites counts the ServiceExport and ServiceImport status writes.
+	StatusWrites int
+	Err          error
 }
 
 // Report is what one pass did.
@@ -119,7 +121,9 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 		}
 		objs := append(slices.Clone(byName[c.Name].Objects), ms.Objects[c.Name]...)
 		res, err := apply.Cluster(ctx, c.Client, t.Name, objs, opts.Prune)
-		if _, serr := mcs.WriteStatus(ctx, c.Client, apply.FieldManager, ms.Exports[c.Name]); serr != nil {
+		n, serr := mcs.WriteStatus(ctx, c.Client, apply.FieldManager, ms.Exports[c.Name], ms.Imports[c.Name])
+		reports[i].StatusWrites = n
+		if serr != nil {
 			err = errors.Join(err, serr)
 		}
 		reports[i].Result = res

@@ -171,11 +171,7 @@ func Clean(obj client.Object) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", obj.GetName(), err)
 	}
-	if obj.GetObjectKind().GroupVersionKind().Kind != "ServiceImport" {
-		// ServiceImport's CRD has no status subresource: its status (the
-		// exporting clusters) is part of the object and applied with it.
-		delete(m, "status")
-	}
+	delete(m, "status")
 	dropNulls(m)
 	return m, nil
 }

@@ -41,6 +41,19 @@ type Facts struct {
 	// Services are the Services that are exported or named by the topology's
 	// spec.services, with their endpoints.
 	Services []Service `json:"services,omitempty"`
+	// Imports are the ServiceImports Kosmos keeps in the cluster, with the
+	// exporting clusters their status lists.
+	Imports []Import `json:"imports,omitempty"`
+}
+
+// Import is the status of one ServiceImport: its exporting clusters.
+type Import struct {
+	Namespace string   `json:"namespace"`
+	Name      string   `json:"name"`
+	Clusters  []string `json:"clusters,omitempty"`
+	// Changed is true when Clusters differ from the observed ones (a status
+	// write is due); set in Output only.
+	Changed bool `json:"changed,omitempty"`
 }
 
 // Export is one ServiceExport.
@@ -100,6 +113,9 @@ type Output struct {
 	// Exports by cluster: the status conditions every ServiceExport should
 	// carry; Changed marks those that differ from what was observed.
 	Exports map[string][]ExportStatus
+	// Imports by cluster: the status (exporting clusters) of every
+	// ServiceImport, written to its status subresource after apply.
+	Imports map[string][]Import
 }
 
 // ExportStatus is the status of one ServiceExport.
@@ -125,7 +141,7 @@ type exporter struct {
 
 // Compute plans the MCS objects of every cluster. It is pure.
 func Compute(in Input) Output {
-	out := Output{Objects: map[string][]client.Object{}, Exports: map[string][]ExportStatus{}}
+	out := Output{Objects: map[string][]client.Object{}, Exports: map[string][]ExportStatus{}, Imports: map[string][]Import{}}
 	byKey := map[string][]*exporter{}
 	for _, c := range in.Clusters {
 		if c.Facts == nil {
@@ -153,6 +169,15 @@ func Compute(in Input) Output {
 				continue // the namespace is not there (yet): nothing to import into
 			}
 			out.Objects[c.Name] = append(out.Objects[c.Name], imp.objects(in, c.Name)...)
+			st := Import{Namespace: imp.namespace, Name: imp.name}
+			for _, e := range imp.exporters {
+				st.Clusters = append(st.Clusters, e.cluster)
+			}
+			slices.Sort(st.Clusters)
+			st.Changed = c.Facts == nil || !slices.ContainsFunc(c.Facts.Imports, func(o Import) bool {
+				return o.Namespace == st.Namespace && o.Name == st.Name && slices.Equal(o.Clusters, st.Clusters)
+			})
+			out.Imports[c.Name] = append(out.Imports[c.Name], st)
 		}
 	}
 	for name, objs := range out.Objects {
@@ -345,10 +370,6 @@ func (imp *imported) objects(in Input, importer string) []client.Object {
 		}
 		si.Spec.IPs = src.clusterIPs(importer, "")
 	}
-	for _, e := range imp.exporters {
-		si.Status.Clusters = append(si.Status.Clusters, mcsv1a1.ClusterStatus{Cluster: e.cluster})
-	}
-	slices.SortFunc(si.Status.Clusters, func(a, b mcsv1a1.ClusterStatus) int { return cmp.Compare(a.Cluster, b.Cluster) })
 	objs := []client.Object{si}
 	for _, e := range imp.exporters {
 		if in.Expiry > 0 && in.Now.Sub(e.facts.ObservedAt) > in.Expiry {

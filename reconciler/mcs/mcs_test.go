@@ -35,6 +35,7 @@ type testInput struct {
 type testOutput struct {
 	Objects map[string][]map[string]any `json:"objects"`
 	Exports map[string][]ExportStatus   `json:"exports"`
+	Imports map[string][]Import         `json:"imports"`
 }
 
 // TestComputeGolden runs the sync over testdata/input.yaml (exports in three
@@ -58,7 +59,7 @@ func TestComputeGolden(t *testing.T) {
 		in.Clusters = append(in.Clusters, Cluster{Name: c.Name, GlobalCIDRs: c.GlobalCIDRs, Facts: c.Facts})
 	}
 	out := Compute(in)
-	to := testOutput{Objects: map[string][]map[string]any{}, Exports: out.Exports}
+	to := testOutput{Objects: map[string][]map[string]any{}, Exports: out.Exports, Imports: out.Imports}
 	for cluster, objs := range out.Objects {
 		for _, o := range objs {
 			m, err := apply.Clean(o)

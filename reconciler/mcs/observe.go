@@ -36,6 +36,17 @@ func Observe(ctx context.Context, c client.Client, topology string, specs []v1al
 	if err := c.List(ctx, &exps); err != nil && !meta.IsNoMatchError(err) {
 		return nil, fmt.Errorf("list ServiceExports: %w", err)
 	}
+	var sis mcsv1a1.ServiceImportList
+	if err := c.List(ctx, &sis, client.MatchingLabels{labelManagedBy: managedBy, labelTopology: topology}); err != nil && !meta.IsNoMatchError(err) {
+		return nil, fmt.Errorf("list ServiceImports: %w", err)
+	}
+	for _, si := range sis.Items {
+		imp := Import{Namespace: si.Namespace, Name: si.Name}
+		for _, cs := range si.Status.Clusters {
+			imp.Clusters = append(imp.Clusters, cs.Cluster)
+		}
+		f.Imports = append(f.Imports, imp)
+	}
 	type key struct{ ns, name string }
 	var keys []key
 	for _, e := range exps.Items {
@@ -92,10 +103,38 @@ func serviceFacts(svc *corev1.Service, eps []discoveryv1.EndpointSlice) Service 
 	return s
 }
 
-// WriteStatus writes the conditions of the ServiceExports whose status
-// changed, by server-side apply of the status subresource (field manager
-// kosmos). Errors are collected per export.
-func WriteStatus(ctx context.Context, c client.Client, fieldManager string, st []ExportStatus) (int, error) {
+// WriteStatus writes the status of the ServiceExports (conditions) and
+// ServiceImports (exporting clusters) whose status changed, by server-side
+// apply of the status subresource. Errors are collected per object; it
+// returns the number of writes.
+func WriteStatus(ctx context.Context, c client.Client, fieldManager string, exports []ExportStatus, imports []Import) (int, error) {
+	n, err := writeExportStatus(ctx, c, fieldManager, exports)
+	errs := []error{err}
+	for _, s := range imports {
+		if !s.Changed {
+			continue
+		}
+		clusters := make([]any, 0, len(s.Clusters))
+		for _, cl := range s.Clusters {
+			clusters = append(clusters, map[string]any{"cluster": cl})
+		}
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": mcsv1a1.GroupVersion.String(), "kind": mcsv1a1.ServiceImportKindName,
+			"metadata": map[string]any{"namespace": s.Namespace, "name": s.Name},
+			"status":   map[string]any{"clusters": clusters},
+		}}
+		if err := c.Status().Patch(ctx, u, client.Apply, client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
+			if !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("status of ServiceImport %s/%s: %w", s.Namespace, s.Name, err))
+			}
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+func writeExportStatus(ctx context.Context, c client.Client, fieldManager string, st []ExportStatus) (int, error) {
 	var errs []error
 	n := 0
 	for _, s := range st {
