@@ -10,9 +10,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"kosmos.io/kosmos/reconciler/desired"
 	"kosmos.io/kosmos/reconciler/mcs"
@@ -128,6 +130,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			for _, cl := range cs {
 				if cl.Err == nil {
 					go watchNodes(wctx, cl, fire, c.Log)
+					go watchServices(wctx, cl, fire, c.Log)
 				}
 			}
 			clusters, clustersOf = cs, t
@@ -264,4 +267,36 @@ func watchNodes(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) 
 		}
 		w.Stop()
 	}
+}
+
+// watchServices fires when what the multi-cluster service sync reads
+// changes: ServiceExports, and the clusters' own EndpointSlices (those with
+// kubernetes.io/service-name; the imported ones Kosmos writes lack it, so its
+// own writes do not wake it up).
+func watchServices(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) {
+	cfg := rest.CopyConfig(cl.Config)
+	cfg.Timeout = 0
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: cl.Client.Scheme()})
+	if err != nil {
+		log.Error("service watch", "cluster", cl.Name, "err", err)
+		return
+	}
+	watchLoop := func(list client.ObjectList, opts ...client.ListOption) {
+		for ctx.Err() == nil {
+			w, err := wc.Watch(ctx, list, opts...)
+			if err != nil {
+				select { // the CRD may not be installed yet, or the cluster is down
+				case <-ctx.Done():
+				case <-time.After(5 * time.Second):
+				}
+				continue
+			}
+			for range w.ResultChan() {
+				fire()
+			}
+			w.Stop()
+		}
+	}
+	go watchLoop(&mcsv1a1.ServiceExportList{})
+	watchLoop(&discoveryv1.EndpointSliceList{}, client.HasLabels{discoveryv1.LabelServiceName})
 }

@@ -3,7 +3,9 @@ package reconciler_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -341,4 +343,78 @@ func waitDNS(t *testing.T, network, addr, name string, qtype uint16, rcode int, 
 	if err != nil {
 		t.Fatalf("%s %s over %s: last %s %v (err %v), want %s %v", name, dns.TypeToString[qtype], network, dns.RcodeToString[got], ans, qerr, dns.RcodeToString[rcode], want)
 	}
+}
+
+// TestControllerFollowsExports: the controller imports a service as soon as
+// it is exported and its endpoints change, through its watches (the resync
+// is an hour away).
+func TestControllerFollowsExports(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{Names: []string{"a", "b", "c"}, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
+	topo, err := schema.LoadFile(filepath.Join("testdata", "mcs-topology.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusters, err := reconciler.ConnectContexts(topo, env.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, c := clusters[0].Client, clusters[2].Client
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, cl := range clusters {
+		if err := cl.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctl := &reconciler.Controller{
+		TopologyPath: filepath.Join("testdata", "mcs-topology.yaml"),
+		Connect: func(tp *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+			return reconciler.ConnectContexts(tp, env.KubeconfigPath)
+		},
+		Resync: time.Hour,
+		Prune:  true,
+		Log:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ctl.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// c exports web (a ClusterIP service with one endpoint).
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}}}}
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-x", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.6"}}}}
+	for _, o := range []client.Object{svc, slice, &mcsv1a1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrsInA := func() []string {
+		var eps discoveryv1.EndpointSliceList
+		if err := a.List(ctx, &eps, client.InNamespace("shop"), client.MatchingLabels{mcsv1a1.LabelServiceName: "web", mcsv1a1.LabelSourceCluster: "c"}); err != nil {
+			return nil
+		}
+		var out []string
+		for _, s := range eps.Items {
+			for _, e := range s.Endpoints {
+				out = append(out, e.Addresses...)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	waitFor(t, "web's endpoint from c imported into a, translated", func() bool { return slices.Equal(addrsInA(), []string{"100.64.0.6"}) })
+	// A second endpoint in c.
+	slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.244.0.7"}})
+	if err := c.Update(ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "c's new endpoint imported into a", func() bool { return slices.Equal(addrsInA(), []string{"100.64.0.6", "100.64.0.7"}) })
+	// Un-export.
+	if err := c.Delete(ctx, &mcsv1a1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the import gone from a", func() bool {
+		return apierrors.IsNotFound(a.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &mcsv1a1.ServiceImport{}))
+	})
 }

@@ -216,6 +216,9 @@ func effectiveExports(in Input, c Cluster, out *Output) []Export {
 		if len(s.Clusters) == 0 && c.Facts.service(s.Namespace, s.Name) == nil {
 			continue // every cluster that has it: this one has not
 		}
+		if !slices.Contains(c.Facts.Namespaces, s.Namespace) {
+			continue // no namespace, no service: exported once the namespace exists
+		}
 		e, ok := owned[k]
 		if !ok {
 			e = Export{Namespace: s.Namespace, Name: s.Name, Created: in.Now, Owned: true}
