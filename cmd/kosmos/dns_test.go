@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,8 +74,8 @@ func TestDNSCommand(t *testing.T) {
 		t.Fatalf("default/kubernetes Service never appeared: %v", err)
 	}
 
-	port := freePort(t)
-	corefile := shippedCorefile(t, port, env.KubeconfigPath, "a")
+	port, readyPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	corefile := shippedCorefile(t, port, readyPort, metricsPort, env.KubeconfigPath, "a")
 	cmd := exec.Command(os.Args[0], "dns", "-conf", corefile)
 	cmd.Env = append(os.Environ(), "KOSMOS_TEST_MAIN=1", "KOSMOS_CLUSTER=a")
 	var out strings.Builder
@@ -116,12 +118,34 @@ func TestDNSCommand(t *testing.T) {
 			}
 		}
 	}
+	// Ready (every plugin, kosmos included), and the plugin's metrics.
+	if code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/ready", readyPort)); code != 200 {
+		t.Errorf("/ready: %d %s", code, body)
+	}
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	if !strings.Contains(metrics, `coredns_kosmos_requests_total{rcode="NOERROR",server="dns://127.0.0.1:`) || !strings.Contains(metrics, "coredns_kosmos_index_names") {
+		t.Errorf("/metrics lacks the kosmos plugin's request count:\n%s", metrics)
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 // shippedCorefile rewrites kustomize/base/dns/Corefile for a test: the
 // server on 127.0.0.1:port, health/ready/metrics on free ports, and the
 // kosmos and kubernetes plugins reaching the API server through kubeconfig.
-func shippedCorefile(t *testing.T, port int, kubeconfig, kctx string) string {
+func shippedCorefile(t *testing.T, port, readyPort, metricsPort int, kubeconfig, kctx string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "kustomize", "base", "dns", "Corefile"))
 	if err != nil {
@@ -131,8 +155,8 @@ func shippedCorefile(t *testing.T, port int, kubeconfig, kctx string) string {
 	r := strings.NewReplacer(
 		".:53 {", fmt.Sprintf(".:%d {\n    bind 127.0.0.1", port),
 		"health :8080", fmt.Sprintf("health 127.0.0.1:%d", freePort(t)),
-		"ready :8181", fmt.Sprintf("ready 127.0.0.1:%d", freePort(t)),
-		"prometheus :9153", fmt.Sprintf("prometheus 127.0.0.1:%d", freePort(t)),
+		"ready :8181", fmt.Sprintf("ready 127.0.0.1:%d", readyPort),
+		"prometheus :9153", fmt.Sprintf("prometheus 127.0.0.1:%d", metricsPort),
 		"kosmos clusterset.local {", "kosmos clusterset.local {"+kc,
 		"kubernetes cluster.local in-addr.arpa ip6.arpa {", "kubernetes cluster.local in-addr.arpa ip6.arpa {"+kc,
 	)
