@@ -181,13 +181,13 @@ func TestMultiClusterServices(t *testing.T) {
 		}
 	}()
 	known := rep.Services
-	rep = pass(reconciler.PassOptions{KnownServices: known, EndpointExpiry: time.Hour, ClusterTimeout: 3 * time.Second})
+	rep = pass(reconciler.PassOptions{KnownServices: known, EndpointExpiry: time.Hour, ClusterTimeout: 10 * time.Second})
 	if rep.Clusters[2].Err == nil {
 		t.Fatal("paused cluster c answered")
 	}
 	waitDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, ipA, globalC)
 	// ... and go once it has.
-	rep = pass(reconciler.PassOptions{KnownServices: rep.Services, EndpointExpiry: time.Millisecond, ClusterTimeout: 3 * time.Second})
+	rep = pass(reconciler.PassOptions{KnownServices: rep.Services, EndpointExpiry: time.Millisecond, ClusterTimeout: 10 * time.Second})
 	if rep.Services["c"] == nil || !rep.Services["c"].ObservedAt.Equal(known["c"].ObservedAt) {
 		t.Errorf("c's facts were not carried with their observation time: %+v", rep.Services["c"])
 	}
