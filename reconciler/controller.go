@@ -54,6 +54,7 @@ type Controller struct {
 	seen        string // version of the last document read, good or not
 	known       netplan.Facts
 	services    map[string]*mcs.Facts
+	started     time.Time
 	loadErr     error
 }
 
@@ -75,6 +76,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.EndpointExpiry <= 0 {
 		c.EndpointExpiry = 2 * time.Minute
 	}
+	c.started = time.Now()
 	if c.Source == nil {
 		c.Source = FileSource{Path: c.TopologyPath}
 	}
@@ -160,7 +162,7 @@ func (c *Controller) pass(ctx context.Context, t *v1alpha1.KosmosTopology, clust
 	known, services := c.known, c.services
 	c.mu.Unlock()
 	start := time.Now()
-	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, KnownServices: services, EndpointExpiry: c.EndpointExpiry,
+	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, KnownServices: services, EndpointExpiry: c.EndpointExpiry, Started: c.started,
 		CRDsInstalled: crds, ClusterTimeout: c.ClusterTimeout})
 	if ctx.Err() != nil {
 		return // shutting down: errors now are cancellations, not failures

@@ -186,6 +186,18 @@ func TestMultiClusterServices(t *testing.T) {
 		t.Fatal("paused cluster c answered")
 	}
 	waitDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, ipA, globalC)
+	// A reconciler (re)started meanwhile has no facts of c: it keeps what a
+	// holds imported from c, as it is.
+	restarted := pass(reconciler.PassOptions{EndpointExpiry: time.Hour, ClusterTimeout: 10 * time.Second})
+	if restarted.Clusters[0].Err != nil || restarted.Clusters[0].Result.Writes() != 0 {
+		t.Errorf("restarted reconciler, cluster a: %v, writes %v %v %v", restarted.Clusters[0].Err,
+			restarted.Clusters[0].Result.Created, restarted.Clusters[0].Result.Updated, restarted.Clusters[0].Result.Pruned)
+	}
+	if restarted.Clusters[1].Err != nil || restarted.Clusters[1].Result.Writes() != 0 {
+		t.Errorf("restarted reconciler, cluster b: %v, writes %v %v %v", restarted.Clusters[1].Err,
+			restarted.Clusters[1].Result.Created, restarted.Clusters[1].Result.Updated, restarted.Clusters[1].Result.Pruned)
+	}
+	expectDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, ipA, globalC)
 	// ... and go once it has.
 	rep = pass(reconciler.PassOptions{KnownServices: rep.Services, EndpointExpiry: time.Millisecond, ClusterTimeout: 10 * time.Second})
 	if rep.Services["c"] == nil || !rep.Services["c"].ObservedAt.Equal(known["c"].ObservedAt) {

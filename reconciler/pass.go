@@ -66,6 +66,10 @@ type PassOptions struct {
 	// EndpointExpiry is how long the endpoints of a cluster that stopped
 	// answering stay imported; zero keeps them.
 	EndpointExpiry time.Duration
+	// Started is when the reconciler started (default: now). A cluster not
+	// reached since keeps what the others hold imported from it until
+	// EndpointExpiry has passed since then.
+	Started time.Time
 }
 
 // Pass makes every reachable cluster hold the topology's desired state:
@@ -110,7 +114,11 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 		}
 	})
 	st := desired.Compute(t, facts)
-	ms := mcs.Compute(mcsInput(t, services, now, opts.EndpointExpiry))
+	in := mcsInput(t, services, now, opts.EndpointExpiry)
+	if in.Started = opts.Started; in.Started.IsZero() {
+		in.Started = now
+	}
+	ms := mcs.Compute(in)
 	byName := map[string]desired.ClusterObjects{}
 	for _, co := range st.Clusters {
 		byName[co.Cluster] = co

@@ -45,6 +45,9 @@
 // source maps its pod CIDR (in the source cluster itself, the real ones).
 // The endpoints of a cluster that stopped answering stay (from its last
 // facts) until Input.Expiry has passed since it last answered, then go;
-// its export still counts. Removing every export removes the import
+// its export still counts. A reconciler that (re)starts while a cluster is
+// down has no facts of it: it takes the cluster's exports and slices from
+// what the first reachable cluster holds imported from it, and counts the
+// expiry from its own start. Removing every export removes the import
 // everywhere (prune).
 package mcs

@@ -44,13 +44,20 @@ type Facts struct {
 	// Imports are the ServiceImports Kosmos keeps in the cluster, with the
 	// exporting clusters their status lists.
 	Imports []Import `json:"imports,omitempty"`
+	// Imported are the EndpointSlices Kosmos imported into the cluster from
+	// other clusters (what a restarted reconciler knows of a cluster it
+	// cannot reach).
+	Imported []discoveryv1.EndpointSlice `json:"imported,omitempty"`
 }
 
 // Import is the status of one ServiceImport: its exporting clusters.
 type Import struct {
-	Namespace string   `json:"namespace"`
-	Name      string   `json:"name"`
-	Clusters  []string `json:"clusters,omitempty"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Type and Ports of the import as observed (facts only).
+	Type     mcsv1a1.ServiceImportType `json:"type,omitempty"`
+	Ports    []mcsv1a1.ServicePort     `json:"ports,omitempty"`
+	Clusters []string                  `json:"clusters,omitempty"`
 	// Changed is true when Clusters differ from the observed ones (a status
 	// write is due); set in Output only.
 	Changed bool `json:"changed,omitempty"`
@@ -77,6 +84,9 @@ type Service struct {
 	ClusterIPs []string                    `json:"clusterIPs,omitempty"`
 	Ports      []mcsv1a1.ServicePort       `json:"ports,omitempty"`
 	Slices     []discoveryv1.EndpointSlice `json:"slices,omitempty"`
+	// Global says ClusterIPs and slice addresses are already as other
+	// clusters reach them (facts recovered from imports, not observed).
+	Global bool `json:"global,omitempty"`
 }
 
 // Cluster is one cluster's part of the input.
@@ -103,6 +113,11 @@ type Input struct {
 	// Expiry is how long the endpoints of a cluster that stopped answering
 	// are kept; zero keeps them forever.
 	Expiry time.Duration
+	// Started is when the reconciler started. A cluster it has never reached
+	// keeps what other clusters hold imported from it (their import status
+	// and slices), as if observed at Started, so a restart during an outage
+	// does not drop its endpoints before the expiry.
+	Started time.Time
 }
 
 // Output is the desired MCS state of every cluster.
@@ -143,9 +158,13 @@ type exporter struct {
 func Compute(in Input) Output {
 	out := Output{Objects: map[string][]client.Object{}, Exports: map[string][]ExportStatus{}, Imports: map[string][]Import{}}
 	byKey := map[string][]*exporter{}
-	for _, c := range in.Clusters {
+	in.Clusters = slices.Clone(in.Clusters) // recovered facts go into the copy
+	for i, c := range in.Clusters {
 		if c.Facts == nil {
-			continue
+			if c.Facts = recovered(in, c.Name); c.Facts == nil {
+				continue
+			}
+			in.Clusters[i].Facts = c.Facts
 		}
 		for _, e := range effectiveExports(in, c, &out) {
 			svc := c.Facts.service(e.Namespace, e.Name)
@@ -188,6 +207,45 @@ func Compute(in Input) Output {
 		out.Objects[name] = objs
 	}
 	return out
+}
+
+// recovered rebuilds the facts of a cluster never observed from what the
+// first cluster observed holds imported from it: its exports (imports whose
+// status lists it, of the import's type and ports; the newest, so it never
+// overrides a reachable cluster) and its slices (already translated).
+func recovered(in Input, name string) *Facts {
+	var from *Facts
+	for _, c := range in.Clusters {
+		if c.Name != name && c.Facts != nil && len(c.Facts.Imports) > 0 && !c.Facts.ObservedAt.Before(in.Started) {
+			from = c.Facts
+			break
+		}
+	}
+	if from == nil {
+		return nil
+	}
+	f := &Facts{ObservedAt: in.Started}
+	for _, imp := range from.Imports {
+		if !slices.Contains(imp.Clusters, name) {
+			continue
+		}
+		f.Namespaces = append(f.Namespaces, imp.Namespace)
+		f.Exports = append(f.Exports, Export{Namespace: imp.Namespace, Name: imp.Name, Created: in.Now})
+		svc := Service{Namespace: imp.Namespace, Name: imp.Name, Headless: imp.Type == mcsv1a1.Headless, Ports: imp.Ports, Global: true}
+		for _, s := range from.Imported {
+			if s.Namespace != imp.Namespace || s.Labels[mcsv1a1.LabelServiceName] != imp.Name || s.Labels[mcsv1a1.LabelSourceCluster] != name {
+				continue
+			}
+			svc.Slices = append(svc.Slices, discoveryv1.EndpointSlice{AddressType: s.AddressType, Ports: s.Ports, Endpoints: s.Endpoints})
+			if ips := s.Annotations[v1alpha1.AnnotationServiceIPs]; ips != "" {
+				svc.ClusterIPs = append(svc.ClusterIPs, strings.Split(ips, ",")...)
+			}
+		}
+		f.Services = append(f.Services, svc)
+	}
+	slices.Sort(f.Namespaces)
+	f.Namespaces = slices.Compact(f.Namespaces)
+	return f
 }
 
 // effectiveExports are the cluster's exports in force: the users' own
@@ -401,7 +459,7 @@ func (e *exporter) clusterIPs(importer string, family discoveryv1.AddressType) [
 // importing cluster reaches it by: the same in the cluster itself, its
 // global address elsewhere when a GlobalCIDR maps its range.
 func (e *exporter) translate(importer string, a netip.Addr) netip.Addr {
-	if importer == e.cluster {
+	if importer == e.cluster || e.svc.Global {
 		return a
 	}
 	return Translate(a, e.maps)

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/diff"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/reconciler/apply"
@@ -139,4 +142,56 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestRecoveredCluster: a reconciler that (re)starts while cluster c is down
+// keeps what a holds imported from c, addresses as they are (no second
+// translation), until the expiry has passed since it started.
+func TestRecoveredCluster(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 10, 0, 0, time.UTC)
+	imported := discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Labels: map[string]string{mcsv1a1.LabelServiceName: "web", mcsv1a1.LabelSourceCluster: "c"},
+			Annotations: map[string]string{v1alpha1.AnnotationServiceIPs: "100.65.0.7"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"100.64.0.6"}}},
+	}
+	a := &Facts{ObservedAt: now, Namespaces: []string{"shop"},
+		Imports:  []Import{{Namespace: "shop", Name: "web", Type: mcsv1a1.ClusterSetIP, Ports: []mcsv1a1.ServicePort{{Name: "http", Port: 80}}, Clusters: []string{"c"}}},
+		Imported: []discoveryv1.EndpointSlice{imported}}
+	b := &Facts{ObservedAt: now, Namespaces: []string{"shop"}}
+	maps := map[string]string{"10.244.0.0/16": "100.64.0.0/16", "10.0.0.0/24": "100.65.0.0/24"}
+	for _, tc := range []struct {
+		started time.Time
+		expiry  time.Duration
+		want    []string // addresses of c's slice in b
+	}{
+		{now.Add(-time.Minute), 2 * time.Minute, []string{"100.64.0.6"}},
+		{now.Add(-time.Minute), 30 * time.Second, nil},
+	} {
+		in := Input{Topology: "t", Now: now, Started: tc.started, Expiry: tc.expiry, Clusters: []Cluster{
+			{Name: "a", Facts: a}, {Name: "b", Facts: b}, {Name: "c", GlobalCIDRs: maps},
+		}}
+		out := Compute(in)
+		if in.Clusters[2].Facts != nil {
+			t.Fatal("Compute changed its input")
+		}
+		var got []string
+		var ips string
+		sawImport := false
+		for _, o := range out.Objects["b"] {
+			switch o := o.(type) {
+			case *discoveryv1.EndpointSlice:
+				if o.Labels[mcsv1a1.LabelSourceCluster] == "c" {
+					got = append(got, o.Endpoints[0].Addresses...)
+					ips = o.Annotations[v1alpha1.AnnotationServiceIPs]
+				}
+			case *mcsv1a1.ServiceImport:
+				sawImport = o.Name == "web" && o.Spec.IPs[0] == "100.65.0.7"
+			}
+		}
+		if !slices.Equal(got, tc.want) || (tc.want != nil && ips != "100.65.0.7") || !sawImport {
+			t.Errorf("started %s ago, expiry %s: c's addresses in b %v (service IPs %q), import kept %v; want %v",
+				now.Sub(tc.started), tc.expiry, got, ips, sawImport, tc.want)
+		}
+	}
 }

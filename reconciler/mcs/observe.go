@@ -12,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
@@ -41,11 +42,21 @@ func Observe(ctx context.Context, c client.Client, topology string, specs []v1al
 		return nil, fmt.Errorf("list ServiceImports: %w", err)
 	}
 	for _, si := range sis.Items {
-		imp := Import{Namespace: si.Namespace, Name: si.Name}
+		imp := Import{Namespace: si.Namespace, Name: si.Name, Type: si.Spec.Type, Ports: si.Spec.Ports}
 		for _, cs := range si.Status.Clusters {
 			imp.Clusters = append(imp.Clusters, cs.Cluster)
 		}
 		f.Imports = append(f.Imports, imp)
+	}
+	var imported discoveryv1.EndpointSliceList
+	if err := c.List(ctx, &imported, client.MatchingLabels{labelManagedBy: managedBy, labelTopology: topology}, client.HasLabels{mcsv1a1.LabelSourceCluster}); err != nil {
+		return nil, fmt.Errorf("list imported EndpointSlices: %w", err)
+	}
+	for _, s := range imported.Items {
+		f.Imported = append(f.Imported, discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: s.Namespace, Labels: s.Labels, Annotations: s.Annotations},
+			AddressType: s.AddressType, Ports: s.Ports, Endpoints: s.Endpoints,
+		})
 	}
 	type key struct{ ns, name string }
 	var keys []key
