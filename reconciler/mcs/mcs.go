@@ -50,14 +50,18 @@ type Facts struct {
 	Imported []discoveryv1.EndpointSlice `json:"imported,omitempty"`
 }
 
-// Import is the status of one ServiceImport: its exporting clusters.
+// Import is one ServiceImport Kosmos keeps: as observed (facts), or the
+// status it should have (Output).
 type Import struct {
+	// Namespace and Name of the ServiceImport (those of the service).
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
-	// Type and Ports of the import as observed (facts only).
-	Type     mcsv1a1.ServiceImportType `json:"type,omitempty"`
-	Ports    []mcsv1a1.ServicePort     `json:"ports,omitempty"`
-	Clusters []string                  `json:"clusters,omitempty"`
+	// Type of the import as observed (facts only).
+	Type mcsv1a1.ServiceImportType `json:"type,omitempty"`
+	// Ports of the import as observed (facts only).
+	Ports []mcsv1a1.ServicePort `json:"ports,omitempty"`
+	// Clusters that export the service, sorted (status.clusters).
+	Clusters []string `json:"clusters,omitempty"`
 	// Changed is true when Clusters differ from the observed ones (a status
 	// write is due); set in Output only.
 	Changed bool `json:"changed,omitempty"`
@@ -65,9 +69,11 @@ type Import struct {
 
 // Export is one ServiceExport.
 type Export struct {
-	Namespace string    `json:"namespace"`
-	Name      string    `json:"name"`
-	Created   time.Time `json:"created"`
+	// Namespace and Name of the ServiceExport (those of the service).
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Created is its creationTimestamp: the oldest export wins conflicts.
+	Created time.Time `json:"created"`
 	// Owned says Kosmos wrote it (both ownership labels): it exists because of
 	// spec.services and goes when spec.services no longer names it.
 	Owned bool `json:"owned,omitempty"`
@@ -77,13 +83,20 @@ type Export struct {
 
 // Service is one Service with its ready and unready endpoints.
 type Service struct {
-	Namespace  string                      `json:"namespace"`
-	Name       string                      `json:"name"`
-	Type       corev1.ServiceType          `json:"type,omitempty"`
-	Headless   bool                        `json:"headless,omitempty"`
-	ClusterIPs []string                    `json:"clusterIPs,omitempty"`
-	Ports      []mcsv1a1.ServicePort       `json:"ports,omitempty"`
-	Slices     []discoveryv1.EndpointSlice `json:"slices,omitempty"`
+	// Namespace and Name of the Service.
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Type of the Service (ExternalName cannot be exported).
+	Type corev1.ServiceType `json:"type,omitempty"`
+	// Headless is clusterIP None: the import is Headless.
+	Headless bool `json:"headless,omitempty"`
+	// ClusterIPs of the Service, real (as in its cluster).
+	ClusterIPs []string `json:"clusterIPs,omitempty"`
+	// Ports of the Service.
+	Ports []mcsv1a1.ServicePort `json:"ports,omitempty"`
+	// Slices are the Service's own EndpointSlices (address type, ports and
+	// endpoints only), sorted by name.
+	Slices []discoveryv1.EndpointSlice `json:"slices,omitempty"`
 	// Global says ClusterIPs and slice addresses are already as other
 	// clusters reach them (facts recovered from imports, not observed).
 	Global bool `json:"global,omitempty"`
@@ -91,6 +104,7 @@ type Service struct {
 
 // Cluster is one cluster's part of the input.
 type Cluster struct {
+	// Name of the cluster in the topology.
 	Name string
 	// GlobalCIDRs maps the cluster's real pod and service CIDRs onto global
 	// ones (the topology's network.globalCIDRs).
