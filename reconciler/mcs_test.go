@@ -139,6 +139,12 @@ func TestMultiClusterServices(t *testing.T) {
 	if len(se.Labels) != 0 {
 		t.Errorf("the user's ServiceExport web in a got labels %v", se.Labels)
 	}
+	// Every cluster has the Corefile of kosmos dns, for its own name.
+	var cm corev1.ConfigMap
+	must(cl["b"].Get(ctx, client.ObjectKey{Namespace: mcs.DNSNamespace, Name: mcs.DNSConfigMap}, &cm))
+	if !strings.Contains(cm.Data["Corefile"], "kosmos clusterset.local {\n        cluster b\n") {
+		t.Errorf("b's Corefile:\n%s", cm.Data["Corefile"])
+	}
 	// The conflict, on b's export; a's and c's are clean.
 	for n, want := range map[string]string{"b": "TypeConflict", "a": "NoConflicts", "c": "NoConflicts"} {
 		must(cl[n].Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &se))

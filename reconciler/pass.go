@@ -144,7 +144,7 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 
 // mcsInput is the export → import sync's view of the topology and facts.
 func mcsInput(t *v1alpha1.KosmosTopology, services map[string]*mcs.Facts, now time.Time, expiry time.Duration) mcs.Input {
-	in := mcs.Input{Topology: t.Name, Services: t.Spec.Services, Now: now, Expiry: expiry}
+	in := mcs.Input{Topology: t.Name, Services: t.Spec.Services, Domain: t.Spec.DNS.Domain, Now: now, Expiry: expiry}
 	for _, c := range t.Spec.Clusters {
 		in.Clusters = append(in.Clusters, mcs.Cluster{Name: c.Name, GlobalCIDRs: c.Network.GlobalCIDRs, Facts: services[c.Name]})
 	}

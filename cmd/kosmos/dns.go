@@ -21,7 +21,9 @@ answers the clusterset and the cluster-local zone.
 
 The Corefile shipped in kustomize/base/dns/Corefile serves both zones with
 health, ready and Prometheus metrics; set KOSMOS_CLUSTER to the name of the
-cluster it runs in (its own endpoints are answered first).
+cluster it runs in (its own endpoints are answered first). The reconciler
+renders it for every cluster, with the topology's domain and the cluster's
+name, into the ConfigMap kosmos-system/kosmos-dns (key Corefile).
 
 Flags are CoreDNS's own (single dash): -conf, -dns.port, -plugins, -version.`,
 		Example: `  KOSMOS_CLUSTER=member-a kosmos dns -conf kustomize/base/dns/Corefile

@@ -89,8 +89,27 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 		return res, err
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
+	// Namespaces first: the namespaced objects of the same pass go into them.
+	nss := slices.DeleteFunc(slices.Clone(us), func(u *unstructured.Unstructured) bool { return u.GetKind() != "Namespace" })
+	rest := slices.DeleteFunc(slices.Clone(us), func(u *unstructured.Unstructured) bool { return u.GetKind() == "Namespace" })
+	for _, wave := range [][]*unstructured.Unstructured{nss, rest} {
+		applyWave(ctx, c, wave, live, &res, &errs, &mu, sem)
+	}
+	if prune {
+		pruned, err := pruneOwned(ctx, c, topology, want)
+		res.Pruned = pruned
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// applyWave applies objects in parallel (at most cap(sem) at once) where the
+// live object differs, recording what it did in res and errs.
+func applyWave(ctx context.Context, c client.Client, us []*unstructured.Unstructured, live map[string]*unstructured.Unstructured, res *Result, errs *[]error, mu *sync.Mutex, sem chan struct{}) {
+	var wg sync.WaitGroup
 	for _, u := range us {
 		key := Key(u)
 		l, exists := live[key]
@@ -108,20 +127,12 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 			defer func() { <-sem }()
 			if err := c.Patch(ctx, u, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("apply %s: %w", key, err))
+				*errs = append(*errs, fmt.Errorf("apply %s: %w", key, err))
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	if prune {
-		pruned, err := pruneOwned(ctx, c, topology, want)
-		res.Pruned = pruned
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return res, errors.Join(errs...)
 }
 
 // liveObjects reads what the cluster holds of the objects' kinds: one list

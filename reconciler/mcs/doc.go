@@ -37,6 +37,13 @@
 // the clusters that have ready endpoints, the local cluster first: clients
 // connect to an exporting cluster's Service, reachable over ClusterLink.
 //
+// # The DNS server's configuration
+//
+// Every cluster also gets the ConfigMap kosmos-system/kosmos-dns: the
+// Corefile of `kosmos dns` (kustomize/base/dns) with the topology's
+// spec.dns.domain and the cluster's name, so the plugin serves the domain the
+// topology names without reading the topology itself.
+//
 // # Endpoints
 //
 // One EndpointSlice per source cluster and address family, labelled

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
+	dnsconfig "kosmos.io/kosmos/kustomize/base/dns"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -28,6 +29,12 @@ const (
 	// LabelEndpointSliceManagedBy keeps the cluster's EndpointSlice
 	// controller away from imported slices.
 	LabelEndpointSliceManagedBy = discoveryv1.LabelManagedBy
+
+	// DNSNamespace and DNSConfigMap name the ConfigMap holding, in every
+	// cluster, the Corefile of `kosmos dns` (key Corefile): the shipped one
+	// with the topology's domain and the cluster's name.
+	DNSNamespace = "kosmos-system"
+	DNSConfigMap = "kosmos-dns"
 )
 
 // Facts are what one cluster holds of exported services, as observed.
@@ -127,6 +134,8 @@ type Input struct {
 	// Expiry is how long the endpoints of a cluster that stopped answering
 	// are kept; zero keeps them forever.
 	Expiry time.Duration
+	// Domain is the multi-cluster DNS zone (spec.dns.domain).
+	Domain string
 	// Started is when the reconciler started. A cluster it has never reached
 	// keeps what other clusters hold imported from it (their import status
 	// and slices), as if observed at Started, so a restart during an outage
@@ -136,7 +145,8 @@ type Input struct {
 
 // Output is the desired MCS state of every cluster.
 type Output struct {
-	// Objects by cluster: ServiceExports for spec.services, ServiceImports and
+	// Objects by cluster: the kosmos-dns ConfigMap (the DNS server's
+	// Corefile), ServiceExports for spec.services, ServiceImports and
 	// EndpointSlices, sorted by kind, namespace and name.
 	Objects map[string][]client.Object
 	// Exports by cluster: the status conditions every ServiceExport should
@@ -212,6 +222,13 @@ func Compute(in Input) Output {
 			})
 			out.Imports[c.Name] = append(out.Imports[c.Name], st)
 		}
+	}
+	for _, c := range in.Clusters {
+		out.Objects[c.Name] = append(out.Objects[c.Name], &corev1.ConfigMap{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: DNSNamespace, Name: DNSConfigMap, Labels: ownLabels(in.Topology)},
+			Data:       map[string]string{"Corefile": dnsconfig.Render(cmp.Or(in.Domain, v1alpha1.DefaultDNSDomain), c.Name)},
+		})
 	}
 	for name, objs := range out.Objects {
 		slices.SortFunc(objs, func(a, b client.Object) int {

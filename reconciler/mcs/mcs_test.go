@@ -24,6 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // testInput is Input as YAML.
 type testInput struct {
 	Topology string                 `json:"topology"`
+	Domain   string                 `json:"domain"`
 	Now      time.Time              `json:"now"`
 	Expiry   string                 `json:"expiry"`
 	Services []v1alpha1.ServiceSpec `json:"services"`
@@ -54,7 +55,7 @@ func TestComputeGolden(t *testing.T) {
 	if err := yaml.UnmarshalStrict(data, &ti); err != nil {
 		t.Fatal(err)
 	}
-	in := Input{Topology: ti.Topology, Now: ti.Now, Services: ti.Services}
+	in := Input{Topology: ti.Topology, Domain: ti.Domain, Now: ti.Now, Services: ti.Services}
 	if in.Expiry, err = time.ParseDuration(ti.Expiry); err != nil {
 		t.Fatal(err)
 	}
