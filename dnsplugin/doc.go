@@ -25,6 +25,10 @@
 //     service name, or for headless services to every endpoint's name), with
 //     the targets' addresses in the additional section; an SRV query of the
 //     service name lists every named port.
+//   - PTR records of other clusters' addresses (services and headless
+//     endpoints) when the plugin serves in-addr.arpa or ip6.arpa; the local
+//     cluster's addresses have theirs in cluster.local, so in reverse zones
+//     every other question goes to the next plugin.
 //   - dns-version.<zone> TXT "1.0.0".
 //
 // A name that exists without records of the asked type is NODATA (NOERROR,

@@ -20,6 +20,10 @@ type Index struct {
 	zone  string
 	soa   *dns.SOA
 	names map[string]*node
+	// ptrs are the PTR records of addresses of other clusters (their
+	// services' and headless endpoints' global addresses), by reverse name;
+	// the local cluster's addresses have theirs in cluster.local.
+	ptrs map[string][]dns.RR
 }
 
 // node is one owner name: its records by type, and for SRV records the
@@ -48,7 +52,7 @@ type BuildOptions struct {
 // source-cluster labels). It is a pure function of its arguments.
 func Build(o BuildOptions, imports []*mcsv1a1.ServiceImport, eps []*discoveryv1.EndpointSlice) *Index {
 	zone := dns.Fqdn(strings.ToLower(o.Zone))
-	idx := &Index{zone: zone, names: map[string]*node{}}
+	idx := &Index{zone: zone, names: map[string]*node{}, ptrs: map[string][]dns.RR{}}
 	idx.soa = &dns.SOA{
 		Hdr:     dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: o.TTL},
 		Ns:      "ns.dns." + zone,
@@ -115,8 +119,12 @@ func (b *builder) build(eps []*discoveryv1.EndpointSlice) {
 		if !anyReady(s) {
 			continue
 		}
+		remote := s.Labels[mcsv1a1.LabelSourceCluster] != b.o.Cluster
 		for ip := range strings.SplitSeq(s.Annotations[v1alpha1.AnnotationServiceIPs], ",") {
 			b.address(b.svc, strings.TrimSpace(ip))
+			if remote {
+				b.ptr(strings.TrimSpace(ip), b.svc)
+			}
 		}
 	}
 	if b.idx.names[b.svc] == nil { // no cluster has ready endpoints: the import's own IPs
@@ -161,6 +169,9 @@ func (b *builder) headless(eps []*discoveryv1.EndpointSlice) {
 			for _, a := range ep.Addresses {
 				b.address(b.svc, a)
 				b.address(name, a)
+				if cluster != strings.ToLower(b.o.Cluster) {
+					b.ptr(a, name)
+				}
 			}
 			if !b.seen["t:"+name] {
 				b.seen["t:"+name] = true
@@ -209,6 +220,20 @@ func (b *builder) address(name, ip string) {
 	} else {
 		b.idx.add(name, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, b.o.TTL), AAAA: a.AsSlice()})
 	}
+}
+
+// ptr adds the PTR record of ip to target, once.
+func (b *builder) ptr(ip, target string) {
+	rev, err := dns.ReverseAddr(ip)
+	if err != nil {
+		return
+	}
+	key := "ptr " + rev + " " + target
+	if b.seen[key] {
+		return
+	}
+	b.seen[key] = true
+	b.idx.ptrs[rev] = append(b.idx.ptrs[rev], &dns.PTR{Hdr: hdr(rev, dns.TypePTR, b.o.TTL), Ptr: target})
 }
 
 func (b *builder) addressRecords(name string) []dns.RR {
@@ -283,6 +308,21 @@ func (idx *Index) Lookup(qname string, qtype uint16) Result {
 		return Result{Rcode: dns.RcodeNameError}
 	}
 	return Result{Rcode: dns.RcodeSuccess, Answer: n.rrs[qtype], Extra: n.extra[qtype]}
+}
+
+// LookupReverse answers a question in a reverse zone (in-addr.arpa.,
+// ip6.arpa.): PTR records of other clusters' addresses. The plugin is not
+// authoritative there: an unknown name is NXDOMAIN, which the handler always
+// passes on (to the kubernetes plugin, say).
+func (idx *Index) LookupReverse(qname string, qtype uint16) Result {
+	rrs, ok := idx.ptrs[qname]
+	if !ok {
+		return Result{Rcode: dns.RcodeNameError}
+	}
+	if qtype != dns.TypePTR {
+		return Result{Rcode: dns.RcodeSuccess}
+	}
+	return Result{Rcode: dns.RcodeSuccess, Answer: rrs}
 }
 
 // SOA is the zone's SOA record, for the authority section of negative

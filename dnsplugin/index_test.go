@@ -212,3 +212,40 @@ func TestNotSyncedIsServfail(t *testing.T) {
 		t.Error("Ready before sync")
 	}
 }
+
+// TestReverse: PTR records for other clusters' addresses; the local
+// cluster's, and unknown ones, go to the next plugin (cluster.local has
+// them), fallthrough or not.
+func TestReverse(t *testing.T) {
+	k := newTestPlugin(t, "a")
+	k.Zones = []string{"clusterset.local.", "in-addr.arpa.", "ip6.arpa."}
+	cases := []test.Case{
+		{Qname: "20.0.65.100.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Authoritative: true,
+			Answer: []dns.RR{test.PTR("20.0.65.100.in-addr.arpa. 5 IN PTR web.shop.svc.clusterset.local.")}},
+		{Qname: "9.1.64.100.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Authoritative: true,
+			Answer: []dns.RR{test.PTR("9.1.64.100.in-addr.arpa. 5 IN PTR 100-64-1-9.b.db.shop.svc.clusterset.local.")}},
+		{Qname: "20.0.65.100.in-addr.arpa.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Authoritative: true,
+			Ns: []dns.RR{test.SOA("in-addr.arpa. 5 IN SOA ns.dns.clusterset.local. hostmaster.clusterset.local. 1 7200 1800 86400 5")}},
+	}
+	for _, tc := range cases {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if _, err := k.ServeDNS(context.Background(), rec, tc.Msg()); err != nil {
+			t.Fatal(err)
+		}
+		if err := test.SortAndCheck(rec.Msg, tc); err != nil {
+			t.Errorf("%s %s: %v", tc.Qname, dns.TypeToString[tc.Qtype], err)
+		}
+	}
+	// The local cluster's service (a), a not-ready cluster's (c), an unknown
+	// address, the local v6 service: the next plugin answers (REFUSED here).
+	for _, name := range []string{"10.0.96.10.in-addr.arpa.", "30.0.97.10.in-addr.arpa.", "1.2.3.4.in-addr.arpa.",
+		"0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa."} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypePTR)
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		rcode, err := k.ServeDNS(context.Background(), rec, m)
+		if err != nil || rcode != dns.RcodeRefused || rec.Msg != nil {
+			t.Errorf("%s PTR: rcode %s, err %v, answered %v; want the next plugin", name, dns.RcodeToString[rcode], err, rec.Msg != nil)
+		}
+	}
+}

@@ -49,14 +49,30 @@ func (k *Kosmos) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	if zone == "" {
 		return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
 	}
+	reverse := isReverse(zone)
 	idxs := k.indexes.Load()
-	if idxs == nil || (*idxs)[zone] == nil { // not synced yet: no answer is better than a wrong one
+	var idx *Index
+	if idxs != nil {
+		if reverse {
+			idx = (*idxs)[k.forwardZone()]
+		} else {
+			idx = (*idxs)[zone]
+		}
+	}
+	if idx == nil { // not synced yet: no answer is better than a wrong one
+		if reverse {
+			return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
+		}
 		countRequest(ctx, state, dns.RcodeServerFailure)
 		return dns.RcodeServerFailure, nil
 	}
-	idx := (*idxs)[zone]
-	res := idx.Lookup(qname, state.QType())
-	if res.Rcode == dns.RcodeNameError && k.Fall.Through(qname) {
+	var res Result
+	if reverse {
+		res = idx.LookupReverse(qname, state.QType())
+	} else {
+		res = idx.Lookup(qname, state.QType())
+	}
+	if res.Rcode == dns.RcodeNameError && (reverse || k.Fall.Through(qname)) {
 		return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
 	}
 	m := new(dns.Msg)
@@ -68,7 +84,9 @@ func (k *Kosmos) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	m.Answer = copyRRs(res.Answer)
 	m.Extra = copyRRs(res.Extra)
 	if len(m.Answer) == 0 {
-		m.Ns = []dns.RR{dns.Copy(idx.SOA())}
+		soa := dns.Copy(idx.SOA())
+		soa.Header().Name = zone
+		m.Ns = []dns.RR{soa}
 	}
 	if err := w.WriteMsg(m); err != nil {
 		return dns.RcodeServerFailure, plugin.Error(Name, err)
@@ -90,6 +108,22 @@ func copyRRs(in []dns.RR) []dns.RR {
 
 func countRequest(ctx context.Context, state request.Request, rcode int) {
 	requestCount.WithLabelValues(metrics.WithServer(ctx), state.Type(), dns.RcodeToString[rcode]).Inc()
+}
+
+// isReverse tells the reverse zones (in-addr.arpa., ip6.arpa. and below).
+func isReverse(zone string) bool {
+	return dns.IsSubDomain("in-addr.arpa.", zone) || dns.IsSubDomain("ip6.arpa.", zone)
+}
+
+// forwardZone is the first zone that is not a reverse one: the index that
+// holds the PTR records.
+func (k *Kosmos) forwardZone() string {
+	for _, z := range k.Zones {
+		if !isReverse(z) {
+			return z
+		}
+	}
+	return ""
 }
 
 // setIndexes makes a new set of indexes (by zone) current.

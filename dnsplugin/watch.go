@@ -147,6 +147,9 @@ func (k *Kosmos) rebuild(listImports func(labels.Selector) ([]*mcsv1a1.ServiceIm
 	serial := uint32(time.Now().Unix())
 	m := make(map[string]*Index, len(k.Zones))
 	for _, z := range k.Zones {
+		if isReverse(z) {
+			continue // PTR records live in the forward zone's index
+		}
 		idx := Build(BuildOptions{Zone: z, Cluster: k.Cluster, TTL: k.TTL, Serial: serial}, sis, eps)
 		m[z] = idx
 		indexNames.WithLabelValues(z).Set(float64(idx.Size()))

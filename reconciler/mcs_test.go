@@ -142,7 +142,7 @@ func TestMultiClusterServices(t *testing.T) {
 	// Every cluster has the Corefile of kosmos dns, for its own name.
 	var cm corev1.ConfigMap
 	must(cl["b"].Get(ctx, client.ObjectKey{Namespace: mcs.DNSNamespace, Name: mcs.DNSConfigMap}, &cm))
-	if !strings.Contains(cm.Data["Corefile"], "kosmos clusterset.local {\n        cluster b\n") {
+	if !strings.Contains(cm.Data["Corefile"], "kosmos clusterset.local in-addr.arpa ip6.arpa {\n        cluster b\n") {
 		t.Errorf("b's Corefile:\n%s", cm.Data["Corefile"])
 	}
 	// The conflict, on b's export; a's and c's are clean.
@@ -170,6 +170,9 @@ func TestMultiClusterServices(t *testing.T) {
 		expectDNS(t, addr.network, addr.addr, "db-0.b.db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, "10.245.0.9")
 		expectDNS(t, addr.network, addr.addr, "_mysql._tcp.db.shop.svc.clusterset.local.", dns.TypeSRV, dns.RcodeSuccess, "3306 db-0.b.db.shop.svc.clusterset.local.")
 		expectDNS(t, addr.network, addr.addr, "web.shop.svc.clusterset.local.", dns.TypeAAAA, dns.RcodeSuccess)
+		rev, err := dns.ReverseAddr(globalC)
+		must(err)
+		expectDNS(t, addr.network, addr.addr, rev, dns.TypePTR, dns.RcodeSuccess, "web.shop.svc.clusterset.local.")
 	}
 	// c's endpoints, translated, in a.
 	var eps discoveryv1.EndpointSliceList
@@ -302,7 +305,7 @@ func global(t *testing.T, ip, cidr string) string {
 
 func startDNS(t *testing.T, kubeconfig, kctx string) (udp, tcp string) {
 	t.Helper()
-	inst, err := server.Start(fmt.Sprintf("clusterset.local:0 {\n bind 127.0.0.1\n kosmos {\n  kubeconfig %s %s\n  cluster %s\n }\n}\n", kubeconfig, kctx, kctx))
+	inst, err := server.Start(fmt.Sprintf(".:0 {\n bind 127.0.0.1\n kosmos clusterset.local in-addr.arpa {\n  kubeconfig %s %s\n  cluster %s\n }\n}\n", kubeconfig, kctx, kctx))
 	if err != nil {
 		t.Fatalf("start CoreDNS: %v", err)
 	}
@@ -332,6 +335,8 @@ func askDNS(network, addr, name string, qtype uint16) (int, []string, error) {
 			out = append(out, fmt.Sprintf("%d %s", v.Port, v.Target))
 		case *dns.TXT:
 			out = append(out, strings.Join(v.Txt, " "))
+		case *dns.PTR:
+			out = append(out, v.Ptr)
 		default:
 			out = append(out, rr.String())
 		}

@@ -157,7 +157,7 @@ func shippedCorefile(t *testing.T, port, readyPort, metricsPort int, kubeconfig,
 		"health :8080", fmt.Sprintf("health 127.0.0.1:%d", freePort(t)),
 		"ready :8181", fmt.Sprintf("ready 127.0.0.1:%d", readyPort),
 		"prometheus :9153", fmt.Sprintf("prometheus 127.0.0.1:%d", metricsPort),
-		"kosmos clusterset.local {", "kosmos clusterset.local {"+kc,
+		"kosmos clusterset.local in-addr.arpa ip6.arpa {", "kosmos clusterset.local in-addr.arpa ip6.arpa {"+kc,
 		"kubernetes cluster.local in-addr.arpa ip6.arpa {", "kubernetes cluster.local in-addr.arpa ip6.arpa {"+kc,
 	)
 	out := r.Replace(string(data))

@@ -18,7 +18,7 @@ var Corefile string
 // domain, with cluster as the local cluster.
 func Render(domain, cluster string) string {
 	return strings.NewReplacer(
-		"kosmos clusterset.local {", "kosmos "+domain+" {",
+		"kosmos clusterset.local ", "kosmos "+domain+" ",
 		"{$KOSMOS_CLUSTER}", cluster,
 	).Replace(Corefile)
 }
