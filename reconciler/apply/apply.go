@@ -136,39 +136,41 @@ func applyWave(ctx context.Context, c client.Client, us []*unstructured.Unstruct
 }
 
 // liveObjects reads what the cluster holds of the objects' kinds: one list
-// per kind (cluster-scoped kinds) instead of one get per object, which keeps
-// a no-op pass over thousands of objects to a handful of reads.
+// per kind (per kind and namespace for namespaced kinds) instead of one get
+// per object, which keeps a no-op pass over thousands of objects to a
+// handful of reads.
 func liveObjects(ctx context.Context, c client.Client, us []*unstructured.Unstructured) (map[string]*unstructured.Unstructured, error) {
+	type scope struct {
+		gvk schema.GroupVersionKind
+		ns  string
+	}
 	out := map[string]*unstructured.Unstructured{}
-	listed := map[schema.GroupVersionKind]bool{}
+	listed := map[scope]bool{}
 	for _, u := range us {
-		gvk := u.GroupVersionKind()
-		key := Key(u)
-		if u.GetNamespace() != "" { // namespaced: a get each
-			l := &unstructured.Unstructured{}
-			l.SetGroupVersionKind(gvk)
-			if err := c.Get(ctx, client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}, l); err == nil {
-				out[key] = l
-			} else if !apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("get %s: %w", key, err)
-			}
+		sc := scope{u.GroupVersionKind(), u.GetNamespace()}
+		if listed[sc] {
 			continue
 		}
-		if listed[gvk] {
-			continue
-		}
-		listed[gvk] = true
+		listed[sc] = true
 		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := c.List(ctx, list); err != nil {
+		list.SetGroupVersionKind(sc.gvk.GroupVersion().WithKind(sc.gvk.Kind + "List"))
+		var opts []client.ListOption
+		if sc.ns != "" {
+			opts = append(opts, client.InNamespace(sc.ns))
+		}
+		if err := c.List(ctx, list, opts...); err != nil {
 			if meta.IsNoMatchError(err) {
 				continue // the CRD is not installed: nothing exists
 			}
-			return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
+			if sc.ns != "" {
+				return nil, fmt.Errorf("list %s in namespace %s: %w", sc.gvk.Kind, sc.ns, err)
+			}
+			return nil, fmt.Errorf("list %s: %w", sc.gvk.Kind, err)
 		}
 		for i := range list.Items {
 			it := &list.Items[i]
-			out[gvk.Kind+"/"+it.GetName()] = it
+			it.SetGroupVersionKind(sc.gvk) // list items of unstructured lists carry their kind; make sure
+			out[Key(it)] = it
 		}
 	}
 	return out, nil
