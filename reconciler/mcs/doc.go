@@ -19,8 +19,9 @@
 // spec.services (every listed cluster, or every cluster that has the
 // Service), for which the reconciler writes the ServiceExport unless the user
 // has one. The oldest export (creationTimestamp, then cluster name) defines
-// the import: its type, and its ports where a later export's port of the same
-// name differs (PortConflict; the later cluster's endpoints still count). A
+// the import: its type, its ports where a later export's port of the same
+// name differs (PortConflict), and its session affinity
+// (SessionAffinityConflict); the later cluster's endpoints still count. A
 // later export of the other type (ClusterSetIP vs Headless) is left out
 // (TypeConflict). Every export carries Valid and Conflict conditions.
 //

@@ -101,6 +101,8 @@ type Service struct {
 	ClusterIPs []string `json:"clusterIPs,omitempty"`
 	// Ports of the Service.
 	Ports []mcsv1a1.ServicePort `json:"ports,omitempty"`
+	// SessionAffinity of the Service (None when empty).
+	SessionAffinity corev1.ServiceAffinity `json:"sessionAffinity,omitempty"`
 	// Slices are the Service's own EndpointSlices (address type, ports and
 	// endpoints only), sorted by name.
 	Slices []discoveryv1.EndpointSlice `json:"slices,omitempty"`
@@ -335,14 +337,16 @@ type imported struct {
 	namespace, name string
 	headless        bool
 	ports           []mcsv1a1.ServicePort
+	affinity        corev1.ServiceAffinity
 	exporters       []*exporter // valid, oldest first
 }
 
 // resolve validates every export of one service and resolves conflicts as
 // KEP-1645 says: the oldest export (creationTimestamp, then cluster name)
 // defines the service; a later export of another type is left out, a later
-// port that differs from an earlier one of the same name loses; both are
-// reported with a Conflict condition on the export. nil: no valid export.
+// port that differs from an earlier one of the same name loses, and so does a
+// different session affinity; each is reported with a Conflict condition on
+// the export. nil: no valid export.
 func resolve(exps []*exporter) *imported {
 	slices.SortFunc(exps, func(a, b *exporter) int {
 		return cmp.Or(a.export.Created.Compare(b.export.Created), cmp.Compare(a.cluster, b.cluster))
@@ -363,7 +367,8 @@ func resolve(exps []*exporter) *imported {
 		}
 		valid := cond(mcsv1a1.ServiceExportConditionValid, metav1.ConditionTrue, mcsv1a1.ServiceExportReasonValid, "the service is exported")
 		if imp == nil {
-			imp = &imported{namespace: e.export.Namespace, name: e.export.Name, headless: e.svc.Headless, ports: slices.Clone(e.svc.Ports), exporters: []*exporter{e}}
+			imp = &imported{namespace: e.export.Namespace, name: e.export.Name, headless: e.svc.Headless, ports: slices.Clone(e.svc.Ports),
+				affinity: affinity(e.svc), exporters: []*exporter{e}}
 			e.valid = true
 			e.conds = []metav1.Condition{valid, noConflict()}
 			continue
@@ -384,10 +389,17 @@ func resolve(exps []*exporter) *imported {
 				conflicts = append(conflicts, fmt.Sprintf("port %q is %d/%s here but %d/%s in an older export", p.Name, p.Port, cmp.Or(p.Protocol, corev1.ProtocolTCP), imp.ports[i].Port, cmp.Or(imp.ports[i].Protocol, corev1.ProtocolTCP)))
 			}
 		}
+		reason := mcsv1a1.ServiceExportReasonPortConflict
+		if len(conflicts) == 0 {
+			reason = mcsv1a1.ServiceExportReasonSessionAffinityConflict
+		}
+		if a := affinity(e.svc); a != imp.affinity {
+			conflicts = append(conflicts, fmt.Sprintf("session affinity is %s here but %s in the oldest export (cluster %s)", a, imp.affinity, oldest))
+		}
 		e.valid = true
 		imp.exporters = append(imp.exporters, e)
 		if len(conflicts) > 0 {
-			e.conds = []metav1.Condition{valid, cond(mcsv1a1.ServiceExportConditionConflict, metav1.ConditionTrue, mcsv1a1.ServiceExportReasonPortConflict, strings.Join(conflicts, "; ")+"; the older export's ports are imported")}
+			e.conds = []metav1.Condition{valid, cond(mcsv1a1.ServiceExportConditionConflict, metav1.ConditionTrue, reason, strings.Join(conflicts, "; ")+"; the oldest export's values are imported")}
 		} else {
 			e.conds = []metav1.Condition{valid, noConflict()}
 		}
@@ -398,6 +410,10 @@ func resolve(exps []*exporter) *imported {
 		})
 	}
 	return imp
+}
+
+func affinity(s *Service) corev1.ServiceAffinity {
+	return cmp.Or(s.SessionAffinity, corev1.ServiceAffinityNone)
 }
 
 func typeName(headless bool) string {
@@ -461,6 +477,14 @@ func (imp *imported) objects(in Input, importer string) []client.Object {
 			}
 		}
 		si.Spec.IPs = src.clusterIPs(importer, "")
+		for _, ip := range si.Spec.IPs {
+			if a, err := netip.ParseAddr(ip); err == nil {
+				si.Spec.IPFamilies = append(si.Spec.IPFamilies, corev1.IPFamily(familyOf(a)))
+			}
+		}
+	}
+	if imp.affinity == corev1.ServiceAffinityClientIP {
+		si.Spec.SessionAffinity = imp.affinity
 	}
 	objs := []client.Object{si}
 	for _, e := range imp.exporters {

@@ -94,7 +94,7 @@ func Observe(ctx context.Context, c client.Client, topology string, specs []v1al
 
 // serviceFacts keeps what the sync needs of a Service and its slices.
 func serviceFacts(svc *corev1.Service, eps []discoveryv1.EndpointSlice) Service {
-	s := Service{Namespace: svc.Namespace, Name: svc.Name, Type: svc.Spec.Type, Headless: svc.Spec.ClusterIP == corev1.ClusterIPNone}
+	s := Service{Namespace: svc.Namespace, Name: svc.Name, Type: svc.Spec.Type, Headless: svc.Spec.ClusterIP == corev1.ClusterIPNone, SessionAffinity: svc.Spec.SessionAffinity}
 	ips := svc.Spec.ClusterIPs
 	if len(ips) == 0 && svc.Spec.ClusterIP != "" {
 		ips = []string{svc.Spec.ClusterIP}
