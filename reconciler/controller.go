@@ -10,11 +10,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/mcs"
 	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -38,6 +41,9 @@ type Controller struct {
 	// ClusterTimeout bounds each phase of a pass in one cluster (default
 	// 5m): a hung API server delays no one else for longer.
 	ClusterTimeout time.Duration
+	// EndpointExpiry is how long the imported endpoints of a cluster that
+	// stopped answering are kept (default 2m).
+	EndpointExpiry time.Duration
 	Log            *slog.Logger
 	// OnPass, when set, receives every pass's report (tests, status).
 	OnPass func(Report, error)
@@ -47,6 +53,8 @@ type Controller struct {
 	lastVersion string // of lastGood
 	seen        string // version of the last document read, good or not
 	known       netplan.Facts
+	services    map[string]*mcs.Facts
+	started     time.Time
 	loadErr     error
 }
 
@@ -65,6 +73,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
+	if c.EndpointExpiry <= 0 {
+		c.EndpointExpiry = 2 * time.Minute
+	}
+	c.started = time.Now()
 	if c.Source == nil {
 		c.Source = FileSource{Path: c.TopologyPath}
 	}
@@ -120,6 +132,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			for _, cl := range cs {
 				if cl.Err == nil {
 					go watchNodes(wctx, cl, fire, c.Log)
+					go watchServices(wctx, cl, fire, c.Log)
 				}
 			}
 			clusters, clustersOf = cs, t
@@ -146,10 +159,11 @@ func debounce(ctx context.Context, trigger chan struct{}, d time.Duration) {
 
 func (c *Controller) pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, crds *sync.Map) {
 	c.mu.Lock()
-	known := c.known
+	known, services := c.known, c.services
 	c.mu.Unlock()
 	start := time.Now()
-	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, CRDsInstalled: crds, ClusterTimeout: c.ClusterTimeout})
+	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, KnownServices: services, EndpointExpiry: c.EndpointExpiry, Started: c.started,
+		CRDsInstalled: crds, ClusterTimeout: c.ClusterTimeout})
 	if ctx.Err() != nil {
 		return // shutting down: errors now are cancellations, not failures
 	}
@@ -169,7 +183,7 @@ func (c *Controller) pass(ctx context.Context, t *v1alpha1.KosmosTopology, clust
 		c.Log.Error("pass finished with errors", "err", err)
 	}
 	c.mu.Lock()
-	c.known = rep.Facts
+	c.known, c.services = rep.Facts, rep.Services
 	version := c.lastVersion
 	c.mu.Unlock()
 	c.report(ctx, Outcome{Version: version, Pass: &rep, PassErr: err})
@@ -255,4 +269,36 @@ func watchNodes(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) 
 		}
 		w.Stop()
 	}
+}
+
+// watchServices fires when what the multi-cluster service sync reads
+// changes: ServiceExports, and the clusters' own EndpointSlices (those with
+// kubernetes.io/service-name; the imported ones Kosmos writes lack it, so its
+// own writes do not wake it up).
+func watchServices(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) {
+	cfg := rest.CopyConfig(cl.Config)
+	cfg.Timeout = 0
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: cl.Client.Scheme()})
+	if err != nil {
+		log.Error("service watch", "cluster", cl.Name, "err", err)
+		return
+	}
+	watchLoop := func(list client.ObjectList, opts ...client.ListOption) {
+		for ctx.Err() == nil {
+			w, err := wc.Watch(ctx, list, opts...)
+			if err != nil {
+				select { // the CRD may not be installed yet, or the cluster is down
+				case <-ctx.Done():
+				case <-time.After(5 * time.Second):
+				}
+				continue
+			}
+			for range w.ResultChan() {
+				fire()
+			}
+			w.Stop()
+		}
+	}
+	go watchLoop(&mcsv1a1.ServiceExportList{})
+	watchLoop(&discoveryv1.EndpointSliceList{}, client.HasLabels{discoveryv1.LabelServiceName})
 }

@@ -198,7 +198,7 @@ func LiveObjects(ctx context.Context, c client.Client, topology string, objs []c
 			return nil, nil, err
 		}
 		u := &unstructured.Unstructured{Object: m}
-		key := u.GetKind() + "/" + u.GetName()
+		key := apply.Key(u)
 		want[key] = true
 		live := &unstructured.Unstructured{}
 		live.SetGroupVersionKind(u.GroupVersionKind())
@@ -224,7 +224,10 @@ func LiveObjects(ctx context.Context, c client.Client, topology string, objs []c
 		return nil, nil, err
 	}
 	for _, u := range owned {
-		if key := u.GetKind() + "/" + u.GetName(); !want[key] {
+		if g := u.GroupVersionKind().Group; g == "multicluster.x-k8s.io" || g == "discovery.k8s.io" {
+			continue // service imports follow the clusters' exports, not the topology alone: not diffed (yet)
+		}
+		if key := apply.Key(&u); !want[key] {
 			before[key] = Normalize(u.Object)
 		}
 	}

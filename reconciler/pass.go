@@ -2,7 +2,9 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"kosmos.io/kosmos/kustomize/base/crds"
 	"kosmos.io/kosmos/reconciler/apply"
 	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/mcs"
 	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -22,7 +25,9 @@ import (
 type ClusterReport struct {
 	Name   string
 	Result apply.Result
-	Err    error
+	// StatusWrites counts the ServiceExport and ServiceImport status writes.
+	StatusWrites int
+	Err          error
 }
 
 // Report is what one pass did.
@@ -32,6 +37,9 @@ type Report struct {
 	Problems []string
 	// Facts observed (or carried over) in this pass, by cluster.
 	Facts netplan.Facts
+	// Services are the multi-cluster service facts observed (or carried
+	// over, with the time they were observed) in this pass, by cluster.
+	Services map[string]*mcs.Facts
 }
 
 // PassOptions tune a pass.
@@ -51,6 +59,17 @@ type PassOptions struct {
 	// clusters are not checked again. Pass marks the clusters it installs
 	// them in. Nil: check every cluster.
 	CRDsInstalled *sync.Map
+	// KnownServices are the last multi-cluster service facts of clusters
+	// that cannot be observed now: their exports and endpoints stay imported
+	// elsewhere until EndpointExpiry has passed since they were observed.
+	KnownServices map[string]*mcs.Facts
+	// EndpointExpiry is how long the endpoints of a cluster that stopped
+	// answering stay imported; zero keeps them.
+	EndpointExpiry time.Duration
+	// Started is when the reconciler started (default: now). A cluster not
+	// reached since keeps what the others hold imported from it until
+	// EndpointExpiry has passed since then.
+	Started time.Time
 }
 
 // Pass makes every reachable cluster hold the topology's desired state:
@@ -65,6 +84,8 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 	}
 	reports := make([]ClusterReport, len(clusters))
 	facts := netplan.Facts{}
+	services := map[string]*mcs.Facts{}
+	now := time.Now()
 	var mu sync.Mutex
 	forEach(ctx, clusters, opts.Concurrency, opts.ClusterTimeout, func(ctx context.Context, i int, c Cluster) {
 		reports[i].Name = c.Name
@@ -74,19 +95,30 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
 		} else if f, err := Observe(ctx, c.Client); err != nil {
 			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
+		} else if sf, err := mcs.Observe(ctx, c.Client, t.Name, t.Spec.Services, now); err != nil {
+			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
 		} else {
 			mu.Lock()
 			facts[c.Name] = f
+			services[c.Name] = sf
 			mu.Unlock()
 			return
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if f, ok := opts.Known[c.Name]; ok {
-			mu.Lock()
 			facts[c.Name] = f
-			mu.Unlock()
+		}
+		if sf := opts.KnownServices[c.Name]; sf != nil {
+			services[c.Name] = sf
 		}
 	})
 	st := desired.Compute(t, facts)
+	in := mcsInput(t, services, now, opts.EndpointExpiry)
+	if in.Started = opts.Started; in.Started.IsZero() {
+		in.Started = now
+	}
+	ms := mcs.Compute(in)
 	byName := map[string]desired.ClusterObjects{}
 	for _, co := range st.Clusters {
 		byName[co.Cluster] = co
@@ -95,13 +127,28 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 		if reports[i].Err != nil {
 			return
 		}
-		res, err := apply.Cluster(ctx, c.Client, t.Name, byName[c.Name].Objects, opts.Prune)
+		objs := append(slices.Clone(byName[c.Name].Objects), ms.Objects[c.Name]...)
+		res, err := apply.Cluster(ctx, c.Client, t.Name, objs, opts.Prune)
+		n, serr := mcs.WriteStatus(ctx, c.Client, apply.FieldManager, ms.Exports[c.Name], ms.Imports[c.Name])
+		reports[i].StatusWrites = n
+		if serr != nil {
+			err = errors.Join(err, serr)
+		}
 		reports[i].Result = res
 		if err != nil {
 			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
 	})
-	return Report{Clusters: reports, Problems: st.Problems, Facts: facts}
+	return Report{Clusters: reports, Problems: st.Problems, Facts: facts, Services: services}
+}
+
+// mcsInput is the export → import sync's view of the topology and facts.
+func mcsInput(t *v1alpha1.KosmosTopology, services map[string]*mcs.Facts, now time.Time, expiry time.Duration) mcs.Input {
+	in := mcs.Input{Topology: t.Name, Services: t.Spec.Services, Domain: t.Spec.DNS.Domain, Now: now, Expiry: expiry}
+	for _, c := range t.Spec.Clusters {
+		in.Clusters = append(in.Clusters, mcs.Cluster{Name: c.Name, GlobalCIDRs: c.Network.GlobalCIDRs, Facts: services[c.Name]})
+	}
+	return in
 }
 
 func ensureCRDsOnce(ctx context.Context, c Cluster, done *sync.Map) error {

@@ -50,7 +50,7 @@ func TestApplyRenderFacts(t *testing.T) {
 	}
 
 	code, out, errs = kosmos("apply", "-f", example, "--kubeconfig", kc)
-	if code != 0 || !strings.Contains(out, "cluster host: 8 created") || !strings.Contains(out, "+ NodeConfig/member-b-n1") {
+	if code != 0 || !strings.Contains(out, "cluster host: 9 created") || !strings.Contains(out, "+ NodeConfig/member-b-n1") {
 		t.Fatalf("first apply: exit %d\n%s\n%s", code, out, errs)
 	}
 	code, out, _ = kosmos("apply", "-f", example, "--kubeconfig", kc)

@@ -216,7 +216,7 @@ or a cluster failed, 2 usage error or a cluster unreachable.`,
 type reconcileFlags struct {
 	file, object, kubeconfig, context, connect, namespace, healthAddr string
 	prune, leaderElect                                                bool
-	resync, clusterTimeout                                            time.Duration
+	resync, clusterTimeout, endpointExpiry                            time.Duration
 }
 
 func newReconcileCommand() *cobra.Command {
@@ -266,6 +266,7 @@ holder acts. /healthz, /readyz and /metrics are served on --health-addr.`,
 	fl.StringVar(&f.namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), "kosmos-system"), "namespace of kubeconfig Secrets without one, and of the leader Lease")
 	fl.BoolVar(&f.prune, "prune", true, "delete owned objects that are no longer desired")
 	fl.DurationVar(&f.resync, "resync", time.Minute, "period of the full pass that reverts drift and retries failed clusters")
+	fl.DurationVar(&f.endpointExpiry, "endpoint-expiry", 2*time.Minute, "how long the imported endpoints of a cluster that stopped answering are kept in the other clusters")
 	fl.DurationVar(&f.clusterTimeout, "cluster-timeout", 5*time.Minute, "longest a phase of a pass (observe, apply) may take in one cluster; each request is bounded to 30s")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "act only while holding the Lease kosmos-reconciler (run several replicas)")
 	fl.StringVar(&f.healthAddr, "health-addr", ":9440", "address of /healthz, /readyz and /metrics (empty: off)")
@@ -310,7 +311,7 @@ func runReconcile(ctx context.Context, stderr io.Writer, f reconcileFlags) error
 		}
 	}
 	ctl := &reconciler.Controller{
-		Resync: f.resync, ClusterTimeout: f.clusterTimeout, Prune: f.prune, Log: log,
+		Resync: f.resync, ClusterTimeout: f.clusterTimeout, EndpointExpiry: f.endpointExpiry, Prune: f.prune, Log: log,
 		Source: reconciler.FileSource{Path: f.file},
 		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
 			return reconciler.ConnectContexts(t, f.kubeconfig)

@@ -39,6 +39,24 @@ var PrunedKinds = []schema.GroupVersionKind{
 	{Group: "kosmos.io", Version: "v1alpha1", Kind: "NodeConfig"},
 	{Group: "kosmos.io", Version: "v1alpha1", Kind: "Cluster"},
 	{Group: "kosmos.io", Version: "v1alpha1", Kind: "DistributionPolicy"},
+	// Multi-cluster services: the ServiceExports written for spec.services
+	// (never a user's own: those lack the labels), imports and their slices.
+	{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceExport"},
+	{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceImport"},
+	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"},
+}
+
+// Key names an object in results and errors: Kind/name, or
+// Kind/namespace/name for namespaced objects.
+func Key(o interface {
+	GetKind() string
+	GetNamespace() string
+	GetName() string
+}) string {
+	if ns := o.GetNamespace(); ns != "" {
+		return o.GetKind() + "/" + ns + "/" + o.GetName()
+	}
+	return o.GetKind() + "/" + o.GetName()
 }
 
 // Result says what a pass did in one cluster, as kind/name lists.
@@ -64,17 +82,36 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 			continue
 		}
 		us = append(us, u)
-		want[u.GetKind()+"/"+u.GetName()] = true
+		want[Key(u)] = true
 	}
 	live, err := liveObjects(ctx, c, us)
 	if err != nil {
 		return res, err
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
+	// Namespaces first: the namespaced objects of the same pass go into them.
+	nss := slices.DeleteFunc(slices.Clone(us), func(u *unstructured.Unstructured) bool { return u.GetKind() != "Namespace" })
+	rest := slices.DeleteFunc(slices.Clone(us), func(u *unstructured.Unstructured) bool { return u.GetKind() == "Namespace" })
+	for _, wave := range [][]*unstructured.Unstructured{nss, rest} {
+		applyWave(ctx, c, wave, live, &res, &errs, &mu, sem)
+	}
+	if prune {
+		pruned, err := pruneOwned(ctx, c, topology, want)
+		res.Pruned = pruned
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// applyWave applies objects in parallel (at most cap(sem) at once) where the
+// live object differs, recording what it did in res and errs.
+func applyWave(ctx context.Context, c client.Client, us []*unstructured.Unstructured, live map[string]*unstructured.Unstructured, res *Result, errs *[]error, mu *sync.Mutex, sem chan struct{}) {
+	var wg sync.WaitGroup
 	for _, u := range us {
-		key := u.GetKind() + "/" + u.GetName()
+		key := Key(u)
 		l, exists := live[key]
 		switch {
 		case !exists:
@@ -90,56 +127,50 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 			defer func() { <-sem }()
 			if err := c.Patch(ctx, u, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("apply %s: %w", key, err))
+				*errs = append(*errs, fmt.Errorf("apply %s: %w", key, err))
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	if prune {
-		pruned, err := pruneOwned(ctx, c, topology, want)
-		res.Pruned = pruned
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return res, errors.Join(errs...)
 }
 
 // liveObjects reads what the cluster holds of the objects' kinds: one list
-// per kind (cluster-scoped kinds) instead of one get per object, which keeps
-// a no-op pass over thousands of objects to a handful of reads.
+// per kind (per kind and namespace for namespaced kinds) instead of one get
+// per object, which keeps a no-op pass over thousands of objects to a
+// handful of reads.
 func liveObjects(ctx context.Context, c client.Client, us []*unstructured.Unstructured) (map[string]*unstructured.Unstructured, error) {
+	type scope struct {
+		gvk schema.GroupVersionKind
+		ns  string
+	}
 	out := map[string]*unstructured.Unstructured{}
-	listed := map[schema.GroupVersionKind]bool{}
+	listed := map[scope]bool{}
 	for _, u := range us {
-		gvk := u.GroupVersionKind()
-		key := u.GetKind() + "/" + u.GetName()
-		if u.GetNamespace() != "" { // namespaced: a get each (none so far)
-			l := &unstructured.Unstructured{}
-			l.SetGroupVersionKind(gvk)
-			if err := c.Get(ctx, client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}, l); err == nil {
-				out[key] = l
-			} else if !apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("get %s: %w", key, err)
-			}
+		sc := scope{u.GroupVersionKind(), u.GetNamespace()}
+		if listed[sc] {
 			continue
 		}
-		if listed[gvk] {
-			continue
-		}
-		listed[gvk] = true
+		listed[sc] = true
 		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := c.List(ctx, list); err != nil {
+		list.SetGroupVersionKind(sc.gvk.GroupVersion().WithKind(sc.gvk.Kind + "List"))
+		var opts []client.ListOption
+		if sc.ns != "" {
+			opts = append(opts, client.InNamespace(sc.ns))
+		}
+		if err := c.List(ctx, list, opts...); err != nil {
 			if meta.IsNoMatchError(err) {
 				continue // the CRD is not installed: nothing exists
 			}
-			return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
+			if sc.ns != "" {
+				return nil, fmt.Errorf("list %s in namespace %s: %w", sc.gvk.Kind, sc.ns, err)
+			}
+			return nil, fmt.Errorf("list %s: %w", sc.gvk.Kind, err)
 		}
 		for i := range list.Items {
 			it := &list.Items[i]
-			out[gvk.Kind+"/"+it.GetName()] = it
+			it.SetGroupVersionKind(sc.gvk) // list items of unstructured lists carry their kind; make sure
+			out[Key(it)] = it
 		}
 	}
 	return out, nil
@@ -225,7 +256,7 @@ func pruneOwned(ctx context.Context, c client.Client, topology string, want map[
 	var errs []error
 	for i := range owned {
 		it := &owned[i]
-		key := it.GetKind() + "/" + it.GetName()
+		key := Key(it)
 		if want[key] {
 			continue
 		}

@@ -1,4 +1,6 @@
-// Package crds embeds the generated CRD manifests of this folder, so that
+// Package crds embeds the CRD manifests of this folder (Kosmos's, generated
+// from schema/, and the Multi-Cluster Services ones copied from
+// sigs.k8s.io/mcs-api by make generate), so that
 // the kosmos binary can install them in every cluster before anything else.
 package crds
 
