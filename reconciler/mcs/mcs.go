@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
+	"kosmos.io/kosmos/internal/globalip"
 	dnsconfig "kosmos.io/kosmos/kustomize/base/dns"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -524,28 +525,8 @@ func (e *exporter) translate(importer string, a netip.Addr) netip.Addr {
 // (host bits kept, as the NETMAP at the cluster's edge does), or a itself
 // when no mapped range holds it.
 func Translate(a netip.Addr, globalCIDRs map[string]string) netip.Addr {
-	for _, real := range slices.Sorted(maps.Keys(globalCIDRs)) {
-		rp, err1 := netip.ParsePrefix(real)
-		gp, err2 := netip.ParsePrefix(globalCIDRs[real])
-		if err1 != nil || err2 != nil || !rp.Contains(a) || rp.Bits() != gp.Bits() || a.Is4() != gp.Addr().Is4() {
-			continue
-		}
-		hi, lo := gp.Masked().Addr().AsSlice(), a.AsSlice()
-		for i := range hi {
-			bits := rp.Bits() - 8*i
-			switch {
-			case bits >= 8:
-			case bits <= 0:
-				hi[i] = lo[i]
-			default:
-				mask := byte(0xff) << (8 - bits)
-				hi[i] = hi[i]&mask | lo[i]&^mask
-			}
-		}
-		out, _ := netip.AddrFromSlice(hi)
-		return out
-	}
-	return a
+	m, _ := globalip.Parse(globalCIDRs) // validation refused bad pairs; the good ones still map
+	return m.ToGlobal(a)
 }
 
 func familyOf(a netip.Addr) discoveryv1.AddressType {
