@@ -35,7 +35,7 @@ import (
 const (
 	FieldManager   = "kosmos-tree"
 	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "kosmos-tree"
+	ManagedBy      = v1alpha1.ManagedByTree
 	// NodeLeaseNamespace holds the virtual nodes' heartbeats.
 	NodeLeaseNamespace = corev1.NamespaceNodeLease
 	indexByNode        = "node"

@@ -6,11 +6,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/desired"
 	"kosmos.io/kosmos/schema"
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden render")
@@ -68,5 +71,18 @@ func TestRenderExample(t *testing.T) {
 	}
 	if string(got) != string(want) {
 		t.Errorf("render differs from %s (go test ./reconciler/desired -update, then review)", golden)
+	}
+}
+
+// TestFactsSkipVirtualNodes: the tree's virtual nodes are member clusters,
+// not machines: no NodeConfig is planned for them.
+func TestFactsSkipVirtualNodes(t *testing.T) {
+	nodes := []corev1.Node{
+		{ObjectMeta: metav1.ObjectMeta{Name: "host-n1"}, Spec: corev1.NodeSpec{PodCIDR: "10.10.1.0/24"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "kosmos-member-a", Labels: map[string]string{desired.LabelManagedBy: v1alpha1.ManagedByTree}}},
+	}
+	f := desired.FactsOf(nodes, nil)
+	if len(f.Nodes) != 1 || f.Nodes[0].Name != "host-n1" {
+		t.Errorf("facts: %+v", f.Nodes)
 	}
 }

@@ -10,10 +10,14 @@ import (
 )
 
 // FactsOf turns a cluster's Node objects and the NodeConfigs in force into
-// the facts the network planner needs. It is pure.
+// the facts the network planner needs. Virtual nodes (the tree's) are left
+// out: they are member clusters, not machines with a kernel. It is pure.
 func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.ClusterFacts {
 	var f netplan.ClusterFacts
 	for _, n := range nodes {
+		if n.Labels[LabelManagedBy] == v1alpha1.ManagedByTree {
+			continue
+		}
 		nd := netplan.Node{Name: n.Name, Labels: n.Labels}
 		for _, a := range n.Status.Addresses {
 			if a.Type != corev1.NodeInternalIP {

@@ -13,6 +13,10 @@ const (
 	// AnnotationFreeResources holds the member cluster's FreeResources as
 	// JSON; the scheduler's leaf-fit check reads it.
 	AnnotationFreeResources = "kosmos.io/free-resources"
+	// ManagedByTree is the app.kubernetes.io/managed-by value of what the
+	// tree writes, virtual nodes among them: they are no machines, so the
+	// network planner leaves them out.
+	ManagedByTree = "kosmos-tree"
 )
 
 // FreeResources summarises what a member cluster can still take on any
