@@ -98,7 +98,9 @@ func collectCluster(ctx context.Context, c client.Client, cr *ClusterReport, gat
 		if meta.IsStatusConditionTrue(nc.Status.Conditions, "Applied") {
 			cr.Applied++
 		}
-		if gatewayMode && slices.ContainsFunc(nc.Spec.Devices, func(d v1alpha1.Device) bool { return d.Name == v1alpha1.DeviceBridge || d.Name == v1alpha1.DeviceBridge6 }) {
+		if gatewayMode && slices.ContainsFunc(nc.Spec.Devices, func(d v1alpha1.Device) bool {
+			return d.Name == v1alpha1.DeviceBridge || d.Name == v1alpha1.DeviceBridge6
+		}) {
 			cr.Gateways = append(cr.Gateways, nc.Name)
 		}
 	}

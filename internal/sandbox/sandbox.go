@@ -303,9 +303,11 @@ func (s *Sandbox) StartControllers(ctx context.Context) error {
 	s.wg.Go(func() { _ = ctl.Run(s.ctx) })
 	s.say("  tree controller on %s", host)
 	s.Reconciler = &reconciler.Controller{
-		Source:  reconciler.FileSource{Path: s.o.Topology},
-		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) { return reconciler.ConnectContexts(t, s.KubeconfigPath) },
-		Resync:  30 * time.Second, Prune: true, Log: s.o.Log,
+		Source: reconciler.FileSource{Path: s.o.Topology},
+		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+			return reconciler.ConnectContexts(t, s.KubeconfigPath)
+		},
+		Resync: 30 * time.Second, Prune: true, Log: s.o.Log,
 	}
 	s.wg.Go(func() { _ = s.Reconciler.Run(s.ctx) })
 	s.say("  reconciler following %s", s.o.Topology)
