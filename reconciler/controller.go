@@ -256,7 +256,11 @@ func watchNodes(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) 
 			if !ok {
 				continue
 			}
-			f := desired.FactsOf([]corev1.Node{*n}, nil).Nodes[0]
+			facts := desired.FactsOf([]corev1.Node{*n}, nil).Nodes
+			if len(facts) == 0 {
+				continue // a virtual node: no machine, nothing to plan
+			}
+			f := facts[0]
 			old, had := seen[n.Name]
 			switch {
 			case ev.Type == watch.Deleted:

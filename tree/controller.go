@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -84,6 +85,8 @@ type Controller struct {
 
 	mu      sync.Mutex
 	members map[string]*memberSync // by cluster name
+	// hostReady is set once the host's clients and caches exist.
+	hostReady atomic.Bool
 }
 
 func (c *Controller) defaults() {
@@ -203,6 +206,7 @@ func (c *Controller) startHost(ctx context.Context) error {
 			}
 		}
 	}
+	c.hostReady.Store(true)
 	return nil
 }
 
@@ -233,24 +237,38 @@ func (c *Controller) Pass(ctx context.Context) error {
 	keep := map[string]bool{} // clusters whose nodes stay as they are
 	live := map[string]bool{} // clusters with a member sync
 	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	// Clusters in parallel: a member that does not answer delays no other
+	// member's leases.
 	for i := range clusters.Items {
 		cl := &clusters.Items[i]
 		if cl.Spec.Tree.Enabled != nil && !*cl.Spec.Tree.Enabled {
 			continue
 		}
 		live[cl.Name] = true
-		err := c.passCluster(ctx, cl, want)
-		if serr := c.writeClusterStatus(ctx, cl, err); serr != nil {
-			errs = append(errs, fmt.Errorf("cluster %s status: %w", cl.Name, serr))
-		}
-		if err != nil {
+		wg.Go(func() {
+			names, err := c.passCluster(ctx, cl)
+			serr := c.writeClusterStatus(ctx, cl, err)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, n := range names {
+				want[n] = true
+			}
+			if serr != nil {
+				errs = append(errs, fmt.Errorf("cluster %s status: %w", cl.Name, serr))
+			}
+			if err == nil {
+				return
+			}
 			keep[cl.Name] = true
-			if m := c.member(cl.Name); errors.Is(err, errNotSynced) && m != nil && time.Since(time.Unix(0, m.lastSeen.Load())) < c.Grace {
-				continue // just connected: give it the grace period
+			if m := c.member(cl.Name); errors.Is(err, errNotSynced) && m != nil && time.Since(m.connected) < c.Grace {
+				return // just connected: give it the grace period
 			}
 			errs = append(errs, fmt.Errorf("cluster %s: %w", cl.Name, err))
-		}
+		})
 	}
+	wg.Wait()
 	for _, m := range c.memberList() {
 		if !live[m.name] {
 			c.dropMember(m.name)
@@ -280,12 +298,12 @@ func (c *Controller) Pass(ctx context.Context) error {
 }
 
 // passCluster connects to one member (or reuses its sync), probes it, and
-// writes its virtual nodes, their health and leases; wanted node names
-// are added to want.
-func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster, want map[string]bool) error {
+// writes its virtual nodes, their health and leases; it returns the names
+// of the virtual nodes the member wants.
+func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster) (names []string, err error) {
 	m, err := c.connect(ctx, cl)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	probeErr := m.probe(ctx, 5*time.Second)
 	reachable := probeErr == nil
@@ -296,13 +314,19 @@ func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster, want
 	c.metrics.reachable.WithLabelValues(cl.Name).Set(map[bool]float64{false: 0, true: 1}[reachable])
 	mem, err := m.observe()
 	if err != nil {
-		return errors.Join(err, probeErr)
+		return nil, errors.Join(err, probeErr)
 	}
 	cond := c.readyCondition(m, cl, mem, probeErr)
 	var errs []error
 	for _, n := range VirtualNodes(cl, mem) {
-		want[n.Name] = true
-		if err := c.apply(ctx, n, cond); err != nil {
+		names = append(names, n.Name)
+		nodeCond := cond
+		if own := n.Status.Conditions; cond != nil && cond.Status == corev1.ConditionTrue && len(own) > 0 && own[0].Status != corev1.ConditionTrue {
+			nodeCond = &own[0] // OneToOne: the member node itself is not Ready
+			nodeCond.LastHeartbeatTime, nodeCond.LastTransitionTime = cond.LastHeartbeatTime, cond.LastTransitionTime
+		}
+		n.Status.Conditions = nil
+		if err := c.apply(ctx, n, nodeCond); err != nil {
 			errs = append(errs, fmt.Errorf("node %s: %w", n.Name, err))
 			continue
 		}
@@ -313,7 +337,7 @@ func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster, want
 	if reachable {
 		errs = append(errs, m.collect(ctx))
 	}
-	return errors.Join(errs...)
+	return names, errors.Join(errs...)
 }
 
 // readyCondition is the virtual nodes' Ready condition: True while the
@@ -330,7 +354,7 @@ func (c *Controller) readyCondition(m *memberSync, cl *v1alpha1.Cluster, mem Mem
 	case probeErr != nil:
 		cond.Status, cond.Reason = corev1.ConditionUnknown, "MemberUnreachable"
 		cond.Message = fmt.Sprintf("the API server of member cluster %s has not answered for %s", cl.Name, silent.Round(time.Second))
-	case len(freeOf(cl, mem)) == 0:
+	case len(usable(freeOf(cl, mem))) == 0:
 		cond.Status, cond.Reason = corev1.ConditionFalse, "NoReadyMemberNodes"
 		cond.Message = fmt.Sprintf("member cluster %s has no Ready, schedulable node the tree selects", cl.Name)
 	default:
@@ -427,6 +451,9 @@ func (c *Controller) dropMember(name string) {
 	c.mu.Unlock()
 	if m != nil {
 		m.stop()
+		c.metrics.reachable.DeleteLabelValues(name)
+		c.metrics.syncs.DeletePartialMatch(map[string]string{"cluster": name})
+		c.metrics.seconds.DeletePartialMatch(map[string]string{"cluster": name})
 	}
 }
 

@@ -38,10 +38,13 @@ func ownMeta(ns, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{LabelManagedBy: ManagedBy}, Annotations: map[string]string{}}
 }
 
-// ensureDeps makes hp's namespace, ServiceAccount, host token, ConfigMaps,
-// Secrets and claims exist in the member. Missing host objects are left
-// out (the member pod then waits for them, as it would in the host).
-func (m *memberSync) ensureDeps(ctx context.Context, hp *corev1.Pod) error {
+// ensureDeps makes hp's namespace, ServiceAccount, host token (when
+// token), ConfigMaps, Secrets and claims exist in the member. A host
+// object that does not exist yet is left out (the member pod waits for it,
+// as it would in the host) unless the member has one of that name it did
+// not get from the host: then the pod is refused, for it would read the
+// member's own data (errForeign).
+func (m *memberSync) ensureDeps(ctx context.Context, hp *corev1.Pod, token bool) error {
 	ns := hp.Namespace
 	if err := m.ensureNamespace(ctx, ns); err != nil {
 		return err
@@ -49,7 +52,10 @@ func (m *memberSync) ensureDeps(ctx context.Context, hp *corev1.Pod) error {
 	d := DepsOf(hp)
 	var errs []error
 	for _, sa := range d.ServiceAccounts {
-		errs = append(errs, m.ensureAccount(ctx, ns, sa), m.ensureToken(ctx, ns, sa, false))
+		errs = append(errs, m.ensureAccount(ctx, ns, sa))
+		if token {
+			errs = append(errs, m.ensureToken(ctx, ns, sa, false))
+		}
 	}
 	for _, n := range d.ConfigMaps {
 		errs = append(errs, m.syncConfigMap(ctx, ns, n))
@@ -121,8 +127,13 @@ func tokenDue(s *corev1.Secret, now time.Time) bool {
 // to it. A member ConfigMap the tree did not create is left alone.
 func (m *memberSync) syncConfigMap(ctx context.Context, ns, name string) error {
 	src, err := m.ctl.hostConfigMaps.ConfigMaps(ns).Get(name)
-	if err != nil {
-		return nil // absent in the host: nothing to copy
+	if err != nil { // absent in the host: nothing to copy, and nothing of the member's to read
+		if _, err := m.configMaps.ConfigMaps(ns).Get(name); err == nil {
+			return nil // the tree's copy of a source since deleted: collected later
+		}
+		return m.foreign(ctx, "ConfigMap", ns, name, func() (metav1.Object, error) {
+			return m.cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		})
 	}
 	have, _ := m.configMaps.ConfigMaps(ns).Get(name)
 	if have != nil && have.Annotations[AnnotationSourceVersion] == src.ResourceVersion {
@@ -155,7 +166,12 @@ func (m *memberSync) syncConfigMap(ctx context.Context, ns, name string) error {
 func (m *memberSync) syncSecret(ctx context.Context, ns, name string) error {
 	src, err := m.ctl.hostSecrets.Secrets(ns).Get(name)
 	if err != nil {
-		return nil
+		if _, err := m.secrets.Secrets(ns).Get(name); err == nil {
+			return nil
+		}
+		return m.foreign(ctx, "Secret", ns, name, func() (metav1.Object, error) {
+			return m.cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		})
 	}
 	if src.Type == corev1.SecretTypeServiceAccountToken {
 		return nil // a host token Secret: the member would not accept it as such
@@ -194,19 +210,24 @@ func (m *memberSync) writeSecret(ctx context.Context, s, have *corev1.Secret) er
 	return nil
 }
 
-// foreign handles a create that found an object of the same name: the
+// errForeign says a pod needs an object whose name the member uses for
+// one of its own: it is never overwritten, nor read by a host pod.
+var errForeign = errors.New("the member cluster has an object of this name that Kosmos did not create")
+
+// foreign looks at the member's object of that name: none (nil), the
 // tree's own copy not yet in the cache (look again), or the member's own
-// object, which is never overwritten.
+// (errForeign).
 func (m *memberSync) foreign(ctx context.Context, kind, ns, name string, get func() (metav1.Object, error)) error {
 	o, err := get()
-	if err != nil {
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
 		return err
-	}
-	if o.GetLabels()[LabelManagedBy] == ManagedBy {
+	case o.GetLabels()[LabelManagedBy] == ManagedBy:
 		return errRequeue
 	}
-	m.ctl.Log.Warn("member already has an object of this name; not overwritten", "cluster", m.name, "kind", kind, "object", ns+"/"+name)
-	return nil
+	return fmt.Errorf("%s %s/%s: %w", kind, ns, name, errForeign)
 }
 
 // ensureClaim creates the member's claim for host claim ns/name, asking
@@ -217,7 +238,9 @@ func (m *memberSync) ensureClaim(ctx context.Context, ns, name string) error {
 	}
 	src, err := m.ctl.hostClaims.PersistentVolumeClaims(ns).Get(name)
 	if err != nil {
-		return nil
+		return m.foreign(ctx, "PersistentVolumeClaim", ns, name, func() (metav1.Object, error) {
+			return m.cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+		})
 	}
 	c := &corev1.PersistentVolumeClaim{ObjectMeta: ownMeta(ns, name), Spec: corev1.PersistentVolumeClaimSpec{
 		AccessModes: src.Spec.AccessModes, Resources: src.Spec.Resources, StorageClassName: src.Spec.StorageClassName,
@@ -257,6 +280,59 @@ func (m *memberSync) collect(ctx context.Context) error {
 	if !m.ready.Load() {
 		return nil
 	}
+	// Copies first, wanted second: a copy made for a pod that appears in
+	// between is then wanted, never collected.
+	cms, _ := m.configMaps.List(labels.Everything())
+	secs, _ := m.secrets.List(labels.Everything())
+	sas, _ := m.accounts.List(labels.Everything())
+	claims, _ := m.claims.List(labels.Everything())
+	want := m.wantedCopies()
+	var errs []error
+	// del deletes a copy if it is still the object listed (UID).
+	del := func(kind string, o metav1.Object, f func(metav1.DeleteOptions) error) {
+		uid := o.GetUID()
+		if err := f(metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("collect %s %s/%s in member %s: %w", kind, o.GetNamespace(), o.GetName(), m.name, err))
+		}
+	}
+	for _, o := range cms {
+		if !want["cm"].Has(o.Namespace + "/" + o.Name) {
+			del("ConfigMap", o, func(d metav1.DeleteOptions) error {
+				return m.cs.CoreV1().ConfigMaps(o.Namespace).Delete(ctx, o.Name, d)
+			})
+		}
+	}
+	for _, o := range secs {
+		switch {
+		case !want["secret"].Has(o.Namespace + "/" + o.Name):
+			del("Secret", o, func(d metav1.DeleteOptions) error { return m.cs.CoreV1().Secrets(o.Namespace).Delete(ctx, o.Name, d) })
+		case strings.HasPrefix(o.Name, TokenSecretPrefix) && o.Annotations[AnnotationTokenExpires] != "" && tokenDue(o, time.Now()):
+			errs = append(errs, m.ensureToken(ctx, o.Namespace, strings.TrimPrefix(o.Name, TokenSecretPrefix), true))
+		}
+	}
+	for _, o := range sas {
+		if !want["sa"].Has(o.Namespace + "/" + o.Name) {
+			del("ServiceAccount", o, func(d metav1.DeleteOptions) error {
+				return m.cs.CoreV1().ServiceAccounts(o.Namespace).Delete(ctx, o.Name, d)
+			})
+		}
+	}
+	for _, o := range claims {
+		src, err := m.ctl.hostClaims.PersistentVolumeClaims(o.Namespace).Get(o.Name)
+		if apierrors.IsNotFound(err) || (err == nil && src.DeletionTimestamp != nil) {
+			del("PersistentVolumeClaim", o, func(d metav1.DeleteOptions) error {
+				return m.cs.CoreV1().PersistentVolumeClaims(o.Namespace).Delete(ctx, o.Name, d)
+			})
+		}
+	}
+	errs = append(errs, m.collectVolumes(ctx))
+	return errors.Join(errs...)
+}
+
+// wantedCopies are the copies some pod needs, as "namespace/name" by kind
+// (cm, secret, sa): the dependencies of the host pods on this member's
+// virtual nodes and of the tree's member pods (host tokens included).
+func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 	want := map[string]sets.Set[string]{"cm": {}, "secret": {}, "sa": {}}
 	add := func(p *corev1.Pod) {
 		d := DepsOf(p)
@@ -278,44 +354,5 @@ func (m *memberSync) collect(ctx context.Context) error {
 	for _, p := range own {
 		add(p)
 	}
-	var errs []error
-	del := func(kind, ns, name string, f func() error) {
-		if err := f(); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("collect %s %s/%s in member %s: %w", kind, ns, name, m.name, err))
-		}
-	}
-	cms, _ := m.configMaps.List(labels.Everything())
-	for _, o := range cms {
-		if !want["cm"].Has(o.Namespace + "/" + o.Name) {
-			del("ConfigMap", o.Namespace, o.Name, func() error { return m.cs.CoreV1().ConfigMaps(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{}) })
-		}
-	}
-	secs, _ := m.secrets.List(labels.Everything())
-	for _, o := range secs {
-		switch {
-		case !want["secret"].Has(o.Namespace + "/" + o.Name):
-			del("Secret", o.Namespace, o.Name, func() error { return m.cs.CoreV1().Secrets(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{}) })
-		case strings.HasPrefix(o.Name, TokenSecretPrefix) && o.Annotations[AnnotationTokenExpires] != "" && tokenDue(o, time.Now()):
-			errs = append(errs, m.ensureToken(ctx, o.Namespace, strings.TrimPrefix(o.Name, TokenSecretPrefix), true))
-		}
-	}
-	sas, _ := m.accounts.List(labels.Everything())
-	for _, o := range sas {
-		if !want["sa"].Has(o.Namespace + "/" + o.Name) {
-			del("ServiceAccount", o.Namespace, o.Name, func() error {
-				return m.cs.CoreV1().ServiceAccounts(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
-			})
-		}
-	}
-	claims, _ := m.claims.List(labels.Everything())
-	for _, o := range claims {
-		src, err := m.ctl.hostClaims.PersistentVolumeClaims(o.Namespace).Get(o.Name)
-		if apierrors.IsNotFound(err) || (err == nil && src.DeletionTimestamp != nil) {
-			del("PersistentVolumeClaim", o.Namespace, o.Name, func() error {
-				return m.cs.CoreV1().PersistentVolumeClaims(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
-			})
-		}
-	}
-	errs = append(errs, m.collectVolumes(ctx))
-	return errors.Join(errs...)
+	return want
 }

@@ -34,8 +34,9 @@ import (
 // The host's API server is authenticated by its kubelet client
 // certificate (verified against ClientCA) and authorized, as a kubelet
 // does, by a SubjectAccessReview in the host: verb get (GET) or create
-// (POST) on nodes/proxy of the pod's virtual node. Decisions are cached
-// for a minute.
+// (exec, attach, port-forward) on nodes/proxy of the pod's virtual node.
+// Only query parameters the operation knows are passed on, and no
+// impersonation header.
 type KubeletServer struct {
 	// Controller finds the pod's member.
 	Controller *Controller
@@ -47,7 +48,7 @@ type KubeletServer struct {
 	Certificate *tls.Certificate
 
 	mu    sync.Mutex
-	authz map[string]time.Time // allowed "user|verb|node" until then
+	authz map[string]decision // by user, groups, verb and node
 }
 
 // Serve answers on ln until ctx ends.
@@ -114,22 +115,27 @@ func parseKubeletPath(p string) (kubeletPath, bool) {
 	return kubeletPath{}, false
 }
 
-// memberQuery turns kubelet query parameters into the member API's
-// (input/output/error become stdin/stdout/stderr; the container joins).
+// allowedQuery lists, per operation, the kubelet query parameters that
+// are passed on (renamed where the member API calls them otherwise);
+// anything else is dropped.
+var allowedQuery = map[string]map[string]string{
+	"containerLogs": {"follow": "follow", "previous": "previous", "sinceSeconds": "sinceSeconds", "sinceTime": "sinceTime",
+		"timestamps": "timestamps", "tailLines": "tailLines", "limitBytes": "limitBytes"},
+	"exec": {corev1.ExecCommandParam: "command", corev1.ExecStdinParam: "stdin", corev1.ExecStdoutParam: "stdout",
+		corev1.ExecStderrParam: "stderr", corev1.ExecTTYParam: "tty"},
+	"attach": {corev1.ExecStdinParam: "stdin", corev1.ExecStdoutParam: "stdout", corev1.ExecStderrParam: "stderr",
+		corev1.ExecTTYParam: "tty"},
+	"portForward": {"port": "ports"},
+}
+
+// memberQuery turns kubelet query parameters into the member API's: only
+// the allowed ones, renamed; the container joins.
 func memberQuery(kp kubeletPath, in url.Values) url.Values {
 	out := url.Values{}
 	for k, vs := range in {
-		switch k {
-		case corev1.ExecStdinParam:
-			k = "stdin"
-		case corev1.ExecStdoutParam:
-			k = "stdout"
-		case corev1.ExecStderrParam:
-			k = "stderr"
-		case "port":
-			k = "ports"
+		if to, ok := allowedQuery[kp.op][k]; ok {
+			out[to] = vs
 		}
-		out[k] = vs
 	}
 	if kp.container != "" {
 		out.Set("container", kp.container)
@@ -139,9 +145,17 @@ func memberQuery(kp kubeletPath, in url.Values) url.Values {
 
 var memberOps = map[string]string{"containerLogs": "log", "exec": "exec", "attach": "attach", "portForward": "portforward"}
 
+// errNoAccess answers both a missing pod and a refused caller, so that a
+// certificate holder learns nothing about pods it may not reach.
+const errNoAccess = "forbidden, or no such pod on a virtual node"
+
 func (s *KubeletServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
 		_, _ = io.WriteString(w, "ok")
+		return
+	}
+	if !s.Controller.hostReady.Load() {
+		http.Error(w, "starting: the host's caches are not filled yet", http.StatusServiceUnavailable)
 		return
 	}
 	kp, ok := parseKubeletPath(r.URL.Path)
@@ -149,14 +163,27 @@ func (s *KubeletServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c := s.Controller
-	hp := c.hostPod(kp.ns, kp.pod)
-	if hp == nil {
-		http.Error(w, fmt.Sprintf("pod %s/%s is not on a virtual node", kp.ns, kp.pod), http.StatusNotFound)
+	// Logs are read; streams (exec, attach, port-forward) act.
+	verb := "create"
+	if kp.op == "containerLogs" {
+		verb = "get"
+		if r.Method != http.MethodGet {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+	} else if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if err := s.authorize(r, hp.Spec.NodeName); err != nil {
-		http.Error(w, err.Error(), http.StatusForbidden)
+	c := s.Controller
+	hp := c.hostPod(kp.ns, kp.pod)
+	if hp == nil || c.clusterOfNode(hp.Spec.NodeName) == "" {
+		http.Error(w, errNoAccess, http.StatusForbidden)
+		return
+	}
+	if err := s.authorize(r, verb, hp.Spec.NodeName); err != nil {
+		c.Log.Info("kubelet endpoint refused a request", "path", r.URL.Path, "reason", err.Error())
+		http.Error(w, errNoAccess, http.StatusForbidden)
 		return
 	}
 	m := c.member(c.clusterOfNode(hp.Spec.NodeName))
@@ -165,7 +192,7 @@ func (s *KubeletServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mp := m.Pod(kp.ns, kp.pod)
-	if mp == nil || mp.Annotations[AnnotationHostPodUID] != string(hp.UID) {
+	if mp == nil || mp.Labels[LabelManagedBy] != ManagedBy || mp.Annotations[AnnotationHostPodUID] != string(hp.UID) {
 		http.Error(w, fmt.Sprintf("pod %s/%s has not reached member cluster %s", kp.ns, kp.pod, m.name), http.StatusNotFound)
 		return
 	}
@@ -186,9 +213,11 @@ func (s *KubeletServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		FlushInterval: -1, // logs with follow stream as they come
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL, pr.Out.Host = target, target.Host
-			pr.Out.Header.Del("Authorization")
-			pr.Out.Header.Del("Impersonate-User")
-			pr.Out.Header.Del("Impersonate-Group")
+			for k := range pr.Out.Header {
+				if k == "Authorization" || strings.HasPrefix(k, "Impersonate-") {
+					pr.Out.Header.Del(k)
+				}
+			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			http.Error(w, fmt.Sprintf("member cluster %s: %v", m.name, err), http.StatusBadGateway)
@@ -200,8 +229,8 @@ func (s *KubeletServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // upgradeTransport reaches the member's API server over HTTP/1.1, which
 // streaming upgrades (SPDY, WebSocket) need.
 func (m *memberSync) upgradeTransport() (http.RoundTripper, error) {
-	m.tokensMu.Lock()
-	defer m.tokensMu.Unlock()
+	m.rtMu.Lock()
+	defer m.rtMu.Unlock()
 	if m.upgradeRT == nil {
 		cfg := rest.CopyConfig(m.config)
 		cfg.NextProtos = []string{"http/1.1"}
@@ -214,23 +243,20 @@ func (m *memberSync) upgradeTransport() (http.RoundTripper, error) {
 	return m.upgradeRT, nil
 }
 
-// authorize asks the host whether the client may proxy to node, as the
-// kubelet's webhook authorizer does.
-func (s *KubeletServer) authorize(r *http.Request, node string) error {
+// authorize asks the host whether the client may verb nodes/proxy on
+// node, as the kubelet's webhook authorizer does. Answers are cached: an
+// allow for a minute, a denial for ten seconds.
+func (s *KubeletServer) authorize(r *http.Request, verb, node string) error {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 		return errors.New("no verified client certificate")
 	}
 	subj := r.TLS.VerifiedChains[0][0].Subject
-	verb := "get"
-	if r.Method == http.MethodPost {
-		verb = "create"
-	}
-	key := subj.CommonName + "|" + strings.Join(subj.Organization, ",") + "|" + verb + "|" + node
+	key := strings.Join([]string{subj.CommonName, strings.Join(subj.Organization, "\x00"), verb, node}, "\x00\x00")
 	s.mu.Lock()
-	until, ok := s.authz[key]
+	d, ok := s.authz[key]
 	s.mu.Unlock()
-	if ok && time.Now().Before(until) {
-		return nil
+	if ok && time.Now().Before(d.until) {
+		return d.err
 	}
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User: subj.CommonName, Groups: subj.Organization,
@@ -242,14 +268,21 @@ func (s *KubeletServer) authorize(r *http.Request, node string) error {
 	if err != nil {
 		return fmt.Errorf("authorization check failed: %w", err)
 	}
+	d = decision{until: time.Now().Add(time.Minute)}
 	if !res.Status.Allowed {
-		return fmt.Errorf("user %q may not %s nodes/proxy on %s", subj.CommonName, verb, node)
+		d = decision{until: time.Now().Add(10 * time.Second), err: fmt.Errorf("user %q may not %s nodes/proxy on %s", subj.CommonName, verb, node)}
 	}
 	s.mu.Lock()
-	if s.authz == nil {
-		s.authz = map[string]time.Time{}
+	if s.authz == nil || len(s.authz) > 10000 {
+		s.authz = map[string]decision{} // bounded: start over rather than grow
 	}
-	s.authz[key] = time.Now().Add(time.Minute)
+	s.authz[key] = d
 	s.mu.Unlock()
-	return nil
+	return d.err
+}
+
+// decision is a cached authorization answer.
+type decision struct {
+	until time.Time
+	err   error
 }

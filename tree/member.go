@@ -74,13 +74,14 @@ type memberSync struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// lastSeen is when the member's API server last answered (unix nanos).
-	lastSeen atomic.Int64
+	// connected is when the sync started; lastSeen when the member's API
+	// server last answered (unix nanos).
+	connected time.Time
+	lastSeen  atomic.Int64
 	// down is whether the last probe failed.
 	down atomic.Bool
 
-	tokensMu sync.Mutex
-	tokens   map[string]time.Time // "ns/sa" → when the copied token expires
+	rtMu sync.Mutex // guards upgradeRT
 
 	notify []func(namespace, name string)
 
@@ -97,7 +98,7 @@ func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, vers
 	if err != nil {
 		return nil, fmt.Errorf("client for member %s: %w", cl.Name, err)
 	}
-	m := &memberSync{name: cl.Name, version: version, ctl: ctl, cs: cs, config: cfg, tokens: map[string]time.Time{}}
+	m := &memberSync{name: cl.Name, version: version, ctl: ctl, cs: cs, config: cfg, connected: time.Now()}
 	m.setCluster(cl)
 	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "tree-" + cl.Name})

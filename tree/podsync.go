@@ -41,8 +41,15 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 		return nil // not a key we made: drop it
 	}
 	hp := m.ctl.hostPod(ns, name)
-	if hp != nil && m.ctl.clusterOfNode(hp.Spec.NodeName) != m.name {
-		hp = nil // bound elsewhere: not this member's pod
+	if hp != nil {
+		switch cl := m.ctl.clusterOfNode(hp.Spec.NodeName); {
+		case cl == "" && m.Pod(ns, name) != nil:
+			// The virtual node is not (or no longer) in the cache: never
+			// take the running copy for an orphan on that alone.
+			return errRequeue
+		case cl != m.name:
+			hp = nil // bound elsewhere: not this member's pod
+		}
 	}
 	mp := m.Pod(ns, name)
 	if mp != nil && mp.Labels[LabelManagedBy] != ManagedBy {
@@ -53,10 +60,10 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 	}
 	if mp != nil && hp != nil && mp.Annotations[AnnotationHostPodUID] != string(hp.UID) {
 		// A copy of an earlier host pod of the same name (a StatefulSet
-		// replica recreated, say): it goes before the new one is made.
+		// replica recreated, say): it stops, with its own grace period,
+		// before the new one is made, so the two never run at once.
 		if mp.DeletionTimestamp == nil {
-			zero := int64(0)
-			if err := m.DeletePod(ctx, ns, name, mp.UID, &zero); err != nil {
+			if err := m.DeletePod(ctx, ns, name, mp.UID, nil); err != nil {
 				return fmt.Errorf("delete stale member pod: %w", err)
 			}
 		}
@@ -78,6 +85,9 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 			}
 			return m.syncStatus(ctx, hp, mp)
 		}
+		if live, err := m.livePod(ctx, ns, name); err != nil || live != nil {
+			return cmpErr(err, errRequeue) // the cache is behind: the copy still runs
+		}
 		zero := int64(0)
 		err := m.ctl.hostCS.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &hp.UID}})
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
@@ -86,6 +96,9 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 		return err
 	case mp == nil:
 		if hp.Status.StartTime != nil && !terminal(hp) {
+			if live, err := m.livePod(ctx, ns, name); err != nil || live != nil {
+				return cmpErr(err, errRequeue)
+			}
 			return m.fail(ctx, hp, ReasonMemberPodGone, fmt.Sprintf("the pod disappeared from member cluster %s", m.name))
 		}
 		if terminal(hp) {
@@ -93,6 +106,15 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 		}
 		return m.create(ctx, hp)
 	default:
+		if mp.DeletionTimestamp == nil && mp.Status.Phase == corev1.PodPending {
+			// Still starting: a dependency created in the host after the
+			// pod (or collected meanwhile) is copied now.
+			if o, err := m.options(hp); err == nil {
+				if err := m.ensureDeps(ctx, hp, NeedsHostToken(hp, o)); err != nil {
+					return err
+				}
+			}
+		}
 		if mp.DeletionTimestamp == nil {
 			want, err := m.translate(hp)
 			if err == nil {
@@ -107,22 +129,48 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 	}
 }
 
+// livePod reads the member pod from the API server, past the cache: nil
+// when it does not exist. Used before acting on a copy's absence.
+func (m *memberSync) livePod(ctx context.Context, ns, name string) (*corev1.Pod, error) {
+	p, err := m.cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return p, err
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
 func terminal(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
-// translate renders the member copy of hp for this member's mode and
-// endpoint.
-func (m *memberSync) translate(hp *corev1.Pod) (*corev1.Pod, error) {
+// options say how hp becomes a member pod in this member's mode and with
+// its host endpoint.
+func (m *memberSync) options(hp *corev1.Pod) (PodOptions, error) {
 	cl := m.cluster.Load()
 	o := PodOptions{VirtualNode: hp.Spec.NodeName}
 	if cl.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
 		o.MemberNode = m.ctl.memberNodeOf(hp.Spec.NodeName)
 		if o.MemberNode == "" {
-			return nil, fmt.Errorf("virtual node %s names no member node", hp.Spec.NodeName)
+			return o, fmt.Errorf("virtual node %s names no member node", hp.Spec.NodeName)
 		}
 	}
 	o.HostAPIHost, o.HostAPIPort = splitEndpoint(cl.Spec.HostAPIEndpoint)
+	return o, nil
+}
+
+// translate renders the member copy of hp.
+func (m *memberSync) translate(hp *corev1.Pod) (*corev1.Pod, error) {
+	o, err := m.options(hp)
+	if err != nil {
+		return nil, err
+	}
 	return MemberPod(hp, o)
 }
 
@@ -147,13 +195,23 @@ func splitEndpoint(ep string) (host, port string) {
 }
 
 // create syncs hp's dependencies into the member and creates its copy.
+// DaemonSet pods are not run in members: a DaemonSet that tolerates every
+// taint means one per machine of the host, not a privileged agent in each
+// member.
 func (m *memberSync) create(ctx context.Context, hp *corev1.Pod) error {
-	mp, err := m.translate(hp)
+	if ref := metav1.GetControllerOf(hp); ref != nil && ref.Kind == "DaemonSet" {
+		return nil
+	}
+	o, err := m.options(hp)
+	if err != nil {
+		return err
+	}
+	mp, err := MemberPod(hp, o)
 	if err != nil {
 		m.ctl.event(hp, corev1.EventTypeWarning, ReasonBadTranslation, err.Error())
 		return nil // the pod must change before retrying helps
 	}
-	if err := m.ensureDeps(ctx, hp); err != nil {
+	if err := m.ensureDeps(ctx, hp, NeedsHostToken(hp, o)); err != nil {
 		m.ctl.event(hp, corev1.EventTypeWarning, reasonDependencyError, err.Error())
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -463,6 +464,26 @@ func TestPodSync(t *testing.T) {
 	})
 	if own, err := ma.CoreV1().Pods("shop").Get(ctx, "clash", metav1.GetOptions{}); err != nil || own.Spec.Containers[0].Image != "theirs:1" || own.Labels[tree.LabelManagedBy] != "" {
 		t.Errorf("the member's own pod was touched: %v", err)
+	}
+
+	// A pod that names a Secret only the member has (Kosmos did not copy
+	// it) is refused: a host pod never reads a member's own data.
+	_, err = ma.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "member-only"},
+		StringData: map[string]string{"key": "the member's"}}, metav1.CreateOptions{})
+	must(t, err)
+	nosy := hostPod("shop", "nosy", "kosmos-member-a")
+	nosy.Spec.Volumes = append(nosy.Spec.Volumes, corev1.Volume{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "member-only"}}})
+	_, err = h.CoreV1().Pods("shop").Create(ctx, nosy, metav1.CreateOptions{})
+	must(t, err)
+	waitFor(t, "a warning event on the pod that names a member's Secret", func() error {
+		evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=nosy"})
+		if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "did not create") {
+			return fmt.Errorf("no refusal event (%v)", err)
+		}
+		return nil
+	})
+	if _, err := ma.CoreV1().Pods("shop").Get(ctx, "nosy", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the pod reached the member and could read its Secret (%v)", err)
 	}
 
 	// Restart: the controller stops; meanwhile one host pod is deleted and

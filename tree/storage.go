@@ -56,14 +56,14 @@ func HostPV(cluster *v1alpha1.Cluster, pv *corev1.PersistentVolume, hc *corev1.P
 		if pinned := pinnedNodes(pv); len(pinned) > 0 {
 			vals := make([]string, len(pinned))
 			for i, n := range pinned {
-				vals[i] = "kosmos-" + cluster.Name + "-" + n
+				vals[i] = VirtualNodeName(cluster.Name, n)
 			}
 			req = corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: vals}
 		} else {
 			req = corev1.NodeSelectorRequirement{Key: LabelCluster, Operator: corev1.NodeSelectorOpIn, Values: []string{cluster.Name}}
 		}
 	} else {
-		req = corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"kosmos-" + cluster.Name}}
+		req = corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{VirtualNodeName(cluster.Name, "")}}
 	}
 	spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{req}}}}}
 	out.Spec = *spec

@@ -64,9 +64,10 @@ func TokenSecretName(sa string) string { return TokenSecretPrefix + sa }
 // ones of AnnotationMemberScheduling (none when absent); the leaf
 // toleration and the priority class dropped; the projected API token
 // replaced by a Secret carrying the host's token for the same
-// ServiceAccount; KUBERNETES_SERVICE_HOST/PORT aimed at the host. hp is not
-// modified. The error names a malformed annotation; the pod is then not
-// created.
+// ServiceAccount and KUBERNETES_SERVICE_HOST/PORT aimed at the host (when
+// the host's endpoint is known). hp is not modified. The error names what
+// cannot be carried over (a malformed annotation, a token for another
+// audience); the pod is then not created.
 func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	var ms MemberScheduling
 	if raw, ok := hp.Annotations[AnnotationMemberScheduling]; ok {
@@ -100,11 +101,19 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	}
 	spec.DeprecatedServiceAccount = ""
 	for i := range spec.Volumes {
-		if isAPIAccess(&spec.Volumes[i]) {
-			spec.Volumes[i].VolumeSource = tokenVolume(sa, spec.Volumes[i].Projected.DefaultMode)
+		if audienceToken(&spec.Volumes[i]) {
+			return nil, fmt.Errorf("volume %s: projected service account tokens for an audience are not supported in member clusters (the member would issue them for its own account)", spec.Volumes[i].Name)
 		}
 	}
+	// The host token goes only where it is used against the host: without
+	// a host API endpoint the pod keeps its projected volume, and the
+	// member's kubelet fills it for the member's account of the same name.
 	if o.HostAPIHost != "" {
+		for i := range spec.Volumes {
+			if isAPIAccess(&spec.Volumes[i]) {
+				spec.Volumes[i].VolumeSource = tokenVolume(sa, spec.Volumes[i].Projected.DefaultMode)
+			}
+		}
 		for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 			for i := range cs {
 				cs[i].Env = withAPIEnv(cs[i].Env, o.HostAPIHost, o.HostAPIPort)
@@ -163,6 +172,26 @@ func isAPIAccess(v *corev1.Volume) bool {
 		}
 	}
 	return false
+}
+
+// audienceToken tells a projected volume with a token for another audience.
+func audienceToken(v *corev1.Volume) bool {
+	if v.Projected == nil {
+		return false
+	}
+	for _, s := range v.Projected.Sources {
+		if s.ServiceAccountToken != nil && s.ServiceAccountToken.Audience != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// NeedsHostToken tells whether the member copy of hp mounts the host's
+// token for its ServiceAccount (it has the API access volume and the
+// cluster says where the host's API server is).
+func NeedsHostToken(hp *corev1.Pod, o PodOptions) bool {
+	return o.HostAPIHost != "" && slices.ContainsFunc(hp.Spec.Volumes, func(v corev1.Volume) bool { return isAPIAccess(&v) })
 }
 
 func tokenVolume(sa string, mode *int32) corev1.VolumeSource {

@@ -64,6 +64,18 @@ func TestMemberPodRejectsBadAnnotation(t *testing.T) {
 	}
 }
 
+func TestMemberPodRefusesAudienceTokens(t *testing.T) {
+	hp := readPod(t, "web.yaml")
+	hp.Spec.Volumes = append(hp.Spec.Volumes, corev1.Volume{Name: "vault", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: "vault", Path: "token"}}}}}})
+	if _, err := MemberPod(hp, PodOptions{HostAPIHost: "10.0.0.10", HostAPIPort: "6443"}); err == nil {
+		t.Error("a token for another audience was carried into the member")
+	}
+	if NeedsHostToken(hp, PodOptions{}) || !NeedsHostToken(hp, PodOptions{HostAPIHost: "h"}) {
+		t.Error("NeedsHostToken")
+	}
+}
+
 func TestDepsOf(t *testing.T) {
 	got := DepsOf(readPod(t, "web.yaml"))
 	want := Deps{

@@ -37,33 +37,63 @@ type Member struct {
 	Pods  []corev1.Pod
 }
 
-// free is one member node's room left for pods from the host.
+// free is one member node's room left for pods from the host; usable
+// when the node is Ready and schedulable.
 type free struct {
 	node                    *corev1.Node
 	cpuMilli, memBytes, pod int64
+	usable                  bool
 }
 
 // VirtualNodes computes the virtual nodes of cluster c in the host:
 // Aggregate, one node "kosmos-<cluster>" whose allocatable is the sum over
 // the member's Ready, schedulable, selected nodes of allocatable minus the
 // requests of running pods Kosmos did not create; OneToOne, one node per
-// such member node ("kosmos-<cluster>-<node>"). Each carries the cluster,
-// region, zone and role labels plus the topology's extra labels, the leaf
-// taint plus the extra taints, and the free-resource summary the scheduler
-// checks. Nodes come sorted by name.
+// selected member node ("kosmos-<cluster>-<node>"), cordoned when it is and
+// with its Ready condition, so that cordoning or losing a member node never
+// removes the pods on it. Each carries the cluster, region, zone and role
+// labels plus the topology's extra labels, the leaf taint plus the extra
+// taints, and the free-resource summary the scheduler checks. Nodes come
+// sorted by name.
 func VirtualNodes(c *v1alpha1.Cluster, m Member) []*corev1.Node {
 	frees := freeOf(c, m)
 	if c.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
 		var out []*corev1.Node
 		for _, f := range frees {
-			n := base(c, "kosmos-"+c.Name+"-"+f.node.Name, []free{f})
+			n := base(c, VirtualNodeName(c.Name, f.node.Name), []free{f})
 			n.Labels[LabelMemberNode] = f.node.Name
 			maps.Copy(n.Labels, zoneLabels(f.node))
+			n.Spec.Unschedulable = f.node.Spec.Unschedulable
+			st, reason := corev1.ConditionTrue, "MemberNodeReady"
+			if !ready(f.node) {
+				st, reason = corev1.ConditionFalse, "MemberNodeNotReady"
+			}
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st, Reason: reason,
+				Message: "member node " + f.node.Name + " of cluster " + c.Name}}
 			out = append(out, n)
 		}
 		return out
 	}
-	return []*corev1.Node{base(c, "kosmos-"+c.Name, frees)}
+	return []*corev1.Node{base(c, VirtualNodeName(c.Name, ""), usable(frees))}
+}
+
+// VirtualNodeName is the host's name for member node node of cluster
+// (empty: the cluster's Aggregate node).
+func VirtualNodeName(cluster, node string) string {
+	if node == "" {
+		return "kosmos-" + cluster
+	}
+	return "kosmos-" + cluster + "-" + node
+}
+
+func usable(frees []free) []free {
+	var out []free
+	for _, f := range frees {
+		if f.usable {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func zoneLabels(n *corev1.Node) map[string]string {
@@ -146,7 +176,7 @@ func freeOf(c *v1alpha1.Cluster, m Member) []free {
 	var out []free
 	for i := range m.Nodes {
 		n := &m.Nodes[i]
-		if n.Spec.Unschedulable || !ready(n) || !sel.Matches(labels.Set(n.Labels)) {
+		if !sel.Matches(labels.Set(n.Labels)) {
 			continue
 		}
 		a := n.Status.Allocatable
@@ -156,6 +186,7 @@ func freeOf(c *v1alpha1.Cluster, m Member) []free {
 			cpuMilli: max(0, a.Cpu().MilliValue()-u.Cpu().MilliValue()),
 			memBytes: max(0, a.Memory().Value()-u.Memory().Value()),
 			pod:      max(0, a.Pods().Value()-count[n.Name]),
+			usable:   ready(n) && !n.Spec.Unschedulable,
 		})
 	}
 	slices.SortFunc(out, func(a, b free) int { return cmp.Compare(a.node.Name, b.node.Name) })
