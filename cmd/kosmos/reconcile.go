@@ -178,28 +178,7 @@ or a cluster failed, 2 usage error or a cluster unreachable.`,
 				ctx = context.Background()
 			}
 			rep := reconciler.Pass(ctx, t, clusters, reconciler.PassOptions{Prune: prune, Concurrency: concurrency})
-			out := cmd.OutOrStdout()
-			for _, p := range rep.Problems {
-				fmt.Fprintln(out, "problem:", p)
-			}
-			failed := 0
-			for _, c := range rep.Clusters {
-				r := c.Result
-				fmt.Fprintf(out, "cluster %s: %d created, %d updated, %d pruned, %d unchanged\n", c.Name, len(r.Created), len(r.Updated), len(r.Pruned), len(r.Unchanged))
-				for _, k := range r.Created {
-					fmt.Fprintf(out, "  + %s\n", k)
-				}
-				for _, k := range r.Updated {
-					fmt.Fprintf(out, "  ~ %s\n", k)
-				}
-				for _, k := range r.Pruned {
-					fmt.Fprintf(out, "  - %s\n", k)
-				}
-				if c.Err != nil {
-					failed++
-					fmt.Fprintf(out, "  error: %s\n", strings.ReplaceAll(c.Err.Error(), "\n", "\n  "))
-				}
-			}
+			failed := printPass(cmd.OutOrStdout(), rep, true)
 			if failed > 0 {
 				return &exitError{exitInvalid, fmt.Errorf("%d cluster(s) failed", failed)}
 			}
@@ -357,4 +336,31 @@ func runReconcile(ctx context.Context, stderr io.Writer, f reconcileFlags) error
 		return &exitError{exitError2, err}
 	}
 	return nil
+}
+
+// printPass prints what a pass did per cluster (with every object when
+// verbose) and returns how many clusters failed.
+func printPass(out io.Writer, rep reconciler.Report, verbose bool) (failed int) {
+	for _, p := range rep.Problems {
+		fmt.Fprintln(out, "problem:", p)
+	}
+	for _, c := range rep.Clusters {
+		r := c.Result
+		fmt.Fprintf(out, "cluster %s: %d created, %d updated, %d pruned, %d unchanged\n", c.Name, len(r.Created), len(r.Updated), len(r.Pruned), len(r.Unchanged))
+		for _, set := range []struct {
+			mark string
+			keys []string
+		}{{"+", r.Created}, {"~", r.Updated}, {"-", r.Pruned}} {
+			for _, k := range set.keys {
+				if verbose {
+					fmt.Fprintf(out, "  %s %s\n", set.mark, k)
+				}
+			}
+		}
+		if c.Err != nil {
+			failed++
+			fmt.Fprintf(out, "  error: %s\n", strings.ReplaceAll(c.Err.Error(), "\n", "\n  "))
+		}
+	}
+	return failed
 }

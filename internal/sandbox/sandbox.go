@@ -8,7 +8,8 @@
 // testbin` builds), Node objects standing for its machines (NodesFor) and a
 // simulated kubelet that runs the pods bound to them. In the host, the
 // real kube-scheduler with the Kosmos plugins, the tree controller, and the
-// reconciler following the topology file; the kubeconfig Secrets the
+// reconciler following the topology file, and `kosmos dns` on loopback;
+// the kubeconfig Secrets the
 // topology names hold the clusters' credentials, as in a real installation.
 //
 // # Usage
@@ -33,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coredns/caddy"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,7 +43,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	dnsserver "kosmos.io/kosmos/dnsplugin/server"
 	"kosmos.io/kosmos/internal/testenv"
+	schedconfig "kosmos.io/kosmos/kustomize/base/scheduler"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/scheduler"
 	"kosmos.io/kosmos/schema"
@@ -60,9 +64,12 @@ type Options struct {
 	Dir string
 	// NodesPerCluster simulated machines (default 2).
 	NodesPerCluster int
-	// SchedulerConfig is the KubeSchedulerConfiguration shipped for the
-	// host (its kosmos-scheduler profile is used as it is).
+	// SchedulerConfig is a KubeSchedulerConfiguration file for the host;
+	// empty, the one shipped in kustomize/base/scheduler (its
+	// kosmos-scheduler profile is used as it is).
 	SchedulerConfig string
+	// DNSPort is the loopback port of the host's DNS server (0: any free).
+	DNSPort int
 	// Progress receives one line per step; Log the components' logs.
 	Progress io.Writer
 	Log      *slog.Logger
@@ -77,6 +84,9 @@ type Sandbox struct {
 	Nodes map[string][]corev1.Node
 	// Reconciler is the running reconciler, once StartControllers ran.
 	Reconciler *reconciler.Controller
+	// DNSAddr is where the host's DNS server answers (UDP and TCP).
+	DNSAddr string
+	dns     *caddy.Instance
 
 	o      Options
 	ctx    context.Context
@@ -280,7 +290,7 @@ func (s *Sandbox) startControllerManager(name, bin string) error {
 // StartControllers runs, against the host, the kube-scheduler with the
 // Kosmos plugins and the tree controller, and the reconciler following
 // the topology file. Call it once the first apply installed the CRDs.
-func (s *Sandbox) StartControllers(ctx context.Context) error {
+func (s *Sandbox) StartControllers() error {
 	host := s.hostName()
 	cfg := s.Env.Cluster(host).Config
 	scheme, err := reconciler.Scheme()
@@ -311,16 +321,44 @@ func (s *Sandbox) StartControllers(ctx context.Context) error {
 	}
 	s.wg.Go(func() { _ = s.Reconciler.Run(s.ctx) })
 	s.say("  reconciler following %s", s.o.Topology)
-	_ = ctx
+	return s.startDNS(host)
+}
+
+// startDNS runs `kosmos dns` for the host on loopback: the topology's
+// domain from the kosmos plugin, cluster.local from CoreDNS's kubernetes
+// plugin.
+func (s *Sandbox) startDNS(host string) error {
+	kc := filepath.Join(s.o.Dir, host, "kubeconfig")
+	corefile := fmt.Sprintf(`.:%d {
+    bind 127.0.0.1
+    kosmos %s {
+        kubeconfig %s
+        cluster %s
+    }
+    kubernetes cluster.local {
+        kubeconfig %s
+    }
+}
+`, s.o.DNSPort, cmp.Or(s.Topology.Spec.DNS.Domain, "clusterset.local"), kc, host, kc)
+	inst, err := dnsserver.Start(corefile)
+	if err != nil {
+		return fmt.Errorf("DNS server on 127.0.0.1:%d: %w", s.o.DNSPort, err)
+	}
+	s.dns = inst
+	s.DNSAddr, _ = dnsserver.Addrs(inst)
+	s.say("  DNS (kosmos dns) on %s", s.DNSAddr)
 	return nil
 }
 
 // schedulerConfig writes the shipped KubeSchedulerConfiguration with the
 // host's kubeconfig and no leader election (one scheduler here).
 func (s *Sandbox) schedulerConfig(host string) (string, error) {
-	raw, err := os.ReadFile(s.o.SchedulerConfig)
-	if err != nil {
-		return "", fmt.Errorf("scheduler configuration: %w", err)
+	raw := schedconfig.Config
+	if s.o.SchedulerConfig != "" {
+		var err error
+		if raw, err = os.ReadFile(s.o.SchedulerConfig); err != nil {
+			return "", fmt.Errorf("scheduler configuration: %w", err)
+		}
 	}
 	var conf map[string]any
 	if err := yaml.Unmarshal(raw, &conf); err != nil {
@@ -356,6 +394,9 @@ func (s *Sandbox) Stop() error {
 		}
 	}
 	var errs []error
+	if s.dns != nil {
+		errs = append(errs, dnsserver.Stop(s.dns))
+	}
 	if s.Env != nil {
 		errs = append(errs, s.Env.Stop())
 	}

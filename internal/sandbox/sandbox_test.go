@@ -61,7 +61,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 	if err := rep.Err(); err != nil {
 		t.Fatalf("first apply: %v", err)
 	}
-	if err := sb.StartControllers(ctx); err != nil {
+	if err := sb.StartControllers(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -130,12 +130,24 @@ func BinDir() (string, error) {
 	if d := os.Getenv("KOSMOS_TESTBIN"); d != "" {
 		return d, checkBinaries(d)
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
+	// In the module (tests, make targets), or beside the kosmos binary
+	// (bin/kosmos next to bin/k8s, run from anywhere).
+	var tried []string
+	if root, err := moduleRoot(); err == nil {
+		d := filepath.Join(root, "bin", "k8s")
+		if checkBinaries(d) == nil {
+			return d, nil
+		}
+		tried = append(tried, d)
 	}
-	d := filepath.Join(root, "bin", "k8s")
-	return d, checkBinaries(d)
+	if exe, err := os.Executable(); err == nil {
+		d := filepath.Join(filepath.Dir(exe), "k8s")
+		if checkBinaries(d) == nil {
+			return d, nil
+		}
+		tried = append(tried, d)
+	}
+	return "", fmt.Errorf("control-plane binaries (kube-apiserver, etcd) not found in %s: run `make testbin` (make test and make demo do it for you) or set KOSMOS_TESTBIN", strings.Join(tried, " or "))
 }
 
 func checkBinaries(dir string) error {

@@ -1,0 +1,359 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"kosmos.io/kosmos/internal/sandbox"
+	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/schema"
+)
+
+// sandboxState is what a running sandbox leaves in its directory for
+// `kosmos down` and `kosmos check`.
+type sandboxState struct {
+	PID        int    `json:"pid"`
+	Topology   string `json:"topology"`
+	Kubeconfig string `json:"kubeconfig"`
+	DNS        string `json:"dns"`
+}
+
+func defaultSandboxDir() string {
+	if d := os.Getenv("KOSMOS_SANDBOX_DIR"); d != "" {
+		return d
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "kosmos", "sandbox")
+}
+
+// readState reads a sandbox's state; the PID is 0 when no process of it
+// is alive.
+func readState(dir string) (sandboxState, error) {
+	var st sandboxState
+	raw, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, fmt.Errorf("%s/state.json: %w", dir, err)
+	}
+	if st.PID <= 0 || syscall.Kill(st.PID, 0) != nil {
+		st.PID = 0
+	}
+	return st, nil
+}
+
+func writeState(dir string, st sandboxState) error {
+	raw, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "state.json"), raw, 0o600)
+}
+
+func newUpCommand() *cobra.Command {
+	var file, dir, schedConf string
+	var nodes, dnsPort int
+	var foreground bool
+	cmd := &cobra.Command{
+		Use:   "up -f TOPOLOGY",
+		Short: "Start the local sandbox: a real control plane per cluster of the topology, Kosmos running against them",
+		Long: `Up runs the topology on this machine, with no Docker: for every cluster a real
+control plane (etcd, kube-apiserver, kube-controller-manager from bin/k8s; make
+demo builds them), Node objects standing for its machines and a simulated
+kubelet that runs the pods bound to them. It prints the first kosmos diff,
+applies, then runs the reconciler, the tree controller, the kube-scheduler
+with the Kosmos plugins and the DNS server (kosmos dns) against the clusters,
+and ends with a status table and what to try next.
+
+The sandbox keeps running in the background (its log: <state-dir>/up.log)
+until kosmos down. The kubeconfig at <state-dir>/kubeconfig has a context
+per cluster.`,
+		Example: `  kosmos up -f topology.example.yaml
+  export KUBECONFIG=~/.cache/kosmos/sandbox/kubeconfig
+  kubectl --context host get nodes
+  kosmos check -f topology.example.yaml
+  kosmos down`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return &exitError{exitError2, errors.New("up needs -f TOPOLOGY (try topology.example.yaml)")}
+			}
+			abs, err := filepath.Abs(file)
+			if err != nil {
+				return &exitError{exitError2, err}
+			}
+			if st, err := readState(dir); err == nil && st.PID != 0 && st.PID != os.Getpid() {
+				return &exitError{exitError2, fmt.Errorf("a sandbox is already running (pid %d, %s): kosmos down first", st.PID, dir)}
+			}
+			if foreground {
+				return runSandbox(cmd.OutOrStdout(), abs, dir, schedConf, nodes, dnsPort)
+			}
+			return detachSandbox(cmd.OutOrStdout(), dir, []string{"up", "--foreground", "-f", abs, "--state-dir", dir,
+				"--scheduler-config", schedConf, "--nodes", strconv.Itoa(nodes), "--dns-port", strconv.Itoa(dnsPort)})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&file, "file", "f", "", "topology file")
+	fl.StringVar(&dir, "state-dir", defaultSandboxDir(), "where the sandbox keeps its state (kubeconfig, logs)")
+	fl.StringVar(&schedConf, "scheduler-config", "", "a KubeSchedulerConfiguration for the host (default: the one shipped in kustomize/base/scheduler)")
+	fl.IntVar(&nodes, "nodes", 2, "simulated machines per cluster")
+	fl.IntVar(&dnsPort, "dns-port", 10053, "loopback port of the DNS server (0: any free)")
+	fl.BoolVar(&foreground, "foreground", false, "stay in the foreground until interrupted (what the background process runs)")
+	return cmd
+}
+
+// detachSandbox starts `kosmos up --foreground` in its own session, shows
+// its log until it is ready, and leaves it running.
+func detachSandbox(out io.Writer, dir string, args []string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return &exitError{exitError2, err}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &exitError{exitError2, err}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	logPath := filepath.Join(dir, "up.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	defer logf.Close()
+	child := exec.Command(self, args...)
+	child.Stdout, child.Stderr = logf, logf
+	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := child.Start(); err != nil {
+		return &exitError{exitError2, fmt.Errorf("start the sandbox: %w", err)}
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	tail, err := os.Open(logPath)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	defer tail.Close()
+	deadline := time.After(15 * time.Minute)
+	for {
+		_, _ = io.Copy(out, tail)
+		if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+			_, _ = io.Copy(out, tail)
+			return nil
+		}
+		select {
+		case err := <-exited:
+			_, _ = io.Copy(out, tail)
+			return &exitError{exitError2, fmt.Errorf("the sandbox stopped (%v); its log: %s", err, logPath)}
+		case <-deadline:
+			return &exitError{exitError2, fmt.Errorf("the sandbox was not ready within 15 minutes; its log: %s (kosmos down stops it)", logPath)}
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// runSandbox is the sandbox's own process: up, diff, apply, controllers,
+// status; then it waits for SIGTERM or SIGINT and stops everything.
+func runSandbox(out io.Writer, topology, dir, schedConf string, nodes, dnsPort int) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &exitError{exitError2, err}
+	}
+	st := sandboxState{PID: os.Getpid(), Topology: topology}
+	if err := writeState(dir, st); err != nil { // kosmos down can stop it while it starts
+		return &exitError{exitError2, err}
+	}
+	// The components' own logs (kube-scheduler, CoreDNS, client-go) go to
+	// a file of their own; this output is the story of the sandbox.
+	complog, err := os.Create(filepath.Join(dir, "components.log"))
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	defer complog.Close()
+	klog.LogToStderr(false)
+	klog.SetOutput(complog)
+	log.SetOutput(complog)
+	start := time.Now()
+	fmt.Fprintf(out, "kosmos up: %s (components log to %s)\n", topology, complog.Name())
+	sb, err := sandbox.Start(ctx, sandbox.Options{Topology: topology, Dir: dir, NodesPerCluster: nodes, SchedulerConfig: schedConf, DNSPort: dnsPort, Progress: out})
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	defer func() {
+		fmt.Fprintln(out, "stopping the sandbox")
+		_ = sb.Stop()
+	}()
+	clusters, err := reconciler.ConnectContexts(sb.Topology, sb.KubeconfigPath)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	fmt.Fprintln(out, "\nfirst kosmos diff (what Kosmos will create):")
+	diffs, err := reconciler.LiveDiff(ctx, sb.Topology, clusters)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	for _, d := range diffs {
+		changes := reconciler.Diff(d.Cluster, d.Before, d.After)
+		fmt.Fprintf(out, "  cluster %s: %d changes\n", d.Cluster, len(changes))
+		for _, c := range changes {
+			fmt.Fprintf(out, "    %-6s %s\n", c.Action, c.Key)
+		}
+	}
+	fmt.Fprintf(out, "  (the whole diff: kosmos diff -f %s --kubeconfig %s)\n\napplying:\n", topology, sb.KubeconfigPath)
+	if failed := printPass(out, reconciler.Pass(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true}), false); failed > 0 {
+		return &exitError{exitError2, fmt.Errorf("%d cluster(s) failed in the first apply", failed)}
+	}
+	fmt.Fprintln(out, "\nstarting the controllers:")
+	if err := sb.StartControllers(); err != nil {
+		return &exitError{exitError2, err}
+	}
+	report := waitReady(ctx, sb)
+	fmt.Fprintf(out, "\nsandbox up in %s\n\n", time.Since(start).Round(time.Second))
+	report.WriteTable(out)
+	printNext(out, sb, topology)
+	st.Kubeconfig, st.DNS = sb.KubeconfigPath, sb.DNSAddr
+	if err := writeState(dir, st); err != nil {
+		return &exitError{exitError2, err}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600); err != nil {
+		return &exitError{exitError2, err}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// waitReady waits (a minute at most) for the checks to pass, then reports.
+func waitReady(ctx context.Context, sb *sandbox.Sandbox) sandbox.Report {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r, err := sandbox.Collect(ctx, sb.Topology, sb.KubeconfigPath)
+		if err == nil && sandbox.WriteChecks(io.Discard, r.Checks(sb.Topology)) || time.Now().After(deadline) || ctx.Err() != nil {
+			return r
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func printNext(out io.Writer, sb *sandbox.Sandbox, topology string) {
+	_, port, _ := net.SplitHostPort(sb.DNSAddr)
+	fmt.Fprintf(out, `
+next:
+  export KUBECONFIG=%s
+  kubectl --context host get nodes                 # the members as virtual nodes
+  kubectl --context host create namespace shop
+  kubectl --context host -n shop create deployment web --image=nginx --replicas=4
+  kubectl --context host -n shop patch deployment web -p '{"spec":{"template":{"spec":{"schedulerName":"kosmos-scheduler"}}}}'
+  kubectl --context host -n shop get pods -o wide  # spread 2:1:1 by the web-weighted policy
+  dig @127.0.0.1 -p %s web.shop.svc.clusterset.local
+  kosmos check -f %s
+  kosmos down
+`, sb.KubeconfigPath, cmp.Or(port, "10053"), topology)
+}
+
+func newDownCommand() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop the local sandbox and remove its state",
+		Example: `  kosmos down
+  kosmos down --state-dir /tmp/my-sandbox`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			st, err := readState(dir)
+			if errors.Is(err, os.ErrNotExist) {
+				fmt.Fprintf(out, "no sandbox in %s\n", dir)
+				return nil
+			}
+			if st.PID != 0 {
+				fmt.Fprintf(out, "stopping the sandbox (pid %d)\n", st.PID)
+				_ = syscall.Kill(st.PID, syscall.SIGTERM)
+				deadline := time.Now().Add(90 * time.Second)
+				for syscall.Kill(st.PID, 0) == nil && time.Now().Before(deadline) {
+					time.Sleep(200 * time.Millisecond)
+				}
+				if syscall.Kill(st.PID, 0) == nil {
+					_ = syscall.Kill(-st.PID, syscall.SIGKILL) // its session: control planes included
+				}
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				return &exitError{exitError2, err}
+			}
+			fmt.Fprintf(out, "sandbox stopped; %s removed\n", dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "state-dir", defaultSandboxDir(), "the sandbox's state directory")
+	return cmd
+}
+
+func newCheckCommand() *cobra.Command {
+	var file, dir, kubeconfig string
+	cmd := &cobra.Command{
+		Use:   "check -f TOPOLOGY",
+		Short: "Diagnose an installation: clusters reachable, NodeConfigs in place and applied, gateways, virtual nodes",
+		Long: `Check reads every cluster of the topology and prints a pass/fail table:
+each cluster answers; every machine has its NodeConfig, and the node agents
+applied them (skipped where no agent reported, as in a sandbox without a data
+plane); Gateway-mode clusters have a gateway; members with a tree have Ready
+virtual nodes in the host. Exit status 0 when nothing failed, 1 otherwise.
+
+It reaches the clusters through --kubeconfig, or the running sandbox's.`,
+		Example: `  kosmos check -f topology.example.yaml
+  kosmos check -f prod.yaml --kubeconfig ~/.kube/fleet`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return &exitError{exitError2, errors.New("check needs -f TOPOLOGY")}
+			}
+			t, err := schema.LoadFile(file)
+			if err != nil {
+				return &exitError{exitError2, err}
+			}
+			if kubeconfig == "" {
+				if st, err := readState(dir); err == nil {
+					kubeconfig = st.Kubeconfig
+				}
+			}
+			r, err := sandbox.Collect(cmd.Context(), t, kubeconfig)
+			if err != nil {
+				return &exitError{exitError2, err}
+			}
+			out := cmd.OutOrStdout()
+			r.WriteTable(out)
+			fmt.Fprintln(out)
+			if !sandbox.WriteChecks(out, r.Checks(t)) {
+				return &exitError{exitInvalid, errors.New("some checks failed")}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the topology's contexts (default: the running sandbox's, else $KUBECONFIG)")
+	cmd.Flags().StringVar(&dir, "state-dir", defaultSandboxDir(), "the sandbox's state directory")
+	return cmd
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// runKosmos runs this test binary as the kosmos command.
+func runKosmos(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "KOSMOS_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestUpCheckDown is the main job as a user runs it: `kosmos up` starts the
+// example topology's sandbox in the background and returns with its
+// status; `kosmos check` passes; `kosmos diff` finds nothing to change;
+// `kosmos down` stops every process and removes the state.
+func TestUpCheckDown(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sandbox")
+	topo := filepath.Join("..", "..", "topology.example.yaml")
+	out, err := runKosmos(t, "up", "-f", topo, "--state-dir", dir, "--dns-port", "0")
+	t.Cleanup(func() { _, _ = runKosmos(t, "down", "--state-dir", dir) })
+	if err != nil {
+		t.Fatalf("kosmos up: %v\n%s", err, out)
+	}
+	for _, want := range []string{"first kosmos diff", "create NodeConfig/member-a-n1", "sandbox up in", "kosmos-member-a", "dig @127.0.0.1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kosmos up printed no %q:\n%s", want, out)
+		}
+	}
+	st, err := readState(dir)
+	if err != nil || st.PID == 0 {
+		t.Fatalf("no running sandbox recorded: %+v %v", st, err)
+	}
+	if out, err := runKosmos(t, "check", "-f", topo, "--state-dir", dir); err != nil || !strings.Contains(out, "PASS") || strings.Contains(out, "FAIL") {
+		t.Errorf("kosmos check: %v\n%s", err, out)
+	}
+	if out, err := runKosmos(t, "diff", "-f", topo, "--kubeconfig", st.Kubeconfig); err != nil {
+		t.Errorf("kosmos diff after up: %v (exit 1 means changes)\n%s", err, out)
+	}
+	kc, err := clientcmd.LoadFromFile(st.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out, err = runKosmos(t, "down", "--state-dir", dir)
+	if err != nil {
+		t.Fatalf("kosmos down: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the state directory is still there (%v)", err)
+	}
+	if syscall.Kill(st.PID, 0) == nil {
+		t.Errorf("the sandbox process %d still runs", st.PID)
+	}
+	for name, c := range kc.Clusters {
+		u, err := url.Parse(c.Server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Its API servers are gone too (they may take a moment to exit).
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			conn, err := net.DialTimeout("tcp", u.Host, time.Second)
+			if err != nil {
+				break
+			}
+			conn.Close()
+			if time.Now().After(deadline) {
+				t.Errorf("cluster %s still answers on %s after kosmos down", name, u.Host)
+				break
+			}
+			<-time.After(200 * time.Millisecond)
+		}
+	}
+}
