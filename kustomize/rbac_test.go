@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -54,6 +56,23 @@ spec:
       network: { podCIDRs: [10.20.0.0/16], serviceCIDRs: [10.21.0.0/16] }
       tree: { mode: Aggregate }
 `
+
+// applyRBAC applies, for real, the namespace, ServiceAccount and RBAC
+// objects an overlay yields.
+func applyRBAC(ctx context.Context, t *testing.T, admin *rest.Config, overlay string) {
+	t.Helper()
+	a := newApplier(t, admin)
+	applied := 0
+	for _, u := range build(t, overlay) {
+		if slices.Contains(rbacKinds, u.GetKind()) {
+			if err := a.apply(ctx, u, false); err != nil {
+				t.Fatalf("apply %s of %s: %v", objKey(u), overlay, err)
+			}
+			applied++
+		}
+	}
+	t.Logf("applied %d namespace, ServiceAccount and RBAC objects of %s", applied, overlay)
+}
 
 // saConfig mints a token for a ServiceAccount (TokenRequest) and returns a
 // config that authenticates with that token only, as the component's pod
@@ -137,21 +156,23 @@ func TestComponentsRunUnderTheirServiceAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a := newApplier(t, admin)
-	applied := 0
-	for _, u := range build(t, "overlays/host") {
-		if slices.Contains(rbacKinds, u.GetKind()) {
-			if err := a.apply(ctx, u, false); err != nil {
-				t.Fatalf("apply %s: %v", objKey(u), err)
-			}
-			applied++
-		}
+	applyRBAC(ctx, t, admin, "overlays/host")
+	memberAdmin := env.Cluster("member-a").Config
+	applyRBAC(ctx, t, memberAdmin, "overlays/member")
+	memberCS, err := kubernetes.NewForConfig(memberAdmin)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("applied %d namespace, ServiceAccount and RBAC objects of overlays/host", applied)
 
-	// What an operator provides: the member's kubeconfig Secret and the
-	// machines (Node objects) of both clusters.
-	kc, err := env.KubeconfigFor("member-a")
+	// What an operator provides: the member's kubeconfig Secret, holding a
+	// token of the member's kosmos-host ServiceAccount (base/host-access),
+	// and the machines (Node objects) of both clusters.
+	kc, err := clientcmd.Write(clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"member-a": {Server: memberAdmin.Host, CertificateAuthorityData: memberAdmin.CAData}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"kosmos-host": {Token: saConfig(ctx, t, memberAdmin, memberCS, "kosmos-host").BearerToken}},
+		Contexts:       map[string]*clientcmdapi.Context{"member-a": {Cluster: "member-a", AuthInfo: "kosmos-host"}},
+		CurrentContext: "member-a",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +189,7 @@ func TestComponentsRunUnderTheirServiceAccounts(t *testing.T) {
 	t.Run("reconciler", func(t *testing.T) { runReconciler(ctx, t, admin, cs, host, member) })
 	t.Run("agent", func(t *testing.T) { runAgent(ctx, t, admin, cs, host) })
 	t.Run("tree", func(t *testing.T) { runTree(ctx, t, admin, cs, host, member) })
-	t.Run("denied", func(t *testing.T) { checkDenied(ctx, t, cs) })
+	t.Run("denied", func(t *testing.T) { checkDenied(ctx, t, cs, memberCS) })
 }
 
 // runReconciler runs the reconciler the way runReconcile wires it in a
@@ -431,9 +452,9 @@ func allowed(ctx context.Context, t *testing.T, cs kubernetes.Interface, a acces
 	return res.Status.Allowed
 }
 
-// checkDenied asks the API server what each ServiceAccount may not do
+// checkDenied asks the API servers what each ServiceAccount may not do
 // (and, for the components not run above, what they need).
-func checkDenied(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
+func checkDenied(ctx context.Context, t *testing.T, cs, memberCS kubernetes.Interface) {
 	denied := []access{
 		// No component deletes or lists arbitrary Secrets or Nodes.
 		{sa: "kosmos-reconciler", verb: "delete", resource: "secrets", namespace: "kosmos-system"},
@@ -483,7 +504,23 @@ func checkDenied(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
 		{sa: "kosmos-scheduler", verb: "get", resource: "configmaps", namespace: "kube-system", name: "extension-apiserver-authentication"},
 		{sa: "kosmos-scheduler", verb: "create", group: "authentication.k8s.io", resource: "tokenreviews"},
 	}
+	// In the member, the host's identity.
+	deniedInMember := []access{
+		{sa: "kosmos-host", verb: "delete", resource: "nodes", name: "member-a-n1"},
+		{sa: "kosmos-host", verb: "patch", resource: "nodes", name: "member-a-n1"},
+		{sa: "kosmos-host", verb: "delete", resource: "namespaces", name: "kube-system"},
+		{sa: "kosmos-host", verb: "patch", resource: "namespaces", name: "default"},
+		{sa: "kosmos-host", verb: "patch", group: "apiextensions.k8s.io", resource: "customresourcedefinitions", name: "foos.example.com"},
+		{sa: "kosmos-host", verb: "create", group: "kosmos.io", resource: "clusters"},
+		{sa: "kosmos-host", verb: "create", group: "rbac.authorization.k8s.io", resource: "clusterrolebindings"},
+		{sa: "kosmos-host", verb: "patch", resource: "configmaps", namespace: "kosmos-system", name: "kube-root-ca.crt"},
+	}
 	var wrong []string
+	for _, a := range deniedInMember {
+		if allowed(ctx, t, memberCS, a) {
+			wrong = append(wrong, "allowed in member-a, want denied: "+a.String())
+		}
+	}
 	for _, a := range denied {
 		if allowed(ctx, t, cs, a) {
 			wrong = append(wrong, "allowed, want denied: "+a.String())
