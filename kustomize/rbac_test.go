@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -27,6 +29,7 @@ import (
 	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/nodeagent"
 	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/scheduler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
 )
@@ -131,7 +134,13 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 //   - the tree, from the Cluster object the reconciler wrote: the virtual
 //     node, its Lease in kube-node-lease, the Cluster status, and a host pod
 //     bound to the virtual node run in the member with its ConfigMap and a
-//     host ServiceAccount token.
+//     host ServiceAccount token;
+//   - the scheduler (kube-scheduler with the Kosmos plugins, the shipped
+//     configuration): it binds a pod.
+//
+// The member is reached, by the reconciler and the tree, with a token of the
+// member overlay's kosmos-host ServiceAccount, so the member-side RBAC is
+// exercised the same way.
 //
 // Then SubjectAccessReviews show what each ServiceAccount may NOT do.
 func TestComponentsRunUnderTheirServiceAccounts(t *testing.T) {
@@ -189,6 +198,7 @@ func TestComponentsRunUnderTheirServiceAccounts(t *testing.T) {
 	t.Run("reconciler", func(t *testing.T) { runReconciler(ctx, t, admin, cs, host, member) })
 	t.Run("agent", func(t *testing.T) { runAgent(ctx, t, admin, cs, host) })
 	t.Run("tree", func(t *testing.T) { runTree(ctx, t, admin, cs, host, member) })
+	t.Run("scheduler", func(t *testing.T) { runScheduler(ctx, t, admin, cs, host) })
 	t.Run("denied", func(t *testing.T) { checkDenied(ctx, t, cs, memberCS) })
 }
 
@@ -409,6 +419,84 @@ func runTree(ctx context.Context, t *testing.T, admin *rest.Config, cs kubernete
 			}
 		}
 		return false, fmt.Sprintf("no Secret with the host token among %d in the member", len(secrets.Items))
+	})
+}
+
+// runScheduler runs kube-scheduler with the Kosmos plugins and the shipped
+// KubeSchedulerConfiguration, connected with the scheduler's token only, and
+// has it bind one pod.
+func runScheduler(ctx context.Context, t *testing.T, admin *rest.Config, cs kubernetes.Interface, host client.Client) {
+	cfg := saConfig(ctx, t, admin, cs, "kosmos-scheduler")
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"host": {Server: cfg.Host, CertificateAuthorityData: cfg.CAData}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"kosmos-scheduler": {Token: cfg.BearerToken}},
+		Contexts:       map[string]*clientcmdapi.Context{"host": {Cluster: "host", AuthInfo: "kosmos-scheduler"}},
+		CurrentContext: "host",
+	}, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := os.ReadFile(filepath.Join("base", "scheduler", "scheduler-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf map[string]any
+	if err := yaml.Unmarshal(shipped, &conf); err != nil {
+		t.Fatal(err)
+	}
+	conf["clientConnection"] = map[string]any{"kubeconfig": kubeconfig}
+	// In process, without leader election: kube-scheduler exits the process
+	// when it stops leading. Its Lease rights are asked in checkDenied.
+	conf["leaderElection"] = map[string]any{"leaderElect": false}
+	data, err := yaml.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "scheduler-config.yaml")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A Ready node without the not-ready taint the API server puts on new
+	// nodes (no node lifecycle controller runs here to lift it).
+	if err := testenv.CreateNode(ctx, host, "host-n2", []string{"192.168.1.12"}, []string{"10.10.2.0/24"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var n corev1.Node
+	if err := host.Get(ctx, client.ObjectKey{Name: "host-n2"}, &n); err != nil {
+		t.Fatal(err)
+	}
+	n.Spec.Taints = nil
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")}
+	if err := host.Update(ctx, &n); err != nil {
+		t.Fatal(err)
+	}
+	n.Status.Capacity, n.Status.Allocatable = res, res
+	if err := host.Status().Update(ctx, &n); err != nil {
+		t.Fatal(err)
+	}
+
+	sctx, stop := context.WithCancel(ctx)
+	done, err := scheduler.Run(sctx, file)
+	if err != nil {
+		stop()
+		t.Fatalf("scheduler as kosmos-scheduler: %v", err)
+	}
+	defer func() { stop(); <-done }()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"}, Spec: corev1.PodSpec{
+		SchedulerName: "kosmos-scheduler",
+		Containers:    []corev1.Container{{Name: "api", Image: "api"}},
+	}}
+	if err := host.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "kosmos-scheduler to bind pod shop/api to host-n2", func() (bool, string) {
+		var p corev1.Pod
+		if err := host.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
+			return false, err.Error()
+		}
+		return p.Spec.NodeName == "host-n2", fmt.Sprintf("nodeName %q, conditions %+v", p.Spec.NodeName, p.Status.Conditions)
 	})
 }
 
