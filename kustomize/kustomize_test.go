@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // overlays are the directories a user deploys.
@@ -226,6 +227,7 @@ func TestOverlayRules(t *testing.T) {
 			}
 			checkAgent(t, ws["DaemonSet/kosmos-system/kosmos-agent"])
 			checkNoWildcards(t, objs)
+			checkTopologyWiring(t, objs, ws)
 		})
 	}
 }
@@ -305,6 +307,56 @@ func checkAgent(t *testing.T, tmpl corev1.PodTemplateSpec) {
 		return e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName"
 	}) {
 		t.Error("agent: NODE_NAME does not come from spec.nodeName")
+	}
+}
+
+// checkTopologyWiring checks that the reconciler follows the overlay's
+// KosmosTopology and that kosmos dns is told which cluster it runs in: the
+// topology's host cluster where the overlay holds a topology, some name
+// other than the base's placeholder elsewhere.
+func checkTopologyWiring(t *testing.T, objs []*unstructured.Unstructured, ws map[string]corev1.PodTemplateSpec) {
+	t.Helper()
+	var topo *v1alpha1.KosmosTopology
+	for _, u := range objs {
+		if u.GetKind() == "KosmosTopology" {
+			topo = &v1alpha1.KosmosTopology{}
+			convert(t, u, topo)
+		}
+	}
+	dns := ws["Deployment/kosmos-system/kosmos-dns"].Spec.Containers
+	cluster := ""
+	for _, c := range dns {
+		for _, e := range c.Env {
+			if e.Name == "KOSMOS_CLUSTER" {
+				cluster = e.Value
+			}
+		}
+	}
+	if cluster == "" || cluster == "set-by-overlay" {
+		t.Errorf("kosmos dns: KOSMOS_CLUSTER is %q; the overlay must name its cluster", cluster)
+	}
+	rec, ok := ws["Deployment/kosmos-system/kosmos-reconciler"]
+	if !ok {
+		if topo != nil {
+			t.Error("a KosmosTopology without a reconciler to follow it")
+		}
+		return
+	}
+	if topo == nil {
+		t.Fatal("a reconciler without a KosmosTopology to follow")
+	}
+	want := "--topology-object=" + topo.Namespace + "/" + topo.Name
+	if !slices.Contains(rec.Spec.Containers[0].Args, want) {
+		t.Errorf("reconciler args %v do not follow the overlay's topology (%s)", rec.Spec.Containers[0].Args, want)
+	}
+	host := ""
+	for _, c := range topo.Spec.Clusters {
+		if c.Role == v1alpha1.RoleHost {
+			host = c.Name
+		}
+	}
+	if cluster != host {
+		t.Errorf("kosmos dns in the host: KOSMOS_CLUSTER %q, the topology's host cluster is %q", cluster, host)
 	}
 }
 
