@@ -33,11 +33,16 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // overlays are the directories a user deploys.
 var overlays = []string{"overlays/host", "overlays/member", "overlays/example"}
+
+// deployables are the overlays and the example built on them that follows a
+// topology file (components/topology-file): everything tested as deployed.
+var deployables = append(slices.Clone(overlays), "examples/topology-file")
 
 // crdDir holds the CRDs the test API server is started with.
 var crdDir = filepath.Join("base", "crds")
@@ -136,7 +141,7 @@ func TestOverlaysAcceptedByAPIServer(t *testing.T) {
 	}
 	a := newApplier(t, cfg)
 	ctx := context.Background()
-	for _, dir := range overlays {
+	for _, dir := range deployables {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			objs := build(t, dir)
 			for _, u := range objs {
@@ -189,11 +194,12 @@ func workloads(t *testing.T, objs []*unstructured.Unstructured) map[string]corev
 // ServiceAccount of its own; no Role or ClusterRole grants a wildcard.
 func TestOverlayRules(t *testing.T) {
 	want := map[string][]string{
-		"overlays/host":    {"DaemonSet/kosmos-system/kosmos-agent", "Deployment/kosmos-system/kosmos-dns", "Deployment/kosmos-system/kosmos-reconciler", "Deployment/kosmos-system/kosmos-scheduler", "Deployment/kosmos-system/kosmos-tree"},
-		"overlays/member":  {"DaemonSet/kosmos-system/kosmos-agent", "Deployment/kosmos-system/kosmos-dns"},
-		"overlays/example": {"DaemonSet/kosmos-system/kosmos-agent", "Deployment/kosmos-system/kosmos-dns", "Deployment/kosmos-system/kosmos-reconciler", "Deployment/kosmos-system/kosmos-scheduler", "Deployment/kosmos-system/kosmos-tree"},
+		"overlays/host":          {"DaemonSet/kosmos-system/kosmos-agent", "Deployment/kosmos-system/kosmos-dns", "Deployment/kosmos-system/kosmos-reconciler", "Deployment/kosmos-system/kosmos-scheduler", "Deployment/kosmos-system/kosmos-tree"},
+		"overlays/member":        {"DaemonSet/kosmos-system/kosmos-agent", "Deployment/kosmos-system/kosmos-dns"},
+		"overlays/example":       {"DaemonSet/kosmos-system/kosmos-agent", "Deployment/kosmos-system/kosmos-dns", "Deployment/kosmos-system/kosmos-reconciler", "Deployment/kosmos-system/kosmos-scheduler", "Deployment/kosmos-system/kosmos-tree"},
+		"examples/topology-file": {"DaemonSet/kosmos-system/kosmos-agent", "Deployment/kosmos-system/kosmos-dns", "Deployment/kosmos-system/kosmos-reconciler", "Deployment/kosmos-system/kosmos-scheduler", "Deployment/kosmos-system/kosmos-tree"},
 	}
-	for _, dir := range overlays {
+	for _, dir := range deployables {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			objs := build(t, dir)
 			ws := workloads(t, objs)
@@ -311,21 +317,27 @@ func checkAgent(t *testing.T, tmpl corev1.PodTemplateSpec) {
 }
 
 // checkTopologyWiring checks that the reconciler follows the overlay's
-// KosmosTopology and that kosmos dns is told which cluster it runs in: the
-// topology's host cluster where the overlay holds a topology, some name
-// other than the base's placeholder elsewhere.
+// topology (its KosmosTopology object, or a valid topology file in a
+// ConfigMap mounted where --topology points) and that kosmos dns is told
+// which cluster it runs in: the topology's host cluster where there is a
+// reconciler, some name other than the base's placeholder elsewhere.
 func checkTopologyWiring(t *testing.T, objs []*unstructured.Unstructured, ws map[string]corev1.PodTemplateSpec) {
 	t.Helper()
-	var topo *v1alpha1.KosmosTopology
+	var object *v1alpha1.KosmosTopology
+	configMaps := map[string]*corev1.ConfigMap{}
 	for _, u := range objs {
-		if u.GetKind() == "KosmosTopology" {
-			topo = &v1alpha1.KosmosTopology{}
-			convert(t, u, topo)
+		switch u.GetKind() {
+		case "KosmosTopology":
+			object = &v1alpha1.KosmosTopology{}
+			convert(t, u, object)
+		case "ConfigMap":
+			cm := &corev1.ConfigMap{}
+			convert(t, u, cm)
+			configMaps[cm.Name] = cm
 		}
 	}
-	dns := ws["Deployment/kosmos-system/kosmos-dns"].Spec.Containers
 	cluster := ""
-	for _, c := range dns {
+	for _, c := range ws["Deployment/kosmos-system/kosmos-dns"].Spec.Containers {
 		for _, e := range c.Env {
 			if e.Name == "KOSMOS_CLUSTER" {
 				cluster = e.Value
@@ -337,17 +349,22 @@ func checkTopologyWiring(t *testing.T, objs []*unstructured.Unstructured, ws map
 	}
 	rec, ok := ws["Deployment/kosmos-system/kosmos-reconciler"]
 	if !ok {
-		if topo != nil {
+		if object != nil {
 			t.Error("a KosmosTopology without a reconciler to follow it")
 		}
 		return
 	}
-	if topo == nil {
-		t.Fatal("a reconciler without a KosmosTopology to follow")
-	}
-	want := "--topology-object=" + topo.Namespace + "/" + topo.Name
-	if !slices.Contains(rec.Spec.Containers[0].Args, want) {
-		t.Errorf("reconciler args %v do not follow the overlay's topology (%s)", rec.Spec.Containers[0].Args, want)
+	topo := object
+	args := rec.Spec.Containers[0].Args
+	if i := slices.IndexFunc(args, func(a string) bool { return strings.HasPrefix(a, "--topology=") }); i >= 0 {
+		if object != nil {
+			t.Errorf("the reconciler follows a file (%s) but the overlay also holds KosmosTopology %s", args[i], object.Name)
+		}
+		topo = topologyFile(t, strings.TrimPrefix(args[i], "--topology="), rec.Spec, configMaps)
+	} else if object == nil {
+		t.Fatalf("the reconciler (args %v) has neither a KosmosTopology nor a topology file to follow", args)
+	} else if want := "--topology-object=" + object.Namespace + "/" + object.Name; !slices.Contains(args, want) {
+		t.Errorf("reconciler args %v do not follow the overlay's topology (%s)", args, want)
 	}
 	host := ""
 	for _, c := range topo.Spec.Clusters {
@@ -358,6 +375,38 @@ func checkTopologyWiring(t *testing.T, objs []*unstructured.Unstructured, ws map
 	if cluster != host {
 		t.Errorf("kosmos dns in the host: KOSMOS_CLUSTER %q, the topology's host cluster is %q", cluster, host)
 	}
+}
+
+// topologyFile finds the topology file a pod reads at path (a ConfigMap
+// key mounted in its container) and loads it as `kosmos validate` does.
+func topologyFile(t *testing.T, path string, pod corev1.PodSpec, configMaps map[string]*corev1.ConfigMap) *v1alpha1.KosmosTopology {
+	t.Helper()
+	dir, key := filepath.Dir(path), filepath.Base(path)
+	for _, m := range pod.Containers[0].VolumeMounts {
+		if m.MountPath != dir {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name || v.ConfigMap == nil {
+				continue
+			}
+			cm := configMaps[v.ConfigMap.Name]
+			if cm == nil {
+				t.Fatalf("topology file %s: ConfigMap %s is not in the overlay", path, v.ConfigMap.Name)
+			}
+			data, ok := cm.Data[key]
+			if !ok {
+				t.Fatalf("topology file %s: ConfigMap %s has no key %s", path, cm.Name, key)
+			}
+			topo, err := schema.Load(cm.Name+"/"+key, []byte(data))
+			if err != nil {
+				t.Fatalf("topology file %s: %v", path, err)
+			}
+			return topo
+		}
+	}
+	t.Fatalf("topology file %s: no ConfigMap volume mounted at %s", path, dir)
+	return nil
 }
 
 // checkNoWildcards fails on any rule granting every verb, resource or API
