@@ -52,6 +52,9 @@ spec:
     - name: host
       role: host
       kubeconfig: { context: host }
+      # Where the members' pods reach the host's API server (they then get
+      # the host's token for their account).
+      apiEndpoint: https://10.0.0.10:6443
       network: { podCIDRs: [10.10.0.0/16], serviceCIDRs: [10.11.0.0/16] }
     - name: member-a
       role: member
@@ -391,10 +394,17 @@ func runTree(ctx context.Context, t *testing.T, admin *rest.Config, cs kubernete
 	})
 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}, Spec: corev1.PodSpec{
-		NodeName:    vn,
-		Tolerations: []corev1.Toleration{{Key: tree.TaintLeaf, Operator: corev1.TolerationOpExists}},
-		Containers:  []corev1.Container{{Name: "web", Image: "nginx", VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/etc/web"}}}},
-		Volumes:     []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}}},
+		NodeName:           vn,
+		ServiceAccountName: "default",
+		Tolerations:        []corev1.Toleration{{Key: tree.TaintLeaf, Operator: corev1.TolerationOpExists}},
+		Containers: []corev1.Container{{Name: "web", Image: "nginx", VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/etc/web"},
+			{Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}}}},
+		Volumes: []corev1.Volume{
+			{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}},
+			// The API access volume the host's ServiceAccount admission adds.
+			{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}},
+		},
 	}}
 	if err := host.Create(ctx, pod); err != nil {
 		t.Fatal(err)
