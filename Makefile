@@ -46,8 +46,8 @@ verify: ## gofmt, go vet, and generated files up to date
 	@echo "verify: ok"
 
 .PHONY: testbin
-testbin: ## Provide bin/k8s/{kube-apiserver,etcd} (built once from the Go module proxy, then cached)
-	hack/testbin.sh
+testbin: ## Provide bin/k8s/{kube-apiserver,etcd,kube-controller-manager} (built once from the Go module proxy, then cached)
+	hack/testbin.sh --sandbox
 
 .PHONY: deps
 deps: ## Install the Debian packages the kernel-networking tests need (iproute2, iptables, ping, iperf3)
@@ -56,6 +56,14 @@ deps: ## Install the Debian packages the kernel-networking tests need (iproute2,
 .PHONY: test
 test: verify testbin deps ## Everything CI runs: verify, then every test (real control planes, real kernel networking)
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+.PHONY: demo
+demo: build testbin ## The local sandbox: the example topology on this machine (kosmos up; kosmos down stops it)
+	$(KOSMOS) up -f topology.example.yaml
+
+.PHONY: down
+down: build ## Stop the local sandbox and remove its state
+	$(KOSMOS) down
 
 .PHONY: bench
 bench: testbin deps ## Run the benchmarks (figures are ratios against a baseline measured in the same run)
