@@ -1,6 +1,8 @@
 package tree
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -9,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"kosmos.io/kosmos/internal/globalip"
 )
@@ -26,6 +27,10 @@ const (
 	// the constraints that apply inside the member (they replace the
 	// host-side ones, which name host nodes and mean nothing there).
 	AnnotationMemberScheduling = "kosmos.io/member-scheduling"
+	// AnnotationHostSpec is a hash of the host pod's updatable fields as
+	// last carried down: the member pod is updated only when the host's
+	// change, never to undo what the member's own admission changed.
+	AnnotationHostSpec = "kosmos.io/host-spec"
 	// OriginHost is the value of LabelOrigin on member pods copied from the
 	// host.
 	OriginHost = "host"
@@ -83,7 +88,7 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 			Namespace:   hp.Namespace,
 			Name:        hp.Name,
 			Labels:      memberLabels(hp.Labels),
-			Annotations: memberAnnotations(hp.Annotations, hp.UID, o.VirtualNode),
+			Annotations: memberAnnotations(hp, o.VirtualNode),
 		},
 	}
 	spec := hp.Spec.DeepCopy()
@@ -134,14 +139,38 @@ func memberLabels(in map[string]string) map[string]string {
 	return out
 }
 
-func memberAnnotations(in map[string]string, uid types.UID, vnode string) map[string]string {
-	out := maps.Clone(in)
+func memberAnnotations(hp *corev1.Pod, vnode string) map[string]string {
+	out := maps.Clone(hp.Annotations)
 	if out == nil {
 		out = map[string]string{}
 	}
 	delete(out, AnnotationMemberScheduling)
-	out[AnnotationHostPodUID] = string(uid)
+	out[AnnotationHostPodUID] = string(hp.UID)
 	out[AnnotationVirtualNode] = vnode
+	out[AnnotationHostSpec] = hostSpecHash(hp)
+	return out
+}
+
+// hostSpecHash digests what UpdatePod carries down: labels, annotations,
+// images, the deadline and the tolerations.
+func hostSpecHash(hp *corev1.Pod) string {
+	raw, _ := json.Marshal(struct { // plain data: cannot fail
+		L, A map[string]string
+		I    []string
+		D    *int64
+		T    []corev1.Toleration
+	}{hp.Labels, hp.Annotations, images(hp), hp.Spec.ActiveDeadlineSeconds, hp.Spec.Tolerations})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:8])
+}
+
+func images(p *corev1.Pod) []string {
+	var out []string
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, c := range cs {
+			out = append(out, c.Name+"="+c.Image)
+		}
+	}
 	return out
 }
 
@@ -286,11 +315,18 @@ func sortedKeys(m map[string]bool) []string {
 
 // UpdatePod returns have (the member pod) with want's changes in the
 // fields a running pod may change: images, labels, annotations,
-// activeDeadlineSeconds and added tolerations; ok is false when nothing
-// differs. have is not modified.
+// activeDeadlineSeconds and added tolerations; ok is false when the host
+// pod has not changed them since they were last carried down (what the
+// member's admission added or rewrote is left alone). Labels and
+// annotations are merged: keys the member added stay. have is not
+// modified.
 func UpdatePod(want, have *corev1.Pod) (out *corev1.Pod, ok bool) {
+	if want.Annotations[AnnotationHostSpec] == have.Annotations[AnnotationHostSpec] {
+		return have, false
+	}
 	out = have.DeepCopy()
-	out.Labels, out.Annotations = want.Labels, want.Annotations
+	out.Labels = merged(out.Labels, want.Labels)
+	out.Annotations = merged(out.Annotations, want.Annotations)
 	out.Spec.ActiveDeadlineSeconds = want.Spec.ActiveDeadlineSeconds
 	setImages(out.Spec.Containers, want.Spec.Containers)
 	setImages(out.Spec.InitContainers, want.Spec.InitContainers)
@@ -299,11 +335,15 @@ func UpdatePod(want, have *corev1.Pod) (out *corev1.Pod, ok bool) {
 			out.Spec.Tolerations = append(out.Spec.Tolerations, t)
 		}
 	}
-	changed := !maps.Equal(have.Labels, out.Labels) || !maps.Equal(have.Annotations, out.Annotations) ||
-		!ptrEqual(have.Spec.ActiveDeadlineSeconds, out.Spec.ActiveDeadlineSeconds) ||
-		len(have.Spec.Tolerations) != len(out.Spec.Tolerations) ||
-		!sameImages(have.Spec.Containers, out.Spec.Containers) || !sameImages(have.Spec.InitContainers, out.Spec.InitContainers)
-	return out, changed
+	return out, true
+}
+
+func merged(into, from map[string]string) map[string]string {
+	if into == nil {
+		into = map[string]string{}
+	}
+	maps.Copy(into, from)
+	return into
 }
 
 func setImages(dst, src []corev1.Container) {
@@ -312,14 +352,6 @@ func setImages(dst, src []corev1.Container) {
 			dst[i].Image = src[j].Image
 		}
 	}
-}
-
-func sameImages(a, b []corev1.Container) bool {
-	return slices.EqualFunc(a, b, func(x, y corev1.Container) bool { return x.Image == y.Image })
-}
-
-func ptrEqual[T comparable](a, b *T) bool {
-	return a == b || (a != nil && b != nil && *a == *b)
 }
 
 // HostStatus is the status the host pod should show for member pod mp:

@@ -101,19 +101,27 @@ func TestUpdatePod(t *testing.T) {
 		t.Fatal(err)
 	}
 	have := want.DeepCopy()
-	have.Spec.NodeName = "member-node-3" // set by the member's scheduler: kept
+	have.Spec.NodeName = "member-node-3"                   // set by the member's scheduler: kept
+	have.Labels["sidecar.istio.io/inject"] = "true"        // added by the member's admission: kept
+	have.Spec.Containers[0].Image = "mirror.local/web:1.2" // rewritten by a member webhook: not undone
 	if _, changed := UpdatePod(want, have); changed {
-		t.Error("an unchanged pod reported as changed")
+		t.Error("a pod the host did not change was updated (the member's own changes undone)")
 	}
-	want.Spec.Containers[0].Image = "shop/web:1.3"
-	want.Labels["track"] = "canary"
-	want.Spec.Tolerations = append(want.Spec.Tolerations, corev1.Toleration{Key: "spot", Operator: corev1.TolerationOpExists})
+	hp.Spec.Containers[0].Image = "shop/web:1.3"
+	hp.Labels["track"] = "canary"
+	hp.Spec.Tolerations = append(hp.Spec.Tolerations, corev1.Toleration{Key: "spot", Operator: corev1.TolerationOpExists})
+	if want, err = MemberPod(hp, PodOptions{VirtualNode: "v"}); err != nil {
+		t.Fatal(err)
+	}
 	out, changed := UpdatePod(want, have)
 	if !changed || out.Spec.Containers[0].Image != "shop/web:1.3" || out.Labels["track"] != "canary" || len(out.Spec.Tolerations) != len(want.Spec.Tolerations) {
 		t.Errorf("update not carried: changed=%v image=%s labels=%v tolerations=%v", changed, out.Spec.Containers[0].Image, out.Labels, out.Spec.Tolerations)
 	}
-	if out.Spec.NodeName != "member-node-3" || have.Spec.Containers[0].Image != "shop/web:1.2" {
+	if out.Spec.NodeName != "member-node-3" || out.Labels["sidecar.istio.io/inject"] != "true" || have.Spec.Containers[0].Image != "mirror.local/web:1.2" {
 		t.Error("UpdatePod lost a member-side field or modified its input")
+	}
+	if _, again := UpdatePod(want, out); again {
+		t.Error("the update is not recorded: it would be written again")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -104,6 +105,35 @@ func TestSandboxEndToEnd(t *testing.T) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+
+	// The topology exports shop/web: a Service for the pods in member-a
+	// is answered by the sandbox's DNS server under clusterset.local.
+	ma := members["member-a"]
+	_, err = ma.CoreV1().Services("shop").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer []dns.RR
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		q := new(dns.Msg)
+		q.SetQuestion("web.shop.svc.clusterset.local.", dns.TypeA)
+		r, _, err := new(dns.Client).ExchangeContext(ctx, q, sb.DNSAddr)
+		if err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 {
+			answer = r.Answer
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("web.shop.svc.clusterset.local never answered by %s: %v %v", sb.DNSAddr, r, err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+	t.Logf("web.shop.svc.clusterset.local: %v", answer)
 
 	diffs, err = reconciler.LiveDiff(ctx, sb.Topology, clusters)
 	if err != nil {
