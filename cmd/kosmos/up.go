@@ -32,6 +32,9 @@ type sandboxState struct {
 	Topology   string `json:"topology"`
 	Kubeconfig string `json:"kubeconfig"`
 	DNS        string `json:"dns"`
+	// Dataplane and Nodes say whether and how the packet world was built.
+	Dataplane bool `json:"dataplane,omitempty"`
+	Nodes     int  `json:"nodes"`
 }
 
 func defaultSandboxDir() string {
@@ -73,7 +76,7 @@ func writeState(dir string, st sandboxState) error {
 func newUpCommand() *cobra.Command {
 	var file, dir, schedConf string
 	var nodes, dnsPort int
-	var foreground bool
+	var foreground, dataplane bool
 	cmd := &cobra.Command{
 		Use:   "up -f TOPOLOGY",
 		Short: "Start the local sandbox: a real control plane per cluster of the topology, Kosmos running against them",
@@ -85,10 +88,16 @@ applies, then runs the reconciler, the tree controller, the kube-scheduler
 with the Kosmos plugins and the DNS server (kosmos dns) against the clusters,
 and ends with a status table and what to try next.
 
+With --dataplane (root), every machine is also a network namespace with a pod
+behind it, on one shared underlay, and the real node agent runs in each: the
+VXLAN devices, routes and NAT of ClusterLink are built, and kosmos check pings
+pod to pod across clusters.
+
 The sandbox keeps running in the background (its log: <state-dir>/up.log)
 until kosmos down. The kubeconfig at <state-dir>/kubeconfig has a context
 per cluster.`,
 		Example: `  kosmos up -f topology.example.yaml
+  sudo kosmos up -f topology.example.yaml --dataplane
   export KUBECONFIG=~/.cache/kosmos/sandbox/kubeconfig
   kubectl --context host get nodes
   kosmos check -f topology.example.yaml
@@ -105,11 +114,16 @@ per cluster.`,
 			if st, err := readState(dir); err == nil && st.PID != 0 && st.PID != os.Getpid() {
 				return &exitError{exitError2, fmt.Errorf("a sandbox is already running (pid %d, %s): kosmos down first", st.PID, dir)}
 			}
+			if dataplane && os.Geteuid() != 0 {
+				return &exitError{exitError2, errors.New("--dataplane needs root: it builds network namespaces, VXLAN devices and iptables chains")}
+			}
+			opts := sandbox.Options{Topology: abs, Dir: dir, NodesPerCluster: nodes, SchedulerConfig: schedConf, DNSPort: dnsPort, Dataplane: dataplane}
 			if foreground {
-				return runSandbox(cmd.OutOrStdout(), abs, dir, schedConf, nodes, dnsPort)
+				return runSandbox(cmd.OutOrStdout(), opts)
 			}
 			return detachSandbox(cmd.OutOrStdout(), dir, []string{"up", "--foreground", "-f", abs, "--state-dir", dir,
-				"--scheduler-config", schedConf, "--nodes", strconv.Itoa(nodes), "--dns-port", strconv.Itoa(dnsPort)})
+				"--scheduler-config", schedConf, "--nodes", strconv.Itoa(nodes), "--dns-port", strconv.Itoa(dnsPort),
+				"--dataplane=" + strconv.FormatBool(dataplane)})
 		},
 	}
 	fl := cmd.Flags()
@@ -118,6 +132,7 @@ per cluster.`,
 	fl.StringVar(&schedConf, "scheduler-config", "", "a KubeSchedulerConfiguration for the host (default: the one shipped in kustomize/base/scheduler)")
 	fl.IntVar(&nodes, "nodes", 2, "simulated machines per cluster")
 	fl.IntVar(&dnsPort, "dns-port", 10053, "loopback port of the DNS server (0: any free)")
+	fl.BoolVar(&dataplane, "dataplane", false, "also build the packet world: a network namespace per machine, the node agent in each (root)")
 	fl.BoolVar(&foreground, "foreground", false, "stay in the foreground until interrupted (what the background process runs)")
 	return cmd
 }
@@ -174,13 +189,14 @@ func detachSandbox(out io.Writer, dir string, args []string) error {
 
 // runSandbox is the sandbox's own process: up, diff, apply, controllers,
 // status; then it waits for SIGTERM or SIGINT and stops everything.
-func runSandbox(out io.Writer, topology, dir, schedConf string, nodes, dnsPort int) error {
+func runSandbox(out io.Writer, o sandbox.Options) error {
+	topology, dir := o.Topology, o.Dir
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return &exitError{exitError2, err}
 	}
-	st := sandboxState{PID: os.Getpid(), Topology: topology}
+	st := sandboxState{PID: os.Getpid(), Topology: topology, Dataplane: o.Dataplane, Nodes: cmp.Or(o.NodesPerCluster, 2)}
 	if err := writeState(dir, st); err != nil { // kosmos down can stop it while it starts
 		return &exitError{exitError2, err}
 	}
@@ -196,7 +212,8 @@ func runSandbox(out io.Writer, topology, dir, schedConf string, nodes, dnsPort i
 	log.SetOutput(complog)
 	start := time.Now()
 	fmt.Fprintf(out, "kosmos up: %s (components log to %s)\n", topology, complog.Name())
-	sb, err := sandbox.Start(ctx, sandbox.Options{Topology: topology, Dir: dir, NodesPerCluster: nodes, SchedulerConfig: schedConf, DNSPort: dnsPort, Progress: out})
+	o.Progress = out
+	sb, err := sandbox.Start(ctx, o)
 	if err != nil {
 		return &exitError{exitError2, err}
 	}
@@ -300,6 +317,9 @@ func newDownCommand() *cobra.Command {
 					_ = syscall.Kill(-st.PID, syscall.SIGKILL) // its session: control planes included
 				}
 			}
+			if st.Dataplane {
+				sandbox.DestroyDataplane() // gone with the process, unless it died hard
+			}
 			if err := os.RemoveAll(dir); err != nil {
 				return &exitError{exitError2, err}
 			}
@@ -320,7 +340,9 @@ func newCheckCommand() *cobra.Command {
 each cluster answers; every machine has its NodeConfig, and the node agents
 applied them (skipped where no agent reported, as in a sandbox without a data
 plane); Gateway-mode clusters have a gateway; members with a tree have Ready
-virtual nodes in the host. Exit status 0 when nothing failed, 1 otherwise.
+virtual nodes in the host; in a sandbox with a data plane, a pod of every
+cluster reaches a pod of every other (ping, at global addresses where the
+cluster is mapped). Exit status 0 when nothing failed, 1 otherwise.
 
 It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 		Example: `  kosmos check -f topology.example.yaml
@@ -334,8 +356,9 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
+			var st sandboxState
 			if kubeconfig == "" {
-				if st, err := readState(dir); err == nil {
+				if st, err = readState(dir); err == nil {
 					kubeconfig = st.Kubeconfig
 				}
 			}
@@ -343,10 +366,18 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
+			checks := r.Checks(t)
+			if st.Dataplane { // the sandbox's packet world: pod to pod across clusters
+				nodes, err := sandbox.DataplaneNodes(t, st.Nodes)
+				if err != nil {
+					return &exitError{exitError2, err}
+				}
+				checks = append(checks, sandbox.PingChecks(t, nodes)...)
+			}
 			out := cmd.OutOrStdout()
 			r.WriteTable(out)
 			fmt.Fprintln(out)
-			if !sandbox.WriteChecks(out, r.Checks(t)) {
+			if !sandbox.WriteChecks(out, checks) {
 				return &exitError{exitInvalid, errors.New("some checks failed")}
 			}
 			return nil

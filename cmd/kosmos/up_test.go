@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"kosmos.io/kosmos/internal/sandbox"
 )
 
 // runKosmos runs this test binary as the kosmos command.
@@ -23,14 +26,20 @@ func runKosmos(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
-// TestUpCheckDown is the main job as a user runs it: `kosmos up` starts the
-// example topology's sandbox in the background and returns with its
-// status; `kosmos check` passes; `kosmos diff` finds nothing to change;
-// `kosmos down` stops every process and removes the state.
+// TestUpCheckDown is the main job as a user runs it: `kosmos up
+// --dataplane` starts the example topology's sandbox in the background
+// (with a network namespace and a real node agent per machine) and returns
+// with its status; `kosmos check` passes, pods pinging pods across every
+// pair of clusters (GlobalCIDR NAT and the Gateway-mode member among
+// them); `kosmos diff` finds nothing to change; `kosmos down` stops every
+// process and removes the state and the namespaces.
 func TestUpCheckDown(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("kosmos up --dataplane needs root (network namespaces, VXLAN, iptables); make test runs as root")
+	}
 	dir := filepath.Join(t.TempDir(), "sandbox")
 	topo := filepath.Join("..", "..", "topology.example.yaml")
-	out, err := runKosmos(t, "up", "-f", topo, "--state-dir", dir, "--dns-port", "0")
+	out, err := runKosmos(t, "up", "-f", topo, "--state-dir", dir, "--dns-port", "0", "--dataplane")
 	t.Cleanup(func() { _, _ = runKosmos(t, "down", "--state-dir", dir) })
 	if err != nil {
 		t.Fatalf("kosmos up: %v\n%s", err, out)
@@ -44,8 +53,18 @@ func TestUpCheckDown(t *testing.T) {
 	if err != nil || st.PID == 0 {
 		t.Fatalf("no running sandbox recorded: %+v %v", st, err)
 	}
-	if out, err := runKosmos(t, "check", "-f", topo, "--state-dir", dir); err != nil || !strings.Contains(out, "PASS") || strings.Contains(out, "FAIL") {
+	out, err = runKosmos(t, "check", "-f", topo, "--state-dir", dir)
+	if err != nil || strings.Contains(out, "FAIL") {
 		t.Errorf("kosmos check: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`cluster member-b NodeConfigs applied\s+PASS`,                              // the agents ran
+		`pod member-a/member-a-n1 → member-b/member-b-n1 \(100\.65\.1\.2\)\s+PASS`, // overlapping CIDRs, Gateway mode
+		`pod host/host-n1 → member-c/member-c-n1 \(10\.30\.1\.2\)\s+PASS`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("kosmos check shows no %q:\n%s", want, out)
+		}
 	}
 	if out, err := runKosmos(t, "diff", "-f", topo, "--kubeconfig", st.Kubeconfig); err != nil {
 		t.Errorf("kosmos diff after up: %v (exit 1 means changes)\n%s", err, out)
@@ -64,6 +83,9 @@ func TestUpCheckDown(t *testing.T) {
 	}
 	if syscall.Kill(st.PID, 0) == nil {
 		t.Errorf("the sandbox process %d still runs", st.PID)
+	}
+	if ns, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(ns), sandbox.NetnsPrefix) {
+		t.Errorf("network namespaces left after kosmos down:\n%s", ns)
 	}
 	for name, c := range kc.Clusters {
 		u, err := url.Parse(c.Server)

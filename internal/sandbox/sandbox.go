@@ -44,6 +44,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	dnsserver "kosmos.io/kosmos/dnsplugin/server"
+	"kosmos.io/kosmos/internal/networld"
 	"kosmos.io/kosmos/internal/testenv"
 	schedconfig "kosmos.io/kosmos/kustomize/base/scheduler"
 	"kosmos.io/kosmos/reconciler"
@@ -70,6 +71,11 @@ type Options struct {
 	SchedulerConfig string
 	// DNSPort is the loopback port of the host's DNS server (0: any free).
 	DNSPort int
+	// Dataplane (root) also makes every machine a network namespace with a
+	// pod, and runs the node agent in each: packets really cross.
+	Dataplane bool
+	// AgentCommand is the kosmos binary the agents run (default: this one).
+	AgentCommand string
 	// Progress receives one line per step; Log the components' logs.
 	Progress io.Writer
 	Log      *slog.Logger
@@ -87,6 +93,7 @@ type Sandbox struct {
 	// DNSAddr is where the host's DNS server answers (UDP and TCP).
 	DNSAddr string
 	dns     *caddy.Instance
+	world   *networld.World
 
 	o      Options
 	ctx    context.Context
@@ -167,6 +174,11 @@ func (s *Sandbox) setUp(ctx context.Context, bin string) error {
 		k := newKubelet(c.Name, cs, s.Nodes[c.Name], s.o.Log)
 		s.wg.Go(func() { k.run(s.ctx) })
 		s.say("  cluster %-12s %s  %d machines, kube-controller-manager, simulated kubelets", c.Name, cfg.Host, len(s.Nodes[c.Name]))
+	}
+	if s.o.Dataplane {
+		if err := s.buildDataplane(); err != nil {
+			return err
+		}
 	}
 	return s.writeSecrets(ctx)
 }
@@ -321,6 +333,11 @@ func (s *Sandbox) StartControllers() error {
 	}
 	s.wg.Go(func() { _ = s.Reconciler.Run(s.ctx) })
 	s.say("  reconciler following %s", s.o.Topology)
+	if s.world != nil {
+		if err := s.startAgents(); err != nil {
+			return err
+		}
+	}
 	return s.startDNS(host)
 }
 
@@ -392,6 +409,9 @@ func (s *Sandbox) Stop() error {
 				_ = p.Process.Kill()
 			}
 		}
+	}
+	if s.world != nil {
+		s.world.Destroy()
 	}
 	var errs []error
 	if s.dns != nil {

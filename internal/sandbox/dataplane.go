@@ -1,0 +1,160 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"kosmos.io/kosmos/internal/globalip"
+	"kosmos.io/kosmos/internal/networld"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// NetnsPrefix starts the names of the data plane's network namespaces
+// (one sandbox with a data plane at a time).
+const NetnsPrefix = "ksb-"
+
+// worldNodes lists the simulated machines as namespaces of the packet
+// world: their underlay addresses on one segment (/16), their pod ranges.
+func (s *Sandbox) worldNodes() []networld.NodeSpec {
+	var out []networld.NodeSpec
+	for _, c := range s.Topology.Spec.Clusters {
+		for _, n := range s.Nodes[c.Name] {
+			spec := networld.NodeSpec{Cluster: c.Name, Name: n.Name}
+			for _, a := range n.Status.Addresses {
+				if ip, err := netip.ParseAddr(a.Address); err == nil {
+					spec.Underlay = append(spec.Underlay, netip.PrefixFrom(ip, 16))
+				}
+			}
+			for _, p := range n.Spec.PodCIDRs {
+				if pr, err := netip.ParsePrefix(p); err == nil {
+					spec.PodCIDRs = append(spec.PodCIDRs, pr)
+				}
+			}
+			out = append(out, spec)
+		}
+	}
+	return out
+}
+
+// buildDataplane makes every simulated machine a network namespace with a
+// pod namespace behind it (root only), leftovers of an earlier sandbox
+// removed first.
+func (s *Sandbox) buildDataplane() error {
+	if os.Geteuid() != 0 {
+		return errors.New("--dataplane needs root: it builds network namespaces, VXLAN devices and iptables chains")
+	}
+	networld.Destroy(NetnsPrefix)
+	w, err := networld.Build(NetnsPrefix, s.worldNodes())
+	if err != nil {
+		return fmt.Errorf("data plane: %w", err)
+	}
+	s.world = w
+	s.say("  data plane: %d machines as network namespaces (%s*), a pod in each", len(w.Nodes), NetnsPrefix)
+	return nil
+}
+
+// startAgents runs `kosmos agent` for every machine, in its namespace,
+// following its NodeConfig in its cluster's API server.
+func (s *Sandbox) startAgents() error {
+	bin := s.o.AgentCommand
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	for _, n := range s.world.Nodes {
+		logf, err := os.Create(filepath.Join(s.o.Dir, n.Cluster, "agent-"+n.Name+".log"))
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(bin, "agent", "--node", n.Name, "--kubeconfig", filepath.Join(s.o.Dir, n.Cluster, "kubeconfig"),
+			"--netns", s.world.NodeNS(n.Cluster, n.Name), "--health-addr", "")
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return fmt.Errorf("agent of %s/%s: %w", n.Cluster, n.Name, err)
+		}
+		s.procs = append(s.procs, cmd)
+		s.wg.Go(func() { _ = cmd.Wait(); logf.Close() })
+	}
+	s.say("  %d node agents (kosmos agent --netns)", len(s.world.Nodes))
+	return nil
+}
+
+// PingChecks pings, for every ordered pair of clusters, from the pod on
+// the first machine of one to the pod on the first machine of the other,
+// at the address the sender reaches it by (global where the receiver's
+// pod range is mapped); IPv4, and IPv6 where both have it.
+func PingChecks(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []Check {
+	var out []Check
+	first := func(c string) (networld.NodeSpec, bool) {
+		ns := nodes[c]
+		if len(ns) == 0 {
+			return networld.NodeSpec{}, false
+		}
+		return ns[0], true
+	}
+	w := &networld.World{Prefix: NetnsPrefix}
+	for _, from := range t.Spec.Clusters {
+		src, ok := first(from.Name)
+		if !ok {
+			continue
+		}
+		for _, to := range t.Spec.Clusters {
+			dst, ok := first(to.Name)
+			if !ok || from.Name == to.Name {
+				continue
+			}
+			gm, _ := globalip.Parse(to.Network.GlobalCIDRs)
+			for _, cidr := range dst.PodCIDRs {
+				if !hasFamily(src.PodCIDRs, cidr.Addr().Is4()) {
+					continue
+				}
+				addr := gm.ToGlobal(networld.PodIP(cidr))
+				name := fmt.Sprintf("pod %s/%s → %s/%s (%s)", from.Name, src.Name, to.Name, dst.Name, addr)
+				_, err := networld.InNS(w.PodNS(src.Cluster, src.Name), "ping", "-c", "3", "-i", "0.2", "-W", "1", "-w", "3", addr.String())
+				res, detail := "PASS", ""
+				if err != nil {
+					res, detail = "FAIL", "no answer"
+				}
+				out = append(out, Check{Name: name, Result: res, Detail: detail})
+			}
+		}
+	}
+	return out
+}
+
+func hasFamily(ps []netip.Prefix, v4 bool) bool {
+	for _, p := range ps {
+		if p.Addr().Is4() == v4 {
+			return true
+		}
+	}
+	return false
+}
+
+// DataplaneNodes is the world of topology t as a sandbox builds it, by
+// cluster (for PingChecks from another process).
+func DataplaneNodes(t *v1alpha1.KosmosTopology, perCluster int) (map[string][]networld.NodeSpec, error) {
+	nodes, err := NodesFor(t, perCluster)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sandbox{Topology: t, Nodes: nodes}
+	out := map[string][]networld.NodeSpec{}
+	for _, n := range s.worldNodes() {
+		out[n.Cluster] = append(out[n.Cluster], n)
+	}
+	return out, nil
+}
+
+// DestroyDataplane removes the data plane's namespaces (down, after a
+// crash).
+func DestroyDataplane() { networld.Destroy(NetnsPrefix) }
