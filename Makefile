@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 CRD_DIR   := kustomize/base/crds
 MCS_CRDS  := multicluster.x-k8s.io_serviceexports.yaml multicluster.x-k8s.io_serviceimports.yaml
 # Files `make generate` writes; `make verify` fails when they are stale.
-GENERATED := schema/v1alpha1/zz_generated.deepcopy.go schema/kosmos-topology.schema.json $(wildcard $(CRD_DIR)/*.yaml)
+GENERATED := schema/v1alpha1/zz_generated.deepcopy.go schema/kosmos-topology.schema.json docs/topology.md $(wildcard $(CRD_DIR)/*.yaml)
 TESTFLAGS ?=
 PKGS      ?= ./...
 
@@ -27,6 +27,7 @@ generate: ## Regenerate deepcopy code, CRDs and the JSON schema from the Go type
 	$(GO) tool controller-gen object:headerFile=hack/boilerplate.go.txt paths=./schema/...
 	$(GO) tool controller-gen crd paths=./schema/... output:crd:dir=$(CRD_DIR)
 	$(GO) run ./hack/jsonschema
+	$(GO) run ./hack/topologydoc
 	@# The Multi-Cluster Services CRDs (ServiceExport, ServiceImport), copied from
 	@# the sigs.k8s.io/mcs-api module go.mod pins, installed like Kosmos's own.
 	mcs=$$($(GO) list -m -f '{{.Dir}}' sigs.k8s.io/mcs-api); \
