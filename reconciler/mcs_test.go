@@ -23,6 +23,7 @@ import (
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"kosmos.io/kosmos/dnsplugin/server"
+	"kosmos.io/kosmos/internal/dnstest"
 	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/mcs"
@@ -31,6 +32,22 @@ import (
 )
 
 func ptr[T any](v T) *T { return &v }
+
+// mcsWorld starts clusters a, b and c (Kosmos and MCS CRDs installed) and
+// connects to them as testdata/mcs-topology.yaml names them.
+func mcsWorld(t *testing.T) (*testenv.Env, *v1alpha1.KosmosTopology, []reconciler.Cluster) {
+	t.Helper()
+	env := testenv.StartT(t, testenv.Options{Names: []string{"a", "b", "c"}, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
+	topo, err := schema.LoadFile(filepath.Join("testdata", "mcs-topology.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusters, err := reconciler.ConnectContexts(topo, env.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, topo, clusters
+}
 
 // TestMultiClusterServices runs the export → import sync on three real
 // control planes and asks a real CoreDNS (the kosmos plugin) in cluster a:
@@ -41,15 +58,7 @@ func ptr[T any](v T) *T { return &v }
 // the users' own ServiceExports are never touched by prune.
 func TestMultiClusterServices(t *testing.T) {
 	names := []string{"a", "b", "c"}
-	env := testenv.StartT(t, testenv.Options{Names: names, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
-	topo, err := schema.LoadFile(filepath.Join("testdata", "mcs-topology.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clusters, err := reconciler.ConnectContexts(topo, env.KubeconfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, topo, clusters := mcsWorld(t)
 	cl := map[string]client.Client{}
 	for _, c := range clusters {
 		if c.Err != nil {
@@ -250,15 +259,7 @@ func TestMultiClusterServices(t *testing.T) {
 // TestUserExportNeverPruned: a ServiceExport the user wrote survives passes
 // with prune, whatever the topology says.
 func TestUserExportNeverPruned(t *testing.T) {
-	env := testenv.StartT(t, testenv.Options{Names: []string{"a", "b", "c"}, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
-	topo, err := schema.LoadFile(filepath.Join("testdata", "mcs-topology.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clusters, err := reconciler.ConnectContexts(topo, env.KubeconfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, topo, clusters := mcsWorld(t)
 	ctx := context.Background()
 	c := clusters[0].Client
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
@@ -319,34 +320,9 @@ func startDNS(t *testing.T, kubeconfig, kctx string) (udp, tcp string) {
 	return udp, tcp
 }
 
-func askDNS(network, addr, name string, qtype uint16) (int, []string, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	r, _, err := (&dns.Client{Net: network, Timeout: 5 * time.Second}).Exchange(m, addr)
-	if err != nil {
-		return 0, nil, err
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.SRV:
-			out = append(out, fmt.Sprintf("%d %s", v.Port, v.Target))
-		case *dns.TXT:
-			out = append(out, strings.Join(v.Txt, " "))
-		case *dns.PTR:
-			out = append(out, v.Ptr)
-		default:
-			out = append(out, rr.String())
-		}
-	}
-	return r.Rcode, out, nil
-}
-
 func expectDNS(t *testing.T, network, addr, name string, qtype uint16, rcode int, want ...string) {
 	t.Helper()
-	got, ans, err := askDNS(network, addr, name, qtype)
+	got, ans, err := dnstest.Query(network, addr, name, qtype)
 	if err != nil || got != rcode || !slices.Equal(ans, want) {
 		t.Errorf("%s %s over %s: %s %v (err %v), want %s %v", name, dns.TypeToString[qtype], network, dns.RcodeToString[got], ans, err, dns.RcodeToString[rcode], want)
 	}
@@ -360,7 +336,7 @@ func waitDNS(t *testing.T, network, addr, name string, qtype uint16, rcode int, 
 	var ans []string
 	var qerr error
 	err := wait.PollUntilContextTimeout(context.Background(), 25*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		got, ans, qerr = askDNS(network, addr, name, qtype)
+		got, ans, qerr = dnstest.Query(network, addr, name, qtype)
 		return qerr == nil && got == rcode && slices.Equal(ans, want), nil
 	})
 	if err != nil {
@@ -372,15 +348,7 @@ func waitDNS(t *testing.T, network, addr, name string, qtype uint16, rcode int, 
 // it is exported and its endpoints change, through its watches (the resync
 // is an hour away).
 func TestControllerFollowsExports(t *testing.T) {
-	env := testenv.StartT(t, testenv.Options{Names: []string{"a", "b", "c"}, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
-	topo, err := schema.LoadFile(filepath.Join("testdata", "mcs-topology.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clusters, err := reconciler.ConnectContexts(topo, env.KubeconfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, _, clusters := mcsWorld(t)
 	a, c := clusters[0].Client, clusters[2].Client
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

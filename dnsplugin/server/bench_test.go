@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
+	"kosmos.io/kosmos/internal/dnstest"
 	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -152,7 +153,7 @@ func waitAllAnswered(b *testing.B, addr string, names, ips []string) {
 		var got []string
 		var qerr error
 		err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
-			rcode, got, qerr = query("udp", addr, n, dns.TypeA)
+			rcode, got, qerr = dnstest.Query("udp", addr, n, dns.TypeA)
 			return qerr == nil && rcode == dns.RcodeSuccess && slices.Equal(got, []string{ips[i]}), nil
 		})
 		if err != nil {

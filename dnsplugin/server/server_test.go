@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
+	"kosmos.io/kosmos/internal/dnstest"
 	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -72,7 +72,7 @@ func TestCoreDNSFromAPIServer(t *testing.T) {
 		t.Run(addr.net, func(t *testing.T) {
 			expect := func(name string, qtype uint16, wantRcode int, want ...string) {
 				t.Helper()
-				rcode, got, err := query(addr.net, addr.addr, name, qtype)
+				rcode, got, err := dnstest.Query(addr.net, addr.addr, name, qtype)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -125,7 +125,7 @@ func startCoreDNS(t testing.TB, kubeconfig, kctx string) (udp, tcp string) {
 	udp, tcp = Addrs(inst)
 	// Ready: the version record is answered (SERVFAIL until synced).
 	err = wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		rcode, _, err := query("udp", udp, "dns-version.clusterset.local.", dns.TypeTXT)
+		rcode, _, err := dnstest.Query("udp", udp, "dns-version.clusterset.local.", dns.TypeTXT)
 		return err == nil && rcode == dns.RcodeSuccess, nil
 	})
 	if err != nil {
@@ -136,31 +136,6 @@ func startCoreDNS(t testing.TB, kubeconfig, kctx string) (udp, tcp string) {
 
 // query asks one question and returns the rcode and the answer section as
 // short strings (addresses, "port target" for SRV, text for TXT).
-func query(network, addr, name string, qtype uint16) (int, []string, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	cl := &dns.Client{Net: network, Timeout: 5 * time.Second}
-	r, _, err := cl.Exchange(m, addr)
-	if err != nil {
-		return 0, nil, fmt.Errorf("query %s %s over %s to %s: %w", name, dns.TypeToString[qtype], network, addr, err)
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.AAAA:
-			out = append(out, v.AAAA.String())
-		case *dns.SRV:
-			out = append(out, fmt.Sprintf("%d %s", v.Port, v.Target))
-		case *dns.TXT:
-			out = append(out, strings.Join(v.Txt, " "))
-		default:
-			out = append(out, rr.String())
-		}
-	}
-	return r.Rcode, out, nil
-}
 
 // waitAnswer waits (30s at most) until the question is answered as wanted.
 func waitAnswer(t testing.TB, network, addr, name string, qtype uint16, wantRcode int, want ...string) {
@@ -169,7 +144,7 @@ func waitAnswer(t testing.TB, network, addr, name string, qtype uint16, wantRcod
 	var got []string
 	var qerr error
 	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		rcode, got, qerr = query(network, addr, name, qtype)
+		rcode, got, qerr = dnstest.Query(network, addr, name, qtype)
 		return qerr == nil && rcode == wantRcode && slices.Equal(got, want), nil
 	})
 	if err != nil {
