@@ -111,6 +111,9 @@ per cluster.`,
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
+			if _, err := schema.LoadFile(abs); err != nil { // refused before anything starts
+				return &exitError{exitInvalid, err}
+			}
 			if st, err := readState(dir); err == nil && st.PID != 0 && st.PID != os.Getpid() {
 				return &exitError{exitError2, fmt.Errorf("a sandbox is already running (pid %d, %s): kosmos down first", st.PID, dir)}
 			}
@@ -210,6 +213,7 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 	klog.LogToStderr(false)
 	klog.SetOutput(complog)
 	log.SetOutput(complog)
+	os.Stderr = complog // components that set their own logging write to stderr (main kept the real one for errors)
 	start := time.Now()
 	fmt.Fprintf(out, "kosmos up: %s (components log to %s)\n", topology, complog.Name())
 	o.Progress = out
