@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +39,9 @@ const (
 	FieldManager   = "kosmos-tree"
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	ManagedBy      = v1alpha1.ManagedByTree
+	// AnnotationOwnLabels lists the label keys the tree set on a virtual
+	// node, so that it removes the ones it no longer wants and no other.
+	AnnotationOwnLabels = "kosmos.io/own-labels"
 	// NodeLeaseNamespace holds the virtual nodes' heartbeats.
 	NodeLeaseNamespace = corev1.NamespaceNodeLease
 	indexByNode        = "node"
@@ -545,8 +550,20 @@ func (c *Controller) apply(ctx context.Context, n *corev1.Node, cond *corev1.Nod
 		return err
 	}
 	up := have.DeepCopy()
-	if !subset(n.Labels, have.Labels) || !subset(n.Annotations, have.Annotations) || !taintsEqual(n.Spec.Taints, ownTaints(have.Spec.Taints)) {
+	// Labels the tree set before and no longer wants go (a label dropped
+	// from the topology); labels others added stay.
+	n.Annotations[AnnotationOwnLabels] = strings.Join(slices.Sorted(maps.Keys(n.Labels)), ",")
+	var stale []string
+	for _, k := range strings.Split(have.Annotations[AnnotationOwnLabels], ",") {
+		if _, keep := n.Labels[k]; !keep && k != "" && have.Labels[k] != "" {
+			stale = append(stale, k)
+		}
+	}
+	if len(stale) > 0 || !subset(n.Labels, have.Labels) || !subset(n.Annotations, have.Annotations) || !taintsEqual(n.Spec.Taints, ownTaints(have.Spec.Taints)) {
 		up.Labels, up.Annotations = merge(up.Labels, n.Labels), merge(up.Annotations, n.Annotations)
+		for _, k := range stale {
+			delete(up.Labels, k)
+		}
 		up.Spec.Taints = append(n.Spec.Taints, hostTaints(have.Spec.Taints)...)
 		if up, err = nodes.Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/testenv"
@@ -119,6 +120,45 @@ func TestVirtualNodeFollowsMember(t *testing.T) {
 	if len(vn.Spec.Taints) == 0 || vn.Spec.Taints[0].Key != tree.TaintLeaf {
 		t.Errorf("taints: %v", vn.Spec.Taints)
 	}
+
+	// A label dropped from the Cluster goes from the node; a label someone
+	// else put on the node stays.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := host.Get(ctx, client.ObjectKeyFromObject(cl), cl); err != nil {
+			return err
+		}
+		cl.Spec.Labels = map[string]string{"tier": "gold"}
+		return host.Update(ctx, cl)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wait("the tier label", func() bool {
+		var n corev1.Node
+		return host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &n) == nil && n.Labels["tier"] == "gold"
+	})
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tree writes the node too
+		var labelled corev1.Node
+		if err := host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &labelled); err != nil {
+			return err
+		}
+		labelled.Labels["team"] = "ops" // not the tree's
+		return host.Update(ctx, &labelled)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tree writes the Cluster's status meanwhile
+		if err := host.Get(ctx, client.ObjectKeyFromObject(cl), cl); err != nil {
+			return err
+		}
+		cl.Spec.Labels = nil
+		return host.Update(ctx, cl)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wait("the tier label to go, the team label to stay", func() bool {
+		var n corev1.Node
+		return host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &n) == nil && n.Labels["tier"] == "" && n.Labels["team"] == "ops"
+	})
 
 	// A member node joins: the aggregate grows.
 	makeReady(ctx, t, member, "m3", "8")
