@@ -85,6 +85,7 @@ type Controller struct {
 	hostClaims     corelisters.PersistentVolumeClaimLister
 	hostPVs        corelisters.PersistentVolumeLister // the tree's reflections
 	hostCA         []byte
+	hostID         string // the host's kube-system namespace UID
 	recorder       record.EventRecorder
 	metrics        *metrics
 
@@ -144,6 +145,11 @@ func (c *Controller) startHost(ctx context.Context) error {
 		return fmt.Errorf("host client: %w", err)
 	}
 	c.hostCS = cs
+	ks, err := cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("host identity (namespace kube-system): %w", err)
+	}
+	c.hostID = string(ks.UID)
 	c.hostCA = cfg.CAData
 	if len(c.hostCA) == 0 && cfg.CAFile != "" {
 		if c.hostCA, err = os.ReadFile(cfg.CAFile); err != nil {

@@ -34,8 +34,9 @@ const (
 	keySecret    = "secret:"
 )
 
-func ownMeta(ns, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{LabelManagedBy: ManagedBy}, Annotations: map[string]string{}}
+// ownMeta is the metadata of a copy this sync creates.
+func (m *memberSync) ownMeta(ns, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{LabelManagedBy: ManagedBy, LabelOwner: m.owner}, Annotations: map[string]string{}}
 }
 
 // ensureDeps makes hp's namespace, ServiceAccount, host token (when
@@ -73,7 +74,7 @@ func (m *memberSync) ensureNamespace(ctx context.Context, ns string) error {
 	if _, err := m.namespaces.Get(ns); err == nil {
 		return nil
 	}
-	_, err := m.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: ownMeta("", ns)}, metav1.CreateOptions{FieldManager: FieldManager})
+	_, err := m.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: m.ownMeta("", ns)}, metav1.CreateOptions{FieldManager: FieldManager})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("namespace %s in member %s: %w", ns, m.name, err)
 	}
@@ -87,7 +88,7 @@ func (m *memberSync) ensureAccount(ctx context.Context, ns, sa string) error {
 		return nil
 	}
 	f := false
-	_, err := m.cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: ownMeta(ns, sa), AutomountServiceAccountToken: &f}, metav1.CreateOptions{FieldManager: FieldManager})
+	_, err := m.cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: m.ownMeta(ns, sa), AutomountServiceAccountToken: &f}, metav1.CreateOptions{FieldManager: FieldManager})
 	if err != nil && !apierrors.IsAlreadyExists(err) { // the member's own account will do
 		return fmt.Errorf("service account %s/%s in member %s: %w", ns, sa, m.name, err)
 	}
@@ -108,7 +109,7 @@ func (m *memberSync) ensureToken(ctx context.Context, ns, sa string, force bool)
 	if err != nil {
 		return fmt.Errorf("token of host service account %s/%s: %w", ns, sa, err)
 	}
-	s := &corev1.Secret{ObjectMeta: ownMeta(ns, name), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{
+	s := &corev1.Secret{ObjectMeta: m.ownMeta(ns, name), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{
 		corev1.ServiceAccountTokenKey:     []byte(tr.Status.Token),
 		corev1.ServiceAccountRootCAKey:    m.ctl.hostCA,
 		corev1.ServiceAccountNamespaceKey: []byte(ns),
@@ -139,7 +140,7 @@ func (m *memberSync) syncConfigMap(ctx context.Context, ns, name string) error {
 	if have != nil && have.Annotations[AnnotationSourceVersion] == src.ResourceVersion {
 		return nil
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: ownMeta(ns, name), Data: src.Data, BinaryData: src.BinaryData, Immutable: src.Immutable}
+	cm := &corev1.ConfigMap{ObjectMeta: m.ownMeta(ns, name), Data: src.Data, BinaryData: src.BinaryData, Immutable: src.Immutable}
 	cm.Annotations[AnnotationSourceVersion] = src.ResourceVersion
 	cms := m.cs.CoreV1().ConfigMaps(ns)
 	if have == nil {
@@ -180,7 +181,7 @@ func (m *memberSync) syncSecret(ctx context.Context, ns, name string) error {
 	if have != nil && have.Annotations[AnnotationSourceVersion] == src.ResourceVersion {
 		return nil
 	}
-	s := &corev1.Secret{ObjectMeta: ownMeta(ns, name), Type: src.Type, Data: src.Data, Immutable: src.Immutable}
+	s := &corev1.Secret{ObjectMeta: m.ownMeta(ns, name), Type: src.Type, Data: src.Data, Immutable: src.Immutable}
 	s.Annotations[AnnotationSourceVersion] = src.ResourceVersion
 	return m.writeSecret(ctx, s, have)
 }
@@ -224,7 +225,7 @@ func (m *memberSync) foreign(ctx context.Context, kind, ns, name string, get fun
 		return nil
 	case err != nil:
 		return err
-	case o.GetLabels()[LabelManagedBy] == ManagedBy:
+	case m.isOwn(o.GetLabels()):
 		return errRequeue
 	}
 	return fmt.Errorf("%s %s/%s: %w", kind, ns, name, errForeign)
@@ -242,12 +243,12 @@ func (m *memberSync) ensureClaim(ctx context.Context, ns, name string) error {
 			return m.cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
 		})
 	}
-	c := &corev1.PersistentVolumeClaim{ObjectMeta: ownMeta(ns, name), Spec: corev1.PersistentVolumeClaimSpec{
+	c := &corev1.PersistentVolumeClaim{ObjectMeta: m.ownMeta(ns, name), Spec: corev1.PersistentVolumeClaimSpec{
 		AccessModes: src.Spec.AccessModes, Resources: src.Spec.Resources, StorageClassName: src.Spec.StorageClassName,
 		VolumeMode: src.Spec.VolumeMode, Selector: src.Spec.Selector,
 	}}
 	maps.Copy(c.Labels, src.Labels)
-	c.Labels[LabelManagedBy] = ManagedBy
+	c.Labels[LabelManagedBy], c.Labels[LabelOwner] = ManagedBy, m.owner
 	c.Annotations[AnnotationSourceVersion] = src.ResourceVersion
 	_, err = m.cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, c, metav1.CreateOptions{FieldManager: FieldManager})
 	if apierrors.IsAlreadyExists(err) {
@@ -350,7 +351,7 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 	for _, p := range m.ctl.hostPodsOf(m.name) {
 		add(p)
 	}
-	own, _ := m.pods.List(labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy}))
+	own, _ := m.pods.List(m.ownSelector())
 	for _, p := range own {
 		add(p)
 	}

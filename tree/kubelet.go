@@ -192,7 +192,7 @@ func (s *KubeletServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mp := m.Pod(kp.ns, kp.pod)
-	if mp == nil || mp.Labels[LabelManagedBy] != ManagedBy || mp.Annotations[AnnotationHostPodUID] != string(hp.UID) {
+	if mp == nil || !m.isOwn(mp.Labels) || mp.Annotations[AnnotationHostPodUID] != string(hp.UID) {
 		http.Error(w, fmt.Sprintf("pod %s/%s has not reached member cluster %s", kp.ns, kp.pod, m.name), http.StatusNotFound)
 		return
 	}

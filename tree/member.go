@@ -52,6 +52,7 @@ type MemberPods interface {
 // cluster leaves or its kubeconfig Secret changes.
 type memberSync struct {
 	name    string
+	owner   string // LabelOwner of what it creates (OwnerID)
 	version string // of the kubeconfig Secret
 	ctl     *Controller
 	cs      kubernetes.Interface
@@ -98,7 +99,7 @@ func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, vers
 	if err != nil {
 		return nil, fmt.Errorf("client for member %s: %w", cl.Name, err)
 	}
-	m := &memberSync{name: cl.Name, version: version, ctl: ctl, cs: cs, config: cfg, connected: time.Now()}
+	m := &memberSync{name: cl.Name, owner: OwnerID(ctl.hostID, cl.Name), version: version, ctl: ctl, cs: cs, config: cfg, connected: time.Now()}
 	m.setCluster(cl)
 	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "tree-" + cl.Name})
@@ -121,14 +122,14 @@ func (m *memberSync) start(parent context.Context, workers int) {
 	m.cancel, m.done = cancel, make(chan struct{})
 	all := informers.NewSharedInformerFactory(m.cs, 0)
 	own := informers.NewSharedInformerFactoryWithOptions(m.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.LabelSelector = LabelManagedBy + "=" + ManagedBy
+		o.LabelSelector = m.ownSelector().String()
 	}))
 	podInf := all.Core().V1().Pods()
 	m.pods, m.nodes, m.namespaces = podInf.Lister(), all.Core().V1().Nodes().Lister(), all.Core().V1().Namespaces().Lister()
 	m.configMaps, m.secrets = own.Core().V1().ConfigMaps().Lister(), own.Core().V1().Secrets().Lister()
 	m.accounts, m.claims = own.Core().V1().ServiceAccounts().Lister(), own.Core().V1().PersistentVolumeClaims().Lister()
 	onPod := func(obj any) {
-		if p, ok := podOf(obj); ok && p.Labels[LabelManagedBy] == ManagedBy {
+		if p, ok := podOf(obj); ok && m.isOwn(p.Labels) {
 			m.seen()
 			for _, f := range m.notify {
 				f(p.Namespace, p.Name)
@@ -198,10 +199,20 @@ func (m *memberSync) sweep() {
 	for _, p := range m.ctl.hostPodsOf(m.name) {
 		m.queue.Add(p.Namespace + "/" + p.Name)
 	}
-	own, _ := m.pods.List(labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy}))
+	own, _ := m.pods.List(m.ownSelector())
 	for _, p := range own {
 		m.queue.Add(p.Namespace + "/" + p.Name)
 	}
+}
+
+// ownSelector selects what this member sync created.
+func (m *memberSync) ownSelector() labels.Selector {
+	return labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelOwner: m.owner})
+}
+
+// isOwn tells whether an object with these labels is this sync's.
+func (m *memberSync) isOwn(l map[string]string) bool {
+	return l[LabelManagedBy] == ManagedBy && l[LabelOwner] == m.owner
 }
 
 func (m *memberSync) processNext(ctx context.Context) bool {

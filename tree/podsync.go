@@ -52,7 +52,7 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 		}
 	}
 	mp := m.Pod(ns, name)
-	if mp != nil && mp.Labels[LabelManagedBy] != ManagedBy {
+	if mp != nil && !m.isOwn(mp.Labels) {
 		if hp != nil {
 			m.ctl.event(hp, corev1.EventTypeWarning, ReasonNameTaken, fmt.Sprintf("member cluster %s already has a pod %s it did not get from the host; it is left alone", m.name, key))
 		}
@@ -154,7 +154,7 @@ func terminal(p *corev1.Pod) bool {
 // its host endpoint.
 func (m *memberSync) options(hp *corev1.Pod) (PodOptions, error) {
 	cl := m.cluster.Load()
-	o := PodOptions{VirtualNode: hp.Spec.NodeName}
+	o := PodOptions{VirtualNode: hp.Spec.NodeName, Owner: m.owner}
 	if cl.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
 		o.MemberNode = m.ctl.memberNodeOf(hp.Spec.NodeName)
 		if o.MemberNode == "" {

@@ -341,6 +341,18 @@ func TestPodSync(t *testing.T) {
 		return nil
 	})
 
+	// A second Cluster object that reaches the same member (a copy-paste
+	// in the topology, say) runs its own sync there: it never takes
+	// member-a's pods for orphans.
+	alias := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-a-alias"}, Spec: v1alpha1.ClusterObjectSpec{
+		Kubeconfig: v1alpha1.SecretKeyRef{Name: "kubeconfig-member-a", Namespace: "kosmos-system"}, Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}}
+	must(t, w.host.Create(ctx, alias))
+	waitFor(t, "the alias's virtual node Ready (its sync has swept the member)", wantReady(ctx, h, "kosmos-member-a-alias", corev1.ConditionTrue))
+	if p, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil || p.UID != mp.UID {
+		t.Fatalf("another Cluster's sync touched member-a's pod: %v", err)
+	}
+	must(t, w.host.Delete(ctx, alias))
+
 	// The host's ConfigMap and image change: the member follows.
 	cmh, err := h.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
 	must(t, err)

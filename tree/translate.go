@@ -31,6 +31,11 @@ const (
 	// last carried down: the member pod is updated only when the host's
 	// change, never to undo what the member's own admission changed.
 	AnnotationHostSpec = "kosmos.io/host-spec"
+	// LabelOwner names, on everything a member sync creates, which host and
+	// Cluster object it belongs to (OwnerID): two Cluster objects or two
+	// hosts that reach one member never take each other's copies for
+	// orphans.
+	LabelOwner = "kosmos.io/owner"
 	// OriginHost is the value of LabelOrigin on member pods copied from the
 	// host.
 	OriginHost = "host"
@@ -57,6 +62,15 @@ type PodOptions struct {
 	// HostAPIHost and HostAPIPort, when set, become KUBERNETES_SERVICE_HOST
 	// and _PORT, so in-cluster clients reach the host's API server.
 	HostAPIHost, HostAPIPort string
+	// Owner is the LabelOwner value of the member sync (OwnerID).
+	Owner string
+}
+
+// OwnerID identifies the member sync of Cluster cluster in the host whose
+// identity is hostID (its kube-system namespace's UID), as a label value.
+func OwnerID(hostID, cluster string) string {
+	sum := sha256.Sum256([]byte(hostID + "/" + cluster))
+	return hex.EncodeToString(sum[:12])
 }
 
 // TokenSecretName is the member Secret that stands in for the projected
@@ -87,7 +101,7 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   hp.Namespace,
 			Name:        hp.Name,
-			Labels:      memberLabels(hp.Labels),
+			Labels:      memberLabels(hp.Labels, o.Owner),
 			Annotations: memberAnnotations(hp, o.VirtualNode),
 		},
 	}
@@ -129,13 +143,16 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	return mp, nil
 }
 
-func memberLabels(in map[string]string) map[string]string {
+func memberLabels(in map[string]string, owner string) map[string]string {
 	out := maps.Clone(in)
 	if out == nil {
 		out = map[string]string{}
 	}
 	out[LabelOrigin] = OriginHost
 	out[LabelManagedBy] = ManagedBy
+	if owner != "" {
+		out[LabelOwner] = owner
+	}
 	return out
 }
 
