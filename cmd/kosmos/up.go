@@ -140,10 +140,31 @@ per cluster.`,
 	return cmd
 }
 
+// envClaimed tells the sandbox process that `kosmos up` already claimed
+// its state directory (and writes its log there).
+const envClaimed = "KOSMOS_SANDBOX_DIR_CLAIMED"
+
+// claimStateDir makes dir ready for a new sandbox: it may be missing,
+// empty, or an old sandbox's (it holds state.json); anything else is
+// someone's directory and is never emptied.
+func claimStateDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0):
+		return nil
+	case err != nil:
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+		return fmt.Errorf("%s is not empty and holds no sandbox (no state.json): choose another --state-dir", dir)
+	}
+	return os.RemoveAll(dir) // a stopped sandbox's leftovers
+}
+
 // detachSandbox starts `kosmos up --foreground` in its own session, shows
 // its log until it is ready, and leaves it running.
 func detachSandbox(out io.Writer, dir string, args []string) error {
-	if err := os.RemoveAll(dir); err != nil {
+	if err := claimStateDir(dir); err != nil {
 		return &exitError{exitError2, err}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -160,6 +181,7 @@ func detachSandbox(out io.Writer, dir string, args []string) error {
 	}
 	defer logf.Close()
 	child := exec.Command(self, args...)
+	child.Env = append(os.Environ(), envClaimed+"=1")
 	child.Stdout, child.Stderr = logf, logf
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := child.Start(); err != nil {
@@ -196,6 +218,11 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 	topology, dir := o.Topology, o.Dir
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv(envClaimed) != "1" { // run directly with --foreground, not by detachSandbox
+		if err := claimStateDir(dir); err != nil {
+			return &exitError{exitError2, err}
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return &exitError{exitError2, err}
 	}

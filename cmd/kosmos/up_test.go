@@ -108,3 +108,26 @@ func TestUpCheckDown(t *testing.T) {
 		}
 	}
 }
+
+// TestUpKeepsOthersDirectories: a state directory that holds someone's
+// files and no sandbox is refused, and nothing in it is touched.
+func TestUpKeepsOthersDirectories(t *testing.T) {
+	dir := t.TempDir()
+	precious := filepath.Join(dir, "thesis.tex")
+	if err := os.WriteFile(precious, []byte("years of work"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runKosmos(t, "up", "-f", filepath.Join("..", "..", "topology.example.yaml"), "--state-dir", dir)
+	if err == nil || !strings.Contains(out, "holds no sandbox") {
+		t.Errorf("kosmos up took a directory that is not a sandbox's: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(precious); err != nil || string(b) != "years of work" {
+		t.Errorf("a file Kosmos did not create was touched: %v", err)
+	}
+	if out, err := runKosmos(t, "down", "--state-dir", dir); err != nil {
+		t.Errorf("kosmos down: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(precious); err != nil {
+		t.Errorf("kosmos down removed a directory that is not a sandbox's: %v", err)
+	}
+}
