@@ -187,10 +187,7 @@ func (c *Controller) startHost(ctx context.Context) error {
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod})
 	onSource := func(prefix string) func(any) {
 		return func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			o, ok := obj.(metav1.Object)
+			o, ok := unwrap(obj).(metav1.Object)
 			if !ok {
 				return
 			}
@@ -575,7 +572,7 @@ func (c *Controller) apply(ctx context.Context, n *corev1.Node, cond *corev1.Nod
 			return err
 		}
 	}
-	changed := !resourcesEqual(up.Status.Allocatable, n.Status.Allocatable) || !addressesEqual(up.Status.Addresses, n.Status.Addresses) ||
+	changed := !resourcesEqual(up.Status.Allocatable, n.Status.Allocatable) || !slices.Equal(up.Status.Addresses, n.Status.Addresses) ||
 		up.Status.DaemonEndpoints != n.Status.DaemonEndpoints || up.Status.NodeInfo.KubeletVersion != n.Status.NodeInfo.KubeletVersion
 	if cond != nil && conditionChanged(up.Status.Conditions, cond) {
 		setCondition(&up.Status, *cond)
@@ -605,18 +602,6 @@ func resourcesEqual(a, b corev1.ResourceList) bool {
 	}
 	for k, q := range a {
 		if o, ok := b[k]; !ok || o.Cmp(q) != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func addressesEqual(a, b []corev1.NodeAddress) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
 			return false
 		}
 	}
@@ -667,12 +652,11 @@ func subset(want, have map[string]string) bool {
 	return true
 }
 
+// merge copies from into into (made when nil) and returns it.
 func merge(into, from map[string]string) map[string]string {
 	if into == nil {
 		into = map[string]string{}
 	}
-	for k, v := range from {
-		into[k] = v
-	}
+	maps.Copy(into, from)
 	return into
 }

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // LeaseDuration is the virtual nodes' lease duration, as a kubelet's.
@@ -17,29 +19,43 @@ const LeaseDuration = 40 * time.Second
 // kubelet does; it is renewed only while the member answers, so the host's
 // node lifecycle sees a silent member the way it sees a dead kubelet.
 func (c *Controller) renewLease(ctx context.Context, node string) error {
-	leases := c.hostCS.CoordinationV1().Leases(NodeLeaseNamespace)
+	var owner *metav1.OwnerReference
+	if n, err := c.hostNodes.Get(node); err == nil {
+		owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Node", Name: n.Name, UID: n.UID}
+	}
+	return RenewNodeLease(ctx, c.hostCS, node, owner, map[string]string{LabelManagedBy: ManagedBy})
+}
+
+// RenewNodeLease creates or renews node's Lease in kube-node-lease (held
+// by the node, LeaseDuration), as a kubelet's heartbeat; owner and labels
+// are set when the Lease is created. A conflicting renewal is no error:
+// another renewal just happened.
+func RenewNodeLease(ctx context.Context, cs kubernetes.Interface, node string, owner *metav1.OwnerReference, labels map[string]string) error {
+	leases := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	now := metav1.NewMicroTime(time.Now())
 	secs := int32(LeaseDuration.Seconds())
 	l, err := leases.Get(ctx, node, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
 		l = &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: NodeLeaseNamespace, Labels: map[string]string{LabelManagedBy: ManagedBy}},
+			ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: corev1.NamespaceNodeLease, Labels: labels},
 			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &node, LeaseDurationSeconds: &secs, RenewTime: &now},
 		}
-		if n, err := c.hostNodes.Get(node); err == nil {
-			l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: n.Name, UID: n.UID}}
+		if owner != nil {
+			l.OwnerReferences = []metav1.OwnerReference{*owner}
 		}
 		_, err = leases.Create(ctx, l, metav1.CreateOptions{FieldManager: FieldManager})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("lease of %s: %w", node, err)
+		if apierrors.IsAlreadyExists(err) {
+			err = nil
 		}
-		return nil
+	case err == nil:
+		l.Spec.RenewTime, l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &now, &node, &secs
+		_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
+		if apierrors.IsConflict(err) {
+			err = nil
+		}
 	}
 	if err != nil {
-		return fmt.Errorf("lease of %s: %w", node, err)
-	}
-	l.Spec.RenewTime, l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &now, &node, &secs
-	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil && !apierrors.IsConflict(err) {
 		return fmt.Errorf("lease of %s: %w", node, err)
 	}
 	return nil

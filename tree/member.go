@@ -140,10 +140,7 @@ func (m *memberSync) start(parent context.Context, workers int) {
 		AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod,
 	})
 	onClaim := func(obj any) {
-		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = t.Obj
-		}
-		if c, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+		if c, ok := unwrap(obj).(*corev1.PersistentVolumeClaim); ok {
 			m.queue.Add(keyClaim + c.Namespace + "/" + c.Name)
 		}
 	}
@@ -321,9 +318,15 @@ func (m *memberSync) probe(ctx context.Context, timeout time.Duration) error {
 }
 
 func podOf(obj any) (*corev1.Pod, bool) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	p, ok := obj.(*corev1.Pod)
+	p, ok := unwrap(obj).(*corev1.Pod)
 	return p, ok
+}
+
+// unwrap is an informer event's object: the last known state of one whose
+// deletion was missed, itself otherwise.
+func unwrap(obj any) any {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return obj
 }

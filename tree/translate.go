@@ -342,8 +342,8 @@ func UpdatePod(want, have *corev1.Pod) (out *corev1.Pod, ok bool) {
 		return have, false
 	}
 	out = have.DeepCopy()
-	out.Labels = merged(out.Labels, want.Labels)
-	out.Annotations = merged(out.Annotations, want.Annotations)
+	out.Labels = merge(out.Labels, want.Labels)
+	out.Annotations = merge(out.Annotations, want.Annotations)
 	out.Spec.ActiveDeadlineSeconds = want.Spec.ActiveDeadlineSeconds
 	setImages(out.Spec.Containers, want.Spec.Containers)
 	setImages(out.Spec.InitContainers, want.Spec.InitContainers)
@@ -353,14 +353,6 @@ func UpdatePod(want, have *corev1.Pod) (out *corev1.Pod, ok bool) {
 		}
 	}
 	return out, true
-}
-
-func merged(into, from map[string]string) map[string]string {
-	if into == nil {
-		into = map[string]string{}
-	}
-	maps.Copy(into, from)
-	return into
 }
 
 func setImages(dst, src []corev1.Container) {

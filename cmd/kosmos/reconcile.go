@@ -347,12 +347,12 @@ func printPass(out io.Writer, rep reconciler.Report, verbose bool) (failed int) 
 	for _, c := range rep.Clusters {
 		r := c.Result
 		fmt.Fprintf(out, "cluster %s: %d created, %d updated, %d pruned, %d unchanged\n", c.Name, len(r.Created), len(r.Updated), len(r.Pruned), len(r.Unchanged))
-		for _, set := range []struct {
-			mark string
-			keys []string
-		}{{"+", r.Created}, {"~", r.Updated}, {"-", r.Pruned}} {
-			for _, k := range set.keys {
-				if verbose {
+		if verbose {
+			for _, set := range []struct {
+				mark string
+				keys []string
+			}{{"+", r.Created}, {"~", r.Updated}, {"-", r.Pruned}} {
+				for _, k := range set.keys {
 					fmt.Fprintf(out, "  %s %s\n", set.mark, k)
 				}
 			}

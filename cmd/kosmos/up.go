@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,18 +24,6 @@ import (
 	"kosmos.io/kosmos/schema"
 )
 
-// sandboxState is what a running sandbox leaves in its directory for
-// `kosmos down` and `kosmos check`.
-type sandboxState struct {
-	PID        int    `json:"pid"`
-	Topology   string `json:"topology"`
-	Kubeconfig string `json:"kubeconfig"`
-	DNS        string `json:"dns"`
-	// Dataplane and Nodes say whether and how the packet world was built.
-	Dataplane bool `json:"dataplane,omitempty"`
-	Nodes     int  `json:"nodes"`
-}
-
 func defaultSandboxDir() string {
 	if d := os.Getenv("KOSMOS_SANDBOX_DIR"); d != "" {
 		return d
@@ -46,31 +33,6 @@ func defaultSandboxDir() string {
 		base = os.TempDir()
 	}
 	return filepath.Join(base, "kosmos", "sandbox")
-}
-
-// readState reads a sandbox's state; the PID is 0 when no process of it
-// is alive.
-func readState(dir string) (sandboxState, error) {
-	var st sandboxState
-	raw, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return st, fmt.Errorf("%s/state.json: %w", dir, err)
-	}
-	if st.PID <= 0 || syscall.Kill(st.PID, 0) != nil {
-		st.PID = 0
-	}
-	return st, nil
-}
-
-func writeState(dir string, st sandboxState) error {
-	raw, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "state.json"), raw, 0o600)
 }
 
 func newUpCommand() *cobra.Command {
@@ -114,7 +76,7 @@ per cluster.`,
 			if _, err := schema.LoadFile(abs); err != nil { // refused before anything starts
 				return &exitError{exitInvalid, err}
 			}
-			if st, err := readState(dir); err == nil && st.PID != 0 && st.PID != os.Getpid() {
+			if st, err := sandbox.ReadState(dir); err == nil && st.PID != 0 && st.PID != os.Getpid() {
 				return &exitError{exitError2, fmt.Errorf("a sandbox is already running (pid %d, %s): kosmos down first", st.PID, dir)}
 			}
 			if dataplane && os.Geteuid() != 0 {
@@ -140,31 +102,10 @@ per cluster.`,
 	return cmd
 }
 
-// envClaimed tells the sandbox process that `kosmos up` already claimed
-// its state directory (and writes its log there).
-const envClaimed = "KOSMOS_SANDBOX_DIR_CLAIMED"
-
-// claimStateDir makes dir ready for a new sandbox: it may be missing,
-// empty, or an old sandbox's (it holds state.json); anything else is
-// someone's directory and is never emptied.
-func claimStateDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0):
-		return nil
-	case err != nil:
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
-		return fmt.Errorf("%s is not empty and holds no sandbox (no state.json): choose another --state-dir", dir)
-	}
-	return os.RemoveAll(dir) // a stopped sandbox's leftovers
-}
-
 // detachSandbox starts `kosmos up --foreground` in its own session, shows
 // its log until it is ready, and leaves it running.
 func detachSandbox(out io.Writer, dir string, args []string) error {
-	if err := claimStateDir(dir); err != nil {
+	if err := sandbox.ClaimDir(dir); err != nil {
 		return &exitError{exitError2, err}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -181,7 +122,7 @@ func detachSandbox(out io.Writer, dir string, args []string) error {
 	}
 	defer logf.Close()
 	child := exec.Command(self, args...)
-	child.Env = append(os.Environ(), envClaimed+"=1")
+	child.Env = append(os.Environ(), sandbox.EnvDirClaimed+"=1")
 	child.Stdout, child.Stderr = logf, logf
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := child.Start(); err != nil {
@@ -218,16 +159,16 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 	topology, dir := o.Topology, o.Dir
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if os.Getenv(envClaimed) != "1" { // run directly with --foreground, not by detachSandbox
-		if err := claimStateDir(dir); err != nil {
+	if os.Getenv(sandbox.EnvDirClaimed) != "1" { // run directly with --foreground, not by detachSandbox
+		if err := sandbox.ClaimDir(dir); err != nil {
 			return &exitError{exitError2, err}
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return &exitError{exitError2, err}
 	}
-	st := sandboxState{PID: os.Getpid(), Topology: topology, Dataplane: o.Dataplane, Nodes: cmp.Or(o.NodesPerCluster, 2)}
-	if err := writeState(dir, st); err != nil { // kosmos down can stop it while it starts
+	st := sandbox.State{PID: os.Getpid(), Topology: topology, Dataplane: o.Dataplane, Nodes: cmp.Or(o.NodesPerCluster, 2)}
+	if err := sandbox.WriteState(dir, st); err != nil { // kosmos down can stop it while it starts
 		return &exitError{exitError2, err}
 	}
 	// The components' own logs (kube-scheduler, CoreDNS, client-go) go to
@@ -276,12 +217,12 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 	if err := sb.StartControllers(); err != nil {
 		return &exitError{exitError2, err}
 	}
-	report := waitReady(ctx, sb)
+	report := sb.WaitReady(ctx, time.Minute)
 	fmt.Fprintf(out, "\nsandbox up in %s\n\n", time.Since(start).Round(time.Second))
 	report.WriteTable(out)
 	printNext(out, sb, topology)
 	st.Kubeconfig, st.DNS = sb.KubeconfigPath, sb.DNSAddr
-	if err := writeState(dir, st); err != nil {
+	if err := sandbox.WriteState(dir, st); err != nil {
 		return &exitError{exitError2, err}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600); err != nil {
@@ -289,21 +230,6 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 	}
 	<-ctx.Done()
 	return nil
-}
-
-// waitReady waits (a minute at most) for the checks to pass, then reports.
-func waitReady(ctx context.Context, sb *sandbox.Sandbox) sandbox.Report {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		r, err := sandbox.Collect(ctx, sb.Topology, sb.KubeconfigPath)
-		if err == nil && sandbox.WriteChecks(io.Discard, r.Checks(sb.Topology)) || time.Now().After(deadline) || ctx.Err() != nil {
-			return r
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 func printNext(out io.Writer, sb *sandbox.Sandbox, topology string) {
@@ -332,7 +258,7 @@ func newDownCommand() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
-			st, err := readState(dir)
+			st, err := sandbox.ReadState(dir)
 			if errors.Is(err, os.ErrNotExist) {
 				fmt.Fprintf(out, "no sandbox in %s\n", dir)
 				return nil
@@ -387,9 +313,9 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
-			var st sandboxState
+			var st sandbox.State
 			if kubeconfig == "" {
-				if st, err = readState(dir); err == nil {
+				if st, err = sandbox.ReadState(dir); err == nil {
 					kubeconfig = st.Kubeconfig
 				}
 			}

@@ -49,7 +49,7 @@ func TestUpCheckDown(t *testing.T) {
 			t.Errorf("kosmos up printed no %q:\n%s", want, out)
 		}
 	}
-	st, err := readState(dir)
+	st, err := sandbox.ReadState(dir)
 	if err != nil || st.PID == 0 {
 		t.Fatalf("no running sandbox recorded: %+v %v", st, err)
 	}

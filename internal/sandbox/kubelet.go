@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"kosmos.io/kosmos/internal/globalip"
+	"kosmos.io/kosmos/tree"
 )
 
 // kubelet plays, for one cluster, the kubelets of its simulated machines
@@ -111,22 +111,9 @@ func (k *kubelet) run(ctx context.Context) {
 // heartbeat renews each machine's Lease in kube-node-lease every 10s, as
 // kubelets do, so the node lifecycle controller sees them alive.
 func (k *kubelet) heartbeat(ctx context.Context) {
-	leases := k.cs.CoordinationV1().Leases(corev1.NamespaceNodeLease)
-	secs := int32(40)
 	for {
 		for name := range k.nodes {
-			now := metav1.NewMicroTime(time.Now())
-			l, err := leases.Get(ctx, name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-				l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: corev1.NamespaceNodeLease, Name: name},
-					Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr(name), LeaseDurationSeconds: &secs, RenewTime: &now}}
-				_, err = leases.Create(ctx, l, metav1.CreateOptions{})
-			case err == nil:
-				l.Spec.RenewTime = &now
-				_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
-			}
-			if err != nil && ctx.Err() == nil {
+			if err := tree.RenewNodeLease(ctx, k.cs, name, nil, nil); err != nil && ctx.Err() == nil {
 				k.log.Debug("simulated kubelet lease", "cluster", k.cluster, "node", name, "err", err)
 			}
 		}
