@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 
-	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/plan"
 	"kosmos.io/kosmos/schema"
 )
 
@@ -139,7 +139,7 @@ func TestCIExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts, err := reconciler.LoadFacts(data)
+	facts, err := plan.LoadFacts(data)
 	if err != nil {
 		t.Fatalf("overlays/host/facts.yaml: %v", err)
 	}
@@ -148,7 +148,7 @@ func TestCIExample(t *testing.T) {
 			t.Errorf("facts.yaml: no nodes for cluster %s", c.Name)
 		}
 	}
-	st := desired.Compute(topo, facts)
+	st := desired.Compute(topo, facts.Network())
 	if len(st.Problems) > 0 {
 		t.Errorf("planning the host topology over facts.yaml: %v", st.Problems)
 	}

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,7 +42,8 @@ type Cluster struct {
 // ConnectContexts reaches every cluster of the topology through the context
 // its kubeconfig.context names in the local kubeconfig (path, or the usual
 // KUBECONFIG rules when empty). One cluster that cannot be reached does not
-// stop the others; its Err says why, never with a credential.
+// stop the others; its Err says why (without naming the cluster: whoever
+// prints it does), never with a credential.
 func ConnectContexts(t *v1alpha1.KosmosTopology, kubeconfig string) ([]Cluster, error) {
 	scheme, err := Scheme()
 	if err != nil {
@@ -55,13 +57,13 @@ func ConnectContexts(t *v1alpha1.KosmosTopology, kubeconfig string) ([]Cluster, 
 	for _, c := range t.Spec.Clusters {
 		cl := Cluster{Name: c.Name}
 		if c.Kubeconfig.Context == "" {
-			cl.Err = fmt.Errorf("cluster %s: no kubeconfig.context in the topology; the CLI reaches clusters through local contexts", c.Name)
+			cl.Err = errors.New("no kubeconfig.context in the topology; the CLI reaches clusters through local contexts")
 			out = append(out, cl)
 			continue
 		}
 		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: c.Kubeconfig.Context}).ClientConfig()
 		if err != nil {
-			cl.Err = fmt.Errorf("cluster %s: context %q: %w", c.Name, c.Kubeconfig.Context, err)
+			cl.Err = fmt.Errorf("context %q: %w", c.Kubeconfig.Context, err)
 			out = append(out, cl)
 			continue
 		}
@@ -85,7 +87,7 @@ func newCluster(name string, cfg *rest.Config, scheme *runtime.Scheme) Cluster {
 	cl := Cluster{Name: name, Config: cfg}
 	var err error
 	if cl.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		cl.Err = fmt.Errorf("cluster %s: %w", name, err)
+		cl.Err = err
 	}
 	return cl
 }
@@ -113,13 +115,13 @@ func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTo
 			if c.Role == v1alpha1.RoleHost {
 				out = append(out, newCluster(c.Name, rest.CopyConfig(host), scheme))
 			} else {
-				out = append(out, Cluster{Name: c.Name, Err: fmt.Errorf("cluster %s: no kubeconfig.secretRef in the topology; the controller reaches member clusters through kubeconfig Secrets", c.Name)})
+				out = append(out, Cluster{Name: c.Name, Err: errors.New("no kubeconfig.secretRef in the topology; the controller reaches member clusters through kubeconfig Secrets")})
 			}
 			continue
 		}
 		cfg, _, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace)
 		if err != nil {
-			out = append(out, Cluster{Name: c.Name, Err: fmt.Errorf("cluster %s: %w", c.Name, err)})
+			out = append(out, Cluster{Name: c.Name, Err: err})
 			continue
 		}
 		out = append(out, newCluster(c.Name, cfg, scheme))

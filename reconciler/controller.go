@@ -17,8 +17,9 @@ import (
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"kosmos.io/kosmos/reconciler/desired"
-	"kosmos.io/kosmos/reconciler/mcs"
+	"kosmos.io/kosmos/reconciler/inventory"
 	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/reconciler/plan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -44,7 +45,10 @@ type Controller struct {
 	// EndpointExpiry is how long the imported endpoints of a cluster that
 	// stopped answering are kept (default 2m).
 	EndpointExpiry time.Duration
-	Log            *slog.Logger
+	// GuardPercent is the share of owned objects one pass may delete
+	// without confirmation (default 50; 100 turns the guard off).
+	GuardPercent int
+	Log          *slog.Logger
 	// OnPass, when set, receives every pass's report (tests, status).
 	OnPass func(Report, error)
 
@@ -52,10 +56,11 @@ type Controller struct {
 	lastGood    *v1alpha1.KosmosTopology
 	lastVersion string // of lastGood
 	seen        string // version of the last document read, good or not
-	known       netplan.Facts
-	services    map[string]*mcs.Facts
-	started     time.Time
-	loadErr     error
+	known       plan.Facts
+	// unsaved is what passes applied but could not record in the host.
+	unsaved inventory.Inventory
+	started time.Time
+	loadErr error
 }
 
 // Status is what the controller knows now.
@@ -159,37 +164,59 @@ func debounce(ctx context.Context, trigger chan struct{}, d time.Duration) {
 
 func (c *Controller) pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, crds *sync.Map) {
 	c.mu.Lock()
-	known, services := c.known, c.services
+	known, unsaved := c.known, c.unsaved
 	c.mu.Unlock()
 	start := time.Now()
-	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, KnownServices: services, EndpointExpiry: c.EndpointExpiry, Started: c.started,
-		CRDsInstalled: crds, ClusterTimeout: c.ClusterTimeout})
+	rep := Pass(ctx, t, clusters, PassOptions{Prune: c.Prune, Known: known, EndpointExpiry: c.EndpointExpiry, Started: c.started,
+		CRDsInstalled: crds, ClusterTimeout: c.ClusterTimeout, Connect: c.Connect, Unsaved: unsaved, GuardPercent: c.GuardPercent,
+		PruneAll: t.DeletionTimestamp != nil})
 	if ctx.Err() != nil {
 		return // shutting down: errors now are cancellations, not failures
 	}
-	var errs []error
 	for _, cr := range rep.Clusters {
 		observeCluster(cr, time.Since(start))
 		if cr.Err != nil {
-			errs = append(errs, cr.Err)
 			crds.Delete(cr.Name) // check the CRDs again next time
 		}
 		if w := cr.Result.Writes(); w > 0 {
 			c.Log.Info("cluster reconciled", "cluster", cr.Name, "created", len(cr.Result.Created), "updated", len(cr.Result.Updated), "pruned", len(cr.Result.Pruned))
 		}
+		if cr.Forgotten {
+			c.Log.Info("cluster left the topology and is forgotten", "cluster", cr.Name)
+		}
 	}
-	err := errors.Join(errs...)
+	err := rep.Err()
 	if err != nil {
 		c.Log.Error("pass finished with errors", "err", err)
 	}
 	c.mu.Lock()
-	c.known, c.services = rep.Facts, rep.Services
+	c.known = rep.Facts
+	c.unsaved = nil
+	if rep.InventoryErr != nil {
+		c.unsaved = rep.Inventory // carried until a save succeeds
+	}
 	version := c.lastVersion
 	c.mu.Unlock()
 	c.report(ctx, Outcome{Version: version, Pass: &rep, PassErr: err})
+	if t.DeletionTimestamp != nil && err == nil {
+		c.release(ctx)
+	}
 	if c.OnPass != nil {
 		c.OnPass(rep, err)
 	}
+}
+
+// release lets a deleted topology go once a pass pruned everything Kosmos
+// wrote for it; from then on nothing is reconciled.
+func (c *Controller) release(ctx context.Context) {
+	if err := c.Source.Release(ctx); err != nil {
+		c.Log.Error("release the deleted topology", "source", c.Source.String(), "err", err)
+		return
+	}
+	c.Log.Info("topology deleted: everything Kosmos wrote for it is pruned", "source", c.Source.String())
+	c.mu.Lock()
+	c.lastGood, c.lastVersion, c.seen = nil, "", ""
+	c.mu.Unlock()
 }
 
 // load reads the source. An invalid document is reported once and the last
@@ -206,6 +233,14 @@ func (c *Controller) load(ctx context.Context) (t *v1alpha1.KosmosTopology, fres
 		c.loadErr, c.seen = nil, version // back to the good document
 		c.mu.Unlock()
 		return lastGood, false
+	case errors.Is(err, ErrGone):
+		if lastGood != nil || seen != "" {
+			c.Log.Info("topology is gone: nothing to reconcile", "source", c.Source.String())
+		}
+		c.mu.Lock()
+		c.lastGood, c.lastVersion, c.seen, c.loadErr = nil, "", "", nil
+		c.mu.Unlock()
+		return nil, false
 	case err != nil && version == seen && version != "":
 		return lastGood, false // rejected before; reported then
 	case err != nil:

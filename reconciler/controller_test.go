@@ -16,7 +16,6 @@ import (
 
 	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/reconciler"
-	"kosmos.io/kosmos/reconciler/desired"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -135,7 +134,7 @@ func TestControllerConverges(t *testing.T) {
 	// member-b's gateway goes NotReady: another node takes over.
 	gateway := func() string {
 		var l v1alpha1.NodeConfigList
-		if clients["member-b"].List(ctx, &l, client.MatchingLabels{desired.LabelRole: desired.RoleGateway}) != nil || len(l.Items) != 1 {
+		if clients["member-b"].List(ctx, &l, client.MatchingLabels{v1alpha1.LabelRole: v1alpha1.RoleGateway}) != nil || len(l.Items) != 1 {
 			return ""
 		}
 		return l.Items[0].Name

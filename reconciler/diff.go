@@ -1,22 +1,18 @@
 package reconciler
 
+// The pure diff: two states of a cluster as plain maps, compared. Reading
+// the live side is in livediff.go, printing in unified.go.
+
 import (
-	"context"
 	"fmt"
 	"maps"
 	"reflect"
 	"slices"
-	"strings"
 
-	"github.com/pmezard/go-difflib/difflib"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/reconciler/apply"
-	"kosmos.io/kosmos/reconciler/desired"
 )
 
 // Change is one object that differs between two states of a cluster.
@@ -35,14 +31,14 @@ type Objects map[string]map[string]any
 
 // DesiredObjects turns a cluster's desired objects into Objects, exactly as
 // they would be applied.
-func DesiredObjects(co desired.ClusterObjects) (Objects, error) {
+func DesiredObjects(objs []client.Object) (Objects, error) {
 	out := Objects{}
-	for _, o := range co.Objects {
+	for _, o := range objs {
 		m, err := apply.Clean(o)
 		if err != nil {
 			return nil, err
 		}
-		out[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = Normalize(m)
+		out[apply.KeyOf(o)] = Normalize(m)
 	}
 	return out, nil
 }
@@ -145,91 +141,4 @@ func toYAML(m map[string]any) string {
 		return fmt.Sprintf("# unprintable: %v\n", err)
 	}
 	return string(y)
-}
-
-func lines(s string) []string {
-	if s == "" {
-		return nil // an absent object has no lines, not one empty line
-	}
-	return difflib.SplitLines(s)
-}
-
-// Unified renders a change as a unified diff; with colour, additions are
-// green and removals red.
-func Unified(c Change, colour bool) string {
-	from, to := "a/"+c.Cluster+"/"+c.Key, "b/"+c.Cluster+"/"+c.Key
-	if c.Old == "" {
-		from = "/dev/null"
-	}
-	if c.New == "" {
-		to = "/dev/null"
-	}
-	text, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: lines(c.Old), B: lines(c.New), FromFile: from, ToFile: to, Context: 3,
-	})
-	if !colour {
-		return text
-	}
-	var b strings.Builder
-	for _, l := range strings.SplitAfter(text, "\n") {
-		switch {
-		case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
-			b.WriteString("\x1b[32m" + strings.TrimSuffix(l, "\n") + "\x1b[0m\n")
-		case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
-			b.WriteString("\x1b[31m" + strings.TrimSuffix(l, "\n") + "\x1b[0m\n")
-		default:
-			b.WriteString(l)
-		}
-	}
-	return b.String()
-}
-
-// LiveObjects reads one cluster's side of a live diff: before is what the
-// cluster holds (the desired objects that exist, and the owned objects prune
-// would delete); after is what it would hold, normalised by a server-side
-// apply dry run so that server defaults do not show as changes. It writes
-// nothing.
-func LiveObjects(ctx context.Context, c client.Client, topology string, objs []client.Object) (before, after Objects, err error) {
-	before, after = Objects{}, Objects{}
-	want := map[string]bool{}
-	for _, o := range objs {
-		m, err := apply.Clean(o)
-		if err != nil {
-			return nil, nil, err
-		}
-		u := &unstructured.Unstructured{Object: m}
-		key := apply.Key(u)
-		want[key] = true
-		live := &unstructured.Unstructured{}
-		live.SetGroupVersionKind(u.GroupVersionKind())
-		switch err := c.Get(ctx, client.ObjectKey{Name: u.GetName(), Namespace: u.GetNamespace()}, live); {
-		case err == nil:
-			before[key] = Normalize(live.Object)
-		case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
-		default:
-			return nil, nil, fmt.Errorf("get %s: %w", key, err)
-		}
-		dry := u.DeepCopy()
-		switch err := c.Patch(ctx, dry, client.Apply, client.FieldOwner(apply.FieldManager), client.ForceOwnership, client.DryRunAll); {
-		case err == nil:
-			after[key] = Normalize(dry.Object)
-		case meta.IsNoMatchError(err): // the CRD is not installed yet: show the object as planned
-			after[key] = Normalize(m)
-		default:
-			return nil, nil, fmt.Errorf("dry-run apply %s: %w", key, err)
-		}
-	}
-	owned, err := apply.Owned(ctx, c, topology)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, u := range owned {
-		if g := u.GroupVersionKind().Group; g == "multicluster.x-k8s.io" || g == "discovery.k8s.io" {
-			continue // service imports follow the clusters' exports, not the topology alone: not diffed (yet)
-		}
-		if key := apply.Key(&u); !want[key] {
-			before[key] = Normalize(u.Object)
-		}
-	}
-	return before, after, nil
 }

@@ -150,7 +150,7 @@ func TestMultiClusterServices(t *testing.T) {
 	}
 	// Every cluster has the Corefile of kosmos dns, for its own name.
 	var cm corev1.ConfigMap
-	must(cl["b"].Get(ctx, client.ObjectKey{Namespace: mcs.DNSNamespace, Name: mcs.DNSConfigMap}, &cm))
+	must(cl["b"].Get(ctx, client.ObjectKey{Namespace: v1alpha1.SystemNamespace, Name: v1alpha1.DNSConfigMap}, &cm))
 	if !strings.Contains(cm.Data["Corefile"], "kosmos clusterset.local in-addr.arpa ip6.arpa {\n        cluster b\n") {
 		t.Errorf("b's Corefile:\n%s", cm.Data["Corefile"])
 	}
@@ -198,8 +198,8 @@ func TestMultiClusterServices(t *testing.T) {
 			_ = env.Cluster("c").Resume()
 		}
 	}()
-	known := rep.Services
-	rep = pass(reconciler.PassOptions{KnownServices: known, EndpointExpiry: time.Hour, ClusterTimeout: 10 * time.Second})
+	known := rep.Facts
+	rep = pass(reconciler.PassOptions{Known: known, EndpointExpiry: time.Hour, ClusterTimeout: 10 * time.Second})
 	if rep.Clusters[2].Err == nil {
 		t.Fatal("paused cluster c answered")
 	}
@@ -217,9 +217,9 @@ func TestMultiClusterServices(t *testing.T) {
 	}
 	expectDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, ipA, globalC)
 	// ... and go once it has.
-	rep = pass(reconciler.PassOptions{KnownServices: rep.Services, EndpointExpiry: time.Millisecond, ClusterTimeout: 10 * time.Second})
-	if rep.Services["c"] == nil || !rep.Services["c"].ObservedAt.Equal(known["c"].ObservedAt) {
-		t.Errorf("c's facts were not carried with their observation time: %+v", rep.Services["c"])
+	rep = pass(reconciler.PassOptions{Known: rep.Facts, EndpointExpiry: time.Millisecond, ClusterTimeout: 10 * time.Second})
+	if rep.Facts["c"].Services == nil || !rep.Facts["c"].Services.ObservedAt.Equal(known["c"].Services.ObservedAt) {
+		t.Errorf("c's facts were not carried with their observation time: %+v", rep.Facts["c"].Services)
 	}
 	waitDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, ipA)
 	must(cl["a"].List(ctx, &eps, client.InNamespace("shop"), client.MatchingLabels{mcsv1a1.LabelSourceCluster: "c"}))

@@ -2,8 +2,8 @@ package reconciler
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -11,6 +11,7 @@ import (
 
 	"kosmos.io/kosmos/reconciler/desired"
 	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/reconciler/plan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -22,29 +23,25 @@ func Observe(ctx context.Context, c client.Client) (netplan.ClusterFacts, error)
 		return netplan.ClusterFacts{}, fmt.Errorf("list nodes: %w", err)
 	}
 	var ncs v1alpha1.NodeConfigList
-	if err := c.List(ctx, &ncs, client.MatchingLabels{desired.LabelManagedBy: desired.ManagedBy}); err != nil && !meta.IsNoMatchError(err) {
+	if err := c.List(ctx, &ncs, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy}); err != nil && !meta.IsNoMatchError(err) {
 		return netplan.ClusterFacts{}, fmt.Errorf("list NodeConfigs: %w", err)
 	}
 	return desired.FactsOf(nodes.Items, ncs.Items), nil
 }
 
-// ObserveAll reads the facts of every cluster and fails, naming each, when
-// any cannot be reached or read (the CLI's render, facts and diff need them
-// all; the controller's pass instead carries known facts over).
-func ObserveAll(ctx context.Context, clusters []Cluster) (netplan.Facts, error) {
-	facts := netplan.Facts{}
-	var errs []error
-	for _, c := range clusters {
-		if c.Err != nil {
-			errs = append(errs, c.Err)
-			continue
+// ObserveFacts reads what the plan needs (network and service facts) from
+// every cluster it can reach. errs, by cluster, say why the others could
+// not be read. It only reads.
+func ObserveFacts(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster) (plan.Facts, map[string]error) {
+	p := &prepared{clusters: clusters, errs: make([]error, len(clusters)), facts: plan.Facts{}}
+	opts := PassOptions{}
+	opts.defaults()
+	p.observe(ctx, t, opts, false, time.Now())
+	errs := map[string]error{}
+	for i, c := range clusters {
+		if p.errs[i] != nil {
+			errs[c.Name] = p.errs[i]
 		}
-		f, err := Observe(ctx, c.Client)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
-			continue
-		}
-		facts[c.Name] = f
 	}
-	return facts, errors.Join(errs...)
+	return p.facts, errs
 }

@@ -1,10 +1,10 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -15,9 +15,9 @@ import (
 
 	"kosmos.io/kosmos/kustomize/base/crds"
 	"kosmos.io/kosmos/reconciler/apply"
-	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/inventory"
 	"kosmos.io/kosmos/reconciler/mcs"
-	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/reconciler/plan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -28,6 +28,13 @@ type ClusterReport struct {
 	// StatusWrites counts the ServiceExport and ServiceImport status writes.
 	StatusWrites int
 	Err          error
+	// Leaving says the cluster left the topology: the pass prunes what
+	// Kosmos wrote there, then forgets it. While it cannot be reached, Err
+	// says so and the cleanup stays pending.
+	Leaving bool
+	// Forgotten says the cluster's inventory record was dropped: cleaned
+	// up, or forgotten on request (kosmos.io/forget-clusters).
+	Forgotten bool
 }
 
 // Report is what one pass did.
@@ -36,15 +43,21 @@ type Report struct {
 	// Problems the planner reported.
 	Problems []string
 	// Facts observed (or carried over) in this pass, by cluster.
-	Facts netplan.Facts
-	// Services are the multi-cluster service facts observed (or carried
-	// over, with the time they were observed) in this pass, by cluster.
-	Services map[string]*mcs.Facts
+	Facts plan.Facts
+	// Guard is the deletion guard's verdict; when Tripped the pass wrote
+	// nothing.
+	Guard inventory.Guard
+	// Inventory is what Kosmos owns after the pass, by cluster.
+	Inventory inventory.Inventory
+	// InventoryErr says the inventory could not be read (prune was off) or
+	// saved; Inventory is then to be carried to the next pass (Unsaved).
+	InventoryErr error
 }
 
 // PassOptions tune a pass.
 type PassOptions struct {
-	// Prune deletes owned objects that are no longer desired.
+	// Prune deletes what the inventory records and the plan no longer
+	// holds, including everything in clusters that left the topology.
 	Prune bool
 	// Concurrency bounds how many clusters are worked on at once.
 	Concurrency int
@@ -53,16 +66,13 @@ type PassOptions struct {
 	// (default 5m; each request is also bounded, see RequestTimeout).
 	ClusterTimeout time.Duration
 	// Known are facts to use for clusters that cannot be observed now (the
-	// last ones seen), so that their peers keep their routes to them.
-	Known netplan.Facts
+	// last ones seen), so that their peers keep their routes to them and
+	// their exports stay imported (until EndpointExpiry).
+	Known plan.Facts
 	// CRDsInstalled records, by cluster, that the CRDs are in place; such
 	// clusters are not checked again. Pass marks the clusters it installs
 	// them in. Nil: check every cluster.
 	CRDsInstalled *sync.Map
-	// KnownServices are the last multi-cluster service facts of clusters
-	// that cannot be observed now: their exports and endpoints stay imported
-	// elsewhere until EndpointExpiry has passed since they were observed.
-	KnownServices map[string]*mcs.Facts
 	// EndpointExpiry is how long the endpoints of a cluster that stopped
 	// answering stay imported; zero keeps them.
 	EndpointExpiry time.Duration
@@ -70,85 +80,106 @@ type PassOptions struct {
 	// reached since keeps what the others hold imported from it until
 	// EndpointExpiry has passed since then.
 	Started time.Time
+	// Connect reaches clusters that left the topology, given a topology
+	// that holds just them (as their inventory records them). Nil: such
+	// clusters stay pending.
+	Connect func(*v1alpha1.KosmosTopology) ([]Cluster, error)
+	// Unsaved is what earlier passes applied but could not record; it is
+	// merged into the stored inventory.
+	Unsaved inventory.Inventory
+	// GuardPercent is the share of owned objects one pass may delete without
+	// confirmation (default 50; 100 turns the guard off).
+	GuardPercent int
+	// ConfirmDeletions is a guard token confirmed on the command line (the
+	// topology's kosmos.io/confirm-deletions annotation counts as well).
+	ConfirmDeletions string
+	// Forget lists clusters that left the topology to forget without the
+	// last prune (the topology's kosmos.io/forget-clusters adds to it).
+	Forget []string
+	// PruneAll takes Kosmos out: nothing is desired anywhere; every object
+	// the inventory records is pruned (guarded like any pass), then the
+	// inventory itself is deleted.
+	PruneAll bool
+}
+
+func (o *PassOptions) defaults() {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.ClusterTimeout <= 0 {
+		o.ClusterTimeout = 5 * time.Minute
+	}
 }
 
 // Pass makes every reachable cluster hold the topology's desired state:
-// Kosmos CRDs first, then observe every cluster, plan, and apply cluster by
-// cluster in parallel. A failing cluster never stops the others.
+// observe every cluster (installing the CRDs where missing), plan (the same
+// plan render and diff show), check the deletion guard, then apply and
+// prune cluster by cluster in parallel and record the inventory. A failing
+// cluster never stops the others.
 func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, opts PassOptions) Report {
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 8
+	opts.defaults()
+	p := prepare(ctx, t, clusters, opts, true)
+	rep := Report{Problems: p.plan.Problems, Facts: p.facts, Guard: p.guard, Inventory: p.inv, InventoryErr: p.invErr}
+	rep.Clusters = make([]ClusterReport, len(p.clusters))
+	for i, c := range p.clusters {
+		rep.Clusters[i] = ClusterReport{Name: c.Name, Err: p.errs[i], Leaving: p.leaving[c.Name]}
 	}
-	if opts.ClusterTimeout <= 0 {
-		opts.ClusterTimeout = 5 * time.Minute
+	for _, name := range p.forgotten {
+		rep.Clusters = append(rep.Clusters, ClusterReport{Name: name, Leaving: true, Forgotten: true})
 	}
-	reports := make([]ClusterReport, len(clusters))
-	facts := netplan.Facts{}
-	services := map[string]*mcs.Facts{}
-	now := time.Now()
+	if p.guard.Tripped {
+		return rep // nothing is written: the last state stays
+	}
+	if opts.PruneAll && p.invErr != nil {
+		for i := range rep.Clusters {
+			rep.Clusters[i].Err = cmp.Or(rep.Clusters[i].Err, p.invErr)
+		}
+		return rep // without the inventory there is no knowing what to take out
+	}
+	next := p.inv.Clone()
 	var mu sync.Mutex
-	forEach(ctx, clusters, opts.Concurrency, opts.ClusterTimeout, func(ctx context.Context, i int, c Cluster) {
-		reports[i].Name = c.Name
-		if c.Err != nil {
-			reports[i].Err = c.Err
-		} else if err := ensureCRDsOnce(ctx, c, opts.CRDsInstalled); err != nil {
-			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
-		} else if f, err := Observe(ctx, c.Client); err != nil {
-			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
-		} else if sf, err := mcs.Observe(ctx, c.Client, t.Name, t.Spec.Services, now); err != nil {
-			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
-		} else {
-			mu.Lock()
-			facts[c.Name] = f
-			services[c.Name] = sf
-			mu.Unlock()
+	forEach(ctx, p.clusters, opts.Concurrency, opts.ClusterTimeout, func(ctx context.Context, i int, c Cluster) {
+		cr := &rep.Clusters[i]
+		if cr.Err != nil {
 			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if f, ok := opts.Known[c.Name]; ok {
-			facts[c.Name] = f
+		var objs []client.Object
+		var cp *plan.Cluster
+		if !cr.Leaving {
+			cp = p.plan.Cluster(c.Name)
+			objs = cp.Objects
 		}
-		if sf := opts.KnownServices[c.Name]; sf != nil {
-			services[c.Name] = sf
+		var old []inventory.Entry
+		if r := p.inv[c.Name]; r != nil {
+			old = r.Objects
 		}
-	})
-	st := desired.Compute(t, facts)
-	in := mcsInput(t, services, now, opts.EndpointExpiry)
-	if in.Started = opts.Started; in.Started.IsZero() {
-		in.Started = now
-	}
-	ms := mcs.Compute(in)
-	byName := map[string]desired.ClusterObjects{}
-	for _, co := range st.Clusters {
-		byName[co.Cluster] = co
-	}
-	forEach(ctx, clusters, opts.Concurrency, opts.ClusterTimeout, func(ctx context.Context, i int, c Cluster) {
-		if reports[i].Err != nil {
-			return
-		}
-		objs := append(slices.Clone(byName[c.Name].Objects), ms.Objects[c.Name]...)
-		res, err := apply.Cluster(ctx, c.Client, t.Name, objs, opts.Prune)
-		n, serr := mcs.WriteStatus(ctx, c.Client, apply.FieldManager, ms.Exports[c.Name], ms.Imports[c.Name])
-		reports[i].StatusWrites = n
-		if serr != nil {
+		res, entries, err := apply.Cluster(ctx, c.Client, objs, apply.Options{Inventory: old, Prune: p.prune})
+		if cp != nil {
+			n, serr := mcs.WriteStatus(ctx, c.Client, v1alpha1.FieldManager, cp.Exports, cp.Imports)
+			cr.StatusWrites = n
 			err = errors.Join(err, serr)
 		}
-		reports[i].Result = res
-		if err != nil {
-			reports[i].Err = fmt.Errorf("cluster %s: %w", c.Name, err)
+		cr.Result, cr.Err = res, err
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case cr.Leaving && err == nil && len(entries) == 0:
+			delete(next, c.Name) // cleaned up: forgotten
+			cr.Forgotten = true
+		case cr.Leaving:
+			if r := next[c.Name]; r != nil {
+				r.Objects = entries
+			}
+		default:
+			spec := t.Spec.Cluster(c.Name)
+			next[c.Name] = &inventory.Record{Role: spec.Role, Kubeconfig: *spec.Kubeconfig.DeepCopy(), Objects: entries}
 		}
 	})
-	return Report{Clusters: reports, Problems: st.Problems, Facts: facts, Services: services}
-}
-
-// mcsInput is the export → import sync's view of the topology and facts.
-func mcsInput(t *v1alpha1.KosmosTopology, services map[string]*mcs.Facts, now time.Time, expiry time.Duration) mcs.Input {
-	in := mcs.Input{Topology: t.Name, Services: t.Spec.Services, Domain: t.Spec.DNS.Domain, Now: now, Expiry: expiry}
-	for _, c := range t.Spec.Clusters {
-		in.Clusters = append(in.Clusters, mcs.Cluster{Name: c.Name, GlobalCIDRs: c.Network.GlobalCIDRs, Facts: services[c.Name]})
+	rep.Inventory = next
+	if err := p.saveInventory(ctx, next); err != nil {
+		rep.InventoryErr = errors.Join(rep.InventoryErr, err)
 	}
-	return in
+	return rep
 }
 
 func ensureCRDsOnce(ctx context.Context, c Cluster, done *sync.Map) error {
@@ -196,10 +227,10 @@ func EnsureCRDs(ctx context.Context, c client.Client) error {
 		if err := yaml.Unmarshal(m, crd); err != nil {
 			return fmt.Errorf("embedded CRD: %w", err)
 		}
-		crd.Labels = map[string]string{desired.LabelManagedBy: desired.ManagedBy}
+		crd.Labels = map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy}
 		objs = append(objs, crd)
 	}
-	if _, err := apply.Cluster(ctx, c, "", objs, false); err != nil {
+	if _, _, err := apply.Cluster(ctx, c, objs, apply.Options{}); err != nil {
 		return fmt.Errorf("install CRDs: %w", err)
 	}
 	for _, o := range objs {

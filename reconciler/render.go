@@ -8,25 +8,26 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/reconciler/apply"
-	"kosmos.io/kosmos/reconciler/desired"
-	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/reconciler/plan"
 )
 
 // Render prints the desired objects of every cluster: YAML documents headed
-// by a comment naming the cluster, or (asJSON) one JSON document.
-func Render(st desired.State, asJSON bool) ([]byte, error) {
+// by a comment naming the cluster, or (asJSON) one JSON document. What the
+// plan left out for lack of facts is said, as comments (or "unobserved").
+func Render(p plan.Plan, asJSON bool) ([]byte, error) {
 	if asJSON {
 		type cluster struct {
-			Name    string `json:"name"`
-			Objects []any  `json:"objects"`
+			Name       string `json:"name"`
+			Objects    []any  `json:"objects"`
+			Unobserved string `json:"unobserved,omitempty"`
 		}
 		var out struct {
 			Clusters []cluster `json:"clusters"`
 			Problems []string  `json:"problems,omitempty"`
 		}
-		for _, co := range st.Clusters {
-			c := cluster{Name: co.Cluster, Objects: []any{}}
-			for _, o := range co.Objects {
+		for _, pc := range p.Clusters {
+			c := cluster{Name: pc.Name, Objects: []any{}, Unobserved: pc.Unobserved}
+			for _, o := range pc.Objects {
 				m, err := apply.Clean(o)
 				if err != nil {
 					return nil, err
@@ -35,16 +36,21 @@ func Render(st desired.State, asJSON bool) ([]byte, error) {
 			}
 			out.Clusters = append(out.Clusters, c)
 		}
-		out.Problems = st.Problems
+		out.Problems = p.Problems
 		b, err := json.MarshalIndent(out, "", "  ")
 		return append(b, '\n'), err
 	}
 	var b bytes.Buffer
-	for _, p := range st.Problems {
-		fmt.Fprintf(&b, "# problem: %s\n", p)
+	for _, pr := range p.Problems {
+		fmt.Fprintf(&b, "# problem: %s\n", pr)
 	}
-	for _, co := range st.Clusters {
-		for _, o := range co.Objects {
+	for _, pc := range p.Clusters {
+		if pc.Unobserved != "" {
+			fmt.Fprintf(&b, "# cluster %s %s\n", pc.Name, pc.Unobserved)
+		}
+	}
+	for _, pc := range p.Clusters {
+		for _, o := range pc.Objects {
 			m, err := apply.Clean(o)
 			if err != nil {
 				return nil, err
@@ -53,17 +59,8 @@ func Render(st desired.State, asJSON bool) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(&b, "---\n# cluster: %s\n%s", co.Cluster, y)
+			fmt.Fprintf(&b, "---\n# cluster: %s\n%s", pc.Name, y)
 		}
 	}
 	return b.Bytes(), nil
-}
-
-// LoadFacts reads facts captured by `kosmos facts`.
-func LoadFacts(data []byte) (netplan.Facts, error) {
-	var f netplan.Facts
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("facts: %w", err)
-	}
-	return f, nil
 }

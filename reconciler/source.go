@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,9 +40,16 @@ type Source interface {
 	// Report publishes an outcome where users look for it (the object's
 	// status and events). A file has nowhere to publish but the logs.
 	Report(ctx context.Context, o Outcome) error
+	// Release lets the topology go once everything Kosmos wrote for it is
+	// pruned (a deleted object's finalizer is removed).
+	Release(ctx context.Context) error
 	// String names the source in logs.
 	String() string
 }
+
+// ErrGone says the topology no longer exists (its object was deleted and
+// released): there is nothing to reconcile.
+var ErrGone = errors.New("the topology is gone")
 
 // Outcome is what the controller made of the current document.
 type Outcome struct {
@@ -76,6 +84,10 @@ func (s FileSource) Read(context.Context) (*v1alpha1.KosmosTopology, string, err
 
 // Report has nowhere to write beside the controller's logs and metrics.
 func (FileSource) Report(context.Context, Outcome) error { return nil }
+
+// Release has nothing to release: a file is taken out with
+// `kosmos apply --prune-all`.
+func (FileSource) Release(context.Context) error { return nil }
 
 // Watch fires on any change in the file's directory: a ConfigMap's ..data
 // swap or git-sync's link replace the file without touching it.
@@ -149,22 +161,52 @@ func (s *ObjectSource) String() string {
 
 // Read gets the object and validates it as the file loader does (the API
 // server's schema already refused what it could). version is uid/generation,
-// so status writes do not count as changes.
+// so status writes do not count as changes. A live object gets the cleanup
+// finalizer, so deleting it prunes what Kosmos wrote before it goes; a
+// deleted one comes back with its DeletionTimestamp set. An object that does
+// not exist is ErrGone.
 func (s *ObjectSource) Read(ctx context.Context) (*v1alpha1.KosmosTopology, string, error) {
 	var obj v1alpha1.KosmosTopology
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Name}, &obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, "", fmt.Errorf("%s not found", s)
+			return nil, "", fmt.Errorf("%s not found: %w", s, ErrGone)
 		}
 		return nil, "", fmt.Errorf("get %s: %w", s, err)
+	}
+	if obj.DeletionTimestamp == nil && !slices.Contains(obj.Finalizers, v1alpha1.FinalizerCleanup) {
+		before := obj.DeepCopy()
+		obj.Finalizers = append(obj.Finalizers, v1alpha1.FinalizerCleanup)
+		if err := s.Client.Patch(ctx, &obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return nil, "", fmt.Errorf("add finalizer %s to %s: %w", v1alpha1.FinalizerCleanup, s, err)
+		}
 	}
 	t, err := validateObject(s.String(), &obj)
 	return t, objectVersion(&obj), err
 }
 
+// Release removes the cleanup finalizer of a deleted object.
+func (s *ObjectSource) Release(ctx context.Context) error {
+	var obj v1alpha1.KosmosTopology
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Name}, &obj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !slices.Contains(obj.Finalizers, v1alpha1.FinalizerCleanup) {
+		return nil
+	}
+	before := obj.DeepCopy()
+	obj.Finalizers = slices.DeleteFunc(obj.Finalizers, func(f string) bool { return f == v1alpha1.FinalizerCleanup })
+	if err := s.Client.Patch(ctx, &obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("remove finalizer %s from %s: %w", v1alpha1.FinalizerCleanup, s, err)
+	}
+	return nil
+}
+
 // objectVersion identifies a topology object's spec: uid/generation (status
-// writes leave it alone).
+// writes leave it alone), and whether it is being deleted.
 func objectVersion(o *v1alpha1.KosmosTopology) string {
+	if o.DeletionTimestamp != nil {
+		return fmt.Sprintf("%s/%d/deleting", o.UID, o.Generation)
+	}
 	return fmt.Sprintf("%s/%d", o.UID, o.Generation)
 }
 

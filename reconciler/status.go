@@ -21,6 +21,7 @@ const (
 	ReasonProgressing     = "Progressing"
 	ReasonInvalid         = "InvalidTopology"
 	ReasonClustersFailing = "ClustersFailing"
+	ReasonDeletionGuard   = "DeletionGuard"
 )
 
 // maxMessage keeps condition messages well inside the API's limit (32 KiB).
@@ -61,10 +62,23 @@ func SetTopologyStatus(st *v1alpha1.TopologyStatus, gen int64, o Outcome, now me
 	case o.Pass == nil:
 		return
 	}
-	st.ClusterCount = int32(len(o.Pass.Clusters))
+	if o.Pass.Guard.Tripped {
+		msg := o.Pass.Guard.Message()
+		set(CondReady, metav1.ConditionFalse, ReasonDeletionGuard, msg)
+		set(CondStalled, metav1.ConditionTrue, ReasonDeletionGuard, msg)
+		meta.RemoveStatusCondition(&st.Conditions, CondReconciling)
+		return // nothing was written: the clusters' last report stands
+	}
+	st.ClusterCount = 0
 	st.Clusters = nil
 	var failing []string
 	for _, c := range o.Pass.Clusters {
+		if c.Forgotten {
+			continue
+		}
+		if !c.Leaving {
+			st.ClusterCount++
+		}
 		cs := v1alpha1.ClusterStatus{
 			Name:      c.Name,
 			Reachable: c.Err == nil,
@@ -78,12 +92,18 @@ func SetTopologyStatus(st *v1alpha1.TopologyStatus, gen int64, o Outcome, now me
 	}
 	meta.RemoveStatusCondition(&st.Conditions, CondReconciling)
 	if len(failing) > 0 {
-		msg := fmt.Sprintf("%d of %d clusters failing: %s (see status.clusters); the others are reconciled", len(failing), len(o.Pass.Clusters), strings.Join(failing, ", "))
+		msg := fmt.Sprintf("%d of %d clusters failing: %s (see status.clusters); the others are reconciled", len(failing), len(st.Clusters), strings.Join(failing, ", "))
 		set(CondReady, metav1.ConditionFalse, ReasonClustersFailing, msg)
 		set(CondStalled, metav1.ConditionTrue, ReasonClustersFailing, msg)
 		return
 	}
-	set(CondReady, metav1.ConditionTrue, ReasonReconciled, fmt.Sprintf("%d clusters hold the desired state", len(o.Pass.Clusters)))
+	if err := o.Pass.InventoryErr; err != nil {
+		msg := "the clusters are reconciled, but " + err.Error()
+		set(CondReady, metav1.ConditionFalse, ReasonClustersFailing, msg)
+		set(CondStalled, metav1.ConditionTrue, ReasonClustersFailing, msg)
+		return
+	}
+	set(CondReady, metav1.ConditionTrue, ReasonReconciled, fmt.Sprintf("%d clusters hold the desired state", st.ClusterCount))
 	meta.RemoveStatusCondition(&st.Conditions, CondStalled)
 }
 

@@ -9,33 +9,41 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"kosmos.io/kosmos/reconciler"
-	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/inventory"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 func newDiffCommand() *cobra.Command {
-	var file, from, factsFile, kubeconfig string
+	var file, from, factsFile, kubeconfig, confirm string
 	var offline bool
+	var guardPercent int
 	cmd := &cobra.Command{
 		Use:   "diff -f FILE",
 		Short: "Show what applying the topology would change, cluster by cluster",
 		Long: `Diff shows, for every cluster, the objects applying the topology would
 create, change and delete, as a unified diff of YAML (in colour on a
-terminal), with a summary line per cluster.
+terminal), with a summary line per cluster. It uses the plan apply uses:
+NodeConfigs, Cluster and DistributionPolicy objects, the kosmos-dns
+ConfigMap, ServiceExports, ServiceImports and EndpointSlices.
 
 Live (the default): the clusters are reached through the contexts the
 topology names; what they would hold is normalised by a server-side apply dry
 run, so server defaults do not show as changes; server-managed fields are
-hidden and Secret values redacted. Nothing is written.
+hidden and Secret values redacted. Deletions are what apply's prune would
+delete: what the inventory records and the plan no longer holds, and
+everything in clusters that left the topology. When the deletions would trip
+apply's deletion guard, diff says so and prints the token that confirms them.
+Nothing is written.
 
 Offline (--offline), for pull requests without cluster credentials: the
-desired state of --from (the old topology) and -f (the new one) are compared
-over facts captured by 'kosmos facts'.
+plans of --from (the old topology) and -f (the new one) are compared over
+facts captured by 'kosmos facts'.
 
 KUBECTL_EXTERNAL_DIFF, when set, is run on two directories (before, after)
 instead. Exit status as kubectl diff: 0 no changes, 1 changes, 2 error.`,
@@ -47,20 +55,20 @@ instead. Exit status as kubectl diff: 0 no changes, 1 changes, 2 error.`,
 			if err != nil {
 				return asDiffError(err)
 			}
-			var diffs []reconciler.ClusterDiff
+			var rep reconciler.DiffReport
 			if offline {
-				diffs, err = offlineDiff(t, from, factsFile)
+				rep, err = offlineDiff(t, from, factsFile, guardPercent)
 			} else {
 				ctx := cmd.Context()
 				if ctx == nil {
 					ctx = context.Background()
 				}
-				diffs, err = liveDiff(ctx, t, kubeconfig)
+				rep, err = liveDiff(ctx, t, kubeconfig, reconciler.PassOptions{Prune: true, GuardPercent: guardPercent, ConfirmDeletions: confirm})
 			}
 			if err != nil {
 				return asDiffError(err)
 			}
-			changed, err := printDiffs(cmd.OutOrStdout(), diffs)
+			changed, err := printDiffs(cmd.OutOrStdout(), rep, offline)
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
@@ -75,6 +83,8 @@ instead. Exit status as kubectl diff: 0 no changes, 1 changes, 2 error.`,
 	cmd.Flags().StringVar(&from, "from", "", "the old topology, with --offline")
 	cmd.Flags().StringVar(&factsFile, "facts", "", "facts file from 'kosmos facts', with --offline")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig holding the topology's contexts")
+	cmd.Flags().IntVar(&guardPercent, "guard-percent", inventory.DefaultGuardPercent, "the deletion guard's threshold, as apply's")
+	cmd.Flags().StringVar(&confirm, "confirm-deletions", "", "a guard token, as apply's (the preview then shows the guard confirmed)")
 	return cmd
 }
 
@@ -87,65 +97,50 @@ func asDiffError(err error) error {
 	return &exitError{exitError2, err}
 }
 
-func offlineDiff(t *v1alpha1.KosmosTopology, from, factsFile string) ([]reconciler.ClusterDiff, error) {
+func offlineDiff(t *v1alpha1.KosmosTopology, from, factsFile string, guardPercent int) (reconciler.DiffReport, error) {
 	if from == "" || factsFile == "" {
-		return nil, errors.New("--offline needs --from OLD and --facts FILE")
+		return reconciler.DiffReport{}, errors.New("--offline needs --from OLD and --facts FILE")
 	}
 	old, err := loadTopology(from)
 	if err != nil {
-		return nil, err
+		return reconciler.DiffReport{}, err
 	}
-	data, err := os.ReadFile(factsFile)
+	facts, err := readFacts(factsFile)
 	if err != nil {
-		return nil, err
+		return reconciler.DiffReport{}, err
 	}
-	facts, err := reconciler.LoadFacts(data)
-	if err != nil {
-		return nil, err
-	}
-	before, err := objectsByCluster(desired.Compute(old, facts))
-	if err != nil {
-		return nil, err
-	}
-	after, err := objectsByCluster(desired.Compute(t, facts))
-	if err != nil {
-		return nil, err
-	}
-	var out []reconciler.ClusterDiff
-	for _, c := range t.Spec.Clusters {
-		out = append(out, reconciler.ClusterDiff{Cluster: c.Name, Before: before[c.Name], After: after[c.Name]})
-	}
-	for _, c := range old.Spec.Clusters {
-		if t.Spec.Cluster(c.Name) == nil {
-			out = append(out, reconciler.ClusterDiff{Cluster: c.Name, Before: before[c.Name], After: reconciler.Objects{}})
-		}
-	}
-	return out, nil
+	return reconciler.OfflineDiff(old, t, facts, time.Now(), guardPercent)
 }
 
-func objectsByCluster(st desired.State) (map[string]reconciler.Objects, error) {
-	out := map[string]reconciler.Objects{}
-	for _, co := range st.Clusters {
-		objs, err := reconciler.DesiredObjects(co)
-		if err != nil {
-			return nil, err
-		}
-		out[co.Cluster] = objs
-	}
-	return out, nil
-}
-
-func liveDiff(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string) ([]reconciler.ClusterDiff, error) {
+func liveDiff(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string, opts reconciler.PassOptions) (reconciler.DiffReport, error) {
 	clusters, err := reconciler.ConnectContexts(t, kubeconfig)
 	if err != nil {
-		return nil, err
+		return reconciler.DiffReport{}, err
 	}
-	return reconciler.LiveDiff(ctx, t, clusters)
+	opts.Connect = func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+		return reconciler.ConnectContexts(t, kubeconfig)
+	}
+	return reconciler.LiveDiff(ctx, t, clusters, opts)
+}
+
+// printGuard says what the deletion guard makes of the preview.
+func printGuard(w io.Writer, g inventory.Guard, offline bool) {
+	switch {
+	case g.Tripped && offline:
+		fmt.Fprintf(w, "deletion guard: this change deletes %d of the %d objects Kosmos owns (more than %d%%); apply will write nothing until it is confirmed (kosmos apply prints the token)\n", g.Deletions, g.Total, g.Percent)
+	case g.Tripped:
+		fmt.Fprintln(w, g.Message())
+	}
 }
 
 // printDiffs prints the summary and diffs (or runs KUBECTL_EXTERNAL_DIFF) and
 // reports whether anything would change.
-func printDiffs(w io.Writer, diffs []reconciler.ClusterDiff) (bool, error) {
+func printDiffs(w io.Writer, rep reconciler.DiffReport, offline bool) (bool, error) {
+	for _, n := range rep.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	printGuard(w, rep.Guard, offline)
+	diffs := rep.Clusters
 	colour := false
 	if f, ok := w.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
 		colour = term.IsTerminal(int(f.Fd()))
@@ -167,7 +162,11 @@ func printDiffs(w io.Writer, diffs []reconciler.ClusterDiff) (bool, error) {
 		for _, c := range changes {
 			counts[c.Action]++
 		}
-		fmt.Fprintf(w, "cluster %s: %d to create, %d to change, %d to delete\n", d.Cluster, counts["create"], counts["update"], counts["delete"])
+		leaving := ""
+		if d.Leaving {
+			leaving = " (left the topology: everything Kosmos wrote there goes, then it is forgotten)"
+		}
+		fmt.Fprintf(w, "cluster %s: %d to create, %d to change, %d to delete%s\n", d.Cluster, counts["create"], counts["update"], counts["delete"], leaving)
 		for _, c := range changes {
 			changed = true
 			if external != "" {

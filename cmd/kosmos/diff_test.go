@@ -24,7 +24,7 @@ func TestOfflineDiff(t *testing.T) {
 	if err := os.WriteFile(newFile, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := kosmos("diff", "--offline", "--facts", "../../reconciler/desired/testdata/example-facts.yaml", "--from", "../../topology.example.yaml", "-f", newFile)
+	code, out, errs := kosmos("diff", "--offline", "--facts", "../../reconciler/plan/testdata/example-facts.yaml", "--from", "../../topology.example.yaml", "-f", newFile)
 	if code != 1 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
@@ -42,7 +42,7 @@ func TestOfflineDiff(t *testing.T) {
 		t.Errorf("offline diff differs from %s:\n%s", golden, out)
 	}
 	// Same topology on both sides: no changes, exit 0.
-	code, out, _ = kosmos("diff", "--offline", "--facts", "../../reconciler/desired/testdata/example-facts.yaml", "--from", "../../topology.example.yaml", "-f", "../../topology.example.yaml")
+	code, out, _ = kosmos("diff", "--offline", "--facts", "../../reconciler/plan/testdata/example-facts.yaml", "--from", "../../topology.example.yaml", "-f", "../../topology.example.yaml")
 	if code != 0 || strings.Count(out, "0 to create, 0 to change, 0 to delete") != 4 {
 		t.Errorf("identical topologies: exit %d\n%s", code, out)
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -21,8 +23,8 @@ import (
 
 	"kosmos.io/kosmos/internal/leader"
 	"kosmos.io/kosmos/reconciler"
-	"kosmos.io/kosmos/reconciler/desired"
-	"kosmos.io/kosmos/reconciler/netplan"
+	"kosmos.io/kosmos/reconciler/inventory"
+	"kosmos.io/kosmos/reconciler/plan"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -44,17 +46,40 @@ func loadTopology(path string) (*v1alpha1.KosmosTopology, error) {
 }
 
 // observeAll reaches every cluster through its context and reads its facts;
-// it fails when any cluster cannot be observed.
-func observeAll(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string) (netplan.Facts, error) {
-	clusters, err := reconciler.ConnectContexts(t, kubeconfig)
+// it fails, naming each, when any cluster cannot be observed.
+func observeAll(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string) (plan.Facts, error) {
+	facts, errs, err := observeSome(ctx, t, kubeconfig)
 	if err != nil {
-		return nil, &exitError{exitError2, err}
+		return nil, err
 	}
-	facts, err := reconciler.ObserveAll(ctx, clusters)
-	if err != nil {
-		return nil, &exitError{exitError2, err}
+	if len(errs) > 0 {
+		return nil, &exitError{exitError2, joinByCluster(errs)}
 	}
 	return facts, nil
+}
+
+// observeSome reads the facts of every cluster it can reach; errs say why
+// the others could not be read.
+func observeSome(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string) (plan.Facts, map[string]error, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	clusters, err := reconciler.ConnectContexts(t, kubeconfig)
+	if err != nil {
+		return nil, nil, &exitError{exitError2, err}
+	}
+	facts, errs := reconciler.ObserveFacts(ctx, t, clusters)
+	return facts, errs, nil
+}
+
+// joinByCluster joins errors by cluster, each naming its cluster once, in
+// name order.
+func joinByCluster(errs map[string]error) error {
+	var out []error
+	for _, name := range slices.Sorted(maps.Keys(errs)) {
+		out = append(out, fmt.Errorf("cluster %s: %w", name, errs[name]))
+	}
+	return errors.Join(out...)
 }
 
 func newRenderCommand() *cobra.Command {
@@ -62,12 +87,19 @@ func newRenderCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "render -f FILE [--facts FACTS]",
 		Short: "Print the objects the topology wants in every cluster",
-		Long: `Render plans the desired objects of every cluster (namespace, NodeConfigs,
-and in the host the Cluster and DistributionPolicy objects) with defaults
-applied. The facts (nodes, addresses, pod CIDRs, gateways) come from --facts,
-a file captured by 'kosmos facts', or else from the clusters themselves,
-reached through the contexts the topology names.`,
-		Example: `  kosmos render -f topology.yaml --facts facts.yaml
+		Long: `Render prints every object Kosmos would write in every cluster, from the
+same plan apply and diff use: the kosmos-system namespace, NodeConfigs, the
+kosmos-dns ConfigMap, the ServiceExports written for spec.services,
+ServiceImports and their EndpointSlices, and in the host the Cluster and
+DistributionPolicy objects, with defaults applied.
+
+The facts (nodes, addresses, pod CIDRs, gateways, services) come from
+--facts, a file captured by 'kosmos facts', or else from the clusters
+themselves, reached through the contexts the topology names. A cluster that
+cannot be reached is no error: what needs its facts is left out, and a
+comment (and a line on stderr) says what and how to get it.`,
+		Example: `  kosmos render -f topology.yaml                  # no cluster needed for what needs no facts
+  kosmos render -f topology.yaml --facts facts.yaml
   kosmos render -f topology.yaml -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -75,19 +107,26 @@ reached through the contexts the topology names.`,
 			if err != nil {
 				return err
 			}
-			var facts netplan.Facts
+			var facts plan.Facts
 			if factsFile != "" {
-				data, err := os.ReadFile(factsFile)
-				if err != nil {
-					return &exitError{exitError2, err}
+				if facts, err = readFacts(factsFile); err != nil {
+					return err
 				}
-				if facts, err = reconciler.LoadFacts(data); err != nil {
-					return &exitError{exitError2, err}
+			} else {
+				var errs map[string]error
+				if facts, errs, err = observeSome(cmd.Context(), t, kubeconfig); err != nil {
+					return err
 				}
-			} else if facts, err = observeAll(cmd.Context(), t, kubeconfig); err != nil {
-				return err
+				for _, name := range slices.Sorted(maps.Keys(errs)) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "render: cluster %s not observed (%v)\n", name, errs[name])
+				}
+				if len(errs) > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "render: what needs those clusters' facts is left out (NodeConfigs, ServiceExports, imports);\n"+
+						"  capture them where the clusters are reachable with 'kosmos facts -f %s > facts.yaml' and pass --facts facts.yaml\n", file)
+				}
 			}
-			out, err := reconciler.Render(desired.Compute(t, facts), output == "json")
+			p := plan.Compute(plan.Input{Topology: t, Facts: facts, Now: time.Now()})
+			out, err := reconciler.Render(p, output == "json")
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
@@ -102,15 +141,30 @@ reached through the contexts the topology names.`,
 	return cmd
 }
 
+// readFacts loads a facts file; any problem is exit 2.
+func readFacts(path string) (plan.Facts, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &exitError{exitError2, err}
+	}
+	facts, err := plan.LoadFacts(data)
+	if err != nil {
+		return nil, &exitError{exitError2, fmt.Errorf("%s: %w", path, err)}
+	}
+	return facts, nil
+}
+
 func newFactsCommand() *cobra.Command {
 	var file, kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "facts -f FILE",
 		Short: "Capture the observed facts of every cluster (for offline render and diff)",
-		Long: `Facts reads, from every cluster of the topology, what the planners need:
-nodes with their InternalIPs, pod CIDRs, readiness and labels, and the gateway
-in force. The output holds no credential; keep it beside the topology to
-preview changes without cluster access.`,
+		Long: `Facts reads, from every cluster of the topology, everything the plan reads:
+nodes with their InternalIPs, pod CIDRs, readiness and labels, the gateway
+in force, and the multi-cluster service facts (namespaces, ServiceExports,
+exported Services with their endpoints, the imports Kosmos keeps). The
+output holds no credential; keep it beside the topology to render and diff
+exactly, without cluster access.`,
 		Example: `  kosmos facts -f topology.yaml > facts.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -135,61 +189,102 @@ preview changes without cluster access.`,
 	return cmd
 }
 
+type applyFlags struct {
+	file, kubeconfig, confirm string
+	prune, pruneAll           bool
+	concurrency, guardPercent int
+	forget                    []string
+}
+
 func newApplyCommand() *cobra.Command {
-	var file, kubeconfig string
-	var prune bool
-	var concurrency int
+	var f applyFlags
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Make every cluster hold the topology's desired state, once",
 		Long: `Apply does one reconcile pass from the CLI: it installs the Kosmos CRDs,
-observes every cluster, plans, and server-side applies (field manager
-"kosmos") only what differs, clusters in parallel. With --prune (the default)
-it deletes objects that carry both Kosmos ownership labels of this topology
-and are no longer desired; nothing else is ever deleted. An unchanged
-topology makes no write request.
+observes every cluster, plans (the plan render and diff show), and
+server-side applies (field manager "kosmos") only what differs, clusters in
+parallel. An unchanged topology makes no write request.
 
-It refuses to run when a cluster cannot be reached: without its facts, its
-peers would lose their routes to it. Exit status: 0 done, 1 invalid topology
-or a cluster failed, 2 usage error or a cluster unreachable.`,
+Prune (--prune, the default) deletes what Kosmos applied before and the
+plan no longer holds. What Kosmos applied is recorded per cluster in an
+inventory (the ConfigMap kosmos-system/kosmos-inventory-<topology> in the
+host); each delete carries the UID it recorded, so nothing Kosmos did not
+create is ever deleted, and namespaces never are. A cluster removed from the
+topology is reached once more (through what its record names) and cleaned:
+its NodeConfigs go, so its agents tear down, then it is forgotten. One that
+cannot be reached stays pending (exit 1) until it can, or until you forget it
+(--forget-cluster NAME, or the topology annotation kosmos.io/forget-clusters).
+
+The deletion guard: a pass that would delete more than --guard-percent of
+what Kosmos owns (a truncated topology file, say) writes nothing and prints a
+token; run again with --confirm-deletions TOKEN (or annotate the topology
+kosmos.io/confirm-deletions: TOKEN) to proceed. The token confirms exactly
+those deletions.
+
+--prune-all takes Kosmos out: everything the inventory records, in every
+cluster, is deleted (guarded as above), then the inventory.
+
+It refuses to run when a cluster of the topology cannot be reached: without
+its facts, its peers would lose their routes to it. Exit status: 0 done,
+1 invalid topology, a cluster failed, a cleanup pending or the guard held,
+2 usage error or a cluster unreachable.`,
 		Example: `  kosmos apply -f topology.yaml
-  kosmos apply -f topology.yaml --kubeconfig ~/.kube/clusters --prune=false`,
+  kosmos apply -f topology.yaml --kubeconfig ~/.kube/clusters --prune=false
+  kosmos apply -f topology.yaml --confirm-deletions 3f9a0c12d4
+  kosmos apply -f topology.yaml --prune-all --confirm-deletions 8be0f1a2c3`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := loadTopology(file)
-			if err != nil {
-				return err
-			}
-			clusters, err := reconciler.ConnectContexts(t, kubeconfig)
-			if err != nil {
-				return &exitError{exitError2, err}
-			}
-			var unreachable []error
-			for _, c := range clusters {
-				if c.Err != nil {
-					unreachable = append(unreachable, c.Err)
-				}
-			}
-			if len(unreachable) > 0 {
-				return &exitError{exitError2, fmt.Errorf("nothing applied: %w", errors.Join(unreachable...))}
-			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			rep := reconciler.Pass(ctx, t, clusters, reconciler.PassOptions{Prune: prune, Concurrency: concurrency})
-			failed := printPass(cmd.OutOrStdout(), rep, true)
-			if failed > 0 {
-				return &exitError{exitInvalid, fmt.Errorf("%d cluster(s) failed", failed)}
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runApply(cmd, f) },
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig holding the topology's contexts")
-	cmd.Flags().BoolVar(&prune, "prune", true, "delete owned objects that are no longer desired")
-	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "clusters worked on at once")
+	fl := cmd.Flags()
+	fl.StringVarP(&f.file, "file", "f", "", "topology file")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig holding the topology's contexts")
+	fl.BoolVar(&f.prune, "prune", true, "delete what Kosmos applied before and no longer wants (by inventory)")
+	fl.BoolVar(&f.pruneAll, "prune-all", false, "take Kosmos out: delete everything the inventory records, in every cluster")
+	fl.StringVar(&f.confirm, "confirm-deletions", "", "token the deletion guard printed: confirms exactly those deletions")
+	fl.IntVar(&f.guardPercent, "guard-percent", inventory.DefaultGuardPercent, "share (%) of owned objects one pass may delete without confirmation; 100 turns the guard off")
+	fl.StringSliceVar(&f.forget, "forget-cluster", nil, "cluster that left the topology to forget without cleaning it (repeatable)")
+	fl.IntVar(&f.concurrency, "concurrency", 8, "clusters worked on at once")
 	return cmd
+}
+
+func runApply(cmd *cobra.Command, f applyFlags) error {
+	t, err := loadTopology(f.file)
+	if err != nil {
+		return err
+	}
+	if f.guardPercent < 1 || f.guardPercent > 100 {
+		return &exitError{exitError2, fmt.Errorf("--guard-percent %d: want 1 to 100", f.guardPercent)}
+	}
+	clusters, err := reconciler.ConnectContexts(t, f.kubeconfig)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	unreachable := map[string]error{}
+	for _, c := range clusters {
+		if c.Err != nil {
+			unreachable[c.Name] = c.Err
+		}
+	}
+	if len(unreachable) > 0 {
+		return &exitError{exitError2, fmt.Errorf("nothing applied:\n%w", joinByCluster(unreachable))}
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rep := reconciler.Pass(ctx, t, clusters, reconciler.PassOptions{
+		Prune: f.prune || f.pruneAll, PruneAll: f.pruneAll, Concurrency: f.concurrency,
+		GuardPercent: f.guardPercent, ConfirmDeletions: f.confirm, Forget: f.forget,
+		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+			return reconciler.ConnectContexts(t, f.kubeconfig)
+		},
+	})
+	printPass(cmd.OutOrStdout(), rep, true)
+	if err := rep.Err(); err != nil {
+		return &exitError{exitInvalid, err}
+	}
+	return nil
 }
 
 type reconcileFlags struct {
@@ -339,28 +434,47 @@ func runReconcile(ctx context.Context, stderr io.Writer, f reconcileFlags) error
 }
 
 // printPass prints what a pass did per cluster (with every object when
-// verbose) and returns how many clusters failed.
-func printPass(out io.Writer, rep reconciler.Report, verbose bool) (failed int) {
+// verbose): what happened, never what was merely meant.
+func printPass(out io.Writer, rep reconciler.Report, verbose bool) {
 	for _, p := range rep.Problems {
 		fmt.Fprintln(out, "problem:", p)
 	}
+	if rep.Guard.Tripped {
+		fmt.Fprintln(out, rep.Guard.Message())
+		return
+	}
 	for _, c := range rep.Clusters {
 		r := c.Result
-		fmt.Fprintf(out, "cluster %s: %d created, %d updated, %d pruned, %d unchanged\n", c.Name, len(r.Created), len(r.Updated), len(r.Pruned), len(r.Unchanged))
+		switch {
+		case c.Forgotten && len(r.Pruned) == 0:
+			fmt.Fprintf(out, "cluster %s: left the topology; forgotten, its objects stay\n", c.Name)
+			continue
+		case c.Forgotten:
+			fmt.Fprintf(out, "cluster %s: left the topology; %d pruned, forgotten\n", c.Name, len(r.Pruned))
+		case c.Leaving:
+			fmt.Fprintf(out, "cluster %s: left the topology; %d pruned, %d failed, cleanup pending\n", c.Name, len(r.Pruned), len(r.Failed))
+		default:
+			fmt.Fprintf(out, "cluster %s: %d created, %d updated, %d pruned, %d unchanged", c.Name, len(r.Created), len(r.Updated), len(r.Pruned), len(r.Unchanged))
+			if len(r.Failed) > 0 {
+				fmt.Fprintf(out, ", %d failed", len(r.Failed))
+			}
+			fmt.Fprintln(out)
+		}
 		if verbose {
 			for _, set := range []struct {
 				mark string
 				keys []string
-			}{{"+", r.Created}, {"~", r.Updated}, {"-", r.Pruned}} {
+			}{{"+", r.Created}, {"~", r.Updated}, {"-", r.Pruned}, {"!", r.Failed}, {"released", r.Released}} {
 				for _, k := range set.keys {
 					fmt.Fprintf(out, "  %s %s\n", set.mark, k)
 				}
 			}
 		}
 		if c.Err != nil {
-			failed++
 			fmt.Fprintf(out, "  error: %s\n", strings.ReplaceAll(c.Err.Error(), "\n", "\n  "))
 		}
 	}
-	return failed
+	if rep.InventoryErr != nil {
+		fmt.Fprintf(out, "inventory: %v\n", rep.InventoryErr)
+	}
 }

@@ -198,11 +198,11 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 		return &exitError{exitError2, err}
 	}
 	fmt.Fprintln(out, "\nfirst kosmos diff (what Kosmos will create):")
-	diffs, err := reconciler.LiveDiff(ctx, sb.Topology, clusters)
+	diffs, err := reconciler.LiveDiff(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true})
 	if err != nil {
 		return &exitError{exitError2, err}
 	}
-	for _, d := range diffs {
+	for _, d := range diffs.Clusters {
 		changes := reconciler.Diff(d.Cluster, d.Before, d.After)
 		fmt.Fprintf(out, "  cluster %s: %d changes\n", d.Cluster, len(changes))
 		for _, c := range changes {
@@ -210,8 +210,10 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 		}
 	}
 	fmt.Fprintf(out, "  (the whole diff: kosmos diff -f %s --kubeconfig %s)\n\napplying:\n", topology, sb.KubeconfigPath)
-	if failed := printPass(out, reconciler.Pass(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true}), false); failed > 0 {
-		return &exitError{exitError2, fmt.Errorf("%d cluster(s) failed in the first apply", failed)}
+	rep := reconciler.Pass(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true})
+	printPass(out, rep, false)
+	if err := rep.Err(); err != nil {
+		return &exitError{exitError2, fmt.Errorf("the first apply failed: %w", err)}
 	}
 	fmt.Fprintln(out, "\nstarting the controllers:")
 	if err := sb.StartControllers(); err != nil {

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -51,15 +52,15 @@ func TestSandboxEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diffs, err := reconciler.LiveDiff(ctx, sb.Topology, clusters)
+	diffs, err := reconciler.LiveDiff(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(reconciler.Changes(diffs)); n == 0 {
+	if n := len(diffs.Changes()); n == 0 {
 		t.Fatal("the first diff shows nothing to create")
 	}
 	rep := reconciler.Pass(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true})
-	if err := rep.Err(); err != nil {
+	if err := errors.Join(rep.Err(), rep.ProblemsErr()); err != nil {
 		t.Fatalf("first apply: %v", err)
 	}
 	if err := sb.StartControllers(); err != nil {
@@ -135,11 +136,11 @@ func TestSandboxEndToEnd(t *testing.T) {
 	}
 	t.Logf("web.shop.svc.clusterset.local: %v", answer)
 
-	diffs, err = reconciler.LiveDiff(ctx, sb.Topology, clusters)
+	diffs, err = reconciler.LiveDiff(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch := reconciler.Changes(diffs); len(ch) > 0 {
+	if ch := diffs.Changes(); len(ch) > 0 {
 		t.Errorf("kosmos diff after up reports %d changes, first %s", len(ch), ch[0].Key)
 	}
 	r, err := Collect(ctx, sb.Topology, sb.KubeconfigPath)

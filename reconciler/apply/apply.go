@@ -1,7 +1,8 @@
 // Package apply makes one cluster hold a set of desired objects: server-side
 // apply with field manager "kosmos", only where the live object differs, and
-// prune of what Kosmos owns (both ownership labels) but no longer desires.
-// Nothing without both labels is ever deleted.
+// prune of the objects the cluster's inventory records but the plan no
+// longer holds, each delete carrying the UID Kosmos recorded. Nothing
+// outside the inventory is ever deleted; namespaces are never deleted.
 package apply
 
 import (
@@ -20,13 +21,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/inventory"
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-// FieldManager is the server-side apply field manager of every write.
-const FieldManager = "kosmos"
 
 // AnnotationHash holds a hash of the desired object as last applied. The
 // subset check (does the live object hold every desired field?) cannot see
@@ -34,16 +34,18 @@ const FieldManager = "kosmos"
 // the object is applied again and server-side apply removes the field.
 const AnnotationHash = "kosmos.io/desired-hash"
 
-// PrunedKinds are the kinds prune considers; a namespace is never pruned.
-var PrunedKinds = []schema.GroupVersionKind{
+// legacyKinds are the kinds earlier versions pruned by a label sweep. A
+// cluster without an inventory record (last applied by such a version) is
+// swept over them once, so what they wrote is adopted or pruned; from then
+// on its inventory says what Kosmos owns.
+var legacyKinds = []schema.GroupVersionKind{
 	{Group: "kosmos.io", Version: "v1alpha1", Kind: "NodeConfig"},
 	{Group: "kosmos.io", Version: "v1alpha1", Kind: "Cluster"},
 	{Group: "kosmos.io", Version: "v1alpha1", Kind: "DistributionPolicy"},
-	// Multi-cluster services: the ServiceExports written for spec.services
-	// (never a user's own: those lack the labels), imports and their slices.
 	{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceExport"},
 	{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceImport"},
 	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"},
+	{Group: "", Version: "v1", Kind: "ConfigMap"},
 }
 
 // Key names an object in results and errors: Kind/name, or
@@ -59,18 +61,45 @@ func Key(o interface {
 	return o.GetKind() + "/" + o.GetName()
 }
 
-// Result says what a pass did in one cluster, as kind/name lists.
-type Result struct {
-	Created, Updated, Unchanged, Pruned []string
+// KeyOf names a typed object as Key does.
+func KeyOf(o client.Object) string {
+	if ns := o.GetNamespace(); ns != "" {
+		return o.GetObjectKind().GroupVersionKind().Kind + "/" + ns + "/" + o.GetName()
+	}
+	return o.GetObjectKind().GroupVersionKind().Kind + "/" + o.GetName()
 }
 
-// Writes counts the write requests the pass made.
+// Result says what a pass did in one cluster, as kind/name lists: only what
+// happened (a write that failed is in Failed, never in Created or Updated).
+type Result struct {
+	Created, Updated, Unchanged, Pruned []string
+	// Failed lists the objects whose write or delete failed; the errors say
+	// why.
+	Failed []string
+	// Released lists inventory entries that were not deleted because the
+	// object had been replaced by someone else (another UID): it is no
+	// longer Kosmos's and is forgotten.
+	Released []string
+}
+
+// Writes counts the write requests that succeeded.
 func (r Result) Writes() int { return len(r.Created) + len(r.Updated) + len(r.Pruned) }
 
-// Cluster applies objs to the cluster behind c. topology names the topology
-// whose objects prune may delete. Errors of single objects are collected;
-// the others still go through.
-func Cluster(ctx context.Context, c client.Client, topology string, objs []client.Object, prune bool) (Result, error) {
+// Options tune one cluster's apply.
+type Options struct {
+	// Inventory is what Kosmos applied in the cluster before (the last
+	// record). With Prune, entries the objects no longer hold are deleted.
+	Inventory []inventory.Entry
+	Prune     bool
+}
+
+// Cluster applies objs to the cluster behind c and, with opts.Prune,
+// deletes what the inventory records but objs no longer hold. It returns
+// what happened and the cluster's new inventory: every object that is now
+// applied (with its UID), the old entries of objects whose write failed,
+// and stale entries that could not be deleted yet. Errors of single
+// objects are collected; the others still go through.
+func Cluster(ctx context.Context, c client.Client, objs []client.Object, opts Options) (Result, []inventory.Entry, error) {
 	var res Result
 	var errs []error
 	want := map[string]bool{}
@@ -84,55 +113,110 @@ func Cluster(ctx context.Context, c client.Client, topology string, objs []clien
 		us = append(us, u)
 		want[Key(u)] = true
 	}
+	old := map[string]inventory.Entry{}
+	for _, e := range opts.Inventory {
+		old[e.Key()] = e
+	}
 	live, err := liveObjects(ctx, c, us)
 	if err != nil {
-		return res, err
+		return res, opts.Inventory, err
 	}
-	var mu sync.Mutex
-	sem := make(chan struct{}, 16)
+	w := &wave{c: c, live: live, res: &res, errs: &errs, sem: make(chan struct{}, 16), applied: map[string]inventory.Entry{}}
 	// Namespaces first: the namespaced objects of the same pass go into them.
 	nss := slices.DeleteFunc(slices.Clone(us), func(u *unstructured.Unstructured) bool { return u.GetKind() != "Namespace" })
 	rest := slices.DeleteFunc(slices.Clone(us), func(u *unstructured.Unstructured) bool { return u.GetKind() == "Namespace" })
-	for _, wave := range [][]*unstructured.Unstructured{nss, rest} {
-		applyWave(ctx, c, wave, live, &res, &errs, &mu, sem)
+	w.apply(ctx, nss)
+	w.apply(ctx, rest)
+	var next []inventory.Entry
+	for key, e := range w.applied {
+		if e.Kind != "Namespace" { // shared with Kosmos's own workloads: never recorded, never pruned
+			next = append(next, e)
+		}
+		delete(old, key)
 	}
-	if prune {
-		pruned, err := pruneOwned(ctx, c, topology, want)
-		res.Pruned = pruned
+	for key, e := range old {
+		if want[key] { // desired, but its write failed: it is still there as before
+			next = append(next, e)
+		}
+	}
+	stale := inventory.Stale(mapValues(old), want)
+	if opts.Prune {
+		kept, err := prune(ctx, c, stale, &res)
+		next = append(next, kept...)
 		if err != nil {
 			errs = append(errs, err)
 		}
+	} else {
+		next = append(next, stale...)
 	}
-	return res, errors.Join(errs...)
+	inventory.SortEntries(next)
+	sortResult(&res)
+	return res, next, errors.Join(errs...)
 }
 
-// applyWave applies objects in parallel (at most cap(sem) at once) where the
-// live object differs, recording what it did in res and errs.
-func applyWave(ctx context.Context, c client.Client, us []*unstructured.Unstructured, live map[string]*unstructured.Unstructured, res *Result, errs *[]error, mu *sync.Mutex, sem chan struct{}) {
+func mapValues(m map[string]inventory.Entry) []inventory.Entry {
+	out := make([]inventory.Entry, 0, len(m))
+	for _, e := range m {
+		out = append(out, e)
+	}
+	return out
+}
+
+func sortResult(r *Result) {
+	for _, l := range [][]string{r.Created, r.Updated, r.Unchanged, r.Pruned, r.Failed, r.Released} {
+		slices.Sort(l)
+	}
+}
+
+// wave applies objects in parallel (at most cap(sem) at once) where the
+// live object differs, recording what happened.
+type wave struct {
+	c       client.Client
+	live    map[string]*unstructured.Unstructured
+	sem     chan struct{}
+	mu      sync.Mutex
+	res     *Result
+	errs    *[]error
+	applied map[string]inventory.Entry
+}
+
+func (w *wave) apply(ctx context.Context, us []*unstructured.Unstructured) {
 	var wg sync.WaitGroup
 	for _, u := range us {
 		key := Key(u)
-		l, exists := live[key]
-		switch {
-		case !exists:
-			res.Created = append(res.Created, key)
-		case Subset(u.Object, l.Object):
-			res.Unchanged = append(res.Unchanged, key)
+		l, exists := w.live[key]
+		if exists && Subset(u.Object, l.Object) {
+			w.mu.Lock()
+			w.res.Unchanged = append(w.res.Unchanged, key)
+			w.applied[key] = entryOf(l)
+			w.mu.Unlock()
 			continue
-		default:
-			res.Updated = append(res.Updated, key)
 		}
 		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := c.Patch(ctx, u, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-				mu.Lock()
-				*errs = append(*errs, fmt.Errorf("apply %s: %w", key, err))
-				mu.Unlock()
+			w.sem <- struct{}{}
+			defer func() { <-w.sem }()
+			err := w.c.Patch(ctx, u, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			switch {
+			case err != nil:
+				w.res.Failed = append(w.res.Failed, key)
+				*w.errs = append(*w.errs, fmt.Errorf("apply %s: %w", key, err))
+				return
+			case exists:
+				w.res.Updated = append(w.res.Updated, key)
+			default:
+				w.res.Created = append(w.res.Created, key)
 			}
+			w.applied[key] = entryOf(u) // the patch answered with the object as written
 		})
 	}
 	wg.Wait()
+}
+
+// entryOf is the inventory entry of an object as the server holds it.
+func entryOf(u *unstructured.Unstructured) inventory.Entry {
+	return inventory.Entry{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), UID: string(u.GetUID())}
 }
 
 // liveObjects reads what the cluster holds of the objects' kinds: one list
@@ -227,12 +311,13 @@ func dropNulls(m map[string]any) {
 	}
 }
 
-// Owned lists the objects of the pruned kinds that carry both ownership
-// labels of the topology: what prune may delete.
-func Owned(ctx context.Context, c client.Client, topology string) ([]unstructured.Unstructured, error) {
-	var out []unstructured.Unstructured
-	sel := client.MatchingLabels{desired.LabelManagedBy: desired.ManagedBy, desired.LabelTopology: topology}
-	for _, gvk := range PrunedKinds {
+// LegacyOwned lists, as inventory entries, the objects of the kinds earlier
+// versions pruned that carry both ownership labels of the topology: the
+// inventory of a cluster last applied before inventories existed.
+func LegacyOwned(ctx context.Context, c client.Client, topology string) ([]inventory.Entry, error) {
+	var out []inventory.Entry
+	sel := client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}
+	for _, gvk := range legacyKinds {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		if err := c.List(ctx, list, sel); err != nil {
@@ -241,33 +326,68 @@ func Owned(ctx context.Context, c client.Client, topology string) ([]unstructure
 			}
 			return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
 		}
-		out = append(out, list.Items...)
+		for i := range list.Items {
+			it := &list.Items[i]
+			it.SetGroupVersionKind(gvk)
+			out = append(out, entryOf(it))
+		}
 	}
+	inventory.SortEntries(out)
 	return out, nil
 }
 
-// pruneOwned deletes owned objects that are not desired.
-func pruneOwned(ctx context.Context, c client.Client, topology string, want map[string]bool) ([]string, error) {
-	owned, err := Owned(ctx, c, topology)
-	if err != nil {
-		return nil, err
+// Get reads the object an inventory entry names (nil when it is gone or was
+// replaced by another of the same name). diff uses it to show what prune
+// would delete.
+func Get(ctx context.Context, c client.Client, e inventory.Entry) (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(e.APIVersion)
+	u.SetKind(e.Kind)
+	switch err := c.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.Name}, u); {
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("get %s: %w", e.Key(), err)
 	}
-	var pruned []string
+	if e.UID != "" && string(u.GetUID()) != e.UID {
+		return nil, nil
+	}
+	return u, nil
+}
+
+// prune deletes stale entries, each under a UID precondition: an object
+// someone recreated under the same name is never deleted (it is released
+// from the inventory). It returns the entries that could not be deleted
+// (kept for the next pass).
+func prune(ctx context.Context, c client.Client, stale []inventory.Entry, res *Result) ([]inventory.Entry, error) {
+	var kept []inventory.Entry
 	var errs []error
-	for i := range owned {
-		it := &owned[i]
-		key := Key(it)
-		if want[key] {
-			continue
+	for _, e := range stale {
+		if e.Kind == "Namespace" {
+			continue // never deleted (and no longer recorded)
 		}
-		if err := c.Delete(ctx, it); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("prune %s: %w", key, err))
-			continue
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(e.APIVersion)
+		u.SetKind(e.Kind)
+		u.SetNamespace(e.Namespace)
+		u.SetName(e.Name)
+		var opts []client.DeleteOption
+		if e.UID != "" {
+			uid := types.UID(e.UID)
+			opts = append(opts, client.Preconditions{UID: &uid})
 		}
-		pruned = append(pruned, key)
+		switch err := c.Delete(ctx, u, opts...); {
+		case err == nil || apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+			res.Pruned = append(res.Pruned, e.Key())
+		case apierrors.IsConflict(err):
+			res.Released = append(res.Released, e.Key())
+		default:
+			res.Failed = append(res.Failed, e.Key())
+			kept = append(kept, e)
+			errs = append(errs, fmt.Errorf("prune %s: %w", e.Key(), err))
+		}
 	}
-	slices.Sort(pruned)
-	return pruned, errors.Join(errs...)
+	return kept, errors.Join(errs...)
 }
 
 // Subset reports whether every field of want is present with the same value

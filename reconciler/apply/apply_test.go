@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/reconciler/apply"
 	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/inventory"
 	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
@@ -70,7 +72,9 @@ func observe(ctx context.Context, t *testing.T, cs []cluster) netplan.Facts {
 	return facts
 }
 
-func applyAll(ctx context.Context, t *testing.T, cs []cluster, topo *v1alpha1.KosmosTopology, facts netplan.Facts) map[string]apply.Result {
+// applyAll applies the plan of every cluster, pruning by the inventories in
+// inv (which it updates as apply.Cluster returns them).
+func applyAll(ctx context.Context, t *testing.T, cs []cluster, topo *v1alpha1.KosmosTopology, facts netplan.Facts, inv map[string][]inventory.Entry) map[string]apply.Result {
 	t.Helper()
 	st := desired.Compute(topo, facts)
 	if len(st.Problems) > 0 {
@@ -78,10 +82,11 @@ func applyAll(ctx context.Context, t *testing.T, cs []cluster, topo *v1alpha1.Ko
 	}
 	out := map[string]apply.Result{}
 	for i, co := range st.Clusters {
-		res, err := apply.Cluster(ctx, cs[i].c, topo.Name, co.Objects, true)
+		res, next, err := apply.Cluster(ctx, cs[i].c, co.Objects, apply.Options{Inventory: inv[co.Cluster], Prune: true})
 		if err != nil {
 			t.Fatalf("apply in %s: %v", co.Cluster, err)
 		}
+		inv[co.Cluster] = next
 		out[co.Cluster] = res
 	}
 	return out
@@ -125,7 +130,8 @@ func TestApplyExampleTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first := applyAll(ctx, t, cs, topo, observe(ctx, t, cs))
+	inv := map[string][]inventory.Entry{}
+	first := applyAll(ctx, t, cs, topo, observe(ctx, t, cs), inv)
 	hostRes := first["host"]
 	for _, want := range []string{"Namespace/kosmos-system", "NodeConfig/host-n1", "NodeConfig/host-n2", "Cluster/member-a", "Cluster/member-b", "Cluster/member-c", "DistributionPolicy/web-weighted", "DistributionPolicy/api-fixed"} {
 		if !slices.Contains(hostRes.Created, want) {
@@ -133,7 +139,7 @@ func TestApplyExampleTopology(t *testing.T) {
 		}
 	}
 	var gw v1alpha1.NodeConfigList
-	if err := cs[2].c.List(ctx, &gw, client.MatchingLabels{desired.LabelRole: desired.RoleGateway}); err != nil || len(gw.Items) != 1 {
+	if err := cs[2].c.List(ctx, &gw, client.MatchingLabels{v1alpha1.LabelRole: v1alpha1.RoleGateway}); err != nil || len(gw.Items) != 1 {
 		t.Fatalf("member-b should have exactly one gateway NodeConfig: %v %v", err, gw.Items)
 	}
 
@@ -141,7 +147,7 @@ func TestApplyExampleTopology(t *testing.T) {
 	for _, cl := range cs {
 		cl.writes.Store(0)
 	}
-	second := applyAll(ctx, t, cs, topo, observe(ctx, t, cs))
+	second := applyAll(ctx, t, cs, topo, observe(ctx, t, cs), inv)
 	for _, cl := range cs {
 		if n := cl.writes.Load(); n != 0 || second[cl.name].Writes() != 0 {
 			t.Errorf("%s: an unchanged topology made %d write requests (%+v)", cl.name, n, second[cl.name])
@@ -157,7 +163,7 @@ func TestApplyExampleTopology(t *testing.T) {
 	if err := cs[1].c.Update(ctx, &nc); err != nil {
 		t.Fatal(err)
 	}
-	third := applyAll(ctx, t, cs, topo, observe(ctx, t, cs))
+	third := applyAll(ctx, t, cs, topo, observe(ctx, t, cs), inv)
 	if !slices.Equal(third["member-a"].Updated, []string{"NodeConfig/member-a-n1"}) {
 		t.Errorf("drift not reverted: %+v", third["member-a"])
 	}
@@ -166,12 +172,53 @@ func TestApplyExampleTopology(t *testing.T) {
 	if err := cs[0].c.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "host-n2"}}); err != nil {
 		t.Fatal(err)
 	}
-	fourth := applyAll(ctx, t, cs, topo, observe(ctx, t, cs))
+	fourth := applyAll(ctx, t, cs, topo, observe(ctx, t, cs), inv)
 	if !slices.Equal(fourth["host"].Pruned, []string{"NodeConfig/host-n2"}) {
 		t.Errorf("host prune: %+v", fourth["host"])
 	}
 	if err := cs[0].c.Get(ctx, client.ObjectKey{Name: "hand-made"}, &v1alpha1.NodeConfig{}); err != nil {
 		t.Errorf("an unowned object was touched: %v", err)
+	}
+	for _, e := range inv["host"] {
+		if e.Kind == "Namespace" || e.UID == "" {
+			t.Errorf("inventory entry %v: namespaces are never recorded, every entry has a UID", e)
+		}
+	}
+
+	// Someone replaces a NodeConfig Kosmos wrote by one of their own (same
+	// name, another UID); its node leaves: prune releases the entry and
+	// leaves their object alone (the delete carries the recorded UID).
+	theirs := &v1alpha1.NodeConfig{ObjectMeta: metav1.ObjectMeta{Name: "member-c-n2"}}
+	if err := cs[3].c.Delete(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs[3].c.Create(ctx, &v1alpha1.NodeConfig{ObjectMeta: metav1.ObjectMeta{Name: "member-c-n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs[3].c.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "member-c-n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	fifth := applyAll(ctx, t, cs, topo, observe(ctx, t, cs), inv)
+	if !slices.Equal(fifth["member-c"].Released, []string{"NodeConfig/member-c-n2"}) || len(fifth["member-c"].Pruned) != 0 {
+		t.Errorf("member-c: a replaced object was not released: %+v", fifth["member-c"])
+	}
+	if err := cs[3].c.Get(ctx, client.ObjectKey{Name: "member-c-n2"}, &v1alpha1.NodeConfig{}); err != nil {
+		t.Errorf("their NodeConfig was deleted: %v", err)
+	}
+
+	// A write that fails is reported as failed, never as created, and the
+	// others go through.
+	bad := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Namespace: "no-such-namespace", Name: "x"}}
+	good := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "y"}}
+	res, next, err := apply.Cluster(ctx, cs[0].c, []client.Object{bad, good}, apply.Options{})
+	if err == nil || !strings.Contains(err.Error(), "apply ConfigMap/no-such-namespace/x") {
+		t.Errorf("failed create: err %v", err)
+	}
+	if !slices.Equal(res.Failed, []string{"ConfigMap/no-such-namespace/x"}) || !slices.Equal(res.Created, []string{"ConfigMap/default/y"}) {
+		t.Errorf("failed create reported as %+v", res)
+	}
+	if len(next) != 1 || next[0].Name != "y" {
+		t.Errorf("inventory after a failed create: %v", next)
 	}
 }
 

@@ -17,19 +17,6 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// Ownership labels every object Kosmos writes carries (DESIGN.md contracts).
-const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "kosmos"
-	LabelTopology  = "kosmos.io/topology"
-	// LabelRole marks the NodeConfig of a Gateway cluster's gateway, so the
-	// gateway in force can be read back as a fact.
-	LabelRole   = "kosmos.io/role"
-	RoleGateway = "gateway"
-	// SystemNamespace is where Kosmos runs in every cluster.
-	SystemNamespace = "kosmos-system"
-)
-
 // ClusterObjects are the desired objects of one cluster, sorted by kind and
 // name.
 type ClusterObjects struct {
@@ -46,7 +33,7 @@ type State struct {
 
 // Compute plans every cluster's objects. t must be valid and defaulted.
 func Compute(t *v1alpha1.KosmosTopology, facts netplan.Facts) State {
-	labels := map[string]string{LabelManagedBy: ManagedBy, LabelTopology: t.Name}
+	labels := map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: t.Name}
 	meta := func(name string) metav1.ObjectMeta {
 		l := make(map[string]string, len(labels)+1)
 		for k, v := range labels {
@@ -60,12 +47,12 @@ func Compute(t *v1alpha1.KosmosTopology, facts netplan.Facts) State {
 	for i := range t.Spec.Clusters {
 		c := &t.Spec.Clusters[i]
 		co := ClusterObjects{Cluster: c.Name}
-		co.Objects = append(co.Objects, &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: meta(SystemNamespace)})
+		co.Objects = append(co.Objects, &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: meta(v1alpha1.SystemNamespace)})
 		if cp := plan.Cluster(c.Name); cp != nil {
 			for _, nc := range cp.Configs {
 				obj := &v1alpha1.NodeConfig{TypeMeta: typeMeta(v1alpha1.KindNodeConfig), ObjectMeta: meta(nc.Name), Spec: nc.Spec}
 				if nc.Name == cp.Gateway {
-					obj.Labels[LabelRole] = RoleGateway
+					obj.Labels[v1alpha1.LabelRole] = v1alpha1.RoleGateway
 				}
 				co.Objects = append(co.Objects, obj)
 			}
@@ -100,7 +87,7 @@ func hostObjects(t *v1alpha1.KosmosTopology, host *v1alpha1.ClusterSpec, meta fu
 		if ref := c.Kubeconfig.SecretRef; ref != nil {
 			spec.Kubeconfig = *ref
 			if spec.Kubeconfig.Namespace == "" {
-				spec.Kubeconfig.Namespace = SystemNamespace
+				spec.Kubeconfig.Namespace = v1alpha1.SystemNamespace
 			}
 		}
 		objs = append(objs, &v1alpha1.Cluster{TypeMeta: typeMeta(v1alpha1.KindCluster), ObjectMeta: meta(c.Name), Spec: spec})

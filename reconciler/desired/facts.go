@@ -15,7 +15,7 @@ import (
 func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.ClusterFacts {
 	var f netplan.ClusterFacts
 	for _, n := range nodes {
-		if n.Labels[LabelManagedBy] == v1alpha1.ManagedByTree {
+		if n.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByTree {
 			continue
 		}
 		nd := netplan.Node{Name: n.Name, Labels: n.Labels}
@@ -44,7 +44,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		f.Nodes = append(f.Nodes, nd)
 	}
 	for _, nc := range configs {
-		if nc.Labels[LabelRole] == RoleGateway && nc.Labels[LabelManagedBy] == ManagedBy {
+		if nc.Labels[v1alpha1.LabelRole] == v1alpha1.RoleGateway && nc.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedBy {
 			f.Gateway = nc.Name
 		}
 	}

@@ -21,21 +21,10 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// Ownership labels (the same as reconciler/desired's; repeated here so that
-// this package stays a leaf).
 const (
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	managedBy      = "kosmos"
-	labelTopology  = "kosmos.io/topology"
 	// LabelEndpointSliceManagedBy keeps the cluster's EndpointSlice
 	// controller away from imported slices.
 	LabelEndpointSliceManagedBy = discoveryv1.LabelManagedBy
-
-	// DNSNamespace and DNSConfigMap name the ConfigMap holding, in every
-	// cluster, the Corefile of `kosmos dns` (key Corefile): the shipped one
-	// with the topology's domain and the cluster's name.
-	DNSNamespace = "kosmos-system"
-	DNSConfigMap = "kosmos-dns"
 )
 
 // Facts are what one cluster holds of exported services, as observed.
@@ -229,7 +218,7 @@ func Compute(in Input) Output {
 	for _, c := range in.Clusters {
 		out.Objects[c.Name] = append(out.Objects[c.Name], &corev1.ConfigMap{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-			ObjectMeta: metav1.ObjectMeta{Namespace: DNSNamespace, Name: DNSConfigMap, Labels: ownLabels(in.Topology)},
+			ObjectMeta: metav1.ObjectMeta{Namespace: v1alpha1.SystemNamespace, Name: v1alpha1.DNSConfigMap, Labels: ownLabels(in.Topology)},
 			Data:       map[string]string{"Corefile": dnsconfig.Render(cmp.Or(in.Domain, v1alpha1.DefaultDNSDomain), c.Name)},
 		})
 	}
@@ -455,7 +444,7 @@ func sameConditions(a, b []metav1.Condition) bool {
 }
 
 func ownLabels(topology string) map[string]string {
-	return map[string]string{labelManagedBy: managedBy, labelTopology: topology}
+	return map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}
 }
 
 // objects are the ServiceImport and EndpointSlices of the service in the

@@ -38,7 +38,7 @@ func Observe(ctx context.Context, c client.Client, topology string, specs []v1al
 		return nil, fmt.Errorf("list ServiceExports: %w", err)
 	}
 	var sis mcsv1a1.ServiceImportList
-	if err := c.List(ctx, &sis, client.MatchingLabels{labelManagedBy: managedBy, labelTopology: topology}); err != nil && !meta.IsNoMatchError(err) {
+	if err := c.List(ctx, &sis, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}); err != nil && !meta.IsNoMatchError(err) {
 		return nil, fmt.Errorf("list ServiceImports: %w", err)
 	}
 	for _, si := range sis.Items {
@@ -49,7 +49,7 @@ func Observe(ctx context.Context, c client.Client, topology string, specs []v1al
 		f.Imports = append(f.Imports, imp)
 	}
 	var imported discoveryv1.EndpointSliceList
-	if err := c.List(ctx, &imported, client.MatchingLabels{labelManagedBy: managedBy, labelTopology: topology}, client.HasLabels{mcsv1a1.LabelSourceCluster}); err != nil {
+	if err := c.List(ctx, &imported, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}, client.HasLabels{mcsv1a1.LabelSourceCluster}); err != nil {
 		return nil, fmt.Errorf("list imported EndpointSlices: %w", err)
 	}
 	for _, s := range imported.Items {
@@ -61,7 +61,7 @@ func Observe(ctx context.Context, c client.Client, topology string, specs []v1al
 	type key struct{ ns, name string }
 	var keys []key
 	for _, e := range exps.Items {
-		owned := e.Labels[labelManagedBy] == managedBy && e.Labels[labelTopology] == topology
+		owned := e.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedBy && e.Labels[v1alpha1.LabelTopology] == topology
 		f.Exports = append(f.Exports, Export{Namespace: e.Namespace, Name: e.Name, Created: e.CreationTimestamp.Time, Owned: owned, Conditions: e.Status.Conditions})
 		keys = append(keys, key{e.Namespace, e.Name})
 	}
