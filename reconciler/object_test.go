@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -22,6 +23,7 @@ import (
 
 	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/reconciler/apply"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -281,6 +283,48 @@ func TestObjectSource(t *testing.T) {
 			return slices.ContainsFunc(nc.Spec.Routes, func(r v1alpha1.Route) bool { return r.Dst == "100.64.9.0/24" })
 		})
 	})
+
+	// Deleting the object takes Kosmos out of the fleet: the finalizer holds
+	// it; the deletion guard holds the prune until the token is confirmed
+	// on the object; then every cluster is emptied of what Kosmos wrote and
+	// the object goes.
+	if o = get(); !slices.Contains(o.Finalizers, v1alpha1.FinalizerCleanup) {
+		t.Fatalf("finalizers %v, want %s", o.Finalizers, v1alpha1.FinalizerCleanup)
+	}
+	if err := host.Delete(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	var token string
+	eventually(t, 30*time.Second, "the deletion guard in status", func() bool {
+		o = get()
+		c := cond(o, reconciler.CondStalled)
+		if c == nil || c.Reason != reconciler.ReasonDeletionGuard {
+			return false
+		}
+		_, rest, _ := strings.Cut(c.Message, v1alpha1.AnnotationConfirmDeletions+`: "`)
+		token, _, _ = strings.Cut(rest, `"`)
+		return token != ""
+	})
+	for _, n := range names {
+		if es, err := apply.LegacyOwned(ctx, clients[n], topo.Name); err != nil || len(es) == 0 {
+			t.Fatalf("cluster %s was emptied before the confirmation: %v %v", n, es, err)
+		}
+	}
+	o.Annotations = map[string]string{v1alpha1.AnnotationConfirmDeletions: token}
+	if err := host.Update(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the object to go", func() bool {
+		return apierrors.IsNotFound(host.Get(ctx, client.ObjectKeyFromObject(topo), &v1alpha1.KosmosTopology{}))
+	})
+	for _, n := range names {
+		if es, err := apply.LegacyOwned(ctx, clients[n], topo.Name); err != nil || len(es) != 0 {
+			t.Errorf("cluster %s still holds %v (%v)", n, es, err)
+		}
+	}
+	if err := host.Get(ctx, client.ObjectKey{Namespace: ns, Name: v1alpha1.InventoryPrefix + topo.Name}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the inventory outlived its topology: %v", err)
+	}
 }
 
 func nodeConfigVersions(l v1alpha1.NodeConfigList) []string {

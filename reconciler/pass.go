@@ -159,6 +159,9 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 			cr.StatusWrites = n
 			err = errors.Join(err, serr)
 		}
+		if err != nil && cr.Leaving {
+			err = fmt.Errorf("left the topology; its cleanup is pending: %w", err)
+		}
 		cr.Result, cr.Err = res, err
 		mu.Lock()
 		defer mu.Unlock()

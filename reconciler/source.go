@@ -201,13 +201,21 @@ func (s *ObjectSource) Release(ctx context.Context) error {
 	return nil
 }
 
-// objectVersion identifies a topology object's spec: uid/generation (status
-// writes leave it alone), and whether it is being deleted.
+// objectVersion identifies what a pass reads of a topology object:
+// uid/generation (status writes leave it alone), whether it is being
+// deleted, and the annotations that steer prune (confirmations and clusters
+// to forget, which change no generation).
 func objectVersion(o *v1alpha1.KosmosTopology) string {
+	v := fmt.Sprintf("%s/%d", o.UID, o.Generation)
 	if o.DeletionTimestamp != nil {
-		return fmt.Sprintf("%s/%d/deleting", o.UID, o.Generation)
+		v += "/deleting"
 	}
-	return fmt.Sprintf("%s/%d", o.UID, o.Generation)
+	for _, a := range []string{v1alpha1.AnnotationConfirmDeletions, v1alpha1.AnnotationForgetClusters} {
+		if val, ok := o.Annotations[a]; ok {
+			v += "/" + a + "=" + val
+		}
+	}
+	return v
 }
 
 // validateObject runs the loader over the object's spec, so an object and a

@@ -34,18 +34,22 @@ import (
 // the object is applied again and server-side apply removes the field.
 const AnnotationHash = "kosmos.io/desired-hash"
 
-// legacyKinds are the kinds earlier versions pruned by a label sweep. A
-// cluster without an inventory record (last applied by such a version) is
-// swept over them once, so what they wrote is adopted or pruned; from then
-// on its inventory says what Kosmos owns.
-var legacyKinds = []schema.GroupVersionKind{
-	{Group: "kosmos.io", Version: "v1alpha1", Kind: "NodeConfig"},
-	{Group: "kosmos.io", Version: "v1alpha1", Kind: "Cluster"},
-	{Group: "kosmos.io", Version: "v1alpha1", Kind: "DistributionPolicy"},
-	{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceExport"},
-	{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceImport"},
-	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"},
-	{Group: "", Version: "v1", Kind: "ConfigMap"},
+// legacyKinds are the kinds earlier versions wrote. A cluster without an
+// inventory record (last applied by such a version) is swept over them once
+// (ConfigMaps only in kosmos-system, the one place Kosmos put any), so what
+// they wrote is adopted or pruned; from then on its inventory says what
+// Kosmos owns.
+var legacyKinds = []struct {
+	gvk       schema.GroupVersionKind
+	namespace string
+}{
+	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "NodeConfig"}, ""},
+	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "Cluster"}, ""},
+	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "DistributionPolicy"}, ""},
+	{schema.GroupVersionKind{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceExport"}, ""},
+	{schema.GroupVersionKind{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceImport"}, ""},
+	{schema.GroupVersionKind{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"}, ""},
+	{schema.GroupVersionKind{Group: "", Version: "v1", Kind: "ConfigMap"}, v1alpha1.SystemNamespace},
 }
 
 // Key names an object in results and errors: Kind/name, or
@@ -317,10 +321,15 @@ func dropNulls(m map[string]any) {
 func LegacyOwned(ctx context.Context, c client.Client, topology string) ([]inventory.Entry, error) {
 	var out []inventory.Entry
 	sel := client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}
-	for _, gvk := range legacyKinds {
+	for _, k := range legacyKinds {
+		gvk := k.gvk
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := c.List(ctx, list, sel); err != nil {
+		opts := []client.ListOption{sel}
+		if k.namespace != "" {
+			opts = append(opts, client.InNamespace(k.namespace))
+		}
+		if err := c.List(ctx, list, opts...); err != nil {
 			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
 				continue // the CRD is not installed: nothing of that kind
 			}
@@ -362,9 +371,17 @@ func Get(ctx context.Context, c client.Client, e inventory.Entry) (*unstructured
 func prune(ctx context.Context, c client.Client, stale []inventory.Entry, res *Result) ([]inventory.Entry, error) {
 	var kept []inventory.Entry
 	var errs []error
-	for _, e := range stale {
+	for i, e := range stale {
 		if e.Kind == "Namespace" {
 			continue // never deleted (and no longer recorded)
+		}
+		if err := ctx.Err(); err != nil { // the cluster stopped answering: keep the rest for the next pass
+			for _, rest := range stale[i:] {
+				res.Failed = append(res.Failed, rest.Key())
+			}
+			kept = append(kept, stale[i:]...)
+			errs = append(errs, fmt.Errorf("prune %d more objects: %w", len(stale)-i, err))
+			break
 		}
 		u := &unstructured.Unstructured{}
 		u.SetAPIVersion(e.APIVersion)
