@@ -15,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // builtinFor maps each of the agent's chains to the built-in chain that
@@ -51,7 +53,7 @@ func ownedLinks() ([]*netlink.Vxlan, error) {
 	}
 	var out []*netlink.Vxlan
 	for _, l := range links {
-		if vx, ok := l.(*netlink.Vxlan); ok && strings.HasPrefix(vx.Name, "vx-") {
+		if vx, ok := l.(*netlink.Vxlan); ok && strings.HasPrefix(vx.Name, v1alpha1.DevicePrefix) {
 			out = append(out, vx)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -225,19 +226,48 @@ func BenchmarkConvergence(b *testing.B) {
 					drained = true
 				}
 			}
-			reads.Store(0)
-			writes.Store(0)
-			runtime.GC()
-			cpu0, wall0 := cpuTime(), time.Now()
-			st := reconciler.Pass(ctx, mustLoad(b, file), connect(b, ctl, file), reconciler.PassOptions{Prune: true})
-			noopWall, noopCPU := time.Since(wall0), cpuTime()-cpu0
-			for _, c := range st.Clusters {
-				if c.Err != nil {
-					b.Fatal(c.Err)
-				}
+			type cost struct {
+				reads, writes int64
+				wall, cpu     time.Duration
 			}
+			// noop measures one pass of the unchanged topology.
+			noop := func() cost {
+				reads.Store(0)
+				writes.Store(0)
+				runtime.GC()
+				cpu0, wall0 := cpuTime(), time.Now()
+				st := reconciler.Pass(ctx, mustLoad(b, file), connect(b, ctl, file), reconciler.PassOptions{Prune: true})
+				c := cost{reads.Load(), writes.Load(), time.Since(wall0), cpuTime() - cpu0}
+				if err := st.Err(); err != nil {
+					b.Fatal(err)
+				}
+				return c
+			}
+			// sweep measures the same pass without an inventory: what Kosmos
+			// owns is found by a label sweep over every kind it writes, in
+			// every cluster (how prune worked before inventories; a pass
+			// still does it once for a cluster without a record). The one
+			// write is the inventory it records.
+			sweep := func() cost {
+				inv := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: v1alpha1.SystemNamespace, Name: v1alpha1.InventoryPrefix + "bench-" + strings.ToLower(mode)}}
+				if err := clients["c0"].Delete(ctx, inv); err != nil {
+					b.Fatal(err)
+				}
+				return noop()
+			}
+			// Alternated, so drift in the machine's load hits both sides.
+			inv1, swept, inv2 := noop(), sweep(), noop()
+			withInv := cost{(inv1.reads + inv2.reads) / 2, (inv1.writes + inv2.writes) / 2, (inv1.wall + inv2.wall) / 2, (inv1.cpu + inv2.cpu) / 2}
 			for b.Loop() {
 			}
+			noopWall, noopCPU := withInv.wall, withInv.cpu
+			reads.Store(withInv.reads)
+			writes.Store(withInv.writes)
+			b.ReportMetric(withInv.wall.Seconds()/swept.wall.Seconds(), "inventory/sweep-wall")
+			b.ReportMetric(withInv.cpu.Seconds()/swept.cpu.Seconds(), "inventory/sweep-cpu")
+			fmt.Printf("%s %d×%d: no-op pass with inventories vs label sweep: %d vs %d reads, wall %s vs %s (ratio %.2f), CPU %s vs %s (ratio %.2f)\n",
+				mode, clusters, nodes, withInv.reads, swept.reads, withInv.wall.Round(time.Millisecond), swept.wall.Round(time.Millisecond),
+				withInv.wall.Seconds()/swept.wall.Seconds(), withInv.cpu.Round(time.Millisecond), swept.cpu.Round(time.Millisecond), withInv.cpu.Seconds()/swept.cpu.Seconds())
 			b.ReportMetric(converge.Seconds(), "s-to-converge")
 			b.ReportMetric(float64(reads.Load()), "noop-reads")
 			b.ReportMetric(float64(writes.Load()), "noop-writes")

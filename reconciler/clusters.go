@@ -6,29 +6,18 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"kosmos.io/kosmos/internal/kubeconfig"
+	"kosmos.io/kosmos/schema/scheme"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// Scheme knows every type the reconciler reads or writes.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, corev1.AddToScheme, apiextv1.AddToScheme, discoveryv1.AddToScheme, mcsv1a1.AddToScheme} {
-		if err := add(s); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
-}
+// Scheme knows every type the reconciler reads or writes (schema/scheme's).
+func Scheme() (*runtime.Scheme, error) { return scheme.New() }
 
 // Cluster is one cluster of the topology with its client, or the error that
 // kept it from getting one.

@@ -37,7 +37,7 @@ import (
 // dependency copies in members. Only such objects are ever deleted.
 const (
 	FieldManager   = "kosmos-tree"
-	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelManagedBy = v1alpha1.LabelManagedBy
 	ManagedBy      = v1alpha1.ManagedByTree
 	// AnnotationOwnLabels lists the label keys the tree set on a virtual
 	// node, so that it removes the ones it no longer wants and no other.

@@ -45,7 +45,7 @@ func TestApplyRenderFacts(t *testing.T) {
 
 	// Before anything is applied, diff shows the creations (exit 1).
 	code, out, errs := kosmos("diff", "-f", example, "--kubeconfig", kc)
-	if code != 1 || !strings.Contains(out, "cluster host: 8 to create, 0 to change, 0 to delete") || !strings.Contains(out, "+++ b/member-b/NodeConfig/member-b-n1") {
+	if code != 1 || !strings.Contains(out, "cluster host: 9 to create, 0 to change, 0 to delete") || !strings.Contains(out, "+++ b/member-b/NodeConfig/member-b-n1") {
 		t.Fatalf("diff before apply: exit %d\n%.3000s\n%s", code, out, errs)
 	}
 

@@ -51,3 +51,25 @@ func TestOfflineDiff(t *testing.T) {
 		t.Errorf("missing --from/--facts: exit %d", code)
 	}
 }
+
+// TestRenderWithoutClusters: what topology.example.yaml's header tells a
+// newcomer to run works with no cluster at all: the objects that need no
+// facts are printed (every cluster's kosmos-dns ConfigMap among them), and
+// stderr says what was left out and how to get it.
+func TestRenderWithoutClusters(t *testing.T) {
+	code, out, errs := kosmos("render", "-f", "../../topology.example.yaml", "--kubeconfig", filepath.Join(t.TempDir(), "none"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	for _, c := range []string{"host", "member-a", "member-b", "member-c"} {
+		if !strings.Contains(out, "# cluster: "+c+"\napiVersion: v1\ndata:\n  Corefile:") {
+			t.Errorf("no kosmos-dns ConfigMap for %s", c)
+		}
+		if !strings.Contains(errs, "cluster "+c+" not observed") || !strings.Contains(out, "# cluster "+c+" not observed: left out its nodes") {
+			t.Errorf("nothing says %s was left out:\n%s", c, errs)
+		}
+	}
+	if !strings.Contains(out, "kind: DistributionPolicy") || !strings.Contains(errs, "kosmos facts -f ../../topology.example.yaml") {
+		t.Errorf("render without clusters:\n%.2000s\n%s", out, errs)
+	}
+}

@@ -337,7 +337,7 @@ holder acts. /healthz, /readyz and /metrics are served on --health-addr.`,
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig: the clusters' contexts (--connect contexts) or the host's credentials (default: in-cluster)")
 	fl.StringVar(&f.context, "context", "", "context of --kubeconfig that reaches the host (default: its current context)")
 	fl.StringVar(&f.connect, "connect", "auto", "how clusters are reached: secrets, contexts or auto")
-	fl.StringVar(&f.namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), "kosmos-system"), "namespace of kubeconfig Secrets without one, and of the leader Lease")
+	fl.StringVar(&f.namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), v1alpha1.SystemNamespace), "namespace of kubeconfig Secrets without one, and of the leader Lease")
 	fl.BoolVar(&f.prune, "prune", true, "delete owned objects that are no longer desired")
 	fl.DurationVar(&f.resync, "resync", time.Minute, "period of the full pass that reverts drift and retries failed clusters")
 	fl.DurationVar(&f.endpointExpiry, "endpoint-expiry", 2*time.Minute, "how long the imported endpoints of a cluster that stopped answering are kept in the other clusters")

@@ -19,7 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/leader"
-	"kosmos.io/kosmos/reconciler"
+	kscheme "kosmos.io/kosmos/schema/scheme"
+	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
 )
 
@@ -70,7 +71,7 @@ allowed nodes/proxy on the node in the host, as with a real kubelet.`,
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
-			scheme, err := reconciler.Scheme()
+			scheme, err := kscheme.New()
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
@@ -109,7 +110,7 @@ allowed nodes/proxy on the node in the host, as with a real kubelet.`,
 	fl := cmd.Flags()
 	fl.StringVar(&kubeconfig, "kubeconfig", "", "the host's kubeconfig (default: in-cluster)")
 	fl.StringVar(&kctx, "context", "", "context of --kubeconfig (default: its current context)")
-	fl.StringVar(&namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), "kosmos-system"), "namespace of kubeconfig Secrets without one, and of the leader Lease")
+	fl.StringVar(&namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), v1alpha1.SystemNamespace), "namespace of kubeconfig Secrets without one, and of the leader Lease")
 	fl.DurationVar(&interval, "interval", 10*time.Second, "period between passes over the members")
 	fl.DurationVar(&grace, "grace", 40*time.Second, "how long a member may not answer before its virtual nodes go NotReady")
 	fl.IntVar(&workers, "workers", 16, "pods synced in parallel per member")

@@ -38,7 +38,16 @@ func TestUpCheckDown(t *testing.T) {
 		t.Fatal("kosmos up --dataplane needs root (network namespaces, VXLAN, iptables); make test runs as root")
 	}
 	dir := filepath.Join(t.TempDir(), "sandbox")
-	topo := filepath.Join("..", "..", "topology.example.yaml")
+	// A copy of the example: the sandbox's reconciler follows this file, and
+	// the test takes member-c out of it below.
+	example, err := os.ReadFile(filepath.Join("..", "..", "topology.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := filepath.Join(t.TempDir(), "topology.yaml")
+	if err := os.WriteFile(topo, example, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, err := runKosmos(t, "up", "-f", topo, "--state-dir", dir, "--dns-port", "0", "--dataplane")
 	t.Cleanup(func() { _, _ = runKosmos(t, "down", "--state-dir", dir) })
 	if err != nil {
@@ -73,6 +82,7 @@ func TestUpCheckDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	memberCLeaves(t, topo, string(example))
 
 	out, err = runKosmos(t, "down", "--state-dir", dir)
 	if err != nil {
@@ -129,5 +139,76 @@ func TestUpKeepsOthersDirectories(t *testing.T) {
 	}
 	if _, err := os.Stat(precious); err != nil {
 		t.Errorf("kosmos down removed a directory that is not a sandbox's: %v", err)
+	}
+}
+
+// memberCLeaves takes member-c out of the topology file the running sandbox
+// follows: the reconciler prunes what Kosmos wrote there, its agents tear
+// down (no vx- device is left on its machines), and no other machine routes
+// to it any more.
+func memberCLeaves(t *testing.T, topo, example string) {
+	t.Helper()
+	vxDevices := func(ns string) string {
+		out, err := exec.Command("ip", "-n", ns, "-o", "link", "show").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip -n %s link: %v\n%s", ns, err, out)
+		}
+		var vx []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], "vx-") {
+				vx = append(vx, strings.TrimSuffix(f[1], ":"))
+			}
+		}
+		return strings.Join(vx, ",")
+	}
+	routes := func(ns string) string {
+		out, err := exec.Command("ip", "-n", ns, "route", "show").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip -n %s route: %v\n%s", ns, err, out)
+		}
+		return string(out)
+	}
+	cNodes := []string{sandbox.NetnsPrefix + "member-c-member-c-n1", sandbox.NetnsPrefix + "member-c-member-c-n2"}
+	aNode := sandbox.NetnsPrefix + "member-a-member-a-n1"
+	for _, ns := range cNodes {
+		if vxDevices(ns) == "" {
+			t.Fatalf("%s has no vx- device before member-c leaves", ns)
+		}
+	}
+	if !strings.Contains(routes(aNode), "10.30.") {
+		t.Fatalf("%s has no route to member-c before it leaves:\n%s", aNode, routes(aNode))
+	}
+	start := strings.Index(example, "    - name: member-c\n")
+	end := strings.Index(example, "  distributionPolicies:")
+	if start < 0 || end < start {
+		t.Fatal("the example's member-c block moved")
+	}
+	left := example[:start] + example[end:]
+	left = strings.Replace(left, "          - { name: member-c, weight: 1 }\n", "", 1)
+	tmp := topo + ".new"
+	if err := os.WriteFile(tmp, []byte(left), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, topo); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var left []string
+		for _, ns := range cNodes {
+			if vx := vxDevices(ns); vx != "" {
+				left = append(left, ns+": "+vx)
+			}
+		}
+		if r := routes(aNode); strings.Contains(r, "10.30.") {
+			left = append(left, aNode+" routes to member-c")
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member-c left the topology 90s ago, still: %v", left)
+		}
+		<-time.After(250 * time.Millisecond)
 	}
 }

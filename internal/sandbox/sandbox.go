@@ -55,7 +55,7 @@ import (
 )
 
 // Namespace is where Kosmos runs in the host.
-const Namespace = "kosmos-system"
+const Namespace = v1alpha1.SystemNamespace
 
 // Options say what to run.
 type Options struct {
