@@ -143,30 +143,11 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 		if cr.Err != nil {
 			return
 		}
-		var objs []client.Object
-		var cp *plan.Cluster
-		if !cr.Leaving {
-			cp = p.plan.Cluster(c.Name)
-			objs = cp.Objects
-		}
-		var old []inventory.Entry
-		if r := p.inv[c.Name]; r != nil {
-			old = r.Objects
-		}
-		res, entries, err := apply.Cluster(ctx, c.Client, objs, apply.Options{Inventory: old, Prune: p.prune})
-		if cp != nil {
-			n, serr := mcs.WriteStatus(ctx, c.Client, v1alpha1.FieldManager, cp.Exports, cp.Imports)
-			cr.StatusWrites = n
-			err = errors.Join(err, serr)
-		}
-		if err != nil && cr.Leaving {
-			err = fmt.Errorf("left the topology; its cleanup is pending: %w", err)
-		}
-		cr.Result, cr.Err = res, err
+		entries := p.applyCluster(ctx, c, cr)
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
-		case cr.Leaving && err == nil && len(entries) == 0:
+		case cr.Leaving && cr.Err == nil && len(entries) == 0:
 			delete(next, c.Name) // cleaned up: forgotten
 			cr.Forgotten = true
 		case cr.Leaving:
@@ -254,4 +235,31 @@ func EnsureCRDs(ctx context.Context, c client.Client) error {
 		}
 	}
 	return nil
+}
+
+// applyCluster applies one cluster's plan (nothing, for a cluster that left)
+// and prunes its stale inventory entries, then writes the MCS statuses. It
+// fills cr and returns the cluster's new inventory entries.
+func (p *prepared) applyCluster(ctx context.Context, c Cluster, cr *ClusterReport) []inventory.Entry {
+	var objs []client.Object
+	var cp *plan.Cluster
+	if !cr.Leaving {
+		cp = p.plan.Cluster(c.Name)
+		objs = cp.Objects
+	}
+	var old []inventory.Entry
+	if r := p.inv[c.Name]; r != nil {
+		old = r.Objects
+	}
+	res, entries, err := apply.Cluster(ctx, c.Client, objs, apply.Options{Inventory: old, Prune: p.prune})
+	if cp != nil {
+		n, serr := mcs.WriteStatus(ctx, c.Client, v1alpha1.FieldManager, cp.Exports, cp.Imports)
+		cr.StatusWrites = n
+		err = errors.Join(err, serr)
+	}
+	if err != nil && cr.Leaving {
+		err = fmt.Errorf("left the topology; its cleanup is pending: %w", err)
+	}
+	cr.Result, cr.Err = res, err
+	return entries
 }

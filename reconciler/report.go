@@ -3,6 +3,7 @@ package reconciler
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -32,4 +33,50 @@ func (r Report) ProblemsErr() error {
 		return nil
 	}
 	return fmt.Errorf("plan: %s", strings.Join(r.Problems, "; "))
+}
+
+// Write prints what the pass did per cluster (with every object when
+// verbose): what happened, never what was merely meant.
+func (rep Report) Write(out io.Writer, verbose bool) {
+	for _, p := range rep.Problems {
+		fmt.Fprintln(out, "problem:", p)
+	}
+	if rep.Guard.Tripped {
+		fmt.Fprintln(out, rep.Guard.Message())
+		return
+	}
+	for _, c := range rep.Clusters {
+		r := c.Result
+		switch {
+		case c.Forgotten && len(r.Pruned) == 0:
+			fmt.Fprintf(out, "cluster %s: left the topology; forgotten, its objects stay\n", c.Name)
+			continue
+		case c.Forgotten:
+			fmt.Fprintf(out, "cluster %s: left the topology; %d pruned, forgotten\n", c.Name, len(r.Pruned))
+		case c.Leaving:
+			fmt.Fprintf(out, "cluster %s: left the topology; %d pruned, %d failed, cleanup pending\n", c.Name, len(r.Pruned), len(r.Failed))
+		default:
+			fmt.Fprintf(out, "cluster %s: %d created, %d updated, %d pruned, %d unchanged", c.Name, len(r.Created), len(r.Updated), len(r.Pruned), len(r.Unchanged))
+			if len(r.Failed) > 0 {
+				fmt.Fprintf(out, ", %d failed", len(r.Failed))
+			}
+			fmt.Fprintln(out)
+		}
+		if verbose {
+			for _, set := range []struct {
+				mark string
+				keys []string
+			}{{"+", r.Created}, {"~", r.Updated}, {"-", r.Pruned}, {"!", r.Failed}, {"released", r.Released}} {
+				for _, k := range set.keys {
+					fmt.Fprintf(out, "  %s %s\n", set.mark, k)
+				}
+			}
+		}
+		if c.Err != nil {
+			fmt.Fprintf(out, "  error: %s\n", strings.ReplaceAll(c.Err.Error(), "\n", "\n  "))
+		}
+	}
+	if rep.InventoryErr != nil {
+		fmt.Fprintf(out, "inventory: %v\n", rep.InventoryErr)
+	}
 }

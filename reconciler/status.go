@@ -69,27 +69,7 @@ func SetTopologyStatus(st *v1alpha1.TopologyStatus, gen int64, o Outcome, now me
 		meta.RemoveStatusCondition(&st.Conditions, CondReconciling)
 		return // nothing was written: the clusters' last report stands
 	}
-	st.ClusterCount = 0
-	st.Clusters = nil
-	var failing []string
-	for _, c := range o.Pass.Clusters {
-		if c.Forgotten {
-			continue
-		}
-		if !c.Leaving {
-			st.ClusterCount++
-		}
-		cs := v1alpha1.ClusterStatus{
-			Name:      c.Name,
-			Reachable: c.Err == nil,
-			Objects:   int32(len(c.Result.Created) + len(c.Result.Updated) + len(c.Result.Unchanged)),
-		}
-		if c.Err != nil {
-			cs.Message = clip(c.Err.Error())
-			failing = append(failing, c.Name)
-		}
-		st.Clusters = append(st.Clusters, cs)
-	}
+	failing := setClusters(st, o.Pass)
 	meta.RemoveStatusCondition(&st.Conditions, CondReconciling)
 	if len(failing) > 0 {
 		msg := fmt.Sprintf("%d of %d clusters failing: %s (see status.clusters); the others are reconciled", len(failing), len(st.Clusters), strings.Join(failing, ", "))
@@ -108,3 +88,29 @@ func SetTopologyStatus(st *v1alpha1.TopologyStatus, gen int64, o Outcome, now me
 }
 
 func statusEqual(a, b v1alpha1.TopologyStatus) bool { return equality.Semantic.DeepEqual(a, b) }
+
+// setClusters fills the per-cluster status from a pass and returns the
+// clusters that failed (those that left and are pending included).
+func setClusters(st *v1alpha1.TopologyStatus, rep *Report) (failing []string) {
+	st.ClusterCount = 0
+	st.Clusters = nil
+	for _, c := range rep.Clusters {
+		if c.Forgotten {
+			continue
+		}
+		if !c.Leaving {
+			st.ClusterCount++
+		}
+		cs := v1alpha1.ClusterStatus{
+			Name:      c.Name,
+			Reachable: c.Err == nil,
+			Objects:   int32(len(c.Result.Created) + len(c.Result.Updated) + len(c.Result.Unchanged)),
+		}
+		if c.Err != nil {
+			cs.Message = clip(c.Err.Error())
+			failing = append(failing, c.Name)
+		}
+		st.Clusters = append(st.Clusters, cs)
+	}
+	return failing
+}

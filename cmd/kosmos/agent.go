@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"kosmos.io/kosmos/internal/component"
 	"kosmos.io/kosmos/nodeagent"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -159,28 +159,24 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 		return &exitError{exitError2, err}
 	}
 	var ready atomic.Bool
-	if healthAddr != "" {
-		reg := prometheus.NewRegistry()
-		if err := nodeagent.RegisterMetrics(reg); err != nil {
-			return &exitError{exitError2, err}
-		}
-		stopHealth, err := serveHealth(healthAddr, &ready, reg)
-		if err != nil {
-			return &exitError{exitError2, err}
-		}
-		defer stopHealth()
-	}
 	go src.Watch(ctx)
 	report := src.Report(ctx)
 	log.Info("agent running", "node", node, "apiServer", cfg.Host, "resync", resync)
-	nodeagent.Run(ctx, k, src.Spec, nodeagent.Options{
-		Resync:  resync,
-		Changes: nodeagent.Merge(ctx, changes, src.Events()),
-		Log:     log,
-		Report: func(spec *v1alpha1.NodeConfigSpec, res nodeagent.Result, err error) {
-			ready.Store(err == nil)
-			report(spec, res, err)
-		},
-	})
+	err = component.Run(ctx, component.Options{Name: "kosmos-agent", HealthAddr: healthAddr, Metrics: nodeagent.RegisterMetrics, Log: log}, &ready,
+		func(ctx context.Context) error {
+			nodeagent.Run(ctx, k, src.Spec, nodeagent.Options{
+				Resync:  resync,
+				Changes: nodeagent.Merge(ctx, changes, src.Events()),
+				Log:     log,
+				Report: func(spec *v1alpha1.NodeConfigSpec, res nodeagent.Result, err error) {
+					ready.Store(err == nil)
+					report(spec, res, err)
+				},
+			})
+			return nil
+		})
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
 	return nil
 }

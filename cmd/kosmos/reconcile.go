@@ -8,24 +8,22 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"kosmos.io/kosmos/internal/leader"
+	"kosmos.io/kosmos/internal/component"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/inventory"
 	"kosmos.io/kosmos/reconciler/plan"
 	"kosmos.io/kosmos/schema"
+	kscheme "kosmos.io/kosmos/schema/scheme"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -280,7 +278,7 @@ func runApply(cmd *cobra.Command, f applyFlags) error {
 			return reconciler.ConnectContexts(t, f.kubeconfig)
 		},
 	})
-	printPass(cmd.OutOrStdout(), rep, true)
+	rep.Write(cmd.OutOrStdout(), true)
 	if err := rep.Err(); err != nil {
 		return &exitError{exitInvalid, err}
 	}
@@ -355,26 +353,10 @@ func cmpOr(a, b string) string {
 }
 
 func runReconcile(ctx context.Context, stderr io.Writer, f reconcileFlags) error {
-	if (f.file == "") == (f.object == "") {
-		return &exitError{exitError2, errors.New("reconcile: give exactly one of --topology FILE and --topology-object NAMESPACE/NAME")}
+	if err := f.check(); err != nil {
+		return &exitError{exitError2, err}
 	}
-	objNS, objName, ok := strings.Cut(f.object, "/")
-	if f.object != "" && (!ok || objNS == "" || objName == "") {
-		return &exitError{exitError2, fmt.Errorf("reconcile: --topology-object %q: want NAMESPACE/NAME", f.object)}
-	}
-	if f.connect == "auto" {
-		f.connect = "contexts"
-		if f.kubeconfig == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-			f.connect = "secrets"
-		}
-	}
-	if f.connect != "secrets" && f.connect != "contexts" {
-		return &exitError{exitError2, fmt.Errorf("reconcile: --connect %q: want secrets, contexts or auto", f.connect)}
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-
 	// The host: where Secrets, the topology object, events and the Lease
 	// live. Only needed when one of those is used.
 	var host *rest.Config
@@ -397,84 +379,61 @@ func runReconcile(ctx context.Context, stderr io.Writer, f reconcileFlags) error
 		}
 	}
 	if f.object != "" {
-		scheme, err := reconciler.Scheme()
-		if err != nil {
-			return &exitError{exitError2, err}
-		}
-		wc, err := client.NewWithWatch(host, client.Options{Scheme: scheme})
-		if err != nil {
-			return &exitError{exitError2, err}
-		}
-		rec, stopRec, err := reconciler.NewEventRecorder(host, "kosmos-reconciler")
+		src, stopRec, err := objectSource(host, f.object)
 		if err != nil {
 			return &exitError{exitError2, err}
 		}
 		defer stopRec()
-		ctl.Source = &reconciler.ObjectSource{Client: wc, Namespace: objNS, Name: objName, Events: rec}
+		ctl.Source = src
 	}
-
 	var ready atomic.Bool
 	ctl.OnPass = func(_ reconciler.Report, err error) { ready.Store(err == nil) }
-	if f.healthAddr != "" {
-		reg := prometheus.NewRegistry()
-		if err := reconciler.RegisterMetrics(reg); err != nil {
-			return &exitError{exitError2, err}
-		}
-		stopHealth, err := serveHealth(f.healthAddr, &ready, reg)
-		if err != nil {
-			return &exitError{exitError2, err}
-		}
-		defer stopHealth()
-	}
 	log.Info("reconciler running", "topology", ctl.Source.String(), "connect", f.connect, "resync", f.resync, "leaderElect", f.leaderElect)
-	if err := leader.RunIf(ctx, f.leaderElect, host, leader.Options{Namespace: f.namespace, Name: "kosmos-reconciler", Log: log}, ctl.Run); err != nil {
+	opts := component.Options{Name: "kosmos-reconciler", HealthAddr: f.healthAddr, Metrics: reconciler.RegisterMetrics,
+		LeaderElect: f.leaderElect, Config: host, Namespace: f.namespace, Log: log}
+	if err := component.Run(ctx, opts, &ready, ctl.Run); err != nil {
 		return &exitError{exitError2, err}
 	}
 	return nil
 }
 
-// printPass prints what a pass did per cluster (with every object when
-// verbose): what happened, never what was merely meant.
-func printPass(out io.Writer, rep reconciler.Report, verbose bool) {
-	for _, p := range rep.Problems {
-		fmt.Fprintln(out, "problem:", p)
+// check refuses contradictory flags and resolves --connect auto: Secrets in
+// a cluster, contexts elsewhere.
+func (f *reconcileFlags) check() error {
+	if (f.file == "") == (f.object == "") {
+		return errors.New("reconcile: give exactly one of --topology FILE and --topology-object NAMESPACE/NAME")
 	}
-	if rep.Guard.Tripped {
-		fmt.Fprintln(out, rep.Guard.Message())
-		return
+	if ns, name, ok := strings.Cut(f.object, "/"); f.object != "" && (!ok || ns == "" || name == "") {
+		return fmt.Errorf("reconcile: --topology-object %q: want NAMESPACE/NAME", f.object)
 	}
-	for _, c := range rep.Clusters {
-		r := c.Result
-		switch {
-		case c.Forgotten && len(r.Pruned) == 0:
-			fmt.Fprintf(out, "cluster %s: left the topology; forgotten, its objects stay\n", c.Name)
-			continue
-		case c.Forgotten:
-			fmt.Fprintf(out, "cluster %s: left the topology; %d pruned, forgotten\n", c.Name, len(r.Pruned))
-		case c.Leaving:
-			fmt.Fprintf(out, "cluster %s: left the topology; %d pruned, %d failed, cleanup pending\n", c.Name, len(r.Pruned), len(r.Failed))
-		default:
-			fmt.Fprintf(out, "cluster %s: %d created, %d updated, %d pruned, %d unchanged", c.Name, len(r.Created), len(r.Updated), len(r.Pruned), len(r.Unchanged))
-			if len(r.Failed) > 0 {
-				fmt.Fprintf(out, ", %d failed", len(r.Failed))
-			}
-			fmt.Fprintln(out)
-		}
-		if verbose {
-			for _, set := range []struct {
-				mark string
-				keys []string
-			}{{"+", r.Created}, {"~", r.Updated}, {"-", r.Pruned}, {"!", r.Failed}, {"released", r.Released}} {
-				for _, k := range set.keys {
-					fmt.Fprintf(out, "  %s %s\n", set.mark, k)
-				}
-			}
-		}
-		if c.Err != nil {
-			fmt.Fprintf(out, "  error: %s\n", strings.ReplaceAll(c.Err.Error(), "\n", "\n  "))
+	if f.connect == "auto" {
+		f.connect = "contexts"
+		if f.kubeconfig == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+			f.connect = "secrets"
 		}
 	}
-	if rep.InventoryErr != nil {
-		fmt.Fprintf(out, "inventory: %v\n", rep.InventoryErr)
+	if f.connect != "secrets" && f.connect != "contexts" {
+		return fmt.Errorf("reconcile: --connect %q: want secrets, contexts or auto", f.connect)
 	}
+	return nil
 }
+
+// objectSource follows the KosmosTopology object NAMESPACE/NAME in the
+// host, recording events on it; stop flushes the events.
+func objectSource(host *rest.Config, object string) (src *reconciler.ObjectSource, stop func(), err error) {
+	ns, name, _ := strings.Cut(object, "/")
+	scheme, err := kscheme.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	wc, err := client.NewWithWatch(host, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, stop, err := reconciler.NewEventRecorder(host, "kosmos-reconciler")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &reconciler.ObjectSource{Client: wc, Namespace: ns, Name: name, Events: rec}, stop, nil
+}
+

@@ -9,16 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"kosmos.io/kosmos/internal/leader"
+	"kosmos.io/kosmos/internal/component"
 	kscheme "kosmos.io/kosmos/schema/scheme"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
@@ -64,8 +61,6 @@ allowed nodes/proxy on the node in the host, as with a real kubelet.`,
   kosmos tree --kubelet-client-ca /etc/kubernetes/pki/ca.crt --node-ip $POD_IP`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			cfg, err := hostConfig(kubeconfig, kctx)
 			if err != nil {
@@ -82,26 +77,17 @@ allowed nodes/proxy on the node in the host, as with a real kubelet.`,
 			ctl := &tree.Controller{Host: host, Config: cfg, Namespace: namespace, Interval: interval, Grace: grace,
 				Workers: workers, QPS: qps, Log: log}
 			if kubeletCA != "" {
-				stopKubelet, err := serveKubelet(ctx, ctl, kubeletAddr, kubeletCA, kubeletCert, kubeletKey, nodeIP)
+				stopKubelet, err := serveKubelet(cmd.Context(), ctl, kubeletAddr, kubeletCA, kubeletCert, kubeletKey, nodeIP)
 				if err != nil {
 					return &exitError{exitError2, err}
 				}
 				defer stopKubelet()
 			}
-			reg := prometheus.NewRegistry()
-			if err := ctl.Register(reg); err != nil {
-				return &exitError{exitError2, err}
-			}
 			var ready atomic.Bool
 			ctl.OnPass = func(err error) { ready.Store(err == nil) }
-			if healthAddr != "" {
-				stopHealth, err := serveHealth(healthAddr, &ready, reg)
-				if err != nil {
-					return &exitError{exitError2, err}
-				}
-				defer stopHealth()
-			}
-			if err := leader.RunIf(ctx, leaderElect, cfg, leader.Options{Namespace: namespace, Name: "kosmos-tree", Log: log}, ctl.Run); err != nil {
+			opts := component.Options{Name: "kosmos-tree", HealthAddr: healthAddr, Metrics: ctl.Register,
+				LeaderElect: leaderElect, Config: cfg, Namespace: namespace, Log: log}
+			if err := component.Run(cmd.Context(), opts, &ready, ctl.Run); err != nil {
 				return &exitError{exitError2, err}
 			}
 			return nil

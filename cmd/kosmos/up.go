@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"os"
 	"os/exec"
@@ -17,10 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/klog/v2"
 
 	"kosmos.io/kosmos/internal/sandbox"
-	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema"
 )
 
@@ -171,19 +168,13 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 	if err := sandbox.WriteState(dir, st); err != nil { // kosmos down can stop it while it starts
 		return &exitError{exitError2, err}
 	}
-	// The components' own logs (kube-scheduler, CoreDNS, client-go) go to
-	// a file of their own; this output is the story of the sandbox.
-	complog, err := os.Create(filepath.Join(dir, "components.log"))
+	logPath, closeLog, err := sandbox.RedirectLogs(dir)
 	if err != nil {
 		return &exitError{exitError2, err}
 	}
-	defer complog.Close()
-	klog.LogToStderr(false)
-	klog.SetOutput(complog)
-	log.SetOutput(complog)
-	os.Stderr = complog // components that set their own logging write to stderr (main kept the real one for errors)
+	defer closeLog()
 	start := time.Now()
-	fmt.Fprintf(out, "kosmos up: %s (components log to %s)\n", topology, complog.Name())
+	fmt.Fprintf(out, "kosmos up: %s (components log to %s)\n", topology, logPath)
 	o.Progress = out
 	sb, err := sandbox.Start(ctx, o)
 	if err != nil {
@@ -193,27 +184,8 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 		fmt.Fprintln(out, "stopping the sandbox")
 		_ = sb.Stop()
 	}()
-	clusters, err := reconciler.ConnectContexts(sb.Topology, sb.KubeconfigPath)
-	if err != nil {
+	if err := sb.FirstApply(ctx, out); err != nil {
 		return &exitError{exitError2, err}
-	}
-	fmt.Fprintln(out, "\nfirst kosmos diff (what Kosmos will create):")
-	diffs, err := reconciler.LiveDiff(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true})
-	if err != nil {
-		return &exitError{exitError2, err}
-	}
-	for _, d := range diffs.Clusters {
-		changes := reconciler.Diff(d.Cluster, d.Before, d.After)
-		fmt.Fprintf(out, "  cluster %s: %d changes\n", d.Cluster, len(changes))
-		for _, c := range changes {
-			fmt.Fprintf(out, "    %-6s %s\n", c.Action, c.Key)
-		}
-	}
-	fmt.Fprintf(out, "  (the whole diff: kosmos diff -f %s --kubeconfig %s)\n\napplying:\n", topology, sb.KubeconfigPath)
-	rep := reconciler.Pass(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true})
-	printPass(out, rep, false)
-	if err := rep.Err(); err != nil {
-		return &exitError{exitError2, fmt.Errorf("the first apply failed: %w", err)}
 	}
 	fmt.Fprintln(out, "\nstarting the controllers:")
 	if err := sb.StartControllers(); err != nil {

@@ -2,8 +2,10 @@ package leader_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,13 +40,15 @@ func TestOneLeaderThenHandover(t *testing.T) {
 			done <- leader.Run(ctx, cfg, leader.Options{
 				Namespace: "kosmos-system", Name: "kosmos-reconciler", Identity: []string{"a", "b"}[i],
 				LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 200 * time.Millisecond, Log: log,
-			}, func(ctx context.Context) {
+			}, func(ctx context.Context) error {
 				if leading.Add(1) > 1 {
 					t.Error("two replicas lead at once")
 				}
 				led[i].Store(true)
 				<-ctx.Done()
+				<-time.After(300 * time.Millisecond) // a run that takes a moment to wind down
 				leading.Add(-1)
+				return nil
 			})
 		}()
 		return cancel, done
@@ -80,5 +84,48 @@ func TestOneLeaderThenHandover(t *testing.T) {
 	}
 	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != "b" {
 		t.Errorf("lease holder = %v, want b", lease.Spec.HolderIdentity)
+	}
+}
+
+// A guarded function that returns by itself while leading ends the election:
+// Run reports ErrStopped (the process exits and restarts) and the Lease is
+// released, so a standby takes over instead of a leader that does nothing.
+func TestStoppedLeaderLetsGo(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{Names: []string{"host"}})
+	cfg := env.Cluster("host").Config
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kosmos-system"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	opts := leader.Options{Namespace: "kosmos-system", Name: "kosmos-tree", Identity: "a",
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 200 * time.Millisecond, Log: log}
+	done := make(chan error, 1)
+	go func() {
+		done <- leader.Run(context.Background(), cfg, opts, func(context.Context) error { return errors.New("start-up failed") })
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, leader.ErrStopped) || !strings.Contains(err.Error(), "start-up failed") {
+			t.Errorf("Run = %v, want ErrStopped with the cause", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run kept the lease after the guarded function returned")
+	}
+	// Released: b leads at once, not after the 15 s lease runs out.
+	opts.Identity = "b"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ledB := make(chan struct{})
+	go func() {
+		_ = leader.Run(ctx, cfg, opts, func(ctx context.Context) error { close(ledB); <-ctx.Done(); return nil })
+	}()
+	select {
+	case <-ledB:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lease was not released when the leader stopped")
 	}
 }
