@@ -436,4 +436,3 @@ func objectSource(host *rest.Config, object string) (src *reconciler.ObjectSourc
 	}
 	return &reconciler.ObjectSource{Client: wc, Namespace: ns, Name: name, Events: rec}, stop, nil
 }
-
