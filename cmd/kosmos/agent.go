@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,15 +19,8 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-func newAgentCommand() *cobra.Command {
-	var file string
-	var once, teardown bool
-	var resync time.Duration
-	var node, kubeconfig, healthAddr, netnsName string
-	cmd := &cobra.Command{
-		Use:   "agent",
-		Short: "Make this node's kernel hold its ClusterLink NodeConfig",
-		Long: `Agent applies a NodeConfig to the kernel of the network namespace it runs in:
+// agentHelp is the long help of the command.
+const agentHelp = `Agent applies a NodeConfig to the kernel of the network namespace it runs in:
 VXLAN devices (vx-*), their addresses, routes (protocol 75), static FDB and
 permanent neighbour entries, and NAT in its own chains (KOSMOS-PREROUTING,
 KOSMOS-POSTROUTING, KOSMOS-FORWARD). It touches nothing else. A config that
@@ -44,7 +38,36 @@ drift on every resync period and on every route or link change in the kernel,
 so a route deleted by hand is back within moments. --once applies the file and
 exits (0 applied, 1 refused or failed); --teardown removes everything the agent
 owns. These serve to debug a node by hand and to test the agent without an API
-server.`,
+server.`
+
+// agentFlags are the agent command's flags.
+type agentFlags struct {
+	file, node, kubeconfig, healthAddr, netns string
+	once, teardown                            bool
+	resync                                    time.Duration
+}
+
+// check refuses flags that exclude each other or name no NodeConfig.
+func (f agentFlags) check() error {
+	switch {
+	case f.once && f.teardown:
+		return errors.New("agent: --once and --teardown exclude each other")
+	case f.file != "" && f.node != "":
+		return errors.New("agent: --node-config and --node exclude each other")
+	case !f.teardown && f.file == "" && f.node == "":
+		return errors.New("agent: say where the NodeConfig comes from: --node NAME (or $NODE_NAME) for the API server, or --node-config FILE")
+	case f.once && f.file == "":
+		return errors.New("agent: --once needs --node-config FILE")
+	}
+	return nil
+}
+
+func newAgentCommand() *cobra.Command {
+	var f agentFlags
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Make this node's kernel hold its ClusterLink NodeConfig",
+		Long:  agentHelp,
 		Example: `  kosmos agent --node "$NODE_NAME"
   kosmos agent --node node1 --kubeconfig ~/.kube/config
   kosmos agent --node-config node1.yaml --once
@@ -53,65 +76,62 @@ server.`,
   kosmos agent --teardown`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if once && teardown {
-				return &exitError{exitError2, errors.New("agent: --once and --teardown exclude each other")}
-			}
-			if file != "" && node != "" {
-				return &exitError{exitError2, errors.New("agent: --node-config and --node exclude each other")}
-			}
-			if !teardown && file == "" && node == "" {
-				return &exitError{exitError2, errors.New("agent: say where the NodeConfig comes from: --node NAME (or $NODE_NAME) for the API server, or --node-config FILE")}
-			}
-			if once && file == "" {
-				return &exitError{exitError2, errors.New("agent: --once needs --node-config FILE")}
-			}
-			if netnsName != "" {
-				leave, err := nodeagent.EnterNetNS(netnsName)
-				if err != nil {
-					return &exitError{exitError2, err}
-				}
-				defer leave()
-			}
-			k, err := nodeagent.NewLinuxKernel()
-			if err != nil {
-				return &exitError{exitError2, err}
-			}
-			if node != "" && !teardown {
-				return runAgentAPI(cmd.Context(), k, node, kubeconfig, resync, healthAddr)
-			}
-			if !once && !teardown {
-				return runAgent(cmd.Context(), k, file, resync)
-			}
-			var res nodeagent.Result
-			if teardown {
-				res, err = nodeagent.Teardown(k)
-			} else {
-				nc, lerr := nodeagent.LoadNodeConfigFile(file)
-				if lerr != nil {
-					return &exitError{exitInvalid, lerr}
-				}
-				res, err = nodeagent.Set(k, &nc.Spec)
-			}
-			out := cmd.OutOrStdout()
-			for _, op := range res.Applied {
-				fmt.Fprintln(out, op)
-			}
-			fmt.Fprintf(out, "agent: %d change(s) applied\n", len(res.Applied))
-			if err != nil {
-				return &exitError{exitInvalid, err}
-			}
-			return nil
+			return runAgentCommand(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
-	cmd.Flags().StringVar(&node, "node", os.Getenv("NODE_NAME"), "follow the NodeConfig of this node in the API server (default $NODE_NAME)")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig for --node (default: in-cluster credentials)")
-	cmd.Flags().StringVar(&healthAddr, "health-addr", ":9441", "address of /healthz, /readyz and /metrics with --node (empty: off)")
-	cmd.Flags().StringVar(&netnsName, "netns", "", "do the kernel work in this named network namespace, API traffic from the current one (tests, the sandbox)")
-	cmd.Flags().StringVar(&file, "node-config", "", "NodeConfig file to apply (with --once)")
-	cmd.Flags().BoolVar(&once, "once", false, "apply the NodeConfig file and exit")
-	cmd.Flags().DurationVar(&resync, "resync", 10*time.Second, "period of the full repair pass when running continuously")
-	cmd.Flags().BoolVar(&teardown, "teardown", false, "remove every device, route, entry and chain the agent owns, and exit")
+	fl := cmd.Flags()
+	fl.StringVar(&f.node, "node", os.Getenv("NODE_NAME"), "follow the NodeConfig of this node in the API server (default $NODE_NAME)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for --node (default: in-cluster credentials)")
+	fl.StringVar(&f.healthAddr, "health-addr", ":9441", "address of /healthz, /readyz and /metrics with --node (empty: off)")
+	fl.StringVar(&f.netns, "netns", "", "do the kernel work in this named network namespace, API traffic from the current one (tests, the sandbox)")
+	fl.StringVar(&f.file, "node-config", "", "NodeConfig file to apply (with --once)")
+	fl.BoolVar(&f.once, "once", false, "apply the NodeConfig file and exit")
+	fl.DurationVar(&f.resync, "resync", 10*time.Second, "period of the full repair pass when running continuously")
+	fl.BoolVar(&f.teardown, "teardown", false, "remove every device, route, entry and chain the agent owns, and exit")
 	return cmd
+}
+
+// runAgentCommand enters the network namespace, if any, then follows the API
+// server or a file, or applies once, or tears down.
+func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
+	if err := f.check(); err != nil {
+		return &exitError{exitError2, err}
+	}
+	if f.netns != "" {
+		leave, err := nodeagent.EnterNetNS(f.netns)
+		if err != nil {
+			return &exitError{exitError2, err}
+		}
+		defer leave()
+	}
+	k, err := nodeagent.NewLinuxKernel()
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	switch {
+	case f.node != "" && !f.teardown:
+		return runAgentAPI(ctx, k, f.node, f.kubeconfig, f.resync, f.healthAddr)
+	case !f.once && !f.teardown:
+		return runAgent(ctx, k, f.file, f.resync)
+	}
+	var res nodeagent.Result
+	if f.teardown {
+		res, err = nodeagent.Teardown(k)
+	} else {
+		nc, lerr := nodeagent.LoadNodeConfigFile(f.file)
+		if lerr != nil {
+			return &exitError{exitInvalid, lerr}
+		}
+		res, err = nodeagent.Set(k, &nc.Spec)
+	}
+	for _, op := range res.Applied {
+		fmt.Fprintln(out, op)
+	}
+	fmt.Fprintf(out, "agent: %d change(s) applied\n", len(res.Applied))
+	if err != nil {
+		return &exitError{exitInvalid, err}
+	}
+	return nil
 }
 
 // runAgent keeps the kernel matching the file until SIGINT or SIGTERM.

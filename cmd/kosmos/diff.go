@@ -19,14 +19,8 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-func newDiffCommand() *cobra.Command {
-	var file, from, factsFile, kubeconfig, confirm string
-	var offline bool
-	var guardPercent int
-	cmd := &cobra.Command{
-		Use:   "diff -f FILE",
-		Short: "Show what applying the topology would change, cluster by cluster",
-		Long: `Diff shows, for every cluster, the objects applying the topology would
+// diffHelp is the long help of the command.
+const diffHelp = `Diff shows, for every cluster, the objects applying the topology would
 create, change and delete, as a unified diff of YAML (in colour on a
 terminal), with a summary line per cluster. It uses the plan apply uses:
 NodeConfigs, Cluster and DistributionPolicy objects, the kosmos-dns
@@ -46,7 +40,16 @@ plans of --from (the old topology) and -f (the new one) are compared over
 facts captured by 'kosmos facts'.
 
 KUBECTL_EXTERNAL_DIFF, when set, is run on two directories (before, after)
-instead. Exit status as kubectl diff: 0 no changes, 1 changes, 2 error.`,
+instead. Exit status as kubectl diff: 0 no changes, 1 changes, 2 error.`
+
+func newDiffCommand() *cobra.Command {
+	var file, from, factsFile, kubeconfig, confirm string
+	var offline bool
+	var guardPercent int
+	cmd := &cobra.Command{
+		Use:   "diff -f FILE",
+		Short: "Show what applying the topology would change, cluster by cluster",
+		Long:  diffHelp,
 		Example: `  kosmos diff -f topology.yaml
   kosmos diff --offline --facts facts.yaml --from main/topology.yaml -f topology.yaml`,
 		Args: cobra.NoArgs,
@@ -140,23 +143,21 @@ func printDiffs(w io.Writer, rep reconciler.DiffReport, offline bool) (bool, err
 		fmt.Fprintln(w, "note:", n)
 	}
 	printGuard(w, rep.Guard, offline)
-	diffs := rep.Clusters
 	colour := false
 	if f, ok := w.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
 		colour = term.IsTerminal(int(f.Fd()))
 	}
-	external := os.Getenv("KUBECTL_EXTERNAL_DIFF")
-	var beforeDir, afterDir string
-	if external != "" {
+	var ext *externalDiff
+	if cmdline := os.Getenv("KUBECTL_EXTERNAL_DIFF"); cmdline != "" {
 		tmp, err := os.MkdirTemp("", "kosmos-diff-")
 		if err != nil {
 			return false, err
 		}
 		defer os.RemoveAll(tmp)
-		beforeDir, afterDir = filepath.Join(tmp, "before"), filepath.Join(tmp, "after")
+		ext = &externalDiff{cmdline: cmdline, before: filepath.Join(tmp, "before"), after: filepath.Join(tmp, "after")}
 	}
 	changed := false
-	for _, d := range diffs {
+	for _, d := range rep.Clusters {
 		changes := reconciler.Diff(d.Cluster, d.Before, d.After)
 		counts := map[string]int{}
 		for _, c := range changes {
@@ -169,31 +170,45 @@ func printDiffs(w io.Writer, rep reconciler.DiffReport, offline bool) (bool, err
 		fmt.Fprintf(w, "cluster %s: %d to create, %d to change, %d to delete%s\n", d.Cluster, counts["create"], counts["update"], counts["delete"], leaving)
 		for _, c := range changes {
 			changed = true
-			if external != "" {
-				name := d.Cluster + "_" + strings.ReplaceAll(c.Key, "/", "_") + ".yaml"
-				for dir, text := range map[string]string{beforeDir: c.Old, afterDir: c.New} {
-					if err := os.MkdirAll(dir, 0o755); err != nil {
-						return false, err
-					}
-					if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-						return false, err
-					}
-				}
-				continue
+			if ext == nil {
+				fmt.Fprint(w, reconciler.Unified(c, colour))
+			} else if err := ext.add(c); err != nil {
+				return false, err
 			}
-			fmt.Fprint(w, reconciler.Unified(c, colour))
 		}
 	}
-	if external != "" && changed {
-		args := strings.Fields(external)
-		cmd := exec.Command(args[0], append(args[1:], beforeDir, afterDir)...)
-		cmd.Stdout, cmd.Stderr = w, os.Stderr
-		if err := cmd.Run(); err != nil {
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() > 1 { // diff tools exit 1 on differences
-				return changed, fmt.Errorf("KUBECTL_EXTERNAL_DIFF: %w", err)
-			}
-		}
+	if ext != nil && changed {
+		return changed, ext.run(w)
 	}
 	return changed, nil
+}
+
+// externalDiff writes each change's two sides into two directories and runs
+// KUBECTL_EXTERNAL_DIFF on them, as kubectl diff does.
+type externalDiff struct{ cmdline, before, after string }
+
+func (e *externalDiff) add(c reconciler.Change) error {
+	name := c.Cluster + "_" + strings.ReplaceAll(c.Key, "/", "_") + ".yaml"
+	for dir, text := range map[string]string{e.before: c.Old, e.after: c.New} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *externalDiff) run(w io.Writer) error {
+	args := strings.Fields(e.cmdline)
+	cmd := exec.Command(args[0], append(args[1:], e.before, e.after)...)
+	cmd.Stdout, cmd.Stderr = w, os.Stderr
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() > 1 { // diff tools exit 1 on differences
+			return fmt.Errorf("KUBECTL_EXTERNAL_DIFF: %w", err)
+		}
+	}
+	return nil
 }

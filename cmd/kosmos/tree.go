@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -21,17 +22,8 @@ import (
 	"kosmos.io/kosmos/tree"
 )
 
-func newTreeCommand() *cobra.Command {
-	var kubeconfig, kctx, namespace, healthAddr string
-	var kubeletAddr, kubeletCA, kubeletCert, kubeletKey, nodeIP string
-	var interval, grace time.Duration
-	var workers int
-	var qps float32
-	var leaderElect bool
-	cmd := &cobra.Command{
-		Use:   "tree",
-		Short: "Keep member clusters as virtual nodes of the host (ClusterTree)",
-		Long: `Tree runs in the host cluster. For every Cluster object the reconciler
+// treeHelp is the long help of the command.
+const treeHelp = `Tree runs in the host cluster. For every Cluster object the reconciler
 writes (tree enabled), it reads the member through its kubeconfig Secret and
 keeps its virtual nodes in the host: one per member (Aggregate) or one per
 member node (OneToOne), with allocatable net of the member's own workloads,
@@ -55,60 +47,81 @@ With --kubelet-client-ca, the virtual nodes advertise a kubelet endpoint
 kubectl logs, exec, attach and port-forward; each is relayed to the member's
 API server for the member pod. Callers must present a client certificate
 signed by that CA (the API server's --kubelet-client-certificate) and be
-allowed nodes/proxy on the node in the host, as with a real kubelet.`,
+allowed nodes/proxy on the node in the host, as with a real kubelet.`
+
+// treeFlags are the tree command's flags.
+type treeFlags struct {
+	kubeconfig, kctx, namespace, healthAddr                 string
+	kubeletAddr, kubeletCA, kubeletCert, kubeletKey, nodeIP string
+	interval, grace                                         time.Duration
+	workers                                                 int
+	qps                                                     float32
+	leaderElect                                             bool
+}
+
+func newTreeCommand() *cobra.Command {
+	var f treeFlags
+	cmd := &cobra.Command{
+		Use:   "tree",
+		Short: "Keep member clusters as virtual nodes of the host (ClusterTree)",
+		Long:  treeHelp,
 		Example: `  kosmos tree --leader-elect
   kosmos tree --kubeconfig ~/.kube/host --interval 5s --workers 32
   kosmos tree --kubelet-client-ca /etc/kubernetes/pki/ca.crt --node-ip $POD_IP`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			cfg, err := hostConfig(kubeconfig, kctx)
-			if err != nil {
-				return &exitError{exitError2, err}
-			}
-			scheme, err := kscheme.New()
-			if err != nil {
-				return &exitError{exitError2, err}
-			}
-			host, err := client.New(cfg, client.Options{Scheme: scheme})
-			if err != nil {
-				return &exitError{exitError2, err}
-			}
-			ctl := &tree.Controller{Host: host, Config: cfg, Namespace: namespace, Interval: interval, Grace: grace,
-				Workers: workers, QPS: qps, Log: log}
-			if kubeletCA != "" {
-				stopKubelet, err := serveKubelet(cmd.Context(), ctl, kubeletAddr, kubeletCA, kubeletCert, kubeletKey, nodeIP)
-				if err != nil {
-					return &exitError{exitError2, err}
-				}
-				defer stopKubelet()
-			}
-			var ready atomic.Bool
-			ctl.OnPass = func(err error) { ready.Store(err == nil) }
-			opts := component.Options{Name: "kosmos-tree", HealthAddr: healthAddr, Metrics: ctl.Register,
-				LeaderElect: leaderElect, Config: cfg, Namespace: namespace, Log: log}
-			if err := component.Run(cmd.Context(), opts, &ready, ctl.Run); err != nil {
-				return &exitError{exitError2, err}
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTree(cmd.Context(), cmd.ErrOrStderr(), f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&kubeconfig, "kubeconfig", "", "the host's kubeconfig (default: in-cluster)")
-	fl.StringVar(&kctx, "context", "", "context of --kubeconfig (default: its current context)")
-	fl.StringVar(&namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), v1alpha1.SystemNamespace), "namespace of kubeconfig Secrets without one, and of the leader Lease")
-	fl.DurationVar(&interval, "interval", 10*time.Second, "period between passes over the members")
-	fl.DurationVar(&grace, "grace", 40*time.Second, "how long a member may not answer before its virtual nodes go NotReady")
-	fl.IntVar(&workers, "workers", 16, "pods synced in parallel per member")
-	fl.Float32Var(&qps, "qps", 100, "requests per second to each cluster (burst: twice that)")
-	fl.StringVar(&kubeletAddr, "kubelet-addr", ":10250", "address of the virtual nodes' kubelet endpoint (with --kubelet-client-ca)")
-	fl.StringVar(&kubeletCA, "kubelet-client-ca", "", "CA file of the client certificates the kubelet endpoint accepts (empty: no endpoint)")
-	fl.StringVar(&kubeletCert, "kubelet-cert", "", "serving certificate of the kubelet endpoint (default: self-signed)")
-	fl.StringVar(&kubeletKey, "kubelet-key", "", "key of --kubelet-cert")
-	fl.StringVar(&nodeIP, "node-ip", os.Getenv("POD_IP"), "address the virtual nodes advertise for their kubelet endpoint")
-	fl.BoolVar(&leaderElect, "leader-elect", false, "act only while holding the Lease kosmos-tree")
-	fl.StringVar(&healthAddr, "health-addr", ":9442", "address of /healthz, /readyz and /metrics (empty: off)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "the host's kubeconfig (default: in-cluster)")
+	fl.StringVar(&f.kctx, "context", "", "context of --kubeconfig (default: its current context)")
+	fl.StringVar(&f.namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), v1alpha1.SystemNamespace), "namespace of kubeconfig Secrets without one, and of the leader Lease")
+	fl.DurationVar(&f.interval, "interval", 10*time.Second, "period between passes over the members")
+	fl.DurationVar(&f.grace, "grace", 40*time.Second, "how long a member may not answer before its virtual nodes go NotReady")
+	fl.IntVar(&f.workers, "workers", 16, "pods synced in parallel per member")
+	fl.Float32Var(&f.qps, "qps", 100, "requests per second to each cluster (burst: twice that)")
+	fl.StringVar(&f.kubeletAddr, "kubelet-addr", ":10250", "address of the virtual nodes' kubelet endpoint (with --kubelet-client-ca)")
+	fl.StringVar(&f.kubeletCA, "kubelet-client-ca", "", "CA file of the client certificates the kubelet endpoint accepts (empty: no endpoint)")
+	fl.StringVar(&f.kubeletCert, "kubelet-cert", "", "serving certificate of the kubelet endpoint (default: self-signed)")
+	fl.StringVar(&f.kubeletKey, "kubelet-key", "", "key of --kubelet-cert")
+	fl.StringVar(&f.nodeIP, "node-ip", os.Getenv("POD_IP"), "address the virtual nodes advertise for their kubelet endpoint")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "act only while holding the Lease kosmos-tree")
+	fl.StringVar(&f.healthAddr, "health-addr", ":9442", "address of /healthz, /readyz and /metrics (empty: off)")
 	return cmd
+}
+
+// runTree runs the tree controller (and its kubelet endpoint) against the
+// host until SIGINT or SIGTERM.
+func runTree(ctx context.Context, stderr io.Writer, f treeFlags) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, err := hostConfig(f.kubeconfig, f.kctx)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	scheme, err := kscheme.New()
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	host, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	ctl := &tree.Controller{Host: host, Config: cfg, Namespace: f.namespace, Interval: f.interval, Grace: f.grace,
+		Workers: f.workers, QPS: f.qps, Log: log}
+	if f.kubeletCA != "" {
+		stopKubelet, err := serveKubelet(ctx, ctl, f.kubeletAddr, f.kubeletCA, f.kubeletCert, f.kubeletKey, f.nodeIP)
+		if err != nil {
+			return &exitError{exitError2, err}
+		}
+		defer stopKubelet()
+	}
+	var ready atomic.Bool
+	ctl.OnPass = func(err error) { ready.Store(err == nil) }
+	opts := component.Options{Name: "kosmos-tree", HealthAddr: f.healthAddr, Metrics: ctl.Register,
+		LeaderElect: f.leaderElect, Config: cfg, Namespace: f.namespace, Log: log}
+	if err := component.Run(ctx, opts, &ready, ctl.Run); err != nil {
+		return &exitError{exitError2, err}
+	}
+	return nil
 }
 
 // serveKubelet starts the virtual nodes' kubelet endpoint and sets the

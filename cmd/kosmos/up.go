@@ -32,14 +32,8 @@ func defaultSandboxDir() string {
 	return filepath.Join(base, "kosmos", "sandbox")
 }
 
-func newUpCommand() *cobra.Command {
-	var file, dir, schedConf string
-	var nodes, dnsPort int
-	var foreground, dataplane bool
-	cmd := &cobra.Command{
-		Use:   "up -f TOPOLOGY",
-		Short: "Start the local sandbox: a real control plane per cluster of the topology, Kosmos running against them",
-		Long: `Up runs the topology on this machine, with no Docker: for every cluster a real
+// upHelp is the long help of the command.
+const upHelp = `Up runs the topology on this machine, with no Docker: for every cluster a real
 control plane (etcd, kube-apiserver, kube-controller-manager from bin/k8s; make
 demo builds them), Node objects standing for its machines and a simulated
 kubelet that runs the pods bound to them. It prints the first kosmos diff,
@@ -54,7 +48,16 @@ pod to pod across clusters.
 
 The sandbox keeps running in the background (its log: <state-dir>/up.log)
 until kosmos down. The kubeconfig at <state-dir>/kubeconfig has a context
-per cluster.`,
+per cluster.`
+
+func newUpCommand() *cobra.Command {
+	var file, dir, schedConf string
+	var nodes, dnsPort int
+	var foreground, dataplane bool
+	cmd := &cobra.Command{
+		Use:   "up -f TOPOLOGY",
+		Short: "Start the local sandbox: a real control plane per cluster of the topology, Kosmos running against them",
+		Long:  upHelp,
 		Example: `  kosmos up -f topology.example.yaml
   sudo kosmos up -f topology.example.yaml --dataplane
   export KUBECONFIG=~/.cache/kosmos/sandbox/kubeconfig
