@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/internal/sandbox"
 	"kosmos.io/kosmos/schema"
 )
@@ -296,7 +297,7 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 					kubeconfig = st.Kubeconfig
 				}
 			}
-			r, err := sandbox.Collect(cmd.Context(), t, kubeconfig)
+			r, err := check.Collect(cmd.Context(), t, kubeconfig)
 			if err != nil {
 				return &exitError{exitError2, err}
 			}
@@ -311,7 +312,7 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 			out := cmd.OutOrStdout()
 			r.WriteTable(out)
 			fmt.Fprintln(out)
-			if !sandbox.WriteChecks(out, checks) {
+			if !check.WriteChecks(out, checks) {
 				return &exitError{exitInvalid, errors.New("some checks failed")}
 			}
 			return nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/internal/globalip"
 	"kosmos.io/kosmos/internal/networld"
 	"kosmos.io/kosmos/schema/v1alpha1"
@@ -92,8 +93,8 @@ func (s *Sandbox) startAgents() error {
 // the first machine of one to the pod on the first machine of the other,
 // at the address the sender reaches it by (global where the receiver's
 // pod range is mapped); IPv4, and IPv6 where both have it.
-func PingChecks(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []Check {
-	var out []Check
+func PingChecks(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []check.Check {
+	var out []check.Check
 	first := func(c string) (networld.NodeSpec, bool) {
 		ns := nodes[c]
 		if len(ns) == 0 {
@@ -124,7 +125,7 @@ func PingChecks(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec
 				if err != nil {
 					res, detail = "FAIL", "no answer"
 				}
-				out = append(out, Check{Name: name, Result: res, Detail: detail})
+				out = append(out, check.Check{Name: name, Result: res, Detail: detail})
 			}
 		}
 	}

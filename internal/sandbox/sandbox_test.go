@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/tree"
 )
@@ -143,13 +144,13 @@ func TestSandboxEndToEnd(t *testing.T) {
 	if ch := diffs.Changes(); len(ch) > 0 {
 		t.Errorf("kosmos diff after up reports %d changes, first %s", len(ch), ch[0].Key)
 	}
-	r, err := Collect(ctx, sb.Topology, sb.KubeconfigPath)
+	r, err := check.Collect(ctx, sb.Topology, sb.KubeconfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	r.WriteTable(&out)
-	if !WriteChecks(&out, r.Checks(sb.Topology)) {
+	if !check.WriteChecks(&out, r.Checks(sb.Topology)) {
 		t.Errorf("kosmos check fails:\n%s", out.String())
 	}
 	t.Log("\n" + out.String())

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"kosmos.io/kosmos/internal/check"
 )
 
 // State is what a running sandbox leaves in its directory (state.json)
@@ -72,11 +74,11 @@ func ClaimDir(dir string) error {
 }
 
 // WaitReady waits (timeout at most) for the checks to pass, then reports.
-func (s *Sandbox) WaitReady(ctx context.Context, timeout time.Duration) Report {
+func (s *Sandbox) WaitReady(ctx context.Context, timeout time.Duration) check.Report {
 	deadline := time.Now().Add(timeout)
 	for {
-		r, err := Collect(ctx, s.Topology, s.KubeconfigPath)
-		if err == nil && WriteChecks(io.Discard, r.Checks(s.Topology)) || time.Now().After(deadline) || ctx.Err() != nil {
+		r, err := check.Collect(ctx, s.Topology, s.KubeconfigPath)
+		if err == nil && check.WriteChecks(io.Discard, r.Checks(s.Topology)) || time.Now().After(deadline) || ctx.Err() != nil {
 			return r
 		}
 		select {
