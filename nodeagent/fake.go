@@ -36,9 +36,16 @@ func (f *FakeKernel) Resolve(l *Link) error {
 }
 
 // Apply performs one operation, failing as the kernel would on a duplicate
-// or a missing object.
+// or a missing object; the error names the operation.
 func (f *FakeKernel) Apply(op Op) error {
 	f.Writes++
+	if err := f.apply(op); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+func (f *FakeKernel) apply(op Op) error {
 	s := &f.S
 	hasLink := func(name string) bool {
 		return slices.ContainsFunc(s.Links, func(l Link) bool { return l.Name == name })
