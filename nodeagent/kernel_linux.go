@@ -189,6 +189,8 @@ func linkIndex(name string) (int, error) {
 // below, and each names in its error what it wrote, where, and why it failed.
 func (k *LinuxKernel) Apply(op Op) error {
 	switch {
+	case op.Link != nil && op.Kind == OpSet:
+		return setLink(op.Link)
 	case op.Link != nil:
 		return addOrDel(op.Kind, op.Link, addLink, delLink)
 	case op.Addr != nil:
@@ -205,7 +207,8 @@ func (k *LinuxKernel) Apply(op Op) error {
 	return errors.New("empty operation")
 }
 
-// addOrDel calls del for OpDel and add for the other kinds.
+// addOrDel calls del for OpDel and add for the other kinds (OpSet for a
+// chain: setting it is how it is added).
 func addOrDel[T any](kind OpKind, x *T, add, del func(*T) error) error {
 	if kind == OpDel {
 		return del(x)
@@ -251,6 +254,30 @@ func delLink(l *Link) error {
 	}
 	if err != nil {
 		return fmt.Errorf("delete link %s: %w", l.Name, err)
+	}
+	return nil
+}
+
+// setLink changes a live device's MTU and MAC where they differ; the rest of
+// it stays, and so do its addresses, routes and entries.
+func setLink(l *Link) error {
+	link, err := netlink.LinkByName(l.Name)
+	if err != nil {
+		return fmt.Errorf("set link %s: %w", l.Name, err)
+	}
+	if link.Attrs().MTU != l.MTU {
+		if err := netlink.LinkSetMTU(link, l.MTU); err != nil {
+			return fmt.Errorf("set mtu %d on link %s (parent %s): %w", l.MTU, l.Name, l.Parent, err)
+		}
+	}
+	mac, err := net.ParseMAC(l.MAC)
+	if err != nil {
+		return fmt.Errorf("set mac %q on link %s: %w", l.MAC, l.Name, err)
+	}
+	if link.Attrs().HardwareAddr.String() != mac.String() {
+		if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+			return fmt.Errorf("set mac %s on link %s: %w", mac, l.Name, err)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -17,18 +19,6 @@ func natConfig(n int) *v1alpha1.NodeConfigSpec {
 		Masquerade:  []v1alpha1.MasqueradeRule{{Device: "vx-bridge", ExceptSources: []string{"10.244.0.0/16"}}},
 	}
 	return s
-}
-
-// resolved is Desired(spec) with its links resolved by k, as Set compares it.
-func resolved(t *testing.T, k Kernel, spec *v1alpha1.NodeConfigSpec) State {
-	t.Helper()
-	want := Desired(spec)
-	for i := range want.Links {
-		if err := k.Resolve(&want.Links[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return want
 }
 
 // TestLinuxKernelSet: on a real kernel (a fresh network namespace) a config
@@ -86,7 +76,7 @@ func TestLinuxKernelErrors(t *testing.T) {
 		{Op{Kind: OpDel, FDB: &FDB{Dev: "vx-a", MAC: "02:00:00:00:00:02", Dst: "192.168.0.2"}}, "delete fdb entry 02:00:00:00:00:02 dst 192.168.0.2 dev vx-a: "},
 		{Op{Kind: OpAdd, Neigh: &Neigh{Dev: "vx-a", IP: "220.0.0.2", MAC: "02:00:00:00:00:02"}}, "add neighbour 220.0.0.2 lladdr 02:00:00:00:00:02 dev vx-a: "},
 		{Op{Kind: OpDel, Neigh: &Neigh{Dev: "vx-a", IP: "220.0.0.2", MAC: "02:00:00:00:00:02"}}, "delete neighbour 220.0.0.2 lladdr 02:00:00:00:00:02 dev vx-a: "},
-		{Op{Kind: OpSetChain, Chain: &Chain{Family: "ipv4", Table: "nat", Name: ChainPostrouting, Rules: []string{"-o vx-a -j NO-SUCH-TARGET"}}}, "set chain ipv4/nat/KOSMOS-POSTROUTING: rule \"-o vx-a -j NO-SUCH-TARGET\": "},
+		{Op{Kind: OpSet, Chain: &Chain{Family: "ipv4", Table: "nat", Name: ChainPostrouting, Rules: []string{"-o vx-a -j NO-SUCH-TARGET"}}}, "set chain ipv4/nat/KOSMOS-POSTROUTING: rule \"-o vx-a -j NO-SUCH-TARGET\": "},
 	} {
 		err := lk.Apply(c.op)
 		t.Log(err)
@@ -95,4 +85,64 @@ func TestLinuxKernelErrors(t *testing.T) {
 		}
 	}
 	_, _ = Teardown(lk)
+}
+
+// TestLinuxKernelLinkChanges: on a real kernel, a new MTU is set on the live
+// device (same index, one write); so is a new MAC, after which the device's
+// neighbour entries, flushed by the kernel, are re-added; a new VNI recreates
+// the device (a new one, everything on it re-added). Each time the kernel
+// then holds exactly the new config.
+func TestLinuxKernelLinkChanges(t *testing.T) {
+	leave := inFreshNS(t)
+	defer leave()
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = Teardown(lk) }()
+	spec := natConfig(3)
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	index := func() int {
+		l, err := netlink.LinkByName("vx-bridge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Attrs().Index
+	}
+	for _, c := range []struct {
+		name    string
+		change  func(*v1alpha1.Device)
+		inPlace bool
+		firstOp string
+		writes  int
+	}{
+		{"mtu", func(d *v1alpha1.Device) { d.MTU = 1400 }, true, "set link vx-bridge (mtu 1450 → 1400)", 1},
+		// The set, then 3 neighbours.
+		{"mac", func(d *v1alpha1.Device) { d.MAC = "02:00:00:00:00:99" }, true, "set link vx-bridge (mac 02:00:00:00:00:01 → 02:00:00:00:00:99)", 1 + 3},
+		// Delete and add, then the address and 3 each of neighbours, FDB
+		// entries and routes.
+		{"vni", func(d *v1alpha1.Device) { d.VNI = 154 }, false, "del link vx-bridge (recreate: vni 54 → 154)", 2 + 1 + 3*3},
+	} {
+		before := index()
+		c.change(&spec.Devices[0])
+		res, err := Set(lk, spec)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(res.Applied) == 0 || res.Applied[0].String() != c.firstOp {
+			t.Errorf("%s: writes %v, want %q first", c.name, res.Applied, c.firstOp)
+		}
+		if len(res.Applied) != c.writes {
+			t.Errorf("%s: %d writes %v", c.name, len(res.Applied), res.Applied)
+		}
+		if c.inPlace != (index() == before) {
+			t.Errorf("%s: device index %d → %d; in place %v", c.name, before, index(), c.inPlace)
+		}
+		got, _ := lk.Read()
+		if want := resolved(t, lk, spec); got.String() != want.String() {
+			t.Errorf("%s: kernel\n%s\nwant\n%s", c.name, got, want)
+		}
+	}
 }
