@@ -71,63 +71,79 @@ func (k *LinuxKernel) Read() (State, error) {
 	names := map[int]string{}
 	for _, vx := range links {
 		names[vx.Index] = vx.Name
-		parent := ""
-		if p, err := netlink.LinkByIndex(vx.VtepDevIndex); err == nil {
-			parent = p.Attrs().Name
-		}
-		local := ""
-		if vx.SrcAddr != nil {
-			local = vx.SrcAddr.String()
-		}
-		s.Links = append(s.Links, Link{Name: vx.Name, VNI: vx.VxlanId, Port: vx.Port, MAC: vx.HardwareAddr.String(), MTU: vx.MTU, Local: local, Parent: parent})
-		addrs, err := netlink.AddrList(vx, netlink.FAMILY_ALL)
-		if err != nil {
-			return s, fmt.Errorf("list addresses of %s: %w", vx.Name, err)
-		}
-		for _, a := range addrs {
-			if a.IP.IsLinkLocalUnicast() {
-				continue // the kernel's own fe80:: address
-			}
-			s.Addrs = append(s.Addrs, Addr{Dev: vx.Name, CIDR: a.IPNet.String()})
-		}
-		fdb, err := netlink.NeighList(vx.Index, unix.AF_BRIDGE)
-		if err != nil {
-			return s, fmt.Errorf("list FDB of %s: %w", vx.Name, err)
-		}
-		for _, n := range fdb {
-			if n.IP != nil && n.HardwareAddr != nil && n.State&netlink.NUD_PERMANENT != 0 {
-				s.FDB = append(s.FDB, FDB{Dev: vx.Name, MAC: n.HardwareAddr.String(), Dst: n.IP.String()})
-			}
-		}
-		for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-			neighs, err := netlink.NeighList(vx.Index, fam)
-			if err != nil {
-				return s, fmt.Errorf("list neighbours of %s: %w", vx.Name, err)
-			}
-			for _, n := range neighs {
-				if n.State&netlink.NUD_PERMANENT != 0 && n.HardwareAddr != nil {
-					s.Neighs = append(s.Neighs, Neigh{Dev: vx.Name, IP: n.IP.String(), MAC: n.HardwareAddr.String()})
-				}
-			}
+		if err := readDevice(&s, vx); err != nil {
+			return s, err
 		}
 	}
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
-	if err != nil {
-		return s, fmt.Errorf("list routes: %w", err)
-	}
-	for _, r := range routes {
-		if _, ours := names[r.LinkIndex]; r.Dst == nil || !ours {
-			continue // only routes through the agent's own devices are its own
-		}
-		s.Routes = append(s.Routes, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
-	}
-	chains, err := readChains()
-	if err != nil {
+	if s.Routes, err = readRoutes(names); err != nil {
 		return s, err
 	}
-	s.Chains = chains
+	if s.Chains, err = readChains(); err != nil {
+		return s, err
+	}
 	s.Normalize()
 	return s, nil
+}
+
+// readDevice appends one of the agent's devices to s, with its addresses,
+// its static FDB entries and its permanent neighbour entries.
+func readDevice(s *State, vx *netlink.Vxlan) error {
+	parent, local := "", ""
+	if p, err := netlink.LinkByIndex(vx.VtepDevIndex); err == nil {
+		parent = p.Attrs().Name
+	}
+	if vx.SrcAddr != nil {
+		local = vx.SrcAddr.String()
+	}
+	s.Links = append(s.Links, Link{Name: vx.Name, VNI: vx.VxlanId, Port: vx.Port, MAC: vx.HardwareAddr.String(), MTU: vx.MTU, Local: local, Parent: parent})
+	addrs, err := netlink.AddrList(vx, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", vx.Name, err)
+	}
+	for _, a := range addrs {
+		if a.IP.IsLinkLocalUnicast() {
+			continue // the kernel's own fe80:: address
+		}
+		s.Addrs = append(s.Addrs, Addr{Dev: vx.Name, CIDR: a.IPNet.String()})
+	}
+	fdb, err := netlink.NeighList(vx.Index, unix.AF_BRIDGE)
+	if err != nil {
+		return fmt.Errorf("list FDB of %s: %w", vx.Name, err)
+	}
+	for _, n := range fdb {
+		if n.IP != nil && n.HardwareAddr != nil && n.State&netlink.NUD_PERMANENT != 0 {
+			s.FDB = append(s.FDB, FDB{Dev: vx.Name, MAC: n.HardwareAddr.String(), Dst: n.IP.String()})
+		}
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		neighs, err := netlink.NeighList(vx.Index, fam)
+		if err != nil {
+			return fmt.Errorf("list neighbours of %s: %w", vx.Name, err)
+		}
+		for _, n := range neighs {
+			if n.State&netlink.NUD_PERMANENT != 0 && n.HardwareAddr != nil {
+				s.Neighs = append(s.Neighs, Neigh{Dev: vx.Name, IP: n.IP.String(), MAC: n.HardwareAddr.String()})
+			}
+		}
+	}
+	return nil
+}
+
+// readRoutes returns the routes of the agent's protocol through the agent's
+// devices (names, by index): only those are its own.
+func readRoutes(names map[int]string) ([]Route, error) {
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	var out []Route
+	for _, r := range routes {
+		if _, ours := names[r.LinkIndex]; r.Dst == nil || !ours {
+			continue
+		}
+		out = append(out, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
+	}
+	return out, nil
 }
 
 // Resolve fills in an automatic parent and MTU from the interface that holds
