@@ -9,7 +9,9 @@ import (
 
 // Kernel is the agent's only way to the kernel. Read returns what the agent
 // owns (its vx- devices and their addresses, routes of its protocol, FDB and
-// neighbour entries of its devices, its chains); Apply performs one write.
+// neighbour entries of its devices, its chains); Apply performs one write and
+// returns an error that names the object written, its device and the cause
+// ("add route 10.20.1.0/24 via 220.168.2.11 dev vx-bridge: no such device").
 // Implementations are not safe for concurrent use.
 //
 // Resolve makes a desired link concrete before it is compared with what the
@@ -58,7 +60,7 @@ func apply(k Kernel, desired State) (Result, error) {
 	var res Result
 	for _, op := range Diff(current, desired) {
 		if err := k.Apply(op); err != nil {
-			res.Failed = append(res.Failed, fmt.Errorf("%s: %w", op, err))
+			res.Failed = append(res.Failed, err)
 			continue
 		}
 		res.Applied = append(res.Applied, op)

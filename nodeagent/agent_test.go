@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -77,13 +78,24 @@ func TestRandomWalk(t *testing.T) {
 	var pool []*v1alpha1.NodeConfigSpec
 	for _, nc := range configs {
 		pool = append(pool, &nc.Spec)
-		// A variant with half the routes and a changed MTU (a recreate).
+		// A variant with half the routes and a changed MTU (a change in
+		// place), one with another MAC (in place, its neighbours re-added)
+		// and one with another VNI and MAC (a recreate).
 		v := nc.Spec.DeepCopy()
 		v.Routes = v.Routes[:len(v.Routes)/2]
 		if len(v.Devices) > 0 {
 			v.Devices[0].MTU = 1400
 		}
 		pool = append(pool, v)
+		if len(nc.Spec.Devices) > 0 {
+			v := nc.Spec.DeepCopy()
+			v.Devices[0].MAC = "02:00:00:00:00:02"
+			pool = append(pool, v)
+			v = nc.Spec.DeepCopy()
+			v.Devices[0].VNI += 100
+			v.Devices[0].MAC = "02:00:00:00:00:01"
+			pool = append(pool, v)
+		}
 	}
 	pool = append(pool, &v1alpha1.NodeConfigSpec{})
 	bad := configs["p2p-ipv4"].Spec.DeepCopy()
@@ -104,12 +116,17 @@ func TestRandomWalk(t *testing.T) {
 				t.Fatalf("step %d: a refused config wrote to the kernel (err %v)", step, err)
 			}
 		default:
-			if _, err := Set(k, pool[n]); err != nil {
+			before, _ := k.Read()
+			res, err := Set(k, pool[n])
+			if err != nil {
 				t.Fatalf("step %d: %v", step, err)
 			}
 			last = Desired(pool[n])
 			for i := range last.Links {
 				_ = k.Resolve(&last.Links[i])
+			}
+			if err := checkLinkWrites(before, last, res.Applied); err != nil {
+				t.Fatalf("step %d: %v", step, err)
 			}
 			writes := k.Writes
 			if _, err := Set(k, pool[n]); err != nil || k.Writes != writes {
@@ -121,6 +138,28 @@ func TestRandomWalk(t *testing.T) {
 			t.Fatalf("step %d: kernel\n%s\nwant\n%s", step, got, last)
 		}
 	}
+}
+
+// checkLinkWrites checks, independently of linkMismatch, that a link was
+// deleted only when it left or its VNI, port, local address or parent
+// changed, and set in place only when it stayed with another MTU or MAC.
+func checkLinkWrites(before, after State, applied []Op) error {
+	was := index(before.Links, func(l Link) string { return l.Name })
+	will := index(after.Links, func(l Link) string { return l.Name })
+	for _, op := range applied {
+		if op.Link == nil || op.Kind == OpAdd {
+			continue
+		}
+		h, w := was[op.Link.Name], will[op.Link.Name]
+		identity := h.VNI != w.VNI || h.Port != w.Port || h.Local != w.Local || h.Parent != w.Parent
+		switch _, stays := will[op.Link.Name]; {
+		case op.Kind == OpDel && stays && !identity:
+			return fmt.Errorf("%s: recreated though only its MTU or MAC changed", op)
+		case op.Kind == OpSet && (identity || h == w):
+			return fmt.Errorf("%s: set in place though %+v → %+v", op, h, w)
+		}
+	}
+	return nil
 }
 
 func TestValidateRefuses(t *testing.T) {

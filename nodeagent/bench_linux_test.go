@@ -25,10 +25,10 @@ func (c *countingKernel) Apply(op Op) error { c.writes++; return c.Kernel.Apply(
 // inFreshNS locks the goroutine's thread into a new network namespace with an
 // eth0 holding 192.168.0.1/24 (iptables, run by the kernel code, inherits
 // it) and returns a function that leaves and deletes it.
-func inFreshNS(b *testing.B) func() {
+func inFreshNS(b testing.TB) func() {
 	b.Helper()
 	if os.Geteuid() != 0 {
-		b.Fatal("the agent benchmarks need root (network namespaces)")
+		b.Fatal("the agent's kernel tests and benchmarks need root (network namespaces)")
 	}
 	name := fmt.Sprintf("kbench-%d", os.Getpid())
 	_ = exec.Command("ip", "netns", "del", name).Run()

@@ -1,6 +1,33 @@
 package nodeagent
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
+
+// Design notes: how a link that differs is made to match.
+//
+// A VXLAN device's VNI, UDP port, local address and parent device are fixed
+// when the kernel creates it; changing one means deleting the device and
+// adding it again, and its addresses, routes, FDB and neighbour entries go
+// with it and are re-added. Its MTU and MAC are ordinary link attributes the
+// kernel changes on a live device, and its addresses are separate objects
+// diffed one by one, so none of them is a reason to recreate. linkMismatch
+// makes that call, purely, and says why in words; the reason travels with
+// the operations into Set's result (and so into the NodeConfig's
+// lastChanges) and the agent's log. This follows flannel's vxlan ensureLink,
+// which compares an existing device with the wanted one and recreates it
+// only with a reason.
+//
+// One catch, seen on a real kernel: a new MAC flushes the device's neighbour
+// entries, permanent ones included (neigh_changeaddr), so after a MAC change
+// they are re-added as for a recreated device; routes, FDB entries and
+// addresses stay. A new MTU keeps everything (but an IPv6 device below 1280
+// loses IPv6 altogether, in place or not).
+//
+// History: until the house issue any difference recreated the device, MTU
+// and MAC included, so an MTU change cut every tunnel of the node for a
+// moment.
 
 // OpKind is what an operation does.
 type OpKind int
@@ -9,8 +36,9 @@ type OpKind int
 const (
 	OpAdd OpKind = iota
 	OpDel
-	// OpSetChain replaces the rules of one chain (rule order matters).
-	OpSetChain
+	// OpSet changes an object in place: it replaces the rules of a chain
+	// (rule order matters), or sets the MTU and MAC of a link.
+	OpSet
 )
 
 // Op is one kernel write. Exactly one of the object fields is set.
@@ -22,11 +50,18 @@ type Op struct {
 	FDB   *FDB
 	Neigh *Neigh
 	Chain *Chain
+	// Reason says why a link is changed in place or recreated (set on the
+	// set, and on both the delete and the add of a recreate).
+	Reason string
 }
 
 func (o Op) String() string {
-	verb := map[OpKind]string{OpAdd: "add", OpDel: "del", OpSetChain: "set"}[o.Kind]
+	verb := map[OpKind]string{OpAdd: "add", OpDel: "del", OpSet: "set"}[o.Kind]
 	switch {
+	case o.Link != nil && o.Reason != "" && o.Kind != OpSet:
+		return fmt.Sprintf("%s link %s (recreate: %s)", verb, o.Link.Name, o.Reason)
+	case o.Link != nil && o.Reason != "":
+		return fmt.Sprintf("%s link %s (%s)", verb, o.Link.Name, o.Reason)
 	case o.Link != nil:
 		return fmt.Sprintf("%s link %s", verb, o.Link.Name)
 	case o.Addr != nil:
@@ -43,62 +78,119 @@ func (o Op) String() string {
 	return verb
 }
 
-// Diff returns the operations that turn current into desired: additions
-// first (devices, then addresses, neighbours, FDB, routes, chains), then
-// deletions in reverse dependency order, so traffic that stays desired never
-// loses its path. A link whose identity changed (VNI, port, MAC, local
-// address, parent, MTU) is recreated: deleted and added again; its dependent
-// entries then go with it and are re-added. Equal states yield no operation.
-func Diff(current, desired State) []Op {
-	var adds, dels []Op
-	recreated := map[string]bool{}
-	curLinks := index(current.Links, func(l Link) string { return l.Name })
-	for i := range desired.Links {
-		l := desired.Links[i]
-		c, ok := curLinks[l.Name]
-		switch {
-		case !ok:
-			adds = append(adds, Op{Kind: OpAdd, Link: &l})
-		case c != l:
-			// Recreate: the kernel cannot change a VXLAN device's VNI, port
-			// or local address in place.
-			recreated[l.Name] = true
-			adds = append(adds, Op{Kind: OpDel, Link: &c}, Op{Kind: OpAdd, Link: &l})
+// linkMismatch compares the link the kernel holds with the wanted one (same
+// name). An empty reason means they are equal. Otherwise recreate says
+// whether the device must be deleted and added again, because its VNI, port,
+// local address or parent differ, and reason names those fields, old value
+// then new ("vni 54 → 55, port 4876 → 4877"); when only the MTU or MAC
+// differ, recreate is false and reason names them.
+func linkMismatch(have, want Link) (recreate bool, reason string) {
+	var identity, attrs []string
+	differ := func(list *[]string, field string, h, w any) {
+		if h != w {
+			*list = append(*list, fmt.Sprintf("%s %v → %v", field, orNone(h), orNone(w)))
 		}
 	}
+	differ(&identity, "vni", have.VNI, want.VNI)
+	differ(&identity, "port", have.Port, want.Port)
+	differ(&identity, "local", have.Local, want.Local)
+	differ(&identity, "parent", have.Parent, want.Parent)
+	differ(&attrs, "mtu", have.MTU, want.MTU)
+	differ(&attrs, "mac", have.MAC, want.MAC)
+	if len(identity) > 0 {
+		return true, strings.Join(identity, ", ")
+	}
+	return false, strings.Join(attrs, ", ")
+}
+
+func orNone(v any) any {
+	if v == "" {
+		return "none"
+	}
+	return v
+}
+
+// Diff returns the operations that turn current into desired: additions and
+// in-place changes first (devices, then addresses, neighbours, FDB, routes,
+// chains), then deletions in reverse dependency order, so traffic that stays
+// desired never loses its path. A link whose MTU or MAC differ is changed in
+// place; one whose VNI, port, local address or parent differ is recreated
+// (see the design notes above, and linkMismatch). Equal states yield no
+// operation.
+func Diff(current, desired State) []Op {
+	adds, linkDels, recreated, newMAC := diffLinks(current.Links, desired.Links)
+	var dels []Op
 	keep := func(dev string) bool { return !recreated[dev] }
+	keepNeigh := func(dev string) bool { return !recreated[dev] && !newMAC[dev] }
 	adds = append(adds, diffSet(current.Addrs, desired.Addrs, func(a Addr) string { return a.Dev }, keep, func(k OpKind, a Addr) Op { return Op{Kind: k, Addr: &a} }, &dels)...)
-	adds = append(adds, diffSet(current.Neighs, desired.Neighs, func(n Neigh) string { return n.Dev }, keep, func(k OpKind, n Neigh) Op { return Op{Kind: k, Neigh: &n} }, &dels)...)
+	adds = append(adds, diffSet(current.Neighs, desired.Neighs, func(n Neigh) string { return n.Dev }, keepNeigh, func(k OpKind, n Neigh) Op { return Op{Kind: k, Neigh: &n} }, &dels)...)
 	adds = append(adds, diffSet(current.FDB, desired.FDB, func(f FDB) string { return f.Dev }, keep, func(k OpKind, f FDB) Op { return Op{Kind: k, FDB: &f} }, &dels)...)
 	adds = append(adds, diffSet(current.Routes, desired.Routes, func(r Route) string { return r.Dev }, keep, func(k OpKind, r Route) Op { return Op{Kind: k, Route: &r} }, &dels)...)
+	chainSets, chainDels := diffChains(current.Chains, desired.Chains)
+	adds = append(adds, chainSets...)
+	dels = append(dels, chainDels...)
+	dels = append(dels, linkDels...)
+	return append(adds, dels...)
+}
 
-	curChains := index(current.Chains, Chain.Key)
-	for i := range desired.Chains {
-		c := desired.Chains[i]
-		if cur, ok := curChains[c.Key()]; !ok || !equalStrings(cur.Rules, c.Rules) {
-			adds = append(adds, Op{Kind: OpSetChain, Chain: &c})
+// diffLinks returns the link writes of the add phase (new links, in-place
+// changes, recreates), the deletions of links no longer desired (the last
+// writes of all), the names of the links being recreated and of those
+// changed in place to a new MAC.
+func diffLinks(current, desired []Link) (adds, dels []Op, recreated, newMAC map[string]bool) {
+	recreated, newMAC = map[string]bool{}, map[string]bool{}
+	curLinks := index(current, func(l Link) string { return l.Name })
+	for i := range desired {
+		l := desired[i]
+		c, ok := curLinks[l.Name]
+		if !ok {
+			adds = append(adds, Op{Kind: OpAdd, Link: &l})
+			continue
+		}
+		switch recreate, reason := linkMismatch(c, l); {
+		case reason == "":
+		case recreate:
+			recreated[l.Name] = true
+			adds = append(adds, Op{Kind: OpDel, Link: &c, Reason: reason}, Op{Kind: OpAdd, Link: &l, Reason: reason})
+		default:
+			newMAC[l.Name] = c.MAC != l.MAC
+			adds = append(adds, Op{Kind: OpSet, Link: &l, Reason: reason})
 		}
 	}
-	desiredChains := index(desired.Chains, Chain.Key)
-	for i := range current.Chains {
-		if _, ok := desiredChains[current.Chains[i].Key()]; !ok {
-			c := current.Chains[i]
-			dels = append(dels, Op{Kind: OpDel, Chain: &c})
-		}
-	}
-	desiredLinks := index(desired.Links, func(l Link) string { return l.Name })
-	for i := range current.Links {
-		if _, ok := desiredLinks[current.Links[i].Name]; !ok {
-			l := current.Links[i]
+	want := index(desired, func(l Link) string { return l.Name })
+	for i := range current {
+		if _, ok := want[current[i].Name]; !ok {
+			l := current[i]
 			dels = append(dels, Op{Kind: OpDel, Link: &l})
 		}
 	}
-	return append(adds, dels...)
+	return adds, dels, recreated, newMAC
+}
+
+// diffChains returns the chains to set (missing, or with other rules) and
+// the chains to delete.
+func diffChains(current, desired []Chain) (sets, dels []Op) {
+	cur := index(current, Chain.Key)
+	for i := range desired {
+		c := desired[i]
+		if have, ok := cur[c.Key()]; !ok || !equalStrings(have.Rules, c.Rules) {
+			sets = append(sets, Op{Kind: OpSet, Chain: &c})
+		}
+	}
+	want := index(desired, Chain.Key)
+	for i := range current {
+		if _, ok := want[current[i].Key()]; !ok {
+			c := current[i]
+			dels = append(dels, Op{Kind: OpDel, Chain: &c})
+		}
+	}
+	return sets, dels
 }
 
 // diffSet adds what desired has and current lacks; it appends deletions of
 // what current has and desired lacks to dels. Entries of a device being
-// recreated (keep false) are re-added even when present, and not deleted.
+// recreated (keep false) are re-added even when present, and not deleted:
+// the kernel dropped them.
 func diffSet[T comparable](current, desired []T, dev func(T) string, keep func(string) bool, op func(OpKind, T) Op, dels *[]Op) []Op {
 	cur := make(map[T]bool, len(current))
 	for _, c := range current {

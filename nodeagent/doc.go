@@ -7,8 +7,10 @@
 // devices, addresses, routes, FDB and neighbour entries and the rules of the
 // agent's own chains. The rules are rendered here from structured fields,
 // never taken as text from the config. Diff turns a current State into the
-// desired one: additions first, deletions after, and a device recreated when
-// its identity (VNI, port, MAC, local address, parent, MTU) changed.
+// desired one: additions first, deletions after; a device whose MTU or MAC
+// changed is changed in place, one whose VNI, port, local address or parent
+// changed is recreated, and the reason is carried in the operations
+// (linkMismatch; the design notes are at the top of diff.go).
 // Validate refuses a config whole (device names outside vx-, bad addresses,
 // references to undeclared devices) before any write.
 //

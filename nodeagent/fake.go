@@ -36,32 +36,23 @@ func (f *FakeKernel) Resolve(l *Link) error {
 }
 
 // Apply performs one operation, failing as the kernel would on a duplicate
-// or a missing object.
+// or a missing object; the error names the operation.
 func (f *FakeKernel) Apply(op Op) error {
 	f.Writes++
+	if err := f.apply(op); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+func (f *FakeKernel) apply(op Op) error {
 	s := &f.S
 	hasLink := func(name string) bool {
 		return slices.ContainsFunc(s.Links, func(l Link) bool { return l.Name == name })
 	}
 	switch {
 	case op.Link != nil:
-		if op.Kind == OpAdd {
-			if hasLink(op.Link.Name) {
-				return fmt.Errorf("file exists")
-			}
-			s.Links = append(s.Links, *op.Link)
-			return nil
-		}
-		if !hasLink(op.Link.Name) {
-			return fmt.Errorf("no such device")
-		}
-		name := op.Link.Name
-		s.Links = slices.DeleteFunc(s.Links, func(l Link) bool { return l.Name == name })
-		s.Addrs = slices.DeleteFunc(s.Addrs, func(a Addr) bool { return a.Dev == name })
-		s.Routes = slices.DeleteFunc(s.Routes, func(r Route) bool { return r.Dev == name })
-		s.FDB = slices.DeleteFunc(s.FDB, func(e FDB) bool { return e.Dev == name })
-		s.Neighs = slices.DeleteFunc(s.Neighs, func(n Neigh) bool { return n.Dev == name })
-		return nil
+		return f.applyLink(op.Kind, *op.Link)
 	case op.Addr != nil:
 		return fakeSet(&s.Addrs, *op.Addr, op.Kind, hasLink(op.Addr.Dev))
 	case op.Route != nil:
@@ -73,12 +64,43 @@ func (f *FakeKernel) Apply(op Op) error {
 	case op.Chain != nil:
 		key := op.Chain.Key()
 		s.Chains = slices.DeleteFunc(s.Chains, func(c Chain) bool { return c.Key() == key })
-		if op.Kind == OpSetChain {
+		if op.Kind == OpSet {
 			s.Chains = append(s.Chains, *op.Chain)
 		}
 		return nil
 	}
 	return fmt.Errorf("empty operation")
+}
+
+// applyLink adds, sets or deletes a link, as the kernel does. A set changes
+// only the MTU and MAC (a set meant to change anything else leaves a
+// difference the tests see), and a new MAC flushes the device's neighbour
+// entries. A delete takes the device's addresses, routes and entries with it.
+func (f *FakeKernel) applyLink(kind OpKind, l Link) error {
+	s := &f.S
+	i := slices.IndexFunc(s.Links, func(have Link) bool { return have.Name == l.Name })
+	switch {
+	case kind == OpAdd && i >= 0:
+		return fmt.Errorf("file exists")
+	case kind == OpAdd:
+		s.Links = append(s.Links, l)
+		return nil
+	case i < 0:
+		return fmt.Errorf("no such device")
+	case kind == OpSet:
+		if s.Links[i].MAC != l.MAC {
+			s.Neighs = slices.DeleteFunc(s.Neighs, func(n Neigh) bool { return n.Dev == l.Name })
+		}
+		s.Links[i].MTU, s.Links[i].MAC = l.MTU, l.MAC
+		return nil
+	}
+	name := l.Name
+	s.Links = slices.Delete(s.Links, i, i+1)
+	s.Addrs = slices.DeleteFunc(s.Addrs, func(a Addr) bool { return a.Dev == name })
+	s.Routes = slices.DeleteFunc(s.Routes, func(r Route) bool { return r.Dev == name })
+	s.FDB = slices.DeleteFunc(s.FDB, func(e FDB) bool { return e.Dev == name })
+	s.Neighs = slices.DeleteFunc(s.Neighs, func(n Neigh) bool { return n.Dev == name })
+	return nil
 }
 
 func fakeSet[T comparable](xs *[]T, x T, kind OpKind, devExists bool) error {

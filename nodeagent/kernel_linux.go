@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -70,63 +71,79 @@ func (k *LinuxKernel) Read() (State, error) {
 	names := map[int]string{}
 	for _, vx := range links {
 		names[vx.Index] = vx.Name
-		parent := ""
-		if p, err := netlink.LinkByIndex(vx.VtepDevIndex); err == nil {
-			parent = p.Attrs().Name
-		}
-		local := ""
-		if vx.SrcAddr != nil {
-			local = vx.SrcAddr.String()
-		}
-		s.Links = append(s.Links, Link{Name: vx.Name, VNI: vx.VxlanId, Port: vx.Port, MAC: vx.HardwareAddr.String(), MTU: vx.MTU, Local: local, Parent: parent})
-		addrs, err := netlink.AddrList(vx, netlink.FAMILY_ALL)
-		if err != nil {
-			return s, fmt.Errorf("list addresses of %s: %w", vx.Name, err)
-		}
-		for _, a := range addrs {
-			if a.IP.IsLinkLocalUnicast() {
-				continue // the kernel's own fe80:: address
-			}
-			s.Addrs = append(s.Addrs, Addr{Dev: vx.Name, CIDR: a.IPNet.String()})
-		}
-		fdb, err := netlink.NeighList(vx.Index, unix.AF_BRIDGE)
-		if err != nil {
-			return s, fmt.Errorf("list FDB of %s: %w", vx.Name, err)
-		}
-		for _, n := range fdb {
-			if n.IP != nil && n.HardwareAddr != nil && n.State&netlink.NUD_PERMANENT != 0 {
-				s.FDB = append(s.FDB, FDB{Dev: vx.Name, MAC: n.HardwareAddr.String(), Dst: n.IP.String()})
-			}
-		}
-		for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-			neighs, err := netlink.NeighList(vx.Index, fam)
-			if err != nil {
-				return s, fmt.Errorf("list neighbours of %s: %w", vx.Name, err)
-			}
-			for _, n := range neighs {
-				if n.State&netlink.NUD_PERMANENT != 0 && n.HardwareAddr != nil {
-					s.Neighs = append(s.Neighs, Neigh{Dev: vx.Name, IP: n.IP.String(), MAC: n.HardwareAddr.String()})
-				}
-			}
+		if err := readDevice(&s, vx); err != nil {
+			return s, err
 		}
 	}
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
-	if err != nil {
-		return s, fmt.Errorf("list routes: %w", err)
-	}
-	for _, r := range routes {
-		if _, ours := names[r.LinkIndex]; r.Dst == nil || !ours {
-			continue // only routes through the agent's own devices are its own
-		}
-		s.Routes = append(s.Routes, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
-	}
-	chains, err := readChains()
-	if err != nil {
+	if s.Routes, err = readRoutes(names); err != nil {
 		return s, err
 	}
-	s.Chains = chains
+	if s.Chains, err = readChains(); err != nil {
+		return s, err
+	}
 	s.Normalize()
 	return s, nil
+}
+
+// readDevice appends one of the agent's devices to s, with its addresses,
+// its static FDB entries and its permanent neighbour entries.
+func readDevice(s *State, vx *netlink.Vxlan) error {
+	parent, local := "", ""
+	if p, err := netlink.LinkByIndex(vx.VtepDevIndex); err == nil {
+		parent = p.Attrs().Name
+	}
+	if vx.SrcAddr != nil {
+		local = vx.SrcAddr.String()
+	}
+	s.Links = append(s.Links, Link{Name: vx.Name, VNI: vx.VxlanId, Port: vx.Port, MAC: vx.HardwareAddr.String(), MTU: vx.MTU, Local: local, Parent: parent})
+	addrs, err := netlink.AddrList(vx, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", vx.Name, err)
+	}
+	for _, a := range addrs {
+		if a.IP.IsLinkLocalUnicast() {
+			continue // the kernel's own fe80:: address
+		}
+		s.Addrs = append(s.Addrs, Addr{Dev: vx.Name, CIDR: a.IPNet.String()})
+	}
+	fdb, err := netlink.NeighList(vx.Index, unix.AF_BRIDGE)
+	if err != nil {
+		return fmt.Errorf("list FDB of %s: %w", vx.Name, err)
+	}
+	for _, n := range fdb {
+		if n.IP != nil && n.HardwareAddr != nil && n.State&netlink.NUD_PERMANENT != 0 {
+			s.FDB = append(s.FDB, FDB{Dev: vx.Name, MAC: n.HardwareAddr.String(), Dst: n.IP.String()})
+		}
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		neighs, err := netlink.NeighList(vx.Index, fam)
+		if err != nil {
+			return fmt.Errorf("list neighbours of %s: %w", vx.Name, err)
+		}
+		for _, n := range neighs {
+			if n.State&netlink.NUD_PERMANENT != 0 && n.HardwareAddr != nil {
+				s.Neighs = append(s.Neighs, Neigh{Dev: vx.Name, IP: n.IP.String(), MAC: n.HardwareAddr.String()})
+			}
+		}
+	}
+	return nil
+}
+
+// readRoutes returns the routes of the agent's protocol through the agent's
+// devices (names, by index): only those are its own.
+func readRoutes(names map[int]string) ([]Route, error) {
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	var out []Route
+	for _, r := range routes {
+		if _, ours := names[r.LinkIndex]; r.Dst == nil || !ours {
+			continue
+		}
+		out = append(out, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
+	}
+	return out, nil
 }
 
 // Resolve fills in an automatic parent and MTU from the interface that holds
@@ -174,98 +191,57 @@ func (k *LinuxKernel) Resolve(l *Link) error {
 	return nil
 }
 
+// linkIndex returns the index of the named device; its error is netlink's
+// own, for the caller that names the device.
 func linkIndex(name string) (int, error) {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
-		return 0, fmt.Errorf("device %s: %w", name, err)
+		return 0, err
 	}
 	return l.Attrs().Index, nil
 }
 
-// Apply performs one write.
+// Apply performs one write. Each kind of object has its own add and delete
+// below, and each names in its error what it wrote, where, and why it failed.
 func (k *LinuxKernel) Apply(op Op) error {
-	del := op.Kind == OpDel
 	switch {
+	case op.Link != nil && op.Kind == OpSet:
+		return setLink(op.Link)
 	case op.Link != nil:
-		if del {
-			l, err := netlink.LinkByName(op.Link.Name)
-			if err != nil {
-				return err
-			}
-			return netlink.LinkDel(l)
-		}
-		return addLink(op.Link)
+		return addOrDel(op.Kind, op.Link, addLink, delLink)
 	case op.Addr != nil:
-		l, err := netlink.LinkByName(op.Addr.Dev)
-		if err != nil {
-			return err
-		}
-		a, err := netlink.ParseAddr(op.Addr.CIDR)
-		if err != nil {
-			return err
-		}
-		if del {
-			return netlink.AddrDel(l, a)
-		}
-		return netlink.AddrAdd(l, a)
+		return addOrDel(op.Kind, op.Addr, addAddr, delAddr)
 	case op.Route != nil:
-		idx, err := linkIndex(op.Route.Dev)
-		if err != nil {
-			return err
-		}
-		_, dst, err := net.ParseCIDR(op.Route.Dst)
-		if err != nil {
-			return err
-		}
-		r := &netlink.Route{Dst: dst, Gw: net.ParseIP(op.Route.Via), LinkIndex: idx, Protocol: RouteProtocol}
-		if del {
-			return netlink.RouteDel(r)
-		}
-		return netlink.RouteReplace(r)
+		return addOrDel(op.Kind, op.Route, addRoute, delRoute)
 	case op.FDB != nil:
-		idx, err := linkIndex(op.FDB.Dev)
-		if err != nil {
-			return err
-		}
-		mac, _ := net.ParseMAC(op.FDB.MAC)
-		n := &netlink.Neigh{LinkIndex: idx, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF, State: netlink.NUD_PERMANENT, IP: net.ParseIP(op.FDB.Dst), HardwareAddr: mac}
-		if del {
-			return netlink.NeighDel(n)
-		}
-		return netlink.NeighAppend(n)
+		return addOrDel(op.Kind, op.FDB, addFDB, delFDB)
 	case op.Neigh != nil:
-		idx, err := linkIndex(op.Neigh.Dev)
-		if err != nil {
-			return err
-		}
-		mac, _ := net.ParseMAC(op.Neigh.MAC)
-		ip := net.ParseIP(op.Neigh.IP)
-		fam := netlink.FAMILY_V6
-		if ip.To4() != nil {
-			fam = netlink.FAMILY_V4
-		}
-		n := &netlink.Neigh{LinkIndex: idx, Family: fam, State: netlink.NUD_PERMANENT, IP: ip, HardwareAddr: mac}
-		if del {
-			return netlink.NeighDel(n)
-		}
-		return netlink.NeighSet(n)
+		return addOrDel(op.Kind, op.Neigh, addNeigh, delNeigh)
 	case op.Chain != nil:
-		if del {
-			return k.deleteChain(op.Chain)
-		}
-		return k.setChain(op.Chain)
+		return addOrDel(op.Kind, op.Chain, k.setChain, k.deleteChain)
 	}
 	return errors.New("empty operation")
 }
 
+// addOrDel calls del for OpDel and add for the other kinds (OpSet for a
+// chain: setting it is how it is added).
+func addOrDel[T any](kind OpKind, x *T, add, del func(*T) error) error {
+	if kind == OpDel {
+		return del(x)
+	}
+	return add(x)
+}
+
+// addLink creates a VXLAN device, sets the sysctls it needs and brings it up.
 func addLink(l *Link) error {
+	where := fmt.Sprintf("add link %s (vni %d port %d local %s dev %s)", l.Name, l.VNI, l.Port, l.Local, l.Parent)
 	parent, err := netlink.LinkByName(l.Parent)
 	if err != nil {
-		return fmt.Errorf("parent %s: %w", l.Parent, err)
+		return fmt.Errorf("%s: parent: %w", where, err)
 	}
 	mac, err := net.ParseMAC(l.MAC)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.MTU, attrs.HardwareAddr = l.Name, l.MTU, mac
@@ -274,24 +250,220 @@ func addLink(l *Link) error {
 		SrcAddr: net.ParseIP(l.Local), Port: l.Port, Learning: false,
 	}
 	if err := netlink.LinkAdd(vx); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", where, err)
 	}
-	// Loose reverse-path filtering: replies through the tunnel come from
-	// ranges routed elsewhere; and the node forwards between devices.
-	if !strings.Contains(l.Local, ":") {
-		_ = writeSysctl(filepath.Join("net/ipv4/conf", l.Name, "rp_filter"), "2")
-		_ = writeSysctl("net/ipv4/ip_forward", "1")
-	} else {
-		_ = writeSysctl("net/ipv6/conf/all/forwarding", "1")
+	if err := enableForwarding(l); err != nil {
+		// Not fatal, as it never was: where /proc/sys is read-only (an agent
+		// in an unprivileged container) the host's own settings apply.
+		slog.Warn("forwarding sysctls of a new link", "link", l.Name, "err", err)
 	}
-	return netlink.LinkSetUp(vx)
+	if err := netlink.LinkSetUp(vx); err != nil {
+		return fmt.Errorf("set link %s up: %w", l.Name, err)
+	}
+	return nil
+}
+
+func delLink(l *Link) error {
+	link, err := netlink.LinkByName(l.Name)
+	if err == nil {
+		err = netlink.LinkDel(link)
+	}
+	if err != nil {
+		return fmt.Errorf("delete link %s: %w", l.Name, err)
+	}
+	return nil
+}
+
+// setLink changes a live device's MTU and MAC where they differ; the rest of
+// it stays, and so do its addresses, routes and entries.
+func setLink(l *Link) error {
+	link, err := netlink.LinkByName(l.Name)
+	if err != nil {
+		return fmt.Errorf("set link %s: %w", l.Name, err)
+	}
+	if link.Attrs().MTU != l.MTU {
+		if err := netlink.LinkSetMTU(link, l.MTU); err != nil {
+			return fmt.Errorf("set mtu %d on link %s (parent %s): %w", l.MTU, l.Name, l.Parent, err)
+		}
+	}
+	mac, err := net.ParseMAC(l.MAC)
+	if err != nil {
+		return fmt.Errorf("set mac %q on link %s: %w", l.MAC, l.Name, err)
+	}
+	if link.Attrs().HardwareAddr.String() != mac.String() {
+		if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+			return fmt.Errorf("set mac %s on link %s: %w", mac, l.Name, err)
+		}
+	}
+	return nil
+}
+
+// enableForwarding sets loose reverse-path filtering on the device (replies
+// through the tunnel come from ranges routed elsewhere) and turns on
+// forwarding for the link's family (the node forwards between devices).
+func enableForwarding(l *Link) error {
+	if strings.Contains(l.Local, ":") {
+		return writeSysctl("net/ipv6/conf/all/forwarding", "1")
+	}
+	return errors.Join(
+		writeSysctl(filepath.Join("net/ipv4/conf", l.Name, "rp_filter"), "2"),
+		writeSysctl("net/ipv4/ip_forward", "1"))
 }
 
 func writeSysctl(path, value string) error {
-	return os.WriteFile(filepath.Join("/proc/sys", path), []byte(value), 0o644)
+	if err := os.WriteFile(filepath.Join("/proc/sys", path), []byte(value), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(path, "/", "."), value, err)
+	}
+	return nil
 }
 
+func addAddr(a *Addr) error {
+	if err := addrOp(a, netlink.AddrAdd); err != nil {
+		return fmt.Errorf("add address %s dev %s: %w", a.CIDR, a.Dev, err)
+	}
+	return nil
+}
+
+func delAddr(a *Addr) error {
+	if err := addrOp(a, netlink.AddrDel); err != nil {
+		return fmt.Errorf("delete address %s dev %s: %w", a.CIDR, a.Dev, err)
+	}
+	return nil
+}
+
+func addrOp(a *Addr, do func(netlink.Link, *netlink.Addr) error) error {
+	l, err := netlink.LinkByName(a.Dev)
+	if err != nil {
+		return err
+	}
+	addr, err := netlink.ParseAddr(a.CIDR)
+	if err != nil {
+		return err
+	}
+	return do(l, addr)
+}
+
+// netlinkRoute is the route as netlink takes it, tagged with the agent's
+// protocol.
+func netlinkRoute(r *Route) (*netlink.Route, error) {
+	idx, err := linkIndex(r.Dev)
+	if err != nil {
+		return nil, err
+	}
+	_, dst, err := net.ParseCIDR(r.Dst)
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Route{Dst: dst, Gw: net.ParseIP(r.Via), LinkIndex: idx, Protocol: RouteProtocol}, nil
+}
+
+// addRoute replaces rather than adds: a route to the same destination left
+// behind by a crashed agent is taken over.
+func addRoute(r *Route) error {
+	nr, err := netlinkRoute(r)
+	if err == nil {
+		err = netlink.RouteReplace(nr)
+	}
+	if err != nil {
+		return fmt.Errorf("add route %s via %s dev %s: %w", r.Dst, r.Via, r.Dev, err)
+	}
+	return nil
+}
+
+func delRoute(r *Route) error {
+	nr, err := netlinkRoute(r)
+	if err == nil {
+		err = netlink.RouteDel(nr)
+	}
+	if err != nil {
+		return fmt.Errorf("delete route %s via %s dev %s: %w", r.Dst, r.Via, r.Dev, err)
+	}
+	return nil
+}
+
+// netlinkFDB is the static FDB entry as netlink takes it.
+func netlinkFDB(f *FDB) (*netlink.Neigh, error) {
+	idx, err := linkIndex(f.Dev)
+	if err != nil {
+		return nil, err
+	}
+	mac, _ := net.ParseMAC(f.MAC)
+	return &netlink.Neigh{LinkIndex: idx, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF, State: netlink.NUD_PERMANENT, IP: net.ParseIP(f.Dst), HardwareAddr: mac}, nil
+}
+
+// addFDB appends: a VXLAN device holds one entry per remote VTEP, several
+// of them for the same all-zero MAC if need be.
+func addFDB(f *FDB) error {
+	n, err := netlinkFDB(f)
+	if err == nil {
+		err = netlink.NeighAppend(n)
+	}
+	if err != nil {
+		return fmt.Errorf("add fdb entry %s dst %s dev %s: %w", f.MAC, f.Dst, f.Dev, err)
+	}
+	return nil
+}
+
+func delFDB(f *FDB) error {
+	n, err := netlinkFDB(f)
+	if err == nil {
+		err = netlink.NeighDel(n)
+	}
+	if err != nil {
+		return fmt.Errorf("delete fdb entry %s dst %s dev %s: %w", f.MAC, f.Dst, f.Dev, err)
+	}
+	return nil
+}
+
+// netlinkNeigh is the permanent neighbour entry as netlink takes it.
+func netlinkNeigh(n *Neigh) (*netlink.Neigh, error) {
+	idx, err := linkIndex(n.Dev)
+	if err != nil {
+		return nil, err
+	}
+	mac, _ := net.ParseMAC(n.MAC)
+	ip := net.ParseIP(n.IP)
+	fam := netlink.FAMILY_V6
+	if ip.To4() != nil {
+		fam = netlink.FAMILY_V4
+	}
+	return &netlink.Neigh{LinkIndex: idx, Family: fam, State: netlink.NUD_PERMANENT, IP: ip, HardwareAddr: mac}, nil
+}
+
+// addNeigh sets rather than adds: an entry the kernel learnt for the same
+// address becomes the permanent one.
+func addNeigh(n *Neigh) error {
+	nn, err := netlinkNeigh(n)
+	if err == nil {
+		err = netlink.NeighSet(nn)
+	}
+	if err != nil {
+		return fmt.Errorf("add neighbour %s lladdr %s dev %s: %w", n.IP, n.MAC, n.Dev, err)
+	}
+	return nil
+}
+
+func delNeigh(n *Neigh) error {
+	nn, err := netlinkNeigh(n)
+	if err == nil {
+		err = netlink.NeighDel(nn)
+	}
+	if err != nil {
+		return fmt.Errorf("delete neighbour %s lladdr %s dev %s: %w", n.IP, n.MAC, n.Dev, err)
+	}
+	return nil
+}
+
+// setChain replaces the rules of one of the agent's chains (creating it when
+// missing) and makes sure its built-in chain jumps to it.
 func (k *LinuxKernel) setChain(c *Chain) error {
+	if err := k.fillChain(c); err != nil {
+		return fmt.Errorf("set chain %s: %w", c.Key(), err)
+	}
+	return nil
+}
+
+func (k *LinuxKernel) fillChain(c *Chain) error {
 	ipt := k.ipt[c.Family]
 	if err := ipt.ClearChain(c.Table, c.Name); err != nil { // creates it when missing
 		return err
@@ -303,19 +475,26 @@ func (k *LinuxKernel) setChain(c *Chain) error {
 	}
 	builtin := builtinFor[c.Name]
 	if ok, err := ipt.Exists(c.Table, builtin, "-j", c.Name); err != nil {
-		return err
+		return fmt.Errorf("jump from %s: %w", builtin, err)
 	} else if !ok {
-		return ipt.Insert(c.Table, builtin, 1, "-j", c.Name)
+		if err := ipt.Insert(c.Table, builtin, 1, "-j", c.Name); err != nil {
+			return fmt.Errorf("jump from %s: %w", builtin, err)
+		}
 	}
 	return nil
 }
 
+// deleteChain removes the jump to one of the agent's chains and the chain.
 func (k *LinuxKernel) deleteChain(c *Chain) error {
 	ipt := k.ipt[c.Family]
-	if err := ipt.DeleteIfExists(c.Table, builtinFor[c.Name], "-j", c.Name); err != nil {
-		return err
+	builtin := builtinFor[c.Name]
+	if err := ipt.DeleteIfExists(c.Table, builtin, "-j", c.Name); err != nil {
+		return fmt.Errorf("delete chain %s: jump from %s: %w", c.Key(), builtin, err)
 	}
-	return ipt.ClearAndDeleteChain(c.Table, c.Name)
+	if err := ipt.ClearAndDeleteChain(c.Table, c.Name); err != nil {
+		return fmt.Errorf("delete chain %s: %w", c.Key(), err)
+	}
+	return nil
 }
 
 // Subscribe signals on the returned channel whenever a route or link of this

@@ -73,9 +73,7 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 					log.Error("restore the last good NodeConfig", "err", rerr)
 				}
 			}
-			if len(res.Applied) > 0 || err != nil {
-				log.Info("kernel synced", "changes", len(res.Applied), "err", err)
-			}
+			logPass(log, res, err)
 			if opts.Report != nil {
 				opts.Report(spec, res, err)
 			}
@@ -89,6 +87,23 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			time.Sleep(50 * time.Millisecond)
 			drain(opts.Changes)
 		}
+	}
+}
+
+// logPass logs a pass that changed something or failed, and every link it
+// changed in place or recreated, with the reason.
+func logPass(log *slog.Logger, res Result, err error) {
+	for _, op := range res.Applied {
+		switch {
+		case op.Link == nil || op.Reason == "":
+		case op.Kind == OpSet:
+			log.Info("link changed in place", "link", op.Link.Name, "change", op.Reason)
+		case op.Kind == OpDel:
+			log.Info("recreating link", "link", op.Link.Name, "reason", op.Reason)
+		}
+	}
+	if len(res.Applied) > 0 || err != nil {
+		log.Info("kernel synced", "changes", len(res.Applied), "err", err)
 	}
 }
 

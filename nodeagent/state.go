@@ -110,101 +110,122 @@ func (s *State) Normalize() {
 // Validate checks a NodeConfig before anything is applied: a config with any
 // problem is refused whole and the kernel keeps its last good state.
 func Validate(spec *v1alpha1.NodeConfigSpec) error {
-	var errs []string
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	devices := map[string]bool{}
-	for i, d := range spec.Devices {
-		p := fmt.Sprintf("devices[%d]", i)
+	var p problems
+	devices := p.devices(spec.Devices)
+	p.entries(spec, devices)
+	p.nat(&spec.NAT, devices)
+	if len(p) > 0 {
+		return fmt.Errorf("NodeConfig refused: %s", strings.Join(p, "; "))
+	}
+	return nil
+}
+
+// problems collects what Validate finds, each naming the field at fault.
+type problems []string
+
+func (p *problems) bad(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+// device checks that a reference at path names one of the config's devices.
+func (p *problems) device(path, name string, devices map[string]bool) {
+	if !devices[name] {
+		p.bad("%s.device: %q is not one of the config's devices", path, name)
+	}
+}
+
+// devices checks the devices and returns the set of their names.
+func (p *problems) devices(devs []v1alpha1.Device) map[string]bool {
+	names := map[string]bool{}
+	for i, d := range devs {
+		at := fmt.Sprintf("devices[%d]", i)
 		if !strings.HasPrefix(d.Name, v1alpha1.DevicePrefix) || len(d.Name) > 15 || strings.ContainsAny(d.Name, "/ \t\n:") {
-			bad("%s.name: %q is not a device the agent may own (vx- prefix, at most 15 characters)", p, d.Name)
+			p.bad("%s.name: %q is not a device the agent may own (vx- prefix, at most 15 characters)", at, d.Name)
 		}
-		if devices[d.Name] {
-			bad("%s.name: %q is declared twice", p, d.Name)
+		if names[d.Name] {
+			p.bad("%s.name: %q is declared twice", at, d.Name)
 		}
-		devices[d.Name] = true
+		names[d.Name] = true
 		if d.VNI < 1 || d.VNI > 1<<24-1 {
-			bad("%s.vni: %d is out of range 1 to 16777215", p, d.VNI)
+			p.bad("%s.vni: %d is out of range 1 to 16777215", at, d.VNI)
 		}
 		if d.Port < 1 || d.Port > 65535 {
-			bad("%s.port: %d is out of range 1 to 65535", p, d.Port)
+			p.bad("%s.port: %d is out of range 1 to 65535", at, d.Port)
 		}
 		if d.MTU != 0 && (d.MTU < 576 || d.MTU > 9000) {
-			bad("%s.mtu: %d is out of range 576 to 9000 (or 0)", p, d.MTU)
+			p.bad("%s.mtu: %d is out of range 576 to 9000 (or 0)", at, d.MTU)
 		}
 		if !isUnicastMAC(d.MAC) {
-			bad("%s.mac: %q is not a unicast MAC", p, d.MAC)
+			p.bad("%s.mac: %q is not a unicast MAC", at, d.MAC)
 		}
 		if _, err := netip.ParseAddr(d.UnderlayIP); err != nil {
-			bad("%s.underlayIP: %q is not an IP address", p, d.UnderlayIP)
+			p.bad("%s.underlayIP: %q is not an IP address", at, d.UnderlayIP)
 		}
 		if d.NIC != "" && d.NIC != v1alpha1.NICAuto && (len(d.NIC) > 15 || strings.ContainsAny(d.NIC, "/ \t\n:")) {
-			bad("%s.nic: %q is not an interface name", p, d.NIC)
+			p.bad("%s.nic: %q is not an interface name", at, d.NIC)
 		}
 		for j, a := range d.Addresses {
 			if _, err := netip.ParsePrefix(a); err != nil {
-				bad("%s.addresses[%d]: %q is not an address in CIDR notation", p, j, a)
+				p.bad("%s.addresses[%d]: %q is not an address in CIDR notation", at, j, a)
 			}
 		}
 	}
-	dev := func(p, name string) {
-		if !devices[name] {
-			bad("%s.device: %q is not one of the config's devices", p, name)
-		}
-	}
+	return names
+}
+
+// entries checks the routes, FDB and neighbour entries.
+func (p *problems) entries(spec *v1alpha1.NodeConfigSpec, devices map[string]bool) {
 	for i, r := range spec.Routes {
-		p := fmt.Sprintf("routes[%d]", i)
-		dev(p, r.Device)
+		at := fmt.Sprintf("routes[%d]", i)
+		p.device(at, r.Device, devices)
 		if pr, err := netip.ParsePrefix(r.Dst); err != nil || pr.Masked() != pr {
-			bad("%s.dst: %q is not a CIDR", p, r.Dst)
+			p.bad("%s.dst: %q is not a CIDR", at, r.Dst)
 		}
 		if _, err := netip.ParseAddr(r.Via); err != nil {
-			bad("%s.via: %q is not an IP address", p, r.Via)
+			p.bad("%s.via: %q is not an IP address", at, r.Via)
 		}
 	}
 	for i, f := range spec.FDB {
-		p := fmt.Sprintf("fdb[%d]", i)
-		dev(p, f.Device)
+		at := fmt.Sprintf("fdb[%d]", i)
+		p.device(at, f.Device, devices)
 		if !isUnicastMAC(f.MAC) {
-			bad("%s.mac: %q is not a unicast MAC", p, f.MAC)
+			p.bad("%s.mac: %q is not a unicast MAC", at, f.MAC)
 		}
 		if _, err := netip.ParseAddr(f.Dst); err != nil {
-			bad("%s.dst: %q is not an IP address", p, f.Dst)
+			p.bad("%s.dst: %q is not an IP address", at, f.Dst)
 		}
 	}
 	for i, n := range spec.Neighbors {
-		p := fmt.Sprintf("neighbors[%d]", i)
-		dev(p, n.Device)
+		at := fmt.Sprintf("neighbors[%d]", i)
+		p.device(at, n.Device, devices)
 		if !isUnicastMAC(n.MAC) {
-			bad("%s.mac: %q is not a unicast MAC", p, n.MAC)
+			p.bad("%s.mac: %q is not a unicast MAC", at, n.MAC)
 		}
 		if _, err := netip.ParseAddr(n.IP); err != nil {
-			bad("%s.ip: %q is not an IP address", p, n.IP)
+			p.bad("%s.ip: %q is not an IP address", at, n.IP)
 		}
 	}
-	for i, m := range spec.NAT.Mappings {
-		p := fmt.Sprintf("nat.mappings[%d]", i)
+}
+
+// nat checks the 1:1 mappings, the edge devices and the masquerade rules.
+func (p *problems) nat(nat *v1alpha1.NATSpec, devices map[string]bool) {
+	for i, m := range nat.Mappings {
 		r, err1 := netip.ParsePrefix(m.RealCIDR)
 		g, err2 := netip.ParsePrefix(m.GlobalCIDR)
 		if err1 != nil || err2 != nil || r.Bits() != g.Bits() || r.Addr().Is4() != g.Addr().Is4() {
-			bad("%s: %q → %q is not a mapping of two CIDRs of one family and size", p, m.RealCIDR, m.GlobalCIDR)
+			p.bad("nat.mappings[%d]: %q → %q is not a mapping of two CIDRs of one family and size", i, m.RealCIDR, m.GlobalCIDR)
 		}
 	}
-	for i, d := range spec.NAT.EdgeDevices {
-		dev(fmt.Sprintf("nat.edgeDevices[%d]", i), d)
+	for i, d := range nat.EdgeDevices {
+		p.device(fmt.Sprintf("nat.edgeDevices[%d]", i), d, devices)
 	}
-	for i, m := range spec.NAT.Masquerade {
-		p := fmt.Sprintf("nat.masquerade[%d]", i)
-		dev(p, m.Device)
+	for i, m := range nat.Masquerade {
+		at := fmt.Sprintf("nat.masquerade[%d]", i)
+		p.device(at, m.Device, devices)
 		for j, s := range m.ExceptSources {
 			if _, err := netip.ParsePrefix(s); err != nil {
-				bad("%s.exceptSources[%d]: %q is not a CIDR", p, j, s)
+				p.bad("%s.exceptSources[%d]: %q is not a CIDR", at, j, s)
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("NodeConfig refused: %s", strings.Join(errs, "; "))
-	}
-	return nil
 }
 
 func isUnicastMAC(s string) bool {
