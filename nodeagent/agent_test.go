@@ -1,7 +1,6 @@
 package nodeagent
 
 import (
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,10 +10,9 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"kosmos.io/kosmos/internal/testinfra/golden"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite the .state golden files")
 
 func loadConfigs(t testing.TB) map[string]*v1alpha1.NodeConfig {
 	t.Helper()
@@ -48,19 +46,7 @@ func TestKernelStateGolden(t *testing.T) {
 			}
 			st, _ := k.Read()
 			got := st.String()
-			golden := filepath.Join("testdata", name+".state")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("state differs from %s:\n%s", golden, got)
-			}
+			golden.Assert(t, filepath.Join("testdata", name+".state"), []byte(got))
 			writes := k.Writes
 			res, err := Set(k, &nc.Spec)
 			if err != nil || len(res.Applied) != 0 || k.Writes != writes {

@@ -2,16 +2,14 @@ package schema
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"kosmos.io/kosmos/internal/testinfra/golden"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite the .golden files of testdata/invalid")
 
 // secretMarker appears in the credential cases; no message may echo it.
 const secretMarker = "s3cr3t-do-not-print"
@@ -57,19 +55,8 @@ func TestInvalidTopologies(t *testing.T) {
 			if strings.Contains(got, secretMarker) {
 				t.Errorf("a message echoes a credential:\n%s", got)
 			}
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./schema -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("problems differ from %s\n got:\n%s\nwant:\n%s", golden, got, want)
-			}
+			goldenFile := strings.TrimSuffix(f, ".yaml") + ".golden"
+			golden.Assert(t, goldenFile, []byte(got))
 		})
 	}
 }

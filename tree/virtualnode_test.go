@@ -1,8 +1,6 @@
 package tree
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -11,10 +9,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"kosmos.io/kosmos/internal/testinfra/golden"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func memberNode(name string, cpu, mem string, ready, unschedulable bool, lbl map[string]string) corev1.Node {
 	st := corev1.ConditionTrue
@@ -79,18 +76,7 @@ func TestVirtualNodes(t *testing.T) {
 }
 
 // checkGolden compares got with the golden file (rewritten with -update).
-func checkGolden(t *testing.T, golden string, got []byte) {
+func checkGolden(t *testing.T, file string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./tree -update and review)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("output differs from %s:\n%s", golden, got)
-	}
+	golden.Assert(t, file, got)
 }

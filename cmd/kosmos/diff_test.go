@@ -1,14 +1,12 @@
 package main
 
 import (
-	"flag"
+	"kosmos.io/kosmos/internal/testinfra/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestOfflineDiff compares the example with an edited copy over captured
 // facts, with no cluster: the output is golden, the exit code 1.
@@ -28,19 +26,7 @@ func TestOfflineDiff(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
-	golden := "testdata/diff-offline.golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != string(want) {
-		t.Errorf("offline diff differs from %s:\n%s", golden, out)
-	}
+	golden.Assert(t, "testdata/diff-offline.golden", []byte(out))
 	// Same topology on both sides: no changes, exit 0.
 	code, out, _ = kosmos("diff", "--offline", "--facts", "../../reconciler/plan/testdata/example-facts.yaml", "--from", "../../topology.example.yaml", "-f", "../../topology.example.yaml")
 	if code != 0 || strings.Count(out, "0 to create, 0 to change, 0 to delete") != 4 {

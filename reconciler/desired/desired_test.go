@@ -1,7 +1,6 @@
 package desired_test
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,8 +14,6 @@ import (
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden render")
 
 // TestComputeExample plans the example topology over captured facts: every
 // object carries both ownership labels and the gateway in force is kept.

@@ -1,7 +1,6 @@
 package mcs
 
 import (
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,15 +10,13 @@ import (
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/diff"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 	"sigs.k8s.io/yaml"
 
+	"kosmos.io/kosmos/internal/testinfra/golden"
 	"kosmos.io/kosmos/reconciler/apply"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // testInput is Input as YAML.
 type testInput struct {
@@ -77,19 +74,7 @@ func TestComputeGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "output.golden.yaml")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("output differs from %s (go test ./reconciler/mcs -update rewrites it; review the diff):\n%s", golden, diff.Diff(string(want), string(got)))
-	}
+	golden.Assert(t, filepath.Join("testdata", "output.golden.yaml"), got)
 
 	// Computing again with the exports and conditions just written changes
 	// nothing.

@@ -1,7 +1,6 @@
 package netplan
 
 import (
-	"flag"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -12,11 +11,10 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"kosmos.io/kosmos/internal/testinfra/golden"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden plans")
 
 // factsFile is the YAML form of Facts used by the golden cases.
 type factsFile map[string]struct {
@@ -76,19 +74,7 @@ func TestGoldenPlans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join(dir, "plan.golden.yaml")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("plan differs from %s (go test ./reconciler/netplan -update, then review the diff)\n%s", golden, got)
-			}
+			golden.Assert(t, filepath.Join(dir, "plan.golden.yaml"), got)
 		})
 	}
 }

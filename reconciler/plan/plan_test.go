@@ -1,20 +1,18 @@
 package plan_test
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"kosmos.io/kosmos/internal/testinfra/golden"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/plan"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var now = time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
 
@@ -38,22 +36,6 @@ func exampleFacts(t *testing.T) plan.Facts {
 		t.Fatal(err)
 	}
 	return facts
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("output differs from %s (go test ./reconciler/plan -update, then review)", path)
-	}
 }
 
 // TestRenderExample renders the whole plan of the example topology over
@@ -97,7 +79,7 @@ func TestRenderExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "testdata/example-render.golden.yaml", got)
+	golden.Assert(t, "testdata/example-render.golden.yaml", got)
 }
 
 // TestRenderWithoutFacts: with no facts at all, the plan holds what needs
@@ -126,7 +108,7 @@ func TestRenderWithoutFacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "testdata/example-nofacts.golden.yaml", got)
+	golden.Assert(t, "testdata/example-nofacts.golden.yaml", got)
 }
 
 // TestOldFactsFilesLoad: a facts file of network facts only (as written
