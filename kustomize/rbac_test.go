@@ -2,6 +2,7 @@ package kustomize_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,7 +18,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -27,6 +27,7 @@ import (
 
 	"kosmos.io/kosmos/internal/leader"
 	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/nodeagent"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/scheduler"
@@ -107,19 +108,16 @@ func saConfig(ctx context.Context, t *testing.T, admin *rest.Config, cs kubernet
 	return cfg
 }
 
-// waitFor polls cond every 200ms until it holds or 60s pass; what and the
-// last reason cond gave go into the failure.
+// waitFor polls cond until it holds (60 s at most); what and the last
+// reason cond gave go into the failure.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	var why string
-	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
-		var ok bool
-		ok, why = cond()
-		return ok, nil
+	poll.NoError(t, 60*time.Second, what, func() error {
+		if ok, why := cond(); !ok {
+			return errors.New(why)
+		}
+		return nil
 	})
-	if err != nil {
-		t.Fatalf("timed out waiting for %s: %s", what, why)
-	}
 }
 
 // TestComponentsRunUnderTheirServiceAccounts applies the host overlay's

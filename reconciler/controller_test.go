@@ -15,21 +15,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		<-time.After(25 * time.Millisecond)
-	}
-	return time.Since(start)
-}
 
 // swapIn writes the topology the way a mounted ConfigMap changes: a new
 // directory, then an atomic rename of the ..data symlink.
@@ -121,7 +110,7 @@ func TestControllerConverges(t *testing.T) {
 	if err := testenv.CreateNode(ctx, clients["member-a"], "member-a-n3", []string{"192.168.2.13"}, []string{"10.244.3.0/24"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	took := eventually(t, 10*time.Second, "the host to route to the new node", func() bool {
+	took := poll.Until(t, 10*time.Second, "the host to route to the new node", func() bool {
 		var nc v1alpha1.NodeConfig
 		if clients["host"].Get(ctx, client.ObjectKey{Name: "host-n1"}, &nc) != nil {
 			return false
@@ -129,7 +118,7 @@ func TestControllerConverges(t *testing.T) {
 		return slices.ContainsFunc(nc.Spec.Routes, func(r v1alpha1.Route) bool { return r.Dst == "100.64.3.0/24" })
 	})
 	t.Logf("node join reflected in the host's NodeConfig after %s", took)
-	eventually(t, 5*time.Second, "the new node's NodeConfig", exists(clients["member-a"], &v1alpha1.NodeConfig{}, "member-a-n3"))
+	poll.Until(t, 5*time.Second, "the new node's NodeConfig", exists(clients["member-a"], &v1alpha1.NodeConfig{}, "member-a-n3"))
 
 	// member-b's gateway goes NotReady: another node takes over.
 	gateway := func() string {
@@ -149,11 +138,11 @@ func TestControllerConverges(t *testing.T) {
 	if err := clients["member-b"].Status().Update(ctx, &n); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the gateway to move off "+old, func() bool { g := gateway(); return g != "" && g != old })
+	poll.Until(t, 10*time.Second, "the gateway to move off "+old, func() bool { g := gateway(); return g != "" && g != old })
 
 	// An invalid topology: reported, nothing changes.
 	swapIn(t, dir, "v2", strings.Replace(string(example), "role: host", "role: boss", 1))
-	eventually(t, 10*time.Second, "the invalid topology to be reported", func() bool {
+	poll.Until(t, 10*time.Second, "the invalid topology to be reported", func() bool {
 		_, err := ctl.Status()
 		return err != nil && strings.Contains(err.Error(), `spec.clusters[0].role: "boss" is not one of host, member`)
 	})
@@ -164,7 +153,7 @@ func TestControllerConverges(t *testing.T) {
 	// A valid edit: the api-fixed policy removed → pruned in the host.
 	edited := strings.Split(string(example), "    # Two API replicas pinned")[0] + "\n  services:\n    - {namespace: shop, name: web}\n"
 	swapIn(t, dir, "v3", edited)
-	eventually(t, 10*time.Second, "api-fixed to be pruned", func() bool {
+	poll.Until(t, 10*time.Second, "api-fixed to be pruned", func() bool {
 		return !exists(clients["host"], &v1alpha1.DistributionPolicy{}, "api-fixed")()
 	})
 	if _, err := ctl.Status(); err != nil {

@@ -25,6 +25,7 @@ import (
 	"kosmos.io/kosmos/dnsplugin/server"
 	"kosmos.io/kosmos/internal/dnstest"
 	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/mcs"
 	"kosmos.io/kosmos/schema"
@@ -101,7 +102,7 @@ func TestMultiClusterServices(t *testing.T) {
 	export("a", "web") // the user's own, also named by spec.services for a
 	export("c", "web")
 	// b's headless web is exported a second later: the newest, in conflict.
-	waitFor(t, "a second to pass", func() bool { return time.Since(webC.CreationTimestamp.Time) > 1100*time.Millisecond })
+	poll.Until(t, time.Minute, "a second to pass", func() bool { return time.Since(webC.CreationTimestamp.Time) > 1100*time.Millisecond })
 	export("b", "web")
 
 	pass := func(opts reconciler.PassOptions) reconciler.Report {
@@ -293,13 +294,6 @@ func TestUserExportNeverPruned(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	if err := wait.PollUntilContextTimeout(context.Background(), 25*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) { return cond(), nil }); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
-
 // global is ip's address in the global CIDR (host bits kept).
 func global(t *testing.T, ip, cidr string) string {
 	t.Helper()
@@ -399,18 +393,18 @@ func TestControllerFollowsExports(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	waitFor(t, "web's endpoint from c imported into a, translated", func() bool { return slices.Equal(addrsInA(), []string{"100.64.0.6"}) })
+	poll.Until(t, time.Minute, "web's endpoint from c imported into a, translated", func() bool { return slices.Equal(addrsInA(), []string{"100.64.0.6"}) })
 	// A second endpoint in c.
 	slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.244.0.7"}})
 	if err := c.Update(ctx, slice); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "c's new endpoint imported into a", func() bool { return slices.Equal(addrsInA(), []string{"100.64.0.6", "100.64.0.7"}) })
+	poll.Until(t, time.Minute, "c's new endpoint imported into a", func() bool { return slices.Equal(addrsInA(), []string{"100.64.0.6", "100.64.0.7"}) })
 	// Un-export.
 	if err := c.Delete(ctx, &mcsv1a1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the import gone from a", func() bool {
+	poll.Until(t, time.Minute, "the import gone from a", func() bool {
 		return apierrors.IsNotFound(a.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &mcsv1a1.ServiceImport{}))
 	})
 }

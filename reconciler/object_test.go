@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/apply"
 	"kosmos.io/kosmos/schema"
@@ -136,7 +137,7 @@ func TestObjectSource(t *testing.T) {
 
 	// member-c is refused (exec kubeconfig); the others are reconciled.
 	var o *v1alpha1.KosmosTopology
-	eventually(t, 60*time.Second, "a status naming member-c", func() bool {
+	poll.Until(t, 60*time.Second, "a status naming member-c", func() bool {
 		o = get()
 		return o.Status.ObservedGeneration == o.Generation && len(o.Status.Clusters) == 4
 	})
@@ -165,7 +166,7 @@ func TestObjectSource(t *testing.T) {
 	if err := host.Update(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubeconfig-member-c"}, Data: map[string][]byte{"kubeconfig": kc}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "Ready", func() bool {
+	poll.Until(t, 30*time.Second, "Ready", func() bool {
 		o = get()
 		c := cond(o, reconciler.CondReady)
 		return c != nil && c.Status == metav1.ConditionTrue
@@ -189,7 +190,7 @@ func TestObjectSource(t *testing.T) {
 	if err := host.Update(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the rejection in status", func() bool {
+	poll.Until(t, 20*time.Second, "the rejection in status", func() bool {
 		o = get()
 		c := cond(o, reconciler.CondStalled)
 		return o.Status.ObservedGeneration == o.Generation && c != nil && c.Reason == reconciler.ReasonInvalid
@@ -201,7 +202,7 @@ func TestObjectSource(t *testing.T) {
 	if s := kstat(o); s != status.FailedStatus {
 		t.Errorf("kstatus of a rejected topology = %s, want Failed", s)
 	}
-	eventually(t, 10*time.Second, "an InvalidTopology event", func() bool {
+	poll.Until(t, 10*time.Second, "an InvalidTopology event", func() bool {
 		var evs corev1.EventList
 		if host.List(ctx, &evs, client.InNamespace(ns)) != nil {
 			return false
@@ -211,7 +212,7 @@ func TestObjectSource(t *testing.T) {
 		})
 	})
 	seen := passes.Load()
-	eventually(t, 10*time.Second, "two passes under the rejected generation", func() bool { return passes.Load() >= seen+2 })
+	poll.Until(t, 10*time.Second, "two passes under the rejected generation", func() bool { return passes.Load() >= seen+2 })
 	var after v1alpha1.NodeConfigList
 	if err := clients["member-b"].List(ctx, &after); err != nil {
 		t.Fatal(err)
@@ -227,7 +228,7 @@ func TestObjectSource(t *testing.T) {
 	if err := host.Update(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "Ready after the fix", func() bool {
+	poll.Until(t, 20*time.Second, "Ready after the fix", func() bool {
 		o = get()
 		c := cond(o, reconciler.CondReady)
 		return o.Status.ObservedGeneration == o.Generation && c != nil && c.Status == metav1.ConditionTrue
@@ -235,7 +236,7 @@ func TestObjectSource(t *testing.T) {
 	if err := env.Cluster("member-b").Pause(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "member-b reported unreachable", func() bool {
+	poll.Until(t, 30*time.Second, "member-b reported unreachable", func() bool {
 		o = get()
 		return !clusterStatus(o, "member-b").Reachable && clusterStatus(o, "member-b").Message != ""
 	})
@@ -258,7 +259,7 @@ func TestObjectSource(t *testing.T) {
 	if err := testenv.CreateNode(ctx, clients["member-a"], "member-a-n9", []string{"192.168.2.19"}, []string{"10.244.9.0/24"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the host to route to member-a's new node while member-b is down", func() bool {
+	poll.Until(t, 30*time.Second, "the host to route to member-a's new node while member-b is down", func() bool {
 		var hn v1alpha1.NodeConfig
 		return host.Get(ctx, client.ObjectKey{Name: "host-n1"}, &hn) == nil &&
 			slices.ContainsFunc(hn.Spec.Routes, func(r v1alpha1.Route) bool { return r.Dst == "100.64.9.0/24" })
@@ -269,12 +270,12 @@ func TestObjectSource(t *testing.T) {
 	if err := env.Cluster("member-b").Resume(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "Ready after member-b came back", func() bool {
+	poll.Until(t, 60*time.Second, "Ready after member-b came back", func() bool {
 		o = get()
 		c := cond(o, reconciler.CondReady)
 		return c != nil && c.Status == metav1.ConditionTrue
 	})
-	eventually(t, 30*time.Second, "member-b to route to member-a's new node", func() bool {
+	poll.Until(t, 30*time.Second, "member-b to route to member-a's new node", func() bool {
 		var l v1alpha1.NodeConfigList
 		if clients["member-b"].List(ctx, &l) != nil {
 			return false
@@ -295,7 +296,7 @@ func TestObjectSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	var token string
-	eventually(t, 30*time.Second, "the deletion guard in status", func() bool {
+	poll.Until(t, 30*time.Second, "the deletion guard in status", func() bool {
 		o = get()
 		c := cond(o, reconciler.CondStalled)
 		if c == nil || c.Reason != reconciler.ReasonDeletionGuard {
@@ -314,7 +315,7 @@ func TestObjectSource(t *testing.T) {
 	if err := host.Update(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the object to go", func() bool {
+	poll.Until(t, 60*time.Second, "the object to go", func() bool {
 		return apierrors.IsNotFound(host.Get(ctx, client.ObjectKeyFromObject(topo), &v1alpha1.KosmosTopology{}))
 	})
 	for _, n := range names {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
@@ -92,23 +93,11 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// waitFor polls cond until it returns nil or the deadline passes; the
-// last error says what was still missing.
+// waitFor polls cond until it returns nil (45 s at most); the last error
+// says what was still missing.
 func waitFor(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %v", what, err)
-		}
-		<-tick.C
-	}
+	poll.NoError(t, 45*time.Second, what, cond)
 }
 
 func memberNodeObj(ctx context.Context, t testing.TB, cs kubernetes.Interface, name, cpu string) {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -83,7 +84,7 @@ func TestAgentFollowsAPI(t *testing.T) {
 			return cond != nil && string(cond.Status) == status && got.Status.ObservedGeneration == got.Generation
 		}
 	}
-	waitFor(t, 15*time.Second, "status Applied=True", applied("True"))
+	poll.Until(t, 15*time.Second, "status Applied=True", applied("True"))
 	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, nodes[1])); err != nil {
 		t.Fatalf("after the agent applied the API's config: %v\n%s", err, log.String())
 	}
@@ -111,8 +112,8 @@ func TestAgentFollowsAPI(t *testing.T) {
 	if err := c.Update(ctx, &cur); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "routes removed", func() bool { return strings.TrimSpace(routes()) == "" })
-	waitFor(t, 10*time.Second, "status of generation 2", applied("True"))
+	poll.Until(t, 10*time.Second, "routes removed", func() bool { return strings.TrimSpace(routes()) == "" })
+	poll.Until(t, 10*time.Second, "status of generation 2", applied("True"))
 
 	// A config the API accepts but the agent refuses: the kernel keeps the
 	// last good state and status says why.
@@ -123,7 +124,7 @@ func TestAgentFollowsAPI(t *testing.T) {
 	if err := c.Update(ctx, &cur); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "status Applied=False", applied("False"))
+	poll.Until(t, 10*time.Second, "status Applied=False", applied("False"))
 	var got v1alpha1.NodeConfig
 	_ = c.Get(ctx, client.ObjectKey{Name: "e1"}, &got)
 	if cond := meta.FindStatusCondition(got.Status.Conditions, "Applied"); cond.Reason != "Refused" || !strings.Contains(cond.Message, "vx-elsewhere") {
@@ -137,7 +138,7 @@ func TestAgentFollowsAPI(t *testing.T) {
 	if err := c.Delete(ctx, &got); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "teardown", func() bool {
+	poll.Until(t, 10*time.Second, "teardown", func() bool {
 		links, _ := Run("ip", "-n", ns, "-o", "link")
 		return !strings.Contains(links, "vx-")
 	})

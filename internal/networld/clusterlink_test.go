@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 	"sigs.k8s.io/yaml"
 
+	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
@@ -428,18 +429,6 @@ func TestClusterLinkDualStack(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		<-time.After(20 * time.Millisecond)
-	}
-}
-
 // syncBuffer is a strings.Builder safe to write from exec's goroutines while
 // the test reads it.
 type syncBuffer struct {
@@ -497,14 +486,14 @@ func TestAgentRepairsDrift(t *testing.T) {
 	})
 	ns := w.NodeNS("east", "e1")
 	route := func() string { out, _ := Run("ip", "-n", ns, "route", "show", "proto", "75"); return out }
-	waitFor(t, 10*time.Second, "the agent to start", func() bool { return strings.Contains(log.String(), "agent running") })
+	poll.Until(t, 10*time.Second, "the agent to start", func() bool { return strings.Contains(log.String(), "agent running") })
 
 	before := route()
 	victim := strings.Fields(strings.Split(strings.TrimSpace(before), "\n")[0])[0]
 	if _, err := Run("ip", "-n", ns, "route", "del", victim); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the deleted route "+victim+" to be repaired", func() bool { return route() == before })
+	poll.Until(t, 5*time.Second, "the deleted route "+victim+" to be repaired", func() bool { return route() == before })
 	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, nodes[1])); err != nil {
 		t.Errorf("after repair: %v", err)
 	}
@@ -517,8 +506,8 @@ func TestAgentRepairsDrift(t *testing.T) {
 	if _, err := Run("ip", "-n", ns, "route", "del", victim); err != nil { // trigger a pass
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the agent to refuse the bad config", func() bool { return strings.Contains(log.String(), "refused") })
-	waitFor(t, 5*time.Second, "the last good state to be restored", func() bool { return route() == before })
+	poll.Until(t, 5*time.Second, "the agent to refuse the bad config", func() bool { return strings.Contains(log.String(), "refused") })
+	poll.Until(t, 5*time.Second, "the last good state to be restored", func() bool { return route() == before })
 	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, nodes[1])); err != nil {
 		t.Errorf("after a refused config: %v", err)
 	}
