@@ -16,7 +16,13 @@
 // Routes. A P2P node routes each remote P2P node's pod ranges straight to that
 // node's bridge address, and a remote Gateway cluster's whole pod and service
 // ranges to its gateway. Service ranges of a P2P cluster go to a stable choice
-// of node (its first Ready node by name). Non-gateway nodes of a Gateway
+// of node (its first node by name).
+//
+// Readiness. Routes follow the data plane, not the kubelet: a NotReady node
+// keeps its routes, FDB and neighbour entries (when a control plane cannot
+// hear its kubelets, every node turns NotReady at once, and its traffic must
+// not stop); only a deleted node loses them. NotReady changes one thing: a
+// gateway election prefers Ready candidates (see Gateways). Non-gateway nodes of a Gateway
 // cluster send every remote cluster's whole ranges to their gateway over
 // vx-local; they do not depend on remote node churn. Forwarding is static:
 // one FDB entry and one permanent neighbour entry per remote device.
@@ -28,9 +34,12 @@
 // mapped back. Two clusters with the same 10.244.0.0/16 thus talk by global
 // addresses, and a receiver sees the sender's global source.
 //
-// Gateways. The gateway is elected among Ready nodes matching
-// gateway.nodeSelector, in name order; the gateway in force (read back from
-// the cluster) is kept while it stays a Ready candidate. The gateway
+// Gateways. The gateway is elected among the nodes matching
+// gateway.nodeSelector, Ready ones first, each group in name order; the
+// gateway in force (read back from the cluster) is kept while it stays a
+// candidate, unless it is NotReady and another candidate is Ready (its
+// machine, most likely, is gone; when every node is NotReady at once, it is
+// the control plane that is gone, and nothing moves). The gateway
 // masquerades traffic leaving vx-bridge from sources outside the cluster's pod
 // ranges (other nodes' host network).
 //

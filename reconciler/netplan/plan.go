@@ -153,7 +153,7 @@ func (p *planner) run() *Plan {
 		if c.Network.Mode == v1alpha1.ModeGateway {
 			cs.gateway, cs.standby = electGateway(c, nodes, f.Gateway)
 			if cs.gateway == "" {
-				p.problem("cluster %s: no Ready node matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)
+				p.problem("cluster %s: no node with an address matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)
 			}
 		}
 		clusters = append(clusters, cs)
@@ -174,19 +174,34 @@ func (p *planner) run() *Plan {
 	return p.result(clusters)
 }
 
-// electGateway picks the gateway deterministically among Ready candidates,
-// keeping the current one while it stays a Ready candidate.
+// electGateway picks the gateway deterministically among the candidates
+// (nodes matching gateway.nodeSelector with an address), Ready ones first in
+// name order, then NotReady ones. The gateway in force stays while it is a
+// candidate, even NotReady, unless another candidate is Ready: a control
+// plane that cannot hear its kubelets (every node NotReady at once) moves no
+// traffic, while a gateway that went NotReady alone (its machine, most
+// likely) is replaced.
 func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string) (string, []string) {
-	var candidates []string
+	var ready, notReady []string
+	currentReady := false
 	for _, n := range nodes {
-		if n.Ready && len(n.InternalIPs) > 0 && matchesSelector(n.Labels, c.Network.Gateway.NodeSelector) {
-			candidates = append(candidates, n.Name)
+		if len(n.InternalIPs) == 0 || !matchesSelector(n.Labels, c.Network.Gateway.NodeSelector) {
+			continue
+		}
+		if n.Ready {
+			ready = append(ready, n.Name)
+		} else {
+			notReady = append(notReady, n.Name)
+		}
+		if n.Name == current {
+			currentReady = n.Ready
 		}
 	}
+	candidates := slices.Concat(ready, notReady)
 	if len(candidates) == 0 {
 		return "", nil
 	}
-	if i := slices.Index(candidates, current); i > 0 {
+	if i := slices.Index(candidates, current); i > 0 && (currentReady || len(ready) == 0) {
 		candidates = slices.Concat([]string{current}, candidates[:i], candidates[i+1:])
 	}
 	standby := candidates[1:min(len(candidates), int(c.Network.Gateway.Replicas))]
@@ -291,13 +306,12 @@ func (p *planner) endpoints(cs *clusterState, fam family) {
 		}
 		return
 	}
-	// P2P: every Ready node receives its own pod ranges; the first of them
-	// (by name, a stable choice) also receives the service ranges.
+	// P2P: every node receives its own pod ranges, Ready or not (a NotReady
+	// node may well forward: only its deletion withdraws its routes); the
+	// first of them by name (a stable choice) also receives the service
+	// ranges.
 	for i := range cs.nodes {
 		n := &cs.nodes[i]
-		if !n.Ready {
-			continue
-		}
 		var dsts []netip.Prefix
 		for _, pr := range n.PodCIDRs {
 			if fam.matches(pr.Addr()) {
@@ -393,7 +407,7 @@ func (p *planner) planCluster(cs *clusterState, fam family, remote []endpoint, r
 		spec := &p.configs[c.Name][n.Name].Spec
 		edge := !gateway || n.Name == cs.gateway
 		if _, ok := underlayOf(n, fam); !ok {
-			if edge && n.Ready {
+			if edge {
 				continue // reported with the endpoints
 			}
 			p.problem("cluster %s: node %s has no %s InternalIP; it gets no %s devices", c.Name, n.Name, fam.name, fam.name)

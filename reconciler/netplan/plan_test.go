@@ -1,11 +1,13 @@
 package netplan
 
 import (
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -196,6 +198,50 @@ func TestGatewayIsStickyAndFailsOver(t *testing.T) {
 	facts["member-b"] = ClusterFacts{Nodes: nodes, Gateway: other}
 	if got := Compute(spec, facts).Cluster("member-b").Gateway; got == other || got == "" {
 		t.Errorf("gateway stayed on NotReady %s (got %q)", other, got)
+	}
+	// Every node NotReady at once (the control plane cannot hear its
+	// kubelets): the gateway in force stays, and so do its routes.
+	for i := range nodes {
+		nodes[i].Ready = false
+	}
+	facts["member-b"] = ClusterFacts{Nodes: nodes, Gateway: other}
+	if got := Compute(spec, facts).Cluster("member-b").Gateway; got != other {
+		t.Errorf("with every node NotReady the gateway moved from %s to %q", other, got)
+	}
+	// No gateway in force and no Ready candidate: a NotReady one is better
+	// than none.
+	facts["member-b"] = ClusterFacts{Nodes: nodes}
+	if got := Compute(spec, facts).Cluster("member-b").Gateway; got == "" {
+		t.Error("no gateway elected among NotReady candidates")
+	}
+}
+
+// TestNotReadyKeepsRoutes: a NotReady node keeps its routes in its peers;
+// only its deletion withdraws them.
+func TestNotReadyKeepsRoutes(t *testing.T) {
+	spec, facts := loadCase(t, "testdata/p2p-ipv4")
+	routes := func(f Facts) map[string]bool {
+		out := map[string]bool{}
+		for _, c := range Compute(spec, f).Clusters {
+			for _, nc := range c.Configs {
+				for _, r := range nc.Spec.Routes {
+					out[c.Name+"/"+nc.Name+" "+r.Dst] = true
+				}
+			}
+		}
+		return out
+	}
+	before := routes(facts)
+	var name string
+	for c, f := range facts {
+		nodes := slices.Clone(f.Nodes)
+		nodes[0].Ready = false
+		name = c + "/" + nodes[0].Name
+		facts[c] = ClusterFacts{Nodes: nodes, Gateway: f.Gateway}
+		break
+	}
+	if after := routes(facts); !maps.Equal(before, after) {
+		t.Errorf("%s went NotReady and the routes changed:\nbefore %v\nafter  %v", name, before, after)
 	}
 }
 
