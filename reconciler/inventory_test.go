@@ -360,3 +360,49 @@ func TestPruneByInventory(t *testing.T) {
 		}
 	})
 }
+
+// TestSilentClusterKeepsItsRoutes: a fresh process (the CLI, a restarted
+// reconciler) that cannot reach member-b plans it from the last good facts
+// kept in the host, so nobody loses a route to it; without --partial the
+// CLI writes nothing at all.
+func TestSilentClusterKeepsItsRoutes(t *testing.T) {
+	f := startFleet(t)
+	ctx := context.Background()
+	if err := f.pass(t, f.topo, reconciler.PassOptions{}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	routesToB := func() bool {
+		var nc v1alpha1.NodeConfig
+		if err := f.clients["host"].Get(ctx, client.ObjectKey{Name: "host-n1"}, &nc); err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(nc.Spec.Routes, func(r v1alpha1.Route) bool { return strings.HasPrefix(r.Dst, "100.65.") })
+	}
+	if !routesToB() {
+		t.Fatal("the host does not route to member-b to begin with")
+	}
+	if err := f.env.Cluster("member-b").Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.env.Cluster("member-b").Resume() }()
+
+	rep := f.pass(t, f.topo, reconciler.PassOptions{RequireAll: true, ClusterTimeout: 3 * time.Second})
+	if rep.Refused == nil || !strings.Contains(rep.Refused.Error(), "member-b") {
+		t.Errorf("all-or-nothing pass: refused %v", rep.Refused)
+	}
+	for _, c := range rep.Clusters {
+		if c.Result.Writes() != 0 {
+			t.Errorf("cluster %s: a refused pass wrote %+v", c.Name, c.Result)
+		}
+	}
+
+	rep = f.pass(t, f.topo, reconciler.PassOptions{ClusterTimeout: 3 * time.Second})
+	for _, c := range rep.Clusters {
+		if c.Name != "member-b" && (c.Err != nil || c.Result.Writes() != 0) {
+			t.Errorf("cluster %s: %v, writes %+v (member-b's silence changed its plan)", c.Name, c.Err, c.Result)
+		}
+	}
+	if !routesToB() {
+		t.Error("the host lost its routes to silent member-b")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,9 @@ type Report struct {
 	// Guard is the deletion guard's verdict; when Tripped the pass wrote
 	// nothing.
 	Guard inventory.Guard
+	// Refused says why the pass wrote nothing (RequireAll and a cluster
+	// that could not be observed).
+	Refused error
 	// Inventory is what Kosmos owns after the pass, by cluster.
 	Inventory inventory.Inventory
 	// InventoryErr says the inventory could not be read (prune was off) or
@@ -96,6 +100,11 @@ type PassOptions struct {
 	// Forget lists clusters that left the topology to forget without the
 	// last prune (the topology's kosmos.io/forget-clusters adds to it).
 	Forget []string
+	// RequireAll writes nothing unless every cluster of the topology was
+	// observed (the CLI's default); otherwise clusters that do not answer
+	// are planned from their known or last good facts and the others
+	// proceed.
+	RequireAll bool
 	// PruneAll takes Kosmos out: nothing is desired anywhere; every object
 	// the inventory records is pruned (guarded like any pass), then the
 	// inventory itself is deleted.
@@ -130,6 +139,12 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 	if p.guard.Tripped {
 		return rep // nothing is written: the last state stays
 	}
+	if opts.RequireAll {
+		if unobserved := p.unobserved(t); len(unobserved) > 0 {
+			rep.Refused = fmt.Errorf("nothing applied: %s could not be observed (--partial applies the others and plans these from their last good facts)", strings.Join(unobserved, ", "))
+			return rep
+		}
+	}
 	if opts.PruneAll && p.invErr != nil {
 		for i := range rep.Clusters {
 			rep.Clusters[i].Err = cmp.Or(rep.Clusters[i].Err, p.invErr)
@@ -161,6 +176,9 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 	})
 	rep.Inventory = next
 	if err := p.saveInventory(ctx, next); err != nil {
+		rep.InventoryErr = errors.Join(rep.InventoryErr, err)
+	}
+	if err := p.saveFacts(ctx, t); err != nil {
 		rep.InventoryErr = errors.Join(rep.InventoryErr, err)
 	}
 	return rep
@@ -262,4 +280,15 @@ func (p *prepared) applyCluster(ctx context.Context, c Cluster, cr *ClusterRepor
 	}
 	cr.Result, cr.Err = res, err
 	return entries
+}
+
+// unobserved lists the clusters of the topology not observed in this pass.
+func (p *prepared) unobserved(t *v1alpha1.KosmosTopology) []string {
+	var out []string
+	for _, c := range t.Spec.Clusters {
+		if !p.observed[c.Name] {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }

@@ -41,17 +41,25 @@ type prepared struct {
 	deletions map[string][]inventory.Entry
 	guard     inventory.Guard
 	pruneAll  bool
+	// observed are the clusters whose facts were read in this pass; the
+	// others are planned from known or persisted (last good) facts.
+	observed map[string]bool
+	// lastGood is the persisted record of the last good facts, as stored.
+	lastGood     persistedFacts
+	lastGoodData map[string]string
+	factsStore   *factsStore
 }
 
 // prepare observes the clusters (installing the CRDs first when install),
 // reads the inventory, reaches the clusters that left the topology, plans
 // and judges the deletions. It writes nothing unless install.
 func prepare(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, opts PassOptions, install bool) *prepared {
-	p := &prepared{clusters: slices.Clone(clusters), leaving: map[string]bool{}, facts: plan.Facts{}, pruneAll: opts.PruneAll}
+	p := &prepared{clusters: slices.Clone(clusters), leaving: map[string]bool{}, facts: plan.Facts{}, pruneAll: opts.PruneAll, observed: map[string]bool{}}
 	p.errs = make([]error, len(p.clusters))
 	now := time.Now()
 	p.observe(ctx, t, opts, install, now)
 	p.loadInventory(ctx, t, opts)
+	p.recoverFacts(ctx, t)
 	p.reachLeaving(t, opts)
 	p.adoptLegacy(ctx, t, opts)
 	p.plan = plan.Compute(plan.Input{Topology: t, Facts: p.facts, Now: now, Started: opts.Started, EndpointExpiry: opts.EndpointExpiry})
@@ -85,7 +93,53 @@ func (p *prepared) observe(ctx context.Context, t *v1alpha1.KosmosTopology, opts
 			return
 		}
 		p.facts[c.Name] = cf
+		p.observed[c.Name] = true
 	})
+}
+
+// recoverFacts plans the clusters that could not be observed, and whose
+// facts this process does not know, from the last good facts persisted in
+// the host: a cluster is never planned out for not answering.
+func (p *prepared) recoverFacts(ctx context.Context, t *v1alpha1.KosmosTopology) {
+	h, err := p.host(t)
+	if err != nil {
+		return
+	}
+	p.factsStore = &factsStore{c: h.Client, topology: t.Name}
+	last, data, err := p.factsStore.load(ctx)
+	if err != nil {
+		p.factsStore = nil // unreadable: leave it alone rather than overwrite it
+		return
+	}
+	p.lastGood, p.lastGoodData = last, data
+	for _, c := range t.Spec.Clusters {
+		if _, ok := p.facts[c.Name]; !ok {
+			if f, ok := last[c.Name]; ok {
+				p.facts[c.Name] = plan.ClusterFacts{ClusterFacts: f}
+			}
+		}
+	}
+}
+
+// saveFacts records the facts observed in this pass as the last good ones
+// (writing only when they changed); clusters that left are dropped.
+func (p *prepared) saveFacts(ctx context.Context, t *v1alpha1.KosmosTopology) error {
+	if p.factsStore == nil {
+		return nil
+	}
+	if p.pruneAll {
+		return p.factsStore.delete(ctx)
+	}
+	next := persistedFacts{}
+	for name, f := range p.lastGood {
+		if t.Spec.Cluster(name) != nil {
+			next[name] = f
+		}
+	}
+	for name := range p.observed {
+		next[name] = trimFacts(t, p.facts[name].ClusterFacts)
+	}
+	return p.factsStore.save(ctx, next, p.lastGoodData)
 }
 
 // hostClient returns the host cluster's entry, if it can be worked on.

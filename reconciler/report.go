@@ -13,6 +13,9 @@ import (
 // not failures of the pass (see Problems).
 func (r Report) Err() error {
 	var errs []error
+	if r.Refused != nil {
+		errs = append(errs, r.Refused)
+	}
 	if r.Guard.Tripped {
 		errs = append(errs, errors.New(r.Guard.Message()))
 	}
@@ -40,6 +43,9 @@ func (r Report) ProblemsErr() error {
 func (rep Report) Write(out io.Writer, verbose bool) {
 	for _, p := range rep.Problems {
 		fmt.Fprintln(out, "problem:", p)
+	}
+	if rep.Refused != nil {
+		fmt.Fprintln(out, rep.Refused)
 	}
 	if rep.Guard.Tripped {
 		fmt.Fprintln(out, rep.Guard.Message())

@@ -189,7 +189,7 @@ exactly, without cluster access.`,
 
 type applyFlags struct {
 	file, kubeconfig, confirm string
-	prune, pruneAll           bool
+	prune, pruneAll, partial  bool
 	concurrency, guardPercent int
 	forget                    []string
 }
@@ -223,8 +223,10 @@ those deletions.
 --prune-all takes Kosmos out: everything the inventory records, in every
 cluster, is deleted (guarded as above), then the inventory.
 
-It refuses to run when a cluster of the topology cannot be reached: without
-its facts, its peers would lose their routes to it. Exit status: 0 done,
+It writes nothing when a cluster of the topology cannot be reached or
+observed; --partial applies the others, planning the silent ones from their
+last good facts (kept in the host, kosmos-system/kosmos-facts-<topology>), so
+their peers keep their routes to them. Exit status: 0 done,
 1 invalid topology, a cluster failed, a cleanup pending or the guard held,
 2 usage error or a cluster unreachable.`,
 		Example: `  kosmos apply -f topology.yaml
@@ -243,6 +245,7 @@ its facts, its peers would lose their routes to it. Exit status: 0 done,
 	fl.IntVar(&f.guardPercent, "guard-percent", inventory.DefaultGuardPercent, "share (%) of owned objects one pass may delete without confirmation; 100 turns the guard off")
 	fl.StringSliceVar(&f.forget, "forget-cluster", nil, "cluster that left the topology to forget without cleaning it (repeatable)")
 	fl.IntVar(&f.concurrency, "concurrency", 8, "clusters worked on at once")
+	fl.BoolVar(&f.partial, "partial", false, "apply the clusters that answer; plan the others from their last good facts (kept in the host) and leave them as they are")
 	return cmd
 }
 
@@ -264,15 +267,15 @@ func runApply(cmd *cobra.Command, f applyFlags) error {
 			unreachable[c.Name] = c.Err
 		}
 	}
-	if len(unreachable) > 0 {
-		return &exitError{exitError2, fmt.Errorf("nothing applied:\n%w", joinByCluster(unreachable))}
+	if len(unreachable) > 0 && !f.partial {
+		return &exitError{exitError2, fmt.Errorf("nothing applied (--partial applies the others and plans these from their last good facts):\n%w", joinByCluster(unreachable))}
 	}
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	rep := reconciler.Pass(ctx, t, clusters, reconciler.PassOptions{
-		Prune: f.prune || f.pruneAll, PruneAll: f.pruneAll, Concurrency: f.concurrency,
+		Prune: f.prune || f.pruneAll, PruneAll: f.pruneAll, Concurrency: f.concurrency, RequireAll: !f.partial,
 		GuardPercent: f.guardPercent, ConfirmDeletions: f.confirm, Forget: f.forget,
 		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
 			return reconciler.ConnectContexts(t, f.kubeconfig)
