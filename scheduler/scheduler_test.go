@@ -212,6 +212,9 @@ func weights(ws map[string]int32, order ...string) []v1alpha1.ClusterPlacement {
 	return out
 }
 
+// TestSchedulerPlacesByPolicy runs its steps in order on one world: later
+// steps lean on what earlier ones placed (the "api" pods, the "even"
+// policy).
 func TestSchedulerPlacesByPolicy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -226,56 +229,69 @@ func TestSchedulerPlacesByPolicy(t *testing.T) {
 	w.node("kosmos-d", "d", "eu", "64", []v1alpha1.FreeNode{{CPUMilli: 1000, MemoryBytes: 8 << 30, Pods: 50}, {CPUMilli: 800, MemoryBytes: 16 << 30, Pods: 50}})
 	domains := []v1alpha1.ClusterDomain{{Cluster: "a", Region: "eu"}, {Cluster: "b", Region: "us"}, {Cluster: "c", Region: "us"}, {Cluster: "d", Region: "eu"}}
 
-	check := func(name string, got, want map[string]int) {
-		t.Helper()
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("%s: placed %v, want %v", name, got, want)
-		} else {
-			t.Logf("%s: %v", name, got)
-		}
-	}
+	placesByWeight(t, w, domains)
+	placesBySelectorAndMode(t, w, domains)
+	keepsOffFragmentedClusters(t, w, domains)
+	followsPolicyChanges(t, w)
+}
 
+func check(t *testing.T, name string, got, want map[string]int) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: placed %v, want %v", name, got, want)
+	} else {
+		t.Logf("%s: %v", name, got)
+	}
+}
+
+// placesByWeight: weighted splits, a scale-up that fills the deficit, and
+// a Preferred policy that only scores.
+func placesByWeight(t *testing.T, w *world, domains []v1alpha1.ClusterDomain) {
 	w.policy("weighted", map[string]string{"app": "web"}, v1alpha1.Placement{Clusters: weights(map[string]int32{"a": 2, "b": 1, "c": 1}, "a", "b", "c")}, domains...)
-	check("10 replicas at 2:1:1", w.workload("web", 10, "100m", "kosmos-scheduler"), map[string]int{"a": 5, "b": 3, "c": 2})
+	check(t, "10 replicas at 2:1:1", w.workload("web", 10, "100m", "kosmos-scheduler"), map[string]int{"a": 5, "b": 3, "c": 2})
 
 	w.policy("even", map[string]string{"app": "api"}, v1alpha1.Placement{Clusters: weights(map[string]int32{"a": 1, "b": 1}, "a", "b")}, domains...)
-	check("3 replicas at 1:1", w.workload("api", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "b": 1})
+	check(t, "3 replicas at 1:1", w.workload("api", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "b": 1})
 
 	// Scale-up fills the deficit: 3 → 6 replicas at 1:1 ends 3:3.
 	w.policy("grow", map[string]string{"app": "grow"}, v1alpha1.Placement{Clusters: weights(map[string]int32{"a": 1, "b": 1}, "a", "b")}, domains...)
-	check("grow: 3 at 1:1", w.workload("grow", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "b": 1})
+	check(t, "grow: 3 at 1:1", w.workload("grow", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "b": 1})
 	var rs appsv1.ReplicaSet
-	if err := w.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "grow"}, &rs); err != nil {
+	if err := w.c.Get(w.ctx, client.ObjectKey{Namespace: "default", Name: "grow"}, &rs); err != nil {
 		t.Fatal(err)
 	}
 	rs.Spec.Replicas = ptr(int32(6))
-	if err := w.c.Update(ctx, &rs); err != nil {
+	if err := w.c.Update(w.ctx, &rs); err != nil {
 		t.Fatal(err)
 	}
 	for i := 3; i < 6; i++ {
 		w.create(w.pod(fmt.Sprintf("grow-%d", i), "grow", "100m", "kosmos-scheduler", &rs))
 	}
-	check("grow: scaled to 6", w.waitBound("grow", 6), map[string]int{"a": 3, "b": 3})
+	check(t, "grow: scaled to 6", w.waitBound("grow", 6), map[string]int{"a": 3, "b": 3})
 
 	// Preferred only scores: the split still comes out, and nothing is
 	// rejected for its share.
 	w.policy("soft", map[string]string{"app": "soft"}, v1alpha1.Placement{Mode: v1alpha1.PlacementPreferred, Clusters: weights(map[string]int32{"a": 1, "c": 1}, "a", "c")}, domains...)
-	check("preferred 1:1, 4 replicas", w.workload("soft", 4, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "c": 2})
+	check(t, "preferred 1:1, 4 replicas", w.workload("soft", 4, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "c": 2})
+}
 
+// placesBySelectorAndMode: owner selectors, fixed counts, includeHost,
+// spread by region, and pods no policy matches.
+func placesBySelectorAndMode(t *testing.T, w *world, domains []v1alpha1.ClusterDomain) {
 	// An owner selector: only the pods of ReplicaSet "owned" are governed.
 	owned := &v1alpha1.DistributionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "owned"}, Spec: v1alpha1.DistributionPolicyObjectSpec{
 		Selector:  v1alpha1.PodSelector{Namespace: "default", Owner: &v1alpha1.OwnerSelector{Kind: "ReplicaSet", Name: "owned"}},
 		Placement: v1alpha1.Placement{Clusters: weights(map[string]int32{"c": 1}, "c")}, HostCluster: "host", Domains: domains,
 	}}
 	w.create(owned)
-	check("owner selector", w.workload("owned", 3, "100m", "kosmos-scheduler"), map[string]int{"c": 3})
-	check("pods of another owner", w.workload("unowned", 2, "100m", "kosmos-scheduler"), map[string]int{"host": 2})
+	check(t, "owner selector", w.workload("owned", 3, "100m", "kosmos-scheduler"), map[string]int{"c": 3})
+	check(t, "pods of another owner", w.workload("unowned", 2, "100m", "kosmos-scheduler"), map[string]int{"host": 2})
 
 	w.policy("fixed", map[string]string{"app": "db"}, v1alpha1.Placement{Clusters: []v1alpha1.ClusterPlacement{{Name: "c", Replicas: ptr(int32(1))}, {Name: "a", Replicas: ptr(int32(2))}}}, domains...)
-	check("fixed c=1 a=2", w.workload("db", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "c": 1})
+	check(t, "fixed c=1 a=2", w.workload("db", 3, "100m", "kosmos-scheduler"), map[string]int{"a": 2, "c": 1})
 
 	w.policy("with-host", map[string]string{"app": "cache"}, v1alpha1.Placement{IncludeHost: true, Clusters: weights(map[string]int32{"b": 1}, "b")}, domains...)
-	check("includeHost, host:b at 1:1", w.workload("cache", 4, "100m", "kosmos-scheduler"), map[string]int{"b": 2, "host": 2})
+	check(t, "includeHost, host:b at 1:1", w.workload("cache", 4, "100m", "kosmos-scheduler"), map[string]int{"b": 2, "host": 2})
 
 	w.policy("spread", map[string]string{"app": "batch"}, v1alpha1.Placement{Clusters: weights(map[string]int32{"a": 1, "b": 1, "c": 1}, "a", "b", "c"),
 		Spread: &v1alpha1.Spread{By: v1alpha1.SpreadByRegion, MaxSkew: 1}}, domains...)
@@ -285,11 +301,14 @@ func TestSchedulerPlacesByPolicy(t *testing.T) {
 	}
 
 	// Unmatched pods never land on virtual nodes, under either profile.
-	check("unmatched, kosmos profile", w.workload("plain", 6, "100m", "kosmos-scheduler"), map[string]int{"host": 6})
-	check("unmatched, default profile", w.workload("plain2", 4, "100m", "default-scheduler"), map[string]int{"host": 4})
+	check(t, "unmatched, kosmos profile", w.workload("plain", 6, "100m", "kosmos-scheduler"), map[string]int{"host": 6})
+	check(t, "unmatched, default profile", w.workload("plain2", 4, "100m", "default-scheduler"), map[string]int{"host": 4})
+}
 
-	// Leaf fit: d is the only target. A 500m pod fits one of d's nodes; a
-	// 2-CPU pod fits d's aggregate but no single node, and stays pending.
+// keepsOffFragmentedClusters (leaf fit): d is the only target. A 500m pod
+// fits one of d's nodes; a 2-CPU pod fits d's aggregate but no single
+// node, and stays pending.
+func keepsOffFragmentedClusters(t *testing.T, w *world, domains []v1alpha1.ClusterDomain) {
 	w.policy("fragmented", map[string]string{"app": "frag"}, v1alpha1.Placement{Clusters: weights(map[string]int32{"d": 1}, "d")}, domains...)
 	w.create(w.pod("small", "frag", "500m", "kosmos-scheduler", nil))
 	w.create(w.pod("large", "frag", "2", "kosmos-scheduler", nil))
@@ -297,7 +316,7 @@ func TestSchedulerPlacesByPolicy(t *testing.T) {
 	var large corev1.Pod
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if err := w.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "large"}, &large); err != nil {
+		if err := w.c.Get(w.ctx, client.ObjectKey{Namespace: "default", Name: "large"}, &large); err != nil {
 			t.Fatal(err)
 		}
 		if large.Spec.NodeName != "" {
@@ -305,25 +324,27 @@ func TestSchedulerPlacesByPolicy(t *testing.T) {
 		}
 		if cond := podCondition(&large, corev1.PodScheduled); cond != nil && cond.Reason == corev1.PodReasonUnschedulable {
 			t.Logf("large pod: %s", cond.Message)
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the 2-CPU pod was never reported unschedulable")
 		}
 		<-time.After(100 * time.Millisecond)
 	}
+}
 
-	// A policy change applies to new placements: "even" now sends
-	// everything to c.
+// followsPolicyChanges: a policy change applies to new placements: "even"
+// (placesByWeight, 3 "api" pods) now sends everything to c.
+func followsPolicyChanges(t *testing.T, w *world) {
 	var p v1alpha1.DistributionPolicy
-	if err := w.c.Get(ctx, client.ObjectKey{Name: "even"}, &p); err != nil {
+	if err := w.c.Get(w.ctx, client.ObjectKey{Name: "even"}, &p); err != nil {
 		t.Fatal(err)
 	}
 	p.Spec.Placement.Clusters = weights(map[string]int32{"c": 1}, "c")
-	if err := w.c.Update(ctx, &p); err != nil {
+	if err := w.c.Update(w.ctx, &p); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
 		// The informer catches up asynchronously: place probes until one
 		// follows the new policy, then check the next ones all do.
@@ -337,7 +358,7 @@ func TestSchedulerPlacesByPolicy(t *testing.T) {
 			if after["c"]-got["c"] != 3 {
 				t.Errorf("after the policy change, new pods went %v (before %v)", after, got)
 			}
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the policy change never applied: %v", got)

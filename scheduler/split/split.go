@@ -1,6 +1,3 @@
-// Package split decides, as pure functions over plain data, how many
-// replicas of a workload each cluster should hold under a distribution
-// policy, and which clusters may take the next replica.
 package split
 
 import (
@@ -153,9 +150,21 @@ func (p Policy) Next(total int, placed map[string]int) Decision {
 	}
 	want := p.Want(total)
 	// Fixed (or weighted) shares with a deficit come first.
-	best := 0
+	deficit, best := p.deficits(want, placed)
+	if p.Spread == nil || best > 0 {
+		p.byShare(d, deficit, best, want)
+	} else {
+		p.bySpread(d, placed)
+	}
+	return d
+}
+
+// deficits is, per target with a share (every target without Spread, the
+// fixed ones with it), the replicas it lacks (negative: it holds more),
+// and the largest of them.
+func (p Policy) deficits(want, placed map[string]int) (deficit map[string]int, best int) {
 	first := true
-	deficit := map[string]int{}
+	deficit = map[string]int{}
 	for _, t := range p.Targets {
 		if p.Spread != nil && t.Replicas == nil {
 			continue
@@ -165,42 +174,52 @@ func (p Policy) Next(total int, placed map[string]int) Decision {
 			best, first = deficit[t.Name], false
 		}
 	}
-	if p.Spread == nil || best > 0 {
-		for _, t := range p.Targets {
-			df, ok := deficit[t.Name]
-			if !ok {
-				continue
-			}
-			if (best > 0 && df > 0) || (best <= 0 && df == best) {
-				d.Allowed[t.Name] = true
-			} else {
-				d.Why[t.Name] = "holds its share"
-			}
-			d.Score[t.Name] = scoreOf(df, want[t.Name])
+	return deficit, best
+}
+
+// byShare allows the targets short of their share, or, when none is
+// (best <= 0), those furthest below it.
+func (p Policy) byShare(d Decision, deficit map[string]int, best int, want map[string]int) {
+	for _, t := range p.Targets {
+		df, ok := deficit[t.Name]
+		if !ok {
+			continue
 		}
-		return d
+		if (best > 0 && df > 0) || (best <= 0 && df == best) {
+			d.Allowed[t.Name] = true
+		} else {
+			d.Why[t.Name] = "holds its share"
+		}
+		d.Score[t.Name] = scoreOf(df, want[t.Name])
 	}
-	// Spread over the domains of the targets.
-	key := func(c string) string {
-		for _, dm := range p.Domains {
-			if dm.Cluster == c {
-				switch p.Spread.By {
-				case v1alpha1.SpreadByRegion:
-					return dm.Region
-				case v1alpha1.SpreadByZone:
-					return dm.Zone
-				}
+}
+
+// domainOf is the Spread domain of a cluster: its region or zone from the
+// policy's domains, or the cluster itself.
+func (p Policy) domainOf(c string) string {
+	for _, dm := range p.Domains {
+		if dm.Cluster == c {
+			switch p.Spread.By {
+			case v1alpha1.SpreadByRegion:
+				return dm.Region
+			case v1alpha1.SpreadByZone:
+				return dm.Zone
 			}
 		}
-		return c
 	}
+	return c
+}
+
+// bySpread allows the targets whose domain can take one more replica with
+// every pair of domains staying within maxSkew.
+func (p Policy) bySpread(d Decision, placed map[string]int) {
 	count := map[string]int{}
 	for _, t := range p.Targets {
-		count[key(t.Name)] += 0
+		count[p.domainOf(t.Name)] += 0
 	}
 	for c, n := range placed {
 		if slices.ContainsFunc(p.Targets, func(t v1alpha1.ClusterPlacement) bool { return t.Name == c }) {
-			count[key(c)] += n
+			count[p.domainOf(c)] += n
 		}
 	}
 	lo := -1
@@ -211,7 +230,7 @@ func (p Policy) Next(total int, placed map[string]int) Decision {
 	}
 	skew := int(max(p.Spread.MaxSkew, 1))
 	for _, t := range p.Targets {
-		n := count[key(t.Name)]
+		n := count[p.domainOf(t.Name)]
 		// After placing here: this domain has n+1, the smallest has lo
 		// (or n+1 if this one was the only smallest).
 		if n+1-lo <= skew {
@@ -221,7 +240,6 @@ func (p Policy) Next(total int, placed map[string]int) Decision {
 		}
 		d.Score[t.Name] = int64(100 * (1 + lo) / (1 + n))
 	}
-	return d
 }
 
 // scoreOf maps a deficit onto 0..100: the larger the share still missing,
