@@ -114,7 +114,7 @@ func (c *Controller) Run(ctx context.Context) error {
 				clustersOf = nil // retry the clusters that could not be reached
 			}
 		case <-trigger:
-			debounce(ctx, trigger, 100*time.Millisecond)
+			debounce(ctx, trigger, debounceQuiet, debounceMost)
 		}
 		t, fresh := c.load(ctx)
 		if t == nil {
@@ -137,7 +137,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			for _, cl := range cs {
 				if cl.Err == nil {
 					go watchNodes(wctx, cl, fire, c.Log)
-					go watchServices(wctx, cl, fire, c.Log)
+					go watchServices(wctx, cl, t.Spec.Services, fire, c.Log)
 				}
 			}
 			clusters, clustersOf = cs, t
@@ -147,16 +147,30 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
-func debounce(ctx context.Context, trigger chan struct{}, d time.Duration) {
-	timer := time.NewTimer(d)
+// debounce waits until triggers have been quiet for quiet, but never longer
+// than most: a steady stream of events (a rollout anywhere) delays a pass by
+// at most that much instead of starving it.
+// A pass follows the last of a burst of events by debounceQuiet, and the
+// first by debounceMost at the latest.
+const (
+	debounceQuiet = 100 * time.Millisecond
+	debounceMost  = 2 * time.Second
+)
+
+func debounce(ctx context.Context, trigger chan struct{}, quiet, most time.Duration) {
+	timer := time.NewTimer(quiet)
 	defer timer.Stop()
+	deadline := time.NewTimer(most)
+	defer deadline.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-trigger:
-			timer.Reset(d)
+			timer.Reset(quiet)
 		case <-timer.C:
+			return
+		case <-deadline.C:
 			return
 		}
 	}
@@ -311,10 +325,12 @@ func watchNodes(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) 
 }
 
 // watchServices fires when what the multi-cluster service sync reads
-// changes: ServiceExports, and the clusters' own EndpointSlices (those with
-// kubernetes.io/service-name; the imported ones Kosmos writes lack it, so its
-// own writes do not wake it up).
-func watchServices(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) {
+// changes: ServiceExports, and the EndpointSlices of services that are
+// exported there or named by spec.services (those with
+// kubernetes.io/service-name; the imported ones Kosmos writes lack it, so
+// its own writes do not wake it up). Slices of other services change no
+// plan and wake nothing.
+func watchServices(ctx context.Context, cl Cluster, specs []v1alpha1.ServiceSpec, fire func(), log *slog.Logger) {
 	cfg := rest.CopyConfig(cl.Config)
 	cfg.Timeout = 0
 	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: cl.Client.Scheme()})
@@ -322,7 +338,8 @@ func watchServices(ctx context.Context, cl Cluster, fire func(), log *slog.Logge
 		log.Error("service watch", "cluster", cl.Name, "err", err)
 		return
 	}
-	watchLoop := func(list client.ObjectList, opts ...client.ListOption) {
+	ex := newExported(specs)
+	watchLoop := func(list client.ObjectList, onEvent func(watch.Event), opts ...client.ListOption) {
 		for ctx.Err() == nil {
 			w, err := wc.Watch(ctx, list, opts...)
 			if err != nil {
@@ -332,12 +349,53 @@ func watchServices(ctx context.Context, cl Cluster, fire func(), log *slog.Logge
 				}
 				continue
 			}
-			for range w.ResultChan() {
-				fire()
+			for ev := range w.ResultChan() {
+				onEvent(ev)
 			}
 			w.Stop()
 		}
 	}
-	go watchLoop(&mcsv1a1.ServiceExportList{})
-	watchLoop(&discoveryv1.EndpointSliceList{}, client.HasLabels{discoveryv1.LabelServiceName})
+	go watchLoop(&mcsv1a1.ServiceExportList{}, func(ev watch.Event) {
+		if o, ok := ev.Object.(client.Object); ok {
+			ex.set(o.GetNamespace()+"/"+o.GetName(), ev.Type != watch.Deleted)
+		}
+		fire()
+	})
+	watchLoop(&discoveryv1.EndpointSliceList{}, func(ev watch.Event) {
+		if s, ok := ev.Object.(*discoveryv1.EndpointSlice); ok && ex.has(s.Namespace+"/"+s.Labels[discoveryv1.LabelServiceName]) {
+			fire()
+		}
+	}, client.HasLabels{discoveryv1.LabelServiceName})
+}
+
+// exported is the set of services (namespace/name) whose endpoints matter
+// to the plan: exported in this cluster, or named by spec.services.
+type exported struct {
+	mu   sync.Mutex
+	keys map[string]bool
+	spec map[string]bool
+}
+
+func newExported(specs []v1alpha1.ServiceSpec) *exported {
+	e := &exported{keys: map[string]bool{}, spec: map[string]bool{}}
+	for _, s := range specs {
+		e.spec[s.Namespace+"/"+s.Name] = true
+	}
+	return e
+}
+
+func (e *exported) set(key string, on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if on {
+		e.keys[key] = true
+	} else {
+		delete(e.keys, key)
+	}
+}
+
+func (e *exported) has(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.spec[key] || e.keys[key]
 }

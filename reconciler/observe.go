@@ -33,7 +33,7 @@ func Observe(ctx context.Context, c client.Client) (netplan.ClusterFacts, error)
 // every cluster it can reach. errs, by cluster, say why the others could
 // not be read. It only reads.
 func ObserveFacts(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster) (plan.Facts, map[string]error) {
-	p := &prepared{clusters: clusters, errs: make([]error, len(clusters)), facts: plan.Facts{}}
+	p := &prepared{clusters: clusters, errs: make([]error, len(clusters)), facts: plan.Facts{}, observed: map[string]bool{}}
 	opts := PassOptions{}
 	opts.defaults()
 	p.observe(ctx, t, opts, false, time.Now())

@@ -109,12 +109,18 @@ func (k *kubelet) run(ctx context.Context) {
 }
 
 // heartbeat renews each machine's Lease in kube-node-lease every 10s, as
-// kubelets do, so the node lifecycle controller sees them alive.
+// kubelets do, so the node lifecycle controller sees them alive, and posts
+// the node's status again whenever it does not say Ready (as a kubelet
+// does when its status was changed under it, by the node lifecycle
+// controller during an outage of the control plane): nodes recover.
 func (k *kubelet) heartbeat(ctx context.Context) {
 	for {
 		for name := range k.nodes {
 			if err := tree.RenewNodeLease(ctx, k.cs, name, nil, nil); err != nil && ctx.Err() == nil {
 				k.log.Debug("simulated kubelet lease", "cluster", k.cluster, "node", name, "err", err)
+			}
+			if err := k.postReady(ctx, name); err != nil && ctx.Err() == nil {
+				k.log.Debug("simulated kubelet node status", "cluster", k.cluster, "node", name, "err", err)
 			}
 		}
 		select {
@@ -123,6 +129,28 @@ func (k *kubelet) heartbeat(ctx context.Context) {
 		case <-time.After(10 * time.Second):
 		}
 	}
+}
+
+// postReady sets the node's Ready condition back to True when it is not.
+func (k *kubelet) postReady(ctx context.Context, name string) error {
+	n, err := k.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	now := metav1.Now()
+	for i, c := range n.Status.Conditions {
+		if c.Type != corev1.NodeReady {
+			continue
+		}
+		if c.Status == corev1.ConditionTrue {
+			return nil
+		}
+		n.Status.Conditions[i] = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+			Message: "simulated kubelet is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now}
+		_, err = k.cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	}
+	return nil
 }
 
 func (k *kubelet) sync(ctx context.Context, p *corev1.Pod) error {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"kosmos.io/kosmos/internal/check"
+	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/tree"
 )
@@ -154,6 +155,35 @@ func TestSandboxEndToEnd(t *testing.T) {
 		t.Errorf("kosmos check fails:\n%s", out.String())
 	}
 	t.Log("\n" + out.String())
+
+	// A machine marked NotReady (as the node lifecycle controller does after
+	// an outage of the control plane) comes back Ready: the simulated
+	// kubelet posts its status again, as a real one does.
+	mb := kubernetes.NewForConfigOrDie(sb.Env.Cluster("member-b").Config)
+	n, err := mb.CoreV1().Nodes().Get(ctx, "member-b-n1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == corev1.NodeReady {
+			n.Status.Conditions[i].Status, n.Status.Conditions[i].Reason = corev1.ConditionUnknown, "NodeStatusUnknown"
+		}
+	}
+	if _, err := mb.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "member-b-n1 Ready again", func() bool {
+		n, err := mb.CoreV1().Nodes().Get(ctx, "member-b-n1", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == corev1.ConditionTrue
+			}
+		}
+		return false
+	})
 }
 
 // runningByCluster counts the host's web pods Running on each member's
