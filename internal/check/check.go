@@ -169,9 +169,10 @@ type Check struct {
 
 // Checks judges the report: every cluster answers; every machine has its
 // NodeConfig; every Gateway-mode cluster has a gateway; every member with a
-// tree has Ready virtual nodes; NodeConfigs are applied where node agents
-// run (SKIP where none reported yet: no data plane).
-func (r Report) Checks(t *v1alpha1.KosmosTopology) []Check {
+// tree has Ready virtual nodes; NodeConfigs are applied by the node agents.
+// Without agents (a sandbox without a data plane), the last is SKIP where
+// none reported; with agents expected, a cluster where none reported fails.
+func (r Report) Checks(t *v1alpha1.KosmosTopology, agents bool) []Check {
 	var out []Check
 	add := func(name string, ok bool, detail string) {
 		res := "PASS"
@@ -194,8 +195,10 @@ func (r Report) Checks(t *v1alpha1.KosmosTopology) []Check {
 			add("cluster "+c.Name+" gateway", len(c.Gateways) > 0, "gateways: "+dash(strings.Join(c.Gateways, ",")))
 		}
 		switch {
-		case c.Applied == 0:
+		case c.Applied == 0 && !agents:
 			out = append(out, Check{"cluster " + c.Name + " NodeConfigs applied", "SKIP", "no node agent has reported (no data plane: kosmos up --dataplane)"})
+		case c.Applied == 0 && c.NodeConfigs > 0:
+			add("cluster "+c.Name+" NodeConfigs applied", false, fmt.Sprintf("no node agent has reported on any of %d NodeConfigs: are the agents running? (their logs, kubectl -n kosmos-system get pods)", c.NodeConfigs))
 		default:
 			add("cluster "+c.Name+" NodeConfigs applied", c.Applied == c.NodeConfigs, fmt.Sprintf("%d of %d applied", c.Applied, c.NodeConfigs))
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"kosmos.io/kosmos/internal/check"
@@ -49,6 +50,9 @@ func (s *Sandbox) buildDataplane() error {
 	if os.Geteuid() != 0 {
 		return errors.New("--dataplane needs root: it builds network namespaces, VXLAN devices and iptables chains")
 	}
+	if err := dataplaneTools(); err != nil {
+		return err
+	}
 	networld.Destroy(NetnsPrefix)
 	w, err := networld.Build(NetnsPrefix, s.worldNodes())
 	if err != nil {
@@ -56,6 +60,21 @@ func (s *Sandbox) buildDataplane() error {
 	}
 	s.world = w
 	s.say("  data plane: %d machines as network namespaces (%s*), a pod in each", len(w.Nodes), NetnsPrefix)
+	return nil
+}
+
+// dataplaneTools checks that the programs the data plane and its agents run
+// are installed, naming the missing ones and how to get them.
+func dataplaneTools() error {
+	var missing []string
+	for _, p := range []string{"ip", "iptables", "ip6tables", "ping"} {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("--dataplane needs %s: install them (make deps, or apt-get install iproute2 iptables iputils-ping)", strings.Join(missing, ", "))
+	}
 	return nil
 }
 
@@ -83,7 +102,13 @@ func (s *Sandbox) startAgents() error {
 			return fmt.Errorf("agent of %s/%s: %w", n.Cluster, n.Name, err)
 		}
 		s.procs = append(s.procs, cmd)
-		s.wg.Go(func() { _ = cmd.Wait(); logf.Close() })
+		s.wg.Go(func() {
+			err := cmd.Wait()
+			logf.Close()
+			if s.ctx.Err() == nil { // an agent that dies while the sandbox runs is news
+				s.say("  node agent of %s/%s exited (%v); its log: %s", n.Cluster, n.Name, err, logf.Name())
+			}
+		})
 	}
 	s.say("  %d node agents (kosmos agent --netns)", len(s.world.Nodes))
 	return nil

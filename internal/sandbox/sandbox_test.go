@@ -151,7 +151,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.WriteTable(&out)
-	if !check.WriteChecks(&out, r.Checks(sb.Topology)) {
+	if !check.WriteChecks(&out, r.Checks(sb.Topology, false)) {
 		t.Errorf("kosmos check fails:\n%s", out.String())
 	}
 	t.Log("\n" + out.String())

@@ -78,7 +78,7 @@ func (s *Sandbox) WaitReady(ctx context.Context, timeout time.Duration) check.Re
 	deadline := time.Now().Add(timeout)
 	for {
 		r, err := check.Collect(ctx, s.Topology, s.KubeconfigPath)
-		if err == nil && check.WriteChecks(io.Discard, r.Checks(s.Topology)) || time.Now().After(deadline) || ctx.Err() != nil {
+		if err == nil && check.WriteChecks(io.Discard, r.Checks(s.Topology, s.o.Dataplane)) || time.Now().After(deadline) || ctx.Err() != nil {
 			return r
 		}
 		select {
