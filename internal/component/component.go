@@ -55,7 +55,9 @@ type Options struct {
 
 // Run serves health and metrics, then calls run (under leader election when
 // asked) until ctx ends or SIGINT/SIGTERM arrives. ready is what /readyz
-// answers; the component sets it.
+// answers; the component sets it. A run that fails (a member not answering
+// at start-up, say) is retried with backoff (1s, doubling, 30s at most);
+// /healthz fails while it waits to retry.
 func Run(ctx context.Context, o Options, ready *atomic.Bool, run func(context.Context) error) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -65,6 +67,7 @@ func Run(ctx context.Context, o Options, ready *atomic.Bool, run func(context.Co
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	var failing atomic.Pointer[error]
 	if o.HealthAddr != "" {
 		reg := prometheus.NewRegistry()
 		if o.Metrics != nil {
@@ -72,19 +75,50 @@ func Run(ctx context.Context, o Options, ready *atomic.Bool, run func(context.Co
 				return fmt.Errorf("%s metrics: %w", o.Name, err)
 			}
 		}
-		stopHealth, err := ServeHealth(o.HealthAddr, ready, reg)
+		stopHealth, err := serveHealth(o.HealthAddr, ready, &failing, reg)
 		if err != nil {
 			return err
 		}
 		defer stopHealth()
 	}
-	return leader.RunIf(ctx, o.LeaderElect, o.Config, leader.Options{Namespace: o.Namespace, Name: o.Name, Log: o.Log}, run)
+	retried := func(ctx context.Context) error { return retry(ctx, o, &failing, run) }
+	return leader.RunIf(ctx, o.LeaderElect, o.Config, leader.Options{Namespace: o.Namespace, Name: o.Name, Log: o.Log}, retried)
+}
+
+// Backoff bounds the waits between retries of a failing run.
+var Backoff = struct{ First, Max time.Duration }{time.Second, 30 * time.Second}
+
+// retry calls run until it returns nil or ctx ends, waiting with backoff
+// after each failure; failing holds the last error while it waits.
+func retry(ctx context.Context, o Options, failing *atomic.Pointer[error], run func(context.Context) error) error {
+	wait := Backoff.First
+	for {
+		err := run(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		failing.Store(&err)
+		o.Log.Error("component failed; retrying", "component", o.Name, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		failing.Store(nil)
+		wait = min(2*wait, Backoff.Max)
+	}
 }
 
 // ServeHealth serves /healthz (ok while the process runs), /readyz (ok once
 // ready is set) and /metrics (Prometheus, from reg) on addr; the returned
 // function stops it.
 func ServeHealth(addr string, ready *atomic.Bool, reg *prometheus.Registry) (func(), error) {
+	return serveHealth(addr, ready, nil, reg)
+}
+
+// serveHealth is ServeHealth whose /healthz also fails while failing holds
+// an error.
+func serveHealth(addr string, ready *atomic.Bool, failing *atomic.Pointer[error], reg *prometheus.Registry) (func(), error) {
 	// Listen from a fresh goroutine: the caller's thread may be locked into
 	// a node's network namespace (the agent's --netns); the endpoint belongs
 	// to the process's own.
@@ -99,7 +133,15 @@ func ServeHealth(addr string, ready *atomic.Bool, reg *prometheus.Registry) (fun
 		return nil, fmt.Errorf("health endpoint %s: %w", addr, r.err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if failing != nil {
+			if err := failing.Load(); err != nil {
+				http.Error(w, "failing, retrying: "+(*err).Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if ready == nil || !ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
