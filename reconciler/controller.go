@@ -72,6 +72,51 @@ func (c *Controller) Status() (topology *v1alpha1.KosmosTopology, loadErr error)
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
+	c.defaults()
+	trigger := make(chan struct{}, 1)
+	fire := func() {
+		select {
+		case trigger <- struct{}{}:
+		default:
+		}
+	}
+	if err := c.Source.Watch(ctx, fire, c.Log); err != nil {
+		return err
+	}
+	tick := time.NewTicker(c.Resync)
+	defer tick.Stop()
+	var conn connection
+	defer conn.stop()
+	fire()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if slices.ContainsFunc(conn.clusters, func(c Cluster) bool { return c.Err != nil }) {
+				conn.of = nil // retry the clusters that could not be reached
+			}
+		case <-trigger:
+			debounce(ctx, trigger, debounceQuiet, debounceMost)
+		}
+		t, fresh := c.load(ctx)
+		if t == nil {
+			continue
+		}
+		if fresh {
+			c.report(ctx, Outcome{Version: c.lastVersion, Progressing: true})
+		}
+		if t != conn.of { // a new topology: reconnect, rewatch the nodes and exports
+			if err := conn.connect(ctx, c, t, fire); err != nil {
+				c.Log.Error("connect clusters", "err", err)
+				continue
+			}
+		}
+		c.pass(ctx, t, conn.clusters, conn.crds)
+	}
+}
+
+func (c *Controller) defaults() {
 	if c.Resync <= 0 {
 		c.Resync = time.Minute
 	}
@@ -85,71 +130,43 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.Source == nil {
 		c.Source = FileSource{Path: c.TopologyPath}
 	}
-	trigger := make(chan struct{}, 1)
-	fire := func() {
-		select {
-		case trigger <- struct{}{}:
-		default:
-		}
-	}
-	if err := c.Source.Watch(ctx, fire, c.Log); err != nil {
+}
+
+// connection is the controller's clients of one topology, and the watches
+// that wake it.
+type connection struct {
+	of       *v1alpha1.KosmosTopology
+	clusters []Cluster
+	crds     *sync.Map
+	stopW    context.CancelFunc
+}
+
+// connect reaches the clusters of t and watches their nodes and exports,
+// ending the watches of the previous topology.
+func (conn *connection) connect(ctx context.Context, c *Controller, t *v1alpha1.KosmosTopology, fire func()) error {
+	cs, err := c.Connect(t)
+	if err != nil {
 		return err
 	}
-	tick := time.NewTicker(c.Resync)
-	defer tick.Stop()
-	var watching context.CancelFunc
-	var clusters []Cluster
-	var clustersOf *v1alpha1.KosmosTopology
-	var crds *sync.Map
-	fire()
-	for {
-		select {
-		case <-ctx.Done():
-			if watching != nil {
-				watching()
-			}
-			return nil
-		case <-tick.C:
-			if slices.ContainsFunc(clusters, func(c Cluster) bool { return c.Err != nil }) {
-				clustersOf = nil // retry the clusters that could not be reached
-			}
-		case <-trigger:
-			debounce(ctx, trigger, debounceQuiet, debounceMost)
+	conn.stop()
+	var wctx context.Context
+	wctx, conn.stopW = context.WithCancel(ctx)
+	for _, cl := range cs {
+		if cl.Err == nil {
+			go watchNodes(wctx, cl, fire, c.Log)
+			go watchServices(wctx, cl, t.Spec.Services, fire, c.Log)
 		}
-		t, fresh := c.load(ctx)
-		if t == nil {
-			continue
-		}
-		if fresh {
-			c.report(ctx, Outcome{Version: c.lastVersion, Progressing: true})
-		}
-		if t != clustersOf { // a new topology: reconnect, rewatch the nodes
-			cs, err := c.Connect(t)
-			if err != nil {
-				c.Log.Error("connect clusters", "err", err)
-				continue
-			}
-			if watching != nil {
-				watching()
-			}
-			var wctx context.Context
-			wctx, watching = context.WithCancel(ctx)
-			for _, cl := range cs {
-				if cl.Err == nil {
-					go watchNodes(wctx, cl, fire, c.Log)
-					go watchServices(wctx, cl, t.Spec.Services, fire, c.Log)
-				}
-			}
-			clusters, clustersOf = cs, t
-			crds = &sync.Map{}
-		}
-		c.pass(ctx, t, clusters, crds)
+	}
+	conn.clusters, conn.of, conn.crds = cs, t, &sync.Map{}
+	return nil
+}
+
+func (conn *connection) stop() {
+	if conn.stopW != nil {
+		conn.stopW()
 	}
 }
 
-// debounce waits until triggers have been quiet for quiet, but never longer
-// than most: a steady stream of events (a rollout anywhere) delays a pass by
-// at most that much instead of starving it.
 // A pass follows the last of a burst of events by debounceQuiet, and the
 // first by debounceMost at the latest.
 const (

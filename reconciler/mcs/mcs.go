@@ -369,16 +369,7 @@ func resolve(exps []*exporter) *imported {
 				fmt.Sprintf("the service is %s here but %s in the oldest export (cluster %s); this cluster's endpoints are not imported", typeName(e.svc.Headless), typeName(imp.headless), oldest))}
 			continue
 		}
-		var conflicts []string
-		for _, p := range e.svc.Ports {
-			i := slices.IndexFunc(imp.ports, func(q mcsv1a1.ServicePort) bool { return q.Name == p.Name })
-			switch {
-			case i < 0:
-				imp.ports = append(imp.ports, p)
-			case imp.ports[i].Port != p.Port || cmp.Or(imp.ports[i].Protocol, corev1.ProtocolTCP) != cmp.Or(p.Protocol, corev1.ProtocolTCP):
-				conflicts = append(conflicts, fmt.Sprintf("port %q is %d/%s here but %d/%s in an older export", p.Name, p.Port, cmp.Or(p.Protocol, corev1.ProtocolTCP), imp.ports[i].Port, cmp.Or(imp.ports[i].Protocol, corev1.ProtocolTCP)))
-			}
-		}
+		conflicts := imp.mergePorts(e.svc.Ports)
 		reason := mcsv1a1.ServiceExportReasonPortConflict
 		if len(conflicts) == 0 {
 			reason = mcsv1a1.ServiceExportReasonSessionAffinityConflict
@@ -400,6 +391,22 @@ func resolve(exps []*exporter) *imported {
 		})
 	}
 	return imp
+}
+
+// mergePorts adds the ports the import lacks and describes those that
+// differ from an older export's (whose values stay).
+func (imp *imported) mergePorts(ports []mcsv1a1.ServicePort) []string {
+	var conflicts []string
+	for _, p := range ports {
+		i := slices.IndexFunc(imp.ports, func(q mcsv1a1.ServicePort) bool { return q.Name == p.Name })
+		switch {
+		case i < 0:
+			imp.ports = append(imp.ports, p)
+		case imp.ports[i].Port != p.Port || cmp.Or(imp.ports[i].Protocol, corev1.ProtocolTCP) != cmp.Or(p.Protocol, corev1.ProtocolTCP):
+			conflicts = append(conflicts, fmt.Sprintf("port %q is %d/%s here but %d/%s in an older export", p.Name, p.Port, cmp.Or(p.Protocol, corev1.ProtocolTCP), imp.ports[i].Port, cmp.Or(imp.ports[i].Protocol, corev1.ProtocolTCP)))
+		}
+	}
+	return conflicts
 }
 
 func affinity(s *Service) corev1.ServiceAffinity {

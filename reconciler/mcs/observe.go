@@ -37,9 +37,46 @@ func Observe(ctx context.Context, c client.Client, topology string, specs []v1al
 	if err := c.List(ctx, &exps); err != nil && !meta.IsNoMatchError(err) {
 		return nil, fmt.Errorf("list ServiceExports: %w", err)
 	}
+	if err := observeImports(ctx, c, topology, f); err != nil {
+		return nil, err
+	}
+	var keys []client.ObjectKey
+	for _, e := range exps.Items {
+		owned := e.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedBy && e.Labels[v1alpha1.LabelTopology] == topology
+		f.Exports = append(f.Exports, Export{Namespace: e.Namespace, Name: e.Name, Created: e.CreationTimestamp.Time, Owned: owned, Conditions: e.Status.Conditions})
+		keys = append(keys, client.ObjectKey{Namespace: e.Namespace, Name: e.Name})
+	}
+	for _, s := range specs {
+		keys = append(keys, client.ObjectKey{Namespace: s.Namespace, Name: s.Name})
+	}
+	slices.SortFunc(keys, func(a, b client.ObjectKey) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for _, k := range slices.Compact(keys) {
+		var svc corev1.Service
+		if err := c.Get(ctx, k, &svc); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("get Service %s: %w", k, err)
+		}
+		var eps discoveryv1.EndpointSliceList
+		if err := c.List(ctx, &eps, client.InNamespace(k.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: k.Name}); err != nil {
+			return nil, fmt.Errorf("list EndpointSlices of Service %s: %w", k, err)
+		}
+		f.Services = append(f.Services, serviceFacts(&svc, eps.Items))
+	}
+	return f, nil
+}
+
+// observeImports reads the ServiceImports and EndpointSlices Kosmos keeps
+// in the cluster (what a restarted reconciler knows of the clusters it
+// cannot reach).
+func observeImports(ctx context.Context, c client.Client, topology string, f *Facts) error {
+	own := client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}
 	var sis mcsv1a1.ServiceImportList
-	if err := c.List(ctx, &sis, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}); err != nil && !meta.IsNoMatchError(err) {
-		return nil, fmt.Errorf("list ServiceImports: %w", err)
+	if err := c.List(ctx, &sis, own); err != nil && !meta.IsNoMatchError(err) {
+		return fmt.Errorf("list ServiceImports: %w", err)
 	}
 	for _, si := range sis.Items {
 		imp := Import{Namespace: si.Namespace, Name: si.Name, Type: si.Spec.Type, Ports: si.Spec.Ports}
@@ -49,8 +86,8 @@ func Observe(ctx context.Context, c client.Client, topology string, specs []v1al
 		f.Imports = append(f.Imports, imp)
 	}
 	var imported discoveryv1.EndpointSliceList
-	if err := c.List(ctx, &imported, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}, client.HasLabels{mcsv1a1.LabelSourceCluster}); err != nil {
-		return nil, fmt.Errorf("list imported EndpointSlices: %w", err)
+	if err := c.List(ctx, &imported, own, client.HasLabels{mcsv1a1.LabelSourceCluster}); err != nil {
+		return fmt.Errorf("list imported EndpointSlices: %w", err)
 	}
 	for _, s := range imported.Items {
 		f.Imported = append(f.Imported, discoveryv1.EndpointSlice{
@@ -58,38 +95,7 @@ func Observe(ctx context.Context, c client.Client, topology string, specs []v1al
 			AddressType: s.AddressType, Ports: s.Ports, Endpoints: s.Endpoints,
 		})
 	}
-	type key struct{ ns, name string }
-	var keys []key
-	for _, e := range exps.Items {
-		owned := e.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedBy && e.Labels[v1alpha1.LabelTopology] == topology
-		f.Exports = append(f.Exports, Export{Namespace: e.Namespace, Name: e.Name, Created: e.CreationTimestamp.Time, Owned: owned, Conditions: e.Status.Conditions})
-		keys = append(keys, key{e.Namespace, e.Name})
-	}
-	for _, s := range specs {
-		keys = append(keys, key{s.Namespace, s.Name})
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.ns != b.ns {
-			return cmp.Compare(a.ns, b.ns)
-		}
-		return cmp.Compare(a.name, b.name)
-	})
-	keys = slices.Compact(keys)
-	for _, k := range keys {
-		var svc corev1.Service
-		if err := c.Get(ctx, client.ObjectKey{Namespace: k.ns, Name: k.name}, &svc); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return nil, fmt.Errorf("get Service %s/%s: %w", k.ns, k.name, err)
-		}
-		var eps discoveryv1.EndpointSliceList
-		if err := c.List(ctx, &eps, client.InNamespace(k.ns), client.MatchingLabels{discoveryv1.LabelServiceName: k.name}); err != nil {
-			return nil, fmt.Errorf("list EndpointSlices of Service %s/%s: %w", k.ns, k.name, err)
-		}
-		f.Services = append(f.Services, serviceFacts(&svc, eps.Items))
-	}
-	return f, nil
+	return nil
 }
 
 // serviceFacts keeps what the sync needs of a Service and its slices.

@@ -366,94 +366,112 @@ func (p *planner) device(cs *clusterState, n *Node, fam family, name string, vx 
 // service ranges, which non-gateway nodes send to their gateway (so that a
 // node joining elsewhere does not change them).
 func (p *planner) planCluster(cs *clusterState, fam family, remote []endpoint, ranges []netip.Prefix) {
-	c := cs.spec
-	fdb, neigh, routes := remoteTables(remote, fam.bridgeDev)
+	t := &familyTables{gateway: cs.spec.Network.Mode == v1alpha1.ModeGateway, locals: map[string]v1alpha1.Device{}}
+	t.fdb, t.neigh, t.routes = remoteTables(remote, fam.bridgeDev)
 	// Clipped, so that appending a second family's entries to a node's
 	// shared slice copies it instead of writing into the shared array.
-	fdb, neigh = slices.Clip(fdb), slices.Clip(neigh)
-	gateway := c.Network.Mode == v1alpha1.ModeGateway
-	var gw *Node
+	t.fdb, t.neigh, t.routes = slices.Clip(t.fdb), slices.Clip(t.neigh), slices.Clip(sortRoutes(t.routes))
+	if t.gateway {
+		p.gatewayTables(cs, fam, ranges, t)
+	}
 	for i := range cs.nodes {
-		if cs.nodes[i].Name == cs.gateway {
-			gw = &cs.nodes[i]
-		}
+		p.planNode(cs, fam, &cs.nodes[i], t)
 	}
-	// Non-gateway nodes send every remote cluster's ranges to the gateway
-	// over the local device.
-	var viaGateway []v1alpha1.Route
-	var gwLocal v1alpha1.Device
-	haveGW := false
-	if gateway && gw != nil {
-		if gwLocal, haveGW = p.device(cs, gw, fam, fam.localDev, fam.local, fam.localCIDR); haveGW {
-			via := strings.Split(gwLocal.Addresses[0], "/")[0]
-			for _, r := range ranges {
-				viaGateway = append(viaGateway, v1alpha1.Route{Dst: r.String(), Via: via, Device: fam.localDev})
-			}
-			viaGateway = sortRoutes(dedupRoutes(viaGateway))
-		}
-	}
-	routes = slices.Clip(sortRoutes(routes))
-	viaGateway = slices.Clip(viaGateway)
-	locals := map[string]v1alpha1.Device{}
-	if gateway {
-		for i := range cs.nodes {
-			if d, ok := p.device(cs, &cs.nodes[i], fam, fam.localDev, fam.local, fam.localCIDR); ok {
-				locals[cs.nodes[i].Name] = d
-			}
-		}
-	}
+}
+
+// familyTables are what the nodes of one cluster share for one family.
+type familyTables struct {
+	gateway            bool
+	fdb                []v1alpha1.FDBEntry
+	neigh              []v1alpha1.Neighbor
+	routes, viaGateway []v1alpha1.Route
+	// gwLocal is the gateway's local device (haveGW: it has one); locals
+	// every node's.
+	gwLocal v1alpha1.Device
+	haveGW  bool
+	locals  map[string]v1alpha1.Device
+}
+
+// gatewayTables fills the local devices of a Gateway cluster's nodes and the
+// routes of its non-gateway nodes: every remote cluster's ranges to the
+// gateway over the local device.
+func (p *planner) gatewayTables(cs *clusterState, fam family, ranges []netip.Prefix, t *familyTables) {
 	for i := range cs.nodes {
 		n := &cs.nodes[i]
-		spec := &p.configs[c.Name][n.Name].Spec
-		edge := !gateway || n.Name == cs.gateway
-		if _, ok := underlayOf(n, fam); !ok {
-			if edge {
-				continue // reported with the endpoints
+		if d, ok := p.device(cs, n, fam, fam.localDev, fam.local, fam.localCIDR); ok {
+			t.locals[n.Name] = d
+			if n.Name == cs.gateway {
+				t.gwLocal, t.haveGW = d, true
 			}
-			p.problem("cluster %s: node %s has no %s InternalIP; it gets no %s devices", c.Name, n.Name, fam.name, fam.name)
-			continue
-		}
-		if edge {
-			dev, _ := p.device(cs, n, fam, fam.bridgeDev, fam.bridge, fam.bridgeCIDR)
-			spec.Devices = append(spec.Devices, dev)
-			spec.FDB = share(spec.FDB, fdb)
-			spec.Neighbors = share(spec.Neighbors, neigh)
-			spec.Routes = share(spec.Routes, routes)
-			if len(cs.mappings) > 0 {
-				spec.NAT.Mappings = append(spec.NAT.Mappings, cs.mappings...)
-				spec.NAT.EdgeDevices = append(spec.NAT.EdgeDevices, fam.bridgeDev)
-			}
-		}
-		if !gateway {
-			continue
-		}
-		spec.Devices = append(spec.Devices, locals[n.Name])
-		if n.Name == cs.gateway {
-			// The gateway reaches every other node of its cluster over the
-			// local device and masquerades what they send that is not from
-			// a pod range.
-			for j := range cs.nodes {
-				o := &cs.nodes[j]
-				if o.Name == n.Name {
-					continue
-				}
-				if od, ok := locals[o.Name]; ok {
-					spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: od.MAC, Dst: od.UnderlayIP, Device: fam.localDev})
-					spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: strings.Split(od.Addresses[0], "/")[0], MAC: od.MAC, Device: fam.localDev})
-				}
-			}
-			except := slices.Clone(c.Network.PodCIDRs)
-			except = slices.DeleteFunc(except, func(s string) bool {
-				pr, err := netip.ParsePrefix(s)
-				return err != nil || !fam.matches(pr.Addr())
-			})
-			spec.NAT.Masquerade = append(spec.NAT.Masquerade, v1alpha1.MasqueradeRule{Device: fam.bridgeDev, ExceptSources: except})
-		} else if haveGW {
-			spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: gwLocal.MAC, Dst: gwLocal.UnderlayIP, Device: fam.localDev})
-			spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: strings.Split(gwLocal.Addresses[0], "/")[0], MAC: gwLocal.MAC, Device: fam.localDev})
-			spec.Routes = share(spec.Routes, viaGateway)
 		}
 	}
+	if !t.haveGW {
+		return
+	}
+	via := strings.Split(t.gwLocal.Addresses[0], "/")[0]
+	for _, r := range ranges {
+		t.viaGateway = append(t.viaGateway, v1alpha1.Route{Dst: r.String(), Via: via, Device: fam.localDev})
+	}
+	t.viaGateway = slices.Clip(sortRoutes(dedupRoutes(t.viaGateway)))
+}
+
+// planNode writes one node's part of the family: the bridge device and the
+// remote tables on an edge node (every node in P2P, the gateway), the local
+// device and the way to the gateway in a Gateway cluster.
+func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTables) {
+	c := cs.spec
+	spec := &p.configs[c.Name][n.Name].Spec
+	edge := !t.gateway || n.Name == cs.gateway
+	if _, ok := underlayOf(n, fam); !ok {
+		if !edge { // an edge node is reported with the endpoints
+			p.problem("cluster %s: node %s has no %s InternalIP; it gets no %s devices", c.Name, n.Name, fam.name, fam.name)
+		}
+		return
+	}
+	if edge {
+		dev, _ := p.device(cs, n, fam, fam.bridgeDev, fam.bridge, fam.bridgeCIDR)
+		spec.Devices = append(spec.Devices, dev)
+		spec.FDB = share(spec.FDB, t.fdb)
+		spec.Neighbors = share(spec.Neighbors, t.neigh)
+		spec.Routes = share(spec.Routes, t.routes)
+		if len(cs.mappings) > 0 {
+			spec.NAT.Mappings = append(spec.NAT.Mappings, cs.mappings...)
+			spec.NAT.EdgeDevices = append(spec.NAT.EdgeDevices, fam.bridgeDev)
+		}
+	}
+	if !t.gateway {
+		return
+	}
+	spec.Devices = append(spec.Devices, t.locals[n.Name])
+	switch {
+	case n.Name == cs.gateway:
+		p.gatewayNode(cs, fam, n, spec, t)
+	case t.haveGW:
+		spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: t.gwLocal.MAC, Dst: t.gwLocal.UnderlayIP, Device: fam.localDev})
+		spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: strings.Split(t.gwLocal.Addresses[0], "/")[0], MAC: t.gwLocal.MAC, Device: fam.localDev})
+		spec.Routes = share(spec.Routes, t.viaGateway)
+	}
+}
+
+// gatewayNode adds what only the gateway has: every other node of its
+// cluster over the local device, and masquerading of what they send that is
+// not from a pod range.
+func (p *planner) gatewayNode(cs *clusterState, fam family, n *Node, spec *v1alpha1.NodeConfigSpec, t *familyTables) {
+	for j := range cs.nodes {
+		o := &cs.nodes[j]
+		if o.Name == n.Name {
+			continue
+		}
+		if od, ok := t.locals[o.Name]; ok {
+			spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: od.MAC, Dst: od.UnderlayIP, Device: fam.localDev})
+			spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: strings.Split(od.Addresses[0], "/")[0], MAC: od.MAC, Device: fam.localDev})
+		}
+	}
+	except := slices.DeleteFunc(slices.Clone(cs.spec.Network.PodCIDRs), func(s string) bool {
+		pr, err := netip.ParsePrefix(s)
+		return err != nil || !fam.matches(pr.Addr())
+	})
+	spec.NAT.Masquerade = append(spec.NAT.Masquerade, v1alpha1.MasqueradeRule{Device: fam.bridgeDev, ExceptSources: except})
 }
 
 // share returns src itself when dst is empty (no copy: the slice is shared
