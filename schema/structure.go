@@ -107,22 +107,7 @@ func (s *structure) walk(n *yaml.Node, t reflect.Type, path string) {
 	case reflect.Struct:
 		s.walkStruct(n, t, path)
 	case reflect.Map:
-		if !s.expectKind(n, path, yaml.MappingNode, "a mapping") {
-			return
-		}
-		s.dropDuplicateKeys(n, path)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := fmt.Sprintf("%s[%s]", path, k.Value)
-			if k.Kind != yaml.ScalarNode {
-				s.reject(v, p, "expected a string key, got %s", describeNode(k))
-				*k = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: fmt.Sprintf("<key %d>", i/2)}
-				continue
-			}
-			k.Tag = "!!str" // a number or bool key is a string in JSON
-			s.pos[p] = position{k.Line, k.Column}
-			s.walk(v, t.Elem(), p)
-		}
+		s.walkMap(n, t, path)
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 { // []byte is a base64 string
 			s.expectScalar(n, path, "!!str", "a string")
@@ -147,6 +132,27 @@ func (s *structure) walk(n *yaml.Node, t reflect.Type, path string) {
 		if n.Tag != "!!int" {
 			s.expectScalar(n, path, "!!float", "a number")
 		}
+	}
+}
+
+// walkMap checks a mapping whose keys are strings and whose values are of
+// t's element type.
+func (s *structure) walkMap(n *yaml.Node, t reflect.Type, path string) {
+	if !s.expectKind(n, path, yaml.MappingNode, "a mapping") {
+		return
+	}
+	s.dropDuplicateKeys(n, path)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		p := fmt.Sprintf("%s[%s]", path, k.Value)
+		if k.Kind != yaml.ScalarNode {
+			s.reject(v, p, "expected a string key, got %s", describeNode(k))
+			*k = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: fmt.Sprintf("<key %d>", i/2)}
+			continue
+		}
+		k.Tag = "!!str" // a number or bool key is a string in JSON
+		s.pos[p] = position{k.Line, k.Column}
+		s.walk(v, t.Elem(), p)
 	}
 }
 

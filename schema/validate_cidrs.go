@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -155,34 +156,44 @@ func (v *validator) clusterCIDRs(c *v1alpha1.ClusterSpec, np string) (reals, glo
 	list("serviceCIDRs", "service CIDR", n.ServiceCIDRs)
 
 	for _, real := range sortedKeys(n.GlobalCIDRs) {
-		path := fmt.Sprintf("%s.globalCIDRs[%s]", np, real)
-		rp, ok := v.parseCIDR(path, real)
-		if !ok {
-			continue
-		}
-		idx := -1
-		for j := range reals {
-			if reals[j].prefix == rp {
-				idx = j
-			}
-		}
-		if idx < 0 {
-			v.add(path, "%q is not one of the cluster's pod or service CIDRs", real)
-			continue
-		}
-		gp, ok := v.parseCIDR(path, n.GlobalCIDRs[real])
-		if !ok {
-			continue
-		}
-		switch {
-		case familyOf(gp) != familyOf(rp):
-			v.add(path, "GlobalCIDR %q is %s but %q is %s", gp, familyOf(gp), rp, familyOf(rp))
-		case gp.Bits() != rp.Bits():
-			v.add(path, "GlobalCIDR %q is a /%d but %q is a /%d: a 1:1 mapping needs the same size", gp, gp.Bits(), rp, rp.Bits())
-		default:
-			reals[idx].mapped = true
-			globals = append(globals, cidrRef{path: path, prefix: gp, what: "GlobalCIDR", cluster: c.Name})
+		if g, ok := v.globalCIDR(c, np, real, reals); ok {
+			globals = append(globals, g)
 		}
 	}
 	return reals, globals
+}
+
+// globalCIDR checks one entry real → global of a cluster's globalCIDRs
+// against its real ranges (marking the one it maps) and returns the global
+// range when valid.
+func (v *validator) globalCIDR(c *v1alpha1.ClusterSpec, np, real string, reals []cidrRef) (cidrRef, bool) {
+	path := fmt.Sprintf("%s.globalCIDRs[%s]", np, real)
+	rp, ok := v.parseCIDR(path, real)
+	if !ok {
+		return cidrRef{}, false
+	}
+	idx := -1 // the last real range equal to it (a duplicate is reported as an overlap)
+	for j := range reals {
+		if reals[j].prefix == rp {
+			idx = j
+		}
+	}
+	if idx < 0 {
+		v.add(path, "%q is not one of the cluster's pod or service CIDRs", real)
+		return cidrRef{}, false
+	}
+	gp, ok := v.parseCIDR(path, c.Network.GlobalCIDRs[real])
+	if !ok {
+		return cidrRef{}, false
+	}
+	switch {
+	case familyOf(gp) != familyOf(rp):
+		v.add(path, "GlobalCIDR %q is %s but %q is %s", gp, familyOf(gp), rp, familyOf(rp))
+	case gp.Bits() != rp.Bits():
+		v.add(path, "GlobalCIDR %q is a /%d but %q is a /%d: a 1:1 mapping needs the same size", gp, gp.Bits(), rp, rp.Bits())
+	default:
+		reals[idx].mapped = true
+		return cidrRef{path: path, prefix: gp, what: "GlobalCIDR", cluster: c.Name}, true
+	}
+	return cidrRef{}, false
 }

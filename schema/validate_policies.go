@@ -83,24 +83,8 @@ func (v *validator) placement(pl *v1alpha1.Placement, p string) {
 			v.add(cpp+".name", "cluster %q is already listed at %s.clusters[%d]", cp.Name, p, k)
 		}
 		seen[cp.Name] = j
-		switch {
-		case cp.Weight == nil && cp.Replicas == nil:
-			v.add(cpp, "set weight or replicas")
-		case cp.Weight != nil && cp.Replicas != nil:
-			v.add(cpp, "set weight or replicas, not both")
-		case cp.Weight != nil:
-			weighted++
-			if *cp.Weight < 0 {
-				v.add(cpp+".weight", "%d is negative", *cp.Weight)
-			} else if *cp.Weight > 0 {
-				positive++
-			}
-		default:
-			fixed++
-			if *cp.Replicas < 0 {
-				v.add(cpp+".replicas", "%d is negative", *cp.Replicas)
-			}
-		}
+		w, f, pos := v.share(&cp, cpp)
+		weighted, fixed, positive = weighted+w, fixed+f, positive+pos
 		if c == nil {
 			continue
 		}
@@ -132,6 +116,30 @@ func (v *validator) placement(pl *v1alpha1.Placement, p string) {
 		}
 	}
 	v.spreadDomains(pl, p, placed)
+}
+
+// share checks one cluster's share of a placement (a weight or fixed
+// replicas) and counts it: weighted, fixed, and weighted above zero.
+func (v *validator) share(cp *v1alpha1.ClusterPlacement, cpp string) (weighted, fixed, positive int) {
+	switch {
+	case cp.Weight == nil && cp.Replicas == nil:
+		v.add(cpp, "set weight or replicas")
+	case cp.Weight != nil && cp.Replicas != nil:
+		v.add(cpp, "set weight or replicas, not both")
+	case cp.Weight != nil:
+		weighted = 1
+		if *cp.Weight < 0 {
+			v.add(cpp+".weight", "%d is negative", *cp.Weight)
+		} else if *cp.Weight > 0 {
+			positive = 1
+		}
+	default:
+		fixed = 1
+		if *cp.Replicas < 0 {
+			v.add(cpp+".replicas", "%d is negative", *cp.Replicas)
+		}
+	}
+	return weighted, fixed, positive
 }
 
 // spreadDomains checks that every cluster a policy places on has the label
