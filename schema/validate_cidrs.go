@@ -3,7 +3,6 @@ package schema
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
