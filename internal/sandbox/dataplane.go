@@ -114,45 +114,56 @@ func (s *Sandbox) startAgents() error {
 	return nil
 }
 
-// PingChecks pings, for every ordered pair of clusters, from the pod on
-// the first machine of one to the pod on the first machine of the other,
-// at the address the sender reaches it by (global where the receiver's
-// pod range is mapped); IPv4, and IPv6 where both have it.
-func PingChecks(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []check.Check {
-	var out []check.Check
-	first := func(c string) (networld.NodeSpec, bool) {
-		ns := nodes[c]
-		if len(ns) == 0 {
-			return networld.NodeSpec{}, false
-		}
-		return ns[0], true
-	}
+// PingPair is a pod of one cluster and the address by which it reaches a
+// pod of another.
+type PingPair struct {
+	// Name says who pings whom: "pod A/a1 → B/b1 (addr)".
+	Name string
+	// FromNS is the sending pod's network namespace; To the address.
+	FromNS string
+	To     netip.Addr
+}
+
+// PingPairs lists, for every ordered pair of clusters, the pod on the first
+// machine of one and the pod on the first machine of the other, at the
+// address the sender reaches it by (global where the receiver's pod range
+// is mapped); IPv4, and IPv6 where both have it.
+func PingPairs(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []PingPair {
+	var out []PingPair
 	w := &networld.World{Prefix: NetnsPrefix}
 	for _, from := range t.Spec.Clusters {
-		src, ok := first(from.Name)
-		if !ok {
-			continue
-		}
 		for _, to := range t.Spec.Clusters {
-			dst, ok := first(to.Name)
-			if !ok || from.Name == to.Name {
+			if len(nodes[from.Name]) == 0 || len(nodes[to.Name]) == 0 || from.Name == to.Name {
 				continue
 			}
+			src, dst := nodes[from.Name][0], nodes[to.Name][0]
 			gm, _ := globalip.Parse(to.Network.GlobalCIDRs)
 			for _, cidr := range dst.PodCIDRs {
 				if !hasFamily(src.PodCIDRs, cidr.Addr().Is4()) {
 					continue
 				}
 				addr := gm.ToGlobal(networld.PodIP(cidr))
-				name := fmt.Sprintf("pod %s/%s → %s/%s (%s)", from.Name, src.Name, to.Name, dst.Name, addr)
-				_, err := networld.InNS(w.PodNS(src.Cluster, src.Name), "ping", "-c", "3", "-i", "0.2", "-W", "1", "-w", "3", addr.String())
-				res, detail := "PASS", ""
-				if err != nil {
-					res, detail = "FAIL", "no answer"
-				}
-				out = append(out, check.Check{Name: name, Result: res, Detail: detail})
+				out = append(out, PingPair{
+					Name:   fmt.Sprintf("pod %s/%s → %s/%s (%s)", from.Name, src.Name, to.Name, dst.Name, addr),
+					FromNS: w.PodNS(src.Cluster, src.Name), To: addr,
+				})
 			}
 		}
+	}
+	return out
+}
+
+// PingChecks pings every pair of PingPairs three times: PASS when an
+// answer comes back.
+func PingChecks(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []check.Check {
+	var out []check.Check
+	for _, p := range PingPairs(t, nodes) {
+		_, err := networld.InNS(p.FromNS, "ping", "-c", "3", "-i", "0.2", "-W", "1", "-w", "3", p.To.String())
+		res, detail := "PASS", ""
+		if err != nil {
+			res, detail = "FAIL", "no answer"
+		}
+		out = append(out, check.Check{Name: p.Name, Result: res, Detail: detail})
 	}
 	return out
 }

@@ -95,11 +95,13 @@ type Sandbox struct {
 	dns     *caddy.Instance
 	world   *networld.World
 
-	o      Options
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	procs  []*exec.Cmd
+	o Options
+	// stopReconciler ends the running reconciler and waits for it.
+	stopReconciler func()
+	ctx            context.Context
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
+	procs          []*exec.Cmd
 }
 
 func (s *Sandbox) say(format string, args ...any) {
@@ -324,14 +326,7 @@ func (s *Sandbox) StartControllers() error {
 	ctl := &tree.Controller{Host: hc, Config: cfg, Namespace: Namespace, Interval: 2 * time.Second, Grace: 20 * time.Second, Log: s.o.Log}
 	s.wg.Go(func() { _ = ctl.Run(s.ctx) })
 	s.say("  tree controller on %s", host)
-	s.Reconciler = &reconciler.Controller{
-		Source: reconciler.FileSource{Path: s.o.Topology},
-		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
-			return reconciler.ConnectContexts(t, s.KubeconfigPath)
-		},
-		Resync: 30 * time.Second, Prune: true, Log: s.o.Log,
-	}
-	s.wg.Go(func() { _ = s.Reconciler.Run(s.ctx) })
+	s.startReconciler()
 	s.say("  reconciler following %s", s.o.Topology)
 	if s.world != nil {
 		if err := s.startAgents(); err != nil {
@@ -339,6 +334,33 @@ func (s *Sandbox) StartControllers() error {
 		}
 	}
 	return s.startDNS(host)
+}
+
+// startReconciler runs a fresh reconciler (no facts, no memory) following
+// the topology file.
+func (s *Sandbox) startReconciler() {
+	ctl := &reconciler.Controller{
+		Source: reconciler.FileSource{Path: s.o.Topology},
+		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+			return reconciler.ConnectContexts(t, s.KubeconfigPath)
+		},
+		Resync: 30 * time.Second, Prune: true, Log: s.o.Log,
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	done := make(chan struct{})
+	s.wg.Go(func() { defer close(done); _ = ctl.Run(ctx) })
+	s.Reconciler = ctl
+	s.stopReconciler = func() { cancel(); <-done }
+}
+
+// RestartReconciler ends the running reconciler wherever it is (mid-pass,
+// as a killed leader) and starts a fresh one that remembers nothing: what a
+// crash and a restart of its pod do.
+func (s *Sandbox) RestartReconciler() {
+	if s.stopReconciler != nil {
+		s.stopReconciler()
+	}
+	s.startReconciler()
 }
 
 // startDNS runs `kosmos dns` for the host on loopback: the topology's
