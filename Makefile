@@ -71,6 +71,10 @@ down: build ## Stop the local sandbox and remove its state
 bench: testbin deps ## Run the benchmarks (figures are ratios against a baseline measured in the same run)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+.PHONY: chaos
+chaos: testbin deps ## The full chaos suite: the sandbox's data plane through 90 s API server freezes, leader kills, bad topologies and event storms, counting lost pings
+	$(GO) test ./internal/sandbox -run '^TestChaos$$' -chaos.long -v -count=1 -timeout 60m
+
 .PHONY: fuzz
 fuzz: ## Fuzz the topology loader for 60 seconds
 	$(GO) test ./schema -run '^$$' -fuzz FuzzLoad -fuzztime 60s

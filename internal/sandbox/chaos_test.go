@@ -1,0 +1,370 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"kosmos.io/kosmos/internal/check"
+	"kosmos.io/kosmos/internal/testinfra/poll"
+	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/schema"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// chaosLong runs the full suite (make chaos): API servers frozen for 90 s,
+// longer than the node grace period, and a 30 s stream of EndpointSlice
+// changes. make test runs the short version.
+var chaosLong = flag.Bool("chaos.long", false, "the full chaos suite: 90 s freezes, a 30 s stream of EndpointSlice changes")
+
+// pinger pings one pair every 100 ms until stopped.
+type pinger struct {
+	pair PingPair
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+}
+
+func startPings(t *testing.T, pairs []PingPair) []*pinger {
+	t.Helper()
+	var out []*pinger
+	for _, p := range pairs {
+		pg := &pinger{pair: p}
+		pg.cmd = exec.Command("ip", "netns", "exec", p.FromNS, "ping", "-i", "0.1", "-W", "1", p.To.String())
+		pg.cmd.Stdout, pg.cmd.Stderr = &pg.out, &pg.out
+		if err := pg.cmd.Start(); err != nil {
+			t.Fatalf("ping %s: %v", p.Name, err)
+		}
+		out = append(out, pg)
+	}
+	return out
+}
+
+var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
+
+// stop ends the pings and counts what was sent and what came back.
+func stop(t *testing.T, pgs []*pinger) (sent, lost int, worst string) {
+	t.Helper()
+	worstLost := 0
+	for _, pg := range pgs {
+		_ = pg.cmd.Process.Signal(syscall.SIGINT)
+		_ = pg.cmd.Wait()
+		m := pingSummary.FindStringSubmatch(pg.out.String())
+		if m == nil {
+			t.Errorf("ping %s printed no summary:\n%s", pg.pair.Name, pg.out.String())
+			continue
+		}
+		s, _ := strconv.Atoi(m[1])
+		r, _ := strconv.Atoi(m[2])
+		sent, lost = sent+s, lost+s-r
+		if s-r > worstLost {
+			worstLost, worst = s-r, fmt.Sprintf("%s: %d of %d lost", pg.pair.Name, s-r, s)
+		}
+	}
+	return sent, lost, worst
+}
+
+// chaos is the sandbox under test and what its steps need.
+type chaos struct {
+	sb     *Sandbox
+	topo   string // the topology file the reconciler follows
+	good   []byte // its good content
+	freeze time.Duration
+}
+
+// hold waits d, or fails the test when ctx ends first.
+func hold(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-time.After(d):
+	case <-t.Context().Done():
+		t.Fatal("test ended")
+	}
+}
+
+// writeTopology replaces the file the reconciler follows, atomically.
+func (c *chaos) writeTopology(t *testing.T, data []byte) {
+	t.Helper()
+	tmp := c.topo + ".new"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, c.topo); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// converged waits until every check passes (pods ping across every pair of
+// clusters) and `kosmos diff` has nothing to do.
+func (c *chaos) converged(t *testing.T, ctx context.Context) time.Duration {
+	t.Helper()
+	nodes, err := DataplaneNodes(c.sb.Topology, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return poll.NoError(t, 3*time.Minute, "the fleet to converge back", func() error {
+		r, err := check.Collect(ctx, c.sb.Topology, c.sb.KubeconfigPath)
+		if err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		if !check.WriteChecks(&out, append(r.Checks(c.sb.Topology, true), PingChecks(c.sb.Topology, nodes)...)) {
+			return fmt.Errorf("checks fail:\n%s", out.String())
+		}
+		clusters, err := reconciler.ConnectContexts(c.sb.Topology, c.sb.KubeconfigPath)
+		if err != nil {
+			return err
+		}
+		d, err := reconciler.LiveDiff(ctx, c.sb.Topology, clusters, reconciler.PassOptions{Prune: true})
+		if err != nil {
+			return err
+		}
+		if ch := d.Changes(); len(ch) > 0 {
+			return fmt.Errorf("kosmos diff: %d changes, first %s %s/%s", len(ch), ch[0].Action, ch[0].Cluster, ch[0].Key)
+		}
+		return nil
+	})
+}
+
+// memberFrozen: member-b's API server freezes; meanwhile the reconciler is
+// killed and restarted (it remembers nothing) and `kosmos apply --partial`
+// runs from a fresh process; member-b's nodes turn NotReady after the thaw,
+// as the node lifecycle controller marks them after its grace period.
+func (c *chaos) memberFrozen(t *testing.T, ctx context.Context) {
+	env := c.sb.Env.Cluster("member-b")
+	if err := env.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Resume() }()
+	hold(t, c.freeze/3)
+	c.sb.RestartReconciler()
+	clusters, err := reconciler.ConnectContexts(c.sb.Topology, c.sb.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+		return reconciler.ConnectContexts(t, c.sb.KubeconfigPath)
+	}
+	rep := reconciler.Pass(ctx, c.sb.Topology, clusters, reconciler.PassOptions{Prune: true, Connect: connect, ClusterTimeout: 5 * time.Second})
+	for _, cr := range rep.Clusters {
+		if (cr.Name == "member-b") != (cr.Err != nil) {
+			t.Errorf("kosmos apply --partial with member-b frozen, cluster %s: %v", cr.Name, cr.Err)
+		}
+	}
+	hold(t, c.freeze-c.freeze/3)
+	if err := env.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if !*chaosLong { // the short freeze is shorter than the node grace period: mark them as the controller would
+		markNotReady(t, ctx, kubernetes.NewForConfigOrDie(env.Config), "member-b-n1", "member-b-n2")
+	}
+}
+
+func markNotReady(t *testing.T, ctx context.Context, cs kubernetes.Interface, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n.Status.Conditions {
+			if n.Status.Conditions[i].Type == corev1.NodeReady {
+				n.Status.Conditions[i].Status, n.Status.Conditions[i].Reason = corev1.ConditionUnknown, "NodeStatusUnknown"
+			}
+		}
+		if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// hostFrozen: the host's API server (the inventory, the tree, the
+// scheduler) freezes.
+func (c *chaos) hostFrozen(t *testing.T, _ context.Context) {
+	env := c.sb.Env.Cluster("host")
+	if err := env.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Resume() }()
+	hold(t, c.freeze)
+}
+
+// badTopologies: an invalid topology, then a truncated valid one (the host
+// alone: held by the deletion guard), then the good one again.
+func (c *chaos) badTopologies(t *testing.T, _ context.Context) {
+	c.writeTopology(t, append(bytes.Clone(c.good), []byte("\n  bogus: [\n")...))
+	hold(t, 3*time.Second)
+	topo, err := schema.Load(c.topo, c.good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo.Spec.Clusters = topo.Spec.Clusters[:1]
+	topo.Spec.DistributionPolicies, topo.Spec.Services = nil, nil
+	truncated, err := yaml.Marshal(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schema.Load(c.topo, truncated); err != nil {
+		t.Fatalf("the truncated topology is not valid: %v", err)
+	}
+	c.writeTopology(t, truncated)
+	hold(t, 5*time.Second)
+	c.writeTopology(t, c.good)
+}
+
+// leaderKilled: the reconciler is killed mid-pass twice in a row.
+func (c *chaos) leaderKilled(t *testing.T, _ context.Context) {
+	c.sb.RestartReconciler()
+	hold(t, 300*time.Millisecond)
+	c.sb.RestartReconciler()
+}
+
+// sliceStream changes an exported service's EndpointSlice 50 times a
+// second; passes must still run: the import in member-b follows within a
+// few seconds all along.
+func (c *chaos) sliceStream(t *testing.T, ctx context.Context) {
+	ma := kubernetes.NewForConfigOrDie(c.sb.Env.Cluster("member-a").Config)
+	mb := kubernetes.NewForConfigOrDie(c.sb.Env.Cluster("member-b").Config)
+	for _, cs := range []kubernetes.Interface{ma, mb} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ma.CoreV1().Services("shop").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	port, proto := int32(8080), corev1.ProtocolTCP
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("http"), Port: &port, Protocol: &proto}}}
+	duration := 10 * time.Second
+	if *chaosLong {
+		duration = 30 * time.Second
+	}
+	imported := func() string { // what member-b imported from member-a
+		l, err := mb.DiscoveryV1().EndpointSlices("shop").List(ctx, metav1.ListOptions{LabelSelector: "multicluster.kubernetes.io/source-cluster=member-a"})
+		if err != nil || len(l.Items) == 0 || len(l.Items[0].Endpoints) == 0 {
+			return ""
+		}
+		return l.Items[0].Endpoints[0].Addresses[0]
+	}
+	var gaps []time.Duration
+	last, lastSeen := time.Now(), ""
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i, start := 0, time.Now(); time.Since(start) < duration; i++ {
+		<-tick.C
+		slice.Endpoints = []discoveryv1.Endpoint{{Addresses: []string{fmt.Sprintf("10.244.1.%d", 10+i%200)}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}}}
+		var err error
+		if i == 0 {
+			slice, err = ma.DiscoveryV1().EndpointSlices("shop").Create(ctx, slice, metav1.CreateOptions{})
+		} else {
+			slice, err = ma.DiscoveryV1().EndpointSlices("shop").Update(ctx, slice, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			if seen := imported(); seen != lastSeen && seen != "" {
+				gaps, last, lastSeen = append(gaps, time.Since(last)), time.Now(), seen
+			}
+		}
+	}
+	worst := time.Duration(0)
+	for _, g := range gaps[min(1, len(gaps)):] { // the first counts from the start
+		worst = max(worst, g)
+	}
+	t.Logf("slice stream: the import followed %d times in %s; the longest wait between two imports %s", len(gaps), duration, worst.Round(time.Millisecond))
+	if len(gaps) < 2 || worst > 5*time.Second {
+		t.Errorf("passes starved under a stream of EndpointSlice changes: %d imports, longest wait %s", len(gaps), worst)
+	}
+}
+
+// TestChaos runs the sandbox with its data plane through control-plane
+// failures while pods of every pair of clusters ping each other every
+// 100 ms: no reply may be lost, and the fleet converges back after each
+// step (`kosmos check` passes, `kosmos diff` has nothing to do).
+func TestChaos(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the chaos suite needs root (network namespaces, VXLAN, iptables); make test runs as root")
+	}
+	ctx := t.Context()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kosmos")
+	if out, err := exec.Command("go", "build", "-o", bin, "kosmos.io/kosmos/cmd/kosmos").CombinedOutput(); err != nil {
+		t.Fatalf("build kosmos: %v\n%s", err, out)
+	}
+	good, err := os.ReadFile(filepath.Join("..", "..", "topology.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &chaos{topo: filepath.Join(dir, "topology.yaml"), good: good, freeze: 20 * time.Second}
+	if *chaosLong {
+		c.freeze = 90 * time.Second
+	}
+	c.writeTopology(t, good)
+	sb, err := Start(ctx, Options{Topology: c.topo, Dir: filepath.Join(dir, "state"), Dataplane: true, AgentCommand: bin,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sb.Stop() }()
+	c.sb = sb
+	if err := sb.FirstApply(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.StartControllers(); err != nil {
+		t.Fatal(err)
+	}
+	c.converged(t, ctx)
+	nodes, err := DataplaneNodes(sb.Topology, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := PingPairs(sb.Topology, nodes)
+	steps := []struct {
+		name string
+		run  func(*testing.T, context.Context)
+	}{
+		{fmt.Sprintf("member-b's API server frozen %s; reconciler restarted, apply --partial", c.freeze), c.memberFrozen},
+		{"reconciler killed mid-pass, twice", c.leaderKilled},
+		{fmt.Sprintf("host's API server frozen %s", c.freeze), c.hostFrozen},
+		{"invalid, then truncated (guarded), then good topology", c.badTopologies},
+		{"EndpointSlice changes at 50/s", c.sliceStream},
+	}
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tPINGS\tLOST\tCONVERGED IN\tWORST PAIR")
+	for _, st := range steps {
+		pgs := startPings(t, pairs)
+		start := time.Now()
+		st.run(t, ctx)
+		conv := c.converged(t, ctx)
+		sent, lost, worst := stop(t, pgs)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", st.name, sent, lost, conv.Round(100*time.Millisecond), worst)
+		if lost > 0 {
+			t.Errorf("%s: %d of %d pings lost (%s), over %s", st.name, lost, sent, worst, time.Since(start).Round(time.Second))
+		}
+	}
+	tw.Flush()
+	t.Log("\n" + table.String())
+	fmt.Println(strings.TrimSpace(table.String()))
+}
