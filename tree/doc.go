@@ -10,7 +10,7 @@
 // Kosmos did not create) or one per member node (OneToOne). Each carries
 // the kosmos.io/cluster, region and zone labels, the kosmos.io/leaf taint
 // and the free-resource summary the scheduler's fragmentation check reads
-// (VirtualNodes, pure). A node renews its Lease in kube-node-lease while
+// (translate.VirtualNodes). A node renews its Lease in kube-node-lease while
 // the member's API server answers; once it has been silent for Grace, the
 // node's Ready condition turns Unknown and the host's node lifecycle takes
 // over. The Cluster object reports Ready, Reconciling or Stalled.
@@ -24,10 +24,10 @@
 // change to the member behind the pod's node. reconcilePod compares the
 // host pod with its member copy and does one thing: create the copy after
 // its dependencies, carry updatable fields down, write the status up
-// (HostStatus: pod IPs through the member's GlobalCIDRs), delete the copy
+// (translate.HostStatus: pod IPs through the member's GlobalCIDRs), delete the copy
 // with the host's grace period and then release the host pod as a kubelet
 // would, delete an orphan, or fail a host pod whose copy vanished.
-// MemberPod (pure) translates the pod: scheduling constraints of the host
+// translate.MemberPod translates the pod: scheduling constraints of the host
 // dropped for those of the kosmos.io/member-scheduling annotation, the
 // leaf toleration and priority class dropped, and the projected API token
 // replaced by a Secret with the host's token for the same ServiceAccount,
@@ -47,9 +47,9 @@
 // # Storage
 //
 // A host claim a pod references is created in the member; once bound
-// there, its volume is reflected in the host (HostPV: Retain, bound to the
-// host claim, node affinity rewritten to the virtual nodes) and the host
-// claim is bound to it.
+// there, its volume is reflected in the host (translate.HostPV: Retain,
+// bound to the host claim, node affinity rewritten to the virtual nodes)
+// and the host claim is bound to it.
 //
 // # Logs and exec
 //
@@ -59,6 +59,13 @@
 // with a SubjectAccessReview as a kubelet does, and relays each request to
 // the member's API server for the member pod (streams upgraded end to
 // end).
+//
+// # Pure core
+//
+// Package translate holds every computation above that needs no client:
+// virtual nodes and what to write over the host's, pod and volume
+// translation, dependencies, Cluster status. This package reads the
+// clusters, calls it and writes what it returns.
 //
 // # Usage
 //

@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"kosmos.io/kosmos/tree/translate"
 )
 
 // KubeletServer serves, for the pods of virtual nodes, the kubelet
@@ -192,7 +193,7 @@ func (s *KubeletServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mp := m.Pod(kp.ns, kp.pod)
-	if mp == nil || !m.isOwn(mp.Labels) || mp.Annotations[AnnotationHostPodUID] != string(hp.UID) {
+	if mp == nil || !m.isOwn(mp.Labels) || mp.Annotations[translate.AnnotationHostPodUID] != string(hp.UID) {
 		http.Error(w, fmt.Sprintf("pod %s/%s has not reached member cluster %s", kp.ns, kp.pod, m.name), http.StatusNotFound)
 		return
 	}

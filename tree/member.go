@@ -24,6 +24,7 @@ import (
 
 	"kosmos.io/kosmos/internal/globalip"
 	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree/translate"
 )
 
 // MemberPods is the seam between the pod sync and one member cluster.
@@ -99,7 +100,7 @@ func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, vers
 	if err != nil {
 		return nil, fmt.Errorf("client for member %s: %w", cl.Name, err)
 	}
-	m := &memberSync{name: cl.Name, owner: OwnerID(ctl.hostID, cl.Name), version: version, ctl: ctl, cs: cs, config: cfg, connected: time.Now()}
+	m := &memberSync{name: cl.Name, owner: translate.OwnerID(ctl.hostID, cl.Name), version: version, ctl: ctl, cs: cs, config: cfg, connected: time.Now()}
 	m.setCluster(cl)
 	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "tree-" + cl.Name})
@@ -204,12 +205,12 @@ func (m *memberSync) sweep() {
 
 // ownSelector selects what this member sync created.
 func (m *memberSync) ownSelector() labels.Selector {
-	return labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelOwner: m.owner})
+	return labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, translate.LabelOwner: m.owner})
 }
 
 // isOwn tells whether an object with these labels is this sync's.
 func (m *memberSync) isOwn(l map[string]string) bool {
-	return l[LabelManagedBy] == ManagedBy && l[LabelOwner] == m.owner
+	return l[LabelManagedBy] == ManagedBy && l[translate.LabelOwner] == m.owner
 }
 
 func (m *memberSync) processNext(ctx context.Context) bool {
@@ -245,7 +246,7 @@ func (m *memberSync) processNext(ctx context.Context) bool {
 
 // errNotSynced says a member's caches are still filling: its nodes stay
 // as they are, and it is no failure while within the grace period.
-var errNotSynced = errors.New("member caches not synced yet")
+var errNotSynced = translate.ErrNotSynced
 
 // errRequeue asks for another look once the caches have caught up.
 var errRequeue = errors.New("waiting for the member to catch up")
@@ -284,19 +285,19 @@ func (m *memberSync) DeletePod(ctx context.Context, namespace, name string, uid 
 func (m *memberSync) NotifyPods(f func(namespace, name string)) { m.notify = append(m.notify, f) }
 
 // observe returns what the virtual-node computation reads, from the caches.
-func (m *memberSync) observe() (Member, error) {
+func (m *memberSync) observe() (translate.Member, error) {
 	if !m.ready.Load() {
-		return Member{}, errNotSynced
+		return translate.Member{}, errNotSynced
 	}
 	nodes, err := m.nodes.List(labels.Everything())
 	if err != nil {
-		return Member{}, err
+		return translate.Member{}, err
 	}
 	pods, err := m.pods.List(labels.Everything())
 	if err != nil {
-		return Member{}, err
+		return translate.Member{}, err
 	}
-	out := Member{Nodes: make([]corev1.Node, len(nodes)), Pods: make([]corev1.Pod, len(pods))}
+	out := translate.Member{Nodes: make([]corev1.Node, len(nodes)), Pods: make([]corev1.Pod, len(pods))}
 	for i, n := range nodes {
 		out.Nodes[i] = *n
 	}

@@ -3,8 +3,6 @@ package tree
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -13,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree/translate"
 )
 
 // Reasons the tree writes on host pods.
@@ -58,7 +57,7 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	if mp != nil && hp != nil && mp.Annotations[AnnotationHostPodUID] != string(hp.UID) {
+	if mp != nil && hp != nil && mp.Annotations[translate.AnnotationHostPodUID] != string(hp.UID) {
 		// A copy of an earlier host pod of the same name (a StatefulSet
 		// replica recreated, say): it stops, with its own grace period,
 		// before the new one is made, so the two never run at once.
@@ -110,7 +109,7 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 			// Still starting: a dependency created in the host after the
 			// pod (or collected meanwhile) is copied now.
 			if o, err := m.options(hp); err == nil {
-				if err := m.ensureDeps(ctx, hp, NeedsHostToken(hp, o)); err != nil {
+				if err := m.ensureDeps(ctx, hp, translate.NeedsHostToken(hp, o)); err != nil {
 					return err
 				}
 			}
@@ -118,7 +117,7 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 		if mp.DeletionTimestamp == nil {
 			want, err := m.translate(hp)
 			if err == nil {
-				if upd, changed := UpdatePod(want, mp); changed {
+				if upd, changed := translate.UpdatePod(want, mp); changed {
 					if err := m.UpdatePod(ctx, upd); err != nil {
 						return fmt.Errorf("update member pod: %w", err)
 					}
@@ -152,16 +151,16 @@ func terminal(p *corev1.Pod) bool {
 
 // options say how hp becomes a member pod in this member's mode and with
 // its host endpoint.
-func (m *memberSync) options(hp *corev1.Pod) (PodOptions, error) {
+func (m *memberSync) options(hp *corev1.Pod) (translate.PodOptions, error) {
 	cl := m.cluster.Load()
-	o := PodOptions{VirtualNode: hp.Spec.NodeName, Owner: m.owner}
+	o := translate.PodOptions{VirtualNode: hp.Spec.NodeName, Owner: m.owner}
 	if cl.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
 		o.MemberNode = m.ctl.memberNodeOf(hp.Spec.NodeName)
 		if o.MemberNode == "" {
 			return o, fmt.Errorf("virtual node %s names no member node", hp.Spec.NodeName)
 		}
 	}
-	o.HostAPIHost, o.HostAPIPort = splitEndpoint(cl.Spec.HostAPIEndpoint)
+	o.HostAPIHost, o.HostAPIPort = translate.SplitEndpoint(cl.Spec.HostAPIEndpoint)
 	return o, nil
 }
 
@@ -171,27 +170,7 @@ func (m *memberSync) translate(hp *corev1.Pod) (*corev1.Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	return MemberPod(hp, o)
-}
-
-// splitEndpoint reads host and port from an API endpoint URL or host:port
-// (port 443 when none); empty when the endpoint is empty or unusable.
-func splitEndpoint(ep string) (host, port string) {
-	if ep == "" {
-		return "", ""
-	}
-	if !strings.Contains(ep, "://") {
-		ep = "https://" + ep
-	}
-	u, err := url.Parse(ep)
-	if err != nil || u.Hostname() == "" {
-		return "", ""
-	}
-	port = u.Port()
-	if port == "" {
-		port = "443"
-	}
-	return u.Hostname(), port
+	return translate.MemberPod(hp, o)
 }
 
 // create syncs hp's dependencies into the member and creates its copy.
@@ -206,12 +185,12 @@ func (m *memberSync) create(ctx context.Context, hp *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
-	mp, err := MemberPod(hp, o)
+	mp, err := translate.MemberPod(hp, o)
 	if err != nil {
 		m.ctl.event(hp, corev1.EventTypeWarning, ReasonBadTranslation, err.Error())
 		return nil // the pod must change before retrying helps
 	}
-	if err := m.ensureDeps(ctx, hp, NeedsHostToken(hp, o)); err != nil {
+	if err := m.ensureDeps(ctx, hp, translate.NeedsHostToken(hp, o)); err != nil {
 		m.ctl.event(hp, corev1.EventTypeWarning, reasonDependencyError, err.Error())
 		return err
 	}
@@ -227,7 +206,7 @@ func (m *memberSync) create(ctx context.Context, hp *corev1.Pod) error {
 // syncStatus writes the member pod's status onto the host pod when it
 // differs from what the host shows.
 func (m *memberSync) syncStatus(ctx context.Context, hp, mp *corev1.Pod) error {
-	want := HostStatus(mp, &hp.Status, *m.gm.Load())
+	want := translate.HostStatus(mp, &hp.Status, *m.gm.Load())
 	if equality.Semantic.DeepEqual(hp.Status, want) {
 		return nil
 	}

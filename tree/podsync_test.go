@@ -25,6 +25,7 @@ import (
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
+	"kosmos.io/kosmos/tree/translate"
 )
 
 // world is a host and members on real control planes, with the tree
@@ -280,7 +281,7 @@ func TestPodSync(t *testing.T) {
 		mp, err = ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
 		return err
 	})
-	if mp.Annotations[tree.AnnotationHostPodUID] != string(hp.UID) || mp.Labels[tree.LabelManagedBy] != tree.ManagedBy || mp.Spec.NodeName != "" {
+	if mp.Annotations[translate.AnnotationHostPodUID] != string(hp.UID) || mp.Labels[tree.LabelManagedBy] != tree.ManagedBy || mp.Spec.NodeName != "" {
 		t.Errorf("member pod marks: %v %v node %q", mp.Labels, mp.Annotations, mp.Spec.NodeName)
 	}
 	if v := mp.Spec.Volumes[0]; v.Secret == nil || v.Secret.SecretName != "kosmos-sa-web" {
