@@ -277,7 +277,6 @@ func (c *Controller) connect(ctx context.Context, cl *v1alpha1.Cluster) (*member
 		return nil, err
 	}
 	m.seen() // the grace period starts now
-	m.NotifyPods(func(ns, name string) { m.queue.Add(ns + "/" + name) })
 	m.start(context.WithoutCancel(ctx), c.Workers)
 	c.mu.Lock()
 	if c.members == nil {

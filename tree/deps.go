@@ -353,7 +353,7 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 	for _, p := range m.ctl.hostPodsOf(m.name) {
 		add(p)
 	}
-	own, _ := m.pods.List(m.ownSelector())
+	own, _ := m.podLister.List(m.ownSelector())
 	for _, p := range own {
 		add(p)
 	}

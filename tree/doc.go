@@ -21,18 +21,30 @@
 // pods, for the virtual nodes; the tree's own copies, by label), a work
 // queue of host pod keys and Workers goroutines. Host informers (pods bound
 // to some node, virtual nodes, ConfigMaps, Secrets, claims) route every
-// change to the member behind the pod's node. reconcilePod compares the
-// host pod with its member copy and does one thing: create the copy after
-// its dependencies, carry updatable fields down, write the status up
-// (translate.HostStatus: pod IPs through the member's GlobalCIDRs), delete the copy
-// with the host's grace period and then release the host pod as a kubelet
-// would, delete an orphan, or fail a host pod whose copy vanished.
-// translate.MemberPod translates the pod: scheduling constraints of the host
-// dropped for those of the kosmos.io/member-scheduling annotation, the
-// leaf toleration and priority class dropped, and the projected API token
-// replaced by a Secret with the host's token for the same ServiceAccount,
-// the host's CA and namespace, so in-cluster clients in the member talk to
-// the host's API server (hostAPIEndpoint) as they would in the host.
+// change to the member behind the pod's node. For each key,
+// translate.ClassifyPod compares the host pod with its member copy and
+// names one case; one small handler (podsync.go) does it: create the copy
+// after its dependencies, carry updatable fields down, write the status
+// up (translate.HostStatus: pod IPs through the member's GlobalCIDRs),
+// delete the copy with the host's grace period and then release the host
+// pod as a kubelet would, delete an orphan, or fail a host pod whose copy
+// vanished. translate.MemberPod translates the pod: scheduling
+// constraints of the host dropped for those of the
+// kosmos.io/member-scheduling annotation, the leaf toleration and priority
+// class dropped, and the projected API token replaced by a Secret with
+// the host's token for the same ServiceAccount, the host's CA and
+// namespace, so in-cluster clients in the member talk to the host's API
+// server (hostAPIEndpoint) as they would in the host.
+//
+// # Seams
+//
+// The handlers reach pods only through two small interfaces (seams.go),
+// after virtual-kubelet's node/podcontroller.go: MemberPods (one member's
+// pods: the cache, a live read, create, update, delete) and HostPods (the
+// host's pods and the virtual nodes they are bound to, status writes,
+// events). Both state what may be shared and modified and that every
+// method is safe for concurrent use by the workers. Dependency copies and
+// volumes (deps.go, storage.go) use the clientsets directly.
 //
 // # Ownership
 //
@@ -64,7 +76,8 @@
 //
 // Package translate holds every computation above that needs no client:
 // virtual nodes and what to write over the host's, pod and volume
-// translation, dependencies, Cluster status. This package reads the
+// translation, dependencies, the pod sync's decision (ClassifyPod),
+// Cluster status. This package reads the
 // clusters, calls it and writes what it returns.
 //
 // # Usage

@@ -23,7 +23,6 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"kosmos.io/kosmos/tree/translate"
 )
 
@@ -192,7 +191,7 @@ func (s *KubeletServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("the member cluster of node %s is not connected", hp.Spec.NodeName), http.StatusServiceUnavailable)
 		return
 	}
-	mp := m.Pod(kp.ns, kp.pod)
+	mp := m.pods.Pod(kp.ns, kp.pod)
 	if mp == nil || !m.isOwn(mp.Labels) || mp.Annotations[translate.AnnotationHostPodUID] != string(hp.UID) {
 		http.Error(w, fmt.Sprintf("pod %s/%s has not reached member cluster %s", kp.ns, kp.pod, m.name), http.StatusNotFound)
 		return
@@ -225,23 +224,6 @@ func (s *KubeletServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	proxy.ServeHTTP(w, r)
-}
-
-// upgradeTransport reaches the member's API server over HTTP/1.1, which
-// streaming upgrades (SPDY, WebSocket) need.
-func (m *memberSync) upgradeTransport() (http.RoundTripper, error) {
-	m.rtMu.Lock()
-	defer m.rtMu.Unlock()
-	if m.upgradeRT == nil {
-		cfg := rest.CopyConfig(m.config)
-		cfg.NextProtos = []string{"http/1.1"}
-		rt, err := rest.TransportFor(cfg)
-		if err != nil {
-			return nil, err
-		}
-		m.upgradeRT = rt
-	}
-	return m.upgradeRT, nil
 }
 
 // authorize asks the host whether the client may verb nodes/proxy on

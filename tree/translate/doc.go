@@ -22,6 +22,11 @@
 // host changes onto a running copy; HostStatus brings the copy's status
 // back, pod IPs through the member's global CIDRs.
 //
+// ClassifyPod is the pod sync's decision for one pod name: given the host
+// pod and the member pod as the caches show them (PodPair), which of the
+// PodCase handlers runs (create, update, status up, delete the copy,
+// release or fail the host pod, or nothing).
+//
 // # Volumes and status
 //
 // HostPV reflects a member volume into the host, bound to the host claim
@@ -38,4 +43,7 @@
 //
 //	nodes := translate.VirtualNodes(cluster, translate.Member{Nodes: nodes, Pods: pods})
 //	mp, err := translate.MemberPod(hostPod, translate.PodOptions{VirtualNode: hostPod.Spec.NodeName})
+//	switch translate.ClassifyPod(translate.PodPair{Host: hp, Member: mp, HostCluster: "a", Cluster: "a", Owner: owner}) {
+//	case translate.PodCreate: // …
+//	}
 package translate
