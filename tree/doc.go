@@ -65,24 +65,24 @@
 //
 // # Logs and exec
 //
-// KubeletServer serves the kubelet endpoints the host's API server calls
-// for kubectl logs, exec, attach and port-forward on the virtual nodes,
-// authenticating the API server by client certificate and authorizing it
-// with a SubjectAccessReview as a kubelet does, and relays each request to
-// the member's API server for the member pod (streams upgraded end to
-// end).
+// Package kubelet serves the kubelet endpoints the host's API server calls
+// for kubectl logs, exec, attach and port-forward on the virtual nodes;
+// *Controller implements its Tree interface (endpoint.go), resolving a
+// host pod to the member API server that holds its copy.
 //
-// # Pure core
+// # Layout
 //
-// Package translate holds every computation above that needs no client:
-// virtual nodes and what to write over the host's, pod and volume
-// translation, dependencies, the pod sync's decision (ClassifyPod),
-// Cluster status. This package reads the
-// clusters, calls it and writes what it returns.
+//   - translate: the pure core (virtual nodes, pod translation, the pod
+//     sync's decision, volumes, Cluster status), table and golden tests;
+//   - kubelet: the kubelet endpoint;
+//   - this package: the Controller (controller.go: host caches and member
+//     syncs; nodes.go: the pass over virtual nodes and leases), the pod
+//     sync (member.go, podsync.go, seams.go), dependency copies (deps.go)
+//     and volumes (storage.go).
 //
 // # Usage
 //
 //	ctl := &tree.Controller{Host: hostClient, Config: hostConfig, Namespace: "kosmos-system"}
-//	go (&tree.KubeletServer{Controller: ctl, ClientCA: pool}).Serve(ctx, ln)
+//	go (&kubelet.Server{Tree: ctl, ClientCA: pool}).Serve(ctx, ln)
 //	err := ctl.Run(ctx)
 package tree

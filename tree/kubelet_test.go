@@ -31,6 +31,7 @@ import (
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
+	"kosmos.io/kosmos/tree/kubelet"
 )
 
 // testCA issues client certificates.
@@ -148,7 +149,7 @@ func TestLogsAndExecThroughVirtualNode(t *testing.T) {
 	ctl := w.run(10*time.Second, func(c *tree.Controller) { c.NodeIP, c.KubeletPort = "127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port) })
 	sctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	go func() { _ = (&tree.KubeletServer{Controller: ctl, ClientCA: ca.pool}).Serve(sctx, ln) }()
+	go func() { _ = (&kubelet.Server{Tree: ctl, ClientCA: ca.pool}).Serve(sctx, ln) }()
 
 	waitFor(t, "the virtual node with its kubelet endpoint", func() error {
 		n, err := h.CoreV1().Nodes().Get(ctx, "kosmos-member-a", metav1.GetOptions{})
