@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
-	"kosmos.io/kosmos/tree"
+	"kosmos.io/kosmos/tree/translate"
 )
 
 const benchPods = 1000
@@ -212,7 +212,7 @@ func baseline(ctx context.Context, b *testing.B, h, m kubernetes.Interface, ns s
 	hostCreate := time.Since(start)
 	start = time.Now()
 	must(b, parallel(benchPods, 16, func(i int) error {
-		p, err := tree.MemberPod(hostPods[i], tree.PodOptions{VirtualNode: "v"})
+		p, err := translate.MemberPod(hostPods[i], translate.PodOptions{VirtualNode: "v"})
 		if err != nil {
 			return err
 		}

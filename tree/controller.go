@@ -6,16 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -30,18 +26,24 @@ import (
 
 	"kosmos.io/kosmos/internal/kubeconfig"
 	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree/translate"
 )
 
-// FieldManager is the tree's identity in managed fields; LabelManagedBy
-// with ManagedBy marks what it owns: virtual nodes in the host, pods and
-// dependency copies in members. Only such objects are ever deleted.
+// FieldManager is the tree's identity in managed fields.
+const FieldManager = "kosmos-tree"
+
+// Marks the rest of the repository reads, defined by package translate
+// (the tree's pure core) and v1alpha1.
 const (
-	FieldManager   = "kosmos-tree"
-	LabelManagedBy = v1alpha1.LabelManagedBy
-	ManagedBy      = v1alpha1.ManagedByTree
-	// AnnotationOwnLabels lists the label keys the tree set on a virtual
-	// node, so that it removes the ones it no longer wants and no other.
-	AnnotationOwnLabels = "kosmos.io/own-labels"
+	// LabelManagedBy with ManagedBy marks what the tree owns: virtual
+	// nodes in the host, pods and dependency copies in members. Only such
+	// objects are ever deleted.
+	LabelManagedBy = translate.LabelManagedBy
+	ManagedBy      = translate.ManagedBy
+	// LabelCluster names, on a virtual node, the member cluster behind it.
+	LabelCluster = translate.LabelCluster
+	// TaintLeaf is on every virtual node; pods for members tolerate it.
+	TaintLeaf = translate.TaintLeaf
 	// NodeLeaseNamespace holds the virtual nodes' heartbeats.
 	NodeLeaseNamespace = corev1.NamespaceNodeLease
 	indexByNode        = "node"
@@ -132,12 +134,36 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
-// startHost builds the host's clients and informers: pods bound to some
-// node, the tree's virtual nodes, ConfigMaps, Secrets and claims.
+// startHost builds the host's clients and informers and waits for the
+// caches to fill.
 func (c *Controller) startHost(ctx context.Context) error {
 	if c.Config == nil {
 		return errors.New("tree: no host config")
 	}
+	if err := c.hostClients(ctx); err != nil {
+		return err
+	}
+	factories, err := c.hostInformers()
+	if err != nil {
+		return err
+	}
+	for _, f := range factories {
+		f.Start(ctx.Done())
+	}
+	for _, f := range factories {
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				return fmt.Errorf("host cache of %v did not sync", typ)
+			}
+		}
+	}
+	c.hostReady.Store(true)
+	return nil
+}
+
+// hostClients makes the host's clientset and event recorder, and reads
+// the host's identity (kube-system's UID) and CA.
+func (c *Controller) hostClients(ctx context.Context) error {
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS, cfg.Burst = c.QPS, int(2*c.QPS)
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -159,63 +185,62 @@ func (c *Controller) startHost(ctx context.Context) error {
 	bc := record.NewBroadcaster(record.WithContext(ctx))
 	bc.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
 	c.recorder = bc.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kosmos-tree"})
+	return nil
+}
 
-	all := informers.NewSharedInformerFactory(cs, 0)
-	bound := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+// hostInformers makes the host's informers (pods bound to some node, the
+// tree's virtual nodes and volumes, ConfigMaps, Secrets and claims) and
+// routes their changes to the members' queues: a pod to the member behind
+// its node, a ConfigMap or Secret to every member holding a copy.
+func (c *Controller) hostInformers() ([]informers.SharedInformerFactory, error) {
+	all := informers.NewSharedInformerFactory(c.hostCS, 0)
+	bound := informers.NewSharedInformerFactoryWithOptions(c.hostCS, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = "spec.nodeName!="
 	}))
-	own := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	own := informers.NewSharedInformerFactoryWithOptions(c.hostCS, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = LabelManagedBy + "=" + ManagedBy
 	}))
 	podInf := bound.Core().V1().Pods().Informer()
 	if err := podInf.AddIndexers(cache.Indexers{indexByNode: func(obj any) ([]string, error) {
 		return []string{obj.(*corev1.Pod).Spec.NodeName}, nil
 	}}); err != nil {
-		return err
+		return nil, err
 	}
 	c.hostPods, c.hostPodLister = podInf.GetIndexer(), bound.Core().V1().Pods().Lister()
 	c.hostNodes, c.hostPVs = own.Core().V1().Nodes().Lister(), own.Core().V1().PersistentVolumes().Lister()
 	c.hostConfigMaps, c.hostSecrets = all.Core().V1().ConfigMaps().Lister(), all.Core().V1().Secrets().Lister()
 	c.hostClaims = all.Core().V1().PersistentVolumeClaims().Lister()
-	onPod := func(obj any) {
-		if p, ok := podOf(obj); ok {
-			if m := c.member(c.clusterOfNode(p.Spec.NodeName)); m != nil {
-				m.queue.Add(p.Namespace + "/" + p.Name)
-			}
-		}
-	}
-	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod})
-	onSource := func(prefix string) func(any) {
-		return func(obj any) {
-			o, ok := unwrap(obj).(metav1.Object)
-			if !ok {
-				return
-			}
-			for _, m := range c.memberList() {
-				if m.hasCopy(prefix, o.GetNamespace(), o.GetName()) {
-					m.queue.Add(prefix + o.GetNamespace() + "/" + o.GetName())
-				}
-			}
-		}
-	}
+	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: c.onHostPod, UpdateFunc: func(_, n any) { c.onHostPod(n) }, DeleteFunc: c.onHostPod})
 	for prefix, inf := range map[string]cache.SharedIndexInformer{
 		keyConfigMap: all.Core().V1().ConfigMaps().Informer(), keySecret: all.Core().V1().Secrets().Informer(),
 	} {
-		f := onSource(prefix)
+		f := func(obj any) { c.onHostSource(prefix, obj) }
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, n any) { f(n) }, DeleteFunc: f})
 	}
-	all.Start(ctx.Done())
-	bound.Start(ctx.Done())
-	own.Start(ctx.Done())
-	for _, f := range []informers.SharedInformerFactory{all, bound, own} {
-		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-			if !ok {
-				return fmt.Errorf("host cache of %v did not sync", typ)
-			}
+	return []informers.SharedInformerFactory{all, bound, own}, nil
+}
+
+// onHostPod queues a host pod with the member behind its node.
+func (c *Controller) onHostPod(obj any) {
+	if p, ok := podOf(obj); ok {
+		if m := c.member(c.clusterOfNode(p.Spec.NodeName)); m != nil {
+			m.queue.Add(p.Namespace + "/" + p.Name)
 		}
 	}
-	c.hostReady.Store(true)
-	return nil
+}
+
+// onHostSource queues a host ConfigMap or Secret (by its key prefix) with
+// every member that holds a copy of it.
+func (c *Controller) onHostSource(prefix string, obj any) {
+	o, ok := unwrap(obj).(metav1.Object)
+	if !ok {
+		return
+	}
+	for _, m := range c.memberList() {
+		if m.hasCopy(prefix, o.GetNamespace(), o.GetName()) {
+			m.queue.Add(prefix + o.GetNamespace() + "/" + o.GetName())
+		}
+	}
 }
 
 // hasCopy tells whether the member holds the tree's copy of a ConfigMap
@@ -231,178 +256,6 @@ func (m *memberSync) hasCopy(prefix, ns, name string) bool {
 		_, err = m.secrets.Secrets(ns).Get(name)
 	}
 	return err == nil
-}
-
-// Pass brings every virtual node, lease and dependency copy up to date
-// once: one member failing does not stop the others (its nodes are left as
-// they are until the grace period makes them NotReady).
-func (c *Controller) Pass(ctx context.Context) error {
-	var clusters v1alpha1.ClusterList
-	if err := c.Host.List(ctx, &clusters); err != nil {
-		return fmt.Errorf("list Cluster objects: %w", err)
-	}
-	want := map[string]bool{} // virtual nodes
-	keep := map[string]bool{} // clusters whose nodes stay as they are
-	live := map[string]bool{} // clusters with a member sync
-	var errs []error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	// Clusters in parallel: a member that does not answer delays no other
-	// member's leases.
-	for i := range clusters.Items {
-		cl := &clusters.Items[i]
-		if cl.Spec.Tree.Enabled != nil && !*cl.Spec.Tree.Enabled {
-			continue
-		}
-		live[cl.Name] = true
-		wg.Go(func() {
-			names, err := c.passCluster(ctx, cl)
-			serr := c.writeClusterStatus(ctx, cl, err)
-			mu.Lock()
-			defer mu.Unlock()
-			for _, n := range names {
-				want[n] = true
-			}
-			if serr != nil {
-				errs = append(errs, fmt.Errorf("cluster %s status: %w", cl.Name, serr))
-			}
-			if err == nil {
-				return
-			}
-			keep[cl.Name] = true
-			if m := c.member(cl.Name); errors.Is(err, errNotSynced) && m != nil && time.Since(m.connected) < c.Grace {
-				return // just connected: give it the grace period
-			}
-			errs = append(errs, fmt.Errorf("cluster %s: %w", cl.Name, err))
-		})
-	}
-	wg.Wait()
-	for _, m := range c.memberList() {
-		if !live[m.name] {
-			c.dropMember(m.name)
-		}
-	}
-	nodes, err := c.hostNodes.List(labels.Everything())
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	c.metrics.nodes.Set(float64(len(want)))
-	for _, n := range nodes {
-		if want[n.Name] {
-			continue
-		}
-		if keep[n.Labels[LabelCluster]] {
-			errs = append(errs, c.markUnreachable(ctx, n))
-			continue
-		}
-		if err := c.hostCS.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); client.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("remove %s: %w", n.Name, err))
-			continue
-		}
-		_ = c.hostCS.CoordinationV1().Leases(NodeLeaseNamespace).Delete(ctx, n.Name, metav1.DeleteOptions{})
-		c.Log.Info("virtual node removed", "node", n.Name)
-	}
-	return errors.Join(errs...)
-}
-
-// passCluster connects to one member (or reuses its sync), probes it, and
-// writes its virtual nodes, their health and leases; it returns the names
-// of the virtual nodes the member wants.
-func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster) (names []string, err error) {
-	m, err := c.connect(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	probeErr := m.probe(ctx, 5*time.Second)
-	reachable := probeErr == nil
-	if m.down.Swap(!reachable) && reachable {
-		c.Log.Info("member reachable again; comparing every pod", "cluster", cl.Name)
-		m.sweep() // host pods deleted during the outage go in the member too
-	}
-	c.metrics.reachable.WithLabelValues(cl.Name).Set(map[bool]float64{false: 0, true: 1}[reachable])
-	mem, err := m.observe()
-	if err != nil {
-		return nil, errors.Join(err, probeErr)
-	}
-	cond := c.readyCondition(m, cl, mem, probeErr)
-	var errs []error
-	for _, n := range VirtualNodes(cl, mem) {
-		names = append(names, n.Name)
-		nodeCond := cond
-		if own := n.Status.Conditions; cond != nil && cond.Status == corev1.ConditionTrue && len(own) > 0 && own[0].Status != corev1.ConditionTrue {
-			nodeCond = &own[0] // OneToOne: the member node itself is not Ready
-			nodeCond.LastHeartbeatTime, nodeCond.LastTransitionTime = cond.LastHeartbeatTime, cond.LastTransitionTime
-		}
-		n.Status.Conditions = nil
-		if err := c.apply(ctx, n, nodeCond); err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", n.Name, err))
-			continue
-		}
-		if reachable {
-			errs = append(errs, c.renewLease(ctx, n.Name))
-		}
-	}
-	if reachable {
-		errs = append(errs, m.collect(ctx))
-	}
-	return names, errors.Join(errs...)
-}
-
-// readyCondition is the virtual nodes' Ready condition: True while the
-// member answers and has a Ready selected node; False when it has none;
-// Unknown once it has not answered for the grace period; while within the
-// grace period, nil (the node keeps what it shows).
-func (c *Controller) readyCondition(m *memberSync, cl *v1alpha1.Cluster, mem Member, probeErr error) *corev1.NodeCondition {
-	now := metav1.Now()
-	cond := &corev1.NodeCondition{Type: corev1.NodeReady, LastHeartbeatTime: now, LastTransitionTime: now}
-	silent := time.Since(time.Unix(0, m.lastSeen.Load()))
-	switch {
-	case probeErr != nil && silent < c.Grace:
-		return nil
-	case probeErr != nil:
-		cond.Status, cond.Reason = corev1.ConditionUnknown, "MemberUnreachable"
-		cond.Message = fmt.Sprintf("the API server of member cluster %s has not answered for %s", cl.Name, silent.Round(time.Second))
-	case len(usable(freeOf(cl, mem))) == 0:
-		cond.Status, cond.Reason = corev1.ConditionFalse, "NoReadyMemberNodes"
-		cond.Message = fmt.Sprintf("member cluster %s has no Ready, schedulable node the tree selects", cl.Name)
-	default:
-		cond.Status, cond.Reason = corev1.ConditionTrue, "MemberReady"
-		cond.Message = fmt.Sprintf("member cluster %s answers and has Ready nodes", cl.Name)
-	}
-	return cond
-}
-
-// markUnreachable turns a virtual node NotReady (Unknown) once its member
-// has not been reachable for the grace period.
-func (c *Controller) markUnreachable(ctx context.Context, n *corev1.Node) error {
-	m := c.member(n.Labels[LabelCluster])
-	if m != nil && time.Since(time.Unix(0, m.lastSeen.Load())) < c.Grace {
-		return nil
-	}
-	for _, cd := range n.Status.Conditions {
-		if cd.Type == corev1.NodeReady && cd.Status == corev1.ConditionUnknown {
-			return nil
-		}
-	}
-	now := metav1.Now()
-	up := n.DeepCopy()
-	setCondition(&up.Status, corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "MemberUnreachable",
-		Message: "the member cluster cannot be reached", LastHeartbeatTime: now, LastTransitionTime: now})
-	_, err := c.hostCS.CoreV1().Nodes().UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager})
-	return err
-}
-
-func setCondition(st *corev1.NodeStatus, cond corev1.NodeCondition) {
-	for i := range st.Conditions {
-		if st.Conditions[i].Type == cond.Type {
-			if st.Conditions[i].Status == cond.Status {
-				cond.LastTransitionTime = st.Conditions[i].LastTransitionTime
-			}
-			st.Conditions[i] = cond
-			return
-		}
-	}
-	st.Conditions = append(st.Conditions, cond)
 }
 
 // connect returns the member's sync, started on first use and restarted
@@ -424,7 +277,6 @@ func (c *Controller) connect(ctx context.Context, cl *v1alpha1.Cluster) (*member
 		return nil, err
 	}
 	m.seen() // the grace period starts now
-	m.NotifyPods(func(ns, name string) { m.queue.Add(ns + "/" + name) })
 	m.start(context.WithoutCancel(ctx), c.Workers)
 	c.mu.Lock()
 	if c.members == nil {
@@ -489,7 +341,7 @@ func (c *Controller) memberNodeOf(node string) string {
 	if err != nil {
 		return ""
 	}
-	return n.Labels[LabelMemberNode]
+	return n.Labels[translate.LabelMemberNode]
 }
 
 // hostPod is the host's pod namespace/name from the cache, or nil.
@@ -519,144 +371,4 @@ func (c *Controller) event(obj *corev1.Pod, typ, reason, msg string) {
 		c.recorder.Event(obj, typ, reason, msg)
 	}
 	c.Log.Info("pod event", "pod", obj.Namespace+"/"+obj.Name, "reason", reason, "message", msg)
-}
-
-// apply writes the node (labels, annotations, taints) and its status
-// (capacity, allocatable, addresses, the Ready condition cond unless nil)
-// when they differ from what the host holds.
-func (c *Controller) apply(ctx context.Context, n *corev1.Node, cond *corev1.NodeCondition) error {
-	n.Labels[LabelManagedBy] = ManagedBy
-	if c.NodeIP != "" {
-		// Only the InternalIP: the host's API server prefers a Hostname
-		// address, which no resolver knows for a virtual node.
-		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: c.NodeIP}}
-		n.Status.DaemonEndpoints.KubeletEndpoint.Port = c.KubeletPort
-	}
-	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "kosmos-tree", OperatingSystem: "linux", Architecture: "amd64"}
-	nodes := c.hostCS.CoreV1().Nodes()
-	have, err := c.hostNodes.Get(n.Name)
-	if err != nil { // not in the cache: create, or find it was just created
-		if cond != nil {
-			n.Status.Conditions = []corev1.NodeCondition{*cond}
-		}
-		status := n.Status
-		created, err := nodes.Create(ctx, n, metav1.CreateOptions{FieldManager: FieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			return nil // created by the previous pass; the cache will show it
-		}
-		if err != nil {
-			return err
-		}
-		created.Status = status
-		c.Log.Info("virtual node created", "node", n.Name)
-		_, err = nodes.UpdateStatus(ctx, created, metav1.UpdateOptions{FieldManager: FieldManager})
-		return err
-	}
-	up := have.DeepCopy()
-	// Labels the tree set before and no longer wants go (a label dropped
-	// from the topology); labels others added stay.
-	n.Annotations[AnnotationOwnLabels] = strings.Join(slices.Sorted(maps.Keys(n.Labels)), ",")
-	var stale []string
-	for _, k := range strings.Split(have.Annotations[AnnotationOwnLabels], ",") {
-		if _, keep := n.Labels[k]; !keep && k != "" && have.Labels[k] != "" {
-			stale = append(stale, k)
-		}
-	}
-	if len(stale) > 0 || !subset(n.Labels, have.Labels) || !subset(n.Annotations, have.Annotations) || !taintsEqual(n.Spec.Taints, ownTaints(have.Spec.Taints)) {
-		up.Labels, up.Annotations = merge(up.Labels, n.Labels), merge(up.Annotations, n.Annotations)
-		for _, k := range stale {
-			delete(up.Labels, k)
-		}
-		up.Spec.Taints = append(n.Spec.Taints, hostTaints(have.Spec.Taints)...)
-		if up, err = nodes.Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-			return err
-		}
-	}
-	changed := !resourcesEqual(up.Status.Allocatable, n.Status.Allocatable) || !slices.Equal(up.Status.Addresses, n.Status.Addresses) ||
-		up.Status.DaemonEndpoints != n.Status.DaemonEndpoints || up.Status.NodeInfo.KubeletVersion != n.Status.NodeInfo.KubeletVersion
-	if cond != nil && conditionChanged(up.Status.Conditions, cond) {
-		setCondition(&up.Status, *cond)
-		changed = true
-	}
-	if !changed {
-		return nil
-	}
-	up.Status.Capacity, up.Status.Allocatable = n.Status.Capacity, n.Status.Allocatable
-	up.Status.Addresses, up.Status.DaemonEndpoints, up.Status.NodeInfo = n.Status.Addresses, n.Status.DaemonEndpoints, n.Status.NodeInfo
-	_, err = nodes.UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager})
-	return err
-}
-
-func conditionChanged(have []corev1.NodeCondition, cond *corev1.NodeCondition) bool {
-	for _, h := range have {
-		if h.Type == cond.Type {
-			return h.Status != cond.Status || h.Reason != cond.Reason
-		}
-	}
-	return true
-}
-
-func resourcesEqual(a, b corev1.ResourceList) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, q := range a {
-		if o, ok := b[k]; !ok || o.Cmp(q) != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func taintsEqual(a, b []corev1.Taint) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].MatchTaint(&b[i]) || a[i].Value != b[i].Value {
-			return false
-		}
-	}
-	return true
-}
-
-// hostTaints are the taints the host's node lifecycle adds itself (not
-// ready, unreachable); the tree keeps them and never writes its own.
-func hostTaints(have []corev1.Taint) []corev1.Taint {
-	var out []corev1.Taint
-	for _, t := range have {
-		if strings.HasPrefix(t.Key, "node.kubernetes.io/") {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// ownTaints is have's taints without the host's own.
-func ownTaints(have []corev1.Taint) []corev1.Taint {
-	var out []corev1.Taint
-	for _, t := range have {
-		if !strings.HasPrefix(t.Key, "node.kubernetes.io/") {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-func subset(want, have map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-// merge copies from into into (made when nil) and returns it.
-func merge(into, from map[string]string) map[string]string {
-	if into == nil {
-		into = map[string]string{}
-	}
-	maps.Copy(into, from)
-	return into
 }

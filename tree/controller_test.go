@@ -93,7 +93,7 @@ func TestVirtualNodeFollowsMember(t *testing.T) {
 		}
 		return n.Status.Allocatable.Cpu().String(), true
 	}
-	wait := func(what string, cond func() bool) {
+	wait := func(t *testing.T, what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for !cond() {
@@ -109,80 +109,91 @@ func TestVirtualNodeFollowsMember(t *testing.T) {
 			}
 		}
 	}
-	wait("the virtual node with 6 CPUs", func() bool { c, ok := cpuOf(); return ok && c == "6" })
-	var vn corev1.Node
-	if err := host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &vn); err != nil {
-		t.Fatal(err)
-	}
-	if vn.Labels[tree.LabelCluster] != "member" || vn.Labels[corev1.LabelTopologyRegion] != "eu-west" || vn.Annotations[v1alpha1.AnnotationFreeResources] == "" {
-		t.Errorf("virtual node metadata: %v %v", vn.Labels, vn.Annotations)
-	}
-	if len(vn.Spec.Taints) == 0 || vn.Spec.Taints[0].Key != tree.TaintLeaf {
-		t.Errorf("taints: %v", vn.Spec.Taints)
-	}
-
-	// A label dropped from the Cluster goes from the node; a label someone
-	// else put on the node stays.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := host.Get(ctx, client.ObjectKeyFromObject(cl), cl); err != nil {
-			return err
+	step := steps(t)
+	step("the virtual node with the member's room, labels and taint", func(t *testing.T) {
+		wait(t, "the virtual node with 6 CPUs", func() bool { c, ok := cpuOf(); return ok && c == "6" })
+		var vn corev1.Node
+		if err := host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &vn); err != nil {
+			t.Fatal(err)
 		}
-		cl.Spec.Labels = map[string]string{"tier": "gold"}
-		return host.Update(ctx, cl)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	wait("the tier label", func() bool {
-		var n corev1.Node
-		return host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &n) == nil && n.Labels["tier"] == "gold"
-	})
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tree writes the node too
-		var labelled corev1.Node
-		if err := host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &labelled); err != nil {
-			return err
+		if vn.Labels[tree.LabelCluster] != "member" || vn.Labels[corev1.LabelTopologyRegion] != "eu-west" || vn.Annotations[v1alpha1.AnnotationFreeResources] == "" {
+			t.Errorf("virtual node metadata: %v %v", vn.Labels, vn.Annotations)
 		}
-		labelled.Labels["team"] = "ops" // not the tree's
-		return host.Update(ctx, &labelled)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tree writes the Cluster's status meanwhile
-		if err := host.Get(ctx, client.ObjectKeyFromObject(cl), cl); err != nil {
-			return err
+		if len(vn.Spec.Taints) == 0 || vn.Spec.Taints[0].Key != tree.TaintLeaf {
+			t.Errorf("taints: %v", vn.Spec.Taints)
 		}
-		cl.Spec.Labels = nil
-		return host.Update(ctx, cl)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	wait("the tier label to go, the team label to stay", func() bool {
-		var n corev1.Node
-		return host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &n) == nil && n.Labels["tier"] == "" && n.Labels["team"] == "ops"
 	})
 
-	// A member node joins: the aggregate grows.
-	makeReady(ctx, t, member, "m3", "8")
-	wait("the virtual node to grow to 14 CPUs", func() bool { c, _ := cpuOf(); return c == "14" })
+	step("labels: the tree's own that it dropped go, others' stay", func(t *testing.T) {
+		// A label dropped from the Cluster goes from the node; a label someone
+		// else put on the node stays.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := host.Get(ctx, client.ObjectKeyFromObject(cl), cl); err != nil {
+				return err
+			}
+			cl.Spec.Labels = map[string]string{"tier": "gold"}
+			return host.Update(ctx, cl)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, "the tier label", func() bool {
+			var n corev1.Node
+			return host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &n) == nil && n.Labels["tier"] == "gold"
+		})
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tree writes the node too
+			var labelled corev1.Node
+			if err := host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &labelled); err != nil {
+				return err
+			}
+			labelled.Labels["team"] = "ops" // not the tree's
+			return host.Update(ctx, &labelled)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tree writes the Cluster's status meanwhile
+			if err := host.Get(ctx, client.ObjectKeyFromObject(cl), cl); err != nil {
+				return err
+			}
+			cl.Spec.Labels = nil
+			return host.Update(ctx, cl)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, "the tier label to go, the team label to stay", func() bool {
+			var n corev1.Node
+			return host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &n) == nil && n.Labels["tier"] == "" && n.Labels["team"] == "ops"
+		})
+	})
 
-	// A pod of the member's own starts running on m3: the room it takes is
-	// no longer the host's.
-	own := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "own"}, Spec: corev1.PodSpec{NodeName: "m3",
-		Containers: []corev1.Container{{Name: "c", Image: "x", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3")}}}}}}
-	if err := member.Create(ctx, own); err != nil {
-		t.Fatal(err)
-	}
-	own.Status.Phase = corev1.PodRunning
-	if err := member.Status().Update(ctx, own); err != nil {
-		t.Fatal(err)
-	}
-	wait("the virtual node to shrink to 11 CPUs", func() bool { c, _ := cpuOf(); return c == "11" })
+	step("a member node joins: the node grows", func(t *testing.T) {
+		// A member node joins: the aggregate grows.
+		makeReady(ctx, t, member, "m3", "8")
+		wait(t, "the virtual node to grow to 14 CPUs", func() bool { c, _ := cpuOf(); return c == "14" })
+	})
 
-	// The cluster leaves the topology: its virtual node goes; the stranger stays.
-	if err := host.Delete(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
-	wait("the virtual node to be removed", func() bool { _, ok := cpuOf(); return !ok })
-	if err := host.Get(ctx, client.ObjectKeyFromObject(stranger), &corev1.Node{}); err != nil {
-		t.Errorf("a node Kosmos did not create was touched: %v", err)
-	}
+	step("a pod of the member's own takes room", func(t *testing.T) {
+		// A pod of the member's own starts running on m3: the room it takes is
+		// no longer the host's.
+		own := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "own"}, Spec: corev1.PodSpec{NodeName: "m3",
+			Containers: []corev1.Container{{Name: "c", Image: "x", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3")}}}}}}
+		if err := member.Create(ctx, own); err != nil {
+			t.Fatal(err)
+		}
+		own.Status.Phase = corev1.PodRunning
+		if err := member.Status().Update(ctx, own); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, "the virtual node to shrink to 11 CPUs", func() bool { c, _ := cpuOf(); return c == "11" })
+	})
+
+	step("the cluster leaves: its node goes, the stranger stays", func(t *testing.T) {
+		// The cluster leaves the topology: its virtual node goes; the stranger stays.
+		if err := host.Delete(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, "the virtual node to be removed", func() bool { _, ok := cpuOf(); return !ok })
+		if err := host.Get(ctx, client.ObjectKeyFromObject(stranger), &corev1.Node{}); err != nil {
+			t.Errorf("a node Kosmos did not create was touched: %v", err)
+		}
+	})
 }

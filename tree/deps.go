@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/sets"
+
+	"kosmos.io/kosmos/tree/translate"
 )
 
 // Dependency copies in a member carry the managed-by label; a copy of a
@@ -36,7 +38,7 @@ const (
 
 // ownMeta is the metadata of a copy this sync creates.
 func (m *memberSync) ownMeta(ns, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{LabelManagedBy: ManagedBy, LabelOwner: m.owner}, Annotations: map[string]string{}}
+	return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{LabelManagedBy: ManagedBy, translate.LabelOwner: m.owner}, Annotations: map[string]string{}}
 }
 
 // ensureDeps makes hp's namespace, ServiceAccount, host token (when
@@ -50,7 +52,7 @@ func (m *memberSync) ensureDeps(ctx context.Context, hp *corev1.Pod, token bool)
 	if err := m.ensureNamespace(ctx, ns); err != nil {
 		return err
 	}
-	d := DepsOf(hp)
+	d := translate.DepsOf(hp)
 	var errs []error
 	for _, sa := range d.ServiceAccounts {
 		errs = append(errs, m.ensureAccount(ctx, ns, sa))
@@ -99,7 +101,7 @@ func (m *memberSync) ensureAccount(ctx context.Context, ns, sa string) error {
 // token: the host's token for ns/sa, the host's CA and the namespace.
 // force renews it even when the copy is still fresh.
 func (m *memberSync) ensureToken(ctx context.Context, ns, sa string, force bool) error {
-	name := TokenSecretName(sa)
+	name := translate.TokenSecretName(sa)
 	have, _ := m.secrets.Secrets(ns).Get(name)
 	if have != nil && !force && !tokenDue(have, time.Now()) {
 		return nil
@@ -248,7 +250,7 @@ func (m *memberSync) ensureClaim(ctx context.Context, ns, name string) error {
 		VolumeMode: src.Spec.VolumeMode, Selector: src.Spec.Selector,
 	}}
 	maps.Copy(c.Labels, src.Labels)
-	c.Labels[LabelManagedBy], c.Labels[LabelOwner] = ManagedBy, m.owner
+	c.Labels[LabelManagedBy], c.Labels[translate.LabelOwner] = ManagedBy, m.owner
 	c.Annotations[AnnotationSourceVersion] = src.ResourceVersion
 	_, err = m.cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, c, metav1.CreateOptions{FieldManager: FieldManager})
 	if apierrors.IsAlreadyExists(err) {
@@ -307,8 +309,8 @@ func (m *memberSync) collect(ctx context.Context) error {
 		switch {
 		case !want["secret"].Has(o.Namespace + "/" + o.Name):
 			del("Secret", o, func(d metav1.DeleteOptions) error { return m.cs.CoreV1().Secrets(o.Namespace).Delete(ctx, o.Name, d) })
-		case strings.HasPrefix(o.Name, TokenSecretPrefix) && o.Annotations[AnnotationTokenExpires] != "" && tokenDue(o, time.Now()):
-			errs = append(errs, m.ensureToken(ctx, o.Namespace, strings.TrimPrefix(o.Name, TokenSecretPrefix), true))
+		case strings.HasPrefix(o.Name, translate.TokenSecretPrefix) && o.Annotations[AnnotationTokenExpires] != "" && tokenDue(o, time.Now()):
+			errs = append(errs, m.ensureToken(ctx, o.Namespace, strings.TrimPrefix(o.Name, translate.TokenSecretPrefix), true))
 		}
 	}
 	for _, o := range sas {
@@ -336,7 +338,7 @@ func (m *memberSync) collect(ctx context.Context) error {
 func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 	want := map[string]sets.Set[string]{"cm": {}, "secret": {}, "sa": {}}
 	add := func(p *corev1.Pod) {
-		d := DepsOf(p)
+		d := translate.DepsOf(p)
 		for _, n := range d.ConfigMaps {
 			want["cm"].Insert(p.Namespace + "/" + n)
 		}
@@ -345,13 +347,13 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 		}
 		for _, n := range d.ServiceAccounts {
 			want["sa"].Insert(p.Namespace + "/" + n)
-			want["secret"].Insert(p.Namespace + "/" + TokenSecretName(n))
+			want["secret"].Insert(p.Namespace + "/" + translate.TokenSecretName(n))
 		}
 	}
 	for _, p := range m.ctl.hostPodsOf(m.name) {
 		add(p)
 	}
-	own, _ := m.pods.List(m.ownSelector())
+	own, _ := m.podLister.List(m.ownSelector())
 	for _, p := range own {
 		add(p)
 	}

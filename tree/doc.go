@@ -10,7 +10,7 @@
 // Kosmos did not create) or one per member node (OneToOne). Each carries
 // the kosmos.io/cluster, region and zone labels, the kosmos.io/leaf taint
 // and the free-resource summary the scheduler's fragmentation check reads
-// (VirtualNodes, pure). A node renews its Lease in kube-node-lease while
+// (translate.VirtualNodes). A node renews its Lease in kube-node-lease while
 // the member's API server answers; once it has been silent for Grace, the
 // node's Ready condition turns Unknown and the host's node lifecycle takes
 // over. The Cluster object reports Ready, Reconciling or Stalled.
@@ -21,18 +21,30 @@
 // pods, for the virtual nodes; the tree's own copies, by label), a work
 // queue of host pod keys and Workers goroutines. Host informers (pods bound
 // to some node, virtual nodes, ConfigMaps, Secrets, claims) route every
-// change to the member behind the pod's node. reconcilePod compares the
-// host pod with its member copy and does one thing: create the copy after
-// its dependencies, carry updatable fields down, write the status up
-// (HostStatus: pod IPs through the member's GlobalCIDRs), delete the copy
-// with the host's grace period and then release the host pod as a kubelet
-// would, delete an orphan, or fail a host pod whose copy vanished.
-// MemberPod (pure) translates the pod: scheduling constraints of the host
-// dropped for those of the kosmos.io/member-scheduling annotation, the
-// leaf toleration and priority class dropped, and the projected API token
-// replaced by a Secret with the host's token for the same ServiceAccount,
-// the host's CA and namespace, so in-cluster clients in the member talk to
-// the host's API server (hostAPIEndpoint) as they would in the host.
+// change to the member behind the pod's node. For each key,
+// translate.ClassifyPod compares the host pod with its member copy and
+// names one case; one small handler (podsync.go) does it: create the copy
+// after its dependencies, carry updatable fields down, write the status
+// up (translate.HostStatus: pod IPs through the member's GlobalCIDRs),
+// delete the copy with the host's grace period and then release the host
+// pod as a kubelet would, delete an orphan, or fail a host pod whose copy
+// vanished. translate.MemberPod translates the pod: scheduling
+// constraints of the host dropped for those of the
+// kosmos.io/member-scheduling annotation, the leaf toleration and priority
+// class dropped, and the projected API token replaced by a Secret with
+// the host's token for the same ServiceAccount, the host's CA and
+// namespace, so in-cluster clients in the member talk to the host's API
+// server (hostAPIEndpoint) as they would in the host.
+//
+// # Seams
+//
+// The handlers reach pods only through two small interfaces (seams.go),
+// after virtual-kubelet's node/podcontroller.go: MemberPods (one member's
+// pods: the cache, a live read, create, update, delete) and HostPods (the
+// host's pods and the virtual nodes they are bound to, status writes,
+// events). Both state what may be shared and modified and that every
+// method is safe for concurrent use by the workers. Dependency copies and
+// volumes (deps.go, storage.go) use the clientsets directly.
 //
 // # Ownership
 //
@@ -47,22 +59,30 @@
 // # Storage
 //
 // A host claim a pod references is created in the member; once bound
-// there, its volume is reflected in the host (HostPV: Retain, bound to the
-// host claim, node affinity rewritten to the virtual nodes) and the host
-// claim is bound to it.
+// there, its volume is reflected in the host (translate.HostPV: Retain,
+// bound to the host claim, node affinity rewritten to the virtual nodes)
+// and the host claim is bound to it.
 //
 // # Logs and exec
 //
-// KubeletServer serves the kubelet endpoints the host's API server calls
-// for kubectl logs, exec, attach and port-forward on the virtual nodes,
-// authenticating the API server by client certificate and authorizing it
-// with a SubjectAccessReview as a kubelet does, and relays each request to
-// the member's API server for the member pod (streams upgraded end to
-// end).
+// Package kubelet serves the kubelet endpoints the host's API server calls
+// for kubectl logs, exec, attach and port-forward on the virtual nodes;
+// *Controller implements its Tree interface (endpoint.go), resolving a
+// host pod to the member API server that holds its copy.
+//
+// # Layout
+//
+//   - translate: the pure core (virtual nodes, pod translation, the pod
+//     sync's decision, volumes, Cluster status), table and golden tests;
+//   - kubelet: the kubelet endpoint;
+//   - this package: the Controller (controller.go: host caches and member
+//     syncs; nodes.go: the pass over virtual nodes and leases), the pod
+//     sync (member.go, podsync.go, seams.go), dependency copies (deps.go)
+//     and volumes (storage.go).
 //
 // # Usage
 //
 //	ctl := &tree.Controller{Host: hostClient, Config: hostConfig, Namespace: "kosmos-system"}
-//	go (&tree.KubeletServer{Controller: ctl, ClientCA: pool}).Serve(ctx, ln)
+//	go (&kubelet.Server{Tree: ctl, ClientCA: pool}).Serve(ctx, ln)
 //	err := ctl.Run(ctx)
 package tree

@@ -31,6 +31,7 @@ import (
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
+	"kosmos.io/kosmos/tree/kubelet"
 )
 
 // testCA issues client certificates.
@@ -148,63 +149,73 @@ func TestLogsAndExecThroughVirtualNode(t *testing.T) {
 	ctl := w.run(10*time.Second, func(c *tree.Controller) { c.NodeIP, c.KubeletPort = "127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port) })
 	sctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	go func() { _ = (&tree.KubeletServer{Controller: ctl, ClientCA: ca.pool}).Serve(sctx, ln) }()
+	go func() { _ = (&kubelet.Server{Tree: ctl, ClientCA: ca.pool}).Serve(sctx, ln) }()
 
-	waitFor(t, "the virtual node with its kubelet endpoint", func() error {
-		n, err := h.CoreV1().Nodes().Get(ctx, "kosmos-member-a", metav1.GetOptions{})
-		if err == nil && n.Status.DaemonEndpoints.KubeletEndpoint.Port == 0 {
-			return fmt.Errorf("no kubelet endpoint yet")
+	step := steps(t)
+	step("the virtual node advertises the endpoint; the pod runs", func(t *testing.T) {
+		waitFor(t, "the virtual node with its kubelet endpoint", func() error {
+			n, err := h.CoreV1().Nodes().Get(ctx, "kosmos-member-a", metav1.GetOptions{})
+			if err == nil && n.Status.DaemonEndpoints.KubeletEndpoint.Port == 0 {
+				return fmt.Errorf("no kubelet endpoint yet")
+			}
+			return err
+		})
+		_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "web-0", "kosmos-member-a"), metav1.CreateOptions{})
+		must(t, err)
+		var mp *corev1.Pod
+		waitFor(t, "the pod in member-a", func() error { mp, err = ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); return err })
+		must(t, runPod(ctx, ma, mp, "a1", "10.244.0.9"))
+	})
+
+	step("kubectl logs", func(t *testing.T) {
+		tail := int64(5)
+		var out []byte
+		var err error
+		waitFor(t, "the log through the virtual node", func() error {
+			out, err = h.CoreV1().Pods("shop").GetLogs("web-0", &corev1.PodLogOptions{Container: "web", TailLines: &tail}).DoRaw(ctx)
+			return err
+		})
+		if got, want := string(out), "hello from member-a (tailLines=5)\n"; got != want {
+			t.Errorf("logs = %q, want %q", got, want)
 		}
-		return err
 	})
-	_, err = h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
-	must(t, err)
-	_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
-	must(t, err)
-	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "web-0", "kosmos-member-a"), metav1.CreateOptions{})
-	must(t, err)
-	var mp *corev1.Pod
-	waitFor(t, "the pod in member-a", func() error { mp, err = ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); return err })
-	must(t, runPod(ctx, ma, mp, "a1", "10.244.0.9"))
 
-	tail := int64(5)
-	var out []byte
-	waitFor(t, "the log through the virtual node", func() error {
-		out, err = h.CoreV1().Pods("shop").GetLogs("web-0", &corev1.PodLogOptions{Container: "web", TailLines: &tail}).DoRaw(ctx)
-		return err
+	step("kubectl exec", func(t *testing.T) {
+		// kubectl exec: WebSocket to the host, SPDY from there on, through the
+		// tree to the member's API server and its kubelet.
+		req := h.CoreV1().RESTClient().Post().Namespace("shop").Resource("pods").Name("web-0").SubResource("exec").
+			VersionedParams(&corev1.PodExecOptions{Container: "web", Command: []string{"cat", "-"}, Stdin: true, Stdout: true}, scheme.ParameterCodec)
+		exec, err := remotecommand.NewWebSocketExecutor(w.env.Cluster("host").Config, "GET", req.URL().String())
+		must(t, err)
+		var stdout bytes.Buffer
+		must(t, exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader("ping"), Stdout: &stdout}))
+		if got, want := stdout.String(), "cat - in web-0/web: ping"; got != want {
+			t.Errorf("exec printed %q, want %q", got, want)
+		}
 	})
-	if got, want := string(out), "hello from member-a (tailLines=5)\n"; got != want {
-		t.Errorf("logs = %q, want %q", got, want)
-	}
 
-	// kubectl exec: WebSocket to the host, SPDY from there on, through the
-	// tree to the member's API server and its kubelet.
-	req := h.CoreV1().RESTClient().Post().Namespace("shop").Resource("pods").Name("web-0").SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: "web", Command: []string{"cat", "-"}, Stdin: true, Stdout: true}, scheme.ParameterCodec)
-	exec, err := remotecommand.NewWebSocketExecutor(w.env.Cluster("host").Config, "GET", req.URL().String())
-	must(t, err)
-	var stdout bytes.Buffer
-	must(t, exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader("ping"), Stdout: &stdout}))
-	if got, want := stdout.String(), "cat - in web-0/web: ping"; got != want {
-		t.Errorf("exec printed %q, want %q", got, want)
-	}
-
-	// Anyone else is turned away: a certificate the CA signed for a user
-	// the host does not allow, and no certificate at all.
-	icrt, ikey := ca.issue(t, "intruder")
-	pair, err := tls.X509KeyPair(icrt, ikey)
-	must(t, err)
-	url := "https://" + ln.Addr().String() + "/containerLogs/shop/web-0/web"
-	intruder := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{pair}, InsecureSkipVerify: true}}}
-	resp, err := intruder.Get(url)
-	must(t, err)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("an unauthorized user got %s", resp.Status)
-	}
-	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	if resp, err := anon.Get(url); err == nil {
+	step("anyone else is turned away", func(t *testing.T) {
+		// Anyone else is turned away: a certificate the CA signed for a user
+		// the host does not allow, and no certificate at all.
+		icrt, ikey := ca.issue(t, "intruder")
+		pair, err := tls.X509KeyPair(icrt, ikey)
+		must(t, err)
+		url := "https://" + ln.Addr().String() + "/containerLogs/shop/web-0/web"
+		intruder := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{pair}, InsecureSkipVerify: true}}}
+		resp, err := intruder.Get(url)
+		must(t, err)
 		resp.Body.Close()
-		t.Errorf("a client without a certificate got %s", resp.Status)
-	}
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("an unauthorized user got %s", resp.Status)
+		}
+		anon := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		if resp, err := anon.Get(url); err == nil {
+			resp.Body.Close()
+			t.Errorf("a client without a certificate got %s", resp.Status)
+		}
+	})
 }

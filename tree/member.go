@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -24,32 +23,16 @@ import (
 
 	"kosmos.io/kosmos/internal/globalip"
 	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree/translate"
 )
-
-// MemberPods is the seam between the pod sync and one member cluster.
-//
-// Objects returned by Pod come from an informer cache and are shared:
-// callers must not modify them (DeepCopy first). Objects passed to
-// CreatePod and UpdatePod are not retained. All methods are safe for
-// concurrent use; NotifyPods must be called before the member starts and
-// its callback runs on the informer's goroutine, so it must not block.
-type MemberPods interface {
-	// Pod returns the member's pod namespace/name, or nil when absent.
-	Pod(namespace, name string) *corev1.Pod
-	// CreatePod creates pod in the member.
-	CreatePod(ctx context.Context, pod *corev1.Pod) error
-	// UpdatePod writes pod's spec and metadata (resourceVersion as given).
-	UpdatePod(ctx context.Context, pod *corev1.Pod) error
-	// DeletePod deletes the pod if its UID is still uid, with the grace
-	// period given (nil: the pod's own).
-	DeletePod(ctx context.Context, namespace, name string, uid types.UID, grace *int64) error
-	// NotifyPods calls f with every change of a member pod the tree owns.
-	NotifyPods(f func(namespace, name string))
-}
 
 // memberSync is one member cluster: its clients, informers, queue and
 // workers. It lives from the first pass that reaches the member until the
 // cluster leaves or its kubeconfig Secret changes.
+//
+// The pod sync (podsync.go) reaches pods only through pods and host; the
+// dependency copies (deps.go) and volumes (storage.go) use the clientsets
+// and listers below directly.
 type memberSync struct {
 	name    string
 	owner   string // LabelOwner of what it creates (OwnerID)
@@ -58,10 +41,15 @@ type memberSync struct {
 	cs      kubernetes.Interface
 	config  *rest.Config
 
+	// pods and host are the pod sync's seams to the member and the host.
+	pods MemberPods
+	host HostPods
+
 	cluster atomic.Pointer[v1alpha1.Cluster]
 	gm      atomic.Pointer[globalip.Map]
 
-	pods       corelisters.PodLister
+	all, own   informers.SharedInformerFactory // everything; the tree's own copies
+	podLister  corelisters.PodLister
 	nodes      corelisters.NodeLister
 	namespaces corelisters.NamespaceLister
 	configMaps corelisters.ConfigMapLister // the tree's copies only
@@ -82,14 +70,9 @@ type memberSync struct {
 	// down is whether the last probe failed.
 	down atomic.Bool
 
-	rtMu sync.Mutex // guards upgradeRT
-
-	notify []func(namespace, name string)
-
+	rtMu      sync.Mutex        // guards upgradeRT
 	upgradeRT http.RoundTripper // to the member over HTTP/1.1 (kubelet endpoint)
 }
-
-var _ MemberPods = (*memberSync)(nil)
 
 func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, version string) (*memberSync, error) {
 	cfg = rest.CopyConfig(cfg)
@@ -99,10 +82,13 @@ func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, vers
 	if err != nil {
 		return nil, fmt.Errorf("client for member %s: %w", cl.Name, err)
 	}
-	m := &memberSync{name: cl.Name, owner: OwnerID(ctl.hostID, cl.Name), version: version, ctl: ctl, cs: cs, config: cfg, connected: time.Now()}
+	m := &memberSync{name: cl.Name, owner: translate.OwnerID(ctl.hostID, cl.Name), version: version, ctl: ctl, cs: cs, config: cfg,
+		connected: time.Now(), host: hostPodClient{ctl}}
 	m.setCluster(cl)
 	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "tree-" + cl.Name})
+	m.informers()
+	m.pods = memberPodClient{cs: cs, lister: m.podLister}
 	return m, nil
 }
 
@@ -116,27 +102,26 @@ func (m *memberSync) setCluster(cl *v1alpha1.Cluster) {
 	m.gm.Store(&gm)
 }
 
-// start runs the informers and, once their caches are filled, the workers.
-func (m *memberSync) start(parent context.Context, workers int) {
-	ctx, cancel := context.WithCancel(parent)
-	m.cancel, m.done = cancel, make(chan struct{})
-	all := informers.NewSharedInformerFactory(m.cs, 0)
-	own := informers.NewSharedInformerFactoryWithOptions(m.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+// informers makes the member's informers and listers (started by start):
+// all nodes, namespaces and pods, and the tree's own copies by label. A
+// change of a pod the tree owns queues it; a change of a claim copy
+// queues the claim.
+func (m *memberSync) informers() {
+	m.all = informers.NewSharedInformerFactory(m.cs, 0)
+	m.own = informers.NewSharedInformerFactoryWithOptions(m.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = m.ownSelector().String()
 	}))
-	podInf := all.Core().V1().Pods()
-	m.pods, m.nodes, m.namespaces = podInf.Lister(), all.Core().V1().Nodes().Lister(), all.Core().V1().Namespaces().Lister()
-	m.configMaps, m.secrets = own.Core().V1().ConfigMaps().Lister(), own.Core().V1().Secrets().Lister()
-	m.accounts, m.claims = own.Core().V1().ServiceAccounts().Lister(), own.Core().V1().PersistentVolumeClaims().Lister()
+	all, own := m.all.Core().V1(), m.own.Core().V1()
+	m.podLister, m.nodes, m.namespaces = all.Pods().Lister(), all.Nodes().Lister(), all.Namespaces().Lister()
+	m.configMaps, m.secrets = own.ConfigMaps().Lister(), own.Secrets().Lister()
+	m.accounts, m.claims = own.ServiceAccounts().Lister(), own.PersistentVolumeClaims().Lister()
 	onPod := func(obj any) {
 		if p, ok := podOf(obj); ok && m.isOwn(p.Labels) {
 			m.seen()
-			for _, f := range m.notify {
-				f(p.Namespace, p.Name)
-			}
+			m.queue.Add(p.Namespace + "/" + p.Name)
 		}
 	}
-	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, _ = all.Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: onPod, UpdateFunc: func(_, n any) { onPod(n) }, DeleteFunc: onPod,
 	})
 	onClaim := func(obj any) {
@@ -144,39 +129,49 @@ func (m *memberSync) start(parent context.Context, workers int) {
 			m.queue.Add(keyClaim + c.Namespace + "/" + c.Name)
 		}
 	}
-	_, _ = own.Core().V1().PersistentVolumeClaims().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, _ = own.PersistentVolumeClaims().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: onClaim, UpdateFunc: func(_, n any) { onClaim(n) },
 	})
 	m.synced = []cache.InformerSynced{
-		podInf.Informer().HasSynced, all.Core().V1().Nodes().Informer().HasSynced, all.Core().V1().Namespaces().Informer().HasSynced,
-		own.Core().V1().ConfigMaps().Informer().HasSynced, own.Core().V1().Secrets().Informer().HasSynced,
-		own.Core().V1().ServiceAccounts().Informer().HasSynced, own.Core().V1().PersistentVolumeClaims().Informer().HasSynced,
+		all.Pods().Informer().HasSynced, all.Nodes().Informer().HasSynced, all.Namespaces().Informer().HasSynced,
+		own.ConfigMaps().Informer().HasSynced, own.Secrets().Informer().HasSynced,
+		own.ServiceAccounts().Informer().HasSynced, own.PersistentVolumeClaims().Informer().HasSynced,
 	}
-	all.Start(ctx.Done())
-	own.Start(ctx.Done())
-	go func() {
-		defer close(m.done)
-		defer m.queue.ShutDown()
-		if !cache.WaitForCacheSync(ctx.Done(), m.synced...) {
-			return
-		}
-		m.seen()
-		m.ready.Store(true)
-		m.ctl.Log.Info("member caches synced", "cluster", m.name)
-		m.sweep() // restart or outage: compare everything once
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for m.processNext(ctx) {
-				}
-			})
-		}
-		<-ctx.Done()
-		m.queue.ShutDown()
-		wg.Wait()
-		all.Shutdown()
-		own.Shutdown()
-	}()
+}
+
+// start runs the informers and, once their caches are filled, the workers.
+func (m *memberSync) start(parent context.Context, workers int) {
+	ctx, cancel := context.WithCancel(parent)
+	m.cancel, m.done = cancel, make(chan struct{})
+	m.all.Start(ctx.Done())
+	m.own.Start(ctx.Done())
+	go m.run(ctx, workers)
+}
+
+// run waits for the caches, compares every pod once, and runs the workers
+// until ctx ends.
+func (m *memberSync) run(ctx context.Context, workers int) {
+	defer close(m.done)
+	defer m.queue.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), m.synced...) {
+		return
+	}
+	m.seen()
+	m.ready.Store(true)
+	m.ctl.Log.Info("member caches synced", "cluster", m.name)
+	m.sweep() // restart or outage: compare everything once
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for m.processNext(ctx) {
+			}
+		})
+	}
+	<-ctx.Done()
+	m.queue.ShutDown()
+	wg.Wait()
+	m.all.Shutdown()
+	m.own.Shutdown()
 }
 
 // stop ends the member's informers and workers and waits for them.
@@ -196,7 +191,7 @@ func (m *memberSync) sweep() {
 	for _, p := range m.ctl.hostPodsOf(m.name) {
 		m.queue.Add(p.Namespace + "/" + p.Name)
 	}
-	own, _ := m.pods.List(m.ownSelector())
+	own, _ := m.podLister.List(m.ownSelector())
 	for _, p := range own {
 		m.queue.Add(p.Namespace + "/" + p.Name)
 	}
@@ -204,12 +199,12 @@ func (m *memberSync) sweep() {
 
 // ownSelector selects what this member sync created.
 func (m *memberSync) ownSelector() labels.Selector {
-	return labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelOwner: m.owner})
+	return labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, translate.LabelOwner: m.owner})
 }
 
 // isOwn tells whether an object with these labels is this sync's.
 func (m *memberSync) isOwn(l map[string]string) bool {
-	return l[LabelManagedBy] == ManagedBy && l[LabelOwner] == m.owner
+	return l[LabelManagedBy] == ManagedBy && l[translate.LabelOwner] == m.owner
 }
 
 func (m *memberSync) processNext(ctx context.Context) bool {
@@ -245,58 +240,25 @@ func (m *memberSync) processNext(ctx context.Context) bool {
 
 // errNotSynced says a member's caches are still filling: its nodes stay
 // as they are, and it is no failure while within the grace period.
-var errNotSynced = errors.New("member caches not synced yet")
+var errNotSynced = translate.ErrNotSynced
 
 // errRequeue asks for another look once the caches have caught up.
 var errRequeue = errors.New("waiting for the member to catch up")
 
-// Pod implements MemberPods.
-func (m *memberSync) Pod(namespace, name string) *corev1.Pod {
-	p, err := m.pods.Pods(namespace).Get(name)
-	if err != nil {
-		return nil
-	}
-	return p
-}
-
-// CreatePod implements MemberPods.
-func (m *memberSync) CreatePod(ctx context.Context, pod *corev1.Pod) error {
-	_, err := m.cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{FieldManager: FieldManager})
-	return err
-}
-
-// UpdatePod implements MemberPods.
-func (m *memberSync) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
-	_, err := m.cs.CoreV1().Pods(pod.Namespace).Update(ctx, pod, metav1.UpdateOptions{FieldManager: FieldManager})
-	return err
-}
-
-// DeletePod implements MemberPods.
-func (m *memberSync) DeletePod(ctx context.Context, namespace, name string, uid types.UID, grace *int64) error {
-	err := m.cs.CoreV1().Pods(namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid}})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-// NotifyPods implements MemberPods.
-func (m *memberSync) NotifyPods(f func(namespace, name string)) { m.notify = append(m.notify, f) }
-
 // observe returns what the virtual-node computation reads, from the caches.
-func (m *memberSync) observe() (Member, error) {
+func (m *memberSync) observe() (translate.Member, error) {
 	if !m.ready.Load() {
-		return Member{}, errNotSynced
+		return translate.Member{}, errNotSynced
 	}
 	nodes, err := m.nodes.List(labels.Everything())
 	if err != nil {
-		return Member{}, err
+		return translate.Member{}, err
 	}
-	pods, err := m.pods.List(labels.Everything())
+	pods, err := m.podLister.List(labels.Everything())
 	if err != nil {
-		return Member{}, err
+		return translate.Member{}, err
 	}
-	out := Member{Nodes: make([]corev1.Node, len(nodes)), Pods: make([]corev1.Pod, len(pods))}
+	out := translate.Member{Nodes: make([]corev1.Node, len(nodes)), Pods: make([]corev1.Pod, len(pods))}
 	for i, n := range nodes {
 		out.Nodes[i] = *n
 	}
@@ -315,6 +277,23 @@ func (m *memberSync) probe(ctx context.Context, timeout time.Duration) error {
 		m.seen()
 	}
 	return err
+}
+
+// upgradeTransport reaches the member's API server over HTTP/1.1, which
+// streaming upgrades (SPDY, WebSocket) need; made once, then shared.
+func (m *memberSync) upgradeTransport() (http.RoundTripper, error) {
+	m.rtMu.Lock()
+	defer m.rtMu.Unlock()
+	if m.upgradeRT == nil {
+		cfg := rest.CopyConfig(m.config)
+		cfg.NextProtos = []string{"http/1.1"}
+		rt, err := rest.TransportFor(cfg)
+		if err != nil {
+			return nil, err
+		}
+		m.upgradeRT = rt
+	}
+	return m.upgradeRT, nil
 }
 
 func podOf(obj any) (*corev1.Pod, bool) {

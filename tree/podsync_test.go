@@ -25,6 +25,7 @@ import (
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
+	"kosmos.io/kosmos/tree/translate"
 )
 
 // world is a host and members on real control planes, with the tree
@@ -212,6 +213,17 @@ func deleted(get func() (metav1.Object, error)) func() error {
 	}
 }
 
+// steps runs named steps of one scenario in order; after a failed step
+// the scenario stops, for the later steps build on it.
+func steps(t *testing.T) func(name string, f func(t *testing.T)) {
+	return func(name string, f func(t *testing.T)) {
+		t.Helper()
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
+	}
+}
+
 // TestPodSync: a host and two members (Aggregate with GlobalCIDRs, and
 // OneToOne), real control planes; the test plays the members' kubelets.
 func TestPodSync(t *testing.T) {
@@ -227,310 +239,335 @@ func TestPodSync(t *testing.T) {
 	memberNodeObj(ctx, t, mb, "b1", "2")
 	memberNodeObj(ctx, t, mb, "b2", "2")
 	w.run(2 * time.Second)
-
-	waitFor(t, "virtual nodes Ready", func() error {
-		for _, n := range []string{"kosmos-member-a", "kosmos-member-b-b1", "kosmos-member-b-b2"} {
-			if err := wantReady(ctx, h, n, corev1.ConditionTrue)(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	waitFor(t, "the Cluster objects Ready", func() error {
-		for _, name := range []string{"member-a", "member-b"} {
-			var cl v1alpha1.Cluster
-			if err := w.host.Get(ctx, client.ObjectKey{Name: name}, &cl); err != nil {
-				return err
-			}
-			if c := meta.FindStatusCondition(cl.Status.Conditions, "Ready"); c == nil || c.Status != metav1.ConditionTrue {
-				return fmt.Errorf("cluster %s: Ready %+v", name, c)
-			}
-		}
-		return nil
-	})
-	waitFor(t, "the virtual node's lease", func() error {
-		_, err := h.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, "kosmos-member-a", metav1.GetOptions{})
-		return err
-	})
-
-	// The host side of a workload: namespace, account, config, secret, claim.
-	_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
-	must(t, err)
-	_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
-	must(t, err)
-	_, err = h.CoreV1().ConfigMaps("shop").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"mode": "blue"}}, metav1.CreateOptions{})
-	must(t, err)
-	_, err = h.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"}, StringData: map[string]string{"password": "s3cret"}}, metav1.CreateOptions{})
-	must(t, err)
-	_, err = h.CoreV1().PersistentVolumeClaims("shop").Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "web-data"},
-		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}, metav1.CreateOptions{})
-	must(t, err)
-
-	p := hostPod("shop", "web-0", "kosmos-member-a")
-	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "MODE", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
-		LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}, Key: "mode"}}}}
-	p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}}}
-	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "web-data"}}})
-	hp, err := h.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
-	must(t, err)
-
-	var mp *corev1.Pod
-	waitFor(t, "the pod in member-a", func() error {
-		mp, err = ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
-		return err
-	})
-	if mp.Annotations[tree.AnnotationHostPodUID] != string(hp.UID) || mp.Labels[tree.LabelManagedBy] != tree.ManagedBy || mp.Spec.NodeName != "" {
-		t.Errorf("member pod marks: %v %v node %q", mp.Labels, mp.Annotations, mp.Spec.NodeName)
-	}
-	if v := mp.Spec.Volumes[0]; v.Secret == nil || v.Secret.SecretName != "kosmos-sa-web" {
-		t.Errorf("API token volume not replaced: %+v", v)
-	}
-	if env := mp.Spec.Containers[0].Env; len(env) != 3 || env[1].Value != "10.0.0.10" || env[2].Value != "6443" {
-		t.Errorf("env: %+v", env)
-	}
-	// Its dependencies are there, equal to the host's.
-	cm, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
-	must(t, err)
-	sec, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})
-	must(t, err)
-	if cm.Data["mode"] != "blue" || string(sec.Data["password"]) != "s3cret" {
-		t.Errorf("copies: %v / (secret data differs)", cm.Data)
-	}
-	_, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
-	must(t, err)
-	_, err = ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
-	must(t, err)
-	// The token Secret makes the member pod the host's shop/web: the host
-	// API server says so.
-	tok, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
-	must(t, err)
-	if string(tok.Data["namespace"]) != "shop" || string(tok.Data["ca.crt"]) != string(w.env.Cluster("host").Config.CAData) {
-		t.Error("token Secret: wrong namespace or CA")
-	}
-	asPod := &rest.Config{Host: w.env.Cluster("host").Config.Host, BearerToken: string(tok.Data["token"]),
-		TLSClientConfig: rest.TLSClientConfig{CAData: tok.Data["ca.crt"]}}
-	who, err := kubernetes.NewForConfigOrDie(asPod).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	must(t, err)
-	if got := who.Status.UserInfo.Username; got != "system:serviceaccount:shop:web" {
-		t.Errorf("the synced token authenticates to the host as %q", got)
-	}
-
-	// Status up: the member runs it; the host shows Running at the global IP.
-	must(t, runPod(ctx, ma, mp, "a1", "10.244.1.5"))
-	waitFor(t, "Running on the host pod", func() error {
-		hp, err = h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if hp.Status.Phase != corev1.PodRunning || hp.Status.PodIP != "100.64.1.5" || hp.Status.HostIP != "192.168.2.11" ||
-			len(hp.Status.ContainerStatuses) != 1 || !hp.Status.ContainerStatuses[0].Ready || hp.Status.StartTime == nil {
-			return fmt.Errorf("host pod status %+v", hp.Status)
-		}
-		return nil
-	})
-
-	// A second Cluster object that reaches the same member (a copy-paste
-	// in the topology, say) runs its own sync there: it never takes
-	// member-a's pods for orphans.
-	alias := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-a-alias"}, Spec: v1alpha1.ClusterObjectSpec{
-		Kubeconfig: v1alpha1.SecretKeyRef{Name: "kubeconfig-member-a", Namespace: "kosmos-system"}, Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}}
-	must(t, w.host.Create(ctx, alias))
-	waitFor(t, "the alias's virtual node Ready (its sync has swept the member)", wantReady(ctx, h, "kosmos-member-a-alias", corev1.ConditionTrue))
-	if p, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil || p.UID != mp.UID {
-		t.Fatalf("another Cluster's sync touched member-a's pod: %v", err)
-	}
-	must(t, w.host.Delete(ctx, alias))
-
-	// The host's ConfigMap and image change: the member follows.
-	cmh, err := h.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
-	must(t, err)
-	cmh.Data["mode"] = "green"
-	_, err = h.CoreV1().ConfigMaps("shop").Update(ctx, cmh, metav1.UpdateOptions{})
-	must(t, err)
-	sech, err := h.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})
-	must(t, err)
-	sech.Data["password"] = []byte("rotated")
-	_, err = h.CoreV1().Secrets("shop").Update(ctx, sech, metav1.UpdateOptions{})
-	must(t, err)
-	hp.Spec.Containers[0].Image = "shop/web:1.1"
-	_, err = h.CoreV1().Pods("shop").Update(ctx, hp, metav1.UpdateOptions{})
-	must(t, err)
-	waitFor(t, "the member's copies and image to follow", func() error {
-		cm, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
-		if err != nil || cm.Data["mode"] != "green" {
-			return fmt.Errorf("configmap %v %v", cm.Data, err)
-		}
-		sec, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})
-		if err != nil || string(sec.Data["password"]) != "rotated" {
-			return fmt.Errorf("secret copy not rotated (%v)", err)
-		}
-		mp, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
-		if err != nil || mp.Spec.Containers[0].Image != "shop/web:1.1" {
-			return fmt.Errorf("image not updated (%v)", err)
-		}
-		return nil
-	})
-
-	// Deleting the host pod with a grace period: the member pod is deleted
-	// with the same grace, the host pod waits for it like for a kubelet.
-	grace := int64(30)
-	must(t, h.CoreV1().Pods("shop").Delete(ctx, "web-0", metav1.DeleteOptions{GracePeriodSeconds: &grace}))
-	waitFor(t, "the member pod to terminate with the host's grace", func() error {
-		mp, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if mp.DeletionTimestamp == nil || mp.DeletionGracePeriodSeconds == nil || *mp.DeletionGracePeriodSeconds != 30 {
-			return fmt.Errorf("member pod not terminating with grace 30")
-		}
-		return nil
-	})
-	if _, err := h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); err != nil {
-		t.Fatalf("the host pod went before the member pod stopped: %v", err)
-	}
+	step := steps(t)
 	zero := int64(0)
-	must(t, ma.CoreV1().Pods("shop").Delete(ctx, "web-0", metav1.DeleteOptions{GracePeriodSeconds: &zero})) // the member's kubelet is done
-	waitFor(t, "the host pod to go", gone(func() error { _, err := h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); return err }))
-	// No pod needs the copies any more: collected; the claim follows its host claim.
-	for _, get := range []func() error{
-		func() error {
-			_, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
+	var hp, mp *corev1.Pod // web-0 in the host and in member-a
+
+	step("virtual nodes, Cluster objects and leases", func(t *testing.T) {
+		waitFor(t, "virtual nodes Ready", func() error {
+			for _, n := range []string{"kosmos-member-a", "kosmos-member-b-b1", "kosmos-member-b-b2"} {
+				if err := wantReady(ctx, h, n, corev1.ConditionTrue)(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		waitFor(t, "the Cluster objects Ready", func() error {
+			for _, name := range []string{"member-a", "member-b"} {
+				var cl v1alpha1.Cluster
+				if err := w.host.Get(ctx, client.ObjectKey{Name: name}, &cl); err != nil {
+					return err
+				}
+				if c := meta.FindStatusCondition(cl.Status.Conditions, "Ready"); c == nil || c.Status != metav1.ConditionTrue {
+					return fmt.Errorf("cluster %s: Ready %+v", name, c)
+				}
+			}
+			return nil
+		})
+		waitFor(t, "the virtual node's lease", func() error {
+			_, err := h.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, "kosmos-member-a", metav1.GetOptions{})
 			return err
-		},
-		func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); return err },
-		func() error {
-			_, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
+		})
+	})
+
+	step("pod and dependencies down", func(t *testing.T) {
+		// The host side of a workload: namespace, account, config, secret, claim.
+		_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().ConfigMaps("shop").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config"}, Data: map[string]string{"mode": "blue"}}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"}, StringData: map[string]string{"password": "s3cret"}}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().PersistentVolumeClaims("shop").Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "web-data"},
+			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}, metav1.CreateOptions{})
+		must(t, err)
+
+		p := hostPod("shop", "web-0", "kosmos-member-a")
+		p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "MODE", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}, Key: "mode"}}}}
+		p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}}}
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "web-data"}}})
+		hp, err = h.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
+		must(t, err)
+
+		waitFor(t, "the pod in member-a", func() error {
+			mp, err = ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
 			return err
-		},
-		func() error {
-			_, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+		})
+		if mp.Annotations[translate.AnnotationHostPodUID] != string(hp.UID) || mp.Labels[tree.LabelManagedBy] != tree.ManagedBy || mp.Spec.NodeName != "" {
+			t.Errorf("member pod marks: %v %v node %q", mp.Labels, mp.Annotations, mp.Spec.NodeName)
+		}
+		if v := mp.Spec.Volumes[0]; v.Secret == nil || v.Secret.SecretName != "kosmos-sa-web" {
+			t.Errorf("API token volume not replaced: %+v", v)
+		}
+		if env := mp.Spec.Containers[0].Env; len(env) != 3 || env[1].Value != "10.0.0.10" || env[2].Value != "6443" {
+			t.Errorf("env: %+v", env)
+		}
+		// Its dependencies are there, equal to the host's.
+		cm, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
+		must(t, err)
+		sec, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})
+		must(t, err)
+		if cm.Data["mode"] != "blue" || string(sec.Data["password"]) != "s3cret" {
+			t.Errorf("copies: %v / (secret data differs)", cm.Data)
+		}
+		_, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
+		must(t, err)
+		_, err = ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+		must(t, err)
+	})
+
+	step("the token Secret authenticates as the host's account", func(t *testing.T) {
+		// The token Secret makes the member pod the host's shop/web: the host
+		// API server says so.
+		tok, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
+		must(t, err)
+		if string(tok.Data["namespace"]) != "shop" || string(tok.Data["ca.crt"]) != string(w.env.Cluster("host").Config.CAData) {
+			t.Error("token Secret: wrong namespace or CA")
+		}
+		asPod := &rest.Config{Host: w.env.Cluster("host").Config.Host, BearerToken: string(tok.Data["token"]),
+			TLSClientConfig: rest.TLSClientConfig{CAData: tok.Data["ca.crt"]}}
+		who, err := kubernetes.NewForConfigOrDie(asPod).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		must(t, err)
+		if got := who.Status.UserInfo.Username; got != "system:serviceaccount:shop:web" {
+			t.Errorf("the synced token authenticates to the host as %q", got)
+		}
+	})
+
+	step("status up at the global IP", func(t *testing.T) {
+		// The member runs it; the host shows Running at the global IP.
+		must(t, runPod(ctx, ma, mp, "a1", "10.244.1.5"))
+		waitFor(t, "Running on the host pod", func() error {
+			var err error
+			hp, err = h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if hp.Status.Phase != corev1.PodRunning || hp.Status.PodIP != "100.64.1.5" || hp.Status.HostIP != "192.168.2.11" ||
+				len(hp.Status.ContainerStatuses) != 1 || !hp.Status.ContainerStatuses[0].Ready || hp.Status.StartTime == nil {
+				return fmt.Errorf("host pod status %+v", hp.Status)
+			}
+			return nil
+		})
+	})
+
+	step("a second Cluster object for the same member leaves its pods alone", func(t *testing.T) {
+		// A copy-paste in the topology, say: the alias runs its own sync
+		// there and never takes member-a's pods for orphans.
+		alias := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-a-alias"}, Spec: v1alpha1.ClusterObjectSpec{
+			Kubeconfig: v1alpha1.SecretKeyRef{Name: "kubeconfig-member-a", Namespace: "kosmos-system"}, Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}}
+		must(t, w.host.Create(ctx, alias))
+		waitFor(t, "the alias's virtual node Ready (its sync has swept the member)", wantReady(ctx, h, "kosmos-member-a-alias", corev1.ConditionTrue))
+		if p, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil || p.UID != mp.UID {
+			t.Fatalf("another Cluster's sync touched member-a's pod: %v", err)
+		}
+		must(t, w.host.Delete(ctx, alias))
+	})
+
+	step("ConfigMap, Secret and image changes follow", func(t *testing.T) {
+		cmh, err := h.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
+		must(t, err)
+		cmh.Data["mode"] = "green"
+		_, err = h.CoreV1().ConfigMaps("shop").Update(ctx, cmh, metav1.UpdateOptions{})
+		must(t, err)
+		sech, err := h.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})
+		must(t, err)
+		sech.Data["password"] = []byte("rotated")
+		_, err = h.CoreV1().Secrets("shop").Update(ctx, sech, metav1.UpdateOptions{})
+		must(t, err)
+		hp.Spec.Containers[0].Image = "shop/web:1.1"
+		_, err = h.CoreV1().Pods("shop").Update(ctx, hp, metav1.UpdateOptions{})
+		must(t, err)
+		waitFor(t, "the member's copies and image to follow", func() error {
+			cm, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
+			if err != nil || cm.Data["mode"] != "green" {
+				return fmt.Errorf("configmap %v %v", cm.Data, err)
+			}
+			sec, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})
+			if err != nil || string(sec.Data["password"]) != "rotated" {
+				return fmt.Errorf("secret copy not rotated (%v)", err)
+			}
+			mp, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
+			if err != nil || mp.Spec.Containers[0].Image != "shop/web:1.1" {
+				return fmt.Errorf("image not updated (%v)", err)
+			}
+			return nil
+		})
+	})
+
+	step("host pod deleted with its grace period", func(t *testing.T) {
+		// The member pod is deleted with the same grace, the host pod waits
+		// for it like for a kubelet.
+		grace := int64(30)
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "web-0", metav1.DeleteOptions{GracePeriodSeconds: &grace}))
+		waitFor(t, "the member pod to terminate with the host's grace", func() error {
+			mp, err := ma.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if mp.DeletionTimestamp == nil || mp.DeletionGracePeriodSeconds == nil || *mp.DeletionGracePeriodSeconds != 30 {
+				return fmt.Errorf("member pod not terminating with grace 30")
+			}
+			return nil
+		})
+		if _, err := h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); err != nil {
+			t.Fatalf("the host pod went before the member pod stopped: %v", err)
+		}
+		must(t, ma.CoreV1().Pods("shop").Delete(ctx, "web-0", metav1.DeleteOptions{GracePeriodSeconds: &zero})) // the member's kubelet is done
+		waitFor(t, "the host pod to go", gone(func() error { _, err := h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); return err }))
+	})
+
+	step("unused copies collected, the claim follows its host claim", func(t *testing.T) {
+		for _, get := range []func() error{
+			func() error {
+				_, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
+				return err
+			},
+			func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); return err },
+			func() error {
+				_, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
+				return err
+			},
+			func() error {
+				_, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+				return err
+			},
+		} {
+			waitFor(t, "unused copies to be collected", gone(get))
+		}
+		if _, err := ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{}); err != nil {
+			t.Errorf("the member's claim went while the host claim exists: %v", err)
+		}
+		must(t, h.CoreV1().PersistentVolumeClaims("shop").Delete(ctx, "web-data", metav1.DeleteOptions{}))
+		// Both claims carry pvc-protection finalizers (no controller-manager
+		// here releases them), so deleted means: deletion requested.
+		waitFor(t, "the member's claim to follow the host claim", deleted(func() (metav1.Object, error) {
+			return ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
+		}))
+	})
+
+	step("OneToOne: on the mirrored node; a vanished copy fails the host pod", func(t *testing.T) {
+		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "batch-0", "kosmos-member-b-b2"), metav1.CreateOptions{})
+		must(t, err)
+		var bp *corev1.Pod
+		waitFor(t, "the pod on member node b2", func() error {
+			bp, err = mb.CoreV1().Pods("shop").Get(ctx, "batch-0", metav1.GetOptions{})
+			if err == nil && bp.Spec.NodeName != "b2" {
+				return fmt.Errorf("on node %q", bp.Spec.NodeName)
+			}
 			return err
-		},
-	} {
-		waitFor(t, "unused copies to be collected", gone(get))
-	}
-	if _, err := ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{}); err != nil {
-		t.Errorf("the member's claim went while the host claim exists: %v", err)
-	}
-	must(t, h.CoreV1().PersistentVolumeClaims("shop").Delete(ctx, "web-data", metav1.DeleteOptions{}))
-	// Both claims carry pvc-protection finalizers (no controller-manager
-	// here releases them), so deleted means: deletion requested.
-	waitFor(t, "the member's claim to follow the host claim", deleted(func() (metav1.Object, error) {
-		return ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
-	}))
-
-	// OneToOne: the pod lands on the mirrored member node.
-	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "batch-0", "kosmos-member-b-b2"), metav1.CreateOptions{})
-	must(t, err)
-	waitFor(t, "the pod on member node b2", func() error {
-		mp, err = mb.CoreV1().Pods("shop").Get(ctx, "batch-0", metav1.GetOptions{})
-		if err == nil && mp.Spec.NodeName != "b2" {
-			return fmt.Errorf("on node %q", mp.Spec.NodeName)
-		}
-		return err
-	})
-	must(t, runPod(ctx, mb, mp, "b2", "10.50.0.7"))
-	waitFor(t, "batch-0 Running", func() error {
-		hp, err := h.CoreV1().Pods("shop").Get(ctx, "batch-0", metav1.GetOptions{})
-		if err == nil && (hp.Status.Phase != corev1.PodRunning || hp.Status.PodIP != "10.50.0.7") {
-			return fmt.Errorf("status %s %s", hp.Status.Phase, hp.Status.PodIP)
-		}
-		return err
-	})
-	// The member pod vanishes behind the tree's back: the host pod fails.
-	must(t, mb.CoreV1().Pods("shop").Delete(ctx, "batch-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
-	waitFor(t, "batch-0 Failed", func() error {
-		hp, err := h.CoreV1().Pods("shop").Get(ctx, "batch-0", metav1.GetOptions{})
-		if err == nil && (hp.Status.Phase != corev1.PodFailed || hp.Status.Reason != tree.ReasonMemberPodGone) {
-			return fmt.Errorf("status %s %s", hp.Status.Phase, hp.Status.Reason)
-		}
-		return err
-	})
-
-	// A member pod of the same name that Kosmos did not create is left alone.
-	_, err = ma.CoreV1().Namespaces().Get(ctx, "shop", metav1.GetOptions{})
-	must(t, err)
-	_, err = ma.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "clash", Namespace: "shop"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "own", Image: "theirs:1"}}}}, metav1.CreateOptions{})
-	must(t, err)
-	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "clash", "kosmos-member-a"), metav1.CreateOptions{})
-	must(t, err)
-	waitFor(t, "a warning event on the clashing host pod", func() error {
-		evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=clash"})
-		if err != nil || len(evs.Items) == 0 || evs.Items[0].Reason != tree.ReasonNameTaken {
-			return fmt.Errorf("no %s event (%v)", tree.ReasonNameTaken, err)
-		}
-		return nil
-	})
-	if own, err := ma.CoreV1().Pods("shop").Get(ctx, "clash", metav1.GetOptions{}); err != nil || own.Spec.Containers[0].Image != "theirs:1" || own.Labels[tree.LabelManagedBy] != "" {
-		t.Errorf("the member's own pod was touched: %v", err)
-	}
-
-	// A pod that names a Secret only the member has (Kosmos did not copy
-	// it) is refused: a host pod never reads a member's own data.
-	_, err = ma.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "member-only"},
-		StringData: map[string]string{"key": "the member's"}}, metav1.CreateOptions{})
-	must(t, err)
-	nosy := hostPod("shop", "nosy", "kosmos-member-a")
-	nosy.Spec.Volumes = append(nosy.Spec.Volumes, corev1.Volume{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "member-only"}}})
-	_, err = h.CoreV1().Pods("shop").Create(ctx, nosy, metav1.CreateOptions{})
-	must(t, err)
-	waitFor(t, "a warning event on the pod that names a member's Secret", func() error {
-		evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=nosy"})
-		if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "did not create") {
-			return fmt.Errorf("no refusal event (%v)", err)
-		}
-		return nil
-	})
-	if _, err := ma.CoreV1().Pods("shop").Get(ctx, "nosy", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("the pod reached the member and could read its Secret (%v)", err)
-	}
-
-	// Restart: the controller stops; meanwhile one host pod is deleted and
-	// one created. The new controller deletes the orphan, creates the new
-	// pod once, and duplicates nothing.
-	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "keep-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
-	must(t, err)
-	waitFor(t, "keep-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); return err })
-	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "orphan-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
-	must(t, err)
-	waitFor(t, "orphan-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{}); return err })
-	w.stop()
-	must(t, h.CoreV1().Pods("shop").Delete(ctx, "orphan-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
-	_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "late-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
-	must(t, err)
-	keep, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
-	must(t, err)
-	w.run(2 * time.Second)
-	waitFor(t, "the orphan deleted and late-0 created", func() error {
-		if _, err := mb.CoreV1().Pods("shop").Get(ctx, "late-0", metav1.GetOptions{}); err != nil {
+		})
+		must(t, runPod(ctx, mb, bp, "b2", "10.50.0.7"))
+		waitFor(t, "batch-0 Running", func() error {
+			hp, err := h.CoreV1().Pods("shop").Get(ctx, "batch-0", metav1.GetOptions{})
+			if err == nil && (hp.Status.Phase != corev1.PodRunning || hp.Status.PodIP != "10.50.0.7") {
+				return fmt.Errorf("status %s %s", hp.Status.Phase, hp.Status.PodIP)
+			}
 			return err
-		}
-		// Bound to b1, it is deleted gracefully: the member's kubelet would finish it.
-		return deleted(func() (metav1.Object, error) {
-			return mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{})
-		})()
+		})
+		// The member pod vanishes behind the tree's back: the host pod fails.
+		must(t, mb.CoreV1().Pods("shop").Delete(ctx, "batch-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		waitFor(t, "batch-0 Failed", func() error {
+			hp, err := h.CoreV1().Pods("shop").Get(ctx, "batch-0", metav1.GetOptions{})
+			if err == nil && (hp.Status.Phase != corev1.PodFailed || hp.Status.Reason != tree.ReasonMemberPodGone) {
+				return fmt.Errorf("status %s %s", hp.Status.Phase, hp.Status.Reason)
+			}
+			return err
+		})
 	})
-	if again, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); err != nil || again.UID != keep.UID {
-		t.Errorf("keep-0 was recreated over a restart: %v", err)
-	}
 
-	// Outage: member-b's API server stops answering; after the grace period
-	// its virtual nodes go NotReady (Unknown); it comes back, so do they.
-	// A host pod deleted during the outage is deleted in member-b once it
-	// is back.
-	must(t, w.env.Cluster("member-b").Pause())
-	waitFor(t, "member-b's nodes NotReady", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionUnknown))
-	if st, _ := nodeReady(ctx, h, "kosmos-member-a"); st != corev1.ConditionTrue {
-		t.Errorf("member-a's node went %s during member-b's outage", st)
-	}
-	must(t, h.CoreV1().Pods("shop").Delete(ctx, "keep-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
-	must(t, w.env.Cluster("member-b").Resume())
-	waitFor(t, "member-b's nodes Ready again", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionTrue))
-	waitFor(t, "keep-0 deleted in member-b after the outage", deleted(func() (metav1.Object, error) {
-		return mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
-	}))
+	step("a member pod of the same name the tree did not create is left alone", func(t *testing.T) {
+		_, err := ma.CoreV1().Namespaces().Get(ctx, "shop", metav1.GetOptions{})
+		must(t, err)
+		_, err = ma.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "clash", Namespace: "shop"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "own", Image: "theirs:1"}}}}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "clash", "kosmos-member-a"), metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a warning event on the clashing host pod", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=clash"})
+			if err != nil || len(evs.Items) == 0 || evs.Items[0].Reason != tree.ReasonNameTaken {
+				return fmt.Errorf("no %s event (%v)", tree.ReasonNameTaken, err)
+			}
+			return nil
+		})
+		if own, err := ma.CoreV1().Pods("shop").Get(ctx, "clash", metav1.GetOptions{}); err != nil || own.Spec.Containers[0].Image != "theirs:1" || own.Labels[tree.LabelManagedBy] != "" {
+			t.Errorf("the member's own pod was touched: %v", err)
+		}
+	})
+
+	step("a pod that names a member's own Secret is refused", func(t *testing.T) {
+		// Kosmos did not copy it: a host pod never reads a member's own data.
+		_, err := ma.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "member-only"},
+			StringData: map[string]string{"key": "the member's"}}, metav1.CreateOptions{})
+		must(t, err)
+		nosy := hostPod("shop", "nosy", "kosmos-member-a")
+		nosy.Spec.Volumes = append(nosy.Spec.Volumes, corev1.Volume{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "member-only"}}})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, nosy, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a warning event on the pod that names a member's Secret", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=nosy"})
+			if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "did not create") {
+				return fmt.Errorf("no refusal event (%v)", err)
+			}
+			return nil
+		})
+		if _, err := ma.CoreV1().Pods("shop").Get(ctx, "nosy", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the pod reached the member and could read its Secret (%v)", err)
+		}
+	})
+
+	step("restart: the orphan deleted, the new pod created once", func(t *testing.T) {
+		// The controller stops; meanwhile one host pod is deleted and one
+		// created. The new controller deletes the orphan, creates the new
+		// pod once, and duplicates nothing.
+		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "keep-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "keep-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); return err })
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "orphan-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "orphan-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{}); return err })
+		w.stop()
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "orphan-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "late-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		must(t, err)
+		keep, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
+		must(t, err)
+		w.run(2 * time.Second)
+		waitFor(t, "the orphan deleted and late-0 created", func() error {
+			if _, err := mb.CoreV1().Pods("shop").Get(ctx, "late-0", metav1.GetOptions{}); err != nil {
+				return err
+			}
+			// Bound to b1, it is deleted gracefully: the member's kubelet would finish it.
+			return deleted(func() (metav1.Object, error) {
+				return mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{})
+			})()
+		})
+		if again, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); err != nil || again.UID != keep.UID {
+			t.Errorf("keep-0 was recreated over a restart: %v", err)
+		}
+	})
+
+	step("outage: nodes Unknown, back Ready, deletions catch up", func(t *testing.T) {
+		// member-b's API server stops answering; after the grace period its
+		// virtual nodes go NotReady (Unknown); it comes back, so do they. A
+		// host pod deleted during the outage is deleted in member-b once it
+		// is back.
+		must(t, w.env.Cluster("member-b").Pause())
+		waitFor(t, "member-b's nodes NotReady", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionUnknown))
+		if st, _ := nodeReady(ctx, h, "kosmos-member-a"); st != corev1.ConditionTrue {
+			t.Errorf("member-a's node went %s during member-b's outage", st)
+		}
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "keep-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		must(t, w.env.Cluster("member-b").Resume())
+		waitFor(t, "member-b's nodes Ready again", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionTrue))
+		waitFor(t, "keep-0 deleted in member-b after the outage", deleted(func() (metav1.Object, error) {
+			return mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
+		}))
+	})
 }
 
 // TestStorageBothWays: a pod's claim is created in the member; once the
@@ -543,61 +580,70 @@ func TestStorageBothWays(t *testing.T) {
 	h, ma := w.hostCS, w.members["member-a"]
 	memberNodeObj(ctx, t, ma, "a1", "4")
 	w.run(10 * time.Second)
-	_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
-	must(t, err)
-	_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
-	must(t, err)
-	hc, err := h.CoreV1().PersistentVolumeClaims("shop").Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data"},
-		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}, metav1.CreateOptions{})
-	must(t, err)
-	waitFor(t, "the virtual node", wantReady(ctx, h, "kosmos-member-a", corev1.ConditionTrue))
-	p := hostPod("shop", "db-0", "kosmos-member-a")
-	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}})
-	_, err = h.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
-	must(t, err)
+	step := steps(t)
+	var hc *corev1.PersistentVolumeClaim // in the host
+	var mc *corev1.PersistentVolumeClaim // in the member
 
-	var mc *corev1.PersistentVolumeClaim
-	waitFor(t, "the claim in the member", func() error {
-		mc, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{})
-		return err
+	step("the pod's claim in the member", func(t *testing.T) {
+		_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+		must(t, err)
+		hc, err = h.CoreV1().PersistentVolumeClaims("shop").Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data"},
+			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "the virtual node", wantReady(ctx, h, "kosmos-member-a", corev1.ConditionTrue))
+		p := hostPod("shop", "db-0", "kosmos-member-a")
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "the claim in the member", func() error {
+			mc, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{})
+			return err
+		})
 	})
-	// The member's provisioner: a volume on a1, bound to the member's claim.
-	_, err = ma.CoreV1().PersistentVolumes().Create(ctx, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-a1-1"}, Spec: corev1.PersistentVolumeSpec{
-		Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Gi")},
-		AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-		PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
-		ClaimRef:                      &corev1.ObjectReference{Namespace: "shop", Name: "data", UID: mc.UID},
-		PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/member/pvc-a1-1"}},
-	}}, metav1.CreateOptions{})
-	must(t, err)
-	mc.Spec.VolumeName = "pvc-a1-1"
-	mc, err = ma.CoreV1().PersistentVolumeClaims("shop").Update(ctx, mc, metav1.UpdateOptions{})
-	must(t, err)
-	mc.Status.Phase = corev1.ClaimBound
-	_, err = ma.CoreV1().PersistentVolumeClaims("shop").UpdateStatus(ctx, mc, metav1.UpdateOptions{})
-	must(t, err)
 
-	waitFor(t, "the host claim bound to the reflected volume", func() error {
-		c, err := h.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{})
-		if err == nil && (c.Spec.VolumeName != "kosmos-member-a-pvc-a1-1" || c.Status.Phase != corev1.ClaimBound || c.Status.Capacity.Storage().String() != "2Gi") {
-			return fmt.Errorf("host claim: volume %q phase %s capacity %v", c.Spec.VolumeName, c.Status.Phase, c.Status.Capacity)
+	step("bound in the member: the volume reflected, the host claim bound", func(t *testing.T) {
+		// The member's provisioner: a volume on a1, bound to the member's claim.
+		_, err := ma.CoreV1().PersistentVolumes().Create(ctx, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-a1-1"}, Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+			ClaimRef:                      &corev1.ObjectReference{Namespace: "shop", Name: "data", UID: mc.UID},
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/member/pvc-a1-1"}},
+		}}, metav1.CreateOptions{})
+		must(t, err)
+		mc.Spec.VolumeName = "pvc-a1-1"
+		mc, err = ma.CoreV1().PersistentVolumeClaims("shop").Update(ctx, mc, metav1.UpdateOptions{})
+		must(t, err)
+		mc.Status.Phase = corev1.ClaimBound
+		_, err = ma.CoreV1().PersistentVolumeClaims("shop").UpdateStatus(ctx, mc, metav1.UpdateOptions{})
+		must(t, err)
+
+		waitFor(t, "the host claim bound to the reflected volume", func() error {
+			c, err := h.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{})
+			if err == nil && (c.Spec.VolumeName != "kosmos-member-a-pvc-a1-1" || c.Status.Phase != corev1.ClaimBound || c.Status.Capacity.Storage().String() != "2Gi") {
+				return fmt.Errorf("host claim: volume %q phase %s capacity %v", c.Spec.VolumeName, c.Status.Phase, c.Status.Capacity)
+			}
+			return err
+		})
+		pv, err := h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
+		must(t, err)
+		if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != hc.UID || pv.Status.Phase != corev1.VolumeBound ||
+			pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain ||
+			pv.Spec.NodeAffinity.Required.NodeSelectorTerms[0].MatchExpressions[0].Values[0] != "kosmos-member-a" {
+			t.Errorf("host volume: %+v / %+v", pv.Spec, pv.Status)
 		}
-		return err
 	})
-	pv, err := h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
-	must(t, err)
-	if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != hc.UID || pv.Status.Phase != corev1.VolumeBound ||
-		pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain ||
-		pv.Spec.NodeAffinity.Required.NodeSelectorTerms[0].MatchExpressions[0].Values[0] != "kosmos-member-a" {
-		t.Errorf("host volume: %+v / %+v", pv.Spec, pv.Status)
-	}
 
-	must(t, h.CoreV1().PersistentVolumeClaims("shop").Delete(ctx, "data", metav1.DeleteOptions{}))
-	waitFor(t, "the reflection to go with the host claim", deleted(func() (metav1.Object, error) {
-		return h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
-	}))
-	if _, err := ma.CoreV1().PersistentVolumes().Get(ctx, "pvc-a1-1", metav1.GetOptions{}); err != nil {
-		t.Errorf("the member's own volume was touched: %v", err)
-	}
+	step("the reflection goes with the host claim", func(t *testing.T) {
+		must(t, h.CoreV1().PersistentVolumeClaims("shop").Delete(ctx, "data", metav1.DeleteOptions{}))
+		waitFor(t, "the reflection to go with the host claim", deleted(func() (metav1.Object, error) {
+			return h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
+		}))
+		if _, err := ma.CoreV1().PersistentVolumes().Get(ctx, "pvc-a1-1", metav1.GetOptions{}); err != nil {
+			t.Errorf("the member's own volume was touched: %v", err)
+		}
+	})
 }

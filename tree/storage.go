@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,78 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree/translate"
 )
 
-const (
-	// AnnotationMemberVolume names the member PersistentVolume a host
-	// volume reflects, as cluster/name.
-	AnnotationMemberVolume = "kosmos.io/member-volume"
-	keyClaim               = "claim:"
-)
-
-// HostPVName is the host's name for member volume pv of cluster.
-func HostPVName(cluster, pv string) string { return "kosmos-" + cluster + "-" + pv }
-
-// HostPV reflects member volume pv, bound to the member's copy of host
-// claim hc, into the host: same capacity, access and source, reclaim
-// policy Retain (the volume belongs to the member: deleting the
-// reflection must not touch it), bound to hc, and node affinity rewritten
-// from member nodes to the virtual nodes that stand for them: the
-// cluster's one node in Aggregate mode, the mirrors of the member nodes
-// the volume is pinned to in OneToOne mode (every mirror when it is not
-// pinned).
-func HostPV(cluster *v1alpha1.Cluster, pv *corev1.PersistentVolume, hc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
-	out := &corev1.PersistentVolume{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolume"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        HostPVName(cluster.Name, pv.Name),
-			Labels:      map[string]string{LabelManagedBy: ManagedBy, LabelCluster: cluster.Name},
-			Annotations: map[string]string{AnnotationMemberVolume: cluster.Name + "/" + pv.Name},
-		},
-	}
-	spec := pv.Spec.DeepCopy()
-	spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
-	spec.ClaimRef = &corev1.ObjectReference{APIVersion: "v1", Kind: "PersistentVolumeClaim", Namespace: hc.Namespace, Name: hc.Name, UID: hc.UID}
-	spec.StorageClassName = ""
-	if hc.Spec.StorageClassName != nil {
-		spec.StorageClassName = *hc.Spec.StorageClassName
-	}
-	var req corev1.NodeSelectorRequirement
-	if cluster.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
-		if pinned := pinnedNodes(pv); len(pinned) > 0 {
-			vals := make([]string, len(pinned))
-			for i, n := range pinned {
-				vals[i] = VirtualNodeName(cluster.Name, n)
-			}
-			req = corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: vals}
-		} else {
-			req = corev1.NodeSelectorRequirement{Key: LabelCluster, Operator: corev1.NodeSelectorOpIn, Values: []string{cluster.Name}}
-		}
-	} else {
-		req = corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{VirtualNodeName(cluster.Name, "")}}
-	}
-	spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{req}}}}}
-	out.Spec = *spec
-	return out
-}
-
-// pinnedNodes lists the hostnames a volume's node affinity names, sorted.
-func pinnedNodes(pv *corev1.PersistentVolume) []string {
-	if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
-		return nil
-	}
-	var out []string
-	for _, t := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
-		for _, e := range t.MatchExpressions {
-			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn {
-				out = append(out, e.Values...)
-			}
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
+// keyClaim prefixes the queue keys of claims.
+const keyClaim = "claim:"
 
 // reconcileClaim reflects the member's bound copy of host claim ns/name:
 // the volume appears in the host, and the host claim is bound to it.
@@ -103,7 +35,7 @@ func (m *memberSync) reconcileClaim(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("volume %s of claim %s in member %s: %w", mc.Spec.VolumeName, key, m.name, err)
 	}
-	want := HostPV(m.cluster.Load(), pv, hc)
+	want := translate.HostPV(m.cluster.Load(), pv, hc)
 	if err := m.ctl.writeHostPV(ctx, want); err != nil {
 		return err
 	}
@@ -169,7 +101,7 @@ func (c *Controller) bindHostClaim(ctx context.Context, hc *corev1.PersistentVol
 // collectVolumes removes the host's reflections of this member's volumes
 // whose host claim is gone or being deleted.
 func (m *memberSync) collectVolumes(ctx context.Context) error {
-	pvs, _ := m.ctl.hostPVs.List(labels.SelectorFromSet(labels.Set{LabelCluster: m.name}))
+	pvs, _ := m.ctl.hostPVs.List(labels.SelectorFromSet(labels.Set{translate.LabelCluster: m.name}))
 	var errs []error
 	for _, pv := range pvs {
 		ref := pv.Spec.ClaimRef

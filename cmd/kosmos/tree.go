@@ -20,6 +20,7 @@ import (
 	kscheme "kosmos.io/kosmos/schema/scheme"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
+	"kosmos.io/kosmos/tree/kubelet"
 )
 
 // treeHelp is the long help of the command.
@@ -138,7 +139,7 @@ func serveKubelet(ctx context.Context, ctl *tree.Controller, addr, caFile, certF
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("--kubelet-client-ca %s holds no PEM certificate", caFile)
 	}
-	srv := &tree.KubeletServer{Controller: ctl, ClientCA: pool}
+	srv := &kubelet.Server{Tree: ctl, ClientCA: pool, Log: ctl.Log}
 	if certFile != "" {
 		c, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {

@@ -1,4 +1,4 @@
-package tree
+package translate
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ func TestSetClusterStatus(t *testing.T) {
 		reason string
 		kstat  status.Status
 	}{
-		{errNotSynced, metav1.ConditionFalse, ReasonConnecting, status.InProgressStatus},
+		{ErrNotSynced, metav1.ConditionFalse, ReasonConnecting, status.InProgressStatus},
 		{nil, metav1.ConditionTrue, ReasonConnected, status.CurrentStatus},
 		{errors.New("probe: context deadline exceeded"), metav1.ConditionFalse, ReasonUnreachable, status.FailedStatus},
 		{nil, metav1.ConditionTrue, ReasonConnected, status.CurrentStatus},

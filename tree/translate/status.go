@@ -1,15 +1,17 @@
-package tree
+package translate
 
 import (
-	"context"
 	"errors"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
+
+// ErrNotSynced says a member's caches are still filling: its virtual nodes
+// stay as they are, and it is no failure while within the grace period.
+var ErrNotSynced = errors.New("member caches not synced yet")
 
 // Reasons of the Cluster object's conditions, as the tree reports them.
 const (
@@ -32,7 +34,7 @@ func SetClusterStatus(st *v1alpha1.ObjectStatus, gen int64, err error, now metav
 		set("Ready", metav1.ConditionTrue, ReasonConnected, "the member answers and its virtual nodes are up to date")
 		meta.RemoveStatusCondition(&st.Conditions, "Reconciling")
 		meta.RemoveStatusCondition(&st.Conditions, "Stalled")
-	case errors.Is(err, errNotSynced):
+	case errors.Is(err, ErrNotSynced):
 		set("Ready", metav1.ConditionFalse, ReasonConnecting, "reading the member's nodes and pods")
 		set("Reconciling", metav1.ConditionTrue, ReasonConnecting, "reading the member's nodes and pods")
 		meta.RemoveStatusCondition(&st.Conditions, "Stalled")
@@ -45,14 +47,4 @@ func SetClusterStatus(st *v1alpha1.ObjectStatus, gen int64, err error, now metav
 		set("Stalled", metav1.ConditionTrue, ReasonUnreachable, msg)
 		meta.RemoveStatusCondition(&st.Conditions, "Reconciling")
 	}
-}
-
-// writeClusterStatus writes cl's status when the pass changed it.
-func (c *Controller) writeClusterStatus(ctx context.Context, cl *v1alpha1.Cluster, err error) error {
-	up := cl.DeepCopy()
-	SetClusterStatus(&up.Status, cl.Generation, err, metav1.Now())
-	if equality.Semantic.DeepEqual(up.Status, cl.Status) {
-		return nil
-	}
-	return c.Host.Status().Update(ctx, up)
 }

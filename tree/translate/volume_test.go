@@ -1,4 +1,4 @@
-package tree
+package translate
 
 import (
 	"path/filepath"

@@ -2,13 +2,15 @@
 // member, computed from the host's Cluster object and what the member's
 // API server shows.
 
-package tree
+package translate
 
 import (
 	"cmp"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -17,18 +19,6 @@ import (
 	resourcehelper "k8s.io/component-helpers/resource"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
-)
-
-// Labels and taint of virtual nodes; the ones the scheduler reads are
-// defined in v1alpha1.
-const (
-	LabelCluster = v1alpha1.LabelCluster
-	TaintLeaf    = v1alpha1.TaintLeaf
-	// LabelMemberNode names the member node a OneToOne virtual node mirrors.
-	LabelMemberNode = "kosmos.io/member-node"
-	// LabelOrigin marks member pods Kosmos created for host pods; their
-	// requests are not subtracted (the host already counts them).
-	LabelOrigin = "kosmos.io/origin"
 )
 
 // Member is what the tree reads of a member cluster.
@@ -200,4 +190,43 @@ func ready(n *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// UsableNodes counts the member nodes that give the host's pods room:
+// selected by the cluster's node selector, Ready and schedulable.
+func UsableNodes(c *v1alpha1.Cluster, m Member) int { return len(usable(freeOf(c, m))) }
+
+// ReadyCondition is the Ready condition of cluster's virtual nodes: True
+// while the member answers (probeErr nil) and has a usable node; False
+// when it has none; Unknown once it has been silent for grace; nil while
+// it is silent for less (the nodes keep what they show).
+func ReadyCondition(cluster string, probeErr error, silent, grace time.Duration, usableNodes int, now metav1.Time) *corev1.NodeCondition {
+	cond := &corev1.NodeCondition{Type: corev1.NodeReady, LastHeartbeatTime: now, LastTransitionTime: now}
+	switch {
+	case probeErr != nil && silent < grace:
+		return nil
+	case probeErr != nil:
+		cond.Status, cond.Reason = corev1.ConditionUnknown, "MemberUnreachable"
+		cond.Message = fmt.Sprintf("the API server of member cluster %s has not answered for %s", cluster, silent.Round(time.Second))
+	case usableNodes == 0:
+		cond.Status, cond.Reason = corev1.ConditionFalse, "NoReadyMemberNodes"
+		cond.Message = fmt.Sprintf("member cluster %s has no Ready, schedulable node the tree selects", cluster)
+	default:
+		cond.Status, cond.Reason = corev1.ConditionTrue, "MemberReady"
+		cond.Message = fmt.Sprintf("member cluster %s answers and has Ready nodes", cluster)
+	}
+	return cond
+}
+
+// NodeReadyCondition is the Ready condition to write on virtual node n
+// (from VirtualNodes) given the cluster's, cond: a OneToOne node whose
+// member node is not Ready says so while the member itself is fine.
+func NodeReadyCondition(n *corev1.Node, cond *corev1.NodeCondition) *corev1.NodeCondition {
+	own := n.Status.Conditions
+	if cond == nil || cond.Status != corev1.ConditionTrue || len(own) == 0 || own[0].Status == corev1.ConditionTrue {
+		return cond
+	}
+	out := own[0]
+	out.LastHeartbeatTime, out.LastTransitionTime = cond.LastHeartbeatTime, cond.LastTransitionTime
+	return &out
 }

@@ -1,4 +1,4 @@
-package tree
+package translate
 
 import (
 	"crypto/sha256"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -13,35 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"kosmos.io/kosmos/internal/globalip"
-)
-
-// Marks on what the tree writes into a member. A member object is the
-// tree's only when it carries LabelManagedBy=ManagedBy; a member pod is the
-// copy of exactly one host pod, named by AnnotationHostPodUID.
-const (
-	// AnnotationHostPodUID is the UID of the host pod a member pod copies.
-	AnnotationHostPodUID = "kosmos.io/host-pod-uid"
-	// AnnotationVirtualNode is the host's virtual node the pod is bound to.
-	AnnotationVirtualNode = "kosmos.io/virtual-node"
-	// AnnotationMemberScheduling, on a host pod, holds JSON MemberScheduling:
-	// the constraints that apply inside the member (they replace the
-	// host-side ones, which name host nodes and mean nothing there).
-	AnnotationMemberScheduling = "kosmos.io/member-scheduling"
-	// AnnotationHostSpec is a hash of the host pod's updatable fields as
-	// last carried down: the member pod is updated only when the host's
-	// change, never to undo what the member's own admission changed.
-	AnnotationHostSpec = "kosmos.io/host-spec"
-	// LabelOwner names, on everything a member sync creates, which host and
-	// Cluster object it belongs to (OwnerID): two Cluster objects or two
-	// hosts that reach one member never take each other's copies for
-	// orphans.
-	LabelOwner = "kosmos.io/owner"
-	// OriginHost is the value of LabelOrigin on member pods copied from the
-	// host.
-	OriginHost = "host"
-	// TokenSecretPrefix starts the name of the Secret that carries a host
-	// ServiceAccount's token, the host's CA and the namespace in a member.
-	TokenSecretPrefix = "kosmos-sa-"
 )
 
 // MemberScheduling is what AnnotationMemberScheduling carries.
@@ -259,77 +231,6 @@ func withAPIEnv(env []corev1.EnvVar, host, port string) []corev1.EnvVar {
 	return append(env, corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: host}, corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: port})
 }
 
-// Deps are the objects a pod needs in its namespace, each list sorted and
-// without duplicates.
-type Deps struct {
-	ConfigMaps, Secrets, PVCs, ServiceAccounts []string
-}
-
-// DepsOf lists what host pod hp references: ConfigMaps and Secrets of
-// volumes (projected too), env and envFrom, imagePullSecrets, claims, and
-// its ServiceAccount (whose token Secret it mounts). kube-root-ca.crt is
-// left out: every namespace of the member has its own.
-func DepsOf(hp *corev1.Pod) Deps {
-	cms, secs, pvcs := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	for _, v := range hp.Spec.Volumes {
-		switch {
-		case v.ConfigMap != nil:
-			cms[v.ConfigMap.Name] = true
-		case v.Secret != nil:
-			secs[v.Secret.SecretName] = true
-		case v.PersistentVolumeClaim != nil:
-			pvcs[v.PersistentVolumeClaim.ClaimName] = true
-		case v.Projected != nil && !isAPIAccess(&v):
-			for _, s := range v.Projected.Sources {
-				if s.ConfigMap != nil {
-					cms[s.ConfigMap.Name] = true
-				}
-				if s.Secret != nil {
-					secs[s.Secret.Name] = true
-				}
-			}
-		}
-	}
-	for _, cs := range [][]corev1.Container{hp.Spec.InitContainers, hp.Spec.Containers} {
-		for _, c := range cs {
-			for _, e := range c.EnvFrom {
-				if e.ConfigMapRef != nil {
-					cms[e.ConfigMapRef.Name] = true
-				}
-				if e.SecretRef != nil {
-					secs[e.SecretRef.Name] = true
-				}
-			}
-			for _, e := range c.Env {
-				if e.ValueFrom == nil {
-					continue
-				}
-				if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
-					cms[r.Name] = true
-				}
-				if r := e.ValueFrom.SecretKeyRef; r != nil {
-					secs[r.Name] = true
-				}
-			}
-		}
-	}
-	for _, r := range hp.Spec.ImagePullSecrets {
-		secs[r.Name] = true
-	}
-	delete(cms, "kube-root-ca.crt")
-	sa := hp.Spec.ServiceAccountName
-	if sa == "" {
-		sa = "default"
-	}
-	return Deps{ConfigMaps: sortedKeys(cms), Secrets: sortedKeys(secs), PVCs: sortedKeys(pvcs), ServiceAccounts: []string{sa}}
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := slices.Collect(maps.Keys(m))
-	slices.Sort(out)
-	return out
-}
-
 // UpdatePod returns have (the member pod) with want's changes in the
 // fields a running pod may change: images, labels, annotations,
 // activeDeadlineSeconds and added tolerations; ok is false when the host
@@ -389,4 +290,25 @@ func HostStatus(mp *corev1.Pod, have *corev1.PodStatus, gm globalip.Map) corev1.
 	}
 	st.NominatedNodeName = have.NominatedNodeName
 	return st
+}
+
+// SplitEndpoint reads host and port from an API endpoint URL or host:port
+// (port 443 when none), for PodOptions; empty when the endpoint is empty
+// or unusable.
+func SplitEndpoint(ep string) (host, port string) {
+	if ep == "" {
+		return "", ""
+	}
+	if !strings.Contains(ep, "://") {
+		ep = "https://" + ep
+	}
+	u, err := url.Parse(ep)
+	if err != nil || u.Hostname() == "" {
+		return "", ""
+	}
+	port = u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return u.Hostname(), port
 }
