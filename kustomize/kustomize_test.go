@@ -32,7 +32,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )

@@ -26,8 +26,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/internal/leader"
-	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/internal/testinfra/poll"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/nodeagent"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/scheduler"

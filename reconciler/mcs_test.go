@@ -23,9 +23,9 @@ import (
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"kosmos.io/kosmos/dnsplugin/server"
-	"kosmos.io/kosmos/internal/dnstest"
-	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/dnstest"
 	"kosmos.io/kosmos/internal/testinfra/poll"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/mcs"
 	"kosmos.io/kosmos/schema"

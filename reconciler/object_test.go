@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/internal/testinfra/poll"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/apply"
 	"kosmos.io/kosmos/schema"

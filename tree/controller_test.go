@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"

@@ -20,8 +20,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/internal/testinfra/poll"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"

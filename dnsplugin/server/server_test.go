@@ -17,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
-	"kosmos.io/kosmos/internal/dnstest"
-	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/dnstest"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 

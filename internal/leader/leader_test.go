@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"kosmos.io/kosmos/internal/leader"
-	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 )
 
 // Two replicas against a real API server: one acts, the other stands by

@@ -12,7 +12,7 @@ import (
 
 	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/internal/globalip"
-	"kosmos.io/kosmos/internal/networld"
+	"kosmos.io/kosmos/internal/testinfra/networld"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 

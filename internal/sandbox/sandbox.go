@@ -44,8 +44,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	dnsserver "kosmos.io/kosmos/dnsplugin/server"
-	"kosmos.io/kosmos/internal/networld"
-	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/networld"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	schedconfig "kosmos.io/kosmos/kustomize/base/scheduler"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/scheduler"

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"kosmos.io/kosmos/internal/testenv"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -29,7 +29,7 @@ func TestTwoIndependentClusters(t *testing.T) {
 	host, member := env.Cluster("host"), env.Cluster("member")
 
 	if _, err := envtest.InstallCRDs(host.Config, envtest.CRDInstallOptions{
-		Paths: []string{filepath.Join("..", "..", "kustomize", "base", "crds")}, ErrorIfPathMissing: true,
+		Paths: []string{filepath.Join("..", "..", "..", "kustomize", "base", "crds")}, ErrorIfPathMissing: true,
 	}); err != nil {
 		t.Fatalf("install CRDs in host: %v", err)
 	}
@@ -46,7 +46,7 @@ func TestTwoIndependentClusters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	topo, err := schema.LoadFile(filepath.Join("..", "..", "topology.example.yaml"))
+	topo, err := schema.LoadFile(filepath.Join("..", "..", "..", "topology.example.yaml"))
 	if err != nil {
 		t.Fatalf("load example: %v", err)
 	}

@@ -16,8 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"kosmos.io/kosmos/internal/testenv"
 	"kosmos.io/kosmos/internal/testinfra/poll"
+	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -29,7 +29,7 @@ func TestAgentFollowsAPI(t *testing.T) {
 	requireRoot(t)
 	env := testenv.StartT(t, testenv.Options{Names: []string{"east"}})
 	cfg := env.Cluster("east").Config
-	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "kustomize", "base", "crds")}, ErrorIfPathMissing: true}); err != nil {
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "..", "kustomize", "base", "crds")}, ErrorIfPathMissing: true}); err != nil {
 		t.Fatal(err)
 	}
 	scheme := runtime.NewScheme()
