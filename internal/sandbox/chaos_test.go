@@ -139,7 +139,7 @@ func (c *chaos) converged(t *testing.T, ctx context.Context) time.Duration {
 			return err
 		}
 		if ch := d.Changes(); len(ch) > 0 {
-			return fmt.Errorf("kosmos diff: %d changes, first %s %s/%s", len(ch), ch[0].Action, ch[0].Cluster, ch[0].Key)
+			return fmt.Errorf("kosmos diff: %d changes, first:\n%s", len(ch), reconciler.Unified(ch[0], false))
 		}
 		return nil
 	})
@@ -326,8 +326,20 @@ func TestChaos(t *testing.T) {
 		c.freeze = 90 * time.Second
 	}
 	c.writeTopology(t, good)
+	logPath := filepath.Join(dir, "components.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	t.Cleanup(func() { // what the controllers said, when something failed
+		if data, err := os.ReadFile(logPath); err == nil && t.Failed() {
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			t.Logf("the controllers' last words:\n%s", strings.Join(lines[max(0, len(lines)-80):], "\n"))
+		}
+	})
 	sb, err := Start(ctx, Options{Topology: c.topo, Dir: filepath.Join(dir, "state"), Dataplane: true, AgentCommand: bin,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewTextHandler(logf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +371,7 @@ func TestChaos(t *testing.T) {
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tPINGS\tLOST\tCONVERGED IN\tWORST PAIR")
 	for _, st := range steps {
+		t.Logf("step: %s", st.name)
 		pgs := startPings(t, pairs)
 		start := time.Now()
 		st.run(t, ctx)

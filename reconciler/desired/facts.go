@@ -38,7 +38,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		}
 		for _, c := range n.Status.Conditions {
 			if c.Type == corev1.NodeReady {
-				nd.Ready = c.Status == corev1.ConditionTrue
+				nd.Ready, nd.ReadySince = c.Status == corev1.ConditionTrue, c.LastTransitionTime.Time
 			}
 		}
 		f.Nodes = append(f.Nodes, nd)

@@ -7,17 +7,22 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // Node is what the planner needs to know of one node.
 type Node struct {
-	Name        string            `json:"name"`
-	InternalIPs []netip.Addr      `json:"internalIPs,omitempty"`
-	PodCIDRs    []netip.Prefix    `json:"podCIDRs,omitempty"`
-	Ready       bool              `json:"ready"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	Name        string         `json:"name"`
+	InternalIPs []netip.Addr   `json:"internalIPs,omitempty"`
+	PodCIDRs    []netip.Prefix `json:"podCIDRs,omitempty"`
+	Ready       bool           `json:"ready"`
+	// ReadySince is when Ready last changed (the condition's
+	// lastTransitionTime): a gateway fails over only to a candidate that
+	// was Ready before the gateway went NotReady.
+	ReadySince time.Time         `json:"readySince,omitzero"`
+	Labels     map[string]string `json:"labels,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
@@ -177,14 +182,14 @@ func (p *planner) run() *Plan {
 // electGateway picks the gateway deterministically among the candidates
 // (nodes matching gateway.nodeSelector with an address), Ready ones first in
 // name order, then NotReady ones. The gateway in force stays while it is a
-// candidate, even NotReady, unless another candidate is Ready: a control
-// plane that cannot hear its kubelets (every node NotReady at once) moves no
-// traffic, while a gateway that went NotReady alone (its machine, most
-// likely) is replaced.
+// candidate, even NotReady, unless it went NotReady alone: only a candidate
+// that was already Ready when the gateway fell takes over. A control plane
+// that cannot hear its kubelets turns every node NotReady at once, and
+// they come back one by one: that moves no traffic.
 func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string) (string, []string) {
 	var ready, notReady []string
-	currentReady := false
-	for _, n := range nodes {
+	var cur *Node
+	for i, n := range nodes {
 		if len(n.InternalIPs) == 0 || !matchesSelector(n.Labels, c.Network.Gateway.NodeSelector) {
 			continue
 		}
@@ -194,14 +199,17 @@ func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string) (string
 			notReady = append(notReady, n.Name)
 		}
 		if n.Name == current {
-			currentReady = n.Ready
+			cur = &nodes[i]
 		}
 	}
 	candidates := slices.Concat(ready, notReady)
 	if len(candidates) == 0 {
 		return "", nil
 	}
-	if i := slices.Index(candidates, current); i > 0 && (currentReady || len(ready) == 0) {
+	if cur != nil && (cur.Ready || !slices.ContainsFunc(nodes, func(o Node) bool {
+		return o.Ready && slices.Contains(ready, o.Name) && !o.ReadySince.After(cur.ReadySince)
+	})) {
+		i := slices.Index(candidates, current)
 		candidates = slices.Concat([]string{current}, candidates[:i], candidates[i+1:])
 	}
 	standby := candidates[1:min(len(candidates), int(c.Network.Gateway.Replicas))]

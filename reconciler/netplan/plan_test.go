@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -207,6 +208,22 @@ func TestGatewayIsStickyAndFailsOver(t *testing.T) {
 	facts["member-b"] = ClusterFacts{Nodes: nodes, Gateway: other}
 	if got := Compute(spec, facts).Cluster("member-b").Gateway; got != other {
 		t.Errorf("with every node NotReady the gateway moved from %s to %q", other, got)
+	}
+	// They come back one by one, the gateway last: a candidate that turned
+	// Ready after the gateway fell takes nothing over.
+	fell := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range nodes {
+		nodes[i].ReadySince = fell
+		if nodes[i].Name != other {
+			nodes[i].Ready, nodes[i].ReadySince = true, fell.Add(time.Minute)
+		}
+	}
+	facts["member-b"] = ClusterFacts{Nodes: nodes, Gateway: other}
+	if got := Compute(spec, facts).Cluster("member-b").Gateway; got != other {
+		t.Errorf("recovering from an outage, the gateway moved from %s to %q", other, got)
+	}
+	for i := range nodes {
+		nodes[i].Ready = false
 	}
 	// No gateway in force and no Ready candidate: a NotReady one is better
 	// than none.
