@@ -73,7 +73,7 @@ bench: testbin deps ## Run the benchmarks (figures are ratios against a baseline
 
 .PHONY: chaos
 chaos: testbin deps ## The full chaos suite: the sandbox's data plane through 90 s API server freezes, leader kills, bad topologies and event storms, counting lost pings
-	$(GO) test ./internal/sandbox -run '^TestChaos$$' -chaos.long -v -count=1 -timeout 60m
+	$(GO) test ./internal/sandbox/chaos -run '^TestChaos$$' -chaos.long -v -count=1 -timeout 60m
 
 .PHONY: fuzz
 fuzz: ## Fuzz the topology loader for 60 seconds

@@ -13,14 +13,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"kosmos.io/kosmos/internal/leader"
 	"kosmos.io/kosmos/internal/testinfra/testenv"
 )
 
-// Two replicas against a real API server: one acts, the other stands by
-// and takes over when the first stops.
-func TestOneLeaderThenHandover(t *testing.T) {
+// hostWithNamespace starts a real API server holding kosmos-system, where
+// the Leases go.
+func hostWithNamespace(t *testing.T) (*rest.Config, kubernetes.Interface) {
+	t.Helper()
 	env := testenv.StartT(t, testenv.Options{Names: []string{"host"}})
 	cfg := env.Cluster("host").Config
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -30,6 +32,13 @@ func TestOneLeaderThenHandover(t *testing.T) {
 	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kosmos-system"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	return cfg, cs
+}
+
+// Two replicas against a real API server: one acts, the other stands by
+// and takes over when the first stops.
+func TestOneLeaderThenHandover(t *testing.T) {
+	cfg, cs := hostWithNamespace(t)
 	var leading atomic.Int32
 	var led [2]atomic.Bool
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -91,15 +100,7 @@ func TestOneLeaderThenHandover(t *testing.T) {
 // Run reports ErrStopped (the process exits and restarts) and the Lease is
 // released, so a standby takes over instead of a leader that does nothing.
 func TestStoppedLeaderLetsGo(t *testing.T) {
-	env := testenv.StartT(t, testenv.Options{Names: []string{"host"}})
-	cfg := env.Cluster("host").Config
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kosmos-system"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cfg, _ := hostWithNamespace(t)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts := leader.Options{Namespace: "kosmos-system", Name: "kosmos-tree", Identity: "a",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 200 * time.Millisecond, Log: log}

@@ -1,4 +1,6 @@
-package sandbox
+// Package chaos_test is the chaos suite of the sandbox, in a process of its
+// own (one in-process kube-scheduler per process).
+package chaos_test
 
 import (
 	"bytes"
@@ -26,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/internal/check"
+	"kosmos.io/kosmos/internal/sandbox"
 	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema"
@@ -39,12 +42,12 @@ var chaosLong = flag.Bool("chaos.long", false, "the full chaos suite: 90 s freez
 
 // pinger pings one pair every 100 ms until stopped.
 type pinger struct {
-	pair PingPair
+	pair sandbox.PingPair
 	cmd  *exec.Cmd
 	out  bytes.Buffer
 }
 
-func startPings(t *testing.T, pairs []PingPair) []*pinger {
+func startPings(t *testing.T, pairs []sandbox.PingPair) []*pinger {
 	t.Helper()
 	var out []*pinger
 	for _, p := range pairs {
@@ -85,7 +88,7 @@ func stop(t *testing.T, pgs []*pinger) (sent, lost int, worst string) {
 
 // chaos is the sandbox under test and what its steps need.
 type chaos struct {
-	sb     *Sandbox
+	sb     *sandbox.Sandbox
 	topo   string // the topology file the reconciler follows
 	good   []byte // its good content
 	freeze time.Duration
@@ -117,7 +120,7 @@ func (c *chaos) writeTopology(t *testing.T, data []byte) {
 // clusters) and `kosmos diff` has nothing to do.
 func (c *chaos) converged(t *testing.T, ctx context.Context) time.Duration {
 	t.Helper()
-	nodes, err := DataplaneNodes(c.sb.Topology, 2)
+	nodes, err := sandbox.DataplaneNodes(c.sb.Topology, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +130,7 @@ func (c *chaos) converged(t *testing.T, ctx context.Context) time.Duration {
 			return err
 		}
 		var out bytes.Buffer
-		if !check.WriteChecks(&out, append(r.Checks(c.sb.Topology, true), PingChecks(c.sb.Topology, nodes)...)) {
+		if !check.WriteChecks(&out, append(r.Checks(c.sb.Topology, true), sandbox.PingChecks(c.sb.Topology, nodes)...)) {
 			return fmt.Errorf("checks fail:\n%s", out.String())
 		}
 		clusters, err := reconciler.ConnectContexts(c.sb.Topology, c.sb.KubeconfigPath)
@@ -317,7 +320,7 @@ func TestChaos(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "kosmos.io/kosmos/cmd/kosmos").CombinedOutput(); err != nil {
 		t.Fatalf("build kosmos: %v\n%s", err, out)
 	}
-	good, err := os.ReadFile(filepath.Join("..", "..", "topology.example.yaml"))
+	good, err := os.ReadFile(filepath.Join("..", "..", "..", "topology.example.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +341,7 @@ func TestChaos(t *testing.T) {
 			t.Logf("the controllers' last words:\n%s", strings.Join(lines[max(0, len(lines)-80):], "\n"))
 		}
 	})
-	sb, err := Start(ctx, Options{Topology: c.topo, Dir: filepath.Join(dir, "state"), Dataplane: true, AgentCommand: bin,
+	sb, err := sandbox.Start(ctx, sandbox.Options{Topology: c.topo, Dir: filepath.Join(dir, "state"), Dataplane: true, AgentCommand: bin,
 		Log: slog.New(slog.NewTextHandler(logf, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -352,11 +355,11 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.converged(t, ctx)
-	nodes, err := DataplaneNodes(sb.Topology, 2)
+	nodes, err := sandbox.DataplaneNodes(sb.Topology, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs := PingPairs(sb.Topology, nodes)
+	pairs := sandbox.PingPairs(sb.Topology, nodes)
 	steps := []struct {
 		name string
 		run  func(*testing.T, context.Context)
@@ -386,3 +389,5 @@ func TestChaos(t *testing.T) {
 	t.Log("\n" + table.String())
 	fmt.Println(strings.TrimSpace(table.String()))
 }
+
+func ptr[T any](v T) *T { return &v }
