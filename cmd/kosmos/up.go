@@ -312,7 +312,7 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 				if err != nil {
 					return &exitError{exitError2, err}
 				}
-				checks = append(checks, sandbox.PingChecks(t, nodes)...)
+				checks = append(checks, sandbox.PingChecks(sandbox.NetnsPrefix, t, nodes)...)
 			}
 			out := cmd.OutOrStdout()
 			r.WriteTable(out)

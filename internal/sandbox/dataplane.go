@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -53,13 +54,14 @@ func (s *Sandbox) buildDataplane() error {
 	if err := dataplaneTools(); err != nil {
 		return err
 	}
-	networld.Destroy(NetnsPrefix)
-	w, err := networld.Build(NetnsPrefix, s.worldNodes())
+	prefix := cmp.Or(s.o.NetnsPrefix, NetnsPrefix)
+	networld.Destroy(prefix)
+	w, err := networld.Build(prefix, s.worldNodes())
 	if err != nil {
 		return fmt.Errorf("data plane: %w", err)
 	}
 	s.world = w
-	s.say("  data plane: %d machines as network namespaces (%s*), a pod in each", len(w.Nodes), NetnsPrefix)
+	s.say("  data plane: %d machines as network namespaces (%s*), a pod in each", len(w.Nodes), prefix)
 	return nil
 }
 
@@ -128,9 +130,11 @@ type PingPair struct {
 // machine of one and the pod on the first machine of the other, at the
 // address the sender reaches it by (global where the receiver's pod range
 // is mapped); IPv4, and IPv6 where both have it.
-func PingPairs(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []PingPair {
+// prefix starts the data plane's namespace names (NetnsPrefix for the one
+// of `kosmos up`).
+func PingPairs(prefix string, t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []PingPair {
 	var out []PingPair
-	w := &networld.World{Prefix: NetnsPrefix}
+	w := &networld.World{Prefix: prefix}
 	for _, from := range t.Spec.Clusters {
 		for _, to := range t.Spec.Clusters {
 			if len(nodes[from.Name]) == 0 || len(nodes[to.Name]) == 0 || from.Name == to.Name {
@@ -155,9 +159,9 @@ func PingPairs(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec)
 
 // PingChecks pings every pair of PingPairs three times: PASS when an
 // answer comes back.
-func PingChecks(t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []check.Check {
+func PingChecks(prefix string, t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []check.Check {
 	var out []check.Check
-	for _, p := range PingPairs(t, nodes) {
+	for _, p := range PingPairs(prefix, t, nodes) {
 		_, err := networld.InNS(p.FromNS, "ping", "-c", "3", "-i", "0.2", "-W", "1", "-w", "3", p.To.String())
 		res, detail := "PASS", ""
 		if err != nil {

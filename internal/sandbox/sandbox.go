@@ -76,6 +76,10 @@ type Options struct {
 	Dataplane bool
 	// AgentCommand is the kosmos binary the agents run (default: this one).
 	AgentCommand string
+	// NetnsPrefix starts the names of the data plane's network namespaces
+	// (default NetnsPrefix); two sandboxes with data planes on one machine
+	// need different ones.
+	NetnsPrefix string
 	// Progress receives one line per step; Log the components' logs.
 	Progress io.Writer
 	Log      *slog.Logger

@@ -40,6 +40,10 @@ import (
 // changes. make test runs the short version.
 var chaosLong = flag.Bool("chaos.long", false, "the full chaos suite: 90 s freezes, a 30 s stream of EndpointSlice changes")
 
+// chaosPrefix names the suite's network namespaces, apart from those of
+// `kosmos up` (which other tests run at the same time).
+const chaosPrefix = "kch-"
+
 // pinger pings one pair every 100 ms until stopped.
 type pinger struct {
 	pair sandbox.PingPair
@@ -130,7 +134,7 @@ func (c *chaos) converged(t *testing.T, ctx context.Context) time.Duration {
 			return err
 		}
 		var out bytes.Buffer
-		if !check.WriteChecks(&out, append(r.Checks(c.sb.Topology, true), sandbox.PingChecks(c.sb.Topology, nodes)...)) {
+		if !check.WriteChecks(&out, append(r.Checks(c.sb.Topology, true), sandbox.PingChecks(chaosPrefix, c.sb.Topology, nodes)...)) {
 			return fmt.Errorf("checks fail:\n%s", out.String())
 		}
 		clusters, err := reconciler.ConnectContexts(c.sb.Topology, c.sb.KubeconfigPath)
@@ -341,7 +345,7 @@ func TestChaos(t *testing.T) {
 			t.Logf("the controllers' last words:\n%s", strings.Join(lines[max(0, len(lines)-80):], "\n"))
 		}
 	})
-	sb, err := sandbox.Start(ctx, sandbox.Options{Topology: c.topo, Dir: filepath.Join(dir, "state"), Dataplane: true, AgentCommand: bin,
+	sb, err := sandbox.Start(ctx, sandbox.Options{Topology: c.topo, Dir: filepath.Join(dir, "state"), Dataplane: true, AgentCommand: bin, NetnsPrefix: chaosPrefix,
 		Log: slog.New(slog.NewTextHandler(logf, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +363,7 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs := sandbox.PingPairs(sb.Topology, nodes)
+	pairs := sandbox.PingPairs(chaosPrefix, sb.Topology, nodes)
 	steps := []struct {
 		name string
 		run  func(*testing.T, context.Context)
