@@ -45,16 +45,7 @@ func swapIn(t *testing.T, dir, version, content string) {
 func TestControllerConverges(t *testing.T) {
 	names := []string{"host", "member-a", "member-b", "member-c"}
 	env := testenv.StartT(t, testenv.Options{Names: names})
-	scheme, err := reconciler.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients := map[string]client.Client{}
-	for _, n := range names {
-		if clients[n], err = client.New(env.Cluster(n).Config, client.Options{Scheme: scheme}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clients := env.ClientsT(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := testenv.ExampleNodes(ctx, clients); err != nil {

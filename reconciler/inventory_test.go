@@ -32,16 +32,9 @@ type fleet struct {
 func startFleet(t *testing.T) *fleet {
 	t.Helper()
 	names := []string{"host", "member-a", "member-b", "member-c"}
-	f := &fleet{env: testenv.StartT(t, testenv.Options{Names: names}), clients: map[string]client.Client{}}
-	scheme, err := reconciler.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		if f.clients[n], err = client.New(f.env.Cluster(n).Config, client.Options{Scheme: scheme}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f := &fleet{env: testenv.StartT(t, testenv.Options{Names: names})}
+	f.clients = f.env.ClientsT(t)
+	var err error
 	if err := testenv.ExampleNodes(context.Background(), f.clients); err != nil {
 		t.Fatal(err)
 	}

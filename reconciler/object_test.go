@@ -36,16 +36,7 @@ import (
 func TestObjectSource(t *testing.T) {
 	names := []string{"host", "member-a", "member-b", "member-c"}
 	env := testenv.StartT(t, testenv.Options{Names: names, CRDDirs: []string{filepath.Join("..", "kustomize", "base", "crds")}})
-	scheme, err := reconciler.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients := map[string]client.Client{}
-	for _, n := range names {
-		if clients[n], err = client.New(env.Cluster(n).Config, client.Options{Scheme: scheme}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clients := env.ClientsT(t)
 	host := clients["host"]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -85,7 +76,7 @@ func TestObjectSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopRec()
-	wc, err := client.NewWithWatch(env.Cluster("host").Config, client.Options{Scheme: scheme})
+	wc, err := client.NewWithWatch(env.Cluster("host").Config, client.Options{Scheme: host.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,14 @@ type memberSync struct {
 func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, version string) (*memberSync, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = ctl.QPS, int(2*ctl.QPS)
+	// Watches last: the informers' client has no timeout (a timeout would cut
+	// every watch and relist); plain requests are bounded, so a hung member
+	// fails fast.
+	cfg.Timeout = 0
+	watchCS, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for member %s: %w", cl.Name, err)
+	}
 	cfg.Timeout = 30 * time.Second
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -87,7 +95,7 @@ func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, vers
 	m.setCluster(cl)
 	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "tree-" + cl.Name})
-	m.informers()
+	m.informers(watchCS)
 	m.pods = memberPodClient{cs: cs, lister: m.podLister}
 	return m, nil
 }
@@ -106,9 +114,9 @@ func (m *memberSync) setCluster(cl *v1alpha1.Cluster) {
 // all nodes, namespaces and pods, and the tree's own copies by label. A
 // change of a pod the tree owns queues it; a change of a claim copy
 // queues the claim.
-func (m *memberSync) informers() {
-	m.all = informers.NewSharedInformerFactory(m.cs, 0)
-	m.own = informers.NewSharedInformerFactoryWithOptions(m.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+func (m *memberSync) informers(cs kubernetes.Interface) {
+	m.all = informers.NewSharedInformerFactory(cs, 0)
+	m.own = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = m.ownSelector().String()
 	}))
 	all, own := m.all.Core().V1(), m.own.Core().V1()

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/testinfra/testenv"
-	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -25,18 +24,7 @@ import (
 func TestApplyRenderFacts(t *testing.T) {
 	names := []string{"host", "member-a", "member-b", "member-c"}
 	env := testenv.StartT(t, testenv.Options{Names: names})
-	scheme, err := reconciler.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients := map[string]client.Client{}
-	for _, n := range names {
-		c, err := client.New(env.Cluster(n).Config, client.Options{Scheme: scheme})
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients[n] = c
-	}
+	clients := env.ClientsT(t)
 	if err := testenv.ExampleNodes(context.Background(), clients); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"kosmos.io/kosmos/schema/scheme"
 )
 
 // Options say which clusters to start.
@@ -316,4 +319,21 @@ func StartT(tb testing.TB, opts Options) *Env {
 		}
 	})
 	return e
+}
+
+// ClientsT returns a client of every cluster, by name, knowing every type
+// Kosmos reads or writes (schema/scheme).
+func (e *Env) ClientsT(tb testing.TB) map[string]client.Client {
+	tb.Helper()
+	s, err := scheme.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]client.Client{}
+	for _, c := range e.Clusters {
+		if out[c.Name], err = client.New(c.Config, client.Options{Scheme: s}); err != nil {
+			tb.Fatalf("client of cluster %s: %v", c.Name, err)
+		}
+	}
+	return out
 }
