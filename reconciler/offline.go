@@ -46,7 +46,7 @@ func OfflineDiff(old, t *v1alpha1.KosmosTopology, facts plan.Facts, now time.Tim
 			}
 			total++
 			if _, ok := a[key]; !ok {
-				dels = append(dels, inventory.Deletion{Cluster: name, Entry: inventory.Entry{Kind: key}})
+				dels = append(dels, inventory.Deletion{Cluster: name, Entry: entryOf(m)})
 			}
 		}
 		rep.Clusters = append(rep.Clusters, ClusterDiff{Cluster: name, Before: b, After: a, Leaving: leaving})
@@ -66,4 +66,12 @@ func OfflineDiff(old, t *v1alpha1.KosmosTopology, facts plan.Facts, now time.Tim
 	}
 	rep.Guard = inventory.Check(dels, total, guardPercent, t.Annotations[v1alpha1.AnnotationConfirmDeletions])
 	return rep, nil
+}
+
+// entryOf names a planned object as the inventory would (no UID: it is not
+// applied).
+func entryOf(m map[string]any) inventory.Entry {
+	md, _ := m["metadata"].(map[string]any)
+	str := func(v any) string { s, _ := v.(string); return s }
+	return inventory.Entry{APIVersion: str(m["apiVersion"]), Kind: str(m["kind"]), Namespace: str(md["namespace"]), Name: str(md["name"])}
 }
