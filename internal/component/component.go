@@ -109,15 +109,9 @@ func retry(ctx context.Context, o Options, failing *atomic.Pointer[error], run f
 	}
 }
 
-// ServeHealth serves /healthz (ok while the process runs), /readyz (ok once
-// ready is set) and /metrics (Prometheus, from reg) on addr; the returned
-// function stops it.
-func ServeHealth(addr string, ready *atomic.Bool, reg *prometheus.Registry) (func(), error) {
-	return serveHealth(addr, ready, nil, reg)
-}
-
-// serveHealth is ServeHealth whose /healthz also fails while failing holds
-// an error.
+// serveHealth serves /healthz (ok while the process runs, failing while
+// failing holds an error), /readyz (ok once ready is set) and /metrics
+// (Prometheus, from reg) on addr; the returned function stops it.
 func serveHealth(addr string, ready *atomic.Bool, failing *atomic.Pointer[error], reg *prometheus.Registry) (func(), error) {
 	// Listen from a fresh goroutine: the caller's thread may be locked into
 	// a node's network namespace (the agent's --netns); the endpoint belongs

@@ -16,9 +16,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files (then review the diff)")
 
-// Updating says the test runs with -update.
-func Updating() bool { return *update }
-
 // Assert compares got with the file at path; with -update it writes got
 // there first. A difference fails the test with a unified diff.
 func Assert(t testing.TB, path string, got []byte) {
