@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -147,7 +148,7 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 	}
 	s.say("starting %d control planes (etcd + kube-apiserver): %v", len(names), names)
 	start := time.Now()
-	if s.Env, err = testenv.Start(ctx, testenv.Options{Names: names, Dir: o.Dir, BinDir: bin}); err != nil {
+	if s.Env, err = testenv.Start(ctx, testenv.Options{Names: names, Dir: o.Dir, BinDir: bin, ClusterArgs: serviceRanges(s.Topology)}); err != nil {
 		return nil, err
 	}
 	s.say("  control planes up in %s", time.Since(start).Round(100*time.Millisecond))
@@ -447,4 +448,17 @@ func (s *Sandbox) Stop() error {
 		errs = append(errs, s.Env.Stop())
 	}
 	return errors.Join(errs...)
+}
+
+// serviceRanges gives each cluster's API server the service ranges its
+// topology declares, so that members' Services are where the topology (and
+// its GlobalCIDRs) say they are.
+func serviceRanges(t *v1alpha1.KosmosTopology) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, c := range t.Spec.Clusters {
+		if len(c.Network.ServiceCIDRs) > 0 {
+			out[c.Name] = map[string]string{"service-cluster-ip-range": strings.Join(c.Network.ServiceCIDRs, ",")}
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -137,6 +138,13 @@ func TestSandboxEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("web.shop.svc.clusterset.local: %v", answer)
+	// member-a's API server allocates from the topology's 10.96.0.0/16, which
+	// the host reaches through member-a's GlobalCIDR 100.80.0.0/16.
+	for _, rr := range answer {
+		if a, ok := rr.(*dns.A); !ok || !netip.MustParsePrefix("100.80.0.0/16").Contains(netip.MustParseAddr(a.A.String())) {
+			t.Errorf("the host is answered %v, not member-a's global service address (100.80.0.0/16)", rr)
+		}
+	}
 
 	diffs, err = reconciler.LiveDiff(ctx, sb.Topology, clusters, reconciler.PassOptions{Prune: true})
 	if err != nil {

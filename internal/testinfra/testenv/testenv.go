@@ -60,6 +60,9 @@ type Options struct {
 	// APIServerArgs are extra kube-apiserver flags (name without dashes →
 	// value) for every cluster, e.g. its kubelet client certificate.
 	APIServerArgs map[string]string
+	// ClusterArgs are extra kube-apiserver flags of one cluster (by name),
+	// over APIServerArgs, e.g. its service-cluster-ip-range.
+	ClusterArgs map[string]map[string]string
 }
 
 // Cluster is one running control plane.
@@ -242,6 +245,9 @@ func startCluster(name, bin string, opts Options) (*Cluster, error) {
 	env.ControlPlane.Etcd = &envtest.Etcd{}
 	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
 	for k, v := range opts.APIServerArgs {
+		env.ControlPlane.GetAPIServer().Configure().Set(k, v)
+	}
+	for k, v := range opts.ClusterArgs[name] {
 		env.ControlPlane.GetAPIServer().Configure().Set(k, v)
 	}
 	cfg, err := env.Start()
