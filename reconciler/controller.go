@@ -222,14 +222,15 @@ func (c *Controller) pass(ctx context.Context, t *v1alpha1.KosmosTopology, clust
 	}
 	c.mu.Lock()
 	c.known = rep.Facts
-	c.unsaved = nil
-	if rep.InventoryErr != nil {
+	if rep.Saved {
+		c.unsaved = nil
+	} else if rep.InventoryErr != nil {
 		c.unsaved = rep.Inventory // carried until a save succeeds
-	}
+	} // else nothing was written (guard, refusal): what was carried stays carried
 	version := c.lastVersion
 	c.mu.Unlock()
 	c.report(ctx, Outcome{Version: version, Pass: &rep, PassErr: err})
-	if t.DeletionTimestamp != nil && err == nil {
+	if t.DeletionTimestamp != nil && err == nil && rep.Saved && len(rep.Inventory) == 0 {
 		c.release(ctx)
 	}
 	if c.OnPass != nil {

@@ -56,7 +56,7 @@ func (f *fleet) pass(t *testing.T, topo *v1alpha1.KosmosTopology, opts reconcile
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Prune, opts.Connect = true, f.connect
+	opts.Prune, opts.Connect = !opts.PruneAll, f.connect // PruneAll prunes whatever Prune says
 	if opts.ClusterTimeout == 0 {
 		opts.ClusterTimeout = 15 * time.Second
 	}
@@ -346,6 +346,9 @@ func TestPruneByInventory(t *testing.T) {
 		}
 		if got := f.owned(t, "host"); len(got) != 0 {
 			t.Errorf("the host still holds %v", got)
+		}
+		if !rep.Saved || len(rep.Inventory) != 0 {
+			t.Errorf("after prune-all: saved %v, inventory %v", rep.Saved, rep.Inventory)
 		}
 		err := f.clients["host"].Get(ctx, client.ObjectKey{Namespace: "kosmos-system", Name: "kosmos-inventory-example"}, &corev1.ConfigMap{})
 		if err == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,9 @@ type Report struct {
 	// InventoryErr says the inventory could not be read (prune was off) or
 	// saved; Inventory is then to be carried to the next pass (Unsaved).
 	InventoryErr error
+	// Saved says the pass recorded Inventory in the host: nothing is left
+	// to carry.
+	Saved bool
 }
 
 // PassOptions tune a pass.
@@ -132,9 +136,14 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 	rep.Clusters = make([]ClusterReport, len(p.clusters))
 	for i, c := range p.clusters {
 		rep.Clusters[i] = ClusterReport{Name: c.Name, Err: p.errs[i], Leaving: p.leaving[c.Name]}
+		if errors.Is(p.errs[i], errForgotten) {
+			rep.Clusters[i] = ClusterReport{Name: c.Name, Leaving: true, Forgotten: true, Err: errForgotten}
+		}
 	}
 	for _, name := range p.forgotten {
-		rep.Clusters = append(rep.Clusters, ClusterReport{Name: name, Leaving: true, Forgotten: true})
+		if !slices.ContainsFunc(rep.Clusters, func(cr ClusterReport) bool { return cr.Name == name }) {
+			rep.Clusters = append(rep.Clusters, ClusterReport{Name: name, Leaving: true, Forgotten: true})
+		}
 	}
 	if p.guard.Tripped {
 		return rep // nothing is written: the last state stays
@@ -177,6 +186,8 @@ func Pass(ctx context.Context, t *v1alpha1.KosmosTopology, clusters []Cluster, o
 	rep.Inventory = next
 	if err := p.saveInventory(ctx, next); err != nil {
 		rep.InventoryErr = errors.Join(rep.InventoryErr, err)
+	} else {
+		rep.Saved = p.store != nil && p.invErr == nil
 	}
 	if err := p.saveFacts(ctx, t); err != nil {
 		rep.InventoryErr = errors.Join(rep.InventoryErr, err)

@@ -174,8 +174,12 @@ func (p *prepared) loadInventory(ctx context.Context, t *v1alpha1.KosmosTopology
 	if opts.Unsaved != nil {
 		p.inv = inventory.Merge(p.inv, opts.Unsaved)
 	}
-	p.prune = opts.Prune && p.invErr == nil
+	p.prune = (opts.Prune || opts.PruneAll) && p.invErr == nil
 }
+
+// errForgotten marks a topology cluster forgotten while Kosmos is taken out:
+// it is neither worked on nor reported as failing.
+var errForgotten = errors.New("forgotten")
 
 // reachLeaving finds the recorded clusters the topology no longer holds
 // (every recorded cluster, with PruneAll), forgets those the user asked to
@@ -188,8 +192,16 @@ func (p *prepared) reachLeaving(t *v1alpha1.KosmosTopology, opts PassOptions) {
 		}
 	}
 	if p.pruneAll {
+		// Every cluster leaves; one the user forgets (gone for good, say)
+		// is dropped now, so it cannot hold the others' cleanup forever.
 		for i := range p.clusters {
-			p.leaving[p.clusters[i].Name] = true
+			name := p.clusters[i].Name
+			p.leaving[name] = true
+			if slices.Contains(forget, name) {
+				delete(p.inv, name)
+				p.forgotten = append(p.forgotten, name)
+				p.errs[i] = errForgotten
+			}
 		}
 	}
 	gone := &v1alpha1.KosmosTopology{ObjectMeta: t.ObjectMeta}

@@ -20,7 +20,7 @@ func (r Report) Err() error {
 		errs = append(errs, errors.New(r.Guard.Message()))
 	}
 	for _, c := range r.Clusters {
-		if c.Err != nil {
+		if c.Err != nil && !c.Forgotten {
 			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, c.Err))
 		}
 	}

@@ -109,13 +109,13 @@ func Cluster(ctx context.Context, c client.Client, objs []client.Object, opts Op
 	want := map[string]bool{}
 	var us []*unstructured.Unstructured
 	for _, obj := range objs {
+		want[KeyOf(obj)] = true // wanted even when it cannot be applied: never pruned for it
 		u, err := toUnstructured(obj)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		us = append(us, u)
-		want[Key(u)] = true
 	}
 	old := map[string]inventory.Entry{}
 	for _, e := range opts.Inventory {
@@ -388,12 +388,12 @@ func prune(ctx context.Context, c client.Client, stale []inventory.Entry, res *R
 		u.SetKind(e.Kind)
 		u.SetNamespace(e.Namespace)
 		u.SetName(e.Name)
-		var opts []client.DeleteOption
-		if e.UID != "" {
-			uid := types.UID(e.UID)
-			opts = append(opts, client.Preconditions{UID: &uid})
+		if e.UID == "" { // no proof it is the object Kosmos wrote: never deleted
+			res.Released = append(res.Released, e.Key())
+			continue
 		}
-		switch err := c.Delete(ctx, u, opts...); {
+		uid := types.UID(e.UID)
+		switch err := c.Delete(ctx, u, client.Preconditions{UID: &uid}); {
 		case err == nil || apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
 			res.Pruned = append(res.Pruned, e.Key())
 		case apierrors.IsConflict(err):

@@ -135,10 +135,11 @@ func Stale(old []Entry, want map[string]bool) []Entry {
 	return out
 }
 
-// Merge adds to a the entries of b it lacks, cluster by cluster: what an
-// earlier pass applied but could not save is carried until a save succeeds.
-// Pruning an entry twice is harmless (deletes carry the UID); forgetting one
-// would leak the object.
+// Merge adds to a the entries of b, cluster by cluster: what an earlier
+// pass applied but could not save is carried until a save succeeds. b is
+// the newer: on the same key its entry (its UID) wins. Pruning an entry
+// twice is harmless (deletes carry the UID); forgetting one would leak the
+// object.
 func Merge(a, b Inventory) Inventory {
 	out := a.Clone()
 	for name, rb := range b {
@@ -149,15 +150,12 @@ func Merge(a, b Inventory) Inventory {
 			out[name] = &c
 			continue
 		}
-		have := map[string]bool{}
-		for _, e := range ra.Objects {
-			have[e.Key()] = true
-		}
+		newer := map[string]bool{}
 		for _, e := range rb.Objects {
-			if !have[e.Key()] {
-				ra.Objects = append(ra.Objects, e)
-			}
+			newer[e.Key()] = true
 		}
+		ra.Objects = slices.DeleteFunc(ra.Objects, func(e Entry) bool { return newer[e.Key()] })
+		ra.Objects = append(ra.Objects, rb.Objects...)
 		SortEntries(ra.Objects)
 	}
 	return out

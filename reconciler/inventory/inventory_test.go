@@ -54,7 +54,9 @@ func TestMerge(t *testing.T) {
 	a := Inventory{"c1": {Role: v1alpha1.RoleHost, Objects: []Entry{e("ConfigMap", "a", "x", "1")}}}
 	b := Inventory{"c1": {Objects: []Entry{e("ConfigMap", "a", "x", "9"), e("ConfigMap", "a", "z", "3")}}, "c2": {Objects: []Entry{e("Cluster", "", "m", "4")}}}
 	m := Merge(a, b)
-	if got := keys(m["c1"].Objects); got != "ConfigMap/a/x,ConfigMap/a/z" || m["c1"].Objects[0].UID != "1" || m["c1"].Role != v1alpha1.RoleHost {
+	// The newer (b, the unsaved) entry of a key wins: it is the object that
+	// was applied last.
+	if got := keys(m["c1"].Objects); got != "ConfigMap/a/x,ConfigMap/a/z" || m["c1"].Objects[0].UID != "9" || m["c1"].Role != v1alpha1.RoleHost {
 		t.Errorf("merged c1: %+v", m["c1"])
 	}
 	if got := keys(m["c2"].Objects); got != "Cluster/m" {
