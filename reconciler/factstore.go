@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kosmos.io/kosmos/reconciler/inventory"
 	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -101,7 +102,7 @@ func (s factsStore) load(ctx context.Context) (persistedFacts, map[string]string
 }
 
 // save writes the record when it differs from what is stored (nothing
-// written otherwise). The namespace exists: the inventory is saved first.
+// written otherwise).
 func (s factsStore) save(ctx context.Context, f persistedFacts, stored map[string]string) error {
 	data, err := encodeFacts(f)
 	if err != nil {
@@ -110,16 +111,7 @@ func (s factsStore) save(ctx context.Context, f persistedFacts, stored map[strin
 	if maps.Equal(data, stored) {
 		return nil
 	}
-	cm := &corev1.ConfigMap{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.key().Namespace, Name: s.key().Name,
-			Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelInventory: s.topology}},
-		Data: data,
-	}
-	if err := s.c.Patch(ctx, cm, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("write the last good facts %s: %w", s.key(), err)
-	}
-	return nil
+	return inventory.WriteRecord(ctx, s.c, s.key(), s.topology, data)
 }
 
 // delete removes the record (Kosmos taken out).

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -143,7 +144,7 @@ func Cluster(ctx context.Context, c client.Client, objs []client.Object, opts Op
 			next = append(next, e)
 		}
 	}
-	stale := inventory.Stale(mapValues(old), want)
+	stale := inventory.Stale(slices.Collect(maps.Values(old)), want)
 	if opts.Prune {
 		kept, err := prune(ctx, c, stale, &res)
 		next = append(next, kept...)
@@ -156,14 +157,6 @@ func Cluster(ctx context.Context, c client.Client, objs []client.Object, opts Op
 	inventory.SortEntries(next)
 	sortResult(&res)
 	return res, next, errors.Join(errs...)
-}
-
-func mapValues(m map[string]inventory.Entry) []inventory.Entry {
-	out := make([]inventory.Entry, 0, len(m))
-	for _, e := range m {
-		out = append(out, e)
-	}
-	return out
 }
 
 func sortResult(r *Result) {

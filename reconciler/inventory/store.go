@@ -115,24 +115,35 @@ func (s Store) Save(ctx context.Context, inv, prev Inventory) (wrote bool, err e
 			return false, nil
 		}
 	}
-	cm := &corev1.ConfigMap{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.key().Namespace, Name: s.key().Name,
-			Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelInventory: s.Topology}},
-		Data: data,
-	}
-	err = s.Client.Patch(ctx, cm, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
-	if apierrors.IsNotFound(err) { // no kosmos-system yet
-		ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.SystemNamespace}}
-		if err := s.Client.Patch(ctx, ns, client.Apply, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
-			return false, fmt.Errorf("write inventory: namespace %s: %w", v1alpha1.SystemNamespace, err)
-		}
-		err = s.Client.Patch(ctx, cm, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
-	}
-	if err != nil {
-		return false, fmt.Errorf("write inventory %s/%s: %w", s.key().Namespace, s.key().Name, err)
+	if err := WriteRecord(ctx, s.Client, s.key(), s.Topology, data); err != nil {
+		return false, err
 	}
 	return true, nil
+}
+
+// WriteRecord server-side applies one of Kosmos's records in the host (the
+// inventory, the last good facts): a ConfigMap marked managed-by kosmos and
+// kosmos.io/inventory=<topology> (never kosmos.io/topology, so nothing
+// takes it for a desired object), creating kosmos-system when missing.
+func WriteRecord(ctx context.Context, c client.Client, key client.ObjectKey, topology string, data map[string]string) error {
+	cm := &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+			Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelInventory: topology}},
+		Data: data,
+	}
+	err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+	if apierrors.IsNotFound(err) { // no kosmos-system yet
+		ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: key.Namespace}}
+		if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+			return fmt.Errorf("write %s: namespace %s: %w", key, key.Namespace, err)
+		}
+		err = c.Patch(ctx, cm, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
 }
 
 // Delete removes the stored inventory (after everything it recorded is
