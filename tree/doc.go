@@ -15,6 +15,14 @@
 // node's Ready condition turns Unknown and the host's node lifecycle takes
 // over. The Cluster object reports Ready, Reconciling or Stalled.
 //
+// # Leaving
+//
+// A cluster that leaves the tree (its Cluster object deleted, held by the
+// finalizer kosmos.io/tree-drain, or its tree disabled) is drained before
+// its virtual nodes go: cordoned, its pods evicted through the host
+// (disruption budgets apply), their copies ended in the member first
+// (leave.go). No pod runs twice.
+//
 // # Pods down, status up
 //
 // Each member has a memberSync: informers on the member (all nodes and

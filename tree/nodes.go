@@ -26,17 +26,22 @@ import (
 
 // Pass brings every virtual node, lease and dependency copy up to date
 // once: one member failing does not stop the others (its nodes are left as
-// they are until the grace period makes them NotReady).
+// they are until the grace period makes them NotReady). Nodes no member
+// wants any more are drained before they go (leave.go).
 func (c *Controller) Pass(ctx context.Context) error {
 	var clusters v1alpha1.ClusterList
 	if err := c.Host.List(ctx, &clusters); err != nil {
 		return fmt.Errorf("list Cluster objects: %w", err)
 	}
-	res := c.passClusters(ctx, clusters.Items)
 	nodes, err := c.hostNodes.List(labels.Everything())
 	if err != nil {
-		return errors.Join(append(res.errs, err)...)
+		return fmt.Errorf("list virtual nodes: %w", err)
 	}
+	withNodes := map[string]bool{} // clusters that still have virtual nodes
+	for _, n := range nodes {
+		withNodes[n.Labels[LabelCluster]] = true
+	}
+	res := c.passClusters(ctx, clusters.Items, withNodes)
 	c.metrics.nodes.Set(float64(len(res.want)))
 	for _, n := range nodes {
 		switch {
@@ -44,7 +49,12 @@ func (c *Controller) Pass(ctx context.Context) error {
 		case res.keep[n.Labels[LabelCluster]]:
 			res.errs = append(res.errs, c.markUnreachable(ctx, n))
 		default:
-			res.errs = append(res.errs, c.removeNode(ctx, n.Name))
+			res.errs = append(res.errs, c.retire(ctx, n))
+		}
+	}
+	for _, m := range c.memberList() {
+		if !res.live[m.name] && !withNodes[m.name] {
+			c.dropMember(m.name)
 		}
 	}
 	return errors.Join(res.errs...)
@@ -55,34 +65,32 @@ type passResult struct {
 	mu   sync.Mutex
 	want map[string]bool // virtual nodes the members want
 	keep map[string]bool // clusters whose nodes stay as they are
+	live map[string]bool // clusters in the tree (not leaving)
 	errs []error
 }
 
 // passClusters passes over every cluster with the tree enabled, in
 // parallel (a member that does not answer delays no other member's
-// leases), writes each one's status, and drops the member syncs of
-// clusters that left.
-func (c *Controller) passClusters(ctx context.Context, clusters []v1alpha1.Cluster) *passResult {
-	res := &passResult{want: map[string]bool{}, keep: map[string]bool{}}
-	live := map[string]bool{} // clusters with a member sync
+// leases), and writes each one's status; a leaving cluster (deleted, or
+// its tree disabled) is only kept connected while withNodes says its
+// virtual nodes are still draining, then let go (leave.go).
+func (c *Controller) passClusters(ctx context.Context, clusters []v1alpha1.Cluster, withNodes map[string]bool) *passResult {
+	res := &passResult{want: map[string]bool{}, keep: map[string]bool{}, live: map[string]bool{}}
 	var wg sync.WaitGroup
 	for i := range clusters {
 		cl := &clusters[i]
-		if cl.Spec.Tree.Enabled != nil && !*cl.Spec.Tree.Enabled {
+		if leaving(cl) {
+			wg.Go(func() { res.fail(cl.Name, c.passLeaving(ctx, cl, withNodes[cl.Name])) })
 			continue
 		}
-		live[cl.Name] = true
+		res.live[cl.Name] = true
 		wg.Go(func() {
+			holdErr := c.hold(ctx, cl)
 			names, err := c.passCluster(ctx, cl)
-			res.add(c, cl.Name, names, err, c.writeClusterStatus(ctx, cl, err))
+			res.add(c, cl.Name, names, err, errors.Join(holdErr, c.writeClusterStatus(ctx, cl, err)))
 		})
 	}
 	wg.Wait()
-	for _, m := range c.memberList() {
-		if !live[m.name] {
-			c.dropMember(m.name)
-		}
-	}
 	return res
 }
 
@@ -96,7 +104,7 @@ func (r *passResult) add(c *Controller, cluster string, names []string, err, sta
 		r.want[n] = true
 	}
 	if statusErr != nil {
-		r.errs = append(r.errs, fmt.Errorf("cluster %s status: %w", cluster, statusErr))
+		r.errs = append(r.errs, fmt.Errorf("cluster %s object: %w", cluster, statusErr))
 	}
 	if err == nil {
 		return
@@ -108,20 +116,22 @@ func (r *passResult) add(c *Controller, cluster string, names []string, err, sta
 	r.errs = append(r.errs, fmt.Errorf("cluster %s: %w", cluster, err))
 }
 
-// removeNode deletes a virtual node no member wants, and its lease.
-func (c *Controller) removeNode(ctx context.Context, name string) error {
-	if err := c.hostCS.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("remove %s: %w", name, err)
+// removeNode deletes a drained virtual node (only the node of that UID:
+// never one someone recreated under the name), and its lease.
+func (c *Controller) removeNode(ctx context.Context, n *corev1.Node) error {
+	uid := n.UID
+	err := c.hostCS.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+		return fmt.Errorf("remove %s: %w", n.Name, err)
 	}
-	_ = c.hostCS.CoordinationV1().Leases(NodeLeaseNamespace).Delete(ctx, name, metav1.DeleteOptions{})
-	c.Log.Info("virtual node removed", "node", name)
+	_ = c.hostCS.CoordinationV1().Leases(NodeLeaseNamespace).Delete(ctx, n.Name, metav1.DeleteOptions{})
+	c.Log.Info("virtual node removed", "node", n.Name)
 	return nil
 }
 
-// passCluster connects to one member (or reuses its sync), probes it, and
-// writes its virtual nodes, their health and leases; it returns the names
-// of the virtual nodes the member wants.
-func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster) (names []string, err error) {
+// reach connects to one member (or reuses its sync) and probes it; when
+// the member answers again after an outage, every pod is compared again.
+func (c *Controller) reach(ctx context.Context, cl *v1alpha1.Cluster) (*memberSync, error) {
 	m, err := c.connect(ctx, cl)
 	if err != nil {
 		return nil, err
@@ -133,6 +143,18 @@ func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster) (nam
 		m.sweep() // host pods deleted during the outage go in the member too
 	}
 	c.metrics.reachable.WithLabelValues(cl.Name).Set(map[bool]float64{false: 0, true: 1}[reachable])
+	return m, probeErr
+}
+
+// passCluster reaches one member and writes its virtual nodes, their
+// health and leases; it returns the names of the virtual nodes the member
+// wants.
+func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster) (names []string, err error) {
+	m, probeErr := c.reach(ctx, cl)
+	if m == nil {
+		return nil, probeErr
+	}
+	reachable := probeErr == nil
 	mem, err := m.observe()
 	if err != nil {
 		return nil, errors.Join(err, probeErr)

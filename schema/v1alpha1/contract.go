@@ -38,6 +38,13 @@ const (
 	// wrote for it has been pruned from every cluster.
 	FinalizerCleanup = "kosmos.io/cleanup"
 
+	// FinalizerTreeDrain holds a Cluster object (in the host) that the tree
+	// serves until its virtual nodes have been drained and deleted: a
+	// cluster that leaves is cordoned, its pods are evicted through the host
+	// (PodDisruptionBudgets apply) and end in the member first, so no pod
+	// runs twice.
+	FinalizerTreeDrain = "kosmos.io/tree-drain"
+
 	// AnnotationConfirmDeletions, on a topology, confirms one pass whose
 	// deletions trip the deletion guard. Its value is the token the guard
 	// printed: a hash of exactly those deletions, so a confirmation left in

@@ -32,8 +32,9 @@ func NodeInfo(want *corev1.Node, nodeIP string, port int32) {
 // NodeUpdate returns have with want's labels, annotations and taints, and
 // true, when they differ from what have shows; have itself and false
 // otherwise. Labels the tree set before (AnnotationOwnLabels) and no
-// longer wants go; labels and host taints others added stay. Neither
-// argument is modified.
+// longer wants go; labels and host taints others added stay; the tree's
+// own cordon (Cordon: its cluster was leaving and is back) is lifted.
+// Neither argument is modified.
 func NodeUpdate(want, have *corev1.Node) (*corev1.Node, bool) {
 	annotations := maps.Clone(want.Annotations)
 	if annotations == nil {
@@ -46,7 +47,8 @@ func NodeUpdate(want, have *corev1.Node) (*corev1.Node, bool) {
 			stale = append(stale, k)
 		}
 	}
-	if len(stale) == 0 && subset(want.Labels, have.Labels) && subset(annotations, have.Annotations) && taintsEqual(want.Spec.Taints, ownTaints(have.Spec.Taints)) {
+	_, cordoned := have.Annotations[AnnotationCordoned]
+	if !cordoned && len(stale) == 0 && subset(want.Labels, have.Labels) && subset(annotations, have.Annotations) && taintsEqual(want.Spec.Taints, ownTaints(have.Spec.Taints)) {
 		return have, false
 	}
 	up := have.DeepCopy()
@@ -55,6 +57,7 @@ func NodeUpdate(want, have *corev1.Node) (*corev1.Node, bool) {
 		delete(up.Labels, k)
 	}
 	up.Spec.Taints = append(slices.Clone(want.Spec.Taints), hostTaints(have.Spec.Taints)...)
+	uncordon(up)
 	return up, true
 }
 
