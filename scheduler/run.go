@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"k8s.io/component-base/configz"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 )
@@ -46,7 +47,10 @@ kosmos-scheduler profile); pods opt in with schedulerName: kosmos-scheduler.`
 
 // Run runs the scheduler in this process with the configuration file until
 // ctx ends (tests, the local sandbox). It returns once the scheduler is set
-// up; the scheduler's end is reported on the returned channel.
+// up; the scheduler's end is reported on the returned channel. Once that
+// end is reported, Run may be called again (a restarted scheduler): the
+// configuration the scheduler registers process-wide (configz) goes with
+// it.
 func Run(ctx context.Context, configFile string) (<-chan error, error) {
 	o := options.NewOptions()
 	if err := o.ComponentGlobalsRegistry.Set(); err != nil {
@@ -59,6 +63,10 @@ func Run(ctx context.Context, configFile string) (<-chan error, error) {
 		return nil, fmt.Errorf("scheduler setup: %w", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, cc, sched) }()
+	go func() {
+		err := app.Run(ctx, cc, sched)
+		configz.Delete("componentconfig") // registered by app.Run, once per process
+		done <- err
+	}()
 	return done, nil
 }

@@ -101,8 +101,8 @@ type Sandbox struct {
 	world   *networld.World
 
 	o Options
-	// stopReconciler ends the running reconciler and waits for it.
-	stopReconciler func()
+	// stops end the running controllers (by Component) and wait for them.
+	stops map[Component]func()
 	ctx            context.Context
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
@@ -306,32 +306,28 @@ func (s *Sandbox) startControllerManager(name, bin string) error {
 	return nil
 }
 
+// Component names a controller of the sandbox that Restart can kill.
+type Component string
+
+// The sandbox's controllers, each a leader in a real deployment.
+const (
+	ComponentReconciler Component = "reconciler"
+	ComponentTree       Component = "tree"
+	ComponentScheduler  Component = "scheduler"
+)
+
 // StartControllers runs, against the host, the kube-scheduler with the
 // Kosmos plugins and the tree controller, and the reconciler following
 // the topology file. Call it once the first apply installed the CRDs.
 func (s *Sandbox) StartControllers() error {
 	host := s.hostName()
-	cfg := s.Env.Cluster(host).Config
-	scheme, err := reconciler.Scheme()
-	if err != nil {
-		return err
-	}
-	hc, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
-	conf, err := s.schedulerConfig(host)
-	if err != nil {
-		return err
-	}
-	if _, err := scheduler.Run(s.ctx, conf); err != nil {
-		return err
+	for _, c := range []Component{ComponentScheduler, ComponentTree, ComponentReconciler} {
+		if err := s.start(c); err != nil {
+			return err
+		}
 	}
 	s.say("  kube-scheduler with the Kosmos plugins (profile kosmos-scheduler) on %s", host)
-	ctl := &tree.Controller{Host: hc, Config: cfg, Namespace: Namespace, Interval: 2 * time.Second, Grace: 20 * time.Second, Log: s.o.Log}
-	s.wg.Go(func() { _ = ctl.Run(s.ctx) })
 	s.say("  tree controller on %s", host)
-	s.startReconciler()
 	s.say("  reconciler following %s", s.o.Topology)
 	if s.world != nil {
 		if err := s.startAgents(); err != nil {
@@ -341,9 +337,42 @@ func (s *Sandbox) StartControllers() error {
 	return s.startDNS(host)
 }
 
-// startReconciler runs a fresh reconciler (no facts, no memory) following
-// the topology file.
-func (s *Sandbox) startReconciler() {
+// start runs a fresh instance of component c (no memory of a previous
+// one) until Restart or Stop ends it.
+func (s *Sandbox) start(c Component) error {
+	ctx, cancel := context.WithCancel(s.ctx)
+	var run func() error
+	var err error
+	switch c {
+	case ComponentReconciler:
+		run = s.reconciler(ctx)
+	case ComponentTree:
+		run, err = s.tree(ctx)
+	case ComponentScheduler:
+		run, err = s.scheduler(ctx)
+	default:
+		err = fmt.Errorf("no component %q", c)
+	}
+	if err != nil {
+		cancel()
+		return fmt.Errorf("start %s: %w", c, err)
+	}
+	done := make(chan struct{})
+	s.wg.Go(func() {
+		defer close(done)
+		if err := run(); err != nil && ctx.Err() == nil {
+			s.o.Log.Error("component ended", "component", c, "err", err)
+		}
+	})
+	if s.stops == nil {
+		s.stops = map[Component]func(){}
+	}
+	s.stops[c] = func() { cancel(); <-done }
+	return nil
+}
+
+// reconciler is a fresh reconciler following the topology file.
+func (s *Sandbox) reconciler(ctx context.Context) func() error {
 	ctl := &reconciler.Controller{
 		Source: reconciler.FileSource{Path: s.o.Topology},
 		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
@@ -351,21 +380,46 @@ func (s *Sandbox) startReconciler() {
 		},
 		Resync: 30 * time.Second, Prune: true, Log: s.o.Log,
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	done := make(chan struct{})
-	s.wg.Go(func() { defer close(done); _ = ctl.Run(ctx) })
 	s.Reconciler = ctl
-	s.stopReconciler = func() { cancel(); <-done }
+	return func() error { return ctl.Run(ctx) }
 }
 
-// RestartReconciler ends the running reconciler wherever it is (mid-pass,
-// as a killed leader) and starts a fresh one that remembers nothing: what a
-// crash and a restart of its pod do.
-func (s *Sandbox) RestartReconciler() {
-	if s.stopReconciler != nil {
-		s.stopReconciler()
+// tree is a fresh tree controller against the host.
+func (s *Sandbox) tree(ctx context.Context) (func() error, error) {
+	cfg := s.Env.Cluster(s.hostName()).Config
+	scheme, err := reconciler.Scheme()
+	if err != nil {
+		return nil, err
 	}
-	s.startReconciler()
+	hc, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	ctl := &tree.Controller{Host: hc, Config: cfg, Namespace: Namespace, Interval: 2 * time.Second, Grace: 20 * time.Second, Log: s.o.Log}
+	return func() error { return ctl.Run(ctx) }, nil
+}
+
+// scheduler is a fresh kube-scheduler with the Kosmos plugins.
+func (s *Sandbox) scheduler(ctx context.Context) (func() error, error) {
+	conf, err := s.schedulerConfig(s.hostName())
+	if err != nil {
+		return nil, err
+	}
+	done, err := scheduler.Run(ctx, conf)
+	if err != nil {
+		return nil, err
+	}
+	return func() error { return <-done }, nil
+}
+
+// Restart ends component c wherever it is (mid-pass, as a killed leader)
+// and starts a fresh one that remembers nothing: what a crash and a
+// restart of its pod do.
+func (s *Sandbox) Restart(c Component) error {
+	if stop := s.stops[c]; stop != nil {
+		stop()
+	}
+	return s.start(c)
 }
 
 // startDNS runs `kosmos dns` for the host on loopback: the topology's

@@ -20,8 +20,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -33,6 +35,7 @@ import (
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree/translate"
 )
 
 // chaosLong runs the full suite (make chaos): API servers frozen for 90 s,
@@ -163,7 +166,9 @@ func (c *chaos) memberFrozen(t *testing.T, ctx context.Context) {
 	}
 	defer func() { _ = env.Resume() }()
 	hold(t, c.freeze/3)
-	c.sb.RestartReconciler()
+	if err := c.sb.Restart(sandbox.ComponentReconciler); err != nil {
+		t.Fatal(err)
+	}
 	clusters, err := reconciler.ConnectContexts(c.sb.Topology, c.sb.KubeconfigPath)
 	if err != nil {
 		t.Fatal(err)
@@ -242,11 +247,144 @@ func (c *chaos) badTopologies(t *testing.T, _ context.Context) {
 	c.writeTopology(t, c.good)
 }
 
-// leaderKilled: the reconciler is killed mid-pass twice in a row.
-func (c *chaos) leaderKilled(t *testing.T, _ context.Context) {
-	c.sb.RestartReconciler()
-	hold(t, 300*time.Millisecond)
-	c.sb.RestartReconciler()
+// leaderKilled: with a Deployment running through the tree, the
+// reconciler, the tree and the scheduler are killed mid-pass twice in a
+// row and started again, remembering nothing. The virtual nodes and the
+// running pods stay the same objects (nothing deleted and recreated), no
+// pod runs twice, and the fresh scheduler and tree place and run new
+// replicas.
+func (c *chaos) leaderKilled(t *testing.T, ctx context.Context) {
+	host := kubernetes.NewForConfigOrDie(c.sb.Env.Cluster("host").Config)
+	web := workload{host: host, ns: "chaos", name: "web"}
+	web.scale(t, ctx, 3)
+	before := web.uids(t, ctx)
+	for range 2 {
+		for _, comp := range []sandbox.Component{sandbox.ComponentReconciler, sandbox.ComponentTree, sandbox.ComponentScheduler} {
+			if err := c.sb.Restart(comp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hold(t, 300*time.Millisecond)
+	}
+	web.scale(t, ctx, 5)
+	after := web.uids(t, ctx)
+	for k, uid := range before {
+		if after[k] != uid {
+			t.Errorf("%s was deleted and recreated across the restarts (UID %s, now %q)", k, uid, after[k])
+		}
+	}
+	c.onceEach(t, ctx, web)
+}
+
+// onceEach fails the test when a host pod has more than one copy in the
+// members, or a copy outlives its host pod, once the fleet settles.
+func (c *chaos) onceEach(t *testing.T, ctx context.Context, w workload) {
+	t.Helper()
+	poll.NoError(t, time.Minute, "one copy per host pod", func() error {
+		pods, err := w.host.CoreV1().Pods(w.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		live := map[string]bool{}
+		for _, p := range pods.Items {
+			live[string(p.UID)] = true
+		}
+		copies := map[string]int{}
+		for _, m := range []string{"member-a", "member-b", "member-c"} {
+			mp, err := kubernetes.NewForConfigOrDie(c.sb.Env.Cluster(m).Config).CoreV1().Pods(w.ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			for _, p := range mp.Items {
+				uid := p.Annotations[translate.AnnotationHostPodUID]
+				if copies[uid]++; !live[uid] || copies[uid] > 1 {
+					return fmt.Errorf("member %s: pod %s copies host pod %s (live %v, copies %d)", m, p.Name, uid, live[uid], copies[uid])
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// workload is a Deployment in the host placed by the Kosmos scheduler on
+// virtual nodes.
+type workload struct {
+	host     kubernetes.Interface
+	ns, name string
+}
+
+// scale creates or scales the Deployment to n replicas and waits until n
+// of its pods run on virtual nodes.
+func (w workload) scale(t *testing.T, ctx context.Context, n int32) {
+	t.Helper()
+	labels := map[string]string{"app": w.name}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: w.ns},
+		Spec: appsv1.DeploymentSpec{Replicas: &n, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				SchedulerName: "kosmos-scheduler", Containers: []corev1.Container{{Name: "web", Image: "nginx:1.27"}},
+				// No DistributionPolicy covers the namespace: the pods go to
+				// virtual nodes because they select and tolerate them.
+				NodeSelector: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByTree},
+				Tolerations:  []corev1.Toleration{{Key: v1alpha1.TaintLeaf, Operator: corev1.TolerationOpExists}}}}}}
+	if _, err := w.host.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		have, err := w.host.AppsV1().Deployments(w.ns).Get(ctx, w.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = w.host.AppsV1().Deployments(w.ns).Create(ctx, d, metav1.CreateOptions{})
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		have.Spec.Replicas = &n
+		_, err = w.host.AppsV1().Deployments(w.ns).Update(ctx, have, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.NoError(t, 2*time.Minute, fmt.Sprintf("%d pods of %s running through the tree", n, w.name), func() error {
+		running, seen := 0, []string{}
+		for _, p := range w.pods(t, ctx) {
+			if p.Status.Phase == corev1.PodRunning && strings.HasPrefix(p.Spec.NodeName, "kosmos-") && p.DeletionTimestamp == nil {
+				running++
+			}
+			seen = append(seen, fmt.Sprintf("%s on %q %s %v", p.Name, p.Spec.NodeName, p.Status.Phase, p.Status.Conditions))
+		}
+		if running != int(n) {
+			return fmt.Errorf("%d of %d running: %v", running, n, seen)
+		}
+		return nil
+	})
+}
+
+func (w workload) pods(t *testing.T, ctx context.Context) []corev1.Pod {
+	t.Helper()
+	pods, err := w.host.CoreV1().Pods(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pods.Items
+}
+
+// uids are the UIDs of the workload's pods and of the virtual nodes, by
+// kind/name.
+func (w workload) uids(t *testing.T, ctx context.Context) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, p := range w.pods(t, ctx) {
+		out["pod/"+p.Name] = string(p.UID)
+	}
+	nodes, err := w.host.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelManagedBy + "=" + v1alpha1.ManagedByTree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		out["node/"+n.Name] = string(n.UID)
+	}
+	return out
 }
 
 // sliceStream changes an exported service's EndpointSlice 50 times a
@@ -369,7 +507,7 @@ func TestChaos(t *testing.T) {
 		run  func(*testing.T, context.Context)
 	}{
 		{fmt.Sprintf("member-b's API server frozen %s; reconciler restarted, apply --partial", c.freeze), c.memberFrozen},
-		{"reconciler killed mid-pass, twice", c.leaderKilled},
+		{"reconciler, tree and scheduler killed mid-pass, twice", c.leaderKilled},
 		{fmt.Sprintf("host's API server frozen %s", c.freeze), c.hostFrozen},
 		{"invalid, then truncated (guarded), then good topology", c.badTopologies},
 		{"EndpointSlice changes at 50/s", c.sliceStream},
