@@ -17,8 +17,11 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// MaxFileSize is the largest topology file the loader reads.
-const MaxFileSize = 8 << 20
+// MaxFileSize is the largest topology file the loader reads: the most a
+// ConfigMap holds, and far more than a topology of hundreds of clusters needs.
+// Parsing costs about a hundred times the file's size in memory, so the limit
+// also bounds what a hostile file can cost before its nodes are counted.
+const MaxFileSize = 1 << 20
 
 // LoadFile reads, decodes, defaults and validates the topology in path. A
 // topology with problems is rejected whole: the error is a Problems listing
@@ -56,6 +59,9 @@ func load(data []byte) (*v1alpha1.KosmosTopology, Problems) {
 	}
 	root, ps := parseOneDocument(data)
 	if ps != nil {
+		return nil, ps
+	}
+	if ps := checkBounds(root); ps != nil {
 		return nil, ps
 	}
 	if ps := checkHeader(root); ps != nil {
