@@ -141,7 +141,7 @@ comment (and a line on stderr) says what and how to get it.`,
 
 // readFacts loads a facts file; any problem is exit 2.
 func readFacts(path string) (plan.Facts, error) {
-	data, err := os.ReadFile(path)
+	data, err := schema.ReadFileLimit(path, plan.MaxFactsSize)
 	if err != nil {
 		return nil, &exitError{exitError2, err}
 	}
