@@ -65,6 +65,8 @@ func (st State) isRecordedProcess() (bool, string) {
 	switch {
 	case err != nil:
 		return false, "no such process"
+	case cmdline == "":
+		return false, "it has exited"
 	case start != st.StartTime:
 		return false, fmt.Sprintf("started at tick %d, the sandbox at tick %d: the PID was reused", start, st.StartTime)
 	case cmdline != st.Cmdline:
