@@ -28,7 +28,9 @@
 //   - PTR records of other clusters' addresses (services and headless
 //     endpoints) when the plugin serves in-addr.arpa or ip6.arpa; the local
 //     cluster's addresses have theirs in cluster.local, so in reverse zones
-//     every other question goes to the next plugin.
+//     every other question goes to the next plugin. In `kosmos dns` the
+//     kubernetes plugin comes first (dnsplugin/server), so a local address
+//     is always answered by it.
 //   - dns-version.<zone> TXT "1.0.0".
 //
 // A name that exists without records of the asked type is NODATA (NOERROR,
@@ -41,6 +43,9 @@
 // immutable Index; Lookup answers one question from it. The plugin watches
 // both kinds with client-go informers and swaps in a new index after every
 // batch of changes, so queries never reach the API server and take no lock.
+// The informers select only what the reconciler writes (labels
+// app.kubernetes.io/managed-by=kosmos and kosmos.io/topology): an object
+// anyone else creates, MCS labels and all, is never answered.
 //
 // # Usage
 //

@@ -8,6 +8,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -16,7 +17,30 @@ import (
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
 	mcsinformers "sigs.k8s.io/mcs-api/pkg/client/informers/externalversions"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
+
+// The plugin reads only what the Kosmos reconciler writes: objects that
+// carry its managed-by and topology labels. A ServiceImport or an MCS-labelled
+// EndpointSlice created by anyone else (another MCS implementation, a user
+// who may write in one namespace) is neither watched nor answered.
+var (
+	importSelector = managedSelector()
+	sliceSelector  = managedSelector(mcsv1a1.LabelServiceName, mcsv1a1.LabelSourceCluster)
+)
+
+// managedSelector selects managed-by=kosmos objects that also carry the
+// topology label and every one of keys.
+func managedSelector(keys ...string) labels.Selector {
+	sel := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy})
+	for _, k := range append([]string{v1alpha1.LabelTopology}, keys...) {
+		if r, err := labels.NewRequirement(k, selection.Exists, nil); err == nil { // constant keys: no error
+			sel = sel.Add(*r)
+		}
+	}
+	return sel
+}
 
 // syncTimeout is how long Start waits for the informers before the server
 // starts answering anyway (with SERVFAIL inside the zone until synced).
@@ -39,8 +63,8 @@ func (k *Kosmos) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// Start watches ServiceImports and imported EndpointSlices in the cluster
-// and keeps the index current. It waits a few seconds for the first sync.
+// Start watches the Kosmos-managed ServiceImports and imported EndpointSlices
+// in the cluster and keeps the index current. It waits a few seconds for the first sync.
 func (k *Kosmos) Start() error {
 	cfg, err := k.restConfig()
 	if err != nil {
@@ -58,9 +82,11 @@ func (k *Kosmos) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	k.stop = cancel
 	kf := informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.LabelSelector = mcsv1a1.LabelServiceName + "," + mcsv1a1.LabelSourceCluster
+		o.LabelSelector = sliceSelector.String()
 	}))
-	mf := mcsinformers.NewSharedInformerFactory(mc, 0)
+	mf := mcsinformers.NewSharedInformerFactoryWithOptions(mc, 0, mcsinformers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = importSelector.String()
+	}))
 	epInf := kf.Discovery().V1().EndpointSlices()
 	siInf := mf.Multicluster().V1alpha1().ServiceImports()
 	changed := make(chan struct{}, 1)
@@ -136,11 +162,11 @@ func signal(ch chan struct{}) {
 
 // rebuild builds the indexes of every zone from the informers' caches.
 func (k *Kosmos) rebuild(listImports func(labels.Selector) ([]*mcsv1a1.ServiceImport, error), listSlices func(labels.Selector) ([]*discoveryv1.EndpointSlice, error)) {
-	sis, err := listImports(labels.Everything())
+	sis, err := listImports(importSelector)
 	if err != nil {
 		return
 	}
-	eps, err := listSlices(labels.Everything())
+	eps, err := listSlices(sliceSelector)
 	if err != nil {
 		return
 	}

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"kosmos.io/kosmos/internal/kubeconfig"
 	"kosmos.io/kosmos/internal/leader"
 	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/internal/testinfra/testenv"
@@ -238,7 +239,7 @@ func runReconciler(ctx context.Context, t *testing.T, admin *rest.Config, cs kub
 		Resync: time.Minute, ClusterTimeout: 30 * time.Second, Prune: true, Log: log,
 		Source: &reconciler.ObjectSource{Client: sa, Namespace: "kosmos-system", Name: "kosmos", Events: rec},
 		Connect: func(tp *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
-			return reconciler.ConnectSecrets(ctx, cfg, tp, "kosmos-system")
+			return reconciler.ConnectSecrets(ctx, cfg, tp, "kosmos-system", kubeconfig.Options{})
 		},
 	}
 	rctx, stop := context.WithCancel(ctx)

@@ -88,7 +88,7 @@ func newCluster(name string, cfg *rest.Config, scheme *runtime.Scheme) Cluster {
 // controller's own, in-cluster, credentials). Kubeconfigs that would run a
 // program (exec plugins, auth providers) are refused. One cluster that
 // cannot be reached does not stop the others; no error shows a credential.
-func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTopology, namespace string) ([]Cluster, error) {
+func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTopology, namespace string, opts kubeconfig.Options) ([]Cluster, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTo
 			}
 			continue
 		}
-		cfg, _, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace)
+		cfg, _, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace, opts)
 		if err != nil {
 			out = append(out, Cluster{Name: c.Name, Err: err})
 			continue

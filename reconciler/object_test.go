@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kosmos.io/kosmos/internal/kubeconfig"
 	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/reconciler"
@@ -84,7 +85,7 @@ func TestObjectSource(t *testing.T) {
 	ctl := &reconciler.Controller{
 		Source: &reconciler.ObjectSource{Client: wc, Namespace: ns, Name: topo.Name, Events: rec},
 		Connect: func(tp *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
-			return reconciler.ConnectSecrets(ctx, env.Cluster("host").Config, tp, ns)
+			return reconciler.ConnectSecrets(ctx, env.Cluster("host").Config, tp, ns, kubeconfig.Options{})
 		},
 		Resync:         time.Second,
 		ClusterTimeout: 3 * time.Second,

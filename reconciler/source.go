@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -72,9 +71,10 @@ type FileSource struct{ Path string }
 
 func (s FileSource) String() string { return s.Path }
 
-// Read loads and validates the file; version is its content.
+// Read loads and validates the file; version is its content. A file over
+// schema.MaxFileSize is refused without reading more than the limit.
 func (s FileSource) Read(context.Context) (*v1alpha1.KosmosTopology, string, error) {
-	data, err := os.ReadFile(s.Path)
+	data, err := schema.ReadTopologyFile(s.Path)
 	if err != nil {
 		return nil, "", err
 	}

@@ -3,7 +3,7 @@
 //
 // # Loading
 //
-// LoadFile reads one YAML document (at most 8 MiB), checks its structure
+// LoadFile reads one YAML document (at most 1 MiB), checks its structure
 // against the Go types in v1alpha1 (unknown fields with a did-you-mean,
 // credential-looking fields, values of the wrong kind), decodes it, applies
 // v1alpha1.SetDefaults and runs Validate. A topology with any problem is
@@ -13,6 +13,12 @@
 //	topology.yaml:14:9: spec.clusters[1].network.podCIDRs[0]: "10.0.0.0/33" is not a CIDR
 //
 // No message echoes a value that looks like a credential.
+//
+// Hostile input fails fast and small: before anything walks the parsed tree,
+// the loader measures it with its aliases expanded (linear in the file) and
+// refuses, at the offending node, a document over 100,000 nodes, nested deeper
+// than 64 levels, or whose aliases add more than 10,000 nodes (bounds.go).
+// Validation keeps at most 1,000 problems and counts the rest.
 //
 // # Validation
 //

@@ -17,24 +17,55 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// MaxFileSize is the largest topology file the loader reads.
-const MaxFileSize = 8 << 20
+// MaxFileSize is the largest topology file the loader reads: the most a
+// ConfigMap holds, and far more than a topology of hundreds of clusters needs.
+// Parsing costs about a hundred times the file's size in memory, so the limit
+// also bounds what a hostile file can cost before its nodes are counted.
+const MaxFileSize = 1 << 20
 
 // LoadFile reads, decodes, defaults and validates the topology in path. A
 // topology with problems is rejected whole: the error is a Problems listing
 // every one, each with file:line:col and field path. Other errors (the file
 // cannot be read) are returned as they are.
 func LoadFile(path string) (*v1alpha1.KosmosTopology, error) {
+	data, err := ReadTopologyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Load(path, data)
+}
+
+// ReadTopologyFile reads a topology file of at most MaxFileSize bytes. A
+// larger file is refused, after reading one byte past the limit, with
+// Problems saying so (the same as Load says of such data).
+func ReadTopologyFile(path string) ([]byte, error) {
+	data, err := ReadFileLimit(path, MaxFileSize)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, Problems{{File: path, Message: fmt.Sprintf("file is larger than %d MiB", MaxFileSize>>20)}}
+	}
+	return data, err
+}
+
+// ErrTooLarge says a file is over the limit of what its reader reads.
+var ErrTooLarge = errors.New("file is too large")
+
+// ReadFileLimit reads the file at path, refusing one of more than limit
+// bytes with an error wrapping ErrTooLarge. It never reads more than limit+1
+// bytes, whatever the file's size (a device or a sparse file included).
+func ReadFileLimit(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return Load(path, data)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("read %s: more than %d bytes: %w", path, limit, ErrTooLarge)
+	}
+	return data, nil
 }
 
 // Load is LoadFile for data already in memory; name is the file name used in
@@ -56,6 +87,9 @@ func load(data []byte) (*v1alpha1.KosmosTopology, Problems) {
 	}
 	root, ps := parseOneDocument(data)
 	if ps != nil {
+		return nil, ps
+	}
+	if ps := checkBounds(root); ps != nil {
 		return nil, ps
 	}
 	if ps := checkHeader(root); ps != nil {

@@ -64,7 +64,7 @@ func TestInvalidTopologies(t *testing.T) {
 func TestLoadLimits(t *testing.T) {
 	big := make([]byte, MaxFileSize+1)
 	_, err := Load("big.yaml", big)
-	if err == nil || err.Error() != "big.yaml: file is larger than 8 MiB" {
+	if err == nil || err.Error() != "big.yaml: file is larger than 1 MiB" {
 		t.Errorf("oversized file: got %v", err)
 	}
 	if _, err := LoadFile("testdata/does-not-exist.yaml"); err == nil || errors.As(err, new(Problems)) {

@@ -59,9 +59,31 @@ func (ps Problems) sort() Problems {
 	return slices.Compact(ps)
 }
 
-// collector gathers problems with printf-style helpers.
-type collector struct{ ps Problems }
+// maxProblems is the most problems a collector keeps: a hostile document
+// (a thousand overlapping CIDRs, say) could otherwise produce problems
+// quadratic in its size. The rest are counted, not formatted.
+const maxProblems = 1000
+
+// collector gathers problems with printf-style helpers, keeping at most
+// maxProblems of them.
+type collector struct {
+	ps      Problems
+	dropped int
+}
 
 func (c *collector) add(path, format string, args ...any) {
+	if len(c.ps) >= maxProblems {
+		c.dropped++
+		return
+	}
 	c.ps = append(c.ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// problems returns what was collected, with a last problem saying how many
+// were left out.
+func (c *collector) problems() Problems {
+	if c.dropped == 0 {
+		return c.ps
+	}
+	return append(c.ps, Problem{Message: fmt.Sprintf("%d more problems not listed: fix the ones above first", c.dropped)})
 }

@@ -28,7 +28,7 @@ func Validate(t *v1alpha1.KosmosTopology) Problems {
 	if msgs := validation.IsDNS1123Subdomain(t.Spec.DNS.Domain); len(msgs) > 0 {
 		v.add("spec.dns.domain", "%q is not a DNS name: %s", t.Spec.DNS.Domain, strings.Join(msgs, "; "))
 	}
-	return v.ps
+	return v.problems()
 }
 
 type validator struct {

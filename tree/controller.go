@@ -60,6 +60,9 @@ type Controller struct {
 	Config *rest.Config
 	// Namespace of kubeconfig Secrets that name none.
 	Namespace string
+	// Kubeconfig loosens what a kubeconfig Secret may hold (default: inline
+	// data only, TLS verified).
+	Kubeconfig kubeconfig.Options
 	// Interval between passes over virtual nodes, leases and copies
 	// (default 10s); pods are synced as they change, not by the pass.
 	Interval time.Duration
@@ -261,7 +264,7 @@ func (m *memberSync) hasCopy(prefix, ns, name string) bool {
 // connect returns the member's sync, started on first use and restarted
 // when its kubeconfig Secret changes.
 func (c *Controller) connect(ctx context.Context, cl *v1alpha1.Cluster) (*memberSync, error) {
-	cfg, version, err := kubeconfig.FromSecret(ctx, c.Host, cl.Spec.Kubeconfig, c.Namespace)
+	cfg, version, err := kubeconfig.FromSecret(ctx, c.Host, cl.Spec.Kubeconfig, c.Namespace, c.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,10 @@ func newDNSCommand() *cobra.Command {
 kosmos plugin: it answers <svc>.<ns>.svc.clusterset.local (the topology's
 spec.dns.domain) from the ServiceImports and EndpointSlices the Kosmos
 reconciler keeps in this cluster, following the Multi-Cluster Services DNS
-specification. The kosmos directive runs before kubernetes, so one server
-answers the clusterset and the cluster-local zone.
+specification, reading only the objects the reconciler labelled as its own.
+The kosmos directive runs after kubernetes: one server answers the clusterset
+and the cluster-local zone, and in the reverse zones the cluster's own
+addresses are answered by kubernetes before kosmos sees the question.
 
 The Corefile shipped in kustomize/base/dns/Corefile serves both zones with
 health, ready and Prometheus metrics; set KOSMOS_CLUSTER to the name of the

@@ -55,10 +55,11 @@ func TestDNSCommand(t *testing.T) {
 	ctx := context.Background()
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
-		&mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+		&mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: "t"}},
 			Spec: mcsv1a1.ServiceImportSpec{Type: mcsv1a1.ClusterSetIP, Ports: []mcsv1a1.ServicePort{{Name: "http", Protocol: "TCP", Port: 80}}}},
 		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "web-a", Namespace: "shop",
-			Labels:      map[string]string{mcsv1a1.LabelServiceName: "web", mcsv1a1.LabelSourceCluster: "a"},
+			Labels: map[string]string{mcsv1a1.LabelServiceName: "web", mcsv1a1.LabelSourceCluster: "a",
+				v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: "t"},
 			Annotations: map[string]string{v1alpha1.AnnotationServiceIPs: "10.0.0.10"}},
 			AddressType: discoveryv1.AddressTypeIPv4, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.5"}}}},
 	} {

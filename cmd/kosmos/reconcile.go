@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/internal/component"
+	"kosmos.io/kosmos/internal/kubeconfig"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/inventory"
 	"kosmos.io/kosmos/reconciler/plan"
@@ -141,7 +142,7 @@ comment (and a line on stderr) says what and how to get it.`,
 
 // readFacts loads a facts file; any problem is exit 2.
 func readFacts(path string) (plan.Facts, error) {
-	data, err := os.ReadFile(path)
+	data, err := schema.ReadFileLimit(path, plan.MaxFactsSize)
 	if err != nil {
 		return nil, &exitError{exitError2, err}
 	}
@@ -290,7 +291,7 @@ func runApply(cmd *cobra.Command, f applyFlags) error {
 
 type reconcileFlags struct {
 	file, object, kubeconfig, context, connect, namespace, healthAddr string
-	prune, leaderElect                                                bool
+	prune, leaderElect, allowInsecureKubeconfig                       bool
 	resync, clusterTimeout, endpointExpiry                            time.Duration
 }
 
@@ -340,6 +341,7 @@ holder acts. /healthz, /readyz and /metrics are served on --health-addr.`,
 	fl.StringVar(&f.connect, "connect", "auto", "how clusters are reached: secrets, contexts or auto")
 	fl.StringVar(&f.namespace, "namespace", cmpOr(os.Getenv("POD_NAMESPACE"), v1alpha1.SystemNamespace), "namespace of kubeconfig Secrets without one, and of the leader Lease")
 	fl.BoolVar(&f.prune, "prune", true, "delete owned objects that are no longer desired")
+	fl.BoolVar(&f.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "accept kubeconfig Secrets marked insecure-skip-tls-verify (test setups only; file paths, proxies and exec plugins stay refused)")
 	fl.DurationVar(&f.resync, "resync", time.Minute, "period of the full pass that reverts drift and retries failed clusters")
 	fl.DurationVar(&f.endpointExpiry, "endpoint-expiry", 2*time.Minute, "how long the imported endpoints of a cluster that stopped answering are kept in the other clusters")
 	fl.DurationVar(&f.clusterTimeout, "cluster-timeout", 5*time.Minute, "longest a phase of a pass (observe, apply) may take in one cluster; each request is bounded to 30s")
@@ -378,7 +380,7 @@ func runReconcile(ctx context.Context, stderr io.Writer, f reconcileFlags) error
 	}
 	if f.connect == "secrets" {
 		ctl.Connect = func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
-			return reconciler.ConnectSecrets(ctx, host, t, f.namespace)
+			return reconciler.ConnectSecrets(ctx, host, t, f.namespace, kubeconfig.Options{AllowInsecureSkipTLSVerify: f.allowInsecureKubeconfig})
 		}
 	}
 	if f.object != "" {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/component"
+	"kosmos.io/kosmos/internal/kubeconfig"
 	kscheme "kosmos.io/kosmos/schema/scheme"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
@@ -57,7 +58,7 @@ type treeFlags struct {
 	interval, grace                                         time.Duration
 	workers                                                 int
 	qps                                                     float32
-	leaderElect                                             bool
+	leaderElect, allowInsecureKubeconfig                    bool
 }
 
 func newTreeCommand() *cobra.Command {
@@ -86,6 +87,7 @@ func newTreeCommand() *cobra.Command {
 	fl.StringVar(&f.kubeletKey, "kubelet-key", "", "key of --kubelet-cert")
 	fl.StringVar(&f.nodeIP, "node-ip", os.Getenv("POD_IP"), "address the virtual nodes advertise for their kubelet endpoint")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "act only while holding the Lease kosmos-tree")
+	fl.BoolVar(&f.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "accept kubeconfig Secrets marked insecure-skip-tls-verify (test setups only; file paths, proxies and exec plugins stay refused)")
 	fl.StringVar(&f.healthAddr, "health-addr", ":9442", "address of /healthz, /readyz and /metrics (empty: off)")
 	return cmd
 }
@@ -107,7 +109,8 @@ func runTree(ctx context.Context, stderr io.Writer, f treeFlags) error {
 		return &exitError{exitError2, err}
 	}
 	ctl := &tree.Controller{Host: host, Config: cfg, Namespace: f.namespace, Interval: f.interval, Grace: f.grace,
-		Workers: f.workers, QPS: f.qps, Log: log}
+		Workers: f.workers, QPS: f.qps, Log: log,
+		Kubeconfig: kubeconfig.Options{AllowInsecureSkipTLSVerify: f.allowInsecureKubeconfig}}
 	if f.kubeletCA != "" {
 		stopKubelet, err := serveKubelet(ctx, ctl, f.kubeletAddr, f.kubeletCA, f.kubeletCert, f.kubeletKey, f.nodeIP)
 		if err != nil {

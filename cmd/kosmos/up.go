@@ -169,7 +169,10 @@ func runSandbox(out io.Writer, o sandbox.Options) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return &exitError{exitError2, err}
 	}
-	st := sandbox.State{PID: os.Getpid(), Topology: topology, Dataplane: o.Dataplane, Nodes: cmp.Or(o.NodesPerCluster, 2)}
+	st := sandbox.State{Topology: topology, Dataplane: o.Dataplane, Nodes: cmp.Or(o.NodesPerCluster, 2)}
+	if err := st.Record(os.Getpid()); err != nil {
+		return &exitError{exitError2, err}
+	}
 	if err := sandbox.WriteState(dir, st); err != nil { // kosmos down can stop it while it starts
 		return &exitError{exitError2, err}
 	}
@@ -235,34 +238,18 @@ func newDownCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Stop the local sandbox and remove its state",
+		Long: `Down stops the sandbox whose state is in --state-dir and removes the directory.
+It touches only a directory that kosmos up marked (.kosmos-sandbox); it
+signals the recorded process only while that process has the start time and
+command line recorded (after a crash, its PID may belong to someone else);
+an unreadable state.json is refused and nothing is removed.`,
 		Example: `  kosmos down
   kosmos down --state-dir /tmp/my-sandbox`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out := cmd.OutOrStdout()
-			st, err := sandbox.ReadState(dir)
-			if errors.Is(err, os.ErrNotExist) {
-				fmt.Fprintf(out, "no sandbox in %s\n", dir)
-				return nil
-			}
-			if st.PID != 0 {
-				fmt.Fprintf(out, "stopping the sandbox (pid %d)\n", st.PID)
-				_ = syscall.Kill(st.PID, syscall.SIGTERM)
-				deadline := time.Now().Add(90 * time.Second)
-				for syscall.Kill(st.PID, 0) == nil && time.Now().Before(deadline) {
-					time.Sleep(200 * time.Millisecond)
-				}
-				if syscall.Kill(st.PID, 0) == nil {
-					_ = syscall.Kill(-st.PID, syscall.SIGKILL) // its session: control planes included
-				}
-			}
-			if st.Dataplane {
-				sandbox.DestroyDataplane() // gone with the process, unless it died hard
-			}
-			if err := os.RemoveAll(dir); err != nil {
+			if err := sandbox.Down(dir, cmd.OutOrStdout()); err != nil {
 				return &exitError{exitError2, err}
 			}
-			fmt.Fprintf(out, "sandbox stopped; %s removed\n", dir)
 			return nil
 		},
 	}

@@ -109,12 +109,12 @@ func benchObjects(b *testing.B, cfg *rest.Config) (kosmosIPs, kubeIPs []string) 
 					AddressType: discoveryv1.AddressTypeIPv4, Endpoints: ep})
 			}
 			if err == nil {
-				err = c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name},
+				err = c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name, Labels: managed(nil)},
 					Spec: mcsv1a1.ServiceImportSpec{Type: mcsv1a1.ClusterSetIP, IPs: []string{kosmosIP}, Ports: []mcsv1a1.ServicePort{{Name: "http", Protocol: "TCP", Port: 80}}}})
 			}
 			if err == nil {
 				err = c.Create(ctx, &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name + "-b",
-					Labels:      map[string]string{mcsv1a1.LabelServiceName: name, mcsv1a1.LabelSourceCluster: "b"},
+					Labels:      managed(map[string]string{mcsv1a1.LabelServiceName: name, mcsv1a1.LabelSourceCluster: "b"}),
 					Annotations: map[string]string{v1alpha1.AnnotationServiceIPs: kosmosIP}},
 					AddressType: discoveryv1.AddressTypeIPv4, Endpoints: ep})
 			}

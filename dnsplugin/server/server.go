@@ -4,9 +4,14 @@
 // # Plugin order
 //
 // CoreDNS orders a server's plugins by its directive list, not by the
-// Corefile. The kosmos directive is inserted just before kubernetes, so the
-// multi-cluster zone is answered before the cluster-local one and before
-// forward, and cache, metrics and the like wrap it as they wrap kubernetes.
+// Corefile. The kosmos directive is inserted just after kubernetes: the
+// kubernetes plugin answers the reverse zones first, so the address of a
+// local Service or Pod always resolves to its cluster.local name whatever
+// the multi-cluster objects say, and only the questions it passes on
+// (fallthrough in-addr.arpa ip6.arpa) reach kosmos. The multi-cluster zone
+// is not the kubernetes plugin's, so its questions reach kosmos unchanged;
+// kosmos still comes before forward, and cache, metrics and the like wrap it
+// as they wrap kubernetes.
 //
 // # Usage
 //
@@ -32,17 +37,19 @@ import (
 
 func init() { insertDirective() }
 
-// insertDirective puts the kosmos directive before kubernetes (or, in a
+// insertDirective puts the kosmos directive after kubernetes (or, in a
 // build without kubernetes, before forward, else last).
 func insertDirective() {
 	if slices.Contains(dnsserver.Directives, dnsplugin.Name) {
 		return
 	}
-	for _, before := range []string{"kubernetes", "forward"} {
-		if i := slices.Index(dnsserver.Directives, before); i >= 0 {
-			dnsserver.Directives = slices.Insert(dnsserver.Directives, i, dnsplugin.Name)
-			return
-		}
+	if i := slices.Index(dnsserver.Directives, "kubernetes"); i >= 0 {
+		dnsserver.Directives = slices.Insert(dnsserver.Directives, i+1, dnsplugin.Name)
+		return
+	}
+	if i := slices.Index(dnsserver.Directives, "forward"); i >= 0 {
+		dnsserver.Directives = slices.Insert(dnsserver.Directives, i, dnsplugin.Name)
+		return
 	}
 	dnsserver.Directives = append(dnsserver.Directives, dnsplugin.Name)
 }

@@ -24,6 +24,15 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+// managed adds the labels the Kosmos reconciler puts on what it writes.
+func managed(l map[string]string) map[string]string {
+	out := map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: "t"}
+	for k, v := range l {
+		out[k] = v
+	}
+	return out
+}
+
 // TestCoreDNSFromAPIServer runs CoreDNS with the kosmos plugin against a real
 // API server: ServiceImports and EndpointSlices created there are answered
 // over UDP and TCP, and changes (an endpoint turning unready, an import
@@ -46,13 +55,13 @@ func TestCoreDNSFromAPIServer(t *testing.T) {
 		}
 	}
 	must(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}))
-	must(c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+	must(c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: managed(nil)},
 		Spec: mcsv1a1.ServiceImportSpec{Type: mcsv1a1.ClusterSetIP, IPs: []string{"10.96.0.10"}, Ports: []mcsv1a1.ServicePort{{Name: "http", Protocol: "TCP", Port: 80}}}}))
-	must(c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"},
+	must(c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop", Labels: managed(nil)},
 		Spec: mcsv1a1.ServiceImportSpec{Type: mcsv1a1.Headless, Ports: []mcsv1a1.ServicePort{{Name: "mysql", Protocol: "TCP", Port: 3306}}}}))
 	slice := func(name, svc, cluster, ips string, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
 		s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop",
-			Labels: map[string]string{mcsv1a1.LabelServiceName: svc, mcsv1a1.LabelSourceCluster: cluster}},
+			Labels: managed(map[string]string{mcsv1a1.LabelServiceName: svc, mcsv1a1.LabelSourceCluster: cluster})},
 			AddressType: discoveryv1.AddressTypeIPv4, Endpoints: eps}
 		if ips != "" {
 			s.Annotations = map[string]string{v1alpha1.AnnotationServiceIPs: ips}
@@ -65,6 +74,16 @@ func TestCoreDNSFromAPIServer(t *testing.T) {
 	must(c.Create(ctx, webB))
 	must(c.Create(ctx, slice("db-a", "db", "a", "", discoveryv1.Endpoint{Addresses: []string{"10.244.0.7"}, Hostname: ptr("db-0"), Conditions: ready})))
 	must(c.Create(ctx, slice("db-b", "db", "b", "", discoveryv1.Endpoint{Addresses: []string{"100.64.1.9"}, Hostname: ptr("db-0"), Conditions: ready})))
+	// Objects Kosmos did not write, MCS labels and all: never answered.
+	must(c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "rogue", Namespace: "shop"},
+		Spec: mcsv1a1.ServiceImportSpec{Type: mcsv1a1.ClusterSetIP, IPs: []string{"10.96.6.6"}, Ports: []mcsv1a1.ServicePort{{Name: "http", Protocol: "TCP", Port: 80}}}}))
+	rogue := func(s *discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
+		delete(s.Labels, v1alpha1.LabelManagedBy)
+		return s
+	}
+	must(c.Create(ctx, rogue(slice("rogue-b", "rogue", "b", "10.96.6.7", discoveryv1.Endpoint{Addresses: []string{"100.64.6.6"}, Conditions: ready}))))
+	must(c.Create(ctx, rogue(slice("web-x", "web", "x", "10.96.6.8", discoveryv1.Endpoint{Addresses: []string{"100.64.6.8"}, Conditions: ready}))))
+	must(c.Create(ctx, rogue(slice("db-x", "db", "x", "", discoveryv1.Endpoint{Addresses: []string{"100.64.6.9"}, Hostname: ptr("db-0"), Conditions: ready}))))
 
 	udp, tcp := startCoreDNS(t, env.KubeconfigPath, "a")
 
@@ -88,6 +107,8 @@ func TestCoreDNSFromAPIServer(t *testing.T) {
 			expect("_mysql._tcp.db.shop.svc.clusterset.local.", dns.TypeSRV, dns.RcodeSuccess, "3306 db-0.a.db.shop.svc.clusterset.local.", "3306 db-0.b.db.shop.svc.clusterset.local.")
 			expect("dns-version.clusterset.local.", dns.TypeTXT, dns.RcodeSuccess, "1.0.0")
 			expect("nope.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeNameError)
+			expect("rogue.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeNameError)
+			expect("db-0.x.db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeNameError)
 		})
 	}
 
@@ -98,6 +119,73 @@ func TestCoreDNSFromAPIServer(t *testing.T) {
 	// The import goes: NXDOMAIN.
 	must(c.Delete(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}))
 	waitAnswer(t, "tcp", tcp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeNameError)
+}
+
+// TestReverseZoneKubernetesFirst runs the kubernetes and kosmos plugins
+// together, as the shipped Corefile does, against a real API server. A
+// Kosmos-managed slice of another cluster claims the ClusterIP of a local
+// Service: the reverse question for that address is still answered by the
+// kubernetes plugin, with the Service's cluster.local name; the other
+// cluster's global address gets its clusterset.local name from kosmos.
+func TestReverseZoneKubernetesFirst(t *testing.T) {
+	env := testenv.StartT(t, testenv.Options{Names: []string{"a"}, CRDDirs: []string{filepath.Join("..", "..", "kustomize", "base", "crds")}})
+	s := scheme.Scheme
+	if err := mcsv1a1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(env.Cluster("a").Config, client.Options{Scheme: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}))
+	local := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "local", Namespace: "shop"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}}}}
+	must(c.Create(ctx, local))
+	must(c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "spoof", Namespace: "shop", Labels: managed(nil)},
+		Spec: mcsv1a1.ServiceImportSpec{Type: mcsv1a1.ClusterSetIP, Ports: []mcsv1a1.ServicePort{{Name: "http", Protocol: "TCP", Port: 80}}}}))
+	must(c.Create(ctx, &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "spoof-b", Namespace: "shop",
+		Labels:      managed(map[string]string{mcsv1a1.LabelServiceName: "spoof", mcsv1a1.LabelSourceCluster: "b"}),
+		Annotations: map[string]string{v1alpha1.AnnotationServiceIPs: local.Spec.ClusterIP + ",100.65.0.30"}},
+		AddressType: discoveryv1.AddressTypeIPv4, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"100.64.1.5"}}}}))
+
+	corefile := fmt.Sprintf(`.:0 {
+    bind 127.0.0.1
+    kosmos clusterset.local in-addr.arpa ip6.arpa {
+        kubeconfig %[1]s a
+        cluster a
+    }
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %[1]s a
+        fallthrough in-addr.arpa ip6.arpa
+    }
+}
+`, env.KubeconfigPath)
+	inst, err := Start(corefile)
+	if err != nil {
+		t.Fatalf("start CoreDNS: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := Stop(inst); err != nil {
+			t.Errorf("stop CoreDNS: %v", err)
+		}
+	})
+	udp, _ := Addrs(inst)
+	waitAnswer(t, "udp", udp, "spoof.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, local.Spec.ClusterIP, "100.65.0.30")
+	waitAnswer(t, "udp", udp, "local.shop.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, local.Spec.ClusterIP)
+	rev := func(ip string) string {
+		r, err := dns.ReverseAddr(ip)
+		must(err)
+		return r
+	}
+	waitAnswer(t, "udp", udp, rev("100.65.0.30"), dns.TypePTR, dns.RcodeSuccess, "spoof.shop.svc.clusterset.local.")
+	waitAnswer(t, "udp", udp, rev(local.Spec.ClusterIP), dns.TypePTR, dns.RcodeSuccess, "local.shop.svc.cluster.local.")
 }
 
 // startCoreDNS starts CoreDNS with the kosmos plugin serving clusterset.local

@@ -64,9 +64,21 @@ func (f Facts) Network() netplan.Facts {
 	return out
 }
 
+// MaxFactsSize is the largest facts file read: facts grow with nodes and
+// services (a few hundred bytes each), so thousands of nodes fit many times.
+const MaxFactsSize = 8 << 20
+
 // LoadFacts reads facts captured by `kosmos facts` (strictly: an unknown
-// field is an error).
+// field is an error). Data over MaxFactsSize is refused, and so is any YAML
+// alias: `kosmos facts` writes none, and aliases let a small file expand
+// beyond any size limit.
 func LoadFacts(data []byte) (Facts, error) {
+	if len(data) > MaxFactsSize {
+		return nil, fmt.Errorf("facts: more than %d MiB", MaxFactsSize>>20)
+	}
+	if err := refuseAliases(data); err != nil {
+		return nil, fmt.Errorf("facts: %w", err)
+	}
 	var f Facts
 	if err := yaml.UnmarshalStrict(data, &f); err != nil {
 		return nil, fmt.Errorf("facts: %w", err)
