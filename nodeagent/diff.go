@@ -125,7 +125,7 @@ func Diff(current, desired State) []Op {
 	adds = append(adds, diffSet(current.Addrs, desired.Addrs, func(a Addr) string { return a.Dev }, keep, func(k OpKind, a Addr) Op { return Op{Kind: k, Addr: &a} }, &dels)...)
 	adds = append(adds, diffSet(current.Neighs, desired.Neighs, func(n Neigh) string { return n.Dev }, keepNeigh, func(k OpKind, n Neigh) Op { return Op{Kind: k, Neigh: &n} }, &dels)...)
 	adds = append(adds, diffSet(current.FDB, desired.FDB, func(f FDB) string { return f.Dev }, keep, func(k OpKind, f FDB) Op { return Op{Kind: k, FDB: &f} }, &dels)...)
-	adds = append(adds, diffSet(current.Routes, desired.Routes, func(r Route) string { return r.Dev }, keep, func(k OpKind, r Route) Op { return Op{Kind: k, Route: &r} }, &dels)...)
+	adds = append(adds, diffRoutes(current.Routes, desired.Routes, keep, &dels)...)
 	chainSets, chainDels := diffChains(current.Chains, desired.Chains)
 	adds = append(adds, chainSets...)
 	dels = append(dels, chainDels...)
@@ -185,6 +185,35 @@ func diffChains(current, desired []Chain) (sets, dels []Op) {
 		}
 	}
 	return sets, dels
+}
+
+// diffRoutes compares routes by destination, the kernel's key together with
+// the table and metric, which the agent does not vary: a new destination is
+// added, one whose next hop or device changed is replaced in place (OpSet:
+// an add and a delete of the same key would fight), one no longer desired
+// is deleted. Routes of a device being recreated (keep false) went with it
+// and are added again. Deletions are prepended to dels, as in diffSet.
+func diffRoutes(current, desired []Route, keep func(string) bool, dels *[]Op) []Op {
+	cur := index(current, func(r Route) string { return r.Dst })
+	want := make(map[string]bool, len(desired))
+	var adds []Op
+	for _, d := range desired {
+		want[d.Dst] = true
+		switch c, ok := cur[d.Dst]; {
+		case !ok || !keep(c.Dev):
+			adds = append(adds, Op{Kind: OpAdd, Route: &d})
+		case c != d:
+			adds = append(adds, Op{Kind: OpSet, Route: &d})
+		}
+	}
+	var mine []Op
+	for _, c := range current {
+		if !want[c.Dst] && keep(c.Dev) {
+			mine = append(mine, Op{Kind: OpDel, Route: &c})
+		}
+	}
+	*dels = append(mine, *dels...)
+	return adds
 }
 
 // diffSet adds what desired has and current lacks; it appends deletions of

@@ -1,13 +1,17 @@
 package nodeagent
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
 // FakeKernel is an in-memory Kernel for tests of the pure logic. It keeps the
 // State, counts writes, and drops a device's entries with the device, as the
-// kernel does. It is not a proof that anything works on a real kernel.
+// kernel does. Routes are keyed on their destination, as in the kernel's
+// main table; S.Others.Routes stands for other owners' routes, which an add
+// refuses to take. It is not a proof that anything works on a real kernel.
 type FakeKernel struct {
 	S      State
 	Writes int
@@ -18,6 +22,7 @@ func (f *FakeKernel) Read() (State, error) {
 	s := State{
 		Links: slices.Clone(f.S.Links), Addrs: slices.Clone(f.S.Addrs), Routes: slices.Clone(f.S.Routes),
 		FDB: slices.Clone(f.S.FDB), Neighs: slices.Clone(f.S.Neighs), Chains: slices.Clone(f.S.Chains),
+		Others: Others{Routes: maps.Clone(f.S.Others.Routes), Addrs: slices.Clone(f.S.Others.Addrs)},
 	}
 	s.Normalize()
 	return s, nil
@@ -39,7 +44,10 @@ func (f *FakeKernel) Resolve(l *Link) error {
 // or a missing object; the error names the operation.
 func (f *FakeKernel) Apply(op Op) error {
 	f.Writes++
-	if err := f.apply(op); err != nil {
+	var taken *RouteTakenError
+	if err := f.apply(op); errors.As(err, &taken) {
+		return err // it names the operation itself
+	} else if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
@@ -56,7 +64,7 @@ func (f *FakeKernel) apply(op Op) error {
 	case op.Addr != nil:
 		return fakeSet(&s.Addrs, *op.Addr, op.Kind, hasLink(op.Addr.Dev))
 	case op.Route != nil:
-		return fakeSet(&s.Routes, *op.Route, op.Kind, hasLink(op.Route.Dev))
+		return f.applyRoute(op.Kind, *op.Route, hasLink(op.Route.Dev))
 	case op.FDB != nil:
 		return fakeSet(&s.FDB, *op.FDB, op.Kind, hasLink(op.FDB.Dev))
 	case op.Neigh != nil:
@@ -100,6 +108,34 @@ func (f *FakeKernel) applyLink(kind OpKind, l Link) error {
 	s.Routes = slices.DeleteFunc(s.Routes, func(r Route) bool { return r.Dev == name })
 	s.FDB = slices.DeleteFunc(s.FDB, func(e FDB) bool { return e.Dev == name })
 	s.Neighs = slices.DeleteFunc(s.Neighs, func(n Neigh) bool { return n.Dev == name })
+	return nil
+}
+
+// applyRoute adds (a destination the agent does not hold), replaces (OpSet)
+// or deletes a route; a destination another owner holds is refused as the
+// Linux kernel's shell refuses it.
+func (f *FakeKernel) applyRoute(kind OpKind, r Route, devExists bool) error {
+	s := &f.S
+	i := slices.IndexFunc(s.Routes, func(have Route) bool { return have.Dst == r.Dst })
+	owner, taken := s.Others.Routes[r.Dst]
+	switch {
+	case !devExists:
+		return fmt.Errorf("no such device")
+	case kind != OpDel && taken:
+		return &RouteTakenError{Route: r, Owner: owner}
+	case kind == OpAdd && i >= 0:
+		return fmt.Errorf("file exists")
+	case kind == OpAdd:
+		s.Routes = append(s.Routes, r)
+	case kind == OpSet && i >= 0:
+		s.Routes[i] = r
+	case kind == OpSet:
+		s.Routes = append(s.Routes, r)
+	case i < 0 || s.Routes[i] != r:
+		return fmt.Errorf("no such process")
+	default:
+		s.Routes = slices.Delete(s.Routes, i, i+1)
+	}
 	return nil
 }
 

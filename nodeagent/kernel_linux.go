@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,7 +76,10 @@ func (k *LinuxKernel) Read() (State, error) {
 			return s, err
 		}
 	}
-	if s.Routes, err = readRoutes(names); err != nil {
+	if s.Routes, s.Others.Routes, err = readRoutes(names); err != nil {
+		return s, err
+	}
+	if s.Others.Addrs, err = hostAddrs(names); err != nil {
 		return s, err
 	}
 	if s.Chains, err = readChains(); err != nil {
@@ -130,18 +134,54 @@ func readDevice(s *State, vx *netlink.Vxlan) error {
 }
 
 // readRoutes returns the routes of the agent's protocol through the agent's
-// devices (names, by index): only those are its own.
-func readRoutes(names map[int]string) ([]Route, error) {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
+// devices (names, by index): only those are its own. Every other route of
+// the main table is another owner's: others maps its destination to a
+// description of it (RouteTakenError quotes it).
+func readRoutes(names map[int]string) (ours []Route, others map[string]string, err error) {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return nil, fmt.Errorf("list routes: %w", err)
+		return nil, nil, fmt.Errorf("list routes: %w", err)
 	}
-	var out []Route
+	others = map[string]string{}
 	for _, r := range routes {
-		if _, ours := names[r.LinkIndex]; r.Dst == nil || !ours {
+		if r.Dst == nil {
+			continue // a default route: the agent never adds one
+		}
+		if _, dev := names[r.LinkIndex]; dev && r.Protocol == RouteProtocol {
+			ours = append(ours, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
 			continue
 		}
-		out = append(out, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
+		others[r.Dst.String()] = routeOwner(r)
+	}
+	return ours, others, nil
+}
+
+// routeOwner describes a route of another owner: its protocol and device.
+func routeOwner(r netlink.Route) string {
+	dev := fmt.Sprintf("ifindex %d", r.LinkIndex)
+	if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+		dev = l.Attrs().Name
+	}
+	return fmt.Sprintf("proto %s dev %s", r.Protocol, dev)
+}
+
+// hostAddrs returns the addresses of every interface that is not one of
+// the agent's (names, by index), loopback included, link-local excluded.
+func hostAddrs(names map[int]string) ([]netip.Prefix, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		if _, ours := names[a.LinkIndex]; ours || a.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(a.IP)
+		ones, _ := a.Mask.Size()
+		if ok {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
+		}
 	}
 	return out, nil
 }
@@ -211,8 +251,10 @@ func (k *LinuxKernel) Apply(op Op) error {
 		return addOrDel(op.Kind, op.Link, addLink, delLink)
 	case op.Addr != nil:
 		return addOrDel(op.Kind, op.Addr, addAddr, delAddr)
+	case op.Route != nil && op.Kind == OpDel:
+		return delRoute(op.Route)
 	case op.Route != nil:
-		return addOrDel(op.Kind, op.Route, addRoute, delRoute)
+		return addRoute(op.Route, op.Kind == OpSet)
 	case op.FDB != nil:
 		return addOrDel(op.Kind, op.FDB, addFDB, delFDB)
 	case op.Neigh != nil:
@@ -357,15 +399,56 @@ func netlinkRoute(r *Route) (*netlink.Route, error) {
 	return &netlink.Route{Dst: dst, Gw: net.ParseIP(r.Via), LinkIndex: idx, Protocol: RouteProtocol}, nil
 }
 
-// addRoute replaces rather than adds: a route to the same destination left
-// behind by a crashed agent is taken over.
-func addRoute(r *Route) error {
+// addRoute adds a route exclusively (NLM_F_EXCL): the kernel keys routes on
+// table, destination and metric, not on protocol, so a replace would take
+// over another owner's route to the same destination and a later delete
+// would remove it. Only when the destination is held already, and only by
+// the agent's own routes (a pass that raced with itself, a route left by a
+// crashed agent), is it replaced; held by anyone else, it is refused with a
+// RouteTakenError. OpSet (a new next hop or device for a destination the
+// agent holds) takes the same way, starting with the check.
+func addRoute(r *Route, replace bool) error {
 	nr, err := netlinkRoute(r)
-	if err == nil {
-		err = netlink.RouteReplace(nr)
-	}
 	if err != nil {
 		return fmt.Errorf("add route %s via %s dev %s: %w", r.Dst, r.Via, r.Dev, err)
+	}
+	if !replace {
+		if err = netlink.RouteAdd(nr); !errors.Is(err, unix.EEXIST) {
+			return wrapRoute("add", r, err)
+		}
+	}
+	if owner, err := foreignOwner(nr); err != nil {
+		return wrapRoute("add", r, err)
+	} else if owner != "" {
+		return &RouteTakenError{Route: *r, Owner: owner}
+	}
+	return wrapRoute("replace", r, netlink.RouteReplace(nr))
+}
+
+// foreignOwner describes a route of the main table to nr's destination that
+// is not the agent's, or returns "" when there is none.
+func foreignOwner(nr *netlink.Route) (string, error) {
+	held, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Dst: nr.Dst}, netlink.RT_FILTER_DST)
+	if err != nil {
+		return "", fmt.Errorf("list routes to %s: %w", nr.Dst, err)
+	}
+	for _, h := range held {
+		if h.Protocol != RouteProtocol || !isOwnedLink(h.LinkIndex) {
+			return routeOwner(h), nil
+		}
+	}
+	return "", nil
+}
+
+// isOwnedLink says whether the interface is one of the agent's devices.
+func isOwnedLink(index int) bool {
+	l, err := netlink.LinkByIndex(index)
+	return err == nil && l.Type() == "vxlan" && strings.HasPrefix(l.Attrs().Name, v1alpha1.DevicePrefix)
+}
+
+func wrapRoute(verb string, r *Route, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s route %s via %s dev %s: %w", verb, r.Dst, r.Via, r.Dev, err)
 	}
 	return nil
 }

@@ -66,6 +66,21 @@ type State struct {
 	FDB    []FDB
 	Neighs []Neigh
 	Chains []Chain
+	// Others is what Read saw of other owners; it is never written, never
+	// printed and never compared.
+	Others Others
+}
+
+// Others is what the kernel holds that is not the agent's and that the
+// agent must not take: routes of other owners and the host's addresses.
+type Others struct {
+	// Routes maps each destination of the main table held by another owner
+	// (another protocol, or a device that is not the agent's) to a
+	// description of that owner ("proto static dev eth0").
+	Routes map[string]string
+	// Addrs are the addresses of the interfaces that are not the agent's,
+	// loopback included, link-local excluded.
+	Addrs []netip.Prefix
 }
 
 // String prints the state one object a line, sorted: the golden form.

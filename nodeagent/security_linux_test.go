@@ -1,0 +1,91 @@
+package nodeagent
+
+import (
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// ip runs ip(8) in the current network namespace (the test's thread is in
+// it, and children inherit it) and fails the test on error.
+func ip(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %v: %v %s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestLinuxForeignRouteUntouched: on a real kernel, routes of another owner
+// (proto static, one at the agent's metric, one at another metric) to
+// destinations the NodeConfig asks for are refused, reported, and left as
+// they are by the pass, by its repeat and by a teardown. Before the fix the
+// agent replaced the first (RouteReplace matches on table, destination and
+// metric, not protocol), so it became the agent's and the teardown deleted
+// it.
+func TestLinuxForeignRouteUntouched(t *testing.T) {
+	leave := inFreshNS(t)
+	defer leave()
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = Teardown(lk) }()
+	spec := bigConfig(3)
+	ip(t, "route", "add", spec.Routes[0].Dst, "via", "192.168.0.2", "dev", "eth0", "proto", "static")
+	ip(t, "route", "add", spec.Routes[1].Dst, "via", "192.168.0.3", "dev", "eth0", "proto", "static", "metric", "100")
+	foreign := func() string {
+		return ip(t, "route", "show", spec.Routes[0].Dst) + ip(t, "route", "show", spec.Routes[1].Dst)
+	}
+	before := foreign()
+	for pass := range 2 {
+		res, err := Set(lk, spec)
+		var taken *RouteTakenError
+		if !errors.As(err, &taken) || len(res.Failed) != 2 || !strings.Contains(err.Error(), "another owner (proto static dev eth0)") {
+			t.Errorf("pass %d: failed %v, err %v; want both foreign destinations refused", pass, res.Failed, err)
+		}
+		if got := foreign(); got != before {
+			t.Errorf("pass %d: foreign routes\n%s\nwant\n%s", pass, got, before)
+		}
+	}
+	if ours := ip(t, "route", "show", "proto", "75"); strings.Count(ours, "\n") != 1 || !strings.Contains(ours, spec.Routes[2].Dst) {
+		t.Errorf("the agent's routes:\n%s\nwant only %s", ours, spec.Routes[2].Dst)
+	}
+	if _, err := Teardown(lk); err != nil {
+		t.Fatal(err)
+	}
+	if got := foreign(); got != before {
+		t.Errorf("after teardown: foreign routes\n%s\nwant\n%s", got, before)
+	}
+}
+
+// TestLinuxRouteReplaceOwn: an exclusive add that finds the agent's own
+// route to the destination (a pass that raced, a crashed agent's leftover)
+// replaces it; a new next hop for a destination the agent holds is set in
+// place.
+func TestLinuxRouteReplaceOwn(t *testing.T) {
+	leave := inFreshNS(t)
+	defer leave()
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = Teardown(lk) }()
+	spec := bigConfig(2)
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	r := Route{Dst: spec.Routes[0].Dst, Via: spec.Neighbors[1].IP, Dev: "vx-bridge"}
+	if err := lk.Apply(Op{Kind: OpAdd, Route: &r}); err != nil {
+		t.Fatalf("add over the agent's own route: %v", err)
+	}
+	if got := ip(t, "route", "show", r.Dst); !strings.Contains(got, "via "+r.Via) {
+		t.Errorf("route %s", got)
+	}
+	spec.Routes[0].Via = spec.Neighbors[0].IP
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 1 || res.Applied[0].Kind != OpSet {
+		t.Errorf("writes %v, err %v; want one set", res.Applied, err)
+	}
+}
