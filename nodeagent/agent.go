@@ -57,6 +57,9 @@ func apply(k Kernel, desired State) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("read kernel state: %w", err)
 	}
+	if err := checkHost(desired, current.Others.Addrs); err != nil {
+		return Result{}, err
+	}
 	desired, refused := withoutTaken(desired, current)
 	res := Result{Failed: refused}
 	for _, op := range Diff(current, desired) {

@@ -89,3 +89,24 @@ func TestLinuxRouteReplaceOwn(t *testing.T) {
 		t.Errorf("writes %v, err %v; want one set", res.Applied, err)
 	}
 }
+
+// TestLinuxHostOverlapRefused: on a real kernel, a destination inside the
+// network of the host's eth0 (192.168.0.1/24) is refused before any write.
+func TestLinuxHostOverlapRefused(t *testing.T) {
+	leave := inFreshNS(t)
+	defer leave()
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = Teardown(lk) }()
+	spec := bigConfig(2)
+	spec.Routes[0].Dst = "192.168.0.128/25"
+	res, err := Set(lk, spec)
+	if err == nil || !strings.Contains(err.Error(), "route to 192.168.0.128/25 overlaps the host's address 192.168.0.1/24") || len(res.Applied) != 0 {
+		t.Errorf("applied %v, err %v; want the config refused", res.Applied, err)
+	}
+	if links := ip(t, "-o", "link"); strings.Contains(links, "vx-") {
+		t.Errorf("a refused config wrote:\n%s", links)
+	}
+}

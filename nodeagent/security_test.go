@@ -2,8 +2,11 @@ package nodeagent
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // TestForeignRouteRefused: a destination another owner routes already is
@@ -54,5 +57,68 @@ func TestRouteNextHopChangeReplaces(t *testing.T) {
 	}
 	if want := "set route 172.16.0.0/24 via 220.99.0.3 dev vx-bridge"; res.Applied[0].String() != want {
 		t.Errorf("got %q, want %q", res.Applied[0], want)
+	}
+}
+
+// TestValidateRefusesClaims: routes and device addresses that would claim
+// what is not Kosmos's are refused whole, each naming its field (the design
+// notes of ranges.go).
+func TestValidateRefusesClaims(t *testing.T) {
+	good := loadConfigs(t)["gateway"].Spec
+	for name, c := range map[string]struct {
+		mutate func(*v1alpha1.NodeConfigSpec)
+		want   string
+	}{
+		"default route":        {func(s *v1alpha1.NodeConfigSpec) { s.Routes[0].Dst = "0.0.0.0/0" }, "routes[0].dst: 0.0.0.0/0 is a default route"},
+		"default route v6":     {func(s *v1alpha1.NodeConfigSpec) { s.Routes[0].Dst = "::/0" }, "routes[0].dst: ::/0 is a default route"},
+		"loopback":             {func(s *v1alpha1.NodeConfigSpec) { s.Routes[0].Dst = "127.0.0.0/8" }, "routes[0].dst: 127.0.0.0/8 overlaps the special range 127.0.0.0/8"},
+		"link-local":           {func(s *v1alpha1.NodeConfigSpec) { s.Routes[0].Dst = "169.254.169.254/32" }, "overlaps the special range 169.254.0.0/16"},
+		"multicast":            {func(s *v1alpha1.NodeConfigSpec) { s.Routes[0].Dst = "224.0.0.0/24" }, "overlaps the special range 224.0.0.0/4"},
+		"own underlay":         {func(s *v1alpha1.NodeConfigSpec) { s.Routes[0].Dst = "192.168.3.0/24" }, "routes[0].dst: 192.168.3.0/24 contains the underlay address 192.168.3.11 (devices[0].underlayIP)"},
+		"peer underlay":        {func(s *v1alpha1.NodeConfigSpec) { s.Routes[0].Dst = "192.168.1.0/24" }, "contains the underlay address 192.168.1.11 (fdb[0].dst)"},
+		"duplicate dst":        {func(s *v1alpha1.NodeConfigSpec) { s.Routes[1].Dst = s.Routes[0].Dst }, "routes[1].dst: 10.10.1.0/24 is routed by routes[0] already"},
+		"device default":       {func(s *v1alpha1.NodeConfigSpec) { s.Devices[0].Addresses = []string{"220.168.3.11/0"} }, "devices[0].addresses[0]: 0.0.0.0/0 is a default route"},
+		"device over underlay": {func(s *v1alpha1.NodeConfigSpec) { s.Devices[0].Addresses = []string{"192.168.3.200/24"} }, "devices[0].addresses[0]: 192.168.3.0/24 contains the underlay address"},
+		"device over route":    {func(s *v1alpha1.NodeConfigSpec) { s.Devices[0].Addresses = []string{"10.10.1.77/16"} }, "devices[0].addresses[0]: network 10.10.0.0/16 overlaps 10.10.1.0/24 (routes[0].dst)"},
+		"device over own":      {func(s *v1alpha1.NodeConfigSpec) { s.Devices[0].Addresses = []string{"10.244.9.9/16"} }, "overlaps 10.244.0.0/16 (nat.mappings[0].realCIDR)"},
+		"devices overlap":      {func(s *v1alpha1.NodeConfigSpec) { s.Devices[1].Addresses = []string{"220.168.3.12/8"} }, "devices[0].addresses[0]: network 220.0.0.0/8 overlaps 220.0.0.0/8 (devices[1].addresses[0])"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := good.DeepCopy()
+			c.mutate(s)
+			err := Validate(s)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestHostOverlapRefused: a route or device network overlapping an address
+// of the host's own interfaces refuses the config whole, before any write;
+// the same config on a host without that address is applied.
+func TestHostOverlapRefused(t *testing.T) {
+	for name, c := range map[string]struct {
+		host string
+		want string
+	}{
+		"route into host network": {"172.16.1.9/24", "route to 172.16.1.0/24 overlaps the host's address 172.16.1.9/24"},
+		"host address in a route": {"172.16.0.5/32", "route to 172.16.0.0/24 overlaps the host's address 172.16.0.5/32"},
+		"device network":          {"220.1.2.3/32", "network of vx-bridge 220.0.0.0/8 overlaps the host's address 220.1.2.3/32"},
+		"wide host network":       {"172.0.0.1/8", "route to 172.16.0.0/24 overlaps the host's address 172.0.0.1/8"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			k := &FakeKernel{}
+			k.S.Others.Addrs = []netip.Prefix{netip.MustParsePrefix("192.168.0.1/24"), netip.MustParsePrefix(c.host)}
+			_, err := Set(k, bigConfig(3))
+			if err == nil || !strings.Contains(err.Error(), c.want) || k.Writes != 0 {
+				t.Errorf("got %v after %d writes, want no write and %q", err, k.Writes, c.want)
+			}
+		})
+	}
+	k := &FakeKernel{}
+	k.S.Others.Addrs = []netip.Prefix{netip.MustParsePrefix("192.168.0.1/24"), netip.MustParsePrefix("10.0.0.1/16")}
+	if _, err := Set(k, bigConfig(3)); err != nil {
+		t.Errorf("no overlap: %v", err)
 	}
 }

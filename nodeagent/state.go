@@ -123,12 +123,16 @@ func (s *State) Normalize() {
 }
 
 // Validate checks a NodeConfig before anything is applied: a config with any
-// problem is refused whole and the kernel keeps its last good state.
+// problem is refused whole and the kernel keeps its last good state. Beyond
+// syntax and references, it refuses routes and device addresses that would
+// claim what is not Kosmos's (defaults, special ranges, the underlay, the
+// node's own ranges; see ranges.go).
 func Validate(spec *v1alpha1.NodeConfigSpec) error {
 	var p problems
 	devices := p.devices(spec.Devices)
 	p.entries(spec, devices)
 	p.nat(&spec.NAT, devices)
+	p.ranges(spec)
 	if len(p) > 0 {
 		return fmt.Errorf("NodeConfig refused: %s", strings.Join(p, "; "))
 	}
