@@ -36,8 +36,9 @@ type OpKind int
 const (
 	OpAdd OpKind = iota
 	OpDel
-	// OpSet changes an object in place: it replaces the rules of a chain
-	// (rule order matters), or sets the MTU and MAC of a link.
+	// OpSet changes an object in place: it writes a table's chains (rule
+	// order matters), replaces the agent's route to a destination, or sets
+	// the MTU and MAC of a link.
 	OpSet
 )
 
@@ -49,7 +50,9 @@ type Op struct {
 	Route *Route
 	FDB   *FDB
 	Neigh *Neigh
-	Chain *Chain
+	// Chains is one transaction on one table's chains; its Kind is OpSet
+	// when it writes a chain, OpDel when it only removes.
+	Chains *ChainSet
 	// Reason says why a link is changed in place or recreated (set on the
 	// set, and on both the delete and the add of a recreate).
 	Reason string
@@ -72,8 +75,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s fdb %s dst %s dev %s", verb, o.FDB.MAC, o.FDB.Dst, o.FDB.Dev)
 	case o.Neigh != nil:
 		return fmt.Sprintf("%s neigh %s dev %s", verb, o.Neigh.IP, o.Neigh.Dev)
-	case o.Chain != nil:
-		return fmt.Sprintf("%s chain %s (%d rules)", verb, o.Chain.Key(), len(o.Chain.Rules))
+	case o.Chains != nil:
+		return fmt.Sprintf("%s %s", verb, o.Chains)
 	}
 	return verb
 }
@@ -165,26 +168,6 @@ func diffLinks(current, desired []Link) (adds, dels []Op, recreated, newMAC map[
 		}
 	}
 	return adds, dels, recreated, newMAC
-}
-
-// diffChains returns the chains to set (missing, or with other rules) and
-// the chains to delete.
-func diffChains(current, desired []Chain) (sets, dels []Op) {
-	cur := index(current, Chain.Key)
-	for i := range desired {
-		c := desired[i]
-		if have, ok := cur[c.Key()]; !ok || !equalStrings(have.Rules, c.Rules) {
-			sets = append(sets, Op{Kind: OpSet, Chain: &c})
-		}
-	}
-	want := index(desired, Chain.Key)
-	for i := range current {
-		if _, ok := want[current[i].Key()]; !ok {
-			c := current[i]
-			dels = append(dels, Op{Kind: OpDel, Chain: &c})
-		}
-	}
-	return sets, dels
 }
 
 // diffRoutes compares routes by destination, the kernel's key together with

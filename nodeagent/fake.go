@@ -69,12 +69,12 @@ func (f *FakeKernel) apply(op Op) error {
 		return fakeSet(&s.FDB, *op.FDB, op.Kind, hasLink(op.FDB.Dev))
 	case op.Neigh != nil:
 		return fakeSet(&s.Neighs, *op.Neigh, op.Kind, hasLink(op.Neigh.Dev))
-	case op.Chain != nil:
-		key := op.Chain.Key()
-		s.Chains = slices.DeleteFunc(s.Chains, func(c Chain) bool { return c.Key() == key })
-		if op.Kind == OpSet {
-			s.Chains = append(s.Chains, *op.Chain)
-		}
+	case op.Chains != nil:
+		drop := append(slices.Clone(op.Chains.Delete), chainNames(op.Chains.Set)...)
+		s.Chains = slices.DeleteFunc(s.Chains, func(c Chain) bool {
+			return c.Family == op.Chains.Family && c.Table == op.Chains.Table && slices.Contains(drop, c.Name)
+		})
+		s.Chains = append(s.Chains, op.Chains.Set...)
 		return nil
 	}
 	return fmt.Errorf("empty operation")
@@ -154,4 +154,12 @@ func fakeSet[T comparable](xs *[]T, x T, kind OpKind, devExists bool) error {
 		*xs = slices.Delete(*xs, i, i+1)
 	}
 	return nil
+}
+
+func chainNames(cs []Chain) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
 }

@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/coreos/go-iptables/iptables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -21,31 +20,20 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// builtinFor maps each of the agent's chains to the built-in chain that
-// jumps to it.
-var builtinFor = map[string]string{
-	ChainPrerouting:  "PREROUTING",
-	ChainPostrouting: "POSTROUTING",
-	ChainForward:     "FORWARD",
-}
-
 // LinuxKernel is the Kernel of the network namespace the process runs in:
-// netlink for devices, addresses, routes and entries; iptables for chains.
-type LinuxKernel struct {
-	ipt map[string]*iptables.IPTables // by family: ipv4, ipv6
-}
+// netlink for devices, addresses, routes and entries; iptables-save and
+// iptables-restore (ip6tables- for IPv6) for chains.
+type LinuxKernel struct{}
 
-// NewLinuxKernel connects to the kernel of the current network namespace.
+// NewLinuxKernel connects to the kernel of the current network namespace;
+// it fails when the iptables tools are missing.
 func NewLinuxKernel() (*LinuxKernel, error) {
-	k := &LinuxKernel{ipt: map[string]*iptables.IPTables{}}
-	for fam, proto := range map[string]iptables.Protocol{"ipv4": iptables.ProtocolIPv4, "ipv6": iptables.ProtocolIPv6} {
-		ipt, err := iptables.NewWithProtocol(proto)
-		if err != nil {
-			return nil, fmt.Errorf("iptables (%s): %w", fam, err)
+	for _, bin := range []string{"iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return nil, fmt.Errorf("the agent needs %s (package iptables): %w", bin, err)
 		}
-		k.ipt[fam] = ipt
 	}
-	return k, nil
+	return &LinuxKernel{}, nil
 }
 
 func ownedLinks() ([]*netlink.Vxlan, error) {
@@ -259,8 +247,8 @@ func (k *LinuxKernel) Apply(op Op) error {
 		return addOrDel(op.Kind, op.FDB, addFDB, delFDB)
 	case op.Neigh != nil:
 		return addOrDel(op.Kind, op.Neigh, addNeigh, delNeigh)
-	case op.Chain != nil:
-		return addOrDel(op.Kind, op.Chain, k.setChain, k.deleteChain)
+	case op.Chains != nil:
+		return restoreChains(op.Chains)
 	}
 	return errors.New("empty operation")
 }
@@ -537,47 +525,44 @@ func delNeigh(n *Neigh) error {
 	return nil
 }
 
-// setChain replaces the rules of one of the agent's chains (creating it when
-// missing) and makes sure its built-in chain jumps to it.
-func (k *LinuxKernel) setChain(c *Chain) error {
-	if err := k.fillChain(c); err != nil {
-		return fmt.Errorf("set chain %s: %w", c.Key(), err)
+// restoreChains writes one table's chains in one iptables-restore
+// --noflush transaction (restoreInput). A failure names the table, the line
+// of the input that failed and what iptables-restore said.
+func restoreChains(c *ChainSet) error {
+	bin := map[string]string{"ipv4": "iptables-restore", "ipv6": "ip6tables-restore"}[c.Family]
+	input := restoreInput(c)
+	cmd := exec.Command(bin, "--noflush", "-w", "5")
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return nil
 	}
-	return nil
-}
-
-func (k *LinuxKernel) fillChain(c *Chain) error {
-	ipt := k.ipt[c.Family]
-	if err := ipt.ClearChain(c.Table, c.Name); err != nil { // creates it when missing
-		return err
-	}
-	for _, r := range c.Rules {
-		if err := ipt.Append(c.Table, c.Name, strings.Fields(r)...); err != nil {
-			return fmt.Errorf("rule %q: %w", r, err)
+	var said []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(l, "Try `") {
+			said = append(said, l)
 		}
 	}
-	builtin := builtinFor[c.Name]
-	if ok, err := ipt.Exists(c.Table, builtin, "-j", c.Name); err != nil {
-		return fmt.Errorf("jump from %s: %w", builtin, err)
-	} else if !ok {
-		if err := ipt.Insert(c.Table, builtin, 1, "-j", c.Name); err != nil {
-			return fmt.Errorf("jump from %s: %w", builtin, err)
+	msg := strings.Join(said, "; ")
+	// A rule refused as it is parsed names its line; one refused at commit
+	// (nf_tables checks jump targets then) names the COMMIT line.
+	if n, ok := failedLine(msg); ok {
+		if lines := strings.Split(input, "\n"); n >= 1 && n <= len(lines) && lines[n-1] != "COMMIT" {
+			msg = fmt.Sprintf("line %d %q: %s", n, lines[n-1], msg)
 		}
 	}
-	return nil
+	return fmt.Errorf("set %s: %s --noflush: %w: %s", c, bin, err, msg)
 }
 
-// deleteChain removes the jump to one of the agent's chains and the chain.
-func (k *LinuxKernel) deleteChain(c *Chain) error {
-	ipt := k.ipt[c.Family]
-	builtin := builtinFor[c.Name]
-	if err := ipt.DeleteIfExists(c.Table, builtin, "-j", c.Name); err != nil {
-		return fmt.Errorf("delete chain %s: jump from %s: %w", c.Key(), builtin, err)
+// failedLine finds "Error occurred at line: N" in iptables-restore's output.
+func failedLine(out string) (int, bool) {
+	_, after, ok := strings.Cut(out, "line: ")
+	if !ok {
+		return 0, false
 	}
-	if err := ipt.ClearAndDeleteChain(c.Table, c.Name); err != nil {
-		return fmt.Errorf("delete chain %s: %w", c.Key(), err)
-	}
-	return nil
+	var n int
+	_, err := fmt.Sscanf(after, "%d", &n)
+	return n, err == nil
 }
 
 // Subscribe signals on the returned channel whenever a route or link of this
@@ -625,8 +610,7 @@ func Subscribe(ctx context.Context) (<-chan struct{}, error) {
 
 // readChains reads the agent's chains with one iptables-save per family and
 // table (a handful of execs instead of three per chain: this is what keeps a
-// no-op resync cheap). A chain whose jump from its built-in chain is missing
-// is reported with a marker rule, so that Set repairs the jump.
+// no-op resync cheap).
 func readChains() ([]Chain, error) {
 	var out []Chain
 	for fam, bin := range map[string]string{"ipv4": "iptables-save", "ipv6": "ip6tables-save"} {
@@ -641,16 +625,20 @@ func readChains() ([]Chain, error) {
 	return out, nil
 }
 
-// parseSave extracts the agent's chains from iptables-save output.
+// parseSave extracts the agent's chains from iptables-save output. A chain
+// whose jump from its built-in chain is missing, or (appended jumps) has
+// rules after it, is reported with a marker rule (markNoJump,
+// markMisplaced), so that Set repairs the jump.
 func parseSave(fam, table, save string) []Chain {
 	chains := map[string]*Chain{}
-	jumps := map[string]bool{}
 	var order []string
+	after := map[string]int{} // by built-in chain: rules since each jump
+	jumpAt := map[string]int{}
 	for _, line := range strings.Split(save, "\n") {
 		switch {
 		case strings.HasPrefix(line, ":KOSMOS-"):
 			name := strings.Fields(line[1:])[0]
-			if _, ok := builtinFor[name]; ok {
+			if o, ok := ownedChains[name]; ok && o.table == table {
 				chains[name] = &Chain{Family: fam, Table: table, Name: name}
 				order = append(order, name)
 			}
@@ -661,16 +649,23 @@ func parseSave(fam, table, save string) []Chain {
 			}
 			if c, ok := chains[f[1]]; ok {
 				c.Rules = append(c.Rules, f[2])
-			} else if target, ok := strings.CutPrefix(f[2], "-j "); ok && builtinFor[target] == f[1] {
-				jumps[target] = true
+				continue
+			}
+			after[f[1]]++
+			if target, ok := strings.CutPrefix(f[2], "-j "); ok && ownedChains[target].builtin == f[1] {
+				jumpAt[target] = after[f[1]]
 			}
 		}
 	}
 	out := make([]Chain, 0, len(order))
 	for _, name := range order {
-		c := chains[name]
-		if !jumps[name] {
-			c.Rules = append(c.Rules, "(no jump from "+builtinFor[name]+")")
+		c, o := chains[name], ownedChains[name]
+		switch at, ok := jumpAt[name]; {
+		case o.place == jumpNone:
+		case !ok:
+			c.Rules = append(c.Rules, fmt.Sprintf(markNoJump, o.builtin))
+		case o.place == jumpLast && at != after[o.builtin]:
+			c.Rules = append(c.Rules, fmt.Sprintf(markMisplaced, o.builtin))
 		}
 		out = append(out, *c)
 	}

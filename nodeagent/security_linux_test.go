@@ -2,9 +2,13 @@ package nodeagent
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // ip runs ip(8) in the current network namespace (the test's thread is in
@@ -108,5 +112,74 @@ func TestLinuxHostOverlapRefused(t *testing.T) {
 	}
 	if links := ip(t, "-o", "link"); strings.Contains(links, "vx-") {
 		t.Errorf("a refused config wrote:\n%s", links)
+	}
+}
+
+// TestLinuxNATChainNeverPartial: while Set rewrites the NAT chains again
+// and again (twenty 1:1 mappings moving between two global ranges), another
+// process reading the nat table sees KOSMOS-POSTROUTING whole, old or new,
+// never empty or half filled: each table is written in one
+// iptables-restore transaction. Before the fix the chain was cleared, then
+// refilled one rule per exec.
+func TestLinuxNATChainNeverPartial(t *testing.T) {
+	leave := inFreshNS(t)
+	defer leave()
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = Teardown(lk) }()
+	specs := [2]*v1alpha1.NodeConfigSpec{natConfig(1), natConfig(1)}
+	for g, spec := range specs {
+		spec.NAT.Masquerade = nil
+		spec.NAT.Mappings = nil
+		for i := range 20 {
+			spec.NAT.Mappings = append(spec.NAT.Mappings, v1alpha1.NATMapping{RealCIDR: fmt.Sprintf("10.%d.0.0/16", 100+i), GlobalCIDR: fmt.Sprintf("100.%d.0.0/16", 64+g*30+i)})
+		}
+	}
+	var whole [2]string
+	for g, spec := range specs {
+		for _, c := range Desired(spec).Chains {
+			if c.Family == "ipv4" && c.Name == ChainPostrouting {
+				whole[g] = strings.Join(c.Rules, "\n")
+			}
+		}
+	}
+	if _, err := Set(lk, specs[0]); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	seen := make(chan []string, 1)
+	go func() {
+		var bad []string
+		ns := fmt.Sprintf("kbench-%d", os.Getpid())
+		for reads := 0; ; reads++ {
+			select {
+			case <-stop:
+				seen <- append(bad, fmt.Sprintf("%d reads", reads))
+				return
+			default:
+			}
+			out, err := exec.Command("ip", "netns", "exec", ns, "iptables-save", "-t", "nat").Output()
+			if err != nil {
+				continue
+			}
+			for _, c := range parseSave("ipv4", "nat", string(out)) {
+				if got := strings.Join(c.Rules, "\n"); c.Name == ChainPostrouting && got != whole[0] && got != whole[1] {
+					bad = append(bad, got)
+				}
+			}
+		}
+	}()
+	for i := range 10 {
+		if _, err := Set(lk, specs[(i+1)%2]); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	res := <-seen
+	t.Log(res[len(res)-1])
+	if len(res) > 1 {
+		t.Errorf("KOSMOS-POSTROUTING seen partial %d times, e.g. %d rules (of 40):\n%s", len(res)-1, len(strings.Fields(res[0]))/7, res[0])
 	}
 }
