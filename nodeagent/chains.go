@@ -46,7 +46,9 @@ type ownedChain struct {
 var ownedChains = map[string]ownedChain{
 	ChainPrerouting:  {"nat", "PREROUTING", jumpFirst},
 	ChainPostrouting: {"nat", "POSTROUTING", jumpFirst},
-	ChainForward:     {"filter", "FORWARD", jumpFirst},
+	ChainForward:     {"filter", "FORWARD", jumpLast},
+	ChainForwardSrc:  {"filter", "", jumpNone},
+	ChainForwardDst:  {"filter", "", jumpNone},
 }
 
 // Markers that Read appends to a chain's rules when its jump needs repair,

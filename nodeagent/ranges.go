@@ -26,7 +26,7 @@ import (
 //   - a device network that overlaps a routed destination, another device's
 //     network, or the node's own cluster ranges (nat mappings' real CIDRs,
 //     masquerade exceptions): the kernel's connected route for the address
-//     would capture them;
+//     would capture them (localCIDRs included);
 //   - two routes to one destination through different next hops: the
 //     kernel holds one route per destination;
 //   - at apply time (checkHost), a destination or device network that
@@ -154,6 +154,9 @@ func ownRanges(spec *v1alpha1.NodeConfigSpec) []claim {
 		if pr, err := netip.ParsePrefix(s); err == nil {
 			out = append(out, claim{at, pr.Masked()})
 		}
+	}
+	for i, c := range spec.LocalCIDRs {
+		add(fmt.Sprintf("localCIDRs[%d]", i), c)
 	}
 	for i, m := range spec.NAT.Mappings {
 		add(fmt.Sprintf("nat.mappings[%d].realCIDR", i), m.RealCIDR)

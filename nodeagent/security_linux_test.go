@@ -183,3 +183,124 @@ func TestLinuxNATChainNeverPartial(t *testing.T) {
 		t.Errorf("KOSMOS-POSTROUTING seen partial %d times, e.g. %d rules (of 40):\n%s", len(res)-1, len(strings.Fields(res[0]))/7, res[0])
 	}
 }
+
+// forwardCounters returns the packet counters of FORWARD's policy and of
+// the rules of chain whose text contains match, read with iptables -L.
+func forwardCounters(t *testing.T, chain, match string) (policy, rule int) {
+	t.Helper()
+	out, err := exec.Command("iptables", "-t", "filter", "-nvxL", "FORWARD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Sscanf(strings.SplitN(string(out), "policy DROP ", 2)[1], "%d", &policy); err != nil {
+		t.Fatalf("FORWARD policy counter in %s: %v", out, err)
+	}
+	if out, err = exec.Command("iptables", "-t", "filter", "-nvxL", chain).Output(); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		var n int
+		if strings.Contains(l, match) {
+			if _, err := fmt.Sscanf(l, "%d", &n); err == nil {
+				rule += n
+			}
+		}
+	}
+	return policy, rule
+}
+
+// TestLinuxForwardBehindPolicy: with real packets forwarded from a pod
+// namespace into vx-bridge, under FORWARD policy DROP and a "CNI" chain
+// that drops traffic to one remote range: Kosmos's jump sits behind the
+// CNI's, so the CNI's drop still applies; a known pod source to a routed
+// destination is accepted by Kosmos's chains; a source outside the known
+// ranges is not (the policy drops it). Before the fix KOSMOS-FORWARD was
+// jumped to first and accepted anything in or out of a vx- device.
+func TestLinuxForwardBehindPolicy(t *testing.T) {
+	leave := inFreshNS(t)
+	defer leave()
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = Teardown(lk) }()
+	pod := fmt.Sprintf("kpod-%d", os.Getpid())
+	_ = exec.Command("ip", "netns", "del", pod).Run()
+	ip(t, "netns", "add", pod)
+	defer func() { _ = exec.Command("ip", "netns", "del", pod).Run() }()
+	ip(t, "link", "add", "vpod", "type", "veth", "peer", "name", "eth0", "netns", pod)
+	for _, args := range [][]string{
+		{"addr", "add", "10.244.1.1/24", "dev", "vpod"}, {"addr", "add", "10.50.0.1/24", "dev", "vpod"}, {"link", "set", "vpod", "up"},
+		{"-n", pod, "addr", "add", "10.244.1.2/24", "dev", "eth0"}, {"-n", pod, "addr", "add", "10.50.0.2/24", "dev", "eth0"},
+		{"-n", pod, "link", "set", "eth0", "up"}, {"-n", pod, "route", "add", "default", "via", "10.244.1.1"},
+	} {
+		ip(t, args...)
+	}
+	for _, args := range [][]string{{"-P", "FORWARD", "DROP"}, {"-N", "CNI-POLICY"}, {"-A", "CNI-POLICY", "-d", "172.16.1.0/24", "-j", "DROP"}, {"-A", "FORWARD", "-j", "CNI-POLICY"}} {
+		if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+			t.Fatalf("iptables %v: %v %s", args, err, out)
+		}
+	}
+	spec := bigConfig(3)
+	spec.LocalCIDRs = []string{"10.244.0.0/16"}
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	if rules, _ := exec.Command("iptables", "-S", "FORWARD").Output(); !strings.HasSuffix(string(rules), "-A FORWARD -j CNI-POLICY\n-A FORWARD -j KOSMOS-FORWARD\n") {
+		t.Errorf("FORWARD:\n%s\nwant the CNI's jump first, Kosmos's last", rules)
+	}
+	send := func(from, to string) {
+		_ = exec.Command("ip", "netns", "exec", pod, "ping", "-c", "1", "-W", "0.3", "-I", from, to).Run()
+	}
+	for _, c := range []struct {
+		name, from, to string
+		policyDrops    bool
+		cniDrops       bool
+	}{
+		{"known source to a routed range", "10.244.1.2", "172.16.0.5", false, false},
+		{"routed range the CNI drops", "10.244.1.2", "172.16.1.5", false, true},
+		{"unknown source", "10.50.0.2", "172.16.2.5", true, false},
+	} {
+		policy0, cni0 := forwardCounters(t, "CNI-POLICY", "172.16.1.0/24")
+		_, kosmos0 := forwardCounters(t, ChainForwardDst, "ACCEPT")
+		send(c.from, c.to)
+		policy1, cni1 := forwardCounters(t, "CNI-POLICY", "172.16.1.0/24")
+		_, kosmos1 := forwardCounters(t, ChainForwardDst, "ACCEPT")
+		accepted := kosmos1 > kosmos0
+		if c.policyDrops != (policy1 > policy0) || c.cniDrops != (cni1 > cni0) || accepted != (!c.policyDrops && !c.cniDrops) {
+			t.Errorf("%s: policy drops %d, CNI drops %d, Kosmos accepts %d; want policy %v, CNI %v", c.name, policy1-policy0, cni1-cni0, kosmos1-kosmos0, c.policyDrops, c.cniDrops)
+		}
+	}
+}
+
+// TestLinuxForwardJumpMoved: a jump to KOSMOS-FORWARD ahead of other rules
+// (where agents before issue 16 inserted it) is moved behind them, in the
+// same transaction as the chain's rules; then nothing changes.
+func TestLinuxForwardJumpMoved(t *testing.T) {
+	leave := inFreshNS(t)
+	defer leave()
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = Teardown(lk) }()
+	spec := bigConfig(2)
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-D", "FORWARD", "-j", ChainForward}, {"-A", "FORWARD", "-s", "10.9.9.0/24", "-j", "DROP"}, {"-I", "FORWARD", "1", "-j", ChainForward}} {
+		if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+			t.Fatalf("iptables %v: %v %s", args, err, out)
+		}
+	}
+	res, err := Set(lk, spec)
+	if err != nil || len(res.Applied) != 1 || res.Applied[0].Chains == nil {
+		t.Fatalf("writes %v, err %v; want one chain transaction", res.Applied, err)
+	}
+	if rules, _ := exec.Command("iptables", "-S", "FORWARD").Output(); !strings.HasSuffix(string(rules), "-A FORWARD -s 10.9.9.0/24 -j DROP\n-A FORWARD -j KOSMOS-FORWARD\n") {
+		t.Errorf("FORWARD:\n%s", rules)
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+		t.Errorf("repeat: writes %v, err %v", res.Applied, err)
+	}
+}

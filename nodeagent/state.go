@@ -16,6 +16,10 @@ const (
 	ChainPrerouting  = "KOSMOS-PREROUTING"
 	ChainPostrouting = "KOSMOS-POSTROUTING"
 	ChainForward     = "KOSMOS-FORWARD"
+	// ChainForwardSrc and ChainForwardDst are reached from ChainForward
+	// only: a source, then a destination, among the known ranges.
+	ChainForwardSrc = "KOSMOS-FORWARD-SRC"
+	ChainForwardDst = "KOSMOS-FORWARD-DST"
 )
 
 // RouteProtocol tags the routes the agent owns; it never touches others.
@@ -202,6 +206,11 @@ func (p *problems) entries(spec *v1alpha1.NodeConfigSpec, devices map[string]boo
 			p.bad("%s.via: %q is not an IP address", at, r.Via)
 		}
 	}
+	for i, c := range spec.LocalCIDRs {
+		if pr, err := netip.ParsePrefix(c); err != nil || pr.Masked() != pr {
+			p.bad("localCIDRs[%d]: %q is not a CIDR", i, c)
+		}
+	}
 	for i, f := range spec.FDB {
 		at := fmt.Sprintf("fdb[%d]", i)
 		p.device(at, f.Device, devices)
@@ -285,6 +294,42 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 	return s
 }
 
+// knownRanges are the ranges Kosmos forwards between: the node's own
+// cluster's ranges (localCIDRs, nat real CIDRs, masquerade exceptions), the
+// routed destinations and the devices' networks (the tunnel addresses a
+// masqueraded packet carries). Sorted, without duplicates.
+func knownRanges(spec *v1alpha1.NodeConfigSpec) []netip.Prefix {
+	var out []netip.Prefix
+	add := func(s string) {
+		if pr, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, pr.Masked())
+		}
+	}
+	for _, c := range spec.LocalCIDRs {
+		add(c)
+	}
+	for _, m := range spec.NAT.Mappings {
+		add(m.RealCIDR)
+	}
+	for _, m := range spec.NAT.Masquerade {
+		for _, c := range m.ExceptSources {
+			add(c)
+		}
+	}
+	for _, r := range spec.Routes {
+		add(r.Dst)
+	}
+	for _, d := range spec.Devices {
+		for _, a := range d.Addresses {
+			add(a)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+	})
+	return slices.Compact(out)
+}
+
 func dedup[T comparable](xs []T) []T {
 	seen := map[T]bool{}
 	out := xs[:0:0]
@@ -303,10 +348,23 @@ func dedup[T comparable](xs []T) []T {
 // reading a chain back compares equal.
 // Order matters in POSTROUTING: 1:1 mappings first, then the sources that
 // are left alone, then masquerade.
+//
+// Forwarding (filter): FORWARD jumps to KOSMOS-FORWARD last, behind every
+// rule already there (CNI NetworkPolicy chains, KUBE-FORWARD, the host's
+// firewall), so Kosmos never overrides their verdicts; it accepts only what
+// they left undecided. KOSMOS-FORWARD sends a packet that enters or leaves
+// one of the agent's devices to KOSMOS-FORWARD-SRC, which goes on to
+// KOSMOS-FORWARD-DST only for a source among the known ranges
+// (knownRanges), which accepts it only for a destination among them. Both
+// are gotos: a packet that does not match returns to FORWARD, whose later
+// rules and policy decide.
 func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain {
 	chains := map[string]*Chain{}
 	for _, fam := range []string{"ipv4", "ipv6"} {
-		for _, c := range []Chain{{Family: fam, Table: "nat", Name: ChainPrerouting}, {Family: fam, Table: "nat", Name: ChainPostrouting}, {Family: fam, Table: "filter", Name: ChainForward}} {
+		for _, c := range []Chain{
+			{Family: fam, Table: "nat", Name: ChainPrerouting}, {Family: fam, Table: "nat", Name: ChainPostrouting},
+			{Family: fam, Table: "filter", Name: ChainForward}, {Family: fam, Table: "filter", Name: ChainForwardSrc}, {Family: fam, Table: "filter", Name: ChainForwardDst},
+		} {
 			c := c
 			chains[c.Key()] = &c
 		}
@@ -344,8 +402,13 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 		add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -j MASQUERADE", m.Device))
 	}
 	for _, d := range spec.Devices {
-		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-i %s -j ACCEPT", d.Name))
-		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-o %s -j ACCEPT", d.Name))
+		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-i %s -g %s", d.Name, ChainForwardSrc))
+		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-o %s -g %s", d.Name, ChainForwardSrc))
+	}
+	for _, k := range knownRanges(spec) {
+		fam := famOf(k.String())
+		add(fam, "filter", ChainForwardSrc, fmt.Sprintf("-s %s -g %s", k, ChainForwardDst))
+		add(fam, "filter", ChainForwardDst, fmt.Sprintf("-d %s -j ACCEPT", k))
 	}
 	out := make([]Chain, 0, len(chains))
 	for _, c := range chains {
