@@ -49,6 +49,7 @@ var ownedChains = map[string]ownedChain{
 	ChainForward:     {"filter", "FORWARD", jumpLast},
 	ChainForwardSrc:  {"filter", "", jumpNone},
 	ChainForwardDst:  {"filter", "", jumpNone},
+	ChainInput:       {"filter", "INPUT", jumpFirst},
 }
 
 // Markers that Read appends to a chain's rules when its jump needs repair,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -302,5 +303,64 @@ func TestLinuxForwardJumpMoved(t *testing.T) {
 	}
 	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
 		t.Errorf("repeat: writes %v, err %v", res.Applied, err)
+	}
+}
+
+// TestLinuxVXLANPortGuarded: a real tunnel between the agent's namespace
+// (underlay 192.168.0.1) and a peer namespace whose vx-bridge is built by
+// hand. From the peer's underlay address in the config's FDB the ping
+// crosses; once the peer sends from another underlay address (not in the
+// FDB), its packets to the VXLAN port are dropped in KOSMOS-INPUT and the
+// ping fails. Before the fix any source reached the port, and the same
+// ping crossed.
+func TestLinuxVXLANPortGuarded(t *testing.T) {
+	leave := inFreshNS(t)
+	defer leave()
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = Teardown(lk) }()
+	peer := fmt.Sprintf("kpeer-%d", os.Getpid())
+	_ = exec.Command("ip", "netns", "del", peer).Run()
+	ip(t, "netns", "add", peer)
+	defer func() { _ = exec.Command("ip", "netns", "del", peer).Run() }()
+	ip(t, "link", "set", "eth0p", "netns", peer)
+	peerVTEP := func(local string) {
+		_ = exec.Command("ip", "-n", peer, "link", "del", "vx-bridge").Run()
+		for _, args := range [][]string{
+			{"link", "add", "vx-bridge", "address", "02:00:00:00:00:02", "type", "vxlan", "id", "54", "local", local, "dev", "eth0p", "dstport", "4876", "nolearning"},
+			{"addr", "add", "220.168.0.2/8", "dev", "vx-bridge"}, {"link", "set", "vx-bridge", "up"},
+		} {
+			ip(t, append([]string{"-n", peer}, args...)...)
+		}
+		ip(t, "-n", peer, "neigh", "add", "220.168.0.1", "lladdr", "02:00:00:00:00:01", "dev", "vx-bridge", "nud", "permanent")
+		out, err := exec.Command("bridge", "-n", peer, "fdb", "append", "02:00:00:00:00:01", "dev", "vx-bridge", "dst", "192.168.0.1", "self", "permanent").CombinedOutput()
+		if err != nil {
+			t.Fatalf("bridge fdb: %v %s", err, out)
+		}
+	}
+	for _, args := range [][]string{{"addr", "add", "192.168.0.2/24", "dev", "eth0p"}, {"addr", "add", "192.168.0.3/24", "dev", "eth0p"}, {"link", "set", "eth0p", "up"}} {
+		ip(t, append([]string{"-n", peer}, args...)...)
+	}
+	peerVTEP("192.168.0.2")
+	spec := bigConfig(0)
+	spec.FDB = []v1alpha1.FDBEntry{{MAC: "02:00:00:00:00:02", Dst: "192.168.0.2", Device: "vx-bridge"}}
+	spec.Neighbors = []v1alpha1.Neighbor{{IP: "220.168.0.2", MAC: "02:00:00:00:00:02", Device: "vx-bridge"}}
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	ping := func() error {
+		return exec.Command("ip", "netns", "exec", peer, "ping", "-c", "1", "-W", "1", "220.168.0.1").Run()
+	}
+	if err := ping(); err != nil {
+		t.Fatalf("ping from the known peer: %v", err)
+	}
+	peerVTEP("192.168.0.3")
+	if err := ping(); err == nil {
+		t.Error("ping from an underlay address outside the FDB crossed")
+	}
+	if out, _ := exec.Command("iptables", "-nvxL", ChainInput).Output(); !regexp.MustCompile(`\n\s+[1-9]\d*\s+\d+\s+DROP\s+17`).Match(out) {
+		t.Errorf("KOSMOS-INPUT dropped nothing:\n%s", out)
 	}
 }

@@ -20,6 +20,8 @@ const (
 	// only: a source, then a destination, among the known ranges.
 	ChainForwardSrc = "KOSMOS-FORWARD-SRC"
 	ChainForwardDst = "KOSMOS-FORWARD-DST"
+	// ChainInput guards the devices' UDP ports (filter INPUT).
+	ChainInput = "KOSMOS-INPUT"
 )
 
 // RouteProtocol tags the routes the agent owns; it never touches others.
@@ -294,6 +296,52 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 	return s
 }
 
+// familyRule is a rule of one family's chain.
+type familyRule struct{ fam, rule string }
+
+// inputRules guard the devices' VXLAN ports: for each port, a packet from
+// one of the peers the config tunnels to (fdb[].dst of the devices on that
+// port) returns to INPUT, whose own rules and policy decide; any other
+// packet to the port is dropped. KOSMOS-INPUT is jumped to first, so that
+// no earlier accept lets an unknown source inject frames into a tunnel. The
+// ports are Kosmos's own (a port shared with another VXLAN user, flannel's
+// 4789 say, would have that user's peers dropped).
+func inputRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []familyRule {
+	type portKey struct {
+		fam  string
+		port int32
+	}
+	var ports []portKey
+	peers := map[portKey][]string{}
+	portOf := map[string]portKey{}
+	for _, d := range spec.Devices {
+		k := portKey{devFam(d.Name), d.Port}
+		portOf[d.Name] = k
+		if _, ok := peers[k]; !ok {
+			peers[k] = nil
+			ports = append(ports, k)
+		}
+	}
+	for _, f := range spec.FDB {
+		if k, ok := portOf[f.Device]; ok {
+			if a, err := netip.ParseAddr(f.Dst); err == nil {
+				peers[k] = append(peers[k], netip.PrefixFrom(a, a.BitLen()).String())
+			}
+		}
+	}
+	slices.SortFunc(ports, func(a, b portKey) int { return cmp.Or(cmp.Compare(a.fam, b.fam), cmp.Compare(a.port, b.port)) })
+	var out []familyRule
+	for _, k := range ports {
+		ps := peers[k]
+		slices.Sort(ps)
+		for _, p := range slices.Compact(ps) {
+			out = append(out, familyRule{k.fam, fmt.Sprintf("-s %s -p udp -m udp --dport %d -j RETURN", p, k.port)})
+		}
+		out = append(out, familyRule{k.fam, fmt.Sprintf("-p udp -m udp --dport %d -j DROP", k.port)})
+	}
+	return out
+}
+
 // knownRanges are the ranges Kosmos forwards between: the node's own
 // cluster's ranges (localCIDRs, nat real CIDRs, masquerade exceptions), the
 // routed destinations and the devices' networks (the tunnel addresses a
@@ -364,6 +412,7 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 		for _, c := range []Chain{
 			{Family: fam, Table: "nat", Name: ChainPrerouting}, {Family: fam, Table: "nat", Name: ChainPostrouting},
 			{Family: fam, Table: "filter", Name: ChainForward}, {Family: fam, Table: "filter", Name: ChainForwardSrc}, {Family: fam, Table: "filter", Name: ChainForwardDst},
+			{Family: fam, Table: "filter", Name: ChainInput},
 		} {
 			c := c
 			chains[c.Key()] = &c
@@ -409,6 +458,9 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 		fam := famOf(k.String())
 		add(fam, "filter", ChainForwardSrc, fmt.Sprintf("-s %s -g %s", k, ChainForwardDst))
 		add(fam, "filter", ChainForwardDst, fmt.Sprintf("-d %s -j ACCEPT", k))
+	}
+	for _, r := range inputRules(spec, devFam) {
+		add(r.fam, "filter", ChainInput, r.rule)
 	}
 	out := make([]Chain, 0, len(chains))
 	for _, c := range chains {
