@@ -53,6 +53,8 @@ type Op struct {
 	// Chains is one transaction on one table's chains; its Kind is OpSet
 	// when it writes a chain, OpDel when it only removes.
 	Chains *ChainSet
+	// Sysctl is a setting written (always OpSet).
+	Sysctl *Sysctl
 	// Reason says why a link is changed in place or recreated (set on the
 	// set, and on both the delete and the add of a recreate).
 	Reason string
@@ -75,6 +77,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s fdb %s dst %s dev %s", verb, o.FDB.MAC, o.FDB.Dst, o.FDB.Dev)
 	case o.Neigh != nil:
 		return fmt.Sprintf("%s neigh %s dev %s", verb, o.Neigh.IP, o.Neigh.Dev)
+	case o.Sysctl != nil:
+		return fmt.Sprintf("%s sysctl %s", verb, o.Sysctl)
 	case o.Chains != nil:
 		return fmt.Sprintf("%s %s", verb, o.Chains)
 	}
@@ -114,14 +118,15 @@ func orNone(v any) any {
 }
 
 // Diff returns the operations that turn current into desired: additions and
-// in-place changes first (devices, then addresses, neighbours, FDB, routes,
-// chains), then deletions in reverse dependency order, so traffic that stays
+// in-place changes first (devices, their sysctls, then addresses,
+// neighbours, FDB, routes, chains), then deletions in reverse dependency order, so traffic that stays
 // desired never loses its path. A link whose MTU or MAC differ is changed in
 // place; one whose VNI, port, local address or parent differ is recreated
 // (see the design notes above, and linkMismatch). Equal states yield no
 // operation.
 func Diff(current, desired State) []Op {
 	adds, linkDels, recreated, newMAC := diffLinks(current.Links, desired.Links)
+	adds = append(adds, diffSysctls(current.Sysctls, desired.Sysctls, recreated)...)
 	var dels []Op
 	keep := func(dev string) bool { return !recreated[dev] }
 	keepNeigh := func(dev string) bool { return !recreated[dev] && !newMAC[dev] }

@@ -61,6 +61,8 @@ func TestLinkChanges(t *testing.T) {
 		return []string{
 			"del link vx-bridge (recreate: " + reason + ")",
 			"add link vx-bridge (recreate: " + reason + ")",
+			// The new device starts from the defaults.
+			"set sysctl net.ipv4.conf.vx-bridge.rp_filter=2",
 			"add addr 220.168.1.11/8 dev vx-bridge",
 			"add neigh 220.168.2.11 dev vx-bridge",
 			"add fdb 16:b5:df:c3:d3:73 dst 192.168.2.11 dev vx-bridge",

@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +16,9 @@ import (
 type FakeKernel struct {
 	S      State
 	Writes int
+	// SysctlErr, when set, fails every sysctl write (a read-only
+	// /proc/sys).
+	SysctlErr error
 }
 
 // Read returns a normalized copy of the fake's state.
@@ -23,6 +27,13 @@ func (f *FakeKernel) Read() (State, error) {
 		Links: slices.Clone(f.S.Links), Addrs: slices.Clone(f.S.Addrs), Routes: slices.Clone(f.S.Routes),
 		FDB: slices.Clone(f.S.FDB), Neighs: slices.Clone(f.S.Neighs), Chains: slices.Clone(f.S.Chains),
 		Others: Others{Routes: maps.Clone(f.S.Others.Routes), Addrs: slices.Clone(f.S.Others.Addrs)},
+	}
+	// Like the Linux kernel's Read: the keys the devices rely on, with the
+	// values held (a key never written reads as the kernel default, 0).
+	held := index(f.S.Sysctls, func(x Sysctl) string { return x.Key })
+	for _, x := range sysctlsFor(f.S.Links) {
+		x.Value = cmp.Or(held[x.Key].Value, "0")
+		s.Sysctls = append(s.Sysctls, x)
 	}
 	s.Normalize()
 	return s, nil
@@ -69,6 +80,13 @@ func (f *FakeKernel) apply(op Op) error {
 		return fakeSet(&s.FDB, *op.FDB, op.Kind, hasLink(op.FDB.Dev))
 	case op.Neigh != nil:
 		return fakeSet(&s.Neighs, *op.Neigh, op.Kind, hasLink(op.Neigh.Dev))
+	case op.Sysctl != nil:
+		if f.SysctlErr != nil {
+			return f.SysctlErr
+		}
+		s.Sysctls = slices.DeleteFunc(s.Sysctls, func(x Sysctl) bool { return x.Key == op.Sysctl.Key })
+		s.Sysctls = append(s.Sysctls, *op.Sysctl)
+		return nil
 	case op.Chains != nil:
 		drop := append(slices.Clone(op.Chains.Delete), chainNames(op.Chains.Set)...)
 		s.Chains = slices.DeleteFunc(s.Chains, func(c Chain) bool {
@@ -108,6 +126,7 @@ func (f *FakeKernel) applyLink(kind OpKind, l Link) error {
 	s.Routes = slices.DeleteFunc(s.Routes, func(r Route) bool { return r.Dev == name })
 	s.FDB = slices.DeleteFunc(s.FDB, func(e FDB) bool { return e.Dev == name })
 	s.Neighs = slices.DeleteFunc(s.Neighs, func(n Neigh) bool { return n.Dev == name })
+	s.Sysctls = slices.DeleteFunc(s.Sysctls, func(x Sysctl) bool { return x.Dev == name })
 	return nil
 }
 

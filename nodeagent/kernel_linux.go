@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -64,6 +63,7 @@ func (k *LinuxKernel) Read() (State, error) {
 			return s, err
 		}
 	}
+	s.Sysctls = readSysctls(s.Links)
 	if s.Routes, s.Others.Routes, err = readRoutes(names); err != nil {
 		return s, err
 	}
@@ -249,6 +249,8 @@ func (k *LinuxKernel) Apply(op Op) error {
 		return addOrDel(op.Kind, op.Neigh, addNeigh, delNeigh)
 	case op.Chains != nil:
 		return restoreChains(op.Chains)
+	case op.Sysctl != nil:
+		return writeSysctl(op.Sysctl)
 	}
 	return errors.New("empty operation")
 }
@@ -281,11 +283,6 @@ func addLink(l *Link) error {
 	}
 	if err := netlink.LinkAdd(vx); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
-	}
-	if err := enableForwarding(l); err != nil {
-		// Not fatal, as it never was: where /proc/sys is read-only (an agent
-		// in an unprivileged container) the host's own settings apply.
-		slog.Warn("forwarding sysctls of a new link", "link", l.Name, "err", err)
 	}
 	if err := netlink.LinkSetUp(vx); err != nil {
 		return fmt.Errorf("set link %s up: %w", l.Name, err)
@@ -328,21 +325,26 @@ func setLink(l *Link) error {
 	return nil
 }
 
-// enableForwarding sets loose reverse-path filtering on the device (replies
-// through the tunnel come from ranges routed elsewhere) and turns on
-// forwarding for the link's family (the node forwards between devices).
-func enableForwarding(l *Link) error {
-	if strings.Contains(l.Local, ":") {
-		return writeSysctl("net/ipv6/conf/all/forwarding", "1")
+// readSysctls reads the settings the devices rely on (sysctlsFor). A key
+// that cannot be read reads as "", so that Set writes it and reports why
+// that fails.
+func readSysctls(links []Link) []Sysctl {
+	out := sysctlsFor(links)
+	for i := range out {
+		raw, err := os.ReadFile(filepath.Join("/proc/sys", out[i].Path()))
+		out[i].Value = ""
+		if err == nil {
+			out[i].Value = strings.TrimSpace(string(raw))
+		}
 	}
-	return errors.Join(
-		writeSysctl(filepath.Join("net/ipv4/conf", l.Name, "rp_filter"), "2"),
-		writeSysctl("net/ipv4/ip_forward", "1"))
+	return out
 }
 
-func writeSysctl(path, value string) error {
-	if err := os.WriteFile(filepath.Join("/proc/sys", path), []byte(value), 0o644); err != nil {
-		return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(path, "/", "."), value, err)
+// writeSysctl sets one setting; its error names it, the file and the cause
+// (a read-only /proc/sys in an unprivileged container, say).
+func writeSysctl(x *Sysctl) error {
+	if err := os.WriteFile(filepath.Join("/proc/sys", x.Path()), []byte(x.Value), 0o644); err != nil {
+		return fmt.Errorf("set sysctl %s: %w", x, err)
 	}
 	return nil
 }

@@ -121,9 +121,9 @@ func TestLinuxKernelLinkChanges(t *testing.T) {
 		{"mtu", func(d *v1alpha1.Device) { d.MTU = 1400 }, true, "set link vx-bridge (mtu 1450 → 1400)", 1},
 		// The set, then 3 neighbours.
 		{"mac", func(d *v1alpha1.Device) { d.MAC = "02:00:00:00:00:99" }, true, "set link vx-bridge (mac 02:00:00:00:00:01 → 02:00:00:00:00:99)", 1 + 3},
-		// Delete and add, then the address and 3 each of neighbours, FDB
-		// entries and routes.
-		{"vni", func(d *v1alpha1.Device) { d.VNI = 154 }, false, "del link vx-bridge (recreate: vni 54 → 154)", 2 + 1 + 3*3},
+		// Delete and add, then the new device's rp_filter, the address and
+		// 3 each of neighbours, FDB entries and routes.
+		{"vni", func(d *v1alpha1.Device) { d.VNI = 154 }, false, "del link vx-bridge (recreate: vni 54 → 154)", 2 + 1 + 1 + 3*3},
 	} {
 		before := index()
 		c.change(&spec.Devices[0])

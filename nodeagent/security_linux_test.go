@@ -364,3 +364,42 @@ func TestLinuxVXLANPortGuarded(t *testing.T) {
 		t.Errorf("KOSMOS-INPUT dropped nothing:\n%s", out)
 	}
 }
+
+// TestLinuxSysctlDrift: on a real kernel, forwarding turned off and strict
+// reverse-path filtering set on vx-bridge after the agent applied its config
+// are put back by the next Set (two writes), and then nothing changes.
+// Before the fix both were set only when the device was created.
+func TestLinuxSysctlDrift(t *testing.T) {
+	leave := inFreshNS(t)
+	defer leave()
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = Teardown(lk) }()
+	spec := bigConfig(1)
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	for path, v := range map[string]string{"net/ipv4/ip_forward": "0", "net/ipv4/conf/vx-bridge/rp_filter": "1"} {
+		if err := os.WriteFile("/proc/sys/"+path, []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Set(lk, spec)
+	if err != nil || len(res.Applied) != 2 {
+		t.Errorf("writes %v, err %v; want the two settings", res.Applied, err)
+	}
+	for path, want := range map[string]string{"net/ipv4/ip_forward": "1", "net/ipv4/conf/vx-bridge/rp_filter": "2"} {
+		if got, _ := os.ReadFile("/proc/sys/" + path); strings.TrimSpace(string(got)) != want {
+			t.Errorf("%s = %s, want %s", path, got, want)
+		}
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+		t.Errorf("repeat: writes %v, err %v", res.Applied, err)
+	}
+	err = lk.Apply(Op{Kind: OpSet, Sysctl: &Sysctl{Key: "net.ipv4.conf.vx-nosuch.rp_filter", Value: "2"}})
+	if err == nil || !strings.HasPrefix(err.Error(), "set sysctl net.ipv4.conf.vx-nosuch.rp_filter=2: ") {
+		t.Errorf("write to a missing key: %v", err)
+	}
+}

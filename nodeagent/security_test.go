@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,5 +121,60 @@ func TestHostOverlapRefused(t *testing.T) {
 	k.S.Others.Addrs = []netip.Prefix{netip.MustParsePrefix("192.168.0.1/24"), netip.MustParsePrefix("10.0.0.1/16")}
 	if _, err := Set(k, bigConfig(3)); err != nil {
 		t.Errorf("no overlap: %v", err)
+	}
+}
+
+// TestSysctlDiff: the settings the devices rely on are compared like any
+// other object: equal values write nothing, a drifted one is set, a
+// recreated device's own setting is set again though it read equal, and a
+// setting no longer desired is never reset.
+func TestSysctlDiff(t *testing.T) {
+	fwd := Sysctl{Key: "net.ipv4.ip_forward", Value: "1"}
+	rpf := Sysctl{Key: "net.ipv4.conf.vx-bridge.rp_filter", Value: "2", Dev: "vx-bridge"}
+	off := func(x Sysctl, v string) Sysctl { x.Value = v; return x }
+	for _, c := range []struct {
+		name             string
+		current, desired []Sysctl
+		recreated        map[string]bool
+		want             []string
+	}{
+		{"equal", []Sysctl{rpf, fwd}, []Sysctl{rpf, fwd}, nil, nil},
+		{"drifted", []Sysctl{rpf, off(fwd, "0")}, []Sysctl{rpf, fwd}, nil, []string{"set sysctl net.ipv4.ip_forward=1"}},
+		{"unreadable", []Sysctl{off(rpf, ""), fwd}, []Sysctl{rpf, fwd}, nil, []string{"set sysctl net.ipv4.conf.vx-bridge.rp_filter=2"}},
+		{"new device", []Sysctl{fwd}, []Sysctl{rpf, fwd}, nil, []string{"set sysctl net.ipv4.conf.vx-bridge.rp_filter=2"}},
+		{"recreated device", []Sysctl{rpf, fwd}, []Sysctl{rpf, fwd}, map[string]bool{"vx-bridge": true}, []string{"set sysctl net.ipv4.conf.vx-bridge.rp_filter=2"}},
+		{"no longer desired", []Sysctl{rpf, fwd}, nil, nil, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, op := range diffSysctls(c.current, c.desired, c.recreated) {
+				got = append(got, op.String())
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestSysctlErrorReported: a sysctl write that fails (a read-only
+// /proc/sys) is reported by Set, naming the setting, and tried again on the
+// next pass; the rest of the config is applied. Before the fix the error
+// was logged at creation only and the setting never compared again.
+func TestSysctlErrorReported(t *testing.T) {
+	k := &FakeKernel{SysctlErr: errors.New("read-only file system")}
+	spec := bigConfig(2)
+	for pass := range 2 {
+		res, err := Set(k, spec)
+		if err == nil || !strings.Contains(err.Error(), "set sysctl net.ipv4.ip_forward=1: read-only file system") {
+			t.Errorf("pass %d: err %v, want the sysctl write error", pass, err)
+		}
+		if pass == 0 && len(res.Applied) == 0 {
+			t.Error("nothing else was applied")
+		}
+	}
+	k.SysctlErr = nil
+	if res, err := Set(k, spec); err != nil || len(res.Applied) != 2 {
+		t.Errorf("writable again: writes %v, err %v; want the two settings", res.Applied, err)
 	}
 }

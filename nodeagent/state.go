@@ -72,6 +72,9 @@ type State struct {
 	FDB    []FDB
 	Neighs []Neigh
 	Chains []Chain
+	// Sysctls are the settings the devices rely on (sysctlsFor), with the
+	// values the kernel holds.
+	Sysctls []Sysctl
 	// Others is what Read saw of other owners; it is never written, never
 	// printed and never compared.
 	Others Others
@@ -107,6 +110,9 @@ func (s State) String() string {
 	for _, n := range s.Neighs {
 		fmt.Fprintf(&b, "neigh %s lladdr %s dev %s\n", n.IP, n.MAC, n.Dev)
 	}
+	for _, x := range s.Sysctls {
+		fmt.Fprintf(&b, "sysctl %s\n", x)
+	}
 	for _, c := range s.Chains {
 		fmt.Fprintf(&b, "chain %s\n", c.Key())
 		for _, r := range c.Rules {
@@ -126,6 +132,7 @@ func (s *State) Normalize() {
 	})
 	slices.SortFunc(s.Neighs, func(a, b Neigh) int { return cmp.Or(cmp.Compare(a.Dev, b.Dev), cmp.Compare(a.IP, b.IP)) })
 	slices.SortFunc(s.Chains, func(a, b Chain) int { return cmp.Compare(a.Key(), b.Key()) })
+	slices.SortFunc(s.Sysctls, func(a, b Sysctl) int { return cmp.Compare(a.Key, b.Key) })
 }
 
 // Validate checks a NodeConfig before anything is applied: a config with any
@@ -291,6 +298,7 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 		s.Neighs = append(s.Neighs, Neigh{Dev: n.Device, IP: n.IP, MAC: mac.String()})
 	}
 	s.Chains = renderChains(spec, v6dev)
+	s.Sysctls = sysctlsFor(s.Links)
 	s.Routes = dedup(s.Routes)
 	s.Normalize()
 	return s
