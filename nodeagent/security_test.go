@@ -1,11 +1,14 @@
 package nodeagent
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -176,5 +179,44 @@ func TestSysctlErrorReported(t *testing.T) {
 	k.SysctlErr = nil
 	if res, err := Set(k, spec); err != nil || len(res.Applied) != 2 {
 		t.Errorf("writable again: writes %v, err %v; want the two settings", res.Applied, err)
+	}
+}
+
+// TestRunHoldsConfigWithRefusedRoute: a config whose only difference from
+// the last one is a route the kernel refuses (another owner's destination)
+// is held, not taken for a config refused whole: Run logs no "NodeConfig
+// refused" and does not restore the previous config.
+func TestRunHoldsConfigWithRefusedRoute(t *testing.T) {
+	a := bigConfig(2)
+	b := bigConfig(2)
+	b.Routes = append(b.Routes, v1alpha1.Route{Dst: "172.31.0.0/24", Via: b.Neighbors[0].IP, Device: "vx-bridge"})
+	k := &FakeKernel{}
+	k.S.Others.Routes = map[string]string{"172.31.0.0/24": "proto static dev eth0"}
+	var log strings.Builder
+	ctx, cancel := context.WithCancel(context.Background())
+	passes := 0
+	src := func() (*v1alpha1.NodeConfigSpec, error) {
+		passes++
+		switch passes {
+		case 1:
+			return a, nil
+		case 3:
+			cancel()
+		}
+		return b.DeepCopy(), nil // a new object every pass, as a file source reads it
+	}
+	changes := make(chan struct{}, 1)
+	var reported []error
+	Run(ctx, k, src, Options{Resync: time.Hour, Changes: changes, Log: slog.New(slog.NewTextHandler(&log, nil)),
+		Report: func(_ *v1alpha1.NodeConfigSpec, _ Result, err error) {
+			reported = append(reported, err)
+			changes <- struct{}{}
+		}})
+	if strings.Contains(log.String(), "NodeConfig refused") {
+		t.Errorf("a config with a refused route was taken for refused whole:\n%s", log.String())
+	}
+	var taken *RouteTakenError
+	if len(reported) < 2 || !errors.As(reported[1], &taken) {
+		t.Errorf("reported %v, want the refusal of 172.31.0.0/24", reported)
 	}
 }

@@ -304,8 +304,31 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 	return s
 }
 
-// familyRule is a rule of one family's chain.
-type familyRule struct{ fam, rule string }
+// familyRule is a rule of one family's chain (chain: where it is not
+// implied).
+type familyRule struct{ fam, chain, rule string }
+
+// forwardRules are the filter rules of forwarding (see renderChains): each
+// device's traffic, in or out, to KOSMOS-FORWARD-SRC; each known range as a
+// source there, as a destination in KOSMOS-FORWARD-DST.
+func forwardRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []familyRule {
+	var out []familyRule
+	for _, d := range spec.Devices {
+		out = append(out,
+			familyRule{devFam(d.Name), ChainForward, fmt.Sprintf("-i %s -g %s", d.Name, ChainForwardSrc)},
+			familyRule{devFam(d.Name), ChainForward, fmt.Sprintf("-o %s -g %s", d.Name, ChainForwardSrc)})
+	}
+	for _, k := range knownRanges(spec) {
+		fam := "ipv6"
+		if k.Addr().Is4() {
+			fam = "ipv4"
+		}
+		out = append(out,
+			familyRule{fam, ChainForwardSrc, fmt.Sprintf("-s %s -g %s", k, ChainForwardDst)},
+			familyRule{fam, ChainForwardDst, fmt.Sprintf("-d %s -j ACCEPT", k)})
+	}
+	return out
+}
 
 // inputRules guard the devices' VXLAN ports: for each port, a packet from
 // one of the peers the config tunnels to (fdb[].dst of the devices on that
@@ -343,9 +366,9 @@ func inputRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []fam
 		ps := peers[k]
 		slices.Sort(ps)
 		for _, p := range slices.Compact(ps) {
-			out = append(out, familyRule{k.fam, fmt.Sprintf("-s %s -p udp -m udp --dport %d -j RETURN", p, k.port)})
+			out = append(out, familyRule{fam: k.fam, rule: fmt.Sprintf("-s %s -p udp -m udp --dport %d -j RETURN", p, k.port)})
 		}
-		out = append(out, familyRule{k.fam, fmt.Sprintf("-p udp -m udp --dport %d -j DROP", k.port)})
+		out = append(out, familyRule{fam: k.fam, rule: fmt.Sprintf("-p udp -m udp --dport %d -j DROP", k.port)})
 	}
 	return out
 }
@@ -458,14 +481,8 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 		}
 		add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -j MASQUERADE", m.Device))
 	}
-	for _, d := range spec.Devices {
-		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-i %s -g %s", d.Name, ChainForwardSrc))
-		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-o %s -g %s", d.Name, ChainForwardSrc))
-	}
-	for _, k := range knownRanges(spec) {
-		fam := famOf(k.String())
-		add(fam, "filter", ChainForwardSrc, fmt.Sprintf("-s %s -g %s", k, ChainForwardDst))
-		add(fam, "filter", ChainForwardDst, fmt.Sprintf("-d %s -j ACCEPT", k))
+	for _, r := range forwardRules(spec, devFam) {
+		add(r.fam, "filter", r.chain, r.rule)
 	}
 	for _, r := range inputRules(spec, devFam) {
 		add(r.fam, "filter", ChainInput, r.rule)
