@@ -29,10 +29,10 @@ func (f *FakeKernel) Read() (State, error) {
 		Others: Others{Routes: maps.Clone(f.S.Others.Routes), Addrs: slices.Clone(f.S.Others.Addrs)},
 	}
 	// Like the Linux kernel's Read: the keys the devices rely on, with the
-	// values held (a key never written reads as the kernel default, 0).
+	// values held (a key never written reads 0, a new namespace's default).
 	held := index(f.S.Sysctls, func(x Sysctl) string { return x.Key })
 	for _, x := range sysctlsFor(f.S.Links) {
-		x.Value = cmp.Or(held[x.Key].Value, "0")
+		x.Value = servedValue(x, cmp.Or(held[x.Key].Value, "0"))
 		s.Sysctls = append(s.Sysctls, x)
 	}
 	s.Normalize()
@@ -81,7 +81,15 @@ func (f *FakeKernel) apply(op Op) error {
 	case op.Neigh != nil:
 		return fakeSet(&s.Neighs, *op.Neigh, op.Kind, hasLink(op.Neigh.Dev))
 	case op.Sysctl != nil:
-		if f.SysctlErr != nil {
+		held := slices.IndexFunc(s.Sysctls, func(x Sysctl) bool { return x.Key == op.Sysctl.Key })
+		value := "0"
+		if held >= 0 {
+			value = s.Sysctls[held].Value
+		}
+		switch {
+		case op.Sysctl.ServedBy(value):
+			return nil // as the Linux kernel's shell: no write needed
+		case f.SysctlErr != nil:
 			return f.SysctlErr
 		}
 		s.Sysctls = slices.DeleteFunc(s.Sysctls, func(x Sysctl) bool { return x.Key == op.Sysctl.Key })

@@ -326,23 +326,30 @@ func setLink(l *Link) error {
 }
 
 // readSysctls reads the settings the devices rely on (sysctlsFor). A key
+// holding a value that serves reads as the wanted value (servedValue); one
 // that cannot be read reads as "", so that Set writes it and reports why
 // that fails.
 func readSysctls(links []Link) []Sysctl {
 	out := sysctlsFor(links)
 	for i := range out {
 		raw, err := os.ReadFile(filepath.Join("/proc/sys", out[i].Path()))
-		out[i].Value = ""
+		v := ""
 		if err == nil {
-			out[i].Value = strings.TrimSpace(string(raw))
+			v = strings.TrimSpace(string(raw))
 		}
+		out[i].Value = servedValue(out[i], v)
 	}
 	return out
 }
 
-// writeSysctl sets one setting; its error names it, the file and the cause
-// (a read-only /proc/sys in an unprivileged container, say).
+// writeSysctl sets one setting, unless the key serves already (a new
+// device's key was not there to read when the pass began); its error names
+// the setting, the file and the cause (a read-only /proc/sys in an
+// unprivileged container, say).
 func writeSysctl(x *Sysctl) error {
+	if raw, err := os.ReadFile(filepath.Join("/proc/sys", x.Path())); err == nil && x.ServedBy(strings.TrimSpace(string(raw))) {
+		return nil
+	}
 	if err := os.WriteFile(filepath.Join("/proc/sys", x.Path()), []byte(x.Value), 0o644); err != nil {
 		return fmt.Errorf("set sysctl %s: %w", x, err)
 	}
