@@ -223,3 +223,25 @@ func TestRunHoldsConfigWithRefusedRoute(t *testing.T) {
 		t.Errorf("reported %v, want the refusal of 172.31.0.0/24", reported)
 	}
 }
+
+// TestRouteTextCanonical: a destination written another way (IPv6 zeros
+// spelt out) is still recognised as taken by another owner, and as the
+// agent's own on the next pass (no write).
+func TestRouteTextCanonical(t *testing.T) {
+	spec := loadConfigs(t)["dualstack"].Spec.DeepCopy()
+	i := slices.IndexFunc(spec.Routes, func(r v1alpha1.Route) bool { return r.Dst == "fd00:20:0:1::/64" })
+	spec.Routes[i].Dst = "fd00:20:0:1:0:0:0:0/64"
+	k := &FakeKernel{}
+	if _, err := Set(k, spec); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Set(k, spec); err != nil || len(res.Applied) != 0 {
+		t.Errorf("repeat: writes %v, err %v", res.Applied, err)
+	}
+	k = &FakeKernel{}
+	k.S.Others.Routes = map[string]string{"fd00:20:0:1::/64": "proto static dev eth0"}
+	var taken *RouteTakenError
+	if _, err := Set(k, spec); !errors.As(err, &taken) {
+		t.Errorf("err %v, want the IPv6 destination refused", err)
+	}
+}

@@ -287,7 +287,9 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 		}
 	}
 	for _, r := range spec.Routes {
-		s.Routes = append(s.Routes, Route{Dst: r.Dst, Via: r.Via, Dev: r.Device})
+		// Canonical text, as the kernel prints it: routes are compared, and
+		// checked against other owners', by destination text.
+		s.Routes = append(s.Routes, Route{Dst: netip.MustParsePrefix(r.Dst).String(), Via: netip.MustParseAddr(r.Via).String(), Dev: r.Device})
 	}
 	for _, f := range spec.FDB {
 		mac, _ := net.ParseMAC(f.MAC)
