@@ -15,6 +15,7 @@ import (
 // emptied and refilled inside it), then with a jump found missing, and at
 // teardown.
 func TestRestoreInputGolden(t *testing.T) {
+	finding(t, "kernel: NAT chains written atomically")
 	spec := loadConfigs(t)["gateway"].Spec.DeepCopy()
 	k := &FakeKernel{}
 	var out strings.Builder

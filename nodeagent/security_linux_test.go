@@ -31,6 +31,7 @@ func ip(t *testing.T, args ...string) string {
 // metric, not protocol), so it became the agent's and the teardown deleted
 // it.
 func TestLinuxForeignRouteUntouched(t *testing.T) {
+	finding(t, "kernel: routes exclusive, foreign never taken")
 	leave := inFreshNS(t)
 	defer leave()
 	lk, err := NewLinuxKernel()
@@ -71,6 +72,7 @@ func TestLinuxForeignRouteUntouched(t *testing.T) {
 // replaces it; a new next hop for a destination the agent holds is set in
 // place.
 func TestLinuxRouteReplaceOwn(t *testing.T) {
+	finding(t, "kernel: routes exclusive, foreign never taken")
 	leave := inFreshNS(t)
 	defer leave()
 	lk, err := NewLinuxKernel()
@@ -98,6 +100,7 @@ func TestLinuxRouteReplaceOwn(t *testing.T) {
 // TestLinuxHostOverlapRefused: on a real kernel, a destination inside the
 // network of the host's eth0 (192.168.0.1/24) is refused before any write.
 func TestLinuxHostOverlapRefused(t *testing.T) {
+	finding(t, "kernel: default/host-overlapping claims refused")
 	leave := inFreshNS(t)
 	defer leave()
 	lk, err := NewLinuxKernel()
@@ -123,6 +126,7 @@ func TestLinuxHostOverlapRefused(t *testing.T) {
 // iptables-restore transaction. Before the fix the chain was cleared, then
 // refilled one rule per exec.
 func TestLinuxNATChainNeverPartial(t *testing.T) {
+	finding(t, "kernel: NAT chains written atomically")
 	leave := inFreshNS(t)
 	defer leave()
 	lk, err := NewLinuxKernel()
@@ -218,6 +222,7 @@ func forwardCounters(t *testing.T, chain, match string) (policy, rule int) {
 // ranges is not (the policy drops it). Before the fix KOSMOS-FORWARD was
 // jumped to first and accepted anything in or out of a vx- device.
 func TestLinuxForwardBehindPolicy(t *testing.T) {
+	finding(t, "kernel: forward chain behind policy, known ranges only")
 	leave := inFreshNS(t)
 	defer leave()
 	lk, err := NewLinuxKernel()
@@ -278,6 +283,7 @@ func TestLinuxForwardBehindPolicy(t *testing.T) {
 // (where agents before issue 16 inserted it) is moved behind them, in the
 // same transaction as the chain's rules; then nothing changes.
 func TestLinuxForwardJumpMoved(t *testing.T) {
+	finding(t, "kernel: forward chain behind policy, known ranges only")
 	leave := inFreshNS(t)
 	defer leave()
 	lk, err := NewLinuxKernel()
@@ -314,6 +320,7 @@ func TestLinuxForwardJumpMoved(t *testing.T) {
 // ping fails. Before the fix any source reached the port, and the same
 // ping crossed.
 func TestLinuxVXLANPortGuarded(t *testing.T) {
+	finding(t, "kernel: VXLAN ports accept known peers only")
 	leave := inFreshNS(t)
 	defer leave()
 	lk, err := NewLinuxKernel()
@@ -370,6 +377,7 @@ func TestLinuxVXLANPortGuarded(t *testing.T) {
 // are put back by the next Set (two writes), and then nothing changes.
 // Before the fix both were set only when the device was created.
 func TestLinuxSysctlDrift(t *testing.T) {
+	finding(t, "kernel: sysctls compared, errors reported")
 	leave := inFreshNS(t)
 	defer leave()
 	lk, err := NewLinuxKernel()

@@ -19,6 +19,7 @@ import (
 // by a repeat, by a teardown), and a destination the agent held before the
 // other owner came stays the agent's.
 func TestForeignRouteRefused(t *testing.T) {
+	finding(t, "kernel: routes exclusive, foreign never taken")
 	spec := bigConfig(3)
 	k := &FakeKernel{}
 	k.S.Others.Routes = map[string]string{spec.Routes[1].Dst: "proto static dev eth0"}
@@ -49,6 +50,7 @@ func TestForeignRouteRefused(t *testing.T) {
 // TestRouteNextHopChangeReplaces: a destination the agent holds whose next
 // hop changes is replaced in place (one write), not added next to itself.
 func TestRouteNextHopChangeReplaces(t *testing.T) {
+	finding(t, "kernel: routes exclusive, foreign never taken")
 	spec := bigConfig(2)
 	k := &FakeKernel{}
 	if _, err := Set(k, spec); err != nil {
@@ -68,6 +70,7 @@ func TestRouteNextHopChangeReplaces(t *testing.T) {
 // what is not Kosmos's are refused whole, each naming its field (the design
 // notes of ranges.go).
 func TestValidateRefusesClaims(t *testing.T) {
+	finding(t, "kernel: default/host-overlapping claims refused")
 	good := loadConfigs(t)["gateway"].Spec
 	for name, c := range map[string]struct {
 		mutate func(*v1alpha1.NodeConfigSpec)
@@ -102,6 +105,7 @@ func TestValidateRefusesClaims(t *testing.T) {
 // of the host's own interfaces refuses the config whole, before any write;
 // the same config on a host without that address is applied.
 func TestHostOverlapRefused(t *testing.T) {
+	finding(t, "kernel: default/host-overlapping claims refused")
 	for name, c := range map[string]struct {
 		host string
 		want string
@@ -132,6 +136,7 @@ func TestHostOverlapRefused(t *testing.T) {
 // recreated device's own setting is set again though it read equal, and a
 // setting no longer desired is never reset.
 func TestSysctlDiff(t *testing.T) {
+	finding(t, "kernel: sysctls compared, errors reported")
 	fwd := Sysctl{Key: "net.ipv4.ip_forward", Value: "1"}
 	rpf := Sysctl{Key: "net.ipv4.conf.vx-bridge.rp_filter", Value: "2", Accept: "0", Dev: "vx-bridge"}
 	off := func(x Sysctl, v string) Sysctl { x.Value = v; return x }
@@ -167,6 +172,7 @@ func TestSysctlDiff(t *testing.T) {
 // next pass; the rest of the config is applied. Before the fix the error
 // was logged at creation only and the setting never compared again.
 func TestSysctlErrorReported(t *testing.T) {
+	finding(t, "kernel: sysctls compared, errors reported")
 	k := &FakeKernel{SysctlErr: errors.New("read-only file system")}
 	spec := bigConfig(2)
 	for pass := range 2 {
@@ -190,6 +196,7 @@ func TestSysctlErrorReported(t *testing.T) {
 // is held, not taken for a config refused whole: Run logs no "NodeConfig
 // refused" and does not restore the previous config.
 func TestRunHoldsConfigWithRefusedRoute(t *testing.T) {
+	finding(t, "kernel: routes exclusive, foreign never taken")
 	a := bigConfig(2)
 	b := bigConfig(2)
 	b.Routes = append(b.Routes, v1alpha1.Route{Dst: "172.31.0.0/24", Via: b.Neighbors[0].IP, Device: "vx-bridge"})
@@ -228,6 +235,7 @@ func TestRunHoldsConfigWithRefusedRoute(t *testing.T) {
 // spelt out) is still recognised as taken by another owner, and as the
 // agent's own on the next pass (no write).
 func TestRouteTextCanonical(t *testing.T) {
+	finding(t, "kernel: routes exclusive, foreign never taken")
 	spec := loadConfigs(t)["dualstack"].Spec.DeepCopy()
 	i := slices.IndexFunc(spec.Routes, func(r v1alpha1.Route) bool { return r.Dst == "fd00:20:0:1::/64" })
 	spec.Routes[i].Dst = "fd00:20:0:1:0:0:0:0/64"
