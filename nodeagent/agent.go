@@ -57,7 +57,11 @@ func apply(k Kernel, desired State) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("read kernel state: %w", err)
 	}
-	var res Result
+	if err := checkHost(desired, current.Others.Addrs); err != nil {
+		return Result{}, err
+	}
+	desired, refused := withoutTaken(desired, current)
+	res := Result{Failed: refused}
 	for _, op := range Diff(current, desired) {
 		if err := k.Apply(op); err != nil {
 			res.Failed = append(res.Failed, err)
@@ -66,4 +70,39 @@ func apply(k Kernel, desired State) (Result, error) {
 		res.Applied = append(res.Applied, op)
 	}
 	return res, errors.Join(res.Failed...)
+}
+
+// RouteTakenError refuses a route whose destination the kernel's main table
+// already routes for another owner (a CNI, a cloud VPC route, an admin). The
+// agent never replaces such a route and never deletes it: replacing would
+// make it the agent's (the kernel keys routes on table, destination and
+// metric, not on protocol) and so delete it with the agent's routes later.
+type RouteTakenError struct {
+	Route Route
+	// Owner describes the route that holds the destination.
+	Owner string
+}
+
+func (e *RouteTakenError) Error() string {
+	return fmt.Sprintf("add route %s via %s dev %s: refused: the kernel already routes %s for another owner (%s); Kosmos neither replaces nor deletes it",
+		e.Route.Dst, e.Route.Via, e.Route.Dev, e.Route.Dst, e.Owner)
+}
+
+// withoutTaken drops from desired the routes whose destination another
+// owner holds (current.Others) and that the agent does not hold already,
+// and returns a RouteTakenError for each. It is pure.
+func withoutTaken(desired, current State) (State, []error) {
+	ours := index(current.Routes, func(r Route) string { return r.Dst })
+	var errs []error
+	kept := desired.Routes[:0:0]
+	for _, r := range desired.Routes {
+		owner, taken := current.Others.Routes[r.Dst]
+		if _, held := ours[r.Dst]; taken && !held {
+			errs = append(errs, &RouteTakenError{Route: r, Owner: owner})
+			continue
+		}
+		kept = append(kept, r)
+	}
+	desired.Routes = kept
+	return desired, errs
 }

@@ -36,8 +36,9 @@ type OpKind int
 const (
 	OpAdd OpKind = iota
 	OpDel
-	// OpSet changes an object in place: it replaces the rules of a chain
-	// (rule order matters), or sets the MTU and MAC of a link.
+	// OpSet changes an object in place: it writes a table's chains (rule
+	// order matters), replaces the agent's route to a destination, or sets
+	// the MTU and MAC of a link.
 	OpSet
 )
 
@@ -49,7 +50,11 @@ type Op struct {
 	Route *Route
 	FDB   *FDB
 	Neigh *Neigh
-	Chain *Chain
+	// Chains is one transaction on one table's chains; its Kind is OpSet
+	// when it writes a chain, OpDel when it only removes.
+	Chains *ChainSet
+	// Sysctl is a setting written (always OpSet).
+	Sysctl *Sysctl
 	// Reason says why a link is changed in place or recreated (set on the
 	// set, and on both the delete and the add of a recreate).
 	Reason string
@@ -72,8 +77,10 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s fdb %s dst %s dev %s", verb, o.FDB.MAC, o.FDB.Dst, o.FDB.Dev)
 	case o.Neigh != nil:
 		return fmt.Sprintf("%s neigh %s dev %s", verb, o.Neigh.IP, o.Neigh.Dev)
-	case o.Chain != nil:
-		return fmt.Sprintf("%s chain %s (%d rules)", verb, o.Chain.Key(), len(o.Chain.Rules))
+	case o.Sysctl != nil:
+		return fmt.Sprintf("%s sysctl %s", verb, o.Sysctl)
+	case o.Chains != nil:
+		return fmt.Sprintf("%s %s", verb, o.Chains)
 	}
 	return verb
 }
@@ -111,21 +118,22 @@ func orNone(v any) any {
 }
 
 // Diff returns the operations that turn current into desired: additions and
-// in-place changes first (devices, then addresses, neighbours, FDB, routes,
-// chains), then deletions in reverse dependency order, so traffic that stays
+// in-place changes first (devices, their sysctls, then addresses,
+// neighbours, FDB, routes, chains), then deletions in reverse dependency order, so traffic that stays
 // desired never loses its path. A link whose MTU or MAC differ is changed in
 // place; one whose VNI, port, local address or parent differ is recreated
 // (see the design notes above, and linkMismatch). Equal states yield no
 // operation.
 func Diff(current, desired State) []Op {
 	adds, linkDels, recreated, newMAC := diffLinks(current.Links, desired.Links)
+	adds = append(adds, diffSysctls(current.Sysctls, desired.Sysctls, recreated)...)
 	var dels []Op
 	keep := func(dev string) bool { return !recreated[dev] }
 	keepNeigh := func(dev string) bool { return !recreated[dev] && !newMAC[dev] }
 	adds = append(adds, diffSet(current.Addrs, desired.Addrs, func(a Addr) string { return a.Dev }, keep, func(k OpKind, a Addr) Op { return Op{Kind: k, Addr: &a} }, &dels)...)
 	adds = append(adds, diffSet(current.Neighs, desired.Neighs, func(n Neigh) string { return n.Dev }, keepNeigh, func(k OpKind, n Neigh) Op { return Op{Kind: k, Neigh: &n} }, &dels)...)
 	adds = append(adds, diffSet(current.FDB, desired.FDB, func(f FDB) string { return f.Dev }, keep, func(k OpKind, f FDB) Op { return Op{Kind: k, FDB: &f} }, &dels)...)
-	adds = append(adds, diffSet(current.Routes, desired.Routes, func(r Route) string { return r.Dev }, keep, func(k OpKind, r Route) Op { return Op{Kind: k, Route: &r} }, &dels)...)
+	adds = append(adds, diffRoutes(current.Routes, desired.Routes, keep, &dels)...)
 	chainSets, chainDels := diffChains(current.Chains, desired.Chains)
 	adds = append(adds, chainSets...)
 	dels = append(dels, chainDels...)
@@ -167,24 +175,33 @@ func diffLinks(current, desired []Link) (adds, dels []Op, recreated, newMAC map[
 	return adds, dels, recreated, newMAC
 }
 
-// diffChains returns the chains to set (missing, or with other rules) and
-// the chains to delete.
-func diffChains(current, desired []Chain) (sets, dels []Op) {
-	cur := index(current, Chain.Key)
-	for i := range desired {
-		c := desired[i]
-		if have, ok := cur[c.Key()]; !ok || !equalStrings(have.Rules, c.Rules) {
-			sets = append(sets, Op{Kind: OpSet, Chain: &c})
+// diffRoutes compares routes by destination, the kernel's key together with
+// the table and metric, which the agent does not vary: a new destination is
+// added, one whose next hop or device changed is replaced in place (OpSet:
+// an add and a delete of the same key would fight), one no longer desired
+// is deleted. Routes of a device being recreated (keep false) went with it
+// and are added again. Deletions are prepended to dels, as in diffSet.
+func diffRoutes(current, desired []Route, keep func(string) bool, dels *[]Op) []Op {
+	cur := index(current, func(r Route) string { return r.Dst })
+	want := make(map[string]bool, len(desired))
+	var adds []Op
+	for _, d := range desired {
+		want[d.Dst] = true
+		switch c, ok := cur[d.Dst]; {
+		case !ok || !keep(c.Dev):
+			adds = append(adds, Op{Kind: OpAdd, Route: &d})
+		case c != d:
+			adds = append(adds, Op{Kind: OpSet, Route: &d})
 		}
 	}
-	want := index(desired, Chain.Key)
-	for i := range current {
-		if _, ok := want[current[i].Key()]; !ok {
-			c := current[i]
-			dels = append(dels, Op{Kind: OpDel, Chain: &c})
+	var mine []Op
+	for _, c := range current {
+		if !want[c.Dst] && keep(c.Dev) {
+			mine = append(mine, Op{Kind: OpDel, Route: &c})
 		}
 	}
-	return sets, dels
+	*dels = append(mine, *dels...)
+	return adds
 }
 
 // diffSet adds what desired has and current lacks; it appends deletions of

@@ -61,6 +61,8 @@ func TestLinkChanges(t *testing.T) {
 		return []string{
 			"del link vx-bridge (recreate: " + reason + ")",
 			"add link vx-bridge (recreate: " + reason + ")",
+			// The new device starts from the defaults.
+			"set sysctl net.ipv4.conf.vx-bridge.rp_filter=2",
 			"add addr 220.168.1.11/8 dev vx-bridge",
 			"add neigh 220.168.2.11 dev vx-bridge",
 			"add fdb 16:b5:df:c3:d3:73 dst 192.168.2.11 dev vx-bridge",
@@ -77,7 +79,8 @@ func TestLinkChanges(t *testing.T) {
 		// A new MAC flushes the device's neighbour entries: they are re-added.
 		{"mac", func(d *v1alpha1.Device) { d.MAC = "02:00:00:00:00:01" }, []string{"set link vx-bridge (mac fa:bf:70:f1:48:49 → 02:00:00:00:00:01)", "add neigh 220.168.2.11 dev vx-bridge"}},
 		{"vni", func(d *v1alpha1.Device) { d.VNI = 56 }, recreated("vni 54 → 56")},
-		{"port", func(d *v1alpha1.Device) { d.Port = 4789 }, recreated("port 4876 → 4789")},
+		// The port's guard in KOSMOS-INPUT follows the port.
+		{"port", func(d *v1alpha1.Device) { d.Port = 4789 }, append(recreated("port 4876 → 4789"), "set chains ipv4/filter: KOSMOS-INPUT (2 rules)")},
 		{"vni and mtu", func(d *v1alpha1.Device) { d.VNI, d.MTU = 56, 1400 }, recreated("vni 54 → 56")},
 	} {
 		t.Run(c.name, func(t *testing.T) {

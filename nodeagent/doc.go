@@ -12,17 +12,33 @@
 // changed is recreated, and the reason is carried in the operations
 // (linkMismatch; the design notes are at the top of diff.go).
 // Validate refuses a config whole (device names outside vx-, bad addresses,
-// references to undeclared devices) before any write.
+// references to undeclared devices, and routes or device addresses that
+// would claim what is not Kosmos's: defaults, special ranges, the underlay,
+// the node's own ranges; ranges.go) before any write; at apply time,
+// anything overlapping the host's own addresses is refused too.
+//
+// # What the agent may take
+//
+// Routes are added exclusively and only the agent's own (protocol 75) are
+// ever replaced; a destination another owner routes is refused with a
+// RouteTakenError, reported, and never touched (agent.go). KOSMOS-FORWARD is
+// appended to FORWARD, behind the CNI's and kube-proxy's chains, and accepts
+// only between known ranges on the agent's devices; KOSMOS-INPUT, first in
+// INPUT, lets only the config's peers reach the VXLAN ports (state.go,
+// renderChains). Each table's chains are written in one iptables-restore
+// --noflush transaction (chains.go). The sysctls the devices rely on are
+// part of the compared state (sysctl.go).
 //
 // # Thin shell
 //
 // Kernel is the seam: Read what the agent owns, Apply one operation, Resolve
-// an automatic parent and MTU. LinuxKernel implements it with netlink and
-// iptables in the current network namespace; it reads only vx- devices,
-// routes of protocol 75 on them, their FDB and permanent neighbour entries,
-// and the chains KOSMOS-PREROUTING, KOSMOS-POSTROUTING (nat) and
-// KOSMOS-FORWARD (filter). FakeKernel holds a State in memory for the golden
-// and random-walk tests.
+// an automatic parent and MTU. LinuxKernel implements it with netlink,
+// iptables-save/-restore and /proc/sys in the current network namespace; it
+// reads only vx- devices, routes of protocol 75 on them, their FDB and
+// permanent neighbour entries, the agent's KOSMOS- chains and the sysctls
+// of its devices, plus, never to write, other owners' routes and the host's
+// addresses (State.Others). FakeKernel holds a State in memory for the
+// golden and random-walk tests.
 //
 // # Running
 //

@@ -1,16 +1,24 @@
 package nodeagent
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
 // FakeKernel is an in-memory Kernel for tests of the pure logic. It keeps the
 // State, counts writes, and drops a device's entries with the device, as the
-// kernel does. It is not a proof that anything works on a real kernel.
+// kernel does. Routes are keyed on their destination, as in the kernel's
+// main table; S.Others.Routes stands for other owners' routes, which an add
+// refuses to take. It is not a proof that anything works on a real kernel.
 type FakeKernel struct {
 	S      State
 	Writes int
+	// SysctlErr, when set, fails every sysctl write (a read-only
+	// /proc/sys).
+	SysctlErr error
 }
 
 // Read returns a normalized copy of the fake's state.
@@ -18,6 +26,14 @@ func (f *FakeKernel) Read() (State, error) {
 	s := State{
 		Links: slices.Clone(f.S.Links), Addrs: slices.Clone(f.S.Addrs), Routes: slices.Clone(f.S.Routes),
 		FDB: slices.Clone(f.S.FDB), Neighs: slices.Clone(f.S.Neighs), Chains: slices.Clone(f.S.Chains),
+		Others: Others{Routes: maps.Clone(f.S.Others.Routes), Addrs: slices.Clone(f.S.Others.Addrs)},
+	}
+	// Like the Linux kernel's Read: the keys the devices rely on, with the
+	// values held (a key never written reads 0, a new namespace's default).
+	held := index(f.S.Sysctls, func(x Sysctl) string { return x.Key })
+	for _, x := range sysctlsFor(f.S.Links) {
+		x.Value = servedValue(x, cmp.Or(held[x.Key].Value, "0"))
+		s.Sysctls = append(s.Sysctls, x)
 	}
 	s.Normalize()
 	return s, nil
@@ -39,7 +55,10 @@ func (f *FakeKernel) Resolve(l *Link) error {
 // or a missing object; the error names the operation.
 func (f *FakeKernel) Apply(op Op) error {
 	f.Writes++
-	if err := f.apply(op); err != nil {
+	var taken *RouteTakenError
+	if err := f.apply(op); errors.As(err, &taken) {
+		return err // it names the operation itself
+	} else if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
@@ -56,17 +75,32 @@ func (f *FakeKernel) apply(op Op) error {
 	case op.Addr != nil:
 		return fakeSet(&s.Addrs, *op.Addr, op.Kind, hasLink(op.Addr.Dev))
 	case op.Route != nil:
-		return fakeSet(&s.Routes, *op.Route, op.Kind, hasLink(op.Route.Dev))
+		return f.applyRoute(op.Kind, *op.Route, hasLink(op.Route.Dev))
 	case op.FDB != nil:
 		return fakeSet(&s.FDB, *op.FDB, op.Kind, hasLink(op.FDB.Dev))
 	case op.Neigh != nil:
 		return fakeSet(&s.Neighs, *op.Neigh, op.Kind, hasLink(op.Neigh.Dev))
-	case op.Chain != nil:
-		key := op.Chain.Key()
-		s.Chains = slices.DeleteFunc(s.Chains, func(c Chain) bool { return c.Key() == key })
-		if op.Kind == OpSet {
-			s.Chains = append(s.Chains, *op.Chain)
+	case op.Sysctl != nil:
+		held := slices.IndexFunc(s.Sysctls, func(x Sysctl) bool { return x.Key == op.Sysctl.Key })
+		value := "0"
+		if held >= 0 {
+			value = s.Sysctls[held].Value
 		}
+		switch {
+		case op.Sysctl.ServedBy(value):
+			return nil // as the Linux kernel's shell: no write needed
+		case f.SysctlErr != nil:
+			return f.SysctlErr
+		}
+		s.Sysctls = slices.DeleteFunc(s.Sysctls, func(x Sysctl) bool { return x.Key == op.Sysctl.Key })
+		s.Sysctls = append(s.Sysctls, *op.Sysctl)
+		return nil
+	case op.Chains != nil:
+		drop := append(slices.Clone(op.Chains.Delete), chainNames(op.Chains.Set)...)
+		s.Chains = slices.DeleteFunc(s.Chains, func(c Chain) bool {
+			return c.Family == op.Chains.Family && c.Table == op.Chains.Table && slices.Contains(drop, c.Name)
+		})
+		s.Chains = append(s.Chains, op.Chains.Set...)
 		return nil
 	}
 	return fmt.Errorf("empty operation")
@@ -100,6 +134,35 @@ func (f *FakeKernel) applyLink(kind OpKind, l Link) error {
 	s.Routes = slices.DeleteFunc(s.Routes, func(r Route) bool { return r.Dev == name })
 	s.FDB = slices.DeleteFunc(s.FDB, func(e FDB) bool { return e.Dev == name })
 	s.Neighs = slices.DeleteFunc(s.Neighs, func(n Neigh) bool { return n.Dev == name })
+	s.Sysctls = slices.DeleteFunc(s.Sysctls, func(x Sysctl) bool { return x.Dev == name })
+	return nil
+}
+
+// applyRoute adds (a destination the agent does not hold), replaces (OpSet)
+// or deletes a route; a destination another owner holds is refused as the
+// Linux kernel's shell refuses it.
+func (f *FakeKernel) applyRoute(kind OpKind, r Route, devExists bool) error {
+	s := &f.S
+	i := slices.IndexFunc(s.Routes, func(have Route) bool { return have.Dst == r.Dst })
+	owner, taken := s.Others.Routes[r.Dst]
+	switch {
+	case !devExists:
+		return fmt.Errorf("no such device")
+	case kind != OpDel && taken:
+		return &RouteTakenError{Route: r, Owner: owner}
+	case kind == OpAdd && i >= 0:
+		return fmt.Errorf("file exists")
+	case kind == OpAdd:
+		s.Routes = append(s.Routes, r)
+	case kind == OpSet && i >= 0:
+		s.Routes[i] = r
+	case kind == OpSet:
+		s.Routes = append(s.Routes, r)
+	case i < 0 || s.Routes[i] != r:
+		return fmt.Errorf("no such process")
+	default:
+		s.Routes = slices.Delete(s.Routes, i, i+1)
+	}
 	return nil
 }
 
@@ -118,4 +181,12 @@ func fakeSet[T comparable](xs *[]T, x T, kind OpKind, devExists bool) error {
 		*xs = slices.Delete(*xs, i, i+1)
 	}
 	return nil
+}
+
+func chainNames(cs []Chain) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
 }

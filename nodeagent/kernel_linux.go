@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 
-	"github.com/coreos/go-iptables/iptables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -20,31 +19,20 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// builtinFor maps each of the agent's chains to the built-in chain that
-// jumps to it.
-var builtinFor = map[string]string{
-	ChainPrerouting:  "PREROUTING",
-	ChainPostrouting: "POSTROUTING",
-	ChainForward:     "FORWARD",
-}
-
 // LinuxKernel is the Kernel of the network namespace the process runs in:
-// netlink for devices, addresses, routes and entries; iptables for chains.
-type LinuxKernel struct {
-	ipt map[string]*iptables.IPTables // by family: ipv4, ipv6
-}
+// netlink for devices, addresses, routes and entries; iptables-save and
+// iptables-restore (ip6tables- for IPv6) for chains.
+type LinuxKernel struct{}
 
-// NewLinuxKernel connects to the kernel of the current network namespace.
+// NewLinuxKernel connects to the kernel of the current network namespace;
+// it fails when the iptables tools are missing.
 func NewLinuxKernel() (*LinuxKernel, error) {
-	k := &LinuxKernel{ipt: map[string]*iptables.IPTables{}}
-	for fam, proto := range map[string]iptables.Protocol{"ipv4": iptables.ProtocolIPv4, "ipv6": iptables.ProtocolIPv6} {
-		ipt, err := iptables.NewWithProtocol(proto)
-		if err != nil {
-			return nil, fmt.Errorf("iptables (%s): %w", fam, err)
+	for _, bin := range []string{"iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return nil, fmt.Errorf("the agent needs %s (package iptables): %w", bin, err)
 		}
-		k.ipt[fam] = ipt
 	}
-	return k, nil
+	return &LinuxKernel{}, nil
 }
 
 func ownedLinks() ([]*netlink.Vxlan, error) {
@@ -75,7 +63,11 @@ func (k *LinuxKernel) Read() (State, error) {
 			return s, err
 		}
 	}
-	if s.Routes, err = readRoutes(names); err != nil {
+	s.Sysctls = readSysctls(s.Links)
+	if s.Routes, s.Others.Routes, err = readRoutes(names); err != nil {
+		return s, err
+	}
+	if s.Others.Addrs, err = hostAddrs(names); err != nil {
 		return s, err
 	}
 	if s.Chains, err = readChains(); err != nil {
@@ -130,18 +122,54 @@ func readDevice(s *State, vx *netlink.Vxlan) error {
 }
 
 // readRoutes returns the routes of the agent's protocol through the agent's
-// devices (names, by index): only those are its own.
-func readRoutes(names map[int]string) ([]Route, error) {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
+// devices (names, by index): only those are its own. Every other route of
+// the main table is another owner's: others maps its destination to a
+// description of it (RouteTakenError quotes it).
+func readRoutes(names map[int]string) (ours []Route, others map[string]string, err error) {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return nil, fmt.Errorf("list routes: %w", err)
+		return nil, nil, fmt.Errorf("list routes: %w", err)
 	}
-	var out []Route
+	others = map[string]string{}
 	for _, r := range routes {
-		if _, ours := names[r.LinkIndex]; r.Dst == nil || !ours {
+		if r.Dst == nil {
+			continue // a default route: the agent never adds one
+		}
+		if _, dev := names[r.LinkIndex]; dev && r.Protocol == RouteProtocol {
+			ours = append(ours, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
 			continue
 		}
-		out = append(out, Route{Dst: r.Dst.String(), Via: r.Gw.String(), Dev: names[r.LinkIndex]})
+		others[r.Dst.String()] = routeOwner(r)
+	}
+	return ours, others, nil
+}
+
+// routeOwner describes a route of another owner: its protocol and device.
+func routeOwner(r netlink.Route) string {
+	dev := fmt.Sprintf("ifindex %d", r.LinkIndex)
+	if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+		dev = l.Attrs().Name
+	}
+	return fmt.Sprintf("proto %s dev %s", r.Protocol, dev)
+}
+
+// hostAddrs returns the addresses of every interface that is not one of
+// the agent's (names, by index), loopback included, link-local excluded.
+func hostAddrs(names map[int]string) ([]netip.Prefix, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		if _, ours := names[a.LinkIndex]; ours || a.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(a.IP)
+		ones, _ := a.Mask.Size()
+		if ok {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
+		}
 	}
 	return out, nil
 }
@@ -211,14 +239,18 @@ func (k *LinuxKernel) Apply(op Op) error {
 		return addOrDel(op.Kind, op.Link, addLink, delLink)
 	case op.Addr != nil:
 		return addOrDel(op.Kind, op.Addr, addAddr, delAddr)
+	case op.Route != nil && op.Kind == OpDel:
+		return delRoute(op.Route)
 	case op.Route != nil:
-		return addOrDel(op.Kind, op.Route, addRoute, delRoute)
+		return addRoute(op.Route, op.Kind == OpSet)
 	case op.FDB != nil:
 		return addOrDel(op.Kind, op.FDB, addFDB, delFDB)
 	case op.Neigh != nil:
 		return addOrDel(op.Kind, op.Neigh, addNeigh, delNeigh)
-	case op.Chain != nil:
-		return addOrDel(op.Kind, op.Chain, k.setChain, k.deleteChain)
+	case op.Chains != nil:
+		return restoreChains(op.Chains)
+	case op.Sysctl != nil:
+		return writeSysctl(op.Sysctl)
 	}
 	return errors.New("empty operation")
 }
@@ -251,11 +283,6 @@ func addLink(l *Link) error {
 	}
 	if err := netlink.LinkAdd(vx); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
-	}
-	if err := enableForwarding(l); err != nil {
-		// Not fatal, as it never was: where /proc/sys is read-only (an agent
-		// in an unprivileged container) the host's own settings apply.
-		slog.Warn("forwarding sysctls of a new link", "link", l.Name, "err", err)
 	}
 	if err := netlink.LinkSetUp(vx); err != nil {
 		return fmt.Errorf("set link %s up: %w", l.Name, err)
@@ -298,21 +325,33 @@ func setLink(l *Link) error {
 	return nil
 }
 
-// enableForwarding sets loose reverse-path filtering on the device (replies
-// through the tunnel come from ranges routed elsewhere) and turns on
-// forwarding for the link's family (the node forwards between devices).
-func enableForwarding(l *Link) error {
-	if strings.Contains(l.Local, ":") {
-		return writeSysctl("net/ipv6/conf/all/forwarding", "1")
+// readSysctls reads the settings the devices rely on (sysctlsFor). A key
+// holding a value that serves reads as the wanted value (servedValue); one
+// that cannot be read reads as "", so that Set writes it and reports why
+// that fails.
+func readSysctls(links []Link) []Sysctl {
+	out := sysctlsFor(links)
+	for i := range out {
+		raw, err := os.ReadFile(filepath.Join("/proc/sys", out[i].Path()))
+		v := ""
+		if err == nil {
+			v = strings.TrimSpace(string(raw))
+		}
+		out[i].Value = servedValue(out[i], v)
 	}
-	return errors.Join(
-		writeSysctl(filepath.Join("net/ipv4/conf", l.Name, "rp_filter"), "2"),
-		writeSysctl("net/ipv4/ip_forward", "1"))
+	return out
 }
 
-func writeSysctl(path, value string) error {
-	if err := os.WriteFile(filepath.Join("/proc/sys", path), []byte(value), 0o644); err != nil {
-		return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(path, "/", "."), value, err)
+// writeSysctl sets one setting, unless the key serves already (a new
+// device's key was not there to read when the pass began); its error names
+// the setting, the file and the cause (a read-only /proc/sys in an
+// unprivileged container, say).
+func writeSysctl(x *Sysctl) error {
+	if raw, err := os.ReadFile(filepath.Join("/proc/sys", x.Path())); err == nil && x.ServedBy(strings.TrimSpace(string(raw))) {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join("/proc/sys", x.Path()), []byte(x.Value), 0o644); err != nil {
+		return fmt.Errorf("set sysctl %s: %w", x, err)
 	}
 	return nil
 }
@@ -357,15 +396,56 @@ func netlinkRoute(r *Route) (*netlink.Route, error) {
 	return &netlink.Route{Dst: dst, Gw: net.ParseIP(r.Via), LinkIndex: idx, Protocol: RouteProtocol}, nil
 }
 
-// addRoute replaces rather than adds: a route to the same destination left
-// behind by a crashed agent is taken over.
-func addRoute(r *Route) error {
+// addRoute adds a route exclusively (NLM_F_EXCL): the kernel keys routes on
+// table, destination and metric, not on protocol, so a replace would take
+// over another owner's route to the same destination and a later delete
+// would remove it. Only when the destination is held already, and only by
+// the agent's own routes (a pass that raced with itself, a route left by a
+// crashed agent), is it replaced; held by anyone else, it is refused with a
+// RouteTakenError. OpSet (a new next hop or device for a destination the
+// agent holds) takes the same way, starting with the check.
+func addRoute(r *Route, replace bool) error {
 	nr, err := netlinkRoute(r)
-	if err == nil {
-		err = netlink.RouteReplace(nr)
-	}
 	if err != nil {
 		return fmt.Errorf("add route %s via %s dev %s: %w", r.Dst, r.Via, r.Dev, err)
+	}
+	if !replace {
+		if err = netlink.RouteAdd(nr); !errors.Is(err, unix.EEXIST) {
+			return wrapRoute("add", r, err)
+		}
+	}
+	if owner, err := foreignOwner(nr); err != nil {
+		return wrapRoute("add", r, err)
+	} else if owner != "" {
+		return &RouteTakenError{Route: *r, Owner: owner}
+	}
+	return wrapRoute("replace", r, netlink.RouteReplace(nr))
+}
+
+// foreignOwner describes a route of the main table to nr's destination that
+// is not the agent's, or returns "" when there is none.
+func foreignOwner(nr *netlink.Route) (string, error) {
+	held, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Dst: nr.Dst}, netlink.RT_FILTER_DST)
+	if err != nil {
+		return "", fmt.Errorf("list routes to %s: %w", nr.Dst, err)
+	}
+	for _, h := range held {
+		if h.Protocol != RouteProtocol || !isOwnedLink(h.LinkIndex) {
+			return routeOwner(h), nil
+		}
+	}
+	return "", nil
+}
+
+// isOwnedLink says whether the interface is one of the agent's devices.
+func isOwnedLink(index int) bool {
+	l, err := netlink.LinkByIndex(index)
+	return err == nil && l.Type() == "vxlan" && strings.HasPrefix(l.Attrs().Name, v1alpha1.DevicePrefix)
+}
+
+func wrapRoute(verb string, r *Route, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s route %s via %s dev %s: %w", verb, r.Dst, r.Via, r.Dev, err)
 	}
 	return nil
 }
@@ -454,47 +534,44 @@ func delNeigh(n *Neigh) error {
 	return nil
 }
 
-// setChain replaces the rules of one of the agent's chains (creating it when
-// missing) and makes sure its built-in chain jumps to it.
-func (k *LinuxKernel) setChain(c *Chain) error {
-	if err := k.fillChain(c); err != nil {
-		return fmt.Errorf("set chain %s: %w", c.Key(), err)
+// restoreChains writes one table's chains in one iptables-restore
+// --noflush transaction (restoreInput). A failure names the table, the line
+// of the input that failed and what iptables-restore said.
+func restoreChains(c *ChainSet) error {
+	bin := map[string]string{"ipv4": "iptables-restore", "ipv6": "ip6tables-restore"}[c.Family]
+	input := restoreInput(c)
+	cmd := exec.Command(bin, "--noflush", "-w", "5")
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return nil
 	}
-	return nil
-}
-
-func (k *LinuxKernel) fillChain(c *Chain) error {
-	ipt := k.ipt[c.Family]
-	if err := ipt.ClearChain(c.Table, c.Name); err != nil { // creates it when missing
-		return err
-	}
-	for _, r := range c.Rules {
-		if err := ipt.Append(c.Table, c.Name, strings.Fields(r)...); err != nil {
-			return fmt.Errorf("rule %q: %w", r, err)
+	var said []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(l, "Try `") {
+			said = append(said, l)
 		}
 	}
-	builtin := builtinFor[c.Name]
-	if ok, err := ipt.Exists(c.Table, builtin, "-j", c.Name); err != nil {
-		return fmt.Errorf("jump from %s: %w", builtin, err)
-	} else if !ok {
-		if err := ipt.Insert(c.Table, builtin, 1, "-j", c.Name); err != nil {
-			return fmt.Errorf("jump from %s: %w", builtin, err)
+	msg := strings.Join(said, "; ")
+	// A rule refused as it is parsed names its line; one refused at commit
+	// (nf_tables checks jump targets then) names the COMMIT line.
+	if n, ok := failedLine(msg); ok {
+		if lines := strings.Split(input, "\n"); n >= 1 && n <= len(lines) && lines[n-1] != "COMMIT" {
+			msg = fmt.Sprintf("line %d %q: %s", n, lines[n-1], msg)
 		}
 	}
-	return nil
+	return fmt.Errorf("set %s: %s --noflush: %w: %s", c, bin, err, msg)
 }
 
-// deleteChain removes the jump to one of the agent's chains and the chain.
-func (k *LinuxKernel) deleteChain(c *Chain) error {
-	ipt := k.ipt[c.Family]
-	builtin := builtinFor[c.Name]
-	if err := ipt.DeleteIfExists(c.Table, builtin, "-j", c.Name); err != nil {
-		return fmt.Errorf("delete chain %s: jump from %s: %w", c.Key(), builtin, err)
+// failedLine finds "Error occurred at line: N" in iptables-restore's output.
+func failedLine(out string) (int, bool) {
+	_, after, ok := strings.Cut(out, "line: ")
+	if !ok {
+		return 0, false
 	}
-	if err := ipt.ClearAndDeleteChain(c.Table, c.Name); err != nil {
-		return fmt.Errorf("delete chain %s: %w", c.Key(), err)
-	}
-	return nil
+	var n int
+	_, err := fmt.Sscanf(after, "%d", &n)
+	return n, err == nil
 }
 
 // Subscribe signals on the returned channel whenever a route or link of this
@@ -542,8 +619,7 @@ func Subscribe(ctx context.Context) (<-chan struct{}, error) {
 
 // readChains reads the agent's chains with one iptables-save per family and
 // table (a handful of execs instead of three per chain: this is what keeps a
-// no-op resync cheap). A chain whose jump from its built-in chain is missing
-// is reported with a marker rule, so that Set repairs the jump.
+// no-op resync cheap).
 func readChains() ([]Chain, error) {
 	var out []Chain
 	for fam, bin := range map[string]string{"ipv4": "iptables-save", "ipv6": "ip6tables-save"} {
@@ -558,16 +634,20 @@ func readChains() ([]Chain, error) {
 	return out, nil
 }
 
-// parseSave extracts the agent's chains from iptables-save output.
+// parseSave extracts the agent's chains from iptables-save output. A chain
+// whose jump from its built-in chain is missing, or (appended jumps) has
+// rules after it, is reported with a marker rule (markNoJump,
+// markMisplaced), so that Set repairs the jump.
 func parseSave(fam, table, save string) []Chain {
 	chains := map[string]*Chain{}
-	jumps := map[string]bool{}
 	var order []string
+	after := map[string]int{} // by built-in chain: rules since each jump
+	jumpAt := map[string]int{}
 	for _, line := range strings.Split(save, "\n") {
 		switch {
 		case strings.HasPrefix(line, ":KOSMOS-"):
 			name := strings.Fields(line[1:])[0]
-			if _, ok := builtinFor[name]; ok {
+			if o, ok := ownedChains[name]; ok && o.table == table {
 				chains[name] = &Chain{Family: fam, Table: table, Name: name}
 				order = append(order, name)
 			}
@@ -578,16 +658,23 @@ func parseSave(fam, table, save string) []Chain {
 			}
 			if c, ok := chains[f[1]]; ok {
 				c.Rules = append(c.Rules, f[2])
-			} else if target, ok := strings.CutPrefix(f[2], "-j "); ok && builtinFor[target] == f[1] {
-				jumps[target] = true
+				continue
+			}
+			after[f[1]]++
+			if target, ok := strings.CutPrefix(f[2], "-j "); ok && ownedChains[target].builtin == f[1] {
+				jumpAt[target] = after[f[1]]
 			}
 		}
 	}
 	out := make([]Chain, 0, len(order))
 	for _, name := range order {
-		c := chains[name]
-		if !jumps[name] {
-			c.Rules = append(c.Rules, "(no jump from "+builtinFor[name]+")")
+		c, o := chains[name], ownedChains[name]
+		switch at, ok := jumpAt[name]; {
+		case o.place == jumpNone:
+		case !ok:
+			c.Rules = append(c.Rules, fmt.Sprintf(markNoJump, o.builtin))
+		case o.place == jumpLast && at != after[o.builtin]:
+			c.Rules = append(c.Rules, fmt.Sprintf(markMisplaced, o.builtin))
 		}
 		out = append(out, *c)
 	}

@@ -76,7 +76,7 @@ func TestLinuxKernelErrors(t *testing.T) {
 		{Op{Kind: OpDel, FDB: &FDB{Dev: "vx-a", MAC: "02:00:00:00:00:02", Dst: "192.168.0.2"}}, "delete fdb entry 02:00:00:00:00:02 dst 192.168.0.2 dev vx-a: "},
 		{Op{Kind: OpAdd, Neigh: &Neigh{Dev: "vx-a", IP: "220.0.0.2", MAC: "02:00:00:00:00:02"}}, "add neighbour 220.0.0.2 lladdr 02:00:00:00:00:02 dev vx-a: "},
 		{Op{Kind: OpDel, Neigh: &Neigh{Dev: "vx-a", IP: "220.0.0.2", MAC: "02:00:00:00:00:02"}}, "delete neighbour 220.0.0.2 lladdr 02:00:00:00:00:02 dev vx-a: "},
-		{Op{Kind: OpSet, Chain: &Chain{Family: "ipv4", Table: "nat", Name: ChainPostrouting, Rules: []string{"-o vx-a -j NO-SUCH-TARGET"}}}, "set chain ipv4/nat/KOSMOS-POSTROUTING: rule \"-o vx-a -j NO-SUCH-TARGET\": "},
+		{Op{Kind: OpSet, Chains: &ChainSet{Family: "ipv4", Table: "nat", Set: []Chain{{Family: "ipv4", Table: "nat", Name: ChainPostrouting, Rules: []string{"-o vx-a -j NO-SUCH-TARGET"}}}}}, "set chains ipv4/nat: KOSMOS-POSTROUTING (1 rules): iptables-restore --noflush: exit status 2: "},
 	} {
 		err := lk.Apply(c.op)
 		t.Log(err)
@@ -121,9 +121,9 @@ func TestLinuxKernelLinkChanges(t *testing.T) {
 		{"mtu", func(d *v1alpha1.Device) { d.MTU = 1400 }, true, "set link vx-bridge (mtu 1450 → 1400)", 1},
 		// The set, then 3 neighbours.
 		{"mac", func(d *v1alpha1.Device) { d.MAC = "02:00:00:00:00:99" }, true, "set link vx-bridge (mac 02:00:00:00:00:01 → 02:00:00:00:00:99)", 1 + 3},
-		// Delete and add, then the address and 3 each of neighbours, FDB
-		// entries and routes.
-		{"vni", func(d *v1alpha1.Device) { d.VNI = 154 }, false, "del link vx-bridge (recreate: vni 54 → 154)", 2 + 1 + 3*3},
+		// Delete and add, then the new device's rp_filter, the address and
+		// 3 each of neighbours, FDB entries and routes.
+		{"vni", func(d *v1alpha1.Device) { d.VNI = 154 }, false, "del link vx-bridge (recreate: vni 54 → 154)", 2 + 1 + 1 + 3*3},
 	} {
 		before := index()
 		c.change(&spec.Devices[0])

@@ -63,7 +63,9 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			start := time.Now()
 			res, err := Set(k, spec)
 			observePass(res, err, time.Since(start).Seconds())
-			if err == nil || len(res.Applied) > 0 {
+			// Refused whole means no write was even tried; a pass whose
+			// writes (some) failed still holds this config.
+			if err == nil || len(res.Applied) > 0 || len(res.Failed) > 0 {
 				last = spec
 			} else if last != nil && last != spec {
 				// Refused whole: hold the last good config (repairing drift

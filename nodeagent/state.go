@@ -16,6 +16,12 @@ const (
 	ChainPrerouting  = "KOSMOS-PREROUTING"
 	ChainPostrouting = "KOSMOS-POSTROUTING"
 	ChainForward     = "KOSMOS-FORWARD"
+	// ChainForwardSrc and ChainForwardDst are reached from ChainForward
+	// only: a source, then a destination, among the known ranges.
+	ChainForwardSrc = "KOSMOS-FORWARD-SRC"
+	ChainForwardDst = "KOSMOS-FORWARD-DST"
+	// ChainInput guards the devices' UDP ports (filter INPUT).
+	ChainInput = "KOSMOS-INPUT"
 )
 
 // RouteProtocol tags the routes the agent owns; it never touches others.
@@ -66,6 +72,24 @@ type State struct {
 	FDB    []FDB
 	Neighs []Neigh
 	Chains []Chain
+	// Sysctls are the settings the devices rely on (sysctlsFor), with the
+	// values the kernel holds.
+	Sysctls []Sysctl
+	// Others is what Read saw of other owners; it is never written, never
+	// printed and never compared.
+	Others Others
+}
+
+// Others is what the kernel holds that is not the agent's and that the
+// agent must not take: routes of other owners and the host's addresses.
+type Others struct {
+	// Routes maps each destination of the main table held by another owner
+	// (another protocol, or a device that is not the agent's) to a
+	// description of that owner ("proto static dev eth0").
+	Routes map[string]string
+	// Addrs are the addresses of the interfaces that are not the agent's,
+	// loopback included, link-local excluded.
+	Addrs []netip.Prefix
 }
 
 // String prints the state one object a line, sorted: the golden form.
@@ -86,6 +110,9 @@ func (s State) String() string {
 	for _, n := range s.Neighs {
 		fmt.Fprintf(&b, "neigh %s lladdr %s dev %s\n", n.IP, n.MAC, n.Dev)
 	}
+	for _, x := range s.Sysctls {
+		fmt.Fprintf(&b, "sysctl %s\n", x)
+	}
 	for _, c := range s.Chains {
 		fmt.Fprintf(&b, "chain %s\n", c.Key())
 		for _, r := range c.Rules {
@@ -105,15 +132,20 @@ func (s *State) Normalize() {
 	})
 	slices.SortFunc(s.Neighs, func(a, b Neigh) int { return cmp.Or(cmp.Compare(a.Dev, b.Dev), cmp.Compare(a.IP, b.IP)) })
 	slices.SortFunc(s.Chains, func(a, b Chain) int { return cmp.Compare(a.Key(), b.Key()) })
+	slices.SortFunc(s.Sysctls, func(a, b Sysctl) int { return cmp.Compare(a.Key, b.Key) })
 }
 
 // Validate checks a NodeConfig before anything is applied: a config with any
-// problem is refused whole and the kernel keeps its last good state.
+// problem is refused whole and the kernel keeps its last good state. Beyond
+// syntax and references, it refuses routes and device addresses that would
+// claim what is not Kosmos's (defaults, special ranges, the underlay, the
+// node's own ranges; see ranges.go).
 func Validate(spec *v1alpha1.NodeConfigSpec) error {
 	var p problems
 	devices := p.devices(spec.Devices)
 	p.entries(spec, devices)
 	p.nat(&spec.NAT, devices)
+	p.ranges(spec)
 	if len(p) > 0 {
 		return fmt.Errorf("NodeConfig refused: %s", strings.Join(p, "; "))
 	}
@@ -183,6 +215,11 @@ func (p *problems) entries(spec *v1alpha1.NodeConfigSpec, devices map[string]boo
 			p.bad("%s.via: %q is not an IP address", at, r.Via)
 		}
 	}
+	for i, c := range spec.LocalCIDRs {
+		if pr, err := netip.ParsePrefix(c); err != nil || pr.Masked() != pr {
+			p.bad("localCIDRs[%d]: %q is not a CIDR", i, c)
+		}
+	}
 	for i, f := range spec.FDB {
 		at := fmt.Sprintf("fdb[%d]", i)
 		p.device(at, f.Device, devices)
@@ -250,7 +287,9 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 		}
 	}
 	for _, r := range spec.Routes {
-		s.Routes = append(s.Routes, Route{Dst: r.Dst, Via: r.Via, Dev: r.Device})
+		// Canonical text, as the kernel prints it: routes are compared, and
+		// checked against other owners', by destination text.
+		s.Routes = append(s.Routes, Route{Dst: netip.MustParsePrefix(r.Dst).String(), Via: netip.MustParseAddr(r.Via).String(), Dev: r.Device})
 	}
 	for _, f := range spec.FDB {
 		mac, _ := net.ParseMAC(f.MAC)
@@ -261,9 +300,115 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 		s.Neighs = append(s.Neighs, Neigh{Dev: n.Device, IP: n.IP, MAC: mac.String()})
 	}
 	s.Chains = renderChains(spec, v6dev)
+	s.Sysctls = sysctlsFor(s.Links)
 	s.Routes = dedup(s.Routes)
 	s.Normalize()
 	return s
+}
+
+// familyRule is a rule of one family's chain (chain: where it is not
+// implied).
+type familyRule struct{ fam, chain, rule string }
+
+// forwardRules are the filter rules of forwarding (see renderChains): each
+// device's traffic, in or out, to KOSMOS-FORWARD-SRC; each known range as a
+// source there, as a destination in KOSMOS-FORWARD-DST.
+func forwardRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []familyRule {
+	var out []familyRule
+	for _, d := range spec.Devices {
+		out = append(out,
+			familyRule{devFam(d.Name), ChainForward, fmt.Sprintf("-i %s -g %s", d.Name, ChainForwardSrc)},
+			familyRule{devFam(d.Name), ChainForward, fmt.Sprintf("-o %s -g %s", d.Name, ChainForwardSrc)})
+	}
+	for _, k := range knownRanges(spec) {
+		fam := "ipv6"
+		if k.Addr().Is4() {
+			fam = "ipv4"
+		}
+		out = append(out,
+			familyRule{fam, ChainForwardSrc, fmt.Sprintf("-s %s -g %s", k, ChainForwardDst)},
+			familyRule{fam, ChainForwardDst, fmt.Sprintf("-d %s -j ACCEPT", k)})
+	}
+	return out
+}
+
+// inputRules guard the devices' VXLAN ports: for each port, a packet from
+// one of the peers the config tunnels to (fdb[].dst of the devices on that
+// port) returns to INPUT, whose own rules and policy decide; any other
+// packet to the port is dropped. KOSMOS-INPUT is jumped to first, so that
+// no earlier accept lets an unknown source inject frames into a tunnel. The
+// ports are Kosmos's own (a port shared with another VXLAN user, flannel's
+// 4789 say, would have that user's peers dropped).
+func inputRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []familyRule {
+	type portKey struct {
+		fam  string
+		port int32
+	}
+	var ports []portKey
+	peers := map[portKey][]string{}
+	portOf := map[string]portKey{}
+	for _, d := range spec.Devices {
+		k := portKey{devFam(d.Name), d.Port}
+		portOf[d.Name] = k
+		if _, ok := peers[k]; !ok {
+			peers[k] = nil
+			ports = append(ports, k)
+		}
+	}
+	for _, f := range spec.FDB {
+		if k, ok := portOf[f.Device]; ok {
+			if a, err := netip.ParseAddr(f.Dst); err == nil {
+				peers[k] = append(peers[k], netip.PrefixFrom(a, a.BitLen()).String())
+			}
+		}
+	}
+	slices.SortFunc(ports, func(a, b portKey) int { return cmp.Or(cmp.Compare(a.fam, b.fam), cmp.Compare(a.port, b.port)) })
+	var out []familyRule
+	for _, k := range ports {
+		ps := peers[k]
+		slices.Sort(ps)
+		for _, p := range slices.Compact(ps) {
+			out = append(out, familyRule{fam: k.fam, rule: fmt.Sprintf("-s %s -p udp -m udp --dport %d -j RETURN", p, k.port)})
+		}
+		out = append(out, familyRule{fam: k.fam, rule: fmt.Sprintf("-p udp -m udp --dport %d -j DROP", k.port)})
+	}
+	return out
+}
+
+// knownRanges are the ranges Kosmos forwards between: the node's own
+// cluster's ranges (localCIDRs, nat real CIDRs, masquerade exceptions), the
+// routed destinations and the devices' networks (the tunnel addresses a
+// masqueraded packet carries). Sorted, without duplicates.
+func knownRanges(spec *v1alpha1.NodeConfigSpec) []netip.Prefix {
+	var out []netip.Prefix
+	add := func(s string) {
+		if pr, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, pr.Masked())
+		}
+	}
+	for _, c := range spec.LocalCIDRs {
+		add(c)
+	}
+	for _, m := range spec.NAT.Mappings {
+		add(m.RealCIDR)
+	}
+	for _, m := range spec.NAT.Masquerade {
+		for _, c := range m.ExceptSources {
+			add(c)
+		}
+	}
+	for _, r := range spec.Routes {
+		add(r.Dst)
+	}
+	for _, d := range spec.Devices {
+		for _, a := range d.Addresses {
+			add(a)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+	})
+	return slices.Compact(out)
 }
 
 func dedup[T comparable](xs []T) []T {
@@ -284,10 +429,24 @@ func dedup[T comparable](xs []T) []T {
 // reading a chain back compares equal.
 // Order matters in POSTROUTING: 1:1 mappings first, then the sources that
 // are left alone, then masquerade.
+//
+// Forwarding (filter): FORWARD jumps to KOSMOS-FORWARD last, behind every
+// rule already there (CNI NetworkPolicy chains, KUBE-FORWARD, the host's
+// firewall), so Kosmos never overrides their verdicts; it accepts only what
+// they left undecided. KOSMOS-FORWARD sends a packet that enters or leaves
+// one of the agent's devices to KOSMOS-FORWARD-SRC, which goes on to
+// KOSMOS-FORWARD-DST only for a source among the known ranges
+// (knownRanges), which accepts it only for a destination among them. Both
+// are gotos: a packet that does not match returns to FORWARD, whose later
+// rules and policy decide.
 func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain {
 	chains := map[string]*Chain{}
 	for _, fam := range []string{"ipv4", "ipv6"} {
-		for _, c := range []Chain{{Family: fam, Table: "nat", Name: ChainPrerouting}, {Family: fam, Table: "nat", Name: ChainPostrouting}, {Family: fam, Table: "filter", Name: ChainForward}} {
+		for _, c := range []Chain{
+			{Family: fam, Table: "nat", Name: ChainPrerouting}, {Family: fam, Table: "nat", Name: ChainPostrouting},
+			{Family: fam, Table: "filter", Name: ChainForward}, {Family: fam, Table: "filter", Name: ChainForwardSrc}, {Family: fam, Table: "filter", Name: ChainForwardDst},
+			{Family: fam, Table: "filter", Name: ChainInput},
+		} {
 			c := c
 			chains[c.Key()] = &c
 		}
@@ -324,9 +483,11 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 		}
 		add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -j MASQUERADE", m.Device))
 	}
-	for _, d := range spec.Devices {
-		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-i %s -j ACCEPT", d.Name))
-		add(devFam(d.Name), "filter", ChainForward, fmt.Sprintf("-o %s -j ACCEPT", d.Name))
+	for _, r := range forwardRules(spec, devFam) {
+		add(r.fam, "filter", r.chain, r.rule)
+	}
+	for _, r := range inputRules(spec, devFam) {
+		add(r.fam, "filter", ChainInput, r.rule)
 	}
 	out := make([]Chain, 0, len(chains))
 	for _, c := range chains {

@@ -22,9 +22,13 @@ import (
 // agentHelp is the long help of the command.
 const agentHelp = `Agent applies a NodeConfig to the kernel of the network namespace it runs in:
 VXLAN devices (vx-*), their addresses, routes (protocol 75), static FDB and
-permanent neighbour entries, and NAT in its own chains (KOSMOS-PREROUTING,
-KOSMOS-POSTROUTING, KOSMOS-FORWARD). It touches nothing else. A config that
-fails validation is refused whole and the kernel keeps its last good state.
+permanent neighbour entries, the forwarding sysctls of its devices, and
+rules in its own chains (KOSMOS-PREROUTING and KOSMOS-POSTROUTING for NAT,
+KOSMOS-FORWARD appended to FORWARD, KOSMOS-INPUT guarding the VXLAN ports).
+It touches nothing else: a route to a destination another owner routes is
+refused and reported, never replaced. A config that fails validation
+(default or host-overlapping destinations among others) is refused whole and
+the kernel keeps its last good state.
 Applying the same config twice makes no change.
 
 With --node NAME it follows the NodeConfig of that name in the API server

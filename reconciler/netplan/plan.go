@@ -375,6 +375,10 @@ func (p *planner) device(cs *clusterState, n *Node, fam family, name string, vx 
 // node joining elsewhere does not change them).
 func (p *planner) planCluster(cs *clusterState, fam family, remote []endpoint, ranges []netip.Prefix) {
 	t := &familyTables{gateway: cs.spec.Network.Mode == v1alpha1.ModeGateway, locals: map[string]v1alpha1.Device{}}
+	for _, pr := range slices.Concat(realCIDRs(cs.spec.Network.PodCIDRs, fam), realCIDRs(cs.spec.Network.ServiceCIDRs, fam)) {
+		t.own = append(t.own, pr.String())
+	}
+	t.own = slices.Clip(t.own)
 	t.fdb, t.neigh, t.routes = remoteTables(remote, fam.bridgeDev)
 	// Clipped, so that appending a second family's entries to a node's
 	// shared slice copies it instead of writing into the shared array.
@@ -393,6 +397,9 @@ type familyTables struct {
 	fdb                []v1alpha1.FDBEntry
 	neigh              []v1alpha1.Neighbor
 	routes, viaGateway []v1alpha1.Route
+	// own are the cluster's real pod and service ranges (every node's
+	// localCIDRs).
+	own []string
 	// gwLocal is the gateway's local device (haveGW: it has one); locals
 	// every node's.
 	gwLocal v1alpha1.Device
@@ -436,6 +443,7 @@ func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTable
 		}
 		return
 	}
+	spec.LocalCIDRs = share(spec.LocalCIDRs, t.own)
 	if edge {
 		dev, _ := p.device(cs, n, fam, fam.bridgeDev, fam.bridge, fam.bridgeCIDR)
 		spec.Devices = append(spec.Devices, dev)

@@ -79,6 +79,13 @@ type NodeConfigSpec struct {
 	// +optional
 	Neighbors []Neighbor `json:"neighbors,omitempty"`
 
+	// LocalCIDRs are the pod and service ranges of the node's own cluster,
+	// as the cluster itself addresses them (real, not global). The agent
+	// forwards through its devices only between these, the routed
+	// destinations and the devices' own networks.
+	// +optional
+	LocalCIDRs []string `json:"localCIDRs,omitempty"`
+
 	// NAT is the address translation this node does at the cluster's edge.
 	// Nullable: when a node stops being an edge, server-side apply removes
 	// every field of it and leaves null behind.

@@ -704,6 +704,11 @@ func (in *NodeConfigSpec) DeepCopyInto(out *NodeConfigSpec) {
 		*out = make([]Neighbor, len(*in))
 		copy(*out, *in)
 	}
+	if in.LocalCIDRs != nil {
+		in, out := &in.LocalCIDRs, &out.LocalCIDRs
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	in.NAT.DeepCopyInto(&out.NAT)
 }
 
