@@ -102,11 +102,11 @@ type Sandbox struct {
 
 	o Options
 	// stops end the running controllers (by Component) and wait for them.
-	stops map[Component]func()
-	ctx            context.Context
-	cancel         context.CancelFunc
-	wg             sync.WaitGroup
-	procs          []*exec.Cmd
+	stops  map[Component]func()
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	procs  []*exec.Cmd
 }
 
 func (s *Sandbox) say(format string, args ...any) {
