@@ -32,8 +32,10 @@ const (
 	jumpNone jumpPlace = iota
 	// jumpFirst: inserted as the built-in chain's first rule.
 	jumpFirst
-	// jumpLast: appended, behind every rule already there.
-	jumpLast
+	// jumpAfterPolicy: behind every rule already there (kube-proxy's and
+	// the CNI's policy chains, an admin's rules), except a catch-all
+	// REJECT or DROP: right ahead of the first one (jumpSlot).
+	jumpAfterPolicy
 )
 
 // ownedChain is one of the agent's chains: its table and how it is reached.
@@ -46,10 +48,30 @@ type ownedChain struct {
 var ownedChains = map[string]ownedChain{
 	ChainPrerouting:  {"nat", "PREROUTING", jumpFirst},
 	ChainPostrouting: {"nat", "POSTROUTING", jumpFirst},
-	ChainForward:     {"filter", "FORWARD", jumpLast},
+	ChainForward:     {"filter", "FORWARD", jumpAfterPolicy},
 	ChainForwardSrc:  {"filter", "", jumpNone},
 	ChainForwardDst:  {"filter", "", jumpNone},
 	ChainInput:       {"filter", "INPUT", jumpFirst},
+}
+
+// catchAll tells whether rule ends its chain for every packet that gets
+// there: an unconditional REJECT or DROP (a host firewall's last word).
+func catchAll(rule string) bool {
+	return rule == "-j DROP" || rule == "-j REJECT" || strings.HasPrefix(rule, "-j REJECT ")
+}
+
+// jumpSlot is where a jumpAfterPolicy jump belongs among others (its
+// built-in chain's rules without it): the 1-based rule number of the first
+// catch-all, so the jump goes right ahead of it; 0 when there is none, and
+// the jump goes last. Every other rule (kube-proxy's and the CNI's policy
+// chains, an admin's DROP) then judges the packet first.
+func jumpSlot(others []string) int {
+	for i, r := range others {
+		if catchAll(r) {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // Markers that Read appends to a chain's rules when its jump needs repair,
@@ -87,6 +109,9 @@ type ChainSet struct {
 	// JumpAdd names the chains whose jump is added (at its jumpPlace);
 	// JumpDel those whose jump is removed first.
 	JumpAdd, JumpDel []string
+	// InsertAt is, by chain, the rule number a jumpAfterPolicy jump is
+	// inserted at (once its old jump is removed); absent: appended.
+	InsertAt map[string]int
 }
 
 // Key identifies the family and table.
@@ -133,6 +158,12 @@ func diffChains(current, desired []Chain) (sets, dels []Op) {
 			g.JumpAdd = append(g.JumpAdd, c.Name)
 		case repair == markMisplaced:
 			g.JumpDel, g.JumpAdd = append(g.JumpDel, c.Name), append(g.JumpAdd, c.Name)
+		}
+		if ok && have.insertAt > 0 {
+			if g.InsertAt == nil {
+				g.InsertAt = map[string]int{}
+			}
+			g.InsertAt[c.Name] = have.insertAt
 		}
 	}
 	for _, c := range current {
@@ -183,8 +214,12 @@ func restoreInput(c *ChainSet) string {
 		switch o := ownedChains[name]; o.place {
 		case jumpFirst:
 			fmt.Fprintf(&b, "-I %s 1 -j %s\n", o.builtin, name)
-		case jumpLast:
-			fmt.Fprintf(&b, "-A %s -j %s\n", o.builtin, name)
+		case jumpAfterPolicy:
+			if at := c.InsertAt[name]; at > 0 {
+				fmt.Fprintf(&b, "-I %s %d -j %s\n", o.builtin, at, name)
+			} else {
+				fmt.Fprintf(&b, "-A %s -j %s\n", o.builtin, name)
+			}
 		}
 	}
 	for _, name := range c.Delete {

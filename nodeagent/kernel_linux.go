@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -332,14 +333,29 @@ func setLink(l *Link) error {
 func readSysctls(links []Link) []Sysctl {
 	out := sysctlsFor(links)
 	for i := range out {
-		raw, err := os.ReadFile(filepath.Join("/proc/sys", out[i].Path()))
-		v := ""
-		if err == nil {
-			v = strings.TrimSpace(string(raw))
-		}
-		out[i].Value = servedValue(out[i], v)
+		out[i].Value = servedValue(out[i], effectiveSysctl(out[i].Key))
 	}
 	return out
+}
+
+// readProcSys reads one key under /proc/sys ("" when it cannot be read).
+func readProcSys(key string) string {
+	raw, err := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// effectiveSysctl is the value the kernel acts on for key. A device's
+// rp_filter is not its own value alone: the kernel applies the larger of
+// conf.all and conf.<dev>, so a device at 0 under all=1 filters strictly.
+func effectiveSysctl(key string) string {
+	v := readProcSys(key)
+	if !strings.HasPrefix(key, "net.ipv4.conf.") || !strings.HasSuffix(key, ".rp_filter") || key == rpFilterAll {
+		return v
+	}
+	return maxRPFilter(v, readProcSys(rpFilterAll))
 }
 
 // writeSysctl sets one setting, unless the key serves already (a new
@@ -347,7 +363,7 @@ func readSysctls(links []Link) []Sysctl {
 // the setting, the file and the cause (a read-only /proc/sys in an
 // unprivileged container, say).
 func writeSysctl(x *Sysctl) error {
-	if raw, err := os.ReadFile(filepath.Join("/proc/sys", x.Path())); err == nil && x.ServedBy(strings.TrimSpace(string(raw))) {
+	if v := effectiveSysctl(x.Key); v != "" && x.ServedBy(v) {
 		return nil
 	}
 	if err := os.WriteFile(filepath.Join("/proc/sys", x.Path()), []byte(x.Value), 0o644); err != nil {
@@ -635,14 +651,13 @@ func readChains() ([]Chain, error) {
 }
 
 // parseSave extracts the agent's chains from iptables-save output. A chain
-// whose jump from its built-in chain is missing, or (appended jumps) has
-// rules after it, is reported with a marker rule (markNoJump,
-// markMisplaced), so that Set repairs the jump.
+// whose jump from its built-in chain is missing, or not where it belongs
+// (jumpMark), is reported with a marker rule (markNoJump, markMisplaced),
+// so that Set repairs the jump.
 func parseSave(fam, table, save string) []Chain {
 	chains := map[string]*Chain{}
 	var order []string
-	after := map[string]int{} // by built-in chain: rules since each jump
-	jumpAt := map[string]int{}
+	builtin := map[string][]string{} // rules of the built-in chains, in order
 	for _, line := range strings.Split(save, "\n") {
 		switch {
 		case strings.HasPrefix(line, ":KOSMOS-"):
@@ -660,25 +675,50 @@ func parseSave(fam, table, save string) []Chain {
 				c.Rules = append(c.Rules, f[2])
 				continue
 			}
-			after[f[1]]++
-			if target, ok := strings.CutPrefix(f[2], "-j "); ok && ownedChains[target].builtin == f[1] {
-				jumpAt[target] = after[f[1]]
-			}
+			builtin[f[1]] = append(builtin[f[1]], f[2])
 		}
 	}
 	out := make([]Chain, 0, len(order))
 	for _, name := range order {
-		c, o := chains[name], ownedChains[name]
-		switch at, ok := jumpAt[name]; {
-		case o.place == jumpNone:
-		case !ok:
-			c.Rules = append(c.Rules, fmt.Sprintf(markNoJump, o.builtin))
-		case o.place == jumpLast && at != after[o.builtin]:
-			c.Rules = append(c.Rules, fmt.Sprintf(markMisplaced, o.builtin))
+		c := chains[name]
+		if mark := jumpMark(c, builtin[ownedChains[name].builtin]); mark != "" {
+			c.Rules = append(c.Rules, mark)
 		}
 		out = append(out, *c)
 	}
 	return out
+}
+
+// jumpMark checks the jump to chain c among rules (its built-in chain's):
+// "" when it is where it belongs, else the marker (markNoJump,
+// markMisplaced) that makes Set repair it. For a jumpAfterPolicy chain it
+// also records where the jump must be inserted (c.insertAt).
+func jumpMark(c *Chain, rules []string) string {
+	o := ownedChains[c.Name]
+	if o.place == jumpNone {
+		return ""
+	}
+	jump := "-j " + c.Name
+	at := slices.Index(rules, jump) // 0-based; -1 when missing
+	if at < 0 {
+		if o.place == jumpAfterPolicy {
+			c.insertAt = jumpSlot(rules)
+		}
+		return fmt.Sprintf(markNoJump, o.builtin)
+	}
+	if o.place != jumpAfterPolicy {
+		return ""
+	}
+	others := slices.Delete(slices.Clone(rules), at, at+1)
+	c.insertAt = jumpSlot(others)
+	want := len(others) // how many rules come first where the jump belongs
+	if c.insertAt > 0 {
+		want = c.insertAt - 1
+	}
+	if at != want {
+		return fmt.Sprintf(markMisplaced, o.builtin)
+	}
+	return ""
 }
 
 // EnterNetNS locks the calling goroutine to its thread and moves the thread

@@ -27,6 +27,9 @@ import (
 //     network, or the node's own cluster ranges (nat mappings' real CIDRs,
 //     masquerade exceptions): the kernel's connected route for the address
 //     would capture them (localCIDRs included);
+//   - a destination that overlaps the cluster's own ranges (localCIDRs,
+//     nat mappings' real CIDRs): the node's own pods or services would be
+//     sent away;
 //   - two routes to one destination through different next hops: the
 //     kernel holds one route per destination;
 //   - at apply time (checkHost), a destination or device network that
@@ -66,6 +69,13 @@ func (p *problems) ranges(spec *v1alpha1.NodeConfigSpec) {
 		p.claim(c, underlay)
 	}
 	own := ownRanges(spec)
+	for _, d := range dsts {
+		for _, o := range own {
+			if !strings.HasPrefix(o.at, "nat.masquerade") && d.prefix.Overlaps(o.prefix) {
+				p.bad("%s: %s overlaps %s (%s): the cluster's own range is never routed into a tunnel", d.at, d.prefix, o.prefix, o.at)
+			}
+		}
+	}
 	for i, n := range nets {
 		for _, other := range append(append(append([]claim{}, dsts...), nets[i+1:]...), own...) {
 			if n.prefix.Overlaps(other.prefix) {

@@ -310,6 +310,25 @@ func TestLinuxForwardJumpMoved(t *testing.T) {
 	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
 		t.Errorf("repeat: writes %v, err %v", res.Applied, err)
 	}
+	// A host firewall that ends FORWARD with a catch-all REJECT (the RHEL
+	// default): the jump goes right ahead of it, not behind it where nothing
+	// reaches, and stays there.
+	for _, args := range [][]string{{"-D", "FORWARD", "-j", ChainForward}, {"-A", "FORWARD", "-j", "REJECT", "--reject-with", "icmp-host-prohibited"},
+		{"-A", "FORWARD", "-s", "10.8.8.0/24", "-j", "ACCEPT"}, {"-A", "FORWARD", "-j", ChainForward}} {
+		if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+			t.Fatalf("iptables %v: %v %s", args, err, out)
+		}
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 1 {
+		t.Fatalf("catch-all: writes %v, err %v; want one chain transaction", res.Applied, err)
+	}
+	if rules, _ := exec.Command("iptables", "-S", "FORWARD").Output(); !strings.HasSuffix(string(rules),
+		"-A FORWARD -s 10.9.9.0/24 -j DROP\n-A FORWARD -j KOSMOS-FORWARD\n-A FORWARD -j REJECT --reject-with icmp-host-prohibited\n-A FORWARD -s 10.8.8.0/24 -j ACCEPT\n") {
+		t.Errorf("FORWARD with a catch-all:\n%s", rules)
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+		t.Errorf("catch-all, repeat: writes %v, err %v", res.Applied, err)
+	}
 }
 
 // TestLinuxVXLANPortGuarded: a real tunnel between the agent's namespace
@@ -405,6 +424,19 @@ func TestLinuxSysctlDrift(t *testing.T) {
 	}
 	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
 		t.Errorf("repeat: writes %v, err %v", res.Applied, err)
+	}
+	// A device at 0 serves only while conf.all does not filter: the kernel
+	// applies the larger of the two, so under all=1 the device is set to 2.
+	for path, v := range map[string]string{"net/ipv4/conf/all/rp_filter": "1", "net/ipv4/conf/vx-bridge/rp_filter": "0"} {
+		if err := os.WriteFile("/proc/sys/"+path, []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 1 {
+		t.Errorf("rp_filter 0 under all=1: writes %v, err %v; want the device's key", res.Applied, err)
+	}
+	if got, _ := os.ReadFile("/proc/sys/net/ipv4/conf/vx-bridge/rp_filter"); strings.TrimSpace(string(got)) != "2" {
+		t.Errorf("rp_filter under all=1 = %s, want 2", got)
 	}
 	err = lk.Apply(Op{Kind: OpSet, Sysctl: &Sysctl{Key: "net.ipv4.conf.vx-nosuch.rp_filter", Value: "2"}})
 	if err == nil || !strings.HasPrefix(err.Error(), "set sysctl net.ipv4.conf.vx-nosuch.rp_filter=2: ") {

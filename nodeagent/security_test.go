@@ -89,6 +89,9 @@ func TestValidateRefusesClaims(t *testing.T) {
 		"device over route":    {func(s *v1alpha1.NodeConfigSpec) { s.Devices[0].Addresses = []string{"10.10.1.77/16"} }, "devices[0].addresses[0]: network 10.10.0.0/16 overlaps 10.10.1.0/24 (routes[0].dst)"},
 		"device over own":      {func(s *v1alpha1.NodeConfigSpec) { s.Devices[0].Addresses = []string{"10.244.9.9/16"} }, "overlaps 10.244.0.0/16 (nat.mappings[0].realCIDR)"},
 		"devices overlap":      {func(s *v1alpha1.NodeConfigSpec) { s.Devices[1].Addresses = []string{"220.168.3.12/8"} }, "devices[0].addresses[0]: network 220.0.0.0/8 overlaps 220.0.0.0/8 (devices[1].addresses[0])"},
+		"route over own":       {func(s *v1alpha1.NodeConfigSpec) { s.Routes[0].Dst = "10.244.0.0/24" }, "routes[0].dst: 10.244.0.0/24 overlaps 10.244.0.0/16 (nat.mappings[0].realCIDR)"},
+		"host bits in NAT":     {func(s *v1alpha1.NodeConfigSpec) { s.NAT.Mappings[0].RealCIDR = "10.244.0.1/16" }, `nat.mappings[0].realCIDR: "10.244.0.1/16" is not canonical (write 10.244.0.0/16)`},
+		"quote in device name": {func(s *v1alpha1.NodeConfigSpec) { s.Devices[0].Name = `vx-a"b` }, `devices[0].name: "vx-a\"b" is not a device the agent may own`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := good.DeepCopy()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -58,6 +59,9 @@ type Chain struct {
 	// Family is ipv4 or ipv6; Table nat or filter.
 	Family, Table, Name string
 	Rules               []string
+	// insertAt, on a chain as read, is where its jump must be inserted
+	// when it is missing or misplaced (jumpWindow; 0: appended).
+	insertAt int
 }
 
 // Key identifies the chain.
@@ -164,12 +168,17 @@ func (p *problems) device(path, name string, devices map[string]bool) {
 	}
 }
 
+// deviceName is a name the agent may give a device: its prefix, then at
+// most 12 lower-case letters, digits or dashes (15 characters in all, the
+// kernel's limit), nothing that iptables-restore would have to quote.
+var deviceName = regexp.MustCompile(`^` + v1alpha1.DevicePrefix + `[a-z0-9-]{1,12}$`)
+
 // devices checks the devices and returns the set of their names.
 func (p *problems) devices(devs []v1alpha1.Device) map[string]bool {
 	names := map[string]bool{}
 	for i, d := range devs {
 		at := fmt.Sprintf("devices[%d]", i)
-		if !strings.HasPrefix(d.Name, v1alpha1.DevicePrefix) || len(d.Name) > 15 || strings.ContainsAny(d.Name, "/ \t\n:") {
+		if !deviceName.MatchString(d.Name) {
 			p.bad("%s.name: %q is not a device the agent may own (vx- prefix, at most 15 characters)", at, d.Name)
 		}
 		if names[d.Name] {
@@ -249,7 +258,10 @@ func (p *problems) nat(nat *v1alpha1.NATSpec, devices map[string]bool) {
 		g, err2 := netip.ParsePrefix(m.GlobalCIDR)
 		if err1 != nil || err2 != nil || r.Bits() != g.Bits() || r.Addr().Is4() != g.Addr().Is4() {
 			p.bad("nat.mappings[%d]: %q → %q is not a mapping of two CIDRs of one family and size", i, m.RealCIDR, m.GlobalCIDR)
+			continue
 		}
+		p.canonical(fmt.Sprintf("nat.mappings[%d].realCIDR", i), m.RealCIDR, r)
+		p.canonical(fmt.Sprintf("nat.mappings[%d].globalCIDR", i), m.GlobalCIDR, g)
 	}
 	for i, d := range nat.EdgeDevices {
 		p.device(fmt.Sprintf("nat.edgeDevices[%d]", i), d, devices)
@@ -258,10 +270,22 @@ func (p *problems) nat(nat *v1alpha1.NATSpec, devices map[string]bool) {
 		at := fmt.Sprintf("nat.masquerade[%d]", i)
 		p.device(at, m.Device, devices)
 		for j, s := range m.ExceptSources {
-			if _, err := netip.ParsePrefix(s); err != nil {
+			pr, err := netip.ParsePrefix(s)
+			if err != nil {
 				p.bad("%s.exceptSources[%d]: %q is not a CIDR", at, j, s)
+				continue
 			}
+			p.canonical(fmt.Sprintf("%s.exceptSources[%d]", at, j), s, pr)
 		}
+	}
+}
+
+// canonical refuses a CIDR not written as iptables-save prints it (host
+// bits set, upper-case or long IPv6): the rule rendered from it would
+// never read back equal, and the agent would rewrite it on every pass.
+func (p *problems) canonical(at, s string, pr netip.Prefix) {
+	if pr.Masked().String() != s {
+		p.bad("%s: %q is not canonical (write %s)", at, s, pr.Masked())
 	}
 }
 

@@ -40,6 +40,20 @@ func servedValue(want Sysctl, value string) string {
 	return value
 }
 
+// rpFilterAll is the global reverse-path filter: the kernel filters a
+// device by the larger of it and the device's own key.
+const rpFilterAll = "net.ipv4.conf.all.rp_filter"
+
+// maxRPFilter is the reverse-path filtering the kernel applies to a device
+// holding dev under all ("" when either cannot be read: then it is
+// unknown, and the device's key is written).
+func maxRPFilter(dev, all string) string {
+	if dev == "" || all == "" {
+		return ""
+	}
+	return max(dev, all) // "0" < "1" < "2"
+}
+
 // Path is the key's file under /proc/sys.
 func (s Sysctl) Path() string { return strings.ReplaceAll(s.Key, ".", "/") }
 
@@ -56,7 +70,9 @@ func sysctlsFor(links []Link) []Sysctl {
 			out = append(out, Sysctl{Key: "net.ipv6.conf.all.forwarding", Value: "1"})
 			continue
 		}
-		// No reverse-path filtering (0) serves as well as loose (2).
+		// No reverse-path filtering (0) serves as well as loose (2); what
+		// is compared is the filtering in effect (effectiveSysctl): a
+		// device at 0 under conf.all=1 filters strictly, and is set to 2.
 		out = append(out, Sysctl{Key: "net.ipv4.ip_forward", Value: "1"},
 			Sysctl{Key: "net.ipv4.conf." + l.Name + ".rp_filter", Value: "2", Accept: "0", Dev: l.Name})
 	}

@@ -79,7 +79,7 @@ func FromSecret(ctx context.Context, hc client.Client, ref v1alpha1.SecretKeyRef
 func CheckInline(kc *clientcmdapi.Config, opts Options) error {
 	for _, name := range slices.Sorted(maps.Keys(kc.AuthInfos)) {
 		if field := userProblem(kc.AuthInfos[name]); field != "" {
-			return fmt.Errorf("user %q %s; a kubeconfig Secret carries only inline credentials (token, client-certificate-data and client-key-data)", name, field)
+			return fmt.Errorf("user %q %s; a kubeconfig Secret carries only inline credentials (a token, or an inline client certificate and key)", name, field)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(kc.Clusters)) {
