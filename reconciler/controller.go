@@ -148,6 +148,11 @@ func (conn *connection) connect(ctx context.Context, c *Controller, t *v1alpha1.
 	if err != nil {
 		return err
 	}
+	for _, cl := range t.Spec.Clusters {
+		if cl.SharesTreeIdentity() {
+			c.Log.Warn("member has no kubeconfig.treeSecretRef: the tree uses the reconciler's kubeconfig Secret, so each holds the other's rights there; give the tree its own (see SECURITY.md)", "cluster", cl.Name)
+		}
+	}
 	conn.stop()
 	var wctx context.Context
 	wctx, conn.stopW = context.WithCancel(ctx)
