@@ -26,6 +26,11 @@ type Cluster struct {
 	Config *rest.Config
 	Client client.Client
 	Err    error
+	// Credentials identifies the credentials Config holds without holding
+	// them: the kubeconfig Secret's resourceVersion for ConnectSecrets,
+	// empty for the host's own and for local contexts. The controller
+	// connects again when it changes (a rotated token).
+	Credentials string
 }
 
 // ConnectContexts reaches every cluster of the topology through the context
@@ -88,6 +93,8 @@ func newCluster(name string, cfg *rest.Config, scheme *runtime.Scheme) Cluster {
 // controller's own, in-cluster, credentials). Kubeconfigs that would run a
 // program (exec plugins, auth providers) are refused. One cluster that
 // cannot be reached does not stop the others; no error shows a credential.
+// Each cluster's Credentials is its Secret's resourceVersion, so that a
+// controller sees a rotated token.
 func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTopology, namespace string, opts kubeconfig.Options) ([]Cluster, error) {
 	scheme, err := Scheme()
 	if err != nil {
@@ -108,12 +115,14 @@ func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTo
 			}
 			continue
 		}
-		cfg, _, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace, opts)
+		cfg, version, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace, opts)
 		if err != nil {
 			out = append(out, Cluster{Name: c.Name, Err: err})
 			continue
 		}
-		out = append(out, newCluster(c.Name, cfg, scheme))
+		cl := newCluster(c.Name, cfg, scheme)
+		cl.Credentials = version
+		out = append(out, cl)
 	}
 	return out, nil
 }
