@@ -71,6 +71,9 @@ func ConnectContexts(t *v1alpha1.KosmosTopology, kubeconfig string) ([]Cluster, 
 // bounded).
 const RequestTimeout = 30 * time.Second
 
+// secretReadTimeout bounds each read of a kubeconfig Secret.
+const secretReadTimeout = 10 * time.Second
+
 func newCluster(name string, cfg *rest.Config, scheme *runtime.Scheme) Cluster {
 	if cfg.QPS == 0 { // client-go's default (5/s) throttles a pass over many objects
 		cfg.QPS, cfg.Burst = 50, 100
@@ -100,7 +103,13 @@ func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTo
 	if err != nil {
 		return nil, err
 	}
-	hc, err := client.New(host, client.Options{Scheme: scheme})
+	// A host that hangs holds a connect (and the controller's check for
+	// rotated Secrets) for this long at most per Secret.
+	hcfg := rest.CopyConfig(host)
+	if hcfg.Timeout == 0 {
+		hcfg.Timeout = secretReadTimeout
+	}
+	hc, err := client.New(hcfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
 	}
