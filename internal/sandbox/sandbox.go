@@ -47,9 +47,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	dnsserver "kosmos.io/kosmos/dnsplugin/server"
-	hostaccess "kosmos.io/kosmos/kustomize/base/host-access"
 	"kosmos.io/kosmos/internal/testinfra/networld"
 	"kosmos.io/kosmos/internal/testinfra/testenv"
+	hostaccess "kosmos.io/kosmos/kustomize/base/host-access"
 	schedconfig "kosmos.io/kosmos/kustomize/base/scheduler"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/scheduler"
