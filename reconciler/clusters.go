@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -97,14 +98,14 @@ func newCluster(name string, cfg *rest.Config, scheme *runtime.Scheme) Cluster {
 // program (exec plugins, auth providers) are refused. One cluster that
 // cannot be reached does not stop the others; no error shows a credential.
 // Each cluster's Credentials is its Secret's resourceVersion, so that a
-// controller sees a rotated token.
+// controller sees a rotated token. The Secrets are read in parallel, each
+// for secretReadTimeout at most: a host that hangs holds a connect (and the
+// controller's check for rotated Secrets) that long, whatever the fleet.
 func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTopology, namespace string, opts kubeconfig.Options) ([]Cluster, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
 	}
-	// A host that hangs holds a connect (and the controller's check for
-	// rotated Secrets) for this long at most per Secret.
 	hcfg := rest.CopyConfig(host)
 	if hcfg.Timeout == 0 {
 		hcfg.Timeout = secretReadTimeout
@@ -113,25 +114,29 @@ func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTo
 	if err != nil {
 		return nil, err
 	}
-	var out []Cluster
-	for _, c := range t.Spec.Clusters {
-		ref := c.Kubeconfig.SecretRef
-		if ref == nil {
-			if c.Role == v1alpha1.RoleHost {
-				out = append(out, newCluster(c.Name, rest.CopyConfig(host), scheme))
-			} else {
-				out = append(out, Cluster{Name: c.Name, Err: errors.New("no kubeconfig.secretRef in the topology; the controller reaches member clusters through kubeconfig Secrets")})
-			}
-			continue
-		}
-		cfg, version, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace, opts)
-		if err != nil {
-			out = append(out, Cluster{Name: c.Name, Err: err})
-			continue
-		}
-		cl := newCluster(c.Name, cfg, scheme)
-		cl.Credentials = version
-		out = append(out, cl)
+	out := make([]Cluster, len(t.Spec.Clusters))
+	var wg sync.WaitGroup
+	for i, c := range t.Spec.Clusters {
+		wg.Go(func() { out[i] = connectSecret(ctx, hc, host, &c, namespace, opts, scheme) })
 	}
+	wg.Wait()
 	return out, nil
+}
+
+// connectSecret reaches one cluster as ConnectSecrets says.
+func connectSecret(ctx context.Context, hc client.Client, host *rest.Config, c *v1alpha1.ClusterSpec, namespace string, opts kubeconfig.Options, scheme *runtime.Scheme) Cluster {
+	ref := c.Kubeconfig.SecretRef
+	if ref == nil {
+		if c.Role == v1alpha1.RoleHost {
+			return newCluster(c.Name, rest.CopyConfig(host), scheme)
+		}
+		return Cluster{Name: c.Name, Err: errors.New("no kubeconfig.secretRef in the topology; the controller reaches member clusters through kubeconfig Secrets")}
+	}
+	cfg, version, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace, opts)
+	if err != nil {
+		return Cluster{Name: c.Name, Err: err}
+	}
+	cl := newCluster(c.Name, cfg, scheme)
+	cl.Credentials = version
+	return cl
 }
