@@ -62,7 +62,7 @@ spec:
       network: { podCIDRs: [10.10.0.0/16], serviceCIDRs: [10.11.0.0/16] }
     - name: member-a
       role: member
-      kubeconfig: { secretRef: { name: kubeconfig-member-a }, treeSecretRef: { name: kubeconfig-member-a-tree }, context: member-a }
+      kubeconfig: { secretRef: { name: kubeconfig-member-a }, treeSecretRef: { name: kubeconfig-member-a, namespace: kosmos-tree }, context: member-a }
       network: { podCIDRs: [10.20.0.0/16], serviceCIDRs: [10.21.0.0/16] }
       tree: { mode: Aggregate }
 `
@@ -185,8 +185,9 @@ func TestComponentsRunUnderTheirServiceAccounts(t *testing.T) {
 	// What an operator provides: the member's two kubeconfig Secrets, each
 	// holding a short-lived token of its own ServiceAccount in the member
 	// (base/host-access), and the machines (Node objects) of both clusters.
-	for secret, sa := range map[string]string{"kubeconfig-member-a": "kosmos-host-reconciler", "kubeconfig-member-a-tree": "kosmos-host-tree"} {
-		writeKubeconfigSecret(ctx, t, host, secret, saConfig(ctx, t, memberAdmin, memberCS, sa))
+	// The tree's in kosmos-tree, where the reconciler cannot read it.
+	for ns, sa := range map[string]string{"kosmos-system": "kosmos-host-reconciler", "kosmos-tree": "kosmos-host-tree"} {
+		writeKubeconfigSecret(ctx, t, host, ns, "kubeconfig-member-a", saConfig(ctx, t, memberAdmin, memberCS, sa))
 	}
 	if err := testenv.CreateNode(ctx, host, "host-n1", []string{"192.168.1.11"}, []string{"10.10.1.0/24"}, nil); err != nil {
 		t.Fatal(err)
@@ -213,6 +214,7 @@ func findingsTable(ok map[string]bool) string {
 		{"one member credential for reconciler and tree", "reconciler, tree, member identities"},
 		{"reconciler identity creates pods/secrets/SAs, execs in members", "member identities"},
 		{"tree identity writes NodeConfigs/CRDs in members", "member identities"},
+		{"reconciler reads the tree's member credential in the host", "reconciler"},
 		{"tree mints tokens for any ServiceAccount (RBAC)", "denied"},
 		{"tree mints tokens in kube-system / unlabelled namespaces (code)", "tree"},
 	}
@@ -230,9 +232,9 @@ func findingsTable(ok map[string]bool) string {
 	return b.String()
 }
 
-// writeKubeconfigSecret stores, in the host's kosmos-system, a kubeconfig
+// writeKubeconfigSecret stores, in the host's namespace ns, a kubeconfig
 // Secret that reaches the member as cfg's token does.
-func writeKubeconfigSecret(ctx context.Context, t *testing.T, host client.Client, name string, cfg *rest.Config) {
+func writeKubeconfigSecret(ctx context.Context, t *testing.T, host client.Client, ns, name string, cfg *rest.Config) {
 	t.Helper()
 	kc, err := clientcmd.Write(clientcmdapi.Config{
 		Clusters:       map[string]*clientcmdapi.Cluster{"member-a": {Server: cfg.Host, CertificateAuthorityData: cfg.CAData}},
@@ -243,7 +245,7 @@ func writeKubeconfigSecret(ctx context.Context, t *testing.T, host client.Client
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := host.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kosmos-system", Name: name}, Data: map[string][]byte{"kubeconfig": kc}}); err != nil {
+	if err := host.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{"kubeconfig": kc}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -325,10 +327,17 @@ func runReconciler(ctx context.Context, t *testing.T, admin *rest.Config, cs kub
 			t.Errorf("the reconciler did not write %T %s: %v", c.obj, c.name, err)
 		}
 	}
-	// The tree gets only its own kubeconfig reference, never the reconciler's.
+	// The tree gets only its own kubeconfig reference, never the
+	// reconciler's, and the reconciler cannot read the Secret it names.
 	var cl v1alpha1.Cluster
-	if err := host.Get(ctx, client.ObjectKey{Name: "member-a"}, &cl); err == nil && cl.Spec.Kubeconfig.Name != "kubeconfig-member-a-tree" {
-		t.Errorf("Cluster member-a names kubeconfig Secret %q, want the tree's kubeconfig-member-a-tree", cl.Spec.Kubeconfig.Name)
+	if err := host.Get(ctx, client.ObjectKey{Name: "member-a"}, &cl); err != nil {
+		t.Fatal(err)
+	}
+	if ref := cl.Spec.Kubeconfig; ref.Namespace != "kosmos-tree" || ref.Name != "kubeconfig-member-a" {
+		t.Errorf("Cluster member-a names kubeconfig Secret %s/%s, want the tree's kosmos-tree/kubeconfig-member-a", ref.Namespace, ref.Name)
+	}
+	if a := (access{sa: "kosmos-reconciler", verb: "get", resource: "secrets", namespace: cl.Spec.Kubeconfig.Namespace, name: cl.Spec.Kubeconfig.Name}); allowed(ctx, t, cs, a) {
+		t.Errorf("the reconciler can read the tree's kubeconfig Secret: %s", a)
 	}
 	waitFor(t, "an event on the KosmosTopology", func() (bool, string) {
 		evs, err := cs.CoreV1().Events("kosmos-system").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=kosmos"})

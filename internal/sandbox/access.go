@@ -135,6 +135,11 @@ func (s *Sandbox) kubeconfigSecrets() []kubeconfigSecret {
 func (s *Sandbox) writeKubeconfigSecrets(ctx context.Context, cs kubernetes.Interface) error {
 	var errs []error
 	for _, ks := range s.kubeconfigSecrets() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cmp.Or(ks.ref.Namespace, Namespace)}}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			errs = append(errs, fmt.Errorf("namespace %s for kubeconfig Secrets: %w", ns.Name, err))
+			continue
+		}
 		errs = append(errs, s.writeKubeconfigSecret(ctx, cs, ks))
 	}
 	return errors.Join(errs...)

@@ -201,13 +201,14 @@ func TestSandboxEndToEnd(t *testing.T) {
 }
 
 // checkMemberIdentities: each member's two kubeconfig Secrets in the host
-// authenticate, in the member, as the reconciler's and the tree's own
+// (the reconciler's in kosmos-system, the tree's in kosmos-tree) authenticate, in the member, as the reconciler's and the tree's own
 // ServiceAccounts, with tokens that expire within TokenLifetime.
 func checkMemberIdentities(ctx context.Context, t *testing.T, host kubernetes.Interface) {
 	t.Helper()
 	for _, m := range []string{"member-a", "member-b", "member-c"} {
-		for secret, sa := range map[string]string{"kubeconfig-" + m: "kosmos-host-reconciler", "kubeconfig-" + m + "-tree": "kosmos-host-tree"} {
-			s, err := host.CoreV1().Secrets(Namespace).Get(ctx, secret, metav1.GetOptions{})
+		for ns, sa := range map[string]string{Namespace: "kosmos-host-reconciler", "kosmos-tree": "kosmos-host-tree"} {
+			secret := ns + "/kubeconfig-" + m
+			s, err := host.CoreV1().Secrets(ns).Get(ctx, "kubeconfig-"+m, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

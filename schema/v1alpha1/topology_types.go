@@ -143,8 +143,9 @@ type KubeconfigRef struct {
 	// TreeSecretRef names a Secret in the host cluster whose key holds a
 	// kubeconfig for this member, used by the tree (pods and their
 	// dependencies); it should carry a token of the member's
-	// kosmos-host-tree ServiceAccount. Only this reference is written into
-	// the member's Cluster object. Unset on a member with the tree enabled,
+	// kosmos-host-tree ServiceAccount. Keep it in a namespace the
+	// reconciler cannot read: the shipped manifests make kosmos-tree for
+	// it. Only this reference is written into the member's Cluster object. Unset on a member with the tree enabled,
 	// the tree falls back to secretRef (one identity for both components,
 	// as before this field existed) and the reconciler logs a warning;
 	// set it so that neither component holds the other's rights. Ignored
