@@ -694,7 +694,10 @@ func checkDenied(ctx context.Context, t *testing.T, cs, memberCS kubernetes.Inte
 		{sa: "kosmos-tree", verb: "create", resource: "pods", namespace: "shop"},
 		{sa: "kosmos-tree", verb: "delete", resource: "namespaces", name: "shop"},
 		{sa: "kosmos-tree", verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "kube-system", name: "kube-scheduler"},
-		{sa: "kosmos-tree", verb: "patch", group: "kosmos.io", resource: "clusters", name: "member-a"},
+		// The tree patches Cluster objects (its drain finalizer, leave.go),
+		// never creates or deletes them: the reconciler's.
+		{sa: "kosmos-tree", verb: "delete", group: "kosmos.io", resource: "clusters", name: "member-a"},
+		{sa: "kosmos-tree", verb: "create", group: "kosmos.io", resource: "clusters"},
 		// Host tokens: never cluster-wide, never in kube-system or
 		// kosmos-system; only where a namespace bound kosmos-tree-tokens.
 		{sa: "kosmos-tree", verb: "create", resource: "serviceaccounts", subresource: "token", namespace: "kube-system", name: "default"},

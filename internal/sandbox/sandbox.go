@@ -47,6 +47,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	dnsserver "kosmos.io/kosmos/dnsplugin/server"
+	"kosmos.io/kosmos/internal/kubeconfig"
 	"kosmos.io/kosmos/internal/testinfra/networld"
 	"kosmos.io/kosmos/internal/testinfra/testenv"
 	hostaccess "kosmos.io/kosmos/kustomize/base/host-access"
@@ -213,9 +214,10 @@ func (s *Sandbox) writeKubeconfig() (string, error) {
 
 // writeSecrets gives every member the host's two identities (the
 // reconciler's and the tree's ServiceAccounts, kustomize/base/host-access)
-// and stores the kubeconfig Secrets the topology names in the host's
-// kosmos-system namespace, with short-lived tokens of those identities
-// (access.go), rotated until the sandbox stops.
+// and stores the kubeconfig Secrets the topology names in the host (the
+// reconciler's in kosmos-system, the tree's in kosmos-tree), with
+// short-lived tokens of those identities (access.go), rotated until the
+// sandbox stops.
 func (s *Sandbox) writeSecrets(ctx context.Context) error {
 	host := s.hostName()
 	cs, err := kubernetes.NewForConfig(s.Env.Cluster(host).Config)
@@ -385,7 +387,7 @@ func (s *Sandbox) reconciler(ctx context.Context) func() error {
 		// As in a cluster: through the kubeconfig Secrets, so members are
 		// reached with the reconciler's own identity there.
 		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
-			return reconciler.ConnectSecrets(s.ctx, s.Env.Cluster(s.hostName()).Config, t, Namespace)
+			return reconciler.ConnectSecrets(ctx, s.Env.Cluster(s.hostName()).Config, t, Namespace, kubeconfig.Options{})
 		},
 		Resync: 30 * time.Second, Prune: true, Log: s.o.Log,
 	}
