@@ -233,8 +233,22 @@ func TestOverlayRules(t *testing.T) {
 			}
 			checkAgent(t, ws["DaemonSet/kosmos-system/kosmos-agent"])
 			checkNoWildcards(t, objs)
+			checkNoLongLivedTokens(t, objs)
 			checkTopologyWiring(t, objs, ws)
 		})
+	}
+}
+
+// checkNoLongLivedTokens: no overlay ships a ServiceAccount token Secret
+// (kubernetes.io/service-account-token), which never expires; members'
+// kubeconfig Secrets carry short-lived tokens (kubectl create token
+// --duration), rotated as kustomize/README.md says.
+func checkNoLongLivedTokens(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, u := range objs {
+		if typ, _, _ := unstructured.NestedString(u.Object, "type"); u.GetKind() == "Secret" && typ == string(corev1.SecretTypeServiceAccountToken) {
+			t.Errorf("%s: a long-lived ServiceAccount token; use short-lived tokens instead", objKey(u))
+		}
 	}
 }
 

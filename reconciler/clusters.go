@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,6 +27,11 @@ type Cluster struct {
 	Config *rest.Config
 	Client client.Client
 	Err    error
+	// Credentials identifies the credentials Config holds without holding
+	// them: the kubeconfig Secret's resourceVersion for ConnectSecrets,
+	// empty for the host's own and for local contexts. The controller
+	// connects again when it changes (a rotated token).
+	Credentials string
 }
 
 // ConnectContexts reaches every cluster of the topology through the context
@@ -66,6 +72,9 @@ func ConnectContexts(t *v1alpha1.KosmosTopology, kubeconfig string) ([]Cluster, 
 // bounded).
 const RequestTimeout = 30 * time.Second
 
+// secretReadTimeout bounds each read of a kubeconfig Secret.
+const secretReadTimeout = 10 * time.Second
+
 func newCluster(name string, cfg *rest.Config, scheme *runtime.Scheme) Cluster {
 	if cfg.QPS == 0 { // client-go's default (5/s) throttles a pass over many objects
 		cfg.QPS, cfg.Burst = 50, 100
@@ -88,32 +97,46 @@ func newCluster(name string, cfg *rest.Config, scheme *runtime.Scheme) Cluster {
 // controller's own, in-cluster, credentials). Kubeconfigs that would run a
 // program (exec plugins, auth providers) are refused. One cluster that
 // cannot be reached does not stop the others; no error shows a credential.
+// Each cluster's Credentials is its Secret's resourceVersion, so that a
+// controller sees a rotated token. The Secrets are read in parallel, each
+// for secretReadTimeout at most: a host that hangs holds a connect (and the
+// controller's check for rotated Secrets) that long, whatever the fleet.
 func ConnectSecrets(ctx context.Context, host *rest.Config, t *v1alpha1.KosmosTopology, namespace string, opts kubeconfig.Options) ([]Cluster, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
 	}
-	hc, err := client.New(host, client.Options{Scheme: scheme})
+	hcfg := rest.CopyConfig(host)
+	if hcfg.Timeout == 0 {
+		hcfg.Timeout = secretReadTimeout
+	}
+	hc, err := client.New(hcfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
 	}
-	var out []Cluster
-	for _, c := range t.Spec.Clusters {
-		ref := c.Kubeconfig.SecretRef
-		if ref == nil {
-			if c.Role == v1alpha1.RoleHost {
-				out = append(out, newCluster(c.Name, rest.CopyConfig(host), scheme))
-			} else {
-				out = append(out, Cluster{Name: c.Name, Err: errors.New("no kubeconfig.secretRef in the topology; the controller reaches member clusters through kubeconfig Secrets")})
-			}
-			continue
-		}
-		cfg, _, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace, opts)
-		if err != nil {
-			out = append(out, Cluster{Name: c.Name, Err: err})
-			continue
-		}
-		out = append(out, newCluster(c.Name, cfg, scheme))
+	out := make([]Cluster, len(t.Spec.Clusters))
+	var wg sync.WaitGroup
+	for i, c := range t.Spec.Clusters {
+		wg.Go(func() { out[i] = connectSecret(ctx, hc, host, &c, namespace, opts, scheme) })
 	}
+	wg.Wait()
 	return out, nil
+}
+
+// connectSecret reaches one cluster as ConnectSecrets says.
+func connectSecret(ctx context.Context, hc client.Client, host *rest.Config, c *v1alpha1.ClusterSpec, namespace string, opts kubeconfig.Options, scheme *runtime.Scheme) Cluster {
+	ref := c.Kubeconfig.SecretRef
+	if ref == nil {
+		if c.Role == v1alpha1.RoleHost {
+			return newCluster(c.Name, rest.CopyConfig(host), scheme)
+		}
+		return Cluster{Name: c.Name, Err: errors.New("no kubeconfig.secretRef in the topology; the controller reaches member clusters through kubeconfig Secrets")}
+	}
+	cfg, version, err := kubeconfig.FromSecret(ctx, hc, *ref, namespace, opts)
+	if err != nil {
+		return Cluster{Name: c.Name, Err: err}
+	}
+	cl := newCluster(c.Name, cfg, scheme)
+	cl.Credentials = version
+	return cl
 }

@@ -93,8 +93,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if slices.ContainsFunc(conn.clusters, func(c Cluster) bool { return c.Err != nil }) {
-				conn.of = nil // retry the clusters that could not be reached
+			if slices.ContainsFunc(conn.clusters, func(c Cluster) bool { return c.Err != nil }) || conn.rotated(c) {
+				conn.of = nil // retry the clusters that could not be reached, or take up new credentials
 			}
 		case <-trigger:
 			debounce(ctx, trigger, debounceQuiet, debounceMost)
@@ -148,6 +148,11 @@ func (conn *connection) connect(ctx context.Context, c *Controller, t *v1alpha1.
 	if err != nil {
 		return err
 	}
+	for _, cl := range t.Spec.Clusters {
+		if cl.SharesTreeIdentity() {
+			c.Log.Warn("member has no kubeconfig.treeSecretRef: the tree uses the reconciler's kubeconfig Secret, so each holds the other's rights there; give the tree its own (see SECURITY.md)", "cluster", cl.Name)
+		}
+	}
 	conn.stop()
 	var wctx context.Context
 	wctx, conn.stopW = context.WithCancel(ctx)
@@ -159,6 +164,32 @@ func (conn *connection) connect(ctx context.Context, c *Controller, t *v1alpha1.
 	}
 	conn.clusters, conn.of, conn.crds = cs, t, &sync.Map{}
 	return nil
+}
+
+// rotated reports whether the credentials of a connected cluster changed
+// since it was connected (its kubeconfig Secret was rewritten, as when a
+// short-lived token is rotated): the clients still hold the old token,
+// which will expire or has been revoked, so the clusters are connected
+// again. It costs one read of each kubeconfig Secret per resync.
+func (conn *connection) rotated(c *Controller) bool {
+	if conn.of == nil {
+		return false
+	}
+	fresh, err := c.Connect(conn.of)
+	if err != nil {
+		return false
+	}
+	had := map[string]string{}
+	for _, cl := range conn.clusters {
+		had[cl.Name] = cl.Credentials
+	}
+	for _, cl := range fresh {
+		if cl.Err == nil && cl.Credentials != had[cl.Name] {
+			c.Log.Info("kubeconfig Secret changed: connecting again", "cluster", cl.Name)
+			return true
+		}
+	}
+	return false
 }
 
 func (conn *connection) stop() {

@@ -202,14 +202,23 @@ func (v *validator) kubeconfig(k *v1alpha1.KubeconfigRef, p string) {
 	if k.SecretRef == nil && k.Context == "" {
 		v.add(p, "required: secretRef (a kubeconfig Secret, for the controller) or context (a local kubeconfig context, for the CLI)")
 	}
-	if r := k.SecretRef; r != nil {
-		v.dns1123Subdomain(p+".secretRef.name", r.Name)
-		if r.Namespace != "" {
-			v.dns1123Label(p+".secretRef.namespace", r.Namespace)
-		}
-		if msgs := validation.IsConfigMapKey(r.Key); len(msgs) > 0 {
-			v.add(p+".secretRef.key", "%q is not a valid Secret key: %s", r.Key, msgs[0])
-		}
+	v.secretRef(k.SecretRef, p+".secretRef")
+	v.secretRef(k.TreeSecretRef, p+".treeSecretRef")
+	if k.SecretRef != nil && k.TreeSecretRef != nil && k.SecretRef.Name == k.TreeSecretRef.Name && k.SecretRef.Namespace == k.TreeSecretRef.Namespace && k.SecretRef.Key == k.TreeSecretRef.Key {
+		v.add(p+".treeSecretRef", "names the same Secret key as secretRef: the tree and the reconciler each need their own identity (leave treeSecretRef out to share one)")
+	}
+}
+
+func (v *validator) secretRef(r *v1alpha1.SecretKeyRef, p string) {
+	if r == nil {
+		return
+	}
+	v.dns1123Subdomain(p+".name", r.Name)
+	if r.Namespace != "" {
+		v.dns1123Label(p+".namespace", r.Namespace)
+	}
+	if msgs := validation.IsConfigMapKey(r.Key); len(msgs) > 0 {
+		v.add(p+".key", "%q is not a valid Secret key: %s", r.Key, msgs[0])
 	}
 }
 

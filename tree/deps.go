@@ -106,6 +106,9 @@ func (m *memberSync) ensureToken(ctx context.Context, ns, sa string, force bool)
 	if have != nil && !force && !tokenDue(have, time.Now()) {
 		return nil
 	}
+	if err := m.ctl.checkTokenNamespace(ctx, ns); err != nil {
+		return fmt.Errorf("token of host service account %s/%s: %w", ns, sa, err)
+	}
 	exp := int64(TokenLifetime.Seconds())
 	tr, err := m.ctl.hostCS.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
 	if err != nil {

@@ -272,7 +272,7 @@ func TestPodSync(t *testing.T) {
 
 	step("pod and dependencies down", func(t *testing.T) {
 		// The host side of a workload: namespace, account, config, secret, claim.
-		_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
+		_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{tree.LabelTreeTokens: tree.TreeTokensEnabled}}}, metav1.CreateOptions{})
 		must(t, err)
 		_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
 		must(t, err)
@@ -585,7 +585,7 @@ func TestStorageBothWays(t *testing.T) {
 	var mc *corev1.PersistentVolumeClaim // in the member
 
 	step("the pod's claim in the member", func(t *testing.T) {
-		_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
+		_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{tree.LabelTreeTokens: tree.TreeTokensEnabled}}}, metav1.CreateOptions{})
 		must(t, err)
 		_, err = h.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
 		must(t, err)

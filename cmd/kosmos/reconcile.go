@@ -321,7 +321,9 @@ controller's own credentials) or through contexts of the local kubeconfig
 (kubeconfig.context). The default, auto, uses Secrets in a cluster and
 contexts elsewhere. A cluster that stops answering delays no one for longer
 than --cluster-timeout and keeps its last known facts, so its peers keep their
-routes to it; clusters that failed are reconnected on every resync.
+routes to it; clusters that failed, and clusters whose kubeconfig Secret was
+rewritten (a rotated token), are reconnected on the next resync. The tree
+reaches members through kubeconfig.treeSecretRef, not these Secrets.
 
 With --leader-elect, replicas share a Lease in --namespace and only the
 holder acts. /healthz, /readyz and /metrics are served on --health-addr.`,

@@ -9,8 +9,10 @@
 // simulated kubelet that runs the pods bound to them. In the host, the
 // real kube-scheduler with the Kosmos plugins, the tree controller, and the
 // reconciler following the topology file, and `kosmos dns` on loopback;
-// the kubeconfig Secrets the
-// topology names hold the clusters' credentials, as in a real installation.
+// the kubeconfig Secrets the topology names hold the clusters' credentials,
+// as in a real installation: in every member the reconciler and the tree
+// each have their own ServiceAccount, and their Secrets hold short-lived
+// tokens of those, rotated while the sandbox runs.
 //
 // # Usage
 //
@@ -45,8 +47,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	dnsserver "kosmos.io/kosmos/dnsplugin/server"
+	"kosmos.io/kosmos/internal/kubeconfig"
 	"kosmos.io/kosmos/internal/testinfra/networld"
 	"kosmos.io/kosmos/internal/testinfra/testenv"
+	hostaccess "kosmos.io/kosmos/kustomize/base/host-access"
 	schedconfig "kosmos.io/kosmos/kustomize/base/scheduler"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/scheduler"
@@ -208,8 +212,12 @@ func (s *Sandbox) writeKubeconfig() (string, error) {
 	return s.Env.KubeconfigPath, nil
 }
 
-// writeSecrets stores each member's kubeconfig in the Secret the topology
-// names, in the host's kosmos-system namespace.
+// writeSecrets gives every member the host's two identities (the
+// reconciler's and the tree's ServiceAccounts, kustomize/base/host-access)
+// and stores the kubeconfig Secrets the topology names in the host (the
+// reconciler's in kosmos-system, the tree's in kosmos-tree), with
+// short-lived tokens of those identities (access.go), rotated until the
+// sandbox stops.
 func (s *Sandbox) writeSecrets(ctx context.Context) error {
 	host := s.hostName()
 	cs, err := kubernetes.NewForConfig(s.Env.Cluster(host).Config)
@@ -220,21 +228,22 @@ func (s *Sandbox) writeSecrets(ctx context.Context) error {
 		return err
 	}
 	for _, c := range s.Topology.Spec.Clusters {
-		ref := c.Kubeconfig.SecretRef
-		if ref == nil {
-			continue
-		}
-		kc, err := s.Env.KubeconfigFor(c.Name)
-		if err != nil {
-			return err
-		}
-		key := cmp.Or(ref.Key, v1alpha1.DefaultSecretKey)
-		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cmp.Or(ref.Namespace, Namespace), Name: ref.Name}, Data: map[string][]byte{key: kc}}
-		if _, err := cs.CoreV1().Secrets(sec.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("kubeconfig Secret of %s: %w", c.Name, err)
+		if c.Role == v1alpha1.RoleMember {
+			if err := s.applyHostAccess(ctx, c.Name); err != nil {
+				return err
+			}
 		}
 	}
-	s.say("  kubeconfig Secrets of %d clusters in %s/%s", len(s.Topology.Spec.Clusters), host, Namespace)
+	if err := s.writeKubeconfigSecrets(ctx, cs); err != nil {
+		return err
+	}
+	s.wg.Go(func() { s.rotateTokens(s.ctx, cs) })
+	for _, c := range s.Topology.Spec.Clusters {
+		if c.SharesTreeIdentity() {
+			s.say("  warning: member %s names no kubeconfig.treeSecretRef: its Secret holds the administrator's kubeconfig", c.Name)
+		}
+	}
+	s.say("  kubeconfig Secrets in %s/%s: members reached with %s and %s tokens (%s, rotated)", host, Namespace, hostaccess.ReconcilerAccount, hostaccess.TreeAccount, TokenLifetime)
 	return nil
 }
 
@@ -375,8 +384,10 @@ func (s *Sandbox) start(c Component) error {
 func (s *Sandbox) reconciler(ctx context.Context) func() error {
 	ctl := &reconciler.Controller{
 		Source: reconciler.FileSource{Path: s.o.Topology},
+		// As in a cluster: through the kubeconfig Secrets, so members are
+		// reached with the reconciler's own identity there.
 		Connect: func(t *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
-			return reconciler.ConnectContexts(t, s.KubeconfigPath)
+			return reconciler.ConnectSecrets(ctx, s.Env.Cluster(s.hostName()).Config, t, Namespace, kubeconfig.Options{})
 		},
 		Resync: 30 * time.Second, Prune: true, Log: s.o.Log,
 	}

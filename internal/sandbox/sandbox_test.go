@@ -12,9 +12,11 @@ import (
 
 	"github.com/miekg/dns"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/internal/testinfra/poll"
@@ -71,7 +73,9 @@ func TestSandboxEndToEnd(t *testing.T) {
 	}
 
 	host := kubernetes.NewForConfigOrDie(sb.Env.Cluster("host").Config)
-	_, err = host.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{})
+	// shop opts in to host tokens for its pods in members (the sandbox's
+	// tree runs with the host's administrator rights, so no RoleBinding).
+	_, err = host.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{tree.LabelTreeTokens: tree.TreeTokensEnabled}}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +113,8 @@ func TestSandboxEndToEnd(t *testing.T) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+
+	checkMemberIdentities(ctx, t, host)
 
 	// The topology exports shop/web: a Service for the pods in member-a
 	// is answered by the sandbox's DNS server under clusterset.local.
@@ -192,6 +198,37 @@ func TestSandboxEndToEnd(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// checkMemberIdentities: each member's two kubeconfig Secrets in the host
+// (the reconciler's in kosmos-system, the tree's in kosmos-tree) authenticate, in the member, as the reconciler's and the tree's own
+// ServiceAccounts, with tokens that expire within TokenLifetime.
+func checkMemberIdentities(ctx context.Context, t *testing.T, host kubernetes.Interface) {
+	t.Helper()
+	for _, m := range []string{"member-a", "member-b", "member-c"} {
+		for ns, sa := range map[string]string{Namespace: "kosmos-host-reconciler", "kosmos-tree": "kosmos-host-tree"} {
+			secret := ns + "/kubeconfig-" + m
+			s, err := host.CoreV1().Secrets(ns).Get(ctx, "kubeconfig-"+m, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := clientcmd.RESTConfigFromKubeConfig(s.Data["kubeconfig"])
+			if err != nil {
+				t.Fatalf("Secret %s: %v", secret, err)
+			}
+			who, err := kubernetes.NewForConfigOrDie(cfg).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatalf("Secret %s in %s: %v", secret, m, err)
+			}
+			if want := "system:serviceaccount:kosmos-system:" + sa; who.Status.UserInfo.Username != want {
+				t.Errorf("Secret %s authenticates in %s as %q, want %q", secret, m, who.Status.UserInfo.Username, want)
+			}
+			exp, err := time.Parse(time.RFC3339, s.Annotations[AnnotationTokenExpires])
+			if err != nil || time.Until(exp) > TokenLifetime {
+				t.Errorf("Secret %s: token expiry %q, want within %s", secret, s.Annotations[AnnotationTokenExpires], TokenLifetime)
+			}
+		}
+	}
 }
 
 // runningByCluster counts the host's web pods Running on each member's

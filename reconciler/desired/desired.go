@@ -84,7 +84,9 @@ func hostObjects(t *v1alpha1.KosmosTopology, host *v1alpha1.ClusterSpec, meta fu
 			APIEndpoint: c.APIEndpoint, HostAPIEndpoint: host.APIEndpoint,
 			Region: c.Region, Zone: c.Zone, Labels: c.Labels, Tree: c.Tree, GlobalCIDRs: c.Network.GlobalCIDRs,
 		}
-		if ref := c.Kubeconfig.SecretRef; ref != nil {
+		// Only the tree's own kubeconfig reference: the reconciler's never
+		// reaches the tree.
+		if ref := c.TreeKubeconfig(); ref != nil {
 			spec.Kubeconfig = *ref
 			if spec.Kubeconfig.Namespace == "" {
 				spec.Kubeconfig.Namespace = v1alpha1.SystemNamespace

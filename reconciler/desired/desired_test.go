@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/reconciler/plan"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
@@ -64,5 +65,43 @@ func TestFactsSkipVirtualNodes(t *testing.T) {
 	f := desired.FactsOf(nodes, nil)
 	if len(f.Nodes) != 1 || f.Nodes[0].Name != "host-n1" {
 		t.Errorf("facts: %+v", f.Nodes)
+	}
+}
+
+// TestClusterCarriesOnlyTheTreeIdentity: the Cluster object the tree reads
+// names the tree's kubeconfig Secret (treeSecretRef), never the
+// reconciler's (secretRef); a member without treeSecretRef falls back to
+// secretRef, and SharesTreeIdentity says so.
+func TestClusterCarriesOnlyTheTreeIdentity(t *testing.T) {
+	topo := &v1alpha1.KosmosTopology{ObjectMeta: metav1.ObjectMeta{Name: "t"}, Spec: v1alpha1.TopologySpec{Clusters: []v1alpha1.ClusterSpec{
+		{Name: "host", Role: v1alpha1.RoleHost, Kubeconfig: v1alpha1.KubeconfigRef{Context: "host"}},
+		{Name: "split", Role: v1alpha1.RoleMember, Kubeconfig: v1alpha1.KubeconfigRef{
+			SecretRef:     &v1alpha1.SecretKeyRef{Name: "kc-split-reconciler"},
+			TreeSecretRef: &v1alpha1.SecretKeyRef{Name: "kc-split-tree", Key: "config"},
+		}},
+		{Name: "shared", Role: v1alpha1.RoleMember, Kubeconfig: v1alpha1.KubeconfigRef{SecretRef: &v1alpha1.SecretKeyRef{Name: "kc-shared"}}},
+	}}}
+	v1alpha1.SetDefaults(topo)
+	want := map[string]v1alpha1.SecretKeyRef{
+		"split":  {Name: "kc-split-tree", Namespace: v1alpha1.SystemNamespace, Key: "config"},
+		"shared": {Name: "kc-shared", Namespace: v1alpha1.SystemNamespace, Key: v1alpha1.DefaultSecretKey},
+	}
+	st := desired.Compute(topo, netplan.Facts{})
+	got := map[string]v1alpha1.SecretKeyRef{}
+	for _, co := range st.Clusters {
+		for _, o := range co.Objects {
+			if cl, ok := o.(*v1alpha1.Cluster); ok {
+				got[cl.Name] = cl.Spec.Kubeconfig
+			}
+		}
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("Cluster %s names kubeconfig %+v, want %+v", name, got[name], w)
+		}
+	}
+	if topo.Spec.Cluster("split").SharesTreeIdentity() || !topo.Spec.Cluster("shared").SharesTreeIdentity() {
+		t.Errorf("SharesTreeIdentity: split %v (want false), shared %v (want true)",
+			topo.Spec.Cluster("split").SharesTreeIdentity(), topo.Spec.Cluster("shared").SharesTreeIdentity())
 	}
 }

@@ -48,8 +48,10 @@ type ClusterList struct {
 
 // ClusterObjectSpec is what the tree controller needs of a member.
 type ClusterObjectSpec struct {
-	// Kubeconfig references the Secret (in the host) holding the member's
-	// kubeconfig; never the credential itself.
+	// Kubeconfig references the Secret (in the host) holding the tree's
+	// kubeconfig for the member (the topology's kubeconfig.treeSecretRef,
+	// or its secretRef when that is unset); never the credential itself,
+	// and never the reconciler's own reference when the two differ.
 	Kubeconfig SecretKeyRef `json:"kubeconfig"`
 
 	// APIEndpoint is where pods in other clusters reach this member's API

@@ -70,8 +70,10 @@ func setNetworkDefaults(n *NetworkSpec) {
 }
 
 func setClusterDefaults(c *ClusterSpec) {
-	if ref := c.Kubeconfig.SecretRef; ref != nil && ref.Key == "" {
-		ref.Key = DefaultSecretKey
+	for _, ref := range []*SecretKeyRef{c.Kubeconfig.SecretRef, c.Kubeconfig.TreeSecretRef} {
+		if ref != nil && ref.Key == "" {
+			ref.Key = DefaultSecretKey
+		}
 	}
 	n := &c.Network
 	if n.Enabled == nil {
@@ -109,6 +111,23 @@ func (c *ClusterSpec) TreeEnabled() bool {
 		return c.Role == RoleMember
 	}
 	return *c.Tree.Enabled
+}
+
+// TreeKubeconfig is the kubeconfig Secret the tree reaches this member
+// with: treeSecretRef, or secretRef when that is unset (the two components
+// then share one identity; see SharesTreeIdentity). Nil when neither is set.
+func (c *ClusterSpec) TreeKubeconfig() *SecretKeyRef {
+	if c.Kubeconfig.TreeSecretRef != nil {
+		return c.Kubeconfig.TreeSecretRef
+	}
+	return c.Kubeconfig.SecretRef
+}
+
+// SharesTreeIdentity reports a member whose tree is enabled but which names
+// no treeSecretRef: the tree then uses the reconciler's kubeconfig Secret,
+// so each component holds the other's rights in the member.
+func (c *ClusterSpec) SharesTreeIdentity() bool {
+	return c.Role == RoleMember && c.TreeEnabled() && c.Kubeconfig.TreeSecretRef == nil && c.Kubeconfig.SecretRef != nil
 }
 
 // Host returns the host cluster, or nil when there is none.

@@ -130,12 +130,28 @@ type ClusterSpec struct {
 
 // KubeconfigRef references the credentials for one cluster. At least one of
 // secretRef (used by the in-cluster controller) and context (used by the CLI)
-// is set.
+// is set. In a member, the reconciler and the tree each have their own
+// identity: secretRef is the reconciler's, treeSecretRef the tree's.
 type KubeconfigRef struct {
 	// SecretRef names a Secret in the host cluster whose key holds a
-	// kubeconfig for this cluster.
+	// kubeconfig for this cluster, used by the reconciler (ClusterLink and
+	// multi-cluster service objects). In a member it should carry a token
+	// of the kosmos-host-reconciler ServiceAccount (kustomize/base/host-access).
 	// +optional
 	SecretRef *SecretKeyRef `json:"secretRef,omitempty"`
+
+	// TreeSecretRef names a Secret in the host cluster whose key holds a
+	// kubeconfig for this member, used by the tree (pods and their
+	// dependencies); it should carry a token of the member's
+	// kosmos-host-tree ServiceAccount. Keep it in a namespace the
+	// reconciler cannot read: the shipped manifests make kosmos-tree for
+	// it. Only this reference is written into the member's Cluster object. Unset on a member with the tree enabled,
+	// the tree falls back to secretRef (one identity for both components,
+	// as before this field existed) and the reconciler logs a warning;
+	// set it so that neither component holds the other's rights. Ignored
+	// for the host and for members whose tree is disabled.
+	// +optional
+	TreeSecretRef *SecretKeyRef `json:"treeSecretRef,omitempty"`
 
 	// Context is the name of a context in the local kubeconfig, used by the
 	// kosmos CLI (diff, apply, up).
