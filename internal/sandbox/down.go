@@ -76,6 +76,7 @@ func stopProcess(st State, out io.Writer) error {
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		if ok, _ := st.isRecordedProcess(); !ok {
+			st.awaitReaped(10 * time.Second)
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -84,4 +85,15 @@ func stopProcess(st State, out io.Writer) error {
 		_ = syscall.Kill(-st.PID, syscall.SIGKILL) // its session: control planes included
 	}
 	return nil
+}
+
+// awaitReaped waits, up to d, while the recorded process lingers as a
+// zombie (exited, its PID not yet released by its parent), so that once
+// Down returns the sandbox's PID is gone, as its callers expect.
+func (st State) awaitReaped(d time.Duration) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if start, _, err := procIdentity(st.PID); err != nil || start != st.StartTime {
+			return
+		}
+	}
 }

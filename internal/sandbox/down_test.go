@@ -21,7 +21,11 @@ func startSleeper(t *testing.T) *exec.Cmd {
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
+	// Reaped as soon as it exits, as a sandbox's parent (a shell, init)
+	// does: Down waits for the PID to be gone.
+	reaped := make(chan struct{})
+	go func() { _ = p.Wait(); close(reaped) }()
+	t.Cleanup(func() { _ = p.Process.Kill(); <-reaped })
 	return p
 }
 
