@@ -7,7 +7,7 @@ package preview
 // machine. The renderer here emits a deliberately small subset of the
 // flowchart grammar, and checkMermaid accepts exactly that subset, strictly:
 // anything it does not know fails. Every golden file, and labels with every
-// escaped character, were parsed by mermaid 11.12's own parser when this
+// escaped character, were parsed by mermaid 11.17's own parser when this
 // was written (testdata/mermaid-parse.mjs does it again by hand); this
 // check keeps the output inside the subset the real parser accepted.
 //
