@@ -76,6 +76,6 @@ across clusters. One KosmosTopology file, kept in git, drives all of it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newDiffCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), newTreeCommand(), scheduler.Command(), newDNSCommand(), newUpCommand(), newDownCommand(), newCheckCommand(), newVersionCommand())
+	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newDiffCommand(), newGraphCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), newTreeCommand(), scheduler.Command(), newDNSCommand(), newUpCommand(), newDownCommand(), newCheckCommand(), newVersionCommand())
 	return root
 }
