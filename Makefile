@@ -52,7 +52,7 @@ testbin: ## Provide bin/k8s/{kube-apiserver,etcd,kube-controller-manager} (built
 	hack/testbin.sh --sandbox
 
 .PHONY: deps
-deps: ## Install the Debian packages the kernel-networking tests need (iproute2, iptables, ping, iperf3)
+deps: ## Install the Debian packages the tests need (iproute2, iptables, ping, iperf3; promtool from prometheus)
 	hack/deps.sh
 
 .PHONY: test
