@@ -119,3 +119,36 @@ func TestGraphExample(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestMarkdownLive: a live diff has no old topology. Clusters joining and
+// network setting changes are then not named (the live objects are the
+// "before"), the rest still is, and a tripped guard shows the token that
+// confirms the deletions (offline, the token is not apply's: it is left out).
+func TestMarkdownLive(t *testing.T) {
+	old := load(t, "example", example(t))
+	topo := load(t, "clusters-leave", scenarios(t)["clusters-leave"])
+	rep, err := reconciler.OfflineDiff(old, topo, facts(t), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), inventory.DefaultGuardPercent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := Markdown(Input{New: topo, Report: rep})
+	offline := Markdown(Input{Old: old, New: topo, Report: rep, Offline: true})
+	token := rep.Guard.Token
+	if token == "" || !strings.Contains(live, "`kosmos apply --confirm-deletions "+token+"`") || strings.Contains(offline, token) {
+		t.Errorf("guard token %q: live shows it, offline must not:\n%s", token, live)
+	}
+	for _, want := range []string{"(live: the clusters as they are, against the plan)", "**cluster member-b leaves**", "**gateway** of member-b", "**routes** host → member-b: 0 added, 2 removed"} {
+		if !strings.Contains(live, want) {
+			t.Errorf("live preview lacks %q:\n%s", want, live)
+		}
+	}
+	gw := load(t, "gateway-move", scenarios(t)["gateway-move"])
+	added := load(t, "cluster-added", scenarios(t)["cluster-added"])
+	rep, err = reconciler.OfflineDiff(gw, added, facts(t), time.Now(), inventory.DefaultGuardPercent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := Markdown(Input{New: added, Report: rep}); strings.Contains(md, "joins") || strings.Contains(md, "network mode") {
+		t.Errorf("live preview names what only an old topology tells:\n%s", md)
+	}
+}

@@ -53,6 +53,40 @@ func rangeOwners(ts ...*v1alpha1.KosmosTopology) []ownedRange {
 	return out
 }
 
+// objectRanges learns ranges from the clusters' NodeConfigs, for clusters
+// no topology at hand names (a live diff knows only the new topology, and a
+// cluster that left is only in its live objects): spec.localCIDRs are the
+// cluster's real ranges, spec.nat.mappings its GlobalCIDRs. Like
+// clusterRoutes, it reads the NodeConfig contract and moves with it.
+func objectRanges(rep reconciler.DiffReport) []ownedRange {
+	var global, real []ownedRange
+	for _, d := range rep.Clusters {
+		for _, objs := range []reconciler.Objects{d.Before, d.After} {
+			for _, o := range objs {
+				if o["kind"] != v1alpha1.KindNodeConfig {
+					continue
+				}
+				spec, _ := o["spec"].(map[string]any)
+				local, _ := spec["localCIDRs"].([]any)
+				for _, c := range local {
+					if p, err := netip.ParsePrefix(fmt.Sprint(c)); err == nil {
+						real = append(real, ownedRange{cluster: d.Cluster, prefix: p.Masked()})
+					}
+				}
+				nat, _ := spec["nat"].(map[string]any)
+				maps, _ := nat["mappings"].([]any)
+				for _, m := range maps {
+					mm, _ := m.(map[string]any)
+					if p, err := netip.ParsePrefix(fmt.Sprint(mm["globalCIDR"])); err == nil {
+						global = append(global, ownedRange{cluster: d.Cluster, prefix: p.Masked(), global: true})
+					}
+				}
+			}
+		}
+	}
+	return append(global, real...)
+}
+
 // ownerOf names the cluster a route from cluster `from` to dst leads to: a
 // GlobalCIDR holding dst first (mapped ranges are reached by their global
 // addresses), else a real range of another cluster; "" when none does.
@@ -107,9 +141,10 @@ func clusterRoutes(objs reconciler.Objects, from string, ranges []ownedRange) ma
 
 // RouteChanges counts, per cluster pair, the routes the diff adds and
 // removes, in the order of the report's clusters, then by destination.
-// old may be nil (a live diff: the new topology names the ranges).
+// old may be nil (a live diff): the new topology and the NodeConfigs of the
+// report then name the ranges.
 func RouteChanges(rep reconciler.DiffReport, old, t *v1alpha1.KosmosTopology) []PairChange {
-	ranges := rangeOwners(t, old)
+	ranges := append(rangeOwners(t, old), objectRanges(rep)...)
 	var out []PairChange
 	for _, d := range rep.Clusters {
 		before := clusterRoutes(d.Before, d.Cluster, ranges)
