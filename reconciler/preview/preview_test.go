@@ -118,6 +118,13 @@ func TestGraphExample(t *testing.T) {
 	if err := checkMermaid(g.Mermaid()); err != nil {
 		t.Error(err)
 	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```mermaid\n"+g.Mermaid()+"```\n") {
+		t.Error("README.md does not show the example's graph as kosmos graph draws it")
+	}
 }
 
 // TestMarkdownLive: a live diff has no old topology. Clusters joining and
