@@ -25,10 +25,25 @@ func Markdown(in Input) string {
 	for _, n := range Notable(in) {
 		b.WriteString("- " + n + "\n")
 	}
-	b.WriteString("\n### Topology after the change\n\n```mermaid\n")
-	b.WriteString(GraphOf(in.New, Gateways(in.Report)).Mermaid())
-	b.WriteString("```\n")
+	b.WriteString("\n### Topology after the change\n\n")
+	b.WriteString(diagram(GraphOf(in.New, Gateways(in.Report))))
 	return b.String()
+}
+
+// maxDrawnTunnels bounds the links of the diagram in a comment: a full mesh
+// of a large fleet would hide the clusters and outgrow a comment's size
+// (GitHub takes 65,536 characters). kosmos graph draws them all.
+const maxDrawnTunnels = 60
+
+// diagram is the Mermaid block of the new topology, with its tunnels left
+// out (and counted) when there are more than maxDrawnTunnels.
+func diagram(g Graph) string {
+	note := ""
+	if n := len(g.Tunnels); n > maxDrawnTunnels {
+		g.Tunnels = nil
+		note = fmt.Sprintf("\n%d tunnels join the linked clusters (every two that share an IP family); too many to draw here: `kosmos graph -f FILE` draws them.\n", n)
+	}
+	return "```mermaid\n" + g.Mermaid() + "```\n" + note
 }
 
 // totals is the line under the heading: how much changes where, and what

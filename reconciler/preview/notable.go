@@ -114,9 +114,7 @@ func Notable(in Input) []string {
 			out = append(out, fmt.Sprintf("**gateway** of %s: %s gives up the role; no gateway after the change", d.Cluster, b))
 		}
 	}
-	for _, pc := range RouteChanges(in.Report, in.Old, in.New) {
-		out = append(out, fmt.Sprintf("**routes** %s → %s: %d added, %d removed", pc.From, pc.To, pc.Added, pc.Removed))
-	}
+	out = append(out, routeLines(RouteChanges(in.Report, in.Old, in.New))...)
 	out = append(out, policyChanges(in.Report)...)
 	out = append(out, pruned(in.Report)...)
 	out = append(out, guardVerdict(in))
@@ -179,4 +177,25 @@ func globalText(m map[string]string) string {
 		parts = append(parts, "`"+k+"→"+m[k]+"`")
 	}
 	return strings.Join(parts, ", ")
+}
+
+// maxPairLines bounds the route lines of a preview: a change that touches
+// every pair of a large fleet is summed up after that many.
+const maxPairLines = 24
+
+// routeLines says, per cluster pair, how many routes come and go; beyond
+// maxPairLines pairs the rest are summed up in one line.
+func routeLines(pcs []PairChange) []string {
+	var out []string
+	for i, pc := range pcs {
+		if i == maxPairLines {
+			added, removed := 0, 0
+			for _, rest := range pcs[i:] {
+				added, removed = added+rest.Added, removed+rest.Removed
+			}
+			return append(out, fmt.Sprintf("**routes** between %d more cluster pairs: %d added, %d removed", len(pcs)-i, added, removed))
+		}
+		out = append(out, fmt.Sprintf("**routes** %s → %s: %d added, %d removed", pc.From, pc.To, pc.Added, pc.Removed))
+	}
+	return out
 }

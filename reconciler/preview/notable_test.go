@@ -1,8 +1,12 @@
 package preview
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // TestOwnerOf: a route leads to the cluster whose GlobalCIDR holds it
@@ -50,5 +54,30 @@ func TestFieldChanges(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+// TestLargeFleetStaysReadable: beyond maxPairLines cluster pairs the route
+// lines are summed up, and beyond maxDrawnTunnels the diagram leaves the
+// tunnels out and counts them (the clusters are still drawn).
+func TestLargeFleetStaysReadable(t *testing.T) {
+	var pcs []PairChange
+	for i := range 30 {
+		pcs = append(pcs, PairChange{From: "a", To: fmt.Sprint("c", i), Added: 1, Removed: 2})
+	}
+	lines := routeLines(pcs)
+	if len(lines) != maxPairLines+1 || lines[maxPairLines] != "**routes** between 6 more cluster pairs: 6 added, 12 removed" {
+		t.Errorf("route lines: %d, last %q", len(lines), lines[len(lines)-1])
+	}
+	var cs []v1alpha1.ClusterSpec
+	for i := range 12 { // 66 tunnels
+		cs = append(cs, cluster(fmt.Sprint("c", i), "r", v1alpha1.IPv4, "", fmt.Sprintf("10.%d.0.0/16", i)))
+	}
+	d := diagram(GraphOf(topo(cs...), nil))
+	if strings.Contains(d, "---|") || !strings.Contains(d, "66 tunnels join the linked clusters") || !strings.Contains(d, "c_c11[") {
+		t.Errorf("diagram of 12 clusters:\n%s", d)
+	}
+	if err := checkMermaid(strings.SplitN(strings.TrimPrefix(d, "```mermaid\n"), "```", 2)[0]); err != nil {
+		t.Error(err)
 	}
 }
