@@ -12,7 +12,8 @@ import (
 func Markdown(in Input) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## kosmos diff: topology %s\n\n", in.New.Name)
-	sum := Summary(in.Report)
+	changes := changesOf(in.Report)
+	sum := summary(in.Report, changes)
 	b.WriteString(totals(in, sum) + "\n\n")
 	if len(sum) > 0 {
 		b.WriteString("| cluster | kind | create | change | delete |\n|---|---|--:|--:|--:|\n")
@@ -22,7 +23,7 @@ func Markdown(in Input) string {
 		b.WriteString("\n")
 	}
 	b.WriteString("### Notable changes\n\n")
-	for _, n := range Notable(in) {
+	for _, n := range notable(in, changes) {
 		b.WriteString("- " + n + "\n")
 	}
 	b.WriteString("\n### Topology after the change\n\n")

@@ -31,13 +31,25 @@ type KindCount struct {
 	Create, Update, Delete int
 }
 
+// changesOf diffs every cluster of the report once (a diff renders YAML:
+// the callers share it), in report order.
+func changesOf(rep reconciler.DiffReport) [][]reconciler.Change {
+	out := make([][]reconciler.Change, len(rep.Clusters))
+	for i, d := range rep.Clusters {
+		out[i] = reconciler.Diff(d.Cluster, d.Before, d.After)
+	}
+	return out
+}
+
 // Summary counts the changes of the report per cluster and kind, in report
 // order, kinds sorted. A cluster without changes has no entry.
-func Summary(rep reconciler.DiffReport) []KindCount {
+func Summary(rep reconciler.DiffReport) []KindCount { return summary(rep, changesOf(rep)) }
+
+func summary(rep reconciler.DiffReport, changes [][]reconciler.Change) []KindCount {
 	var out []KindCount
-	for _, d := range rep.Clusters {
+	for i, d := range rep.Clusters {
 		byKind := map[string]*KindCount{}
-		for _, c := range reconciler.Diff(d.Cluster, d.Before, d.After) {
+		for _, c := range changes[i] {
 			kind, _, _ := strings.Cut(c.Key, "/")
 			kc := byKind[kind]
 			if kc == nil {
@@ -98,7 +110,9 @@ func Gateways(rep reconciler.DiffReport) map[string]string {
 // clusters joining and leaving, network mode and GlobalCIDR changes,
 // gateway moves, routes per cluster pair, distribution policies, objects
 // pruned, the deletion guard's verdict, and what the preview left out.
-func Notable(in Input) []string {
+func Notable(in Input) []string { return notable(in, changesOf(in.Report)) }
+
+func notable(in Input, changes [][]reconciler.Change) []string {
 	var out []string
 	out = append(out, membership(in)...)
 	out = append(out, networkChanges(in.Old, in.New)...)
@@ -115,8 +129,8 @@ func Notable(in Input) []string {
 		}
 	}
 	out = append(out, routeLines(RouteChanges(in.Report, in.Old, in.New))...)
-	out = append(out, policyChanges(in.Report)...)
-	out = append(out, pruned(in.Report)...)
+	out = append(out, policyChanges(in.Report, changes)...)
+	out = append(out, pruned(in.Report, changes)...)
 	out = append(out, guardVerdict(in))
 	for _, n := range in.Report.Notes {
 		out = append(out, "**note**: "+n)

@@ -12,10 +12,10 @@ const maxListed = 8
 
 // policyChanges says which DistributionPolicies are created, removed or
 // changed, and for a change which fields move (old → new).
-func policyChanges(rep reconciler.DiffReport) []string {
+func policyChanges(rep reconciler.DiffReport, changes [][]reconciler.Change) []string {
 	var out []string
-	for _, d := range rep.Clusters {
-		for _, c := range reconciler.Diff(d.Cluster, d.Before, d.After) {
+	for i, d := range rep.Clusters {
+		for _, c := range changes[i] {
 			kind, name, _ := strings.Cut(c.Key, "/")
 			if kind != "DistributionPolicy" {
 				continue
@@ -98,11 +98,11 @@ func flatten(prefix string, v any, out map[string]string) {
 // pruned lists, per cluster, the objects the change deletes. Namespaces
 // are left out: prune never deletes one (an offline diff of a leaving
 // cluster still shows its kosmos-system namespace going).
-func pruned(rep reconciler.DiffReport) []string {
+func pruned(rep reconciler.DiffReport, changes [][]reconciler.Change) []string {
 	var out []string
-	for _, d := range rep.Clusters {
+	for i, d := range rep.Clusters {
 		var keys []string
-		for _, c := range reconciler.Diff(d.Cluster, d.Before, d.After) {
+		for _, c := range changes[i] {
 			if c.Action == "delete" && !strings.HasPrefix(c.Key, "Namespace/") {
 				keys = append(keys, "`"+c.Key+"`")
 			}
