@@ -50,7 +50,9 @@ and GlobalCIDR changes, gateway moves, routes added and removed per cluster
 pair, distribution policies, the objects prune deletes, the deletion
 guard's verdict); and a Mermaid diagram of the new topology (clusters,
 modes, tunnels, GlobalCIDR maps), which GitHub and GitLab render. The exit
-status is the same. 'kosmos graph' draws the topology alone.`
+status is the same; KUBECTL_EXTERNAL_DIFF is not run. Live, the old
+topology is not known: joining clusters and mode or GlobalCIDR changes are
+then not named. 'kosmos graph' draws the topology alone.`
 
 // diffFlags are the flags of kosmos diff.
 type diffFlags struct {
@@ -66,6 +68,7 @@ func newDiffCommand() *cobra.Command {
 		Short: "Show what applying the topology would change, cluster by cluster",
 		Long:  diffHelp,
 		Example: `  kosmos diff -f topology.yaml
+  kosmos diff -f topology.yaml -o markdown
   kosmos diff --offline --facts facts.yaml --from main/topology.yaml -f topology.yaml
   kosmos diff --offline --facts facts.yaml --from main/topology.yaml -f topology.yaml -o markdown > comment.md`,
 		Args: cobra.NoArgs,
