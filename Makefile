@@ -11,6 +11,10 @@ CRD_DIR   := kustomize/base/crds
 MCS_CRDS  := multicluster.x-k8s.io_serviceexports.yaml multicluster.x-k8s.io_serviceimports.yaml
 # Files `make generate` writes; `make verify` fails when they are stale.
 GENERATED := schema/v1alpha1/zz_generated.deepcopy.go schema/kosmos-topology.schema.json docs/topology.md $(wildcard $(CRD_DIR)/*.yaml)
+# make install puts bin/kosmos into $(DESTDIR)$(PREFIX)/bin, with the
+# kubectl-kosmos link that makes it a kubectl plugin.
+PREFIX    ?= /usr/local
+DESTDIR   ?=
 TESTFLAGS ?=
 PKGS      ?= ./...
 
@@ -21,6 +25,16 @@ help: ## List the targets
 .PHONY: build
 build: ## Build bin/kosmos
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(KOSMOS) ./cmd/kosmos
+
+.PHONY: install
+install: build ## Install kosmos and kubectl-kosmos (kubectl kosmos ...) into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local)
+	install -d "$(DESTDIR)$(PREFIX)/bin"
+	install -m 0755 $(KOSMOS) "$(DESTDIR)$(PREFIX)/bin/kosmos"
+	ln -sf kosmos "$(DESTDIR)$(PREFIX)/bin/kubectl-kosmos"
+
+.PHONY: uninstall
+uninstall: ## Remove what make install installed
+	rm -f "$(DESTDIR)$(PREFIX)/bin/kosmos" "$(DESTDIR)$(PREFIX)/bin/kubectl-kosmos"
 
 .PHONY: generate
 generate: ## Regenerate deepcopy code, CRDs and the JSON schema from the Go types
@@ -52,7 +66,7 @@ testbin: ## Provide bin/k8s/{kube-apiserver,etcd,kube-controller-manager} (built
 	hack/testbin.sh --sandbox
 
 .PHONY: deps
-deps: ## Install the Debian packages the kernel-networking tests need (iproute2, iptables, ping, iperf3)
+deps: ## Install the Debian packages the tests need (iproute2, iptables, ping, iperf3; promtool from prometheus)
 	hack/deps.sh
 
 .PHONY: test

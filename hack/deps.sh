@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the kernel-networking tests need (iproute2,
-# iptables, ping, iperf3) when they are missing. Runs as root (CI and the
+# Installs the Debian packages the tests need when they are missing: the
+# kernel-networking tests' iproute2, iptables, ping and iperf3, and promtool
+# (Debian's prometheus package) for the monitoring rules
+# (kustomize/monitoring_test.go). Runs as root (CI and the
 # development machines do); without root it says what is missing and fails.
 set -euo pipefail
 
-declare -A pkg_of=([ip]=iproute2 [iptables]=iptables [ping]=iputils-ping [iperf3]=iperf3)
+declare -A pkg_of=([ip]=iproute2 [iptables]=iptables [ping]=iputils-ping [iperf3]=iperf3 [promtool]=prometheus)
 missing=()
 for cmd in "${!pkg_of[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_of[$cmd]}")

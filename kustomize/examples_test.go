@@ -104,31 +104,16 @@ func TestExamplesPointAtOverlays(t *testing.T) {
 	}
 }
 
-// TestCIExample checks that the files the CI workflow reads exist and that
-// the committed facts plan the host overlay's topology without a problem,
-// so `kosmos diff --offline` in CI shows real NodeConfigs.
+// TestCIExample checks that the files the CI workflows (GitHub Actions and
+// GitLab CI) read exist, that both post the Markdown preview, and that the
+// committed facts plan the host overlay's topology without a problem, so
+// `kosmos diff --offline` in CI shows real NodeConfigs.
 func TestCIExample(t *testing.T) {
-	wf := readDocs(t, "examples/ci/github-actions.yaml")
-	if len(wf) != 1 {
-		t.Fatalf("github-actions.yaml: %d documents, want 1", len(wf))
-	}
-	raw, err := os.ReadFile("examples/ci/github-actions.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"kosmos validate", "kosmos diff --offline"} {
-		if !strings.Contains(strings.ReplaceAll(string(raw), "bin/kosmos", "kosmos"), want) {
-			t.Errorf("github-actions.yaml does not run %q", want)
-		}
-	}
-	paths := regexp.MustCompile(`kustomize/[A-Za-z0-9_./-]+\.yaml`).FindAllString(string(raw), -1)
-	if len(paths) == 0 {
-		t.Fatal("github-actions.yaml names no file of kustomize/")
-	}
-	for _, p := range paths {
-		if _, err := os.Stat(filepath.Join("..", p)); err != nil {
-			t.Errorf("github-actions.yaml reads %s: %v", p, err)
-		}
+	for file, posts := range map[string]string{
+		"github-actions.yaml": "gh pr comment",
+		"gitlab-ci.yaml":      "merge_requests/$CI_MERGE_REQUEST_IID/notes",
+	} {
+		checkCIFile(t, "examples/ci/"+file, posts)
 	}
 
 	topo, err := schema.LoadFile("overlays/host/topology.yaml")
@@ -162,5 +147,33 @@ func TestCIExample(t *testing.T) {
 	}
 	if nodeConfigs != 4 {
 		t.Errorf("planned %d NodeConfigs over facts.yaml, want 4 (one per node)", nodeConfigs)
+	}
+}
+
+// checkCIFile: one YAML document that validates, diffs offline, renders the
+// Markdown preview and posts it (posts: how it reaches the pull request),
+// and reads only files of kustomize/ that exist.
+func checkCIFile(t *testing.T, path, posts string) {
+	t.Helper()
+	if docs := readDocs(t, path); len(docs) != 1 {
+		t.Fatalf("%s: %d documents, want 1", path, len(docs))
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kosmos validate", "kosmos diff --offline", "-o markdown > out/diff.md", "out/diff.md", posts} {
+		if !strings.Contains(strings.ReplaceAll(string(raw), "bin/kosmos", "kosmos"), want) {
+			t.Errorf("%s does not run %q", path, want)
+		}
+	}
+	paths := regexp.MustCompile(`kustomize/[A-Za-z0-9_./-]+\.yaml`).FindAllString(string(raw), -1)
+	if len(paths) == 0 {
+		t.Fatalf("%s names no file of kustomize/", path)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(filepath.Join("..", p)); err != nil {
+			t.Errorf("%s reads %s: %v", path, p, err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/inventory"
+	"kosmos.io/kosmos/reconciler/preview"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -40,55 +41,85 @@ plans of --from (the old topology) and -f (the new one) are compared over
 facts captured by 'kosmos facts'.
 
 KUBECTL_EXTERNAL_DIFF, when set, is run on two directories (before, after)
-instead. Exit status as kubectl diff: 0 no changes, 1 changes, 2 error.`
+instead. Exit status as kubectl diff: 0 no changes, 1 changes, 2 error.
+
+-o markdown prints, instead of the YAML diff, what a pull request comment
+carries: a table of the objects created, changed and deleted per cluster
+and kind; the notable changes in words (clusters joining or leaving, mode
+and GlobalCIDR changes, gateway moves, routes added and removed per cluster
+pair, distribution policies, the objects prune deletes, the deletion
+guard's verdict); and a Mermaid diagram of the new topology (clusters,
+modes, tunnels, GlobalCIDR maps), which GitHub and GitLab render. The exit
+status is the same; KUBECTL_EXTERNAL_DIFF is not run. Live, the old
+topology is not known: joining clusters and mode or GlobalCIDR changes are
+then not named. 'kosmos graph' draws the topology alone.`
+
+// diffFlags are the flags of kosmos diff.
+type diffFlags struct {
+	file, from, factsFile, kubeconfig, confirm, output string
+	offline                                            bool
+	guardPercent                                       int
+}
 
 func newDiffCommand() *cobra.Command {
-	var file, from, factsFile, kubeconfig, confirm string
-	var offline bool
-	var guardPercent int
+	var f diffFlags
 	cmd := &cobra.Command{
 		Use:   "diff -f FILE",
 		Short: "Show what applying the topology would change, cluster by cluster",
 		Long:  diffHelp,
 		Example: `  kosmos diff -f topology.yaml
-  kosmos diff --offline --facts facts.yaml --from main/topology.yaml -f topology.yaml`,
+  kosmos diff -f topology.yaml -o markdown
+  kosmos diff --offline --facts facts.yaml --from main/topology.yaml -f topology.yaml
+  kosmos diff --offline --facts facts.yaml --from main/topology.yaml -f topology.yaml -o markdown > comment.md`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := loadTopology(file)
-			if err != nil {
-				return asDiffError(err)
-			}
-			var rep reconciler.DiffReport
-			if offline {
-				rep, err = offlineDiff(t, from, factsFile, guardPercent)
-			} else {
-				ctx := cmd.Context()
-				if ctx == nil {
-					ctx = context.Background()
-				}
-				rep, err = liveDiff(ctx, t, kubeconfig, reconciler.PassOptions{Prune: true, GuardPercent: guardPercent, ConfirmDeletions: confirm})
-			}
-			if err != nil {
-				return asDiffError(err)
-			}
-			changed, err := printDiffs(cmd.OutOrStdout(), rep, offline)
-			if err != nil {
-				return &exitError{exitError2, err}
-			}
-			if changed {
-				return &exitError{exitInvalid, errors.New("")}
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDiff(cmd, f) },
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file (the new one, with --offline)")
-	cmd.Flags().BoolVar(&offline, "offline", false, "compare two topologies over captured facts; no cluster access")
-	cmd.Flags().StringVar(&from, "from", "", "the old topology, with --offline")
-	cmd.Flags().StringVar(&factsFile, "facts", "", "facts file from 'kosmos facts', with --offline")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig holding the topology's contexts")
-	cmd.Flags().IntVar(&guardPercent, "guard-percent", inventory.DefaultGuardPercent, "the deletion guard's threshold, as apply's")
-	cmd.Flags().StringVar(&confirm, "confirm-deletions", "", "a guard token, as apply's (the preview then shows the guard confirmed)")
+	cmd.Flags().StringVarP(&f.file, "file", "f", "", "topology file (the new one, with --offline)")
+	cmd.Flags().BoolVar(&f.offline, "offline", false, "compare two topologies over captured facts; no cluster access")
+	cmd.Flags().StringVar(&f.from, "from", "", "the old topology, with --offline")
+	cmd.Flags().StringVar(&f.factsFile, "facts", "", "facts file from 'kosmos facts', with --offline")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig holding the topology's contexts")
+	cmd.Flags().IntVar(&f.guardPercent, "guard-percent", inventory.DefaultGuardPercent, "the deletion guard's threshold, as apply's")
+	cmd.Flags().StringVar(&f.confirm, "confirm-deletions", "", "a guard token, as apply's (the preview then shows the guard confirmed)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text (unified YAML diff) or markdown (summary, notable changes, Mermaid diagram: a pull request comment)")
 	return cmd
+}
+
+// runDiff computes the preview (offline or live), prints it as text or
+// Markdown and maps the outcome to kubectl diff's exit codes.
+func runDiff(cmd *cobra.Command, f diffFlags) error {
+	if f.output != "text" && f.output != "markdown" {
+		return &exitError{exitError2, fmt.Errorf("-o %q: want text or markdown", f.output)}
+	}
+	t, err := loadTopology(f.file)
+	if err != nil {
+		return asDiffError(err)
+	}
+	var rep reconciler.DiffReport
+	var old *v1alpha1.KosmosTopology
+	if f.offline {
+		old, rep, err = offlineDiff(t, f.from, f.factsFile, f.guardPercent)
+	} else {
+		ctx := cmd.Context()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		rep, err = liveDiff(ctx, t, f.kubeconfig, reconciler.PassOptions{Prune: true, GuardPercent: f.guardPercent, ConfirmDeletions: f.confirm})
+	}
+	if err != nil {
+		return asDiffError(err)
+	}
+	var changed bool
+	if f.output == "markdown" {
+		fmt.Fprint(cmd.OutOrStdout(), preview.Markdown(preview.Input{Old: old, New: t, Report: rep, Offline: f.offline}))
+		changed = len(rep.Changes()) > 0
+	} else if changed, err = printDiffs(cmd.OutOrStdout(), rep, f.offline); err != nil {
+		return &exitError{exitError2, err}
+	}
+	if changed {
+		return &exitError{exitInvalid, errors.New("")}
+	}
+	return nil
 }
 
 // asDiffError maps errors to kubectl diff's codes: anything failing is > 1.
@@ -100,19 +131,22 @@ func asDiffError(err error) error {
 	return &exitError{exitError2, err}
 }
 
-func offlineDiff(t *v1alpha1.KosmosTopology, from, factsFile string, guardPercent int) (reconciler.DiffReport, error) {
+// offlineDiff compares the plans of the topology in from (returned too)
+// and t over the facts in factsFile.
+func offlineDiff(t *v1alpha1.KosmosTopology, from, factsFile string, guardPercent int) (*v1alpha1.KosmosTopology, reconciler.DiffReport, error) {
 	if from == "" || factsFile == "" {
-		return reconciler.DiffReport{}, errors.New("--offline needs --from OLD and --facts FILE")
+		return nil, reconciler.DiffReport{}, errors.New("--offline needs --from OLD and --facts FILE")
 	}
 	old, err := loadTopology(from)
 	if err != nil {
-		return reconciler.DiffReport{}, err
+		return nil, reconciler.DiffReport{}, err
 	}
 	facts, err := readFacts(factsFile)
 	if err != nil {
-		return reconciler.DiffReport{}, err
+		return nil, reconciler.DiffReport{}, err
 	}
-	return reconciler.OfflineDiff(old, t, facts, time.Now(), guardPercent)
+	rep, err := reconciler.OfflineDiff(old, t, facts, time.Now(), guardPercent)
+	return old, rep, err
 }
 
 func liveDiff(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string, opts reconciler.PassOptions) (reconciler.DiffReport, error) {

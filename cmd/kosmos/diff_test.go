@@ -11,17 +11,7 @@ import (
 // TestOfflineDiff compares the example with an edited copy over captured
 // facts, with no cluster: the output is golden, the exit code 1.
 func TestOfflineDiff(t *testing.T) {
-	example, err := os.ReadFile("../../topology.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(example), "tier: standard", "tier: gold", 1)
-	edited = strings.Replace(edited, "- { name: member-a, weight: 2 }", "- { name: member-a, weight: 3 }", 1)
-	edited = strings.Split(edited, "    # Two API replicas pinned")[0] + "\n  services:\n    - {namespace: shop, name: web}\n"
-	newFile := filepath.Join(t.TempDir(), "topology.yaml")
-	if err := os.WriteFile(newFile, []byte(edited), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	newFile := editedExample(t)
 	code, out, errs := kosmos("diff", "--offline", "--facts", "../../reconciler/plan/testdata/example-facts.yaml", "--from", "../../topology.example.yaml", "-f", newFile)
 	if code != 1 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
@@ -36,6 +26,24 @@ func TestOfflineDiff(t *testing.T) {
 	if code, _, _ = kosmos("diff", "--offline", "-f", newFile); code != 2 {
 		t.Errorf("missing --from/--facts: exit %d", code)
 	}
+}
+
+// editedExample writes the example with a label and a weight changed, a
+// policy and a service removed, and returns its path.
+func editedExample(t *testing.T) string {
+	t.Helper()
+	example, err := os.ReadFile("../../topology.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(example), "tier: standard", "tier: gold", 1)
+	edited = strings.Replace(edited, "- { name: member-a, weight: 2 }", "- { name: member-a, weight: 3 }", 1)
+	edited = strings.Split(edited, "    # Two API replicas pinned")[0] + "\n  services:\n    - {namespace: shop, name: web}\n"
+	newFile := filepath.Join(t.TempDir(), "topology.yaml")
+	if err := os.WriteFile(newFile, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return newFile
 }
 
 // TestRenderWithoutClusters: what topology.example.yaml's header tells a

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -31,7 +33,23 @@ const (
 	exitError2  = 2 // usage or I/O error
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	invokedAs = filepath.Base(os.Args[0])
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// invokedAs is the name the binary was started by: kubectl-kosmos when
+// kubectl runs it as a plugin ("kubectl kosmos ...").
+var invokedAs = "kosmos"
+
+// displayName is the command name help and usage show: "kubectl kosmos"
+// under kubectl, "kosmos" otherwise.
+func displayName(argv0 string) string {
+	if strings.TrimSuffix(argv0, ".exe") == "kubectl-kosmos" {
+		return "kubectl kosmos"
+	}
+	return "kosmos"
+}
 
 func init() {
 	// kube-scheduler's packages register --version on the global flag set;
@@ -75,7 +93,8 @@ a scheduler spreads replicas by policy, and *.svc.clusterset.local resolves
 across clusters. One KosmosTopology file, kept in git, drives all of it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: displayName(invokedAs)},
 	}
-	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newDiffCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), newTreeCommand(), scheduler.Command(), newDNSCommand(), newUpCommand(), newDownCommand(), newCheckCommand(), newVersionCommand())
+	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newDiffCommand(), newGraphCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), newTreeCommand(), scheduler.Command(), newDNSCommand(), newUpCommand(), newDownCommand(), newCheckCommand(), newVersionCommand())
 	return root
 }

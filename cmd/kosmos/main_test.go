@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -66,5 +67,43 @@ func TestHelpHasExamples(t *testing.T) {
 	code, out, _ := kosmos("validate", "--help")
 	if code != 0 || !strings.Contains(out, "kosmos validate -f topology.yaml") || !strings.Contains(out, "Exit status") {
 		t.Errorf("exit %d, help:\n%s", code, out)
+	}
+}
+
+// TestKubectlPluginName: started as kubectl-kosmos (what make install
+// links for kubectl), help and usage say "kubectl kosmos".
+func TestKubectlPluginName(t *testing.T) {
+	for argv0, want := range map[string]string{"kubectl-kosmos": "kubectl kosmos", "kubectl-kosmos.exe": "kubectl kosmos", "kosmos": "kosmos", "kosmos-dev": "kosmos"} {
+		if got := displayName(argv0); got != want {
+			t.Errorf("displayName(%q) = %q, want %q", argv0, got, want)
+		}
+	}
+	defer func(old string) { invokedAs = old }(invokedAs)
+	invokedAs = "kubectl-kosmos"
+	code, out, _ := kosmos("diff", "--help")
+	if code != 0 || !strings.Contains(out, "kubectl kosmos diff -f FILE") {
+		t.Errorf("exit %d, help:\n%s", code, out)
+	}
+}
+
+// TestMakeInstall: make install puts the binary into DESTDIR/PREFIX/bin as
+// kosmos, with the kubectl-kosmos link beside it (make -n: the commands,
+// not a build).
+func TestMakeInstall(t *testing.T) {
+	out, err := exec.Command("make", "-C", "../..", "-n", "install", "DESTDIR=/stage", "PREFIX=/opt/k").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n install: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`install -m 0755 bin/kosmos "/stage/opt/k/bin/kosmos"`,
+		`ln -sf kosmos "/stage/opt/k/bin/kubectl-kosmos"`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("make install does not run %q:\n%s", want, out)
+		}
+	}
+	out, err = exec.Command("make", "-C", "../..", "-n", "install").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"/usr/local/bin/kubectl-kosmos"`) {
+		t.Errorf("default PREFIX is not /usr/local: %v\n%s", err, out)
 	}
 }
