@@ -266,9 +266,15 @@ func (m *memberSync) ensureClaim(ctx context.Context, ns, name string) error {
 
 // reconcileCopy brings one ConfigMap or Secret copy (queue key
 // "configmap:ns/name" or "secret:ns/name") up to date with its host source.
+//
+// A host object under the reserved prefix (translate.Reserved) is never
+// copied: its copy would overwrite, or pose as, a token Secret.
 func (m *memberSync) reconcileCopy(ctx context.Context, key string) error {
 	kind, nsName, _ := strings.Cut(key, ":")
 	ns, name, _ := strings.Cut(nsName, "/")
+	if translate.Reserved(name) {
+		return nil
+	}
 	if kind+":" == keyConfigMap {
 		return m.syncConfigMap(ctx, ns, name)
 	}

@@ -337,6 +337,45 @@ func TestPodSync(t *testing.T) {
 		}
 	})
 
+	step("the token Secrets' prefix is reserved", func(t *testing.T) {
+		// A host Secret named like the token Secret never overwrites it, and
+		// a pod that names one is refused.
+		name := translate.TokenSecretName("web")
+		before, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+		must(t, err)
+		_, err = h.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name},
+			StringData: map[string]string{"token": "forged", "ca.crt": "forged"}}, metav1.CreateOptions{})
+		must(t, err)
+		forged := hostPod("shop", "forger", "kosmos-member-a")
+		forged.Spec.Volumes = append(forged.Spec.Volumes, corev1.Volume{Name: "f", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name}}})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, forged, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a refusal event on the pod that names a reserved Secret", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=forger"})
+			if err != nil || len(evs.Items) == 0 || evs.Items[0].Reason != tree.ReasonBadTranslation || !strings.Contains(evs.Items[0].Message, "reserved") {
+				return fmt.Errorf("no refusal event (%v)", err)
+			}
+			return nil
+		})
+		// The host Secret changes again (its copy would be queued now).
+		sec, err := h.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+		must(t, err)
+		sec.Data["token"] = []byte("forged again")
+		_, err = h.CoreV1().Secrets("shop").Update(ctx, sec, metav1.UpdateOptions{})
+		must(t, err)
+		time.Sleep(time.Second)
+		after, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+		must(t, err)
+		if string(after.Data["token"]) != string(before.Data["token"]) || string(after.Data["ca.crt"]) != string(before.Data["ca.crt"]) {
+			t.Error("a host Secret under the reserved prefix overwrote the token Secret")
+		}
+		if _, err := ma.CoreV1().Pods("shop").Get(ctx, "forger", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the pod that names a reserved Secret reached the member (%v)", err)
+		}
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "forger", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		must(t, h.CoreV1().Secrets("shop").Delete(ctx, name, metav1.DeleteOptions{}))
+	})
+
 	step("status up at the global IP", func(t *testing.T) {
 		// The member runs it; the host shows Running at the global IP.
 		must(t, runPod(ctx, ma, mp, "a1", "10.244.1.5"))

@@ -58,7 +58,8 @@ func TokenSecretName(sa string) string { return TokenSecretPrefix + sa }
 // ServiceAccount and KUBERNETES_SERVICE_HOST/PORT aimed at the host (when
 // the host's endpoint is known). hp is not modified. The error names what
 // cannot be carried over (a malformed annotation, a token for another
-// audience); the pod is then not created.
+// audience, a Secret or ConfigMap under the reserved TokenSecretPrefix);
+// the pod is then not created.
 func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	var ms MemberScheduling
 	if raw, ok := hp.Annotations[AnnotationMemberScheduling]; ok {
@@ -91,6 +92,9 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 		sa = "default"
 	}
 	spec.DeprecatedServiceAccount = ""
+	if err := reservedRefs(hp); err != nil {
+		return nil, err
+	}
 	for i := range spec.Volumes {
 		if audienceToken(&spec.Volumes[i]) {
 			return nil, fmt.Errorf("volume %s: projected service account tokens for an audience are not supported in member clusters (the member would issue them for its own account)", spec.Volumes[i].Name)
@@ -113,6 +117,29 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	}
 	mp.Spec = *spec
 	return mp, nil
+}
+
+// Reserved tells whether a Secret or ConfigMap name lies under
+// TokenSecretPrefix, which the tree keeps for its token Secrets in
+// members: a host object of such a name is never copied.
+func Reserved(name string) bool { return strings.HasPrefix(name, TokenSecretPrefix) }
+
+// reservedRefs refuses a pod that references a Secret or ConfigMap under
+// the reserved prefix: its copy would take the place of (or be taken for)
+// a token Secret the tree writes.
+func reservedRefs(hp *corev1.Pod) error {
+	d := DepsOf(hp)
+	for _, l := range []struct {
+		kind  string
+		names []string
+	}{{"Secret", d.Secrets}, {"ConfigMap", d.ConfigMaps}} {
+		for _, n := range l.names {
+			if Reserved(n) {
+				return fmt.Errorf("%s %s: names starting with %q are reserved for the tree's token Secrets in member clusters", l.kind, n, TokenSecretPrefix)
+			}
+		}
+	}
+	return nil
 }
 
 func memberLabels(in map[string]string, owner string) map[string]string {

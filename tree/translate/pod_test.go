@@ -158,3 +158,31 @@ func TestHostStatus(t *testing.T) {
 		t.Error("HostStatus modified the member pod")
 	}
 }
+
+// TestMemberPodRefusesReservedNames: a pod that names a Secret or
+// ConfigMap under the token Secrets' prefix, in any way, is refused.
+func TestMemberPodRefusesReservedNames(t *testing.T) {
+	for name, edit := range map[string]func(p *corev1.Pod){
+		"secret volume": func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: TokenSecretPrefix + "web"}}})
+		},
+		"configmap volume": func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "c", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: TokenSecretPrefix + "x"}}}})
+		},
+		"envFrom secret": func(p *corev1.Pod) {
+			p.Spec.Containers[0].EnvFrom = append(p.Spec.Containers[0].EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: TokenSecretPrefix + "web"}}})
+		},
+		"image pull secret": func(p *corev1.Pod) {
+			p.Spec.ImagePullSecrets = append(p.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: TokenSecretPrefix + "pull"})
+		},
+	} {
+		hp := readPod(t, "web.yaml")
+		edit(hp)
+		if _, err := MemberPod(hp, PodOptions{}); err == nil {
+			t.Errorf("%s: a reserved name was accepted", name)
+		}
+	}
+	if _, err := MemberPod(readPod(t, "web.yaml"), PodOptions{}); err != nil {
+		t.Errorf("the plain pod was refused: %v", err)
+	}
+}
