@@ -112,9 +112,19 @@ func (m *memberSync) collectVolumes(ctx context.Context) error {
 		if (err == nil && hc.UID == ref.UID && hc.DeletionTimestamp == nil) || (err != nil && !apierrors.IsNotFound(err)) {
 			continue
 		}
-		if err := m.ctl.hostCS.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove host volume %s: %w", pv.Name, err))
-		}
+		errs = append(errs, m.ctl.removeHostPV(ctx, pv))
 	}
 	return errors.Join(errs...)
+}
+
+// removeHostPV deletes the reflected volume pv, only if it is still the
+// object of that UID: a volume recreated under the name since (by anyone)
+// is never deleted for it.
+func (c *Controller) removeHostPV(ctx context.Context, pv *corev1.PersistentVolume) error {
+	uid := pv.UID
+	err := c.hostCS.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("remove host volume %s: %w", pv.Name, err)
+	}
+	return nil
 }
