@@ -19,6 +19,7 @@ const (
 	ReasonNameTaken       = "MemberNameTaken"
 	ReasonBadTranslation  = "MemberPodRefused"
 	ReasonMissingNode     = "MemberNodeMissing"
+	ReasonAddressRefused  = "MemberAddressRefused"
 	reasonDependencyError = "DependencySyncFailed"
 )
 
@@ -203,11 +204,17 @@ func (m *memberSync) carryDown(ctx context.Context, hp, mp *corev1.Pod, o transl
 }
 
 // syncStatus writes the member pod's status onto the host pod when it
-// differs from what the host shows.
+// differs from what the host shows. Addresses the member may not report
+// (translate.HostStatus) are left out, and a warning names them.
 func (m *memberSync) syncStatus(ctx context.Context, hp, mp *corev1.Pod) error {
-	want := translate.HostStatus(mp, &hp.Status, *m.gm.Load())
+	want, refused := translate.HostStatus(mp, &hp.Status, *m.net.Load())
 	if equality.Semantic.DeepEqual(hp.Status, want) {
 		return nil
+	}
+	if len(refused) > 0 {
+		m.host.Event(hp, corev1.EventTypeWarning, ReasonAddressRefused, fmt.Sprintf(
+			"member cluster %s reported addresses %v for pod %s/%s that lie outside its pod CIDRs %v (or are no unicast host address); they are not written to the host",
+			m.name, refused, hp.Namespace, hp.Name, m.cluster.Load().Spec.PodCIDRs))
 	}
 	up := hp.DeepCopy()
 	up.Status = want

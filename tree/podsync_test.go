@@ -228,10 +228,10 @@ func steps(t *testing.T) func(name string, f func(t *testing.T)) {
 // OneToOne), real control planes; the test plays the members' kubelets.
 func TestPodSync(t *testing.T) {
 	a := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-a"}, Spec: v1alpha1.ClusterObjectSpec{
-		HostAPIEndpoint: "https://10.0.0.10:6443", GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"},
+		HostAPIEndpoint: "https://10.0.0.10:6443", GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"}, PodCIDRs: []string{"10.244.0.0/16"},
 		Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}}
 	b := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-b"}, Spec: v1alpha1.ClusterObjectSpec{
-		Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeOneToOne}}}
+		PodCIDRs: []string{"10.50.0.0/16"}, Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeOneToOne}}}
 	w := newWorld(t, nil, a, b)
 	ctx := context.Background()
 	ma, mb, h := w.members["member-a"], w.members["member-b"], w.hostCS
@@ -391,6 +391,34 @@ func TestPodSync(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	step("a pod IP outside the member's pod CIDRs never reaches the host", func(t *testing.T) {
+		// A compromised member claims the host's API Service address for a
+		// pod: the host pod runs, without that address, and a warning says so.
+		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "liar", "kosmos-member-a"), metav1.CreateOptions{})
+		must(t, err)
+		var lp *corev1.Pod
+		waitFor(t, "liar in member-a", func() error { lp, err = ma.CoreV1().Pods("shop").Get(ctx, "liar", metav1.GetOptions{}); return err })
+		must(t, runPod(ctx, ma, lp, "a1", "10.96.0.1"))
+		waitFor(t, "the refusal event", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=liar,reason=" + tree.ReasonAddressRefused})
+			if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "10.96.0.1") {
+				return fmt.Errorf("no %s event naming the address (%v)", tree.ReasonAddressRefused, err)
+			}
+			return nil
+		})
+		waitFor(t, "liar Running in the host", func() error {
+			got, err := h.CoreV1().Pods("shop").Get(ctx, "liar", metav1.GetOptions{})
+			if err == nil && got.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("phase %s", got.Status.Phase)
+			}
+			return err
+		})
+		if got, err := h.CoreV1().Pods("shop").Get(ctx, "liar", metav1.GetOptions{}); err != nil || got.Status.PodIP != "" || len(got.Status.PodIPs) != 0 {
+			t.Errorf("the host pod shows the member's forged address (%v)", err)
+		}
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "liar", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
 	})
 
 	step("a second Cluster object for the same member leaves its pods alone", func(t *testing.T) {

@@ -12,8 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"kosmos.io/kosmos/internal/globalip"
 )
 
 // MemberScheduling is what AnnotationMemberScheduling carries.
@@ -292,18 +290,18 @@ func setImages(dst, src []corev1.Container) {
 }
 
 // HostStatus is the status the host pod should show for member pod mp:
-// the member's phase, conditions, container statuses, start time, hostIP
+// the member's phase, conditions, container statuses, start time, host IPs
 // and QoS, with pod IPs translated to the global addresses other clusters
-// reach (where the member's pod CIDR is mapped). Conditions the member
-// does not report (readiness gates set by host controllers) are kept from
+// reach (where the member's pod CIDR is mapped). Pod IPs outside the
+// member's pod CIDRs, and host IPs that are no unicast address, are left
+// out and returned as refused: the rest of the status still goes up (a
+// pod without an IP is no Service endpoint). Conditions the member does
+// not report (readiness gates set by host controllers) are kept from
 // have, and so is the host's PodScheduled unless the member cannot place
 // the pod.
-func HostStatus(mp *corev1.Pod, have *corev1.PodStatus, gm globalip.Map) corev1.PodStatus {
-	st := *mp.Status.DeepCopy()
-	st.PodIP = gm.ToGlobalString(st.PodIP)
-	for i := range st.PodIPs {
-		st.PodIPs[i].IP = gm.ToGlobalString(st.PodIPs[i].IP)
-	}
+func HostStatus(mp *corev1.Pod, have *corev1.PodStatus, net MemberNetwork) (st corev1.PodStatus, refused []string) {
+	st = *mp.Status.DeepCopy()
+	refused = append(net.podIPs(&st), hostIPs(&st)...)
 	// PodScheduled is the host scheduler's word (bound to the virtual
 	// node): the member's own binding does not replace it, only its
 	// failure to place the pod does (that is why the pod waits).
@@ -316,7 +314,7 @@ func HostStatus(mp *corev1.Pod, have *corev1.PodStatus, gm globalip.Map) corev1.
 		}
 	}
 	st.NominatedNodeName = have.NominatedNodeName
-	return st
+	return st, refused
 }
 
 // SplitEndpoint reads host and port from an API endpoint URL or host:port

@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"kosmos.io/kosmos/internal/globalip"
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 func readPod(t *testing.T, name string) *corev1.Pod {
@@ -126,7 +127,7 @@ func TestUpdatePod(t *testing.T) {
 }
 
 func TestHostStatus(t *testing.T) {
-	gm, err := globalip.Parse(map[string]string{"10.244.0.0/16": "100.64.0.0/16"})
+	net, err := ParseMemberNetwork(&v1alpha1.ClusterObjectSpec{PodCIDRs: []string{"10.244.0.0/16", "fd00::/64"}, GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +140,16 @@ func TestHostStatus(t *testing.T) {
 		{Type: "example.com/gate", Status: corev1.ConditionTrue},
 		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Reason: "host"},
 	}, NominatedNodeName: "x"}
-	st := HostStatus(mp, have, gm)
+	st, refused := HostStatus(mp, have, net)
+	if len(refused) != 0 {
+		t.Errorf("refused %v", refused)
+	}
 	if st.Conditions[len(st.Conditions)-1].Reason != "host" {
 		t.Errorf("the member's PodScheduled replaced the host's: %+v", st.Conditions)
 	}
 	st.Conditions = st.Conditions[:2]
 	mp.Status.Conditions[1] = corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable"}
-	if got := HostStatus(mp, have, gm); got.Conditions[1].Reason != "Unschedulable" {
+	if got, _ := HostStatus(mp, have, net); got.Conditions[1].Reason != "Unschedulable" {
 		t.Errorf("the member's failure to place the pod is hidden: %+v", got.Conditions)
 	}
 	if st.PodIP != "100.64.3.9" || st.PodIPs[0].IP != "100.64.3.9" || st.PodIPs[1].IP != "fd00::9" || st.HostIP != "192.168.2.11" {
@@ -184,5 +188,60 @@ func TestMemberPodRefusesReservedNames(t *testing.T) {
 	}
 	if _, err := MemberPod(readPod(t, "web.yaml"), PodOptions{}); err != nil {
 		t.Errorf("the plain pod was refused: %v", err)
+	}
+}
+
+// TestHostStatusAddresses: only pod IPs the member's pod CIDRs hold reach
+// the host (translated), and only unicast host IPs; the rest is refused.
+func TestHostStatusAddresses(t *testing.T) {
+	spec := &v1alpha1.ClusterObjectSpec{PodCIDRs: []string{"10.244.0.0/16", "fd00:10::/56"}, GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"}}
+	net, err := ParseMemberNetwork(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name            string
+		podIPs          []string
+		podIP, hostIP   string
+		wantIPs         []string
+		wantIP, wantHIP string
+		refused         []string
+	}{
+		{name: "inside, translated", podIPs: []string{"10.244.3.9", "fd00:10::9"}, hostIP: "192.168.2.11",
+			wantIPs: []string{"100.64.3.9", "fd00:10::9"}, wantIP: "100.64.3.9", wantHIP: "192.168.2.11"},
+		{name: "a Service IP of the host", podIPs: []string{"10.96.0.1"}, hostIP: "192.168.2.11",
+			wantHIP: "192.168.2.11", refused: []string{"10.96.0.1"}},
+		{name: "the global range itself is not the member's to claim", podIPs: []string{"100.64.3.9"},
+			refused: []string{"100.64.3.9"}},
+		{name: "one family out, the other kept", podIPs: []string{"8.8.8.8", "fd00:10::9"},
+			wantIPs: []string{"fd00:10::9"}, wantIP: "fd00:10::9", refused: []string{"8.8.8.8"}},
+		{name: "podIP alone (no podIPs)", podIP: "10.244.0.7", wantIPs: []string{"100.64.0.7"}, wantIP: "100.64.0.7"},
+		{name: "loopback host IP", podIPs: []string{"10.244.0.7"}, hostIP: "127.0.0.1",
+			wantIPs: []string{"100.64.0.7"}, wantIP: "100.64.0.7", refused: []string{"127.0.0.1"}},
+		{name: "not an address", podIP: "nowhere", hostIP: "0.0.0.0", refused: []string{"nowhere", "0.0.0.0"}},
+		{name: "nothing reported yet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mp := &corev1.Pod{Status: corev1.PodStatus{PodIP: tc.podIP, HostIP: tc.hostIP}}
+			for _, ip := range tc.podIPs {
+				mp.Status.PodIPs = append(mp.Status.PodIPs, corev1.PodIP{IP: ip})
+			}
+			if len(tc.podIPs) > 0 {
+				mp.Status.PodIP = tc.podIPs[0]
+			}
+			st, refused := HostStatus(mp, &corev1.PodStatus{}, net)
+			var ips []string
+			for _, ip := range st.PodIPs {
+				ips = append(ips, ip.IP)
+			}
+			if !slices.Equal(ips, tc.wantIPs) || st.PodIP != tc.wantIP || st.HostIP != tc.wantHIP || !slices.Equal(refused, tc.refused) {
+				t.Errorf("podIPs %v podIP %q hostIP %q refused %v; want %v %q %q %v", ips, st.PodIP, st.HostIP, refused, tc.wantIPs, tc.wantIP, tc.wantHIP, tc.refused)
+			}
+		})
+	}
+	// Without pod CIDRs, no pod IP is vouched for.
+	none, _ := ParseMemberNetwork(&v1alpha1.ClusterObjectSpec{})
+	if st, refused := HostStatus(&corev1.Pod{Status: corev1.PodStatus{PodIP: "10.244.0.7", PodIPs: []corev1.PodIP{{IP: "10.244.0.7"}}}}, &corev1.PodStatus{}, none); st.PodIP != "" || len(refused) != 1 {
+		t.Errorf("without pod CIDRs: podIP %q refused %v", st.PodIP, refused)
 	}
 }
