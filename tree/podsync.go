@@ -130,11 +130,11 @@ func (m *memberSync) absent(ctx context.Context, hp *corev1.Pod) error {
 	return nil
 }
 
-// options say how hp becomes a member pod in this member's mode and with
-// its host endpoint.
+// options say how hp becomes a member pod in this member's mode, with its
+// host endpoint and the tolerations it allows.
 func (m *memberSync) options(hp *corev1.Pod) (translate.PodOptions, error) {
 	cl := m.cluster.Load()
-	o := translate.PodOptions{VirtualNode: hp.Spec.NodeName, Owner: m.owner}
+	o := translate.PodOptions{VirtualNode: hp.Spec.NodeName, Owner: m.owner, MemberTolerations: cl.Spec.Tree.MemberTolerations}
 	if cl.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
 		o.MemberNode = m.host.MemberNodeOf(hp.Spec.NodeName)
 		if o.MemberNode == "" {

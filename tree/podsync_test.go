@@ -393,6 +393,25 @@ func TestPodSync(t *testing.T) {
 		})
 	})
 
+	step("member-scheduling may not reach the member's control planes", func(t *testing.T) {
+		p := hostPod("shop", "climber", "kosmos-member-a")
+		p.Annotations = map[string]string{translate.AnnotationMemberScheduling: `{"nodeSelector":{"node-role.kubernetes.io/control-plane":""},` +
+			`"tolerations":[{"key":"node-role.kubernetes.io/control-plane","operator":"Exists","effect":"NoSchedule"}]}`}
+		_, err := h.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a refusal event", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=climber,reason=" + tree.ReasonBadTranslation})
+			if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "control-plane") {
+				return fmt.Errorf("no refusal event (%v)", err)
+			}
+			return nil
+		})
+		if _, err := ma.CoreV1().Pods("shop").Get(ctx, "climber", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the pod reached the member (%v)", err)
+		}
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "climber", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+	})
+
 	step("a pod IP outside the member's pod CIDRs never reaches the host", func(t *testing.T) {
 		// A compromised member claims the host's API Service address for a
 		// pod: the host pod runs, without that address, and a warning says so.

@@ -34,6 +34,9 @@ type PodOptions struct {
 	HostAPIHost, HostAPIPort string
 	// Owner is the LabelOwner value of the member sync (OwnerID).
 	Owner string
+	// MemberTolerations are the taint keys pods may tolerate in the member
+	// (the Cluster's tree.memberTolerations); see scheduling.go.
+	MemberTolerations []string
 }
 
 // OwnerID identifies the member sync of Cluster cluster in the host whose
@@ -50,13 +53,15 @@ func TokenSecretName(sa string) string { return TokenSecretPrefix + sa }
 // MemberPod translates host pod hp into the pod to create in the member:
 // same namespace and name; ownership marks; nodeName cleared or set to the
 // mirrored node; host scheduling constraints replaced by the member-side
-// ones of AnnotationMemberScheduling (none when absent); the leaf
-// toleration and the priority class dropped; the projected API token
+// ones of AnnotationMemberScheduling (none when absent; bounded as
+// scheduling.go says); the leaf toleration, tolerations the member does
+// not allow and the priority class dropped; the projected API token
 // replaced by a Secret carrying the host's token for the same
 // ServiceAccount and KUBERNETES_SERVICE_HOST/PORT aimed at the host (when
 // the host's endpoint is known). hp is not modified. The error names what
 // cannot be carried over (a malformed annotation, a token for another
-// audience, a Secret or ConfigMap under the reserved TokenSecretPrefix);
+// audience, a Secret or ConfigMap under the reserved TokenSecretPrefix, a
+// toleration or node selection the member does not allow);
 // the pod is then not created.
 func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	var ms MemberScheduling
@@ -66,6 +71,9 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 		if err := dec.Decode(&ms); err != nil {
 			return nil, fmt.Errorf("annotation %s: %v", AnnotationMemberScheduling, err)
 		}
+	}
+	if err := checkMemberScheduling(&ms, o.MemberTolerations); err != nil {
+		return nil, err
 	}
 	mp := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -81,7 +89,7 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	spec.NodeSelector, spec.Affinity, spec.TopologySpreadConstraints = ms.NodeSelector, ms.Affinity, ms.TopologySpreadConstraints
 	spec.SchedulerName = ""
 	spec.PriorityClassName, spec.Priority, spec.PreemptionPolicy = "", nil, nil
-	spec.Tolerations = append(memberTolerations(spec.Tolerations), ms.Tolerations...)
+	spec.Tolerations = append(allowedTolerations(memberTolerations(spec.Tolerations), o.MemberTolerations), ms.Tolerations...)
 	spec.EphemeralContainers = nil
 	f := false
 	spec.AutomountServiceAccountToken = &f

@@ -33,8 +33,8 @@ func TestMemberPod(t *testing.T) {
 		name string
 		o    PodOptions
 	}{
-		{"aggregate", PodOptions{VirtualNode: "kosmos-member-a", HostAPIHost: "10.0.0.10", HostAPIPort: "6443"}},
-		{"onetoone", PodOptions{VirtualNode: "kosmos-member-b-n1", MemberNode: "n1"}},
+		{"aggregate", PodOptions{VirtualNode: "kosmos-member-a", HostAPIHost: "10.0.0.10", HostAPIPort: "6443", MemberTolerations: webTolerations}},
+		{"onetoone", PodOptions{VirtualNode: "kosmos-member-b-n1", MemberNode: "n1", MemberTolerations: webTolerations}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hp := readPod(t, "web.yaml")
@@ -69,7 +69,7 @@ func TestMemberPodRefusesAudienceTokens(t *testing.T) {
 	hp := readPod(t, "web.yaml")
 	hp.Spec.Volumes = append(hp.Spec.Volumes, corev1.Volume{Name: "vault", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: "vault", Path: "token"}}}}}})
-	if _, err := MemberPod(hp, PodOptions{HostAPIHost: "10.0.0.10", HostAPIPort: "6443"}); err == nil {
+	if _, err := MemberPod(hp, PodOptions{HostAPIHost: "10.0.0.10", HostAPIPort: "6443", MemberTolerations: webTolerations}); err == nil {
 		t.Error("a token for another audience was carried into the member")
 	}
 	if NeedsHostToken(hp, PodOptions{}) || !NeedsHostToken(hp, PodOptions{HostAPIHost: "h"}) {
@@ -97,7 +97,7 @@ func mustJSON(v any) string {
 
 func TestUpdatePod(t *testing.T) {
 	hp := readPod(t, "web.yaml")
-	want, err := MemberPod(hp, PodOptions{VirtualNode: "v"})
+	want, err := MemberPod(hp, PodOptions{VirtualNode: "v", MemberTolerations: webTolerations})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestUpdatePod(t *testing.T) {
 	hp.Spec.Containers[0].Image = "shop/web:1.3"
 	hp.Labels["track"] = "canary"
 	hp.Spec.Tolerations = append(hp.Spec.Tolerations, corev1.Toleration{Key: "spot", Operator: corev1.TolerationOpExists})
-	if want, err = MemberPod(hp, PodOptions{VirtualNode: "v"}); err != nil {
+	if want, err = MemberPod(hp, PodOptions{VirtualNode: "v", MemberTolerations: slices.Concat(webTolerations, []string{"spot"})}); err != nil {
 		t.Fatal(err)
 	}
 	out, changed := UpdatePod(want, have)
@@ -182,11 +182,11 @@ func TestMemberPodRefusesReservedNames(t *testing.T) {
 	} {
 		hp := readPod(t, "web.yaml")
 		edit(hp)
-		if _, err := MemberPod(hp, PodOptions{}); err == nil {
+		if _, err := MemberPod(hp, PodOptions{MemberTolerations: webTolerations}); err == nil {
 			t.Errorf("%s: a reserved name was accepted", name)
 		}
 	}
-	if _, err := MemberPod(readPod(t, "web.yaml"), PodOptions{}); err != nil {
+	if _, err := MemberPod(readPod(t, "web.yaml"), PodOptions{MemberTolerations: webTolerations}); err != nil {
 		t.Errorf("the plain pod was refused: %v", err)
 	}
 }
@@ -245,3 +245,54 @@ func TestHostStatusAddresses(t *testing.T) {
 		t.Errorf("without pod CIDRs: podIP %q refused %v", st.PodIP, refused)
 	}
 }
+
+// TestMemberScheduling: what the annotation may ask of the member's
+// scheduler, and which tolerations of the host pod's spec reach the copy.
+func TestMemberScheduling(t *testing.T) {
+	allowed := []string{"dedicated", "gpu"}
+	for _, tc := range []struct {
+		name, annotation string
+		ok               bool
+	}{
+		{"listed key", `{"tolerations":[{"key":"dedicated","value":"batch","effect":"NoSchedule"}]}`, true},
+		{"listed key, any effect", `{"tolerations":[{"key":"gpu","operator":"Exists"}]}`, true},
+		{"key not listed", `{"tolerations":[{"key":"storage","operator":"Exists"}]}`, false},
+		{"empty-key wildcard", `{"tolerations":[{"operator":"Exists"}]}`, false},
+		{"control-plane taint", `{"tolerations":[{"key":"node-role.kubernetes.io/control-plane","operator":"Exists","effect":"NoSchedule"}]}`, false},
+		{"master taint", `{"tolerations":[{"key":"node-role.kubernetes.io/master","operator":"Exists"}]}`, false},
+		{"NoExecute of a system taint", `{"tolerations":[{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute"}]}`, false},
+		{"plain node selector", `{"nodeSelector":{"pool":"burst"}}`, true},
+		{"node selector on control planes", `{"nodeSelector":{"node-role.kubernetes.io/control-plane":""}}`, false},
+		{"required affinity to control planes", `{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"node-role.kubernetes.io/master","operator":"Exists"}]}]}}}}`, false},
+		{"preferred affinity to control planes", `{"affinity":{"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":1,"preference":{"matchExpressions":[{"key":"node-role.kubernetes.io/control-plane","operator":"In","values":[""]}]}}]}}}`, false},
+		{"affinity away from control planes", `{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"node-role.kubernetes.io/control-plane","operator":"DoesNotExist"}]}]}}}}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hp := readPod(t, "web.yaml")
+			hp.Annotations[AnnotationMemberScheduling] = tc.annotation
+			_, err := MemberPod(hp, PodOptions{MemberTolerations: allowed})
+			if (err == nil) != tc.ok {
+				t.Errorf("accepted %v, want %v (%v)", err == nil, tc.ok, err)
+			}
+		})
+	}
+	// The host pod's own tolerations: only allowed keys reach the copy.
+	hp := readPod(t, "web.yaml")
+	delete(hp.Annotations, AnnotationMemberScheduling)
+	hp.Spec.Tolerations = append(hp.Spec.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists},
+		corev1.Toleration{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists})
+	mp, err := MemberPod(hp, PodOptions{MemberTolerations: []string{"gpu"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mp.Spec.Tolerations) != 1 || mp.Spec.Tolerations[0].Key != "gpu" {
+		t.Errorf("tolerations in the member: %+v", mp.Spec.Tolerations)
+	}
+	if mp, _ := MemberPod(hp, PodOptions{}); len(mp.Spec.Tolerations) != 0 {
+		t.Errorf("without an allow-list, tolerations reached the member: %+v", mp.Spec.Tolerations)
+	}
+}
+
+// webTolerations are the taint keys web.yaml tolerates (spec and
+// annotation), as its member would allow them.
+var webTolerations = []string{"dedicated", "gpu"}
