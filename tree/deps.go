@@ -55,7 +55,7 @@ func (m *memberSync) ensureDeps(ctx context.Context, hp *corev1.Pod, token bool)
 	d := translate.DepsOf(hp)
 	var errs []error
 	for _, sa := range d.ServiceAccounts {
-		errs = append(errs, m.ensureAccount(ctx, ns, sa))
+		errs = append(errs, m.ensureAccount(ctx, ns, translate.MemberAccountName(sa)))
 		if token {
 			errs = append(errs, m.ensureToken(ctx, ns, sa, false))
 		}
@@ -83,15 +83,22 @@ func (m *memberSync) ensureNamespace(ctx context.Context, ns string) error {
 	return nil
 }
 
-// ensureAccount makes the ServiceAccount exist in the member (the pod's
-// admission wants it); its own token is never mounted.
+// ensureAccount makes the tree's ServiceAccount sa (a MemberAccountName)
+// exist in the member, for the copy to run under (the pod's admission
+// wants it); its own token is never mounted. An account of that name the
+// tree did not create is the member's: the pod is refused (errForeign)
+// rather than run under it.
 func (m *memberSync) ensureAccount(ctx context.Context, ns, sa string) error {
 	if _, err := m.accounts.ServiceAccounts(ns).Get(sa); err == nil {
 		return nil
 	}
 	f := false
-	_, err := m.cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: m.ownMeta(ns, sa), AutomountServiceAccountToken: &f}, metav1.CreateOptions{FieldManager: FieldManager})
-	if err != nil && !apierrors.IsAlreadyExists(err) { // the member's own account will do
+	sas := m.cs.CoreV1().ServiceAccounts(ns)
+	_, err := sas.Create(ctx, &corev1.ServiceAccount{ObjectMeta: m.ownMeta(ns, sa), AutomountServiceAccountToken: &f}, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return m.foreign(ctx, "ServiceAccount", ns, sa, func() (metav1.Object, error) { return sas.Get(ctx, sa, metav1.GetOptions{}) })
+	}
+	if err != nil {
 		return fmt.Errorf("service account %s/%s in member %s: %w", ns, sa, m.name, err)
 	}
 	return nil
@@ -177,7 +184,15 @@ func (m *memberSync) syncSecret(ctx context.Context, ns, name string) error {
 		})
 	}
 	if src.Type == corev1.SecretTypeServiceAccountToken {
-		return nil // a host token Secret: the member would not accept it as such
+		// A host token Secret is not copied (the member would not accept it
+		// as such); a member Secret of its name is the member's own, likely
+		// a member account's token: the pod is refused rather than mount it.
+		if _, err := m.secrets.Secrets(ns).Get(name); err == nil {
+			return nil
+		}
+		return m.foreign(ctx, "Secret", ns, name, func() (metav1.Object, error) {
+			return m.cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		})
 	}
 	have, _ := m.secrets.Secrets(ns).Get(name)
 	if have != nil && have.Annotations[AnnotationSourceVersion] == src.ResourceVersion {
@@ -343,7 +358,9 @@ func (m *memberSync) collect(ctx context.Context) error {
 // virtual nodes and of the tree's member pods (host tokens included).
 func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 	want := map[string]sets.Set[string]{"cm": {}, "secret": {}, "sa": {}}
-	add := func(p *corev1.Pod) {
+	// add adds what pod p needs; a member pod already names the tree's
+	// account (and its token Secret, as a volume).
+	add := func(p *corev1.Pod, host bool) {
 		d := translate.DepsOf(p)
 		for _, n := range d.ConfigMaps {
 			want["cm"].Insert(p.Namespace + "/" + n)
@@ -352,16 +369,19 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 			want["secret"].Insert(p.Namespace + "/" + n)
 		}
 		for _, n := range d.ServiceAccounts {
+			if host {
+				want["secret"].Insert(p.Namespace + "/" + translate.TokenSecretName(n))
+				n = translate.MemberAccountName(n)
+			}
 			want["sa"].Insert(p.Namespace + "/" + n)
-			want["secret"].Insert(p.Namespace + "/" + translate.TokenSecretName(n))
 		}
 	}
 	for _, p := range m.ctl.hostPodsOf(m.name) {
-		add(p)
+		add(p, true)
 	}
 	own, _ := m.podLister.List(m.ownSelector())
 	for _, p := range own {
-		add(p)
+		add(p, false)
 	}
 	return want
 }

@@ -316,7 +316,7 @@ func TestPodSync(t *testing.T) {
 		}
 		_, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
 		must(t, err)
-		_, err = ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+		_, err = ma.CoreV1().ServiceAccounts("shop").Get(ctx, translate.MemberAccountName("web"), metav1.GetOptions{})
 		must(t, err)
 	})
 
@@ -518,7 +518,7 @@ func TestPodSync(t *testing.T) {
 				return err
 			},
 			func() error {
-				_, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+				_, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, translate.MemberAccountName("web"), metav1.GetOptions{})
 				return err
 			},
 		} {
@@ -563,6 +563,68 @@ func TestPodSync(t *testing.T) {
 			}
 			return err
 		})
+	})
+
+	step("a member's own ServiceAccount never lends its token to a host pod", func(t *testing.T) {
+		// member-b (no host endpoint) has its own shop/web with a token
+		// Secret. The copy of a host pod of account web runs under the
+		// tree's account, its API volume without a token, and a pod that
+		// mounts the member's token Secret (by a host token Secret of the
+		// same name) is refused.
+		_, err := mb.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) { // the tree made it (before accounts of its own): the member takes it over
+			own, gerr := mb.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+			must(t, gerr)
+			own.Labels = nil
+			_, err = mb.CoreV1().ServiceAccounts("shop").Update(ctx, own, metav1.UpdateOptions{})
+		}
+		must(t, err)
+		_, err = mb.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-token",
+			Annotations: map[string]string{corev1.ServiceAccountNameKey: "web"}}, Type: corev1.SecretTypeServiceAccountToken}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "borrower", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		must(t, err)
+		var cp *corev1.Pod
+		waitFor(t, "borrower in member-b", func() error { cp, err = mb.CoreV1().Pods("shop").Get(ctx, "borrower", metav1.GetOptions{}); return err })
+		if cp.Spec.ServiceAccountName == "web" || cp.Spec.AutomountServiceAccountToken == nil || *cp.Spec.AutomountServiceAccountToken {
+			t.Errorf("the copy runs under account %q (automount %v)", cp.Spec.ServiceAccountName, cp.Spec.AutomountServiceAccountToken)
+		}
+		sa, err := mb.CoreV1().ServiceAccounts("shop").Get(ctx, cp.Spec.ServiceAccountName, metav1.GetOptions{})
+		if err != nil || sa.Labels[tree.LabelManagedBy] != tree.ManagedBy || sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+			t.Errorf("the copy's account is not the tree's own: %v", err)
+		}
+		for _, v := range cp.Spec.Volumes {
+			if v.Secret != nil && v.Secret.SecretName == "web-token" {
+				t.Errorf("volume %s mounts the member's token Secret", v.Name)
+			}
+			if v.Projected != nil {
+				for _, src := range v.Projected.Sources {
+					if src.ServiceAccountToken != nil {
+						t.Errorf("volume %s projects a member token", v.Name)
+					}
+				}
+			}
+		}
+		_, err = h.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-token",
+			Annotations: map[string]string{corev1.ServiceAccountNameKey: "web"}}, Type: corev1.SecretTypeServiceAccountToken}, metav1.CreateOptions{})
+		must(t, err)
+		legacy := hostPod("shop", "legacy", "kosmos-member-b-b1")
+		legacy.Spec.Volumes = append(legacy.Spec.Volumes, corev1.Volume{Name: "t", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "web-token"}}})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, legacy, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a refusal event on the pod that mounts the member's token Secret", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=legacy"})
+			if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "did not create") {
+				return fmt.Errorf("no refusal event (%v)", err)
+			}
+			return nil
+		})
+		if _, err := mb.CoreV1().Pods("shop").Get(ctx, "legacy", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the pod that mounts the member's token Secret reached the member (%v)", err)
+		}
+		for _, n := range []string{"borrower", "legacy"} {
+			must(t, h.CoreV1().Pods("shop").Delete(ctx, n, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		}
 	})
 
 	step("a member pod of the same name the tree did not create is left alone", func(t *testing.T) {

@@ -50,19 +50,28 @@ func OwnerID(hostID, cluster string) string {
 // token of host ServiceAccount sa.
 func TokenSecretName(sa string) string { return TokenSecretPrefix + sa }
 
+// MemberAccountName is the member ServiceAccount a copy of a pod of host
+// ServiceAccount sa runs under: one the tree creates (under the reserved
+// prefix), never an account of the member's own, whose identity (tokens,
+// image pull Secrets, what CSI drivers and policies grant it) a host pod
+// must not borrow.
+func MemberAccountName(sa string) string { return TokenSecretPrefix + sa }
+
 // MemberPod translates host pod hp into the pod to create in the member:
 // same namespace and name; ownership marks; nodeName cleared or set to the
 // mirrored node; host scheduling constraints replaced by the member-side
 // ones of AnnotationMemberScheduling (none when absent; bounded as
 // scheduling.go says); the leaf toleration, tolerations the member does
-// not allow and the priority class dropped; the projected API token
-// replaced by a Secret carrying the host's token for the same
-// ServiceAccount and KUBERNETES_SERVICE_HOST/PORT aimed at the host (when
-// the host's endpoint is known). hp is not modified. The error names what
+// not allow and the priority class dropped; run under the tree's own
+// member account (MemberAccountName); the projected API token replaced by
+// a Secret carrying the host's token for the same ServiceAccount and
+// KUBERNETES_SERVICE_HOST/PORT aimed at the host when the host's endpoint
+// is known, dropped (CA and namespace kept) when it is not. hp is not
+// modified. The error names what
 // cannot be carried over (a malformed annotation, a token for another
 // audience, a Secret or ConfigMap under the reserved TokenSecretPrefix, a
-// toleration or node selection the member does not allow);
-// the pod is then not created.
+// toleration or node selection the member does not allow); the pod is
+// then not created.
 func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	var ms MemberScheduling
 	if raw, ok := hp.Annotations[AnnotationMemberScheduling]; ok {
@@ -106,15 +115,21 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 			return nil, fmt.Errorf("volume %s: projected service account tokens for an audience are not supported in member clusters (the member would issue them for its own account)", spec.Volumes[i].Name)
 		}
 	}
-	// The host token goes only where it is used against the host: without
-	// a host API endpoint the pod keeps its projected volume, and the
-	// member's kubelet fills it for the member's account of the same name.
-	if o.HostAPIHost != "" {
-		for i := range spec.Volumes {
-			if isAPIAccess(&spec.Volumes[i]) {
-				spec.Volumes[i].VolumeSource = tokenVolume(sa, spec.Volumes[i].Projected.DefaultMode)
-			}
+	spec.ServiceAccountName = MemberAccountName(sa)
+	// The host token goes only where it is used against the host; without
+	// a host API endpoint the projected volume keeps its CA and namespace
+	// but loses its token: no member token, of any account, is ever
+	// mounted into a host pod.
+	for i := range spec.Volumes {
+		switch v := &spec.Volumes[i]; {
+		case !isAPIAccess(v):
+		case o.HostAPIHost != "":
+			v.VolumeSource = tokenVolume(sa, v.Projected.DefaultMode)
+		default:
+			v.Projected.Sources = slices.DeleteFunc(v.Projected.Sources, func(s corev1.VolumeProjection) bool { return s.ServiceAccountToken != nil })
 		}
+	}
+	if o.HostAPIHost != "" {
 		for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 			for i := range cs {
 				cs[i].Env = withAPIEnv(cs[i].Env, o.HostAPIHost, o.HostAPIPort)
