@@ -28,6 +28,10 @@ const (
 	// AnnotationTokenExpires is when the host token in a kosmos-sa-*
 	// Secret expires (RFC 3339).
 	AnnotationTokenExpires = "kosmos.io/token-expires"
+	// AnnotationTokenPod names the host pod (in the Secret's namespace) a
+	// token Secret's token is bound to; translate.AnnotationHostPodUID
+	// holds its UID.
+	AnnotationTokenPod = "kosmos.io/token-pod"
 	// TokenLifetime is the lifetime asked for host ServiceAccount tokens;
 	// they are renewed when a third of it is left.
 	TokenLifetime = time.Hour
@@ -56,9 +60,9 @@ func (m *memberSync) ensureDeps(ctx context.Context, hp *corev1.Pod, token bool)
 	var errs []error
 	for _, sa := range d.ServiceAccounts {
 		errs = append(errs, m.ensureAccount(ctx, ns, translate.MemberAccountName(sa)))
-		if token {
-			errs = append(errs, m.ensureToken(ctx, ns, sa, false))
-		}
+	}
+	if token {
+		errs = append(errs, m.ensureToken(ctx, hp, false))
 	}
 	for _, n := range d.ConfigMaps {
 		errs = append(errs, m.syncConfigMap(ctx, ns, n))
@@ -104,19 +108,23 @@ func (m *memberSync) ensureAccount(ctx context.Context, ns, sa string) error {
 	return nil
 }
 
-// ensureToken writes the Secret that stands in for the projected API
-// token: the host's token for ns/sa, the host's CA and the namespace.
-// force renews it even when the copy is still fresh.
-func (m *memberSync) ensureToken(ctx context.Context, ns, sa string, force bool) error {
-	name := translate.TokenSecretName(sa)
+// ensureToken writes the Secret that stands in for host pod hp's
+// projected API token: a host token for its ServiceAccount bound to hp
+// (it stops authenticating once hp is gone), the host's CA and the
+// namespace. force renews it even when the copy is still fresh.
+func (m *memberSync) ensureToken(ctx context.Context, hp *corev1.Pod, force bool) error {
+	ns, name := hp.Namespace, translate.TokenSecretName(hp.UID)
+	sa := translate.DepsOf(hp).ServiceAccounts[0]
 	have, _ := m.secrets.Secrets(ns).Get(name)
 	if have != nil && !force && !tokenDue(have, time.Now()) {
 		return nil
 	}
 	exp := int64(TokenLifetime.Seconds())
-	tr, err := m.ctl.hostCS.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp,
+		BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: hp.Name, UID: hp.UID}}}
+	tr, err := m.ctl.hostCS.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, req, metav1.CreateOptions{})
 	if err != nil {
-		return fmt.Errorf("token of host service account %s/%s: %w", ns, sa, err)
+		return fmt.Errorf("token of host service account %s/%s for pod %s: %w", ns, sa, hp.Name, err)
 	}
 	s := &corev1.Secret{ObjectMeta: m.ownMeta(ns, name), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{
 		corev1.ServiceAccountTokenKey:     []byte(tr.Status.Token),
@@ -124,7 +132,19 @@ func (m *memberSync) ensureToken(ctx context.Context, ns, sa string, force bool)
 		corev1.ServiceAccountNamespaceKey: []byte(ns),
 	}}
 	s.Annotations[AnnotationTokenExpires] = tr.Status.ExpirationTimestamp.UTC().Format(time.RFC3339)
+	s.Annotations[AnnotationTokenPod] = hp.Name
+	s.Annotations[translate.AnnotationHostPodUID] = string(hp.UID)
 	return m.writeSecret(ctx, s, have)
+}
+
+// renewToken renews token Secret s while the host pod it is bound to is
+// still there and not terminating (then its copy is collected instead).
+func (m *memberSync) renewToken(ctx context.Context, s *corev1.Secret) error {
+	hp, err := m.ctl.hostPodLister.Pods(s.Namespace).Get(s.Annotations[AnnotationTokenPod])
+	if err != nil || string(hp.UID) != s.Annotations[translate.AnnotationHostPodUID] || hp.DeletionTimestamp != nil {
+		return nil
+	}
+	return m.ensureToken(ctx, hp, true)
 }
 
 // tokenDue tells whether a token Secret has a third of its life or less left.
@@ -331,7 +351,7 @@ func (m *memberSync) collect(ctx context.Context) error {
 		case !want["secret"].Has(o.Namespace + "/" + o.Name):
 			del("Secret", o, func(d metav1.DeleteOptions) error { return m.cs.CoreV1().Secrets(o.Namespace).Delete(ctx, o.Name, d) })
 		case strings.HasPrefix(o.Name, translate.TokenSecretPrefix) && o.Annotations[AnnotationTokenExpires] != "" && tokenDue(o, time.Now()):
-			errs = append(errs, m.ensureToken(ctx, o.Namespace, strings.TrimPrefix(o.Name, translate.TokenSecretPrefix), true))
+			errs = append(errs, m.renewToken(ctx, o))
 		}
 	}
 	for _, o := range sas {
@@ -355,7 +375,8 @@ func (m *memberSync) collect(ctx context.Context) error {
 
 // wantedCopies are the copies some pod needs, as "namespace/name" by kind
 // (cm, secret, sa): the dependencies of the host pods on this member's
-// virtual nodes and of the tree's member pods (host tokens included).
+// virtual nodes (each one's token Secret included) and of the tree's
+// member pods.
 func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 	want := map[string]sets.Set[string]{"cm": {}, "secret": {}, "sa": {}}
 	// add adds what pod p needs; a member pod already names the tree's
@@ -370,10 +391,12 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 		}
 		for _, n := range d.ServiceAccounts {
 			if host {
-				want["secret"].Insert(p.Namespace + "/" + translate.TokenSecretName(n))
 				n = translate.MemberAccountName(n)
 			}
 			want["sa"].Insert(p.Namespace + "/" + n)
+		}
+		if host {
+			want["secret"].Insert(p.Namespace + "/" + translate.TokenSecretName(p.UID))
 		}
 	}
 	for _, p := range m.ctl.hostPodsOf(m.name) {

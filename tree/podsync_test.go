@@ -242,6 +242,7 @@ func TestPodSync(t *testing.T) {
 	step := steps(t)
 	zero := int64(0)
 	var hp, mp *corev1.Pod // web-0 in the host and in member-a
+	var hostToken string   // the host token web-0's copy was given
 
 	step("virtual nodes, Cluster objects and leases", func(t *testing.T) {
 		waitFor(t, "virtual nodes Ready", func() error {
@@ -300,7 +301,7 @@ func TestPodSync(t *testing.T) {
 		if mp.Annotations[translate.AnnotationHostPodUID] != string(hp.UID) || mp.Labels[tree.LabelManagedBy] != tree.ManagedBy || mp.Spec.NodeName != "" {
 			t.Errorf("member pod marks: %v %v node %q", mp.Labels, mp.Annotations, mp.Spec.NodeName)
 		}
-		if v := mp.Spec.Volumes[0]; v.Secret == nil || v.Secret.SecretName != "kosmos-sa-web" {
+		if v := mp.Spec.Volumes[0]; v.Secret == nil || v.Secret.SecretName != translate.TokenSecretName(hp.UID) {
 			t.Errorf("API token volume not replaced: %+v", v)
 		}
 		if env := mp.Spec.Containers[0].Env; len(env) != 3 || env[1].Value != "10.0.0.10" || env[2].Value != "6443" {
@@ -323,7 +324,7 @@ func TestPodSync(t *testing.T) {
 	step("the token Secret authenticates as the host's account", func(t *testing.T) {
 		// The token Secret makes the member pod the host's shop/web: the host
 		// API server says so.
-		tok, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
+		tok, err := ma.CoreV1().Secrets("shop").Get(ctx, translate.TokenSecretName(hp.UID), metav1.GetOptions{})
 		must(t, err)
 		if string(tok.Data["namespace"]) != "shop" || string(tok.Data["ca.crt"]) != string(w.env.Cluster("host").Config.CAData) {
 			t.Error("token Secret: wrong namespace or CA")
@@ -335,12 +336,17 @@ func TestPodSync(t *testing.T) {
 		if got := who.Status.UserInfo.Username; got != "system:serviceaccount:shop:web" {
 			t.Errorf("the synced token authenticates to the host as %q", got)
 		}
+		// It is bound to the host pod (so it dies with it; see below).
+		if got := who.Status.UserInfo.Extra["authentication.kubernetes.io/pod-uid"]; len(got) != 1 || got[0] != string(hp.UID) {
+			t.Errorf("the synced token is not bound to the host pod: pod-uid %v", got)
+		}
+		hostToken = string(tok.Data["token"])
 	})
 
 	step("the token Secrets' prefix is reserved", func(t *testing.T) {
 		// A host Secret named like the token Secret never overwrites it, and
 		// a pod that names one is refused.
-		name := translate.TokenSecretName("web")
+		name := translate.TokenSecretName(hp.UID)
 		before, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
 		must(t, err)
 		_, err = h.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -506,6 +512,19 @@ func TestPodSync(t *testing.T) {
 		waitFor(t, "the host pod to go", gone(func() error { _, err := h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); return err }))
 	})
 
+	step("the pod's token dies with the host pod", func(t *testing.T) {
+		// Bound to web-0, the token the member held no longer authenticates,
+		// though it has most of its hour left (once the API server's 10 s
+		// cache of good tokens lets go of it).
+		waitFor(t, "the token of the deleted host pod to stop authenticating", func() error {
+			rev, err := h.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: hostToken}}, metav1.CreateOptions{})
+			if err == nil && rev.Status.Authenticated {
+				return fmt.Errorf("it still authenticates as %q", rev.Status.User.Username)
+			}
+			return err
+		})
+	})
+
 	step("unused copies collected, the claim follows its host claim", func(t *testing.T) {
 		for _, get := range []func() error{
 			func() error {
@@ -514,7 +533,7 @@ func TestPodSync(t *testing.T) {
 			},
 			func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); return err },
 			func() error {
-				_, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
+				_, err := ma.CoreV1().Secrets("shop").Get(ctx, translate.TokenSecretName(hp.UID), metav1.GetOptions{})
 				return err
 			},
 			func() error {

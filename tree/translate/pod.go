@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // MemberScheduling is what AnnotationMemberScheduling carries.
@@ -47,8 +48,12 @@ func OwnerID(hostID, cluster string) string {
 }
 
 // TokenSecretName is the member Secret that stands in for the projected
-// token of host ServiceAccount sa.
-func TokenSecretName(sa string) string { return TokenSecretPrefix + sa }
+// token of the host pod of UID uid: one per pod, for the token in it is
+// bound to that pod (it stops working when the pod is gone).
+func TokenSecretName(uid types.UID) string {
+	sum := sha256.Sum256([]byte(uid))
+	return TokenSecretPrefix + hex.EncodeToString(sum[:10])
+}
 
 // MemberAccountName is the member ServiceAccount a copy of a pod of host
 // ServiceAccount sa runs under: one the tree creates (under the reserved
@@ -64,7 +69,8 @@ func MemberAccountName(sa string) string { return TokenSecretPrefix + sa }
 // scheduling.go says); the leaf toleration, tolerations the member does
 // not allow and the priority class dropped; run under the tree's own
 // member account (MemberAccountName); the projected API token replaced by
-// a Secret carrying the host's token for the same ServiceAccount and
+// a Secret carrying the host's token for the same ServiceAccount, bound
+// to hp (TokenSecretName), and
 // KUBERNETES_SERVICE_HOST/PORT aimed at the host when the host's endpoint
 // is known, dropped (CA and namespace kept) when it is not. hp is not
 // modified. The error names what
@@ -124,7 +130,7 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 		switch v := &spec.Volumes[i]; {
 		case !isAPIAccess(v):
 		case o.HostAPIHost != "":
-			v.VolumeSource = tokenVolume(sa, v.Projected.DefaultMode)
+			v.VolumeSource = tokenVolume(TokenSecretName(hp.UID), v.Projected.DefaultMode)
 		default:
 			v.Projected.Sources = slices.DeleteFunc(v.Projected.Sources, func(s corev1.VolumeProjection) bool { return s.ServiceAccountToken != nil })
 		}
@@ -260,9 +266,9 @@ func NeedsHostToken(hp *corev1.Pod, o PodOptions) bool {
 	return o.HostAPIHost != "" && slices.ContainsFunc(hp.Spec.Volumes, func(v corev1.Volume) bool { return isAPIAccess(&v) })
 }
 
-func tokenVolume(sa string, mode *int32) corev1.VolumeSource {
+func tokenVolume(secret string, mode *int32) corev1.VolumeSource {
 	return corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-		SecretName:  TokenSecretName(sa),
+		SecretName:  secret,
 		DefaultMode: mode,
 		Items: []corev1.KeyToPath{
 			{Key: corev1.ServiceAccountTokenKey, Path: corev1.ServiceAccountTokenKey},

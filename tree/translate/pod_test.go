@@ -296,3 +296,12 @@ func TestMemberScheduling(t *testing.T) {
 // webTolerations are the taint keys web.yaml tolerates (spec and
 // annotation), as its member would allow them.
 var webTolerations = []string{"dedicated", "gpu"}
+
+// TestTokenSecretName: one token Secret per host pod, under the reserved
+// prefix, whatever the account.
+func TestTokenSecretName(t *testing.T) {
+	a, b := TokenSecretName("6f1c2d4e-0000-4000-8000-000000000001"), TokenSecretName("6f1c2d4e-0000-4000-8000-000000000002")
+	if a == b || !Reserved(a) || !Reserved(b) || len(a) > 63 {
+		t.Errorf("token Secret names %q and %q", a, b)
+	}
+}
