@@ -246,7 +246,7 @@ func TestPodSync(t *testing.T) {
 
 	step("virtual nodes, Cluster objects and leases", func(t *testing.T) {
 		waitFor(t, "virtual nodes Ready", func() error {
-			for _, n := range []string{"kosmos-member-a", "kosmos-member-b-b1", "kosmos-member-b-b2"} {
+			for _, n := range []string{"kosmos-member-a", "kosmos-member-b.b1", "kosmos-member-b.b2"} {
 				if err := wantReady(ctx, h, n, corev1.ConditionTrue)(); err != nil {
 					return err
 				}
@@ -555,7 +555,7 @@ func TestPodSync(t *testing.T) {
 	})
 
 	step("OneToOne: on the mirrored node; a vanished copy fails the host pod", func(t *testing.T) {
-		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "batch-0", "kosmos-member-b-b2"), metav1.CreateOptions{})
+		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "batch-0", "kosmos-member-b.b2"), metav1.CreateOptions{})
 		must(t, err)
 		var bp *corev1.Pod
 		waitFor(t, "the pod on member node b2", func() error {
@@ -601,7 +601,7 @@ func TestPodSync(t *testing.T) {
 		_, err = mb.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-token",
 			Annotations: map[string]string{corev1.ServiceAccountNameKey: "web"}}, Type: corev1.SecretTypeServiceAccountToken}, metav1.CreateOptions{})
 		must(t, err)
-		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "borrower", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "borrower", "kosmos-member-b.b1"), metav1.CreateOptions{})
 		must(t, err)
 		var cp *corev1.Pod
 		waitFor(t, "borrower in member-b", func() error { cp, err = mb.CoreV1().Pods("shop").Get(ctx, "borrower", metav1.GetOptions{}); return err })
@@ -627,7 +627,7 @@ func TestPodSync(t *testing.T) {
 		_, err = h.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-token",
 			Annotations: map[string]string{corev1.ServiceAccountNameKey: "web"}}, Type: corev1.SecretTypeServiceAccountToken}, metav1.CreateOptions{})
 		must(t, err)
-		legacy := hostPod("shop", "legacy", "kosmos-member-b-b1")
+		legacy := hostPod("shop", "legacy", "kosmos-member-b.b1")
 		legacy.Spec.Volumes = append(legacy.Spec.Volumes, corev1.Volume{Name: "t", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "web-token"}}})
 		_, err = h.CoreV1().Pods("shop").Create(ctx, legacy, metav1.CreateOptions{})
 		must(t, err)
@@ -691,15 +691,15 @@ func TestPodSync(t *testing.T) {
 		// The controller stops; meanwhile one host pod is deleted and one
 		// created. The new controller deletes the orphan, creates the new
 		// pod once, and duplicates nothing.
-		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "keep-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "keep-0", "kosmos-member-b.b1"), metav1.CreateOptions{})
 		must(t, err)
 		waitFor(t, "keep-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); return err })
-		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "orphan-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "orphan-0", "kosmos-member-b.b1"), metav1.CreateOptions{})
 		must(t, err)
 		waitFor(t, "orphan-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{}); return err })
 		w.stop()
 		must(t, h.CoreV1().Pods("shop").Delete(ctx, "orphan-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
-		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "late-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "late-0", "kosmos-member-b.b1"), metav1.CreateOptions{})
 		must(t, err)
 		keep, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
 		must(t, err)
@@ -724,13 +724,13 @@ func TestPodSync(t *testing.T) {
 		// host pod deleted during the outage is deleted in member-b once it
 		// is back.
 		must(t, w.env.Cluster("member-b").Pause())
-		waitFor(t, "member-b's nodes NotReady", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionUnknown))
+		waitFor(t, "member-b's nodes NotReady", wantReady(ctx, h, "kosmos-member-b.b1", corev1.ConditionUnknown))
 		if st, _ := nodeReady(ctx, h, "kosmos-member-a"); st != corev1.ConditionTrue {
 			t.Errorf("member-a's node went %s during member-b's outage", st)
 		}
 		must(t, h.CoreV1().Pods("shop").Delete(ctx, "keep-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
 		must(t, w.env.Cluster("member-b").Resume())
-		waitFor(t, "member-b's nodes Ready again", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionTrue))
+		waitFor(t, "member-b's nodes Ready again", wantReady(ctx, h, "kosmos-member-b.b1", corev1.ConditionTrue))
 		waitFor(t, "keep-0 deleted in member-b after the outage", deleted(func() (metav1.Object, error) {
 			return mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
 		}))

@@ -34,7 +34,7 @@ func TestMemberPod(t *testing.T) {
 		o    PodOptions
 	}{
 		{"aggregate", PodOptions{VirtualNode: "kosmos-member-a", HostAPIHost: "10.0.0.10", HostAPIPort: "6443", MemberTolerations: webTolerations}},
-		{"onetoone", PodOptions{VirtualNode: "kosmos-member-b-n1", MemberNode: "n1", MemberTolerations: webTolerations}},
+		{"onetoone", PodOptions{VirtualNode: "kosmos-member-b.n1", MemberNode: "n1", MemberTolerations: webTolerations}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hp := readPod(t, "web.yaml")
