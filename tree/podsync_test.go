@@ -790,12 +790,12 @@ func TestStorageBothWays(t *testing.T) {
 
 		waitFor(t, "the host claim bound to the reflected volume", func() error {
 			c, err := h.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{})
-			if err == nil && (c.Spec.VolumeName != "kosmos-member-a-pvc-a1-1" || c.Status.Phase != corev1.ClaimBound || c.Status.Capacity.Storage().String() != "2Gi") {
+			if err == nil && (c.Spec.VolumeName != "kosmos-member-a.pvc-a1-1" || c.Status.Phase != corev1.ClaimBound || c.Status.Capacity.Storage().String() != "2Gi") {
 				return fmt.Errorf("host claim: volume %q phase %s capacity %v", c.Spec.VolumeName, c.Status.Phase, c.Status.Capacity)
 			}
 			return err
 		})
-		pv, err := h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
+		pv, err := h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a.pvc-a1-1", metav1.GetOptions{})
 		must(t, err)
 		if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != hc.UID || pv.Status.Phase != corev1.VolumeBound ||
 			pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain ||
@@ -807,7 +807,7 @@ func TestStorageBothWays(t *testing.T) {
 	step("the reflection goes with the host claim", func(t *testing.T) {
 		must(t, h.CoreV1().PersistentVolumeClaims("shop").Delete(ctx, "data", metav1.DeleteOptions{}))
 		waitFor(t, "the reflection to go with the host claim", deleted(func() (metav1.Object, error) {
-			return h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
+			return h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a.pvc-a1-1", metav1.GetOptions{})
 		}))
 		if _, err := ma.CoreV1().PersistentVolumes().Get(ctx, "pvc-a1-1", metav1.GetOptions{}); err != nil {
 			t.Errorf("the member's own volume was touched: %v", err)

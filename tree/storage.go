@@ -58,6 +58,8 @@ func (c *Controller) writeHostPV(ctx context.Context, want *corev1.PersistentVol
 		c.Log.Info("volume reflected in the host", "volume", want.Name)
 	case err != nil:
 		return err
+	case have.Annotations[translate.AnnotationMemberVolume] != want.Annotations[translate.AnnotationMemberVolume]:
+		return fmt.Errorf("host volume %s reflects %q, not %q: left alone", want.Name, have.Annotations[translate.AnnotationMemberVolume], want.Annotations[translate.AnnotationMemberVolume])
 	case !equality.Semantic.DeepEqual(have.Spec.ClaimRef, want.Spec.ClaimRef) || !maps.Equal(have.Labels, want.Labels):
 		up := have.DeepCopy()
 		up.Spec.ClaimRef, up.Labels = want.Spec.ClaimRef, want.Labels
