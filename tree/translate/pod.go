@@ -79,16 +79,17 @@ func MemberAccountName(sa string) string { return TokenSecretPrefix + sa }
 // toleration or node selection the member does not allow); the pod is
 // then not created.
 func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
-	var ms MemberScheduling
-	if raw, ok := hp.Annotations[AnnotationMemberScheduling]; ok {
-		dec := json.NewDecoder(strings.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&ms); err != nil {
-			return nil, fmt.Errorf("annotation %s: %v", AnnotationMemberScheduling, err)
-		}
-	}
-	if err := checkMemberScheduling(&ms, o.MemberTolerations); err != nil {
+	ms, err := memberScheduling(hp, o)
+	if err != nil {
 		return nil, err
+	}
+	if err := reservedRefs(hp); err != nil {
+		return nil, err
+	}
+	for _, v := range hp.Spec.Volumes {
+		if audienceToken(&v) {
+			return nil, fmt.Errorf("volume %s: projected service account tokens for an audience are not supported in member clusters (the member would issue them for its own account)", v.Name)
+		}
 	}
 	mp := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -113,37 +114,49 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 		sa = "default"
 	}
 	spec.DeprecatedServiceAccount = ""
-	if err := reservedRefs(hp); err != nil {
-		return nil, err
-	}
-	for i := range spec.Volumes {
-		if audienceToken(&spec.Volumes[i]) {
-			return nil, fmt.Errorf("volume %s: projected service account tokens for an audience are not supported in member clusters (the member would issue them for its own account)", spec.Volumes[i].Name)
+	spec.ServiceAccountName = MemberAccountName(sa)
+	apiAccess(spec, hp.UID, o)
+	mp.Spec = *spec
+	return mp, nil
+}
+
+// memberScheduling reads hp's AnnotationMemberScheduling (empty when
+// absent) and refuses what the member does not allow (scheduling.go).
+func memberScheduling(hp *corev1.Pod, o PodOptions) (MemberScheduling, error) {
+	var ms MemberScheduling
+	if raw, ok := hp.Annotations[AnnotationMemberScheduling]; ok {
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ms); err != nil {
+			return ms, fmt.Errorf("annotation %s: %v", AnnotationMemberScheduling, err)
 		}
 	}
-	spec.ServiceAccountName = MemberAccountName(sa)
-	// The host token goes only where it is used against the host; without
-	// a host API endpoint the projected volume keeps its CA and namespace
-	// but loses its token: no member token, of any account, is ever
-	// mounted into a host pod.
+	return ms, checkMemberScheduling(&ms, o.MemberTolerations)
+}
+
+// apiAccess rewrites the API access of the copy of host pod uid. The host
+// token goes only where it is used against the host; without a host API
+// endpoint the projected volume keeps its CA and namespace but loses its
+// token: no member token, of any account, is ever mounted into a host
+// pod.
+func apiAccess(spec *corev1.PodSpec, uid types.UID, o PodOptions) {
 	for i := range spec.Volumes {
 		switch v := &spec.Volumes[i]; {
 		case !isAPIAccess(v):
 		case o.HostAPIHost != "":
-			v.VolumeSource = tokenVolume(TokenSecretName(hp.UID), v.Projected.DefaultMode)
+			v.VolumeSource = tokenVolume(TokenSecretName(uid), v.Projected.DefaultMode)
 		default:
 			v.Projected.Sources = slices.DeleteFunc(v.Projected.Sources, func(s corev1.VolumeProjection) bool { return s.ServiceAccountToken != nil })
 		}
 	}
-	if o.HostAPIHost != "" {
-		for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
-			for i := range cs {
-				cs[i].Env = withAPIEnv(cs[i].Env, o.HostAPIHost, o.HostAPIPort)
-			}
+	if o.HostAPIHost == "" {
+		return
+	}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			cs[i].Env = withAPIEnv(cs[i].Env, o.HostAPIHost, o.HostAPIPort)
 		}
 	}
-	mp.Spec = *spec
-	return mp, nil
 }
 
 // Reserved tells whether a Secret or ConfigMap name lies under
