@@ -343,6 +343,33 @@ func TestPodSync(t *testing.T) {
 		hostToken = string(tok.Data["token"])
 	})
 
+	step("the pod's token is renewed while the pod lives", func(t *testing.T) {
+		// A token Secret near its expiry (forged here) gets a fresh token,
+		// bound to the same pod.
+		name := translate.TokenSecretName(hp.UID)
+		tok, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+		must(t, err)
+		tok.Annotations[tree.AnnotationTokenExpires] = time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+		_, err = ma.CoreV1().Secrets("shop").Update(ctx, tok, metav1.UpdateOptions{})
+		must(t, err)
+		waitFor(t, "a renewed token", func() error {
+			got, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if exp, _ := time.Parse(time.RFC3339, got.Annotations[tree.AnnotationTokenExpires]); time.Until(exp) < 30*time.Minute || string(got.Data["token"]) == hostToken {
+				return fmt.Errorf("not renewed: expires %s", got.Annotations[tree.AnnotationTokenExpires])
+			}
+			hostToken = string(got.Data["token"])
+			return nil
+		})
+		who, err := h.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: hostToken}}, metav1.CreateOptions{})
+		must(t, err)
+		if got := who.Status.User.Extra["authentication.kubernetes.io/pod-uid"]; !who.Status.Authenticated || len(got) != 1 || got[0] != string(hp.UID) {
+			t.Errorf("the renewed token: authenticated %v, bound to %v", who.Status.Authenticated, got)
+		}
+	})
+
 	step("the token Secrets' prefix is reserved", func(t *testing.T) {
 		// A host Secret named like the token Secret never overwrites it, and
 		// a pod that names one is refused.
@@ -444,6 +471,11 @@ func TestPodSync(t *testing.T) {
 			t.Errorf("the host pod shows the member's forged address (%v)", err)
 		}
 		must(t, h.CoreV1().Pods("shop").Delete(ctx, "liar", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		waitFor(t, "liar's copy to terminate", deleted(func() (metav1.Object, error) { return ma.CoreV1().Pods("shop").Get(ctx, "liar", metav1.GetOptions{}) }))
+		// The member's kubelet is done with it (its account is then unused).
+		if err := ma.CoreV1().Pods("shop").Delete(ctx, "liar", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
 	})
 
 	step("a second Cluster object for the same member leaves its pods alone", func(t *testing.T) {
@@ -526,22 +558,22 @@ func TestPodSync(t *testing.T) {
 	})
 
 	step("unused copies collected, the claim follows its host claim", func(t *testing.T) {
-		for _, get := range []func() error{
-			func() error {
+		for what, get := range map[string]func() error{
+			"ConfigMap web-config": func() error {
 				_, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
 				return err
 			},
-			func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); return err },
-			func() error {
+			"Secret db": func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); return err },
+			"the token Secret": func() error {
 				_, err := ma.CoreV1().Secrets("shop").Get(ctx, translate.TokenSecretName(hp.UID), metav1.GetOptions{})
 				return err
 			},
-			func() error {
+			"the tree's ServiceAccount": func() error {
 				_, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, translate.MemberAccountName("web"), metav1.GetOptions{})
 				return err
 			},
 		} {
-			waitFor(t, "unused copies to be collected", gone(get))
+			waitFor(t, "the unused copy "+what+" to be collected", gone(get))
 		}
 		if _, err := ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{}); err != nil {
 			t.Errorf("the member's claim went while the host claim exists: %v", err)
