@@ -130,8 +130,9 @@ func (m *memberSync) absent(ctx context.Context, hp *corev1.Pod) error {
 	return nil
 }
 
-// options say how hp becomes a member pod in this member's mode, with its
-// host endpoint and the tolerations it allows.
+// options say how hp becomes a member pod in this member's mode (with the
+// taints of the member node a OneToOne copy is pinned to), with its host
+// endpoint and the tolerations it allows.
 func (m *memberSync) options(hp *corev1.Pod) (translate.PodOptions, error) {
 	cl := m.cluster.Load()
 	o := translate.PodOptions{VirtualNode: hp.Spec.NodeName, Owner: m.owner, MemberTolerations: cl.Spec.Tree.MemberTolerations}
@@ -139,6 +140,9 @@ func (m *memberSync) options(hp *corev1.Pod) (translate.PodOptions, error) {
 		o.MemberNode = m.host.MemberNodeOf(hp.Spec.NodeName)
 		if o.MemberNode == "" {
 			return o, fmt.Errorf("virtual node %s names no member node", hp.Spec.NodeName)
+		}
+		if n, err := m.nodes.Get(o.MemberNode); err == nil {
+			o.MemberNodeTaints = n.Spec.Taints
 		}
 	}
 	o.HostAPIHost, o.HostAPIPort = translate.SplitEndpoint(cl.Spec.HostAPIEndpoint)

@@ -616,6 +616,30 @@ func TestPodSync(t *testing.T) {
 		})
 	})
 
+	step("OneToOne: a pod bound to a tainted member node's mirror is refused", func(t *testing.T) {
+		// b2 becomes a control plane: a host pod bound to its virtual node
+		// (nodeName set by hand, past every scheduler) does not reach it.
+		n, err := mb.CoreV1().Nodes().Get(ctx, "b2", metav1.GetOptions{})
+		must(t, err)
+		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule})
+		_, err = mb.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		must(t, err)
+		time.Sleep(time.Second) // the member's node cache
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "intruder", "kosmos-member-b.b2"), metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a refusal event", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=intruder,reason=" + tree.ReasonBadTranslation})
+			if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "node-role.kubernetes.io/control-plane") {
+				return fmt.Errorf("no refusal event (%v)", err)
+			}
+			return nil
+		})
+		if _, err := mb.CoreV1().Pods("shop").Get(ctx, "intruder", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the pod was pinned to the member's control plane (%v)", err)
+		}
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "intruder", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+	})
+
 	step("a member's own ServiceAccount never lends its token to a host pod", func(t *testing.T) {
 		// member-b (no host endpoint) has its own shop/web with a token
 		// Secret. The copy of a host pod of account web runs under the

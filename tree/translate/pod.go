@@ -38,6 +38,9 @@ type PodOptions struct {
 	// MemberTolerations are the taint keys pods may tolerate in the member
 	// (the Cluster's tree.memberTolerations); see scheduling.go.
 	MemberTolerations []string
+	// MemberNodeTaints are the taints of MemberNode (OneToOne): the copy is
+	// pinned there past the member's scheduler, so MemberPod checks them.
+	MemberNodeTaints []corev1.Taint
 }
 
 // OwnerID identifies the member sync of Cluster cluster in the host whose
@@ -115,6 +118,9 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	}
 	spec.DeprecatedServiceAccount = ""
 	spec.ServiceAccountName = MemberAccountName(sa)
+	if err := checkPinned(spec.Tolerations, o); err != nil {
+		return nil, err
+	}
 	apiAccess(spec, hp.UID, o)
 	mp.Spec = *spec
 	return mp, nil

@@ -305,3 +305,30 @@ func TestTokenSecretName(t *testing.T) {
 		t.Errorf("token Secret names %q and %q", a, b)
 	}
 }
+
+// TestMemberPodPinned: a OneToOne copy goes past the member's scheduler,
+// so the taints of its member node are checked here.
+func TestMemberPodPinned(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		node  string
+		taint corev1.Taint
+		ok    bool
+	}{
+		{"control plane", "n1", corev1.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}, false},
+		{"not tolerated NoExecute", "n1", corev1.Taint{Key: "storage", Value: "x", Effect: corev1.TaintEffectNoExecute}, false},
+		{"tolerated by the annotation", "n1", corev1.Taint{Key: "dedicated", Value: "batch", Effect: corev1.TaintEffectNoSchedule}, true},
+		{"other value", "n1", corev1.Taint{Key: "dedicated", Value: "web", Effect: corev1.TaintEffectNoSchedule}, false},
+		{"tolerated by the spec", "n1", corev1.Taint{Key: "gpu", Value: "a100", Effect: corev1.TaintEffectNoExecute}, true},
+		{"only preferred", "n1", corev1.Taint{Key: "storage", Effect: corev1.TaintEffectPreferNoSchedule}, true},
+		{"a condition of the node", "n1", corev1.Taint{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule}, true},
+		{"aggregate: the member's scheduler decides", "", corev1.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := MemberPod(readPod(t, "web.yaml"), PodOptions{MemberNode: tc.node, MemberTolerations: webTolerations, MemberNodeTaints: []corev1.Taint{tc.taint}})
+			if (err == nil) != tc.ok {
+				t.Errorf("accepted %v, want %v (%v)", err == nil, tc.ok, err)
+			}
+		})
+	}
+}

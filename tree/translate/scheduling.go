@@ -9,7 +9,11 @@
 //     empty-key wildcard and the control-plane role keys never do;
 //   - node selectors and node affinity that pick control-plane nodes
 //     (node-role.kubernetes.io/control-plane or /master, with In, Exists,
-//     Gt or Lt) are refused; NotIn and DoesNotExist (steering away) pass.
+//     Gt or Lt) are refused; NotIn and DoesNotExist (steering away) pass;
+//   - a OneToOne copy, pinned to its member node past the member's
+//     scheduler, is refused when that node has a NoSchedule or NoExecute
+//     taint the copy does not tolerate (node.kubernetes.io/ condition
+//     taints aside).
 //
 // A refused annotation refuses the pod (an event says why); a toleration
 // of the host pod's own spec that is not allowed is dropped from the copy,
@@ -20,6 +24,7 @@ package translate
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -70,6 +75,40 @@ func checkMemberScheduling(ms *MemberScheduling, allowed []string) error {
 		}
 	}
 	return nil
+}
+
+// checkPinned refuses to pin a copy (OneToOne: nodeName set, past the
+// member's scheduler and its taint checks) to a member node with a
+// NoSchedule or NoExecute taint the copy's tolerations do not tolerate
+// (but for the node.kubernetes.io/ taints of the node's conditions):
+// binding a host pod to a virtual node must not reach a member node the
+// member's own scheduler would keep it from (its control planes, say).
+func checkPinned(tolerations []corev1.Toleration, o PodOptions) error {
+	if o.MemberNode == "" {
+		return nil
+	}
+	for _, taint := range o.MemberNodeTaints {
+		if taint.Effect == corev1.TaintEffectPreferNoSchedule || strings.HasPrefix(taint.Key, "node.kubernetes.io/") {
+			continue // a preference, or the node's health (the kubelet's and node lifecycle's business)
+		}
+		if !slices.ContainsFunc(tolerations, func(t corev1.Toleration) bool { return tolerates(t, taint) }) {
+			return fmt.Errorf("member node %s has the taint %s:%s, which the pod does not tolerate (in the member, only keys of tree.memberTolerations can be)", o.MemberNode, taint.Key, taint.Effect)
+		}
+	}
+	return nil
+}
+
+// tolerates tells whether t tolerates taint, as the scheduler matches
+// them: same effect (or none), same key (or the empty key with Exists),
+// and Exists or an equal value.
+func tolerates(t corev1.Toleration, taint corev1.Taint) bool {
+	if t.Effect != "" && t.Effect != taint.Effect {
+		return false
+	}
+	if t.Key != taint.Key && (t.Key != "" || t.Operator != corev1.TolerationOpExists) {
+		return false
+	}
+	return t.Operator == corev1.TolerationOpExists || t.Value == taint.Value
 }
 
 // allowedTolerations keeps the tolerations the member allows.
