@@ -43,8 +43,10 @@
 // constraints of the host dropped for those of the
 // kosmos.io/member-scheduling annotation (tolerations only of the keys
 // the Cluster's tree.memberTolerations allows, never of control-plane
-// taints; no selection of control-plane nodes), the leaf toleration and
-// priority class dropped, the pod run under an account the tree created
+// taints; no selection of control-plane nodes; a OneToOne copy never
+// pinned to a member node whose taints it does not tolerate), the leaf
+// toleration and priority class dropped, the pod run under an account
+// the tree created
 // (kosmos-sa-<sa>, never the member's own), and the projected API token
 // replaced by a Secret with the host's token for the same ServiceAccount
 // bound to the host pod, the host's CA and namespace, so in-cluster
