@@ -186,6 +186,14 @@ func (v *validator) cluster(c *v1alpha1.ClusterSpec, p string) {
 	v.enum(tp+".mode", string(t.Mode), string(v1alpha1.TreeAggregate), string(v1alpha1.TreeOneToOne))
 	v.labels(tp+".nodeSelector", t.NodeSelector)
 	v.labels(tp+".nodeLabels", t.NodeLabels)
+	for j, key := range t.MemberTolerations {
+		ktp := fmt.Sprintf("%s.memberTolerations[%d]", tp, j)
+		if msgs := validation.IsQualifiedName(key); len(msgs) > 0 {
+			v.add(ktp, "%q is not a valid taint key: %s", key, msgs[0])
+		} else if key == "node-role.kubernetes.io/control-plane" || key == "node-role.kubernetes.io/master" {
+			v.add(ktp, "%q: pods from the host never tolerate a member's control-plane taints", key)
+		}
+	}
 	for j, taint := range t.NodeTaints {
 		ttp := fmt.Sprintf("%s.nodeTaints[%d]", tp, j)
 		if msgs := validation.IsQualifiedName(taint.Key); len(msgs) > 0 {

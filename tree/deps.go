@@ -28,6 +28,10 @@ const (
 	// AnnotationTokenExpires is when the host token in a kosmos-sa-*
 	// Secret expires (RFC 3339).
 	AnnotationTokenExpires = "kosmos.io/token-expires"
+	// AnnotationTokenPod names the host pod (in the Secret's namespace) a
+	// token Secret's token is bound to; translate.AnnotationHostPodUID
+	// holds its UID.
+	AnnotationTokenPod = "kosmos.io/token-pod"
 	// TokenLifetime is the lifetime asked for host ServiceAccount tokens;
 	// they are renewed when a third of it is left.
 	TokenLifetime = time.Hour
@@ -55,10 +59,10 @@ func (m *memberSync) ensureDeps(ctx context.Context, hp *corev1.Pod, token bool)
 	d := translate.DepsOf(hp)
 	var errs []error
 	for _, sa := range d.ServiceAccounts {
-		errs = append(errs, m.ensureAccount(ctx, ns, sa))
-		if token {
-			errs = append(errs, m.ensureToken(ctx, ns, sa, false))
-		}
+		errs = append(errs, m.ensureAccount(ctx, ns, translate.MemberAccountName(sa)))
+	}
+	if token {
+		errs = append(errs, m.ensureToken(ctx, hp, false))
 	}
 	for _, n := range d.ConfigMaps {
 		errs = append(errs, m.syncConfigMap(ctx, ns, n))
@@ -83,25 +87,34 @@ func (m *memberSync) ensureNamespace(ctx context.Context, ns string) error {
 	return nil
 }
 
-// ensureAccount makes the ServiceAccount exist in the member (the pod's
-// admission wants it); its own token is never mounted.
+// ensureAccount makes the tree's ServiceAccount sa (a MemberAccountName)
+// exist in the member, for the copy to run under (the pod's admission
+// wants it); its own token is never mounted. An account of that name the
+// tree did not create is the member's: the pod is refused (errForeign)
+// rather than run under it.
 func (m *memberSync) ensureAccount(ctx context.Context, ns, sa string) error {
 	if _, err := m.accounts.ServiceAccounts(ns).Get(sa); err == nil {
 		return nil
 	}
 	f := false
-	_, err := m.cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: m.ownMeta(ns, sa), AutomountServiceAccountToken: &f}, metav1.CreateOptions{FieldManager: FieldManager})
-	if err != nil && !apierrors.IsAlreadyExists(err) { // the member's own account will do
+	sas := m.cs.CoreV1().ServiceAccounts(ns)
+	_, err := sas.Create(ctx, &corev1.ServiceAccount{ObjectMeta: m.ownMeta(ns, sa), AutomountServiceAccountToken: &f}, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return m.foreign(ctx, "ServiceAccount", ns, sa, func() (metav1.Object, error) { return sas.Get(ctx, sa, metav1.GetOptions{}) })
+	}
+	if err != nil {
 		return fmt.Errorf("service account %s/%s in member %s: %w", ns, sa, m.name, err)
 	}
 	return nil
 }
 
-// ensureToken writes the Secret that stands in for the projected API
-// token: the host's token for ns/sa, the host's CA and the namespace.
-// force renews it even when the copy is still fresh.
-func (m *memberSync) ensureToken(ctx context.Context, ns, sa string, force bool) error {
-	name := translate.TokenSecretName(sa)
+// ensureToken writes the Secret that stands in for host pod hp's
+// projected API token: a host token for its ServiceAccount bound to hp
+// (it stops authenticating once hp is gone), the host's CA and the
+// namespace. force renews it even when the copy is still fresh.
+func (m *memberSync) ensureToken(ctx context.Context, hp *corev1.Pod, force bool) error {
+	ns, name := hp.Namespace, translate.TokenSecretName(hp.UID)
+	sa := translate.DepsOf(hp).ServiceAccounts[0]
 	have, _ := m.secrets.Secrets(ns).Get(name)
 	if have != nil && !force && !tokenDue(have, time.Now()) {
 		return nil
@@ -110,9 +123,11 @@ func (m *memberSync) ensureToken(ctx context.Context, ns, sa string, force bool)
 		return fmt.Errorf("token of host service account %s/%s: %w", ns, sa, err)
 	}
 	exp := int64(TokenLifetime.Seconds())
-	tr, err := m.ctl.hostCS.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp,
+		BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: hp.Name, UID: hp.UID}}}
+	tr, err := m.ctl.hostCS.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, req, metav1.CreateOptions{})
 	if err != nil {
-		return fmt.Errorf("token of host service account %s/%s: %w", ns, sa, err)
+		return fmt.Errorf("token of host service account %s/%s for pod %s: %w", ns, sa, hp.Name, err)
 	}
 	s := &corev1.Secret{ObjectMeta: m.ownMeta(ns, name), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{
 		corev1.ServiceAccountTokenKey:     []byte(tr.Status.Token),
@@ -120,7 +135,19 @@ func (m *memberSync) ensureToken(ctx context.Context, ns, sa string, force bool)
 		corev1.ServiceAccountNamespaceKey: []byte(ns),
 	}}
 	s.Annotations[AnnotationTokenExpires] = tr.Status.ExpirationTimestamp.UTC().Format(time.RFC3339)
+	s.Annotations[AnnotationTokenPod] = hp.Name
+	s.Annotations[translate.AnnotationHostPodUID] = string(hp.UID)
 	return m.writeSecret(ctx, s, have)
+}
+
+// renewToken renews token Secret s while the host pod it is bound to is
+// still there and not terminating (then its copy is collected instead).
+func (m *memberSync) renewToken(ctx context.Context, s *corev1.Secret) error {
+	hp, err := m.ctl.hostPodLister.Pods(s.Namespace).Get(s.Annotations[AnnotationTokenPod])
+	if err != nil || string(hp.UID) != s.Annotations[translate.AnnotationHostPodUID] || hp.DeletionTimestamp != nil {
+		return nil
+	}
+	return m.ensureToken(ctx, hp, true)
 }
 
 // tokenDue tells whether a token Secret has a third of its life or less left.
@@ -180,7 +207,15 @@ func (m *memberSync) syncSecret(ctx context.Context, ns, name string) error {
 		})
 	}
 	if src.Type == corev1.SecretTypeServiceAccountToken {
-		return nil // a host token Secret: the member would not accept it as such
+		// A host token Secret is not copied (the member would not accept it
+		// as such); a member Secret of its name is the member's own, likely
+		// a member account's token: the pod is refused rather than mount it.
+		if _, err := m.secrets.Secrets(ns).Get(name); err == nil {
+			return nil
+		}
+		return m.foreign(ctx, "Secret", ns, name, func() (metav1.Object, error) {
+			return m.cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		})
 	}
 	have, _ := m.secrets.Secrets(ns).Get(name)
 	if have != nil && have.Annotations[AnnotationSourceVersion] == src.ResourceVersion {
@@ -269,9 +304,15 @@ func (m *memberSync) ensureClaim(ctx context.Context, ns, name string) error {
 
 // reconcileCopy brings one ConfigMap or Secret copy (queue key
 // "configmap:ns/name" or "secret:ns/name") up to date with its host source.
+//
+// A host object under the reserved prefix (translate.Reserved) is never
+// copied: its copy would overwrite, or pose as, a token Secret.
 func (m *memberSync) reconcileCopy(ctx context.Context, key string) error {
 	kind, nsName, _ := strings.Cut(key, ":")
 	ns, name, _ := strings.Cut(nsName, "/")
+	if translate.Reserved(name) {
+		return nil
+	}
 	if kind+":" == keyConfigMap {
 		return m.syncConfigMap(ctx, ns, name)
 	}
@@ -313,7 +354,7 @@ func (m *memberSync) collect(ctx context.Context) error {
 		case !want["secret"].Has(o.Namespace + "/" + o.Name):
 			del("Secret", o, func(d metav1.DeleteOptions) error { return m.cs.CoreV1().Secrets(o.Namespace).Delete(ctx, o.Name, d) })
 		case strings.HasPrefix(o.Name, translate.TokenSecretPrefix) && o.Annotations[AnnotationTokenExpires] != "" && tokenDue(o, time.Now()):
-			errs = append(errs, m.ensureToken(ctx, o.Namespace, strings.TrimPrefix(o.Name, translate.TokenSecretPrefix), true))
+			errs = append(errs, m.renewToken(ctx, o))
 		}
 	}
 	for _, o := range sas {
@@ -337,10 +378,13 @@ func (m *memberSync) collect(ctx context.Context) error {
 
 // wantedCopies are the copies some pod needs, as "namespace/name" by kind
 // (cm, secret, sa): the dependencies of the host pods on this member's
-// virtual nodes and of the tree's member pods (host tokens included).
+// virtual nodes (each one's token Secret included) and of the tree's
+// member pods.
 func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 	want := map[string]sets.Set[string]{"cm": {}, "secret": {}, "sa": {}}
-	add := func(p *corev1.Pod) {
+	// add adds what pod p needs; a member pod already names the tree's
+	// account (and its token Secret, as a volume).
+	add := func(p *corev1.Pod, host bool) {
 		d := translate.DepsOf(p)
 		for _, n := range d.ConfigMaps {
 			want["cm"].Insert(p.Namespace + "/" + n)
@@ -349,16 +393,21 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 			want["secret"].Insert(p.Namespace + "/" + n)
 		}
 		for _, n := range d.ServiceAccounts {
+			if host {
+				n = translate.MemberAccountName(n)
+			}
 			want["sa"].Insert(p.Namespace + "/" + n)
-			want["secret"].Insert(p.Namespace + "/" + translate.TokenSecretName(n))
+		}
+		if host {
+			want["secret"].Insert(p.Namespace + "/" + translate.TokenSecretName(p.UID))
 		}
 	}
 	for _, p := range m.ctl.hostPodsOf(m.name) {
-		add(p)
+		add(p, true)
 	}
 	own, _ := m.podLister.List(m.ownSelector())
 	for _, p := range own {
-		add(p)
+		add(p, false)
 	}
 	return want
 }

@@ -7,7 +7,9 @@
 // For every Cluster object the reconciler writes in the host (tree
 // enabled), the Controller keeps one virtual node (Aggregate: the member's
 // room summed over its Ready, schedulable, selected nodes, net of the pods
-// Kosmos did not create) or one per member node (OneToOne). Each carries
+// Kosmos did not create) or one per member node (OneToOne, named
+// kosmos-<cluster>.<node>: a cluster name is a DNS-1123 label, so the
+// first dot ends it and names never collide). Each carries
 // the kosmos.io/cluster, region and zone labels, the kosmos.io/leaf taint
 // and the free-resource summary the scheduler's fragmentation check reads
 // (translate.VirtualNodes). A node renews its Lease in kube-node-lease while
@@ -33,16 +35,24 @@
 // translate.ClassifyPod compares the host pod with its member copy and
 // names one case; one small handler (podsync.go) does it: create the copy
 // after its dependencies, carry updatable fields down, write the status
-// up (translate.HostStatus: pod IPs through the member's GlobalCIDRs),
+// up (translate.HostStatus: only pod IPs the member's pod CIDRs hold,
+// through its GlobalCIDRs; others are left out with a warning),
 // delete the copy with the host's grace period and then release the host
 // pod as a kubelet would, delete an orphan, or fail a host pod whose copy
 // vanished. translate.MemberPod translates the pod: scheduling
 // constraints of the host dropped for those of the
-// kosmos.io/member-scheduling annotation, the leaf toleration and priority
-// class dropped, and the projected API token replaced by a Secret with
-// the host's token for the same ServiceAccount, the host's CA and
-// namespace, so in-cluster clients in the member talk to the host's API
-// server (hostAPIEndpoint) as they would in the host.
+// kosmos.io/member-scheduling annotation (tolerations only of the keys
+// the Cluster's tree.memberTolerations allows, never of control-plane
+// taints; no selection of control-plane nodes; a OneToOne copy never
+// pinned to a member node whose taints it does not tolerate), the leaf
+// toleration and priority class dropped, the pod run under an account
+// the tree created
+// (kosmos-sa-<sa>, never the member's own), and the projected API token
+// replaced by a Secret with the host's token for the same ServiceAccount
+// bound to the host pod, the host's CA and namespace, so in-cluster
+// clients in the member talk to the host's API server (hostAPIEndpoint)
+// as they would in the host; without that endpoint, the volume keeps no
+// token at all.
 //
 // # Seams
 //
@@ -60,7 +70,12 @@
 // app.kubernetes.io/managed-by=kosmos-tree, and a member pod names the UID
 // of the host pod it copies. Objects without the label are never updated
 // or deleted: a member pod of the same name is reported in an event and
-// left alone; a ConfigMap or Secret of the same name is not overwritten.
+// left alone; a ConfigMap, Secret or ServiceAccount of the same name is
+// not overwritten (the pod is refused). In the host, a node of a virtual
+// node's name that is not the tree's for that cluster is never updated
+// nor its Lease renewed; volumes are deleted under UID preconditions. The
+// prefix kosmos-sa- is the tree's in members (translate.Reserved): host
+// objects under it are never copied, and pods that name them are refused.
 // Copies no synced pod references are collected on every pass; a claim
 // copy goes with its host claim.
 //

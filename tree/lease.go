@@ -28,8 +28,9 @@ func (c *Controller) renewLease(ctx context.Context, node string) error {
 
 // RenewNodeLease creates or renews node's Lease in kube-node-lease (held
 // by the node, LeaseDuration), as a kubelet's heartbeat; owner and labels
-// are set when the Lease is created. A conflicting renewal is no error:
-// another renewal just happened.
+// are set when the Lease is created, and an existing Lease that lacks
+// those labels is someone else's: it is not renewed (an error says so). A
+// conflicting renewal is no error: another renewal just happened.
 func RenewNodeLease(ctx context.Context, cs kubernetes.Interface, node string, owner *metav1.OwnerReference, labels map[string]string) error {
 	leases := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	now := metav1.NewMicroTime(time.Now())
@@ -48,6 +49,8 @@ func RenewNodeLease(ctx context.Context, cs kubernetes.Interface, node string, o
 		if apierrors.IsAlreadyExists(err) {
 			err = nil
 		}
+	case err == nil && !hasLabels(l.Labels, labels):
+		return fmt.Errorf("lease of %s: it lacks the labels %v, so it is not this renewer's; left alone", node, labels)
 	case err == nil:
 		l.Spec.RenewTime, l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &now, &node, &secs
 		_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
@@ -59,4 +62,14 @@ func RenewNodeLease(ctx context.Context, cs kubernetes.Interface, node string, o
 		return fmt.Errorf("lease of %s: %w", node, err)
 	}
 	return nil
+}
+
+// hasLabels tells whether have holds every label of want.
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
 }

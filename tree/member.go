@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
-	"kosmos.io/kosmos/internal/globalip"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree/translate"
 )
@@ -46,7 +45,7 @@ type memberSync struct {
 	host HostPods
 
 	cluster atomic.Pointer[v1alpha1.Cluster]
-	gm      atomic.Pointer[globalip.Map]
+	net     atomic.Pointer[translate.MemberNetwork] // pod CIDRs and GlobalCIDRs
 
 	all, own   informers.SharedInformerFactory // everything; the tree's own copies
 	podLister  corelisters.PodLister
@@ -100,14 +99,15 @@ func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, vers
 	return m, nil
 }
 
-// setCluster takes the latest Cluster object (mode, endpoint, mappings).
+// setCluster takes the latest Cluster object (mode, endpoint, pod CIDRs,
+// mappings).
 func (m *memberSync) setCluster(cl *v1alpha1.Cluster) {
 	m.cluster.Store(cl.DeepCopy())
-	gm, err := globalip.Parse(cl.Spec.GlobalCIDRs)
+	net, err := translate.ParseMemberNetwork(&cl.Spec)
 	if err != nil {
-		m.ctl.Log.Warn("cluster global CIDRs", "cluster", cl.Name, "err", err)
+		m.ctl.Log.Warn("cluster pod and global CIDRs", "cluster", cl.Name, "err", err)
 	}
-	m.gm.Store(&gm)
+	m.net.Store(&net)
 }
 
 // informers makes the member's informers and listers (started by start):

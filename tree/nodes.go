@@ -150,6 +150,9 @@ func (c *Controller) reach(ctx context.Context, cl *v1alpha1.Cluster) (*memberSy
 // health and leases; it returns the names of the virtual nodes the member
 // wants.
 func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster) (names []string, err error) {
+	if err := translate.CheckClusterName(cl.Name); err != nil {
+		return nil, err
+	}
 	m, probeErr := c.reach(ctx, cl)
 	if m == nil {
 		return nil, probeErr
@@ -205,6 +208,9 @@ func (c *Controller) apply(ctx context.Context, n *corev1.Node, cond *corev1.Nod
 	if err != nil { // not in the cache: create, or find it was just created
 		return c.createNode(ctx, n, cond)
 	}
+	if err := ownNode(have, n.Labels[LabelCluster]); err != nil {
+		return err
+	}
 	nodes := c.hostCS.CoreV1().Nodes()
 	up, changed := translate.NodeUpdate(n, have)
 	if changed {
@@ -229,7 +235,13 @@ func (c *Controller) createNode(ctx context.Context, n *corev1.Node, cond *corev
 	nodes := c.hostCS.CoreV1().Nodes()
 	created, err := nodes.Create(ctx, n, metav1.CreateOptions{FieldManager: FieldManager})
 	if apierrors.IsAlreadyExists(err) {
-		return nil // created by the previous pass; the cache will show it
+		// Created by the previous pass (the cache will show it), or a node
+		// that is not the tree's: never to be updated nor its Lease renewed.
+		have, err := nodes.Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		return ownNode(have, n.Labels[LabelCluster])
 	}
 	if err != nil {
 		return err
@@ -238,6 +250,18 @@ func (c *Controller) createNode(ctx context.Context, n *corev1.Node, cond *corev
 	c.Log.Info("virtual node created", "node", n.Name)
 	_, err = nodes.UpdateStatus(ctx, created, metav1.UpdateOptions{FieldManager: FieldManager})
 	return err
+}
+
+// errNodeTaken says a host node has a virtual node's name but is not the
+// tree's node for that cluster: it is left alone, its Lease too.
+var errNodeTaken = errors.New("a node of this name exists that the tree did not create for this cluster; it is left alone and its Lease is not renewed")
+
+// ownNode checks that host node n is the tree's virtual node of cluster.
+func ownNode(n *corev1.Node, cluster string) error {
+	if n.Labels[LabelManagedBy] != ManagedBy || n.Labels[LabelCluster] != cluster {
+		return fmt.Errorf("host node %s (managed-by %q, cluster %q): %w", n.Name, n.Labels[LabelManagedBy], n.Labels[LabelCluster], errNodeTaken)
+	}
+	return nil
 }
 
 // writeClusterStatus writes cl's status when the pass changed it.

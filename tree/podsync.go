@@ -19,6 +19,7 @@ const (
 	ReasonNameTaken       = "MemberNameTaken"
 	ReasonBadTranslation  = "MemberPodRefused"
 	ReasonMissingNode     = "MemberNodeMissing"
+	ReasonAddressRefused  = "MemberAddressRefused"
 	reasonDependencyError = "DependencySyncFailed"
 )
 
@@ -129,15 +130,19 @@ func (m *memberSync) absent(ctx context.Context, hp *corev1.Pod) error {
 	return nil
 }
 
-// options say how hp becomes a member pod in this member's mode and with
-// its host endpoint.
+// options say how hp becomes a member pod in this member's mode (with the
+// taints of the member node a OneToOne copy is pinned to), with its host
+// endpoint and the tolerations it allows.
 func (m *memberSync) options(hp *corev1.Pod) (translate.PodOptions, error) {
 	cl := m.cluster.Load()
-	o := translate.PodOptions{VirtualNode: hp.Spec.NodeName, Owner: m.owner}
+	o := translate.PodOptions{VirtualNode: hp.Spec.NodeName, Owner: m.owner, MemberTolerations: cl.Spec.Tree.MemberTolerations}
 	if cl.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
 		o.MemberNode = m.host.MemberNodeOf(hp.Spec.NodeName)
 		if o.MemberNode == "" {
 			return o, fmt.Errorf("virtual node %s names no member node", hp.Spec.NodeName)
+		}
+		if n, err := m.nodes.Get(o.MemberNode); err == nil {
+			o.MemberNodeTaints = n.Spec.Taints
 		}
 	}
 	o.HostAPIHost, o.HostAPIPort = translate.SplitEndpoint(cl.Spec.HostAPIEndpoint)
@@ -203,11 +208,17 @@ func (m *memberSync) carryDown(ctx context.Context, hp, mp *corev1.Pod, o transl
 }
 
 // syncStatus writes the member pod's status onto the host pod when it
-// differs from what the host shows.
+// differs from what the host shows. Addresses the member may not report
+// (translate.HostStatus) are left out, and a warning names them.
 func (m *memberSync) syncStatus(ctx context.Context, hp, mp *corev1.Pod) error {
-	want := translate.HostStatus(mp, &hp.Status, *m.gm.Load())
+	want, refused := translate.HostStatus(mp, &hp.Status, *m.net.Load())
 	if equality.Semantic.DeepEqual(hp.Status, want) {
 		return nil
+	}
+	if len(refused) > 0 {
+		m.host.Event(hp, corev1.EventTypeWarning, ReasonAddressRefused, fmt.Sprintf(
+			"member cluster %s reported addresses %v for pod %s/%s that lie outside its pod CIDRs %v (or are no unicast host address); they are not written to the host",
+			m.name, refused, hp.Namespace, hp.Name, m.cluster.Load().Spec.PodCIDRs))
 	}
 	up := hp.DeepCopy()
 	up.Status = want

@@ -228,10 +228,10 @@ func steps(t *testing.T) func(name string, f func(t *testing.T)) {
 // OneToOne), real control planes; the test plays the members' kubelets.
 func TestPodSync(t *testing.T) {
 	a := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-a"}, Spec: v1alpha1.ClusterObjectSpec{
-		HostAPIEndpoint: "https://10.0.0.10:6443", GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"},
+		HostAPIEndpoint: "https://10.0.0.10:6443", GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"}, PodCIDRs: []string{"10.244.0.0/16"},
 		Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}}
 	b := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-b"}, Spec: v1alpha1.ClusterObjectSpec{
-		Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeOneToOne}}}
+		PodCIDRs: []string{"10.50.0.0/16"}, Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeOneToOne}}}
 	w := newWorld(t, nil, a, b)
 	ctx := context.Background()
 	ma, mb, h := w.members["member-a"], w.members["member-b"], w.hostCS
@@ -242,10 +242,11 @@ func TestPodSync(t *testing.T) {
 	step := steps(t)
 	zero := int64(0)
 	var hp, mp *corev1.Pod // web-0 in the host and in member-a
+	var hostToken string   // the host token web-0's copy was given
 
 	step("virtual nodes, Cluster objects and leases", func(t *testing.T) {
 		waitFor(t, "virtual nodes Ready", func() error {
-			for _, n := range []string{"kosmos-member-a", "kosmos-member-b-b1", "kosmos-member-b-b2"} {
+			for _, n := range []string{"kosmos-member-a", "kosmos-member-b.b1", "kosmos-member-b.b2"} {
 				if err := wantReady(ctx, h, n, corev1.ConditionTrue)(); err != nil {
 					return err
 				}
@@ -300,7 +301,7 @@ func TestPodSync(t *testing.T) {
 		if mp.Annotations[translate.AnnotationHostPodUID] != string(hp.UID) || mp.Labels[tree.LabelManagedBy] != tree.ManagedBy || mp.Spec.NodeName != "" {
 			t.Errorf("member pod marks: %v %v node %q", mp.Labels, mp.Annotations, mp.Spec.NodeName)
 		}
-		if v := mp.Spec.Volumes[0]; v.Secret == nil || v.Secret.SecretName != "kosmos-sa-web" {
+		if v := mp.Spec.Volumes[0]; v.Secret == nil || v.Secret.SecretName != translate.TokenSecretName(hp.UID) {
 			t.Errorf("API token volume not replaced: %+v", v)
 		}
 		if env := mp.Spec.Containers[0].Env; len(env) != 3 || env[1].Value != "10.0.0.10" || env[2].Value != "6443" {
@@ -316,14 +317,14 @@ func TestPodSync(t *testing.T) {
 		}
 		_, err = ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{})
 		must(t, err)
-		_, err = ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+		_, err = ma.CoreV1().ServiceAccounts("shop").Get(ctx, translate.MemberAccountName("web"), metav1.GetOptions{})
 		must(t, err)
 	})
 
 	step("the token Secret authenticates as the host's account", func(t *testing.T) {
 		// The token Secret makes the member pod the host's shop/web: the host
 		// API server says so.
-		tok, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
+		tok, err := ma.CoreV1().Secrets("shop").Get(ctx, translate.TokenSecretName(hp.UID), metav1.GetOptions{})
 		must(t, err)
 		if string(tok.Data["namespace"]) != "shop" || string(tok.Data["ca.crt"]) != string(w.env.Cluster("host").Config.CAData) {
 			t.Error("token Secret: wrong namespace or CA")
@@ -335,6 +336,77 @@ func TestPodSync(t *testing.T) {
 		if got := who.Status.UserInfo.Username; got != "system:serviceaccount:shop:web" {
 			t.Errorf("the synced token authenticates to the host as %q", got)
 		}
+		// It is bound to the host pod (so it dies with it; see below).
+		if got := who.Status.UserInfo.Extra["authentication.kubernetes.io/pod-uid"]; len(got) != 1 || got[0] != string(hp.UID) {
+			t.Errorf("the synced token is not bound to the host pod: pod-uid %v", got)
+		}
+		hostToken = string(tok.Data["token"])
+	})
+
+	step("the pod's token is renewed while the pod lives", func(t *testing.T) {
+		// A token Secret near its expiry (forged here) gets a fresh token,
+		// bound to the same pod.
+		name := translate.TokenSecretName(hp.UID)
+		tok, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+		must(t, err)
+		tok.Annotations[tree.AnnotationTokenExpires] = time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+		_, err = ma.CoreV1().Secrets("shop").Update(ctx, tok, metav1.UpdateOptions{})
+		must(t, err)
+		waitFor(t, "a renewed token", func() error {
+			got, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if exp, _ := time.Parse(time.RFC3339, got.Annotations[tree.AnnotationTokenExpires]); time.Until(exp) < 30*time.Minute || string(got.Data["token"]) == hostToken {
+				return fmt.Errorf("not renewed: expires %s", got.Annotations[tree.AnnotationTokenExpires])
+			}
+			hostToken = string(got.Data["token"])
+			return nil
+		})
+		who, err := h.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: hostToken}}, metav1.CreateOptions{})
+		must(t, err)
+		if got := who.Status.User.Extra["authentication.kubernetes.io/pod-uid"]; !who.Status.Authenticated || len(got) != 1 || got[0] != string(hp.UID) {
+			t.Errorf("the renewed token: authenticated %v, bound to %v", who.Status.Authenticated, got)
+		}
+	})
+
+	step("the token Secrets' prefix is reserved", func(t *testing.T) {
+		// A host Secret named like the token Secret never overwrites it, and
+		// a pod that names one is refused.
+		name := translate.TokenSecretName(hp.UID)
+		before, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+		must(t, err)
+		_, err = h.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name},
+			StringData: map[string]string{"token": "forged", "ca.crt": "forged"}}, metav1.CreateOptions{})
+		must(t, err)
+		forged := hostPod("shop", "forger", "kosmos-member-a")
+		forged.Spec.Volumes = append(forged.Spec.Volumes, corev1.Volume{Name: "f", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name}}})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, forged, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a refusal event on the pod that names a reserved Secret", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=forger"})
+			if err != nil || len(evs.Items) == 0 || evs.Items[0].Reason != tree.ReasonBadTranslation || !strings.Contains(evs.Items[0].Message, "reserved") {
+				return fmt.Errorf("no refusal event (%v)", err)
+			}
+			return nil
+		})
+		// The host Secret changes again (its copy would be queued now).
+		sec, err := h.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+		must(t, err)
+		sec.Data["token"] = []byte("forged again")
+		_, err = h.CoreV1().Secrets("shop").Update(ctx, sec, metav1.UpdateOptions{})
+		must(t, err)
+		time.Sleep(time.Second)
+		after, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
+		must(t, err)
+		if string(after.Data["token"]) != string(before.Data["token"]) || string(after.Data["ca.crt"]) != string(before.Data["ca.crt"]) {
+			t.Error("a host Secret under the reserved prefix overwrote the token Secret")
+		}
+		if _, err := ma.CoreV1().Pods("shop").Get(ctx, "forger", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the pod that names a reserved Secret reached the member (%v)", err)
+		}
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "forger", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		must(t, h.CoreV1().Secrets("shop").Delete(ctx, name, metav1.DeleteOptions{}))
 	})
 
 	step("status up at the global IP", func(t *testing.T) {
@@ -352,6 +424,58 @@ func TestPodSync(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	step("member-scheduling may not reach the member's control planes", func(t *testing.T) {
+		p := hostPod("shop", "climber", "kosmos-member-a")
+		p.Annotations = map[string]string{translate.AnnotationMemberScheduling: `{"nodeSelector":{"node-role.kubernetes.io/control-plane":""},` +
+			`"tolerations":[{"key":"node-role.kubernetes.io/control-plane","operator":"Exists","effect":"NoSchedule"}]}`}
+		_, err := h.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a refusal event", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=climber,reason=" + tree.ReasonBadTranslation})
+			if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "control-plane") {
+				return fmt.Errorf("no refusal event (%v)", err)
+			}
+			return nil
+		})
+		if _, err := ma.CoreV1().Pods("shop").Get(ctx, "climber", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the pod reached the member (%v)", err)
+		}
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "climber", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+	})
+
+	step("a pod IP outside the member's pod CIDRs never reaches the host", func(t *testing.T) {
+		// A compromised member claims the host's API Service address for a
+		// pod: the host pod runs, without that address, and a warning says so.
+		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "liar", "kosmos-member-a"), metav1.CreateOptions{})
+		must(t, err)
+		var lp *corev1.Pod
+		waitFor(t, "liar in member-a", func() error { lp, err = ma.CoreV1().Pods("shop").Get(ctx, "liar", metav1.GetOptions{}); return err })
+		must(t, runPod(ctx, ma, lp, "a1", "10.96.0.1"))
+		waitFor(t, "the refusal event", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=liar,reason=" + tree.ReasonAddressRefused})
+			if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "10.96.0.1") {
+				return fmt.Errorf("no %s event naming the address (%v)", tree.ReasonAddressRefused, err)
+			}
+			return nil
+		})
+		waitFor(t, "liar Running in the host", func() error {
+			got, err := h.CoreV1().Pods("shop").Get(ctx, "liar", metav1.GetOptions{})
+			if err == nil && got.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("phase %s", got.Status.Phase)
+			}
+			return err
+		})
+		if got, err := h.CoreV1().Pods("shop").Get(ctx, "liar", metav1.GetOptions{}); err != nil || got.Status.PodIP != "" || len(got.Status.PodIPs) != 0 {
+			t.Errorf("the host pod shows the member's forged address (%v)", err)
+		}
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "liar", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		waitFor(t, "liar's copy to terminate", deleted(func() (metav1.Object, error) { return ma.CoreV1().Pods("shop").Get(ctx, "liar", metav1.GetOptions{}) }))
+		// The member's kubelet is done with it (its account is then unused).
+		if err := ma.CoreV1().Pods("shop").Delete(ctx, "liar", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
 	})
 
 	step("a second Cluster object for the same member leaves its pods alone", func(t *testing.T) {
@@ -420,23 +544,36 @@ func TestPodSync(t *testing.T) {
 		waitFor(t, "the host pod to go", gone(func() error { _, err := h.CoreV1().Pods("shop").Get(ctx, "web-0", metav1.GetOptions{}); return err }))
 	})
 
+	step("the pod's token dies with the host pod", func(t *testing.T) {
+		// Bound to web-0, the token the member held no longer authenticates,
+		// though it has most of its hour left (once the API server's 10 s
+		// cache of good tokens lets go of it).
+		waitFor(t, "the token of the deleted host pod to stop authenticating", func() error {
+			rev, err := h.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: hostToken}}, metav1.CreateOptions{})
+			if err == nil && rev.Status.Authenticated {
+				return fmt.Errorf("it still authenticates as %q", rev.Status.User.Username)
+			}
+			return err
+		})
+	})
+
 	step("unused copies collected, the claim follows its host claim", func(t *testing.T) {
-		for _, get := range []func() error{
-			func() error {
+		for what, get := range map[string]func() error{
+			"ConfigMap web-config": func() error {
 				_, err := ma.CoreV1().ConfigMaps("shop").Get(ctx, "web-config", metav1.GetOptions{})
 				return err
 			},
-			func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); return err },
-			func() error {
-				_, err := ma.CoreV1().Secrets("shop").Get(ctx, "kosmos-sa-web", metav1.GetOptions{})
+			"Secret db": func() error { _, err := ma.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); return err },
+			"the token Secret": func() error {
+				_, err := ma.CoreV1().Secrets("shop").Get(ctx, translate.TokenSecretName(hp.UID), metav1.GetOptions{})
 				return err
 			},
-			func() error {
-				_, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+			"the tree's ServiceAccount": func() error {
+				_, err := ma.CoreV1().ServiceAccounts("shop").Get(ctx, translate.MemberAccountName("web"), metav1.GetOptions{})
 				return err
 			},
 		} {
-			waitFor(t, "unused copies to be collected", gone(get))
+			waitFor(t, "the unused copy "+what+" to be collected", gone(get))
 		}
 		if _, err := ma.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "web-data", metav1.GetOptions{}); err != nil {
 			t.Errorf("the member's claim went while the host claim exists: %v", err)
@@ -450,7 +587,7 @@ func TestPodSync(t *testing.T) {
 	})
 
 	step("OneToOne: on the mirrored node; a vanished copy fails the host pod", func(t *testing.T) {
-		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "batch-0", "kosmos-member-b-b2"), metav1.CreateOptions{})
+		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "batch-0", "kosmos-member-b.b2"), metav1.CreateOptions{})
 		must(t, err)
 		var bp *corev1.Pod
 		waitFor(t, "the pod on member node b2", func() error {
@@ -477,6 +614,92 @@ func TestPodSync(t *testing.T) {
 			}
 			return err
 		})
+	})
+
+	step("OneToOne: a pod bound to a tainted member node's mirror is refused", func(t *testing.T) {
+		// b2 becomes a control plane: a host pod bound to its virtual node
+		// (nodeName set by hand, past every scheduler) does not reach it.
+		n, err := mb.CoreV1().Nodes().Get(ctx, "b2", metav1.GetOptions{})
+		must(t, err)
+		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule})
+		_, err = mb.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		must(t, err)
+		time.Sleep(time.Second) // the member's node cache
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "intruder", "kosmos-member-b.b2"), metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a refusal event", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=intruder,reason=" + tree.ReasonBadTranslation})
+			if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "node-role.kubernetes.io/control-plane") {
+				return fmt.Errorf("no refusal event (%v)", err)
+			}
+			return nil
+		})
+		if _, err := mb.CoreV1().Pods("shop").Get(ctx, "intruder", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the pod was pinned to the member's control plane (%v)", err)
+		}
+		must(t, h.CoreV1().Pods("shop").Delete(ctx, "intruder", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+	})
+
+	step("a member's own ServiceAccount never lends its token to a host pod", func(t *testing.T) {
+		// member-b (no host endpoint) has its own shop/web with a token
+		// Secret. The copy of a host pod of account web runs under the
+		// tree's account, its API volume without a token, and a pod that
+		// mounts the member's token Secret (by a host token Secret of the
+		// same name) is refused.
+		_, err := mb.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) { // the tree made it (before accounts of its own): the member takes it over
+			own, gerr := mb.CoreV1().ServiceAccounts("shop").Get(ctx, "web", metav1.GetOptions{})
+			must(t, gerr)
+			own.Labels = nil
+			_, err = mb.CoreV1().ServiceAccounts("shop").Update(ctx, own, metav1.UpdateOptions{})
+		}
+		must(t, err)
+		_, err = mb.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-token",
+			Annotations: map[string]string{corev1.ServiceAccountNameKey: "web"}}, Type: corev1.SecretTypeServiceAccountToken}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "borrower", "kosmos-member-b.b1"), metav1.CreateOptions{})
+		must(t, err)
+		var cp *corev1.Pod
+		waitFor(t, "borrower in member-b", func() error { cp, err = mb.CoreV1().Pods("shop").Get(ctx, "borrower", metav1.GetOptions{}); return err })
+		if cp.Spec.ServiceAccountName == "web" || cp.Spec.AutomountServiceAccountToken == nil || *cp.Spec.AutomountServiceAccountToken {
+			t.Errorf("the copy runs under account %q (automount %v)", cp.Spec.ServiceAccountName, cp.Spec.AutomountServiceAccountToken)
+		}
+		sa, err := mb.CoreV1().ServiceAccounts("shop").Get(ctx, cp.Spec.ServiceAccountName, metav1.GetOptions{})
+		if err != nil || sa.Labels[tree.LabelManagedBy] != tree.ManagedBy || sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+			t.Errorf("the copy's account is not the tree's own: %v", err)
+		}
+		for _, v := range cp.Spec.Volumes {
+			if v.Secret != nil && v.Secret.SecretName == "web-token" {
+				t.Errorf("volume %s mounts the member's token Secret", v.Name)
+			}
+			if v.Projected != nil {
+				for _, src := range v.Projected.Sources {
+					if src.ServiceAccountToken != nil {
+						t.Errorf("volume %s projects a member token", v.Name)
+					}
+				}
+			}
+		}
+		_, err = h.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-token",
+			Annotations: map[string]string{corev1.ServiceAccountNameKey: "web"}}, Type: corev1.SecretTypeServiceAccountToken}, metav1.CreateOptions{})
+		must(t, err)
+		legacy := hostPod("shop", "legacy", "kosmos-member-b.b1")
+		legacy.Spec.Volumes = append(legacy.Spec.Volumes, corev1.Volume{Name: "t", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "web-token"}}})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, legacy, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "a refusal event on the pod that mounts the member's token Secret", func() error {
+			evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=legacy"})
+			if err != nil || len(evs.Items) == 0 || !strings.Contains(evs.Items[0].Message, "did not create") {
+				return fmt.Errorf("no refusal event (%v)", err)
+			}
+			return nil
+		})
+		if _, err := mb.CoreV1().Pods("shop").Get(ctx, "legacy", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the pod that mounts the member's token Secret reached the member (%v)", err)
+		}
+		for _, n := range []string{"borrower", "legacy"} {
+			must(t, h.CoreV1().Pods("shop").Delete(ctx, n, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		}
 	})
 
 	step("a member pod of the same name the tree did not create is left alone", func(t *testing.T) {
@@ -524,15 +747,15 @@ func TestPodSync(t *testing.T) {
 		// The controller stops; meanwhile one host pod is deleted and one
 		// created. The new controller deletes the orphan, creates the new
 		// pod once, and duplicates nothing.
-		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "keep-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		_, err := h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "keep-0", "kosmos-member-b.b1"), metav1.CreateOptions{})
 		must(t, err)
 		waitFor(t, "keep-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{}); return err })
-		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "orphan-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "orphan-0", "kosmos-member-b.b1"), metav1.CreateOptions{})
 		must(t, err)
 		waitFor(t, "orphan-0 in member-b", func() error { _, err := mb.CoreV1().Pods("shop").Get(ctx, "orphan-0", metav1.GetOptions{}); return err })
 		w.stop()
 		must(t, h.CoreV1().Pods("shop").Delete(ctx, "orphan-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
-		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "late-0", "kosmos-member-b-b1"), metav1.CreateOptions{})
+		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "late-0", "kosmos-member-b.b1"), metav1.CreateOptions{})
 		must(t, err)
 		keep, err := mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
 		must(t, err)
@@ -557,13 +780,13 @@ func TestPodSync(t *testing.T) {
 		// host pod deleted during the outage is deleted in member-b once it
 		// is back.
 		must(t, w.env.Cluster("member-b").Pause())
-		waitFor(t, "member-b's nodes NotReady", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionUnknown))
+		waitFor(t, "member-b's nodes NotReady", wantReady(ctx, h, "kosmos-member-b.b1", corev1.ConditionUnknown))
 		if st, _ := nodeReady(ctx, h, "kosmos-member-a"); st != corev1.ConditionTrue {
 			t.Errorf("member-a's node went %s during member-b's outage", st)
 		}
 		must(t, h.CoreV1().Pods("shop").Delete(ctx, "keep-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
 		must(t, w.env.Cluster("member-b").Resume())
-		waitFor(t, "member-b's nodes Ready again", wantReady(ctx, h, "kosmos-member-b-b1", corev1.ConditionTrue))
+		waitFor(t, "member-b's nodes Ready again", wantReady(ctx, h, "kosmos-member-b.b1", corev1.ConditionTrue))
 		waitFor(t, "keep-0 deleted in member-b after the outage", deleted(func() (metav1.Object, error) {
 			return mb.CoreV1().Pods("shop").Get(ctx, "keep-0", metav1.GetOptions{})
 		}))
@@ -623,12 +846,12 @@ func TestStorageBothWays(t *testing.T) {
 
 		waitFor(t, "the host claim bound to the reflected volume", func() error {
 			c, err := h.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data", metav1.GetOptions{})
-			if err == nil && (c.Spec.VolumeName != "kosmos-member-a-pvc-a1-1" || c.Status.Phase != corev1.ClaimBound || c.Status.Capacity.Storage().String() != "2Gi") {
+			if err == nil && (c.Spec.VolumeName != "kosmos-member-a.pvc-a1-1" || c.Status.Phase != corev1.ClaimBound || c.Status.Capacity.Storage().String() != "2Gi") {
 				return fmt.Errorf("host claim: volume %q phase %s capacity %v", c.Spec.VolumeName, c.Status.Phase, c.Status.Capacity)
 			}
 			return err
 		})
-		pv, err := h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
+		pv, err := h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a.pvc-a1-1", metav1.GetOptions{})
 		must(t, err)
 		if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != hc.UID || pv.Status.Phase != corev1.VolumeBound ||
 			pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain ||
@@ -640,7 +863,7 @@ func TestStorageBothWays(t *testing.T) {
 	step("the reflection goes with the host claim", func(t *testing.T) {
 		must(t, h.CoreV1().PersistentVolumeClaims("shop").Delete(ctx, "data", metav1.DeleteOptions{}))
 		waitFor(t, "the reflection to go with the host claim", deleted(func() (metav1.Object, error) {
-			return h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a-pvc-a1-1", metav1.GetOptions{})
+			return h.CoreV1().PersistentVolumes().Get(ctx, "kosmos-member-a.pvc-a1-1", metav1.GetOptions{})
 		}))
 		if _, err := ma.CoreV1().PersistentVolumes().Get(ctx, "pvc-a1-1", metav1.GetOptions{}); err != nil {
 			t.Errorf("the member's own volume was touched: %v", err)

@@ -58,6 +58,8 @@ func (c *Controller) writeHostPV(ctx context.Context, want *corev1.PersistentVol
 		c.Log.Info("volume reflected in the host", "volume", want.Name)
 	case err != nil:
 		return err
+	case have.Annotations[translate.AnnotationMemberVolume] != want.Annotations[translate.AnnotationMemberVolume]:
+		return fmt.Errorf("host volume %s reflects %q, not %q: left alone", want.Name, have.Annotations[translate.AnnotationMemberVolume], want.Annotations[translate.AnnotationMemberVolume])
 	case !equality.Semantic.DeepEqual(have.Spec.ClaimRef, want.Spec.ClaimRef) || !maps.Equal(have.Labels, want.Labels):
 		up := have.DeepCopy()
 		up.Spec.ClaimRef, up.Labels = want.Spec.ClaimRef, want.Labels
@@ -112,9 +114,19 @@ func (m *memberSync) collectVolumes(ctx context.Context) error {
 		if (err == nil && hc.UID == ref.UID && hc.DeletionTimestamp == nil) || (err != nil && !apierrors.IsNotFound(err)) {
 			continue
 		}
-		if err := m.ctl.hostCS.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove host volume %s: %w", pv.Name, err))
-		}
+		errs = append(errs, m.ctl.removeHostPV(ctx, pv))
 	}
 	return errors.Join(errs...)
+}
+
+// removeHostPV deletes the reflected volume pv, only if it is still the
+// object of that UID: a volume recreated under the name since (by anyone)
+// is never deleted for it.
+func (c *Controller) removeHostPV(ctx context.Context, pv *corev1.PersistentVolume) error {
+	uid := pv.UID
+	err := c.hostCS.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("remove host volume %s: %w", pv.Name, err)
+	}
+	return nil
 }

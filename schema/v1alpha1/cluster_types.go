@@ -83,6 +83,12 @@ type ClusterObjectSpec struct {
 	// IPs reported to the host are the addresses other clusters can reach.
 	// +optional
 	GlobalCIDRs map[string]string `json:"globalCIDRs,omitempty"`
+
+	// PodCIDRs are the member's pod ranges as the topology states them. A
+	// pod IP the member reports is written to the host pod only when one of
+	// them holds it; with none, no member pod IP reaches the host.
+	// +optional
+	PodCIDRs []string `json:"podCIDRs,omitempty"`
 }
 
 // ObjectStatus is the kstatus-compatible status of a desired-state object.

@@ -354,6 +354,15 @@ type TreeSpec struct {
 	// kosmos.io/leaf=true:NoSchedule.
 	// +optional
 	NodeTaints []Taint `json:"nodeTaints,omitempty"`
+
+	// MemberTolerations are the taint keys of this member that pods from
+	// the host may tolerate (in their spec or their kosmos.io/member-scheduling
+	// annotation); none by default. A pod whose annotation tolerates
+	// another key is refused; other tolerations of its spec are dropped in
+	// the member. The empty key and the control-plane keys
+	// (node-role.kubernetes.io/control-plane, /master) are never allowed.
+	// +optional
+	MemberTolerations []string `json:"memberTolerations,omitempty"`
 }
 
 // TaintEffect is the effect of a taint.

@@ -34,8 +34,11 @@ const (
 	// OriginHost is the value of LabelOrigin on member pods copied from the
 	// host.
 	OriginHost = "host"
-	// TokenSecretPrefix starts the name of the Secret that carries a host
-	// ServiceAccount's token, the host's CA and the namespace in a member.
+	// TokenSecretPrefix starts the names the tree reserves in members: the
+	// Secrets that carry a host pod's token, the host's CA and the
+	// namespace (TokenSecretName), and the accounts copies run under
+	// (MemberAccountName). Host Secrets and ConfigMaps of such names are
+	// never copied (Reserved).
 	TokenSecretPrefix = "kosmos-sa-"
 )
 

@@ -12,8 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"kosmos.io/kosmos/internal/globalip"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // MemberScheduling is what AnnotationMemberScheduling carries.
@@ -36,6 +35,12 @@ type PodOptions struct {
 	HostAPIHost, HostAPIPort string
 	// Owner is the LabelOwner value of the member sync (OwnerID).
 	Owner string
+	// MemberTolerations are the taint keys pods may tolerate in the member
+	// (the Cluster's tree.memberTolerations); see scheduling.go.
+	MemberTolerations []string
+	// MemberNodeTaints are the taints of MemberNode (OneToOne): the copy is
+	// pinned there past the member's scheduler, so MemberPod checks them.
+	MemberNodeTaints []corev1.Taint
 }
 
 // OwnerID identifies the member sync of Cluster cluster in the host whose
@@ -46,26 +51,47 @@ func OwnerID(hostID, cluster string) string {
 }
 
 // TokenSecretName is the member Secret that stands in for the projected
-// token of host ServiceAccount sa.
-func TokenSecretName(sa string) string { return TokenSecretPrefix + sa }
+// token of the host pod of UID uid: one per pod, for the token in it is
+// bound to that pod (it stops working when the pod is gone).
+func TokenSecretName(uid types.UID) string {
+	sum := sha256.Sum256([]byte(uid))
+	return TokenSecretPrefix + hex.EncodeToString(sum[:10])
+}
+
+// MemberAccountName is the member ServiceAccount a copy of a pod of host
+// ServiceAccount sa runs under: one the tree creates (under the reserved
+// prefix), never an account of the member's own, whose identity (tokens,
+// image pull Secrets, what CSI drivers and policies grant it) a host pod
+// must not borrow.
+func MemberAccountName(sa string) string { return TokenSecretPrefix + sa }
 
 // MemberPod translates host pod hp into the pod to create in the member:
 // same namespace and name; ownership marks; nodeName cleared or set to the
 // mirrored node; host scheduling constraints replaced by the member-side
-// ones of AnnotationMemberScheduling (none when absent); the leaf
-// toleration and the priority class dropped; the projected API token
-// replaced by a Secret carrying the host's token for the same
-// ServiceAccount and KUBERNETES_SERVICE_HOST/PORT aimed at the host (when
-// the host's endpoint is known). hp is not modified. The error names what
+// ones of AnnotationMemberScheduling (none when absent; bounded as
+// scheduling.go says); the leaf toleration, tolerations the member does
+// not allow and the priority class dropped; run under the tree's own
+// member account (MemberAccountName); the projected API token replaced by
+// a Secret carrying the host's token for the same ServiceAccount, bound
+// to hp (TokenSecretName), and
+// KUBERNETES_SERVICE_HOST/PORT aimed at the host when the host's endpoint
+// is known, dropped (CA and namespace kept) when it is not. hp is not
+// modified. The error names what
 // cannot be carried over (a malformed annotation, a token for another
-// audience); the pod is then not created.
+// audience, a Secret or ConfigMap under the reserved TokenSecretPrefix, a
+// toleration or node selection the member does not allow); the pod is
+// then not created.
 func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
-	var ms MemberScheduling
-	if raw, ok := hp.Annotations[AnnotationMemberScheduling]; ok {
-		dec := json.NewDecoder(strings.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&ms); err != nil {
-			return nil, fmt.Errorf("annotation %s: %v", AnnotationMemberScheduling, err)
+	ms, err := memberScheduling(hp, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := reservedRefs(hp); err != nil {
+		return nil, err
+	}
+	for _, v := range hp.Spec.Volumes {
+		if audienceToken(&v) {
+			return nil, fmt.Errorf("volume %s: projected service account tokens for an audience are not supported in member clusters (the member would issue them for its own account)", v.Name)
 		}
 	}
 	mp := &corev1.Pod{
@@ -82,7 +108,7 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	spec.NodeSelector, spec.Affinity, spec.TopologySpreadConstraints = ms.NodeSelector, ms.Affinity, ms.TopologySpreadConstraints
 	spec.SchedulerName = ""
 	spec.PriorityClassName, spec.Priority, spec.PreemptionPolicy = "", nil, nil
-	spec.Tolerations = append(memberTolerations(spec.Tolerations), ms.Tolerations...)
+	spec.Tolerations = append(allowedTolerations(memberTolerations(spec.Tolerations), o.MemberTolerations), ms.Tolerations...)
 	spec.EphemeralContainers = nil
 	f := false
 	spec.AutomountServiceAccountToken = &f
@@ -91,28 +117,75 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 		sa = "default"
 	}
 	spec.DeprecatedServiceAccount = ""
-	for i := range spec.Volumes {
-		if audienceToken(&spec.Volumes[i]) {
-			return nil, fmt.Errorf("volume %s: projected service account tokens for an audience are not supported in member clusters (the member would issue them for its own account)", spec.Volumes[i].Name)
-		}
+	spec.ServiceAccountName = MemberAccountName(sa)
+	if err := checkPinned(spec.Tolerations, o); err != nil {
+		return nil, err
 	}
-	// The host token goes only where it is used against the host: without
-	// a host API endpoint the pod keeps its projected volume, and the
-	// member's kubelet fills it for the member's account of the same name.
-	if o.HostAPIHost != "" {
-		for i := range spec.Volumes {
-			if isAPIAccess(&spec.Volumes[i]) {
-				spec.Volumes[i].VolumeSource = tokenVolume(sa, spec.Volumes[i].Projected.DefaultMode)
-			}
-		}
-		for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
-			for i := range cs {
-				cs[i].Env = withAPIEnv(cs[i].Env, o.HostAPIHost, o.HostAPIPort)
-			}
-		}
-	}
+	apiAccess(spec, hp.UID, o)
 	mp.Spec = *spec
 	return mp, nil
+}
+
+// memberScheduling reads hp's AnnotationMemberScheduling (empty when
+// absent) and refuses what the member does not allow (scheduling.go).
+func memberScheduling(hp *corev1.Pod, o PodOptions) (MemberScheduling, error) {
+	var ms MemberScheduling
+	if raw, ok := hp.Annotations[AnnotationMemberScheduling]; ok {
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ms); err != nil {
+			return ms, fmt.Errorf("annotation %s: %v", AnnotationMemberScheduling, err)
+		}
+	}
+	return ms, checkMemberScheduling(&ms, o.MemberTolerations)
+}
+
+// apiAccess rewrites the API access of the copy of host pod uid. The host
+// token goes only where it is used against the host; without a host API
+// endpoint the projected volume keeps its CA and namespace but loses its
+// token: no member token, of any account, is ever mounted into a host
+// pod.
+func apiAccess(spec *corev1.PodSpec, uid types.UID, o PodOptions) {
+	for i := range spec.Volumes {
+		switch v := &spec.Volumes[i]; {
+		case !isAPIAccess(v):
+		case o.HostAPIHost != "":
+			v.VolumeSource = tokenVolume(TokenSecretName(uid), v.Projected.DefaultMode)
+		default:
+			v.Projected.Sources = slices.DeleteFunc(v.Projected.Sources, func(s corev1.VolumeProjection) bool { return s.ServiceAccountToken != nil })
+		}
+	}
+	if o.HostAPIHost == "" {
+		return
+	}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			cs[i].Env = withAPIEnv(cs[i].Env, o.HostAPIHost, o.HostAPIPort)
+		}
+	}
+}
+
+// Reserved tells whether a Secret or ConfigMap name lies under
+// TokenSecretPrefix, which the tree keeps for its token Secrets in
+// members: a host object of such a name is never copied.
+func Reserved(name string) bool { return strings.HasPrefix(name, TokenSecretPrefix) }
+
+// reservedRefs refuses a pod that references a Secret or ConfigMap under
+// the reserved prefix: its copy would take the place of (or be taken for)
+// a token Secret the tree writes.
+func reservedRefs(hp *corev1.Pod) error {
+	d := DepsOf(hp)
+	for _, l := range []struct {
+		kind  string
+		names []string
+	}{{"Secret", d.Secrets}, {"ConfigMap", d.ConfigMaps}} {
+		for _, n := range l.names {
+			if Reserved(n) {
+				return fmt.Errorf("%s %s: names starting with %q are reserved for the tree's token Secrets in member clusters", l.kind, n, TokenSecretPrefix)
+			}
+		}
+	}
+	return nil
 }
 
 func memberLabels(in map[string]string, owner string) map[string]string {
@@ -212,9 +285,9 @@ func NeedsHostToken(hp *corev1.Pod, o PodOptions) bool {
 	return o.HostAPIHost != "" && slices.ContainsFunc(hp.Spec.Volumes, func(v corev1.Volume) bool { return isAPIAccess(&v) })
 }
 
-func tokenVolume(sa string, mode *int32) corev1.VolumeSource {
+func tokenVolume(secret string, mode *int32) corev1.VolumeSource {
 	return corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-		SecretName:  TokenSecretName(sa),
+		SecretName:  secret,
 		DefaultMode: mode,
 		Items: []corev1.KeyToPath{
 			{Key: corev1.ServiceAccountTokenKey, Path: corev1.ServiceAccountTokenKey},
@@ -265,18 +338,18 @@ func setImages(dst, src []corev1.Container) {
 }
 
 // HostStatus is the status the host pod should show for member pod mp:
-// the member's phase, conditions, container statuses, start time, hostIP
+// the member's phase, conditions, container statuses, start time, host IPs
 // and QoS, with pod IPs translated to the global addresses other clusters
-// reach (where the member's pod CIDR is mapped). Conditions the member
-// does not report (readiness gates set by host controllers) are kept from
+// reach (where the member's pod CIDR is mapped). Pod IPs outside the
+// member's pod CIDRs, and host IPs that are no unicast address, are left
+// out and returned as refused: the rest of the status still goes up (a
+// pod without an IP is no Service endpoint). Conditions the member does
+// not report (readiness gates set by host controllers) are kept from
 // have, and so is the host's PodScheduled unless the member cannot place
 // the pod.
-func HostStatus(mp *corev1.Pod, have *corev1.PodStatus, gm globalip.Map) corev1.PodStatus {
-	st := *mp.Status.DeepCopy()
-	st.PodIP = gm.ToGlobalString(st.PodIP)
-	for i := range st.PodIPs {
-		st.PodIPs[i].IP = gm.ToGlobalString(st.PodIPs[i].IP)
-	}
+func HostStatus(mp *corev1.Pod, have *corev1.PodStatus, net MemberNetwork) (st corev1.PodStatus, refused []string) {
+	st = *mp.Status.DeepCopy()
+	refused = append(net.podIPs(&st), hostIPs(&st)...)
 	// PodScheduled is the host scheduler's word (bound to the virtual
 	// node): the member's own binding does not replace it, only its
 	// failure to place the pod does (that is why the pod waits).
@@ -289,7 +362,7 @@ func HostStatus(mp *corev1.Pod, have *corev1.PodStatus, gm globalip.Map) corev1.
 		}
 	}
 	st.NominatedNodeName = have.NominatedNodeName
-	return st
+	return st, refused
 }
 
 // SplitEndpoint reads host and port from an API endpoint URL or host:port

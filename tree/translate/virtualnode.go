@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	resourcehelper "k8s.io/component-helpers/resource"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
@@ -39,7 +40,7 @@ type free struct {
 // Aggregate, one node "kosmos-<cluster>" whose allocatable is the sum over
 // the member's Ready, schedulable, selected nodes of allocatable minus the
 // requests of running pods Kosmos did not create; OneToOne, one node per
-// selected member node ("kosmos-<cluster>-<node>"), cordoned when it is and
+// selected member node ("kosmos-<cluster>.<node>"), cordoned when it is and
 // with its Ready condition, so that cordoning or losing a member node never
 // removes the pods on it. Each carries the cluster, region, zone and role
 // labels plus the topology's extra labels, the leaf taint plus the extra
@@ -68,12 +69,25 @@ func VirtualNodes(c *v1alpha1.Cluster, m Member) []*corev1.Node {
 }
 
 // VirtualNodeName is the host's name for member node node of cluster
-// (empty: the cluster's Aggregate node).
+// (empty: the cluster's Aggregate node): "kosmos-<cluster>" and
+// "kosmos-<cluster>.<node>". A cluster name is a DNS-1123 label (no dot;
+// CheckClusterName), so the first dot ends it: no two pairs of cluster and
+// node share a name, and no OneToOne name is an Aggregate one.
 func VirtualNodeName(cluster, node string) string {
 	if node == "" {
 		return "kosmos-" + cluster
 	}
-	return "kosmos-" + cluster + "-" + node
+	return "kosmos-" + cluster + "." + node
+}
+
+// CheckClusterName refuses a Cluster object whose name is not a DNS-1123
+// label (the topology allows no other): with a dot in it, its virtual
+// node and volume names could be another cluster's.
+func CheckClusterName(name string) error {
+	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+		return fmt.Errorf("cluster name %q is not a DNS-1123 label (%s): its virtual nodes could take another cluster's names", name, msgs[0])
+	}
+	return nil
 }
 
 func usable(frees []free) []free {

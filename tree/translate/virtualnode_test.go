@@ -80,3 +80,25 @@ func checkGolden(t *testing.T, file string, got []byte) {
 	t.Helper()
 	golden.Assert(t, file, got)
 }
+
+// TestVirtualNodeNamesUnambiguous: no two (cluster, node) pairs, nor an
+// Aggregate and a OneToOne node, share a virtual node name; cluster names
+// with a dot are refused.
+func TestVirtualNodeNamesUnambiguous(t *testing.T) {
+	for _, pair := range [][2][2]string{
+		{{"a", "b-c"}, {"a-b", "c"}},                    // the dash that used to join them
+		{{"member-a", "alias"}, {"member-a-alias", ""}}, // OneToOne against Aggregate
+		{{"a", "b.c"}, {"a", "b-c"}},
+	} {
+		x, y := VirtualNodeName(pair[0][0], pair[0][1]), VirtualNodeName(pair[1][0], pair[1][1])
+		if x == y {
+			t.Errorf("%v and %v are both %q", pair[0], pair[1], x)
+		}
+	}
+	if got := VirtualNodeName("a", "b-c"); got != "kosmos-a.b-c" {
+		t.Errorf("OneToOne name %q", got)
+	}
+	if CheckClusterName("member-a") != nil || CheckClusterName("a.b") == nil || CheckClusterName("A") == nil {
+		t.Error("CheckClusterName")
+	}
+}

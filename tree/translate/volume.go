@@ -15,8 +15,10 @@ import (
 // reflects, as cluster/name.
 const AnnotationMemberVolume = "kosmos.io/member-volume"
 
-// HostPVName is the host's name for member volume pv of cluster.
-func HostPVName(cluster, pv string) string { return "kosmos-" + cluster + "-" + pv }
+// HostPVName is the host's name for member volume pv of cluster,
+// "kosmos-<cluster>.<pv>": unambiguous as virtual node names are
+// (VirtualNodeName), so no cluster's volume takes another's name.
+func HostPVName(cluster, pv string) string { return "kosmos-" + cluster + "." + pv }
 
 // HostPV reflects member volume pv, bound to the member's copy of host
 // claim hc, into the host: same capacity, access and source, reclaim

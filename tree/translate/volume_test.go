@@ -53,3 +53,10 @@ func TestHostPV(t *testing.T) {
 		t.Error("HostPV modified the member volume")
 	}
 }
+
+// TestHostPVNameUnambiguous: two clusters' volumes never share a host name.
+func TestHostPVNameUnambiguous(t *testing.T) {
+	if a, b := HostPVName("a", "b-c"), HostPVName("a-b", "c"); a == b {
+		t.Errorf("volumes of clusters a and a-b are both %q", a)
+	}
+}
