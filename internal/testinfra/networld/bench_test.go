@@ -20,26 +20,28 @@ func iperf(b *testing.B, serverNS, clientNS string, to netip.Addr) float64 {
 	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
 	var out []byte
 	var err error
-	deadline := time.Now().Add(5 * time.Second)
-	for { // the server needs a moment to listen
-		out, err = exec.Command("ip", "netns", "exec", clientNS, "iperf3", "-c", to.String(), "-p", "5301", "-t", "3", "-J").Output()
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		<-time.After(100 * time.Millisecond)
-	}
-	if err != nil {
-		b.Fatalf("iperf3 %s → %s: %v\n%s", clientNS, to, err, out)
-	}
 	var res struct {
-		End struct {
+		Error string `json:"error"`
+		End   struct {
 			SumReceived struct {
 				BitsPerSecond float64 `json:"bits_per_second"`
 			} `json:"sum_received"`
 		} `json:"end"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		b.Fatal(err)
+	deadline := time.Now().Add(5 * time.Second)
+	for { // the server needs a moment to listen: iperf3 -J reports a refused connection in its JSON
+		out, err = exec.Command("ip", "netns", "exec", clientNS, "iperf3", "-c", to.String(), "-p", "5301", "-t", "3", "-J").Output()
+		res.Error = ""
+		if err == nil {
+			err = json.Unmarshal(out, &res)
+		}
+		if (err == nil && res.Error == "") || time.Now().After(deadline) {
+			break
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+	if err != nil || res.Error != "" {
+		b.Fatalf("iperf3 %s → %s: %v %s\n%s", clientNS, to, err, res.Error, out)
 	}
 	if res.End.SumReceived.BitsPerSecond <= 0 { // a failed measure is no figure, and no baseline
 		b.Fatalf("iperf3 %s → %s measured nothing:\n%s", clientNS, to, out)
