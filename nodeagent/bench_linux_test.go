@@ -22,6 +22,21 @@ type countingKernel struct {
 
 func (c *countingKernel) Apply(op Op) error { c.writes++; return c.Kernel.Apply(op) }
 
+// freshKernel enters a fresh network namespace for the test (inFreshNS)
+// and returns the agent's kernel there; the test's cleanup tears the
+// agent's state down and leaves the namespace.
+func freshKernel(t testing.TB) *LinuxKernel {
+	t.Helper()
+	leave := inFreshNS(t)
+	lk, err := NewLinuxKernel()
+	if err != nil {
+		leave()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = Teardown(lk); leave() })
+	return lk
+}
+
 // inFreshNS locks the goroutine's thread into a new network namespace with an
 // eth0 holding 192.168.0.1/24 (iptables, run by the kernel code, inherits
 // it) and returns a function that leaves and deletes it.

@@ -93,13 +93,7 @@ func TestLinuxKernelErrors(t *testing.T) {
 // the device (a new one, everything on it re-added). Each time the kernel
 // then holds exactly the new config.
 func TestLinuxKernelLinkChanges(t *testing.T) {
-	leave := inFreshNS(t)
-	defer leave()
-	lk, err := NewLinuxKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = Teardown(lk) }()
+	lk := freshKernel(t)
 	spec := natConfig(3)
 	if _, err := Set(lk, spec); err != nil {
 		t.Fatal(err)

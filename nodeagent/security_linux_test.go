@@ -32,13 +32,7 @@ func ip(t *testing.T, args ...string) string {
 // it.
 func TestLinuxForeignRouteUntouched(t *testing.T) {
 	finding(t, "kernel: routes exclusive, foreign never taken")
-	leave := inFreshNS(t)
-	defer leave()
-	lk, err := NewLinuxKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = Teardown(lk) }()
+	lk := freshKernel(t)
 	spec := bigConfig(3)
 	ip(t, "route", "add", spec.Routes[0].Dst, "via", "192.168.0.2", "dev", "eth0", "proto", "static")
 	ip(t, "route", "add", spec.Routes[1].Dst, "via", "192.168.0.3", "dev", "eth0", "proto", "static", "metric", "100")
@@ -73,13 +67,7 @@ func TestLinuxForeignRouteUntouched(t *testing.T) {
 // place.
 func TestLinuxRouteReplaceOwn(t *testing.T) {
 	finding(t, "kernel: routes exclusive, foreign never taken")
-	leave := inFreshNS(t)
-	defer leave()
-	lk, err := NewLinuxKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = Teardown(lk) }()
+	lk := freshKernel(t)
 	spec := bigConfig(2)
 	if _, err := Set(lk, spec); err != nil {
 		t.Fatal(err)
@@ -101,13 +89,7 @@ func TestLinuxRouteReplaceOwn(t *testing.T) {
 // network of the host's eth0 (192.168.0.1/24) is refused before any write.
 func TestLinuxHostOverlapRefused(t *testing.T) {
 	finding(t, "kernel: default/host-overlapping claims refused")
-	leave := inFreshNS(t)
-	defer leave()
-	lk, err := NewLinuxKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = Teardown(lk) }()
+	lk := freshKernel(t)
 	spec := bigConfig(2)
 	spec.Routes[0].Dst = "192.168.0.128/25"
 	res, err := Set(lk, spec)
@@ -127,13 +109,7 @@ func TestLinuxHostOverlapRefused(t *testing.T) {
 // refilled one rule per exec.
 func TestLinuxNATChainNeverPartial(t *testing.T) {
 	finding(t, "kernel: NAT chains written atomically")
-	leave := inFreshNS(t)
-	defer leave()
-	lk, err := NewLinuxKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = Teardown(lk) }()
+	lk := freshKernel(t)
 	specs := [2]*v1alpha1.NodeConfigSpec{natConfig(1), natConfig(1)}
 	for g, spec := range specs {
 		spec.NAT.Masquerade = nil
@@ -223,13 +199,7 @@ func forwardCounters(t *testing.T, chain, match string) (policy, rule int) {
 // jumped to first and accepted anything in or out of a vx- device.
 func TestLinuxForwardBehindPolicy(t *testing.T) {
 	finding(t, "kernel: forward chain behind policy, known ranges only")
-	leave := inFreshNS(t)
-	defer leave()
-	lk, err := NewLinuxKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = Teardown(lk) }()
+	lk := freshKernel(t)
 	pod := fmt.Sprintf("kpod-%d", os.Getpid())
 	_ = exec.Command("ip", "netns", "del", pod).Run()
 	ip(t, "netns", "add", pod)
@@ -284,13 +254,7 @@ func TestLinuxForwardBehindPolicy(t *testing.T) {
 // same transaction as the chain's rules; then nothing changes.
 func TestLinuxForwardJumpMoved(t *testing.T) {
 	finding(t, "kernel: forward chain behind policy, known ranges only")
-	leave := inFreshNS(t)
-	defer leave()
-	lk, err := NewLinuxKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = Teardown(lk) }()
+	lk := freshKernel(t)
 	spec := bigConfig(2)
 	if _, err := Set(lk, spec); err != nil {
 		t.Fatal(err)
@@ -340,13 +304,7 @@ func TestLinuxForwardJumpMoved(t *testing.T) {
 // ping crossed.
 func TestLinuxVXLANPortGuarded(t *testing.T) {
 	finding(t, "kernel: VXLAN ports accept known peers only")
-	leave := inFreshNS(t)
-	defer leave()
-	lk, err := NewLinuxKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = Teardown(lk) }()
+	lk := freshKernel(t)
 	peer := fmt.Sprintf("kpeer-%d", os.Getpid())
 	_ = exec.Command("ip", "netns", "del", peer).Run()
 	ip(t, "netns", "add", peer)
@@ -397,13 +355,7 @@ func TestLinuxVXLANPortGuarded(t *testing.T) {
 // Before the fix both were set only when the device was created.
 func TestLinuxSysctlDrift(t *testing.T) {
 	finding(t, "kernel: sysctls compared, errors reported")
-	leave := inFreshNS(t)
-	defer leave()
-	lk, err := NewLinuxKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = Teardown(lk) }()
+	lk := freshKernel(t)
 	spec := bigConfig(1)
 	if _, err := Set(lk, spec); err != nil {
 		t.Fatal(err)

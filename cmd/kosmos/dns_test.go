@@ -19,11 +19,10 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
-	"kosmos.io/kosmos/internal/testinfra/testenv"
+	"kosmos.io/kosmos/internal/testinfra/dnstest"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -43,15 +42,7 @@ func TestMain(m *testing.M) {
 // API server, and asks it for a clusterset name (kosmos plugin) and a
 // cluster-local one (CoreDNS's kubernetes plugin) over UDP and TCP.
 func TestDNSCommand(t *testing.T) {
-	env := testenv.StartT(t, testenv.Options{Names: []string{"a"}, CRDDirs: []string{filepath.Join("..", "..", "kustomize", "base", "crds")}})
-	s := scheme.Scheme
-	if err := mcsv1a1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(env.Cluster("a").Config, client.Options{Scheme: s})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, c := dnstest.Cluster(t, filepath.Join("..", "..", "kustomize", "base", "crds"))
 	ctx := context.Background()
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
@@ -68,7 +59,7 @@ func TestDNSCommand(t *testing.T) {
 		}
 	}
 	var kubeSvc corev1.Service // the API server's own Service, answered by the kubernetes plugin
-	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		return c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "kubernetes"}, &kubeSvc) == nil, nil
 	})
 	if err != nil {

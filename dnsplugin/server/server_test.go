@@ -13,12 +13,9 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"kosmos.io/kosmos/internal/testinfra/dnstest"
-	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -38,15 +35,7 @@ func managed(l map[string]string) map[string]string {
 // over UDP and TCP, and changes (an endpoint turning unready, an import
 // removed) reach the answers without a restart.
 func TestCoreDNSFromAPIServer(t *testing.T) {
-	env := testenv.StartT(t, testenv.Options{Names: []string{"a"}, CRDDirs: []string{filepath.Join("..", "..", "kustomize", "base", "crds")}})
-	s := scheme.Scheme
-	if err := mcsv1a1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(env.Cluster("a").Config, client.Options{Scheme: s})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, c := dnstest.Cluster(t, filepath.Join("..", "..", "kustomize", "base", "crds"))
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
@@ -128,15 +117,7 @@ func TestCoreDNSFromAPIServer(t *testing.T) {
 // kubernetes plugin, with the Service's cluster.local name; the other
 // cluster's global address gets its clusterset.local name from kosmos.
 func TestReverseZoneKubernetesFirst(t *testing.T) {
-	env := testenv.StartT(t, testenv.Options{Names: []string{"a"}, CRDDirs: []string{filepath.Join("..", "..", "kustomize", "base", "crds")}})
-	s := scheme.Scheme
-	if err := mcsv1a1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(env.Cluster("a").Config, client.Options{Scheme: s})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, c := dnstest.Cluster(t, filepath.Join("..", "..", "kustomize", "base", "crds"))
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
