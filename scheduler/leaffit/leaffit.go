@@ -64,8 +64,29 @@ func (pl *LeafFit) Filter(_ context.Context, _ fwk.CycleState, pod *corev1.Pod, 
 		return fwk.NewStatus(fwk.Unschedulable, "virtual node's free-resource summary is unreadable")
 	}
 	req := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
-	if free.Fits(req.Cpu().MilliValue(), req.Memory().Value()) {
+	if free.Fits(req.Cpu().MilliValue(), req.Memory().Value(), otherRequests(req)) {
 		return nil
 	}
 	return fwk.NewStatus(fwk.Unschedulable, "no single node of the member cluster has room for the pod")
+}
+
+// otherRequests are a pod's requests of resources other than cpu, memory
+// and pods (extended resources, ephemeral-storage, hugepages), in base
+// units, as the free-resource summary counts them; nil for none.
+func otherRequests(req corev1.ResourceList) map[string]int64 {
+	var out map[string]int64
+	for name, q := range req {
+		switch name {
+		case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourcePods:
+			continue
+		}
+		if q.Sign() <= 0 {
+			continue
+		}
+		if out == nil {
+			out = map[string]int64{}
+		}
+		out[string(name)] = q.Value()
+	}
+	return out
 }

@@ -20,9 +20,11 @@ const (
 )
 
 // FreeResources summarises what a member cluster can still take on any
-// single node: the free CPU, memory and pod slots of its nodes, reduced to
-// the nodes no other node beats on every resource (a pod fits on some node
-// exactly when it fits on one of these).
+// single node: the free CPU, memory, pod slots and every other allocatable
+// resource (extended resources such as nvidia.com/gpu, ephemeral-storage,
+// hugepages) of its nodes, reduced to the nodes no other node beats on
+// every resource (a pod fits on some node exactly when it fits on one of
+// these).
 type FreeResources struct {
 	// Nodes is the reduced list, at most MaxFreeNodes entries.
 	Nodes []FreeNode `json:"nodes"`
@@ -36,17 +38,34 @@ type FreeNode struct {
 	MemoryBytes int64 `json:"memoryBytes"`
 	// Pods is the number of free pod slots.
 	Pods int64 `json:"pods"`
+	// Other is the free amount of every other resource the node has, by
+	// resource name, in the resource's base unit (devices, bytes).
+	// +optional
+	Other map[string]int64 `json:"other,omitempty"`
+}
+
+// covers says whether k has at least n's room on every resource.
+func (k FreeNode) covers(n FreeNode) bool {
+	if k.CPUMilli < n.CPUMilli || k.MemoryBytes < n.MemoryBytes || k.Pods < n.Pods {
+		return false
+	}
+	for name, v := range n.Other {
+		if v > 0 && k.Other[name] < v {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxFreeNodes bounds the summary's size on the node object.
 const MaxFreeNodes = 32
 
-// Fits says whether a pod requesting cpuMilli and memoryBytes fits on at
-// least one node of the summary.
-func (f FreeResources) Fits(cpuMilli, memoryBytes int64) bool {
-	return slices.ContainsFunc(f.Nodes, func(n FreeNode) bool {
-		return n.Pods >= 1 && n.CPUMilli >= cpuMilli && n.MemoryBytes >= memoryBytes
-	})
+// Fits says whether a pod requesting cpuMilli, memoryBytes and other (by
+// resource name, in base units; nil for none) fits on at least one node of
+// the summary.
+func (f FreeResources) Fits(cpuMilli, memoryBytes int64, other map[string]int64) bool {
+	pod := FreeNode{CPUMilli: cpuMilli, MemoryBytes: memoryBytes, Pods: 1, Other: other}
+	return slices.ContainsFunc(f.Nodes, func(n FreeNode) bool { return n.covers(pod) })
 }
 
 // SummarizeFree reduces per-node free capacity to the nodes not dominated
@@ -68,9 +87,7 @@ func SummarizeFree(nodes []FreeNode) FreeResources {
 		if n.Pods < 1 {
 			continue
 		}
-		dominated := slices.ContainsFunc(out, func(k FreeNode) bool {
-			return k.CPUMilli >= n.CPUMilli && k.MemoryBytes >= n.MemoryBytes && k.Pods >= n.Pods
-		})
+		dominated := slices.ContainsFunc(out, func(k FreeNode) bool { return k.covers(n) })
 		if !dominated {
 			out = append(out, n)
 		}

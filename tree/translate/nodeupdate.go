@@ -26,7 +26,8 @@ func NodeInfo(want *corev1.Node, nodeIP string, port int32) {
 		want.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: nodeIP}}
 		want.Status.DaemonEndpoints.KubeletEndpoint.Port = port
 	}
-	want.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "kosmos-tree", OperatingSystem: "linux", Architecture: "amd64"}
+	want.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "kosmos-tree",
+		OperatingSystem: want.Labels[corev1.LabelOSStable], Architecture: want.Labels[corev1.LabelArchStable]}
 }
 
 // NodeUpdate returns have with want's labels, annotations and taints, and

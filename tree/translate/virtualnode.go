@@ -33,8 +33,15 @@ type Member struct {
 type free struct {
 	node                    *corev1.Node
 	cpuMilli, memBytes, pod int64
-	usable                  bool
+	// other is the room left of every other allocatable resource
+	// (extended resources, ephemeral-storage, hugepages).
+	other  corev1.ResourceList
+	usable bool
 }
+
+// counted are the resources free keeps as numbers; every other one is in
+// free.other.
+var counted = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourcePods}
 
 // VirtualNodes computes the virtual nodes of cluster c in the host:
 // Aggregate, one node "kosmos-<cluster>" whose allocatable is the sum over
@@ -122,7 +129,6 @@ func base(c *v1alpha1.Cluster, name string, frees []free) *corev1.Node {
 		"type":               "virtual-kubelet",
 		"kubernetes.io/role": "agent",
 		corev1.LabelHostname: name,
-		corev1.LabelOSStable: "linux",
 		"node.kubernetes.io/exclude-from-external-load-balancers": "true",
 	} {
 		n.Labels[k] = v
@@ -137,21 +143,85 @@ func base(c *v1alpha1.Cluster, name string, frees []free) *corev1.Node {
 	for _, t := range c.Spec.Tree.NodeTaints {
 		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
 	}
+	res, summary := sumFree(frees)
+	n.Status.Capacity, n.Status.Allocatable = res, res.DeepCopy()
+	maps.Copy(n.Labels, platformLabels(frees))
+	raw, _ := json.Marshal(v1alpha1.SummarizeFree(summary)) // plain structs: cannot fail
+	n.Annotations[v1alpha1.AnnotationFreeResources] = string(raw)
+	return n
+}
+
+// sumFree is the room of frees: summed over them (the virtual node's
+// capacity and allocatable: every resource), and node by node (the
+// free-resource summary).
+func sumFree(frees []free) (corev1.ResourceList, []v1alpha1.FreeNode) {
 	var cpu, mem, pods int64
+	other := corev1.ResourceList{}
 	var summary []v1alpha1.FreeNode
 	for _, f := range frees {
 		cpu, mem, pods = cpu+f.cpuMilli, mem+f.memBytes, pods+f.pod
-		summary = append(summary, v1alpha1.FreeNode{CPUMilli: f.cpuMilli, MemoryBytes: f.memBytes, Pods: f.pod})
+		fn := v1alpha1.FreeNode{CPUMilli: f.cpuMilli, MemoryBytes: f.memBytes, Pods: f.pod}
+		for name, q := range f.other {
+			sum := other[name]
+			sum.Add(q)
+			other[name] = sum
+			if fn.Other == nil {
+				fn.Other = map[string]int64{}
+			}
+			fn.Other[string(name)] = q.Value()
+		}
+		summary = append(summary, fn)
 	}
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewMilliQuantity(cpu, resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(mem, resource.BinarySI),
 		corev1.ResourcePods:   *resource.NewQuantity(pods, resource.DecimalSI),
 	}
-	n.Status.Capacity, n.Status.Allocatable = res, res.DeepCopy()
-	raw, _ := json.Marshal(v1alpha1.SummarizeFree(summary)) // plain structs: cannot fail
-	n.Annotations[v1alpha1.AnnotationFreeResources] = string(raw)
-	return n
+	maps.Copy(res, other)
+	return res, summary
+}
+
+// platformLabels are the os and architecture labels of a virtual node:
+// the member nodes' own when they all agree, none when they differ (a
+// mixed cluster's Aggregate node promises no architecture; OneToOne nodes
+// carry their member node's). Nodes that state no os are linux, as the
+// kubelet has it.
+func platformLabels(frees []free) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{corev1.LabelOSStable, corev1.LabelArchStable} {
+		seen := map[string]bool{}
+		for _, f := range frees {
+			v := f.node.Labels[k]
+			if v == "" && k == corev1.LabelOSStable {
+				v = "linux"
+			}
+			seen[v] = true
+		}
+		if len(seen) == 1 && !seen[""] {
+			out[k] = slices.Collect(maps.Keys(seen))[0]
+		}
+	}
+	return out
+}
+
+// roomLeft is, for each resource of alloc other than the counted ones,
+// what used leaves of it (never below zero).
+func roomLeft(alloc, used corev1.ResourceList) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for name, q := range alloc {
+		if slices.Contains(counted, name) {
+			continue
+		}
+		left := q.DeepCopy()
+		if u, ok := used[name]; ok {
+			left.Sub(u)
+		}
+		if left.Sign() < 0 {
+			left = *resource.NewQuantity(0, q.Format)
+		}
+		out[name] = left
+	}
+	return out
 }
 
 // freeOf lists the selected member nodes with their free room, by name.
@@ -190,6 +260,7 @@ func freeOf(c *v1alpha1.Cluster, m Member) []free {
 			cpuMilli: max(0, a.Cpu().MilliValue()-u.Cpu().MilliValue()),
 			memBytes: max(0, a.Memory().Value()-u.Memory().Value()),
 			pod:      max(0, a.Pods().Value()-count[n.Name]),
+			other:    roomLeft(a, u),
 			usable:   ready(n) && !n.Spec.Unschedulable,
 		})
 	}

@@ -102,3 +102,54 @@ func TestVirtualNodeNamesUnambiguous(t *testing.T) {
 		t.Error("CheckClusterName")
 	}
 }
+
+// TestVirtualNodeEveryResource: the virtual node sums every allocatable
+// resource of the member (a GPU node's nvidia.com/gpu, ephemeral-storage,
+// hugepages), less what the member's own pods request; the summary keeps
+// each node's; os and architecture come from the member nodes (none when
+// they differ).
+func TestVirtualNodeEveryResource(t *testing.T) {
+	arch := func(a string) map[string]string { return map[string]string{corev1.LabelArchStable: a} }
+	gpu := memberNode("gpu", "8", "32Gi", true, false, arch("amd64"))
+	for _, l := range []*corev1.ResourceList{&gpu.Status.Allocatable, &gpu.Status.Capacity} {
+		(*l)["nvidia.com/gpu"] = resource.MustParse("2")
+		(*l)[corev1.ResourceEphemeralStorage] = resource.MustParse("100Gi")
+		(*l)["hugepages-2Mi"] = resource.MustParse("1Gi")
+	}
+	plain := memberNode("plain", "16", "64Gi", true, false, arch("amd64"))
+	user := memberPod("trainer", "gpu", "1", "1Gi", corev1.PodRunning, false)
+	user.Spec.Containers[0].Resources.Requests["nvidia.com/gpu"] = resource.MustParse("1")
+	c := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "a"}}
+	n := VirtualNodes(c, Member{Nodes: []corev1.Node{gpu, plain}, Pods: []corev1.Pod{user}})[0]
+	al := n.Status.Allocatable
+	if q := al["nvidia.com/gpu"]; q.Value() != 1 {
+		t.Errorf("nvidia.com/gpu = %s, want 1 (2 less the member's own pod's)", q.String())
+	}
+	if q := al[corev1.ResourceEphemeralStorage]; q.Cmp(resource.MustParse("100Gi")) != 0 {
+		t.Errorf("ephemeral-storage = %s", q.String())
+	}
+	if q := al["hugepages-2Mi"]; q.Cmp(resource.MustParse("1Gi")) != 0 {
+		t.Errorf("hugepages-2Mi = %s", q.String())
+	}
+	if n.Labels[corev1.LabelArchStable] != "amd64" || n.Labels[corev1.LabelOSStable] != "linux" {
+		t.Errorf("platform labels %v", n.Labels)
+	}
+	var sum v1alpha1.FreeResources
+	if err := yaml.Unmarshal([]byte(n.Annotations[v1alpha1.AnnotationFreeResources]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Fits(1000, 1<<30, map[string]int64{"nvidia.com/gpu": 1}) || sum.Fits(1000, 1<<30, map[string]int64{"nvidia.com/gpu": 2}) {
+		t.Errorf("summary %+v: one free GPU should fit, two not", sum)
+	}
+	mixed := memberNode("arm", "4", "8Gi", true, false, arch("arm64"))
+	n = VirtualNodes(c, Member{Nodes: []corev1.Node{gpu, mixed}})[0]
+	if _, ok := n.Labels[corev1.LabelArchStable]; ok {
+		t.Errorf("a mixed cluster's node claims an architecture: %v", n.Labels)
+	}
+	c.Spec.Tree.Mode = v1alpha1.TreeOneToOne
+	for _, vn := range VirtualNodes(c, Member{Nodes: []corev1.Node{gpu, mixed}}) {
+		if vn.Labels[corev1.LabelArchStable] != map[string]string{"gpu": "amd64", "arm": "arm64"}[vn.Labels[LabelMemberNode]] {
+			t.Errorf("OneToOne node %s: arch %q", vn.Name, vn.Labels[corev1.LabelArchStable])
+		}
+	}
+}
