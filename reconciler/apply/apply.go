@@ -45,6 +45,7 @@ var legacyKinds = []struct {
 	namespace string
 }{
 	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "NodeConfig"}, ""},
+	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "ClusterPeers"}, ""},
 	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "Cluster"}, ""},
 	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "DistributionPolicy"}, ""},
 	{schema.GroupVersionKind{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceExport"}, ""},
