@@ -271,6 +271,12 @@ func Clean(obj client.Object) (map[string]any, error) {
 	return m, nil
 }
 
+// Desired is an object as Cluster applies it: cleaned (Clean) and marked
+// with the hash of its content (AnnotationHash). Cluster writes it only where
+// the live object does not hold it already (Subset), so comparing two
+// passes' Desired forms tells which writes the second makes.
+func Desired(obj client.Object) (*unstructured.Unstructured, error) { return toUnstructured(obj) }
+
 func toUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
 	m, err := Clean(obj)
 	if err != nil {
