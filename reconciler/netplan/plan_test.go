@@ -379,3 +379,51 @@ func TestAddressHelpers(t *testing.T) {
 		t.Errorf("deviceMAC not stable, unique or locally administered unicast: %s", m)
 	}
 }
+
+// TestSharding: a cluster's endpoints are split over a power of two of
+// ClusterPeers shards once there are more than PeersShardSize; every
+// endpoint is in exactly one shard, every shard repeats the cluster's
+// CIDRs; a node joining changes one shard.
+func TestSharding(t *testing.T) {
+	for n, want := range map[int]int{0: 1, 1: 1, 256: 1, 257: 2, 512: 2, 513: 4, 1000: 4, 1025: 8} {
+		if got := ShardCount(n); got != want {
+			t.Errorf("ShardCount(%d) = %d, want %d", n, got, want)
+		}
+	}
+	spec, facts := synthetic(2, 1000, v1alpha1.ModeP2P)
+	p := Compute(spec, facts)
+	shards := p.Cluster("c1").Peers
+	if len(shards) != 4 {
+		t.Fatalf("%d shards, want 4", len(shards))
+	}
+	seen := map[string]bool{}
+	for i, s := range shards {
+		if s.Name != PeersName("c1", i, 4) || s.Spec.Shard != int32(i) || s.Spec.Shards != 4 || len(s.Spec.CIDRs) == 0 {
+			t.Errorf("shard %d: %s %+v", i, s.Name, s.Spec.CIDRs)
+		}
+		if len(s.Spec.Endpoints) < 150 || len(s.Spec.Endpoints) > 350 {
+			t.Errorf("shard %d holds %d endpoints", i, len(s.Spec.Endpoints))
+		}
+		for _, e := range s.Spec.Endpoints {
+			if seen[e.Name] {
+				t.Errorf("%s in two shards", e.Name)
+			}
+			seen[e.Name] = true
+		}
+	}
+	if len(seen) != 1000 {
+		t.Errorf("%d endpoints in the shards, want 1000", len(seen))
+	}
+	f := facts["c1"]
+	facts["c1"] = ClusterFacts{Gateway: f.Gateway, Nodes: append(slices.Clone(f.Nodes), Node{Name: "z-joiner", Ready: true, // sorts last: the first node also receives the service ranges
+		InternalIPs: []netip.Addr{netip.MustParseAddr("192.1.9.9")}, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.1.255.0/26")}})}
+	var changedShards []string
+	for _, k := range changed(p, Compute(spec, facts)) {
+		if strings.HasPrefix(k, "peers ") {
+			changedShards = append(changedShards, k)
+		}
+	}
+	if len(changedShards) != 1 {
+		t.Errorf("a join changed shards %v, want one", changedShards)
+	}
+}
