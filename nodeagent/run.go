@@ -55,11 +55,7 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			}
 			last, spec = nil, nil
 		case errors.As(err, &refused):
-			holdLast(k, last, log, err)
-			observePass(Result{}, err, 0)
-			if opts.Report != nil {
-				opts.Report(refused.Spec, Result{}, err)
-			}
+			refuse(k, last, refused, opts, log)
 			spec = nil
 		case err != nil && last == nil:
 			log.Error("no NodeConfig yet", "err", err)
@@ -94,6 +90,16 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			time.Sleep(50 * time.Millisecond)
 			drain(opts.Changes)
 		}
+	}
+}
+
+// refuse handles a config refused before it could be made complete: the
+// last good one stays, and the refusal is reported.
+func refuse(k Kernel, last *v1alpha1.NodeConfigSpec, refused *RefusedError, opts Options, log *slog.Logger) {
+	holdLast(k, last, log, refused)
+	observePass(Result{}, refused, 0)
+	if opts.Report != nil {
+		opts.Report(refused.Spec, Result{}, refused)
 	}
 }
 

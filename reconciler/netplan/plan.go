@@ -288,24 +288,11 @@ func (p *planner) endpoints(cs *clusterState, fam family) {
 	}
 	tunnels := 0
 	mk := func(n *Node, dsts []netip.Prefix) bool {
-		u, ok := underlayOf(n, fam)
-		if !ok {
-			return false
+		ok := addTunnel(cs, n, fam, dsts)
+		if ok {
+			tunnels++
 		}
-		e := cs.endpoints[n.Name]
-		if e == nil {
-			e = &v1alpha1.PeerEndpoint{Name: n.Name}
-			cs.endpoints[n.Name] = e
-		}
-		e.Tunnels = append(e.Tunnels, v1alpha1.PeerTunnel{
-			Device: fam.bridgeDev, UnderlayIP: u.String(),
-			Address: keepHostBits(u, fam.bridgeCIDR).String(), MAC: deviceMAC(c.Name, n.Name, fam.bridgeDev),
-		})
-		for _, d := range dsts {
-			e.CIDRs = append(e.CIDRs, d.String())
-		}
-		tunnels++
-		return true
+		return ok
 	}
 	if c.Network.Mode == v1alpha1.ModeGateway {
 		// Every candidate is an endpoint (a later release fails over down
@@ -340,6 +327,29 @@ func (p *planner) endpoints(cs *clusterState, fam family) {
 			p.problem("cluster %s: node %s has no %s InternalIP; it is left out of the %s tunnels", c.Name, n.Name, fam.name, fam.name)
 		}
 	}
+}
+
+// addTunnel adds the node's cross-cluster device of one family to its
+// endpoint (created on first use), with the ranges routed to it; false when
+// the node has no address of the family.
+func addTunnel(cs *clusterState, n *Node, fam family, dsts []netip.Prefix) bool {
+	u, ok := underlayOf(n, fam)
+	if !ok {
+		return false
+	}
+	e := cs.endpoints[n.Name]
+	if e == nil {
+		e = &v1alpha1.PeerEndpoint{Name: n.Name}
+		cs.endpoints[n.Name] = e
+	}
+	e.Tunnels = append(e.Tunnels, v1alpha1.PeerTunnel{
+		Device: fam.bridgeDev, UnderlayIP: u.String(),
+		Address: keepHostBits(u, fam.bridgeCIDR).String(), MAC: deviceMAC(cs.spec.Name, n.Name, fam.bridgeDev),
+	})
+	for _, d := range dsts {
+		e.CIDRs = append(e.CIDRs, d.String())
+	}
+	return true
 }
 
 func mapAll(c *v1alpha1.ClusterSpec, ps []netip.Prefix) []netip.Prefix {
