@@ -39,13 +39,14 @@ const AnnotationHash = "kosmos.io/desired-hash"
 // inventory record (last applied by such a version) is swept over them once
 // (ConfigMaps only in kosmos-system, the one place Kosmos put any), so what
 // they wrote is adopted or pruned; from then on its inventory says what
-// Kosmos owns.
+// Kosmos owns. ClusterPeers are not among them: no earlier version wrote
+// any, and this one records every shard in the inventory, which prunes
+// shards that disappear like any other object.
 var legacyKinds = []struct {
 	gvk       schema.GroupVersionKind
 	namespace string
 }{
 	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "NodeConfig"}, ""},
-	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "ClusterPeers"}, ""},
 	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "Cluster"}, ""},
 	{schema.GroupVersionKind{Group: "kosmos.io", Version: "v1alpha1", Kind: "DistributionPolicy"}, ""},
 	{schema.GroupVersionKind{Group: "multicluster.x-k8s.io", Version: "v1alpha1", Kind: "ServiceExport"}, ""},
