@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -176,5 +177,52 @@ func TestValidateRefuses(t *testing.T) {
 	}
 	if err := Validate(&good); err != nil {
 		t.Errorf("good config refused: %v", err)
+	}
+}
+
+// TestSharedContractSameKernelState: a NodeConfig of the shared contract
+// (spec.peers, with the ClusterPeers of the other clusters as further
+// documents of its file, as reconciler/netplan plans them for its golden
+// cases) yields the kernel state in testdata/shared/*.state; the entries
+// are those of the complete NodeConfig the earlier release planned for the
+// same node (reconciler/netplan TestGoldenDerived).
+func TestSharedContractSameKernelState(t *testing.T) {
+	files, _ := filepath.Glob("testdata/shared/*.yaml")
+	if len(files) < 3 {
+		t.Fatalf("only %d shared configs", len(files))
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			nc, peers, err := LoadConfigFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nc.Spec.Peers == nil || len(peers) == 0 {
+				t.Fatalf("%s is not of the shared contract", f)
+			}
+			c, err := Compose(nc, peers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Peers) != len(peers) {
+				t.Errorf("used %v of %d ClusterPeers", c.Peers, len(peers))
+			}
+			k := &FakeKernel{}
+			if _, err := Set(k, c.Spec); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := k.Read()
+			golden.Assert(t, filepath.Join("testdata", "shared", name+".state"), []byte(st.String()))
+			if res, err := Set(k, c.Spec); err != nil || len(res.Applied) != 0 {
+				t.Errorf("second Set wrote %v (err %v)", res.Applied, err)
+			}
+			// Invalid shared data is refused whole.
+			peers[0].Spec.Endpoints = append(peers[0].Spec.Endpoints, v1alpha1.PeerEndpoint{Name: "bad", Tunnels: []v1alpha1.PeerTunnel{{Device: "vx-bridge", UnderlayIP: "x", Address: "y", MAC: "z"}}})
+			var refused *RefusedError
+			if _, err := Compose(nc, peers); !errors.As(err, &refused) || refused.Spec != &nc.Spec {
+				t.Errorf("bad ClusterPeers not refused: %v", err)
+			}
+		})
 	}
 }

@@ -2,8 +2,10 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,9 +20,11 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// APISource follows the NodeConfig named after this node in the API server
-// and writes its status back. It reads nothing else: RBAC can restrict the
-// agent to get/watch NodeConfigs and update their status.
+// APISource follows the NodeConfig named after this node in the API server,
+// and the ClusterPeers objects its entries are derived from, and writes the
+// NodeConfig's status back. It reads nothing else: RBAC can restrict the
+// agent to get/watch NodeConfigs, list/watch ClusterPeers and update
+// NodeConfig status.
 type APISource struct {
 	c    client.WithWatch
 	node string
@@ -28,8 +32,16 @@ type APISource struct {
 
 	mu      sync.Mutex
 	current *v1alpha1.NodeConfig // nil: not found (yet)
+	read    bool                 // the NodeConfig was read (or found missing) once
 	err     error
 	events  chan struct{}
+	peers   peerCache
+	// composed is the last composition of current with the peers, reused
+	// while neither changed (Run and Report compare spec pointers).
+	composed    Composed
+	composedErr error
+	composedOf  *v1alpha1.NodeConfig
+	composedVer uint64
 }
 
 // NewAPISource connects to the API server.
@@ -55,9 +67,11 @@ func (s *APISource) signal() {
 	}
 }
 
-// Watch keeps the cached NodeConfig current until ctx ends: get, then watch
-// from that version; on a closed or failed watch, get again.
+// Watch keeps the cached NodeConfig and ClusterPeers current until ctx
+// ends: get (list), then watch from that version; on a closed or failed
+// watch, get again.
 func (s *APISource) Watch(ctx context.Context) {
+	go s.watchPeers(ctx)
 	for ctx.Err() == nil {
 		rv := s.refresh(ctx)
 		w, err := s.c.Watch(ctx, &v1alpha1.NodeConfigList{}, client.MatchingFields{"metadata.name": s.node}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
@@ -105,6 +119,7 @@ func (s *APISource) refresh(ctx context.Context) string {
 func (s *APISource) set(nc *v1alpha1.NodeConfig, err error) {
 	s.mu.Lock()
 	s.current, s.err = nc, err
+	s.read = s.read || err == nil
 	s.mu.Unlock()
 	s.signal()
 }
@@ -115,17 +130,34 @@ func (s *APISource) currentObject() *v1alpha1.NodeConfig {
 	return s.current
 }
 
-// Spec is the Source of Run.
+// errNotRead holds the first pass until what it derives from was read: a
+// restarted agent must not apply a config without its shared entries (nor
+// tear down for want of a config), which would drop routes that are fine.
+var errNotRead = errors.New("NodeConfig or ClusterPeers not read yet")
+
+// Spec is the Source of Run: the NodeConfig made complete with the
+// ClusterPeers it names (Compose).
 func (s *APISource) Spec() (*v1alpha1.NodeConfigSpec, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.err != nil:
 		return nil, s.err
+	case !s.read:
+		return nil, errNotRead
 	case s.current == nil:
 		return nil, ErrNoConfig
+	case s.current.Spec.Peers != nil && !s.peers.synced:
+		return nil, errNotRead
 	}
-	return &s.current.Spec, nil
+	if s.composedOf != s.current || s.composedVer != s.peers.version {
+		s.composed, s.composedErr = Compose(s.current, s.peers.list())
+		s.composedOf, s.composedVer = s.current, s.peers.version
+	}
+	if s.composedErr != nil {
+		return nil, s.composedErr
+	}
+	return s.composed.Spec, nil
 }
 
 // Report writes the outcome of a pass to the NodeConfig's status, only when
@@ -133,8 +165,11 @@ func (s *APISource) Spec() (*v1alpha1.NodeConfigSpec, error) {
 // nothing).
 func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, Result, error) {
 	return func(spec *v1alpha1.NodeConfigSpec, res Result, applyErr error) {
-		nc := s.currentObject()
-		if nc == nil || spec != &nc.Spec {
+		s.mu.Lock()
+		nc, composed := s.current, s.composed
+		current := nc != nil && s.composedOf == nc && (spec == composed.Spec || spec == &nc.Spec)
+		s.mu.Unlock()
+		if !current {
 			return // the config changed meanwhile: the next pass reports
 		}
 		st := nc.Status.DeepCopy()
@@ -150,6 +185,12 @@ func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, R
 		changed = meta.SetStatusCondition(&st.Conditions, ready) || changed
 		if st.ObservedGeneration != nc.Generation {
 			st.ObservedGeneration, changed = nc.Generation, true
+		}
+		if applyErr == nil && !slices.Equal(st.Peers, composed.Peers) {
+			st.Peers, changed = composed.Peers, true
+		}
+		if st.Contract != v1alpha1.ContractShared {
+			st.Contract, changed = v1alpha1.ContractShared, true
 		}
 		if len(res.Applied) > 0 {
 			st.LastChanges = nil

@@ -3,6 +3,12 @@
 //
 // # Pure core
 //
+// Compose makes a NodeConfig complete: one with spec.peers (the shared
+// contract) gets the routes, FDB and neighbour entries its cluster's
+// ClusterPeers imply (internal/peering.Derive); one without (written by the
+// earlier release) is complete already. Invalid shared data refuses the
+// whole config (RefusedError), like a config that fails validation.
+//
 // Desired renders a NodeConfig into State, plain data listing the VXLAN
 // devices, addresses, routes, FDB and neighbour entries and the rules of the
 // agent's own chains. The rules are rendered here from structured fields,
@@ -46,9 +52,16 @@
 // nothing. Run repeats it on every resync period, every netlink route or link
 // change (drift repair) and every config change; a refused config leaves the
 // last good state in place; ErrNoConfig (the NodeConfig was deleted) tears
-// everything down. APISource follows the node's NodeConfig in the API server
-// and writes its status (Applied, Ready, observedGeneration, lastChanges).
+// everything down. APISource follows the node's NodeConfig and the
+// ClusterPeers objects in the API server (list, then watch, as an informer
+// does; peerwatch.go), holds the first pass until both were read (a
+// restarted agent never applies a config without its shared entries), and
+// writes the NodeConfig's status (Applied, Ready, observedGeneration,
+// lastChanges, contract Shared and the generation of each ClusterPeers
+// applied). A file holds the NodeConfig and, as further documents, its
+// ClusterPeers (LoadConfigFile).
 //
 //	k, _ := nodeagent.NewLinuxKernel()
-//	res, err := nodeagent.Set(k, &nodeConfig.Spec)
+//	c, err := nodeagent.Compose(&nodeConfig, clusterPeers)
+//	res, err := nodeagent.Set(k, c.Spec)
 package nodeagent

@@ -47,12 +47,16 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 	defer tick.Stop()
 	for {
 		spec, err := src()
+		var refused *RefusedError
 		switch {
 		case errors.Is(err, ErrNoConfig):
 			if res, err := Teardown(k); len(res.Applied) > 0 || err != nil {
 				log.Info("NodeConfig gone; torn down", "changes", len(res.Applied), "err", err)
 			}
 			last, spec = nil, nil
+		case errors.As(err, &refused):
+			refuse(k, last, refused, opts, log)
+			spec = nil
 		case err != nil && last == nil:
 			log.Error("no NodeConfig yet", "err", err)
 		case err != nil:
@@ -67,13 +71,10 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			// writes (some) failed still holds this config.
 			if err == nil || len(res.Applied) > 0 || len(res.Failed) > 0 {
 				last = spec
-			} else if last != nil && last != spec {
+			} else if last != spec {
 				// Refused whole: hold the last good config (repairing drift
 				// in it) and report the refusal, not the repair.
-				log.Error("NodeConfig refused; keeping the last good one", "err", err)
-				if _, rerr := Set(k, last); rerr != nil {
-					log.Error("restore the last good NodeConfig", "err", rerr)
-				}
+				holdLast(k, last, log, err)
 			}
 			logPass(log, res, err)
 			if opts.Report != nil {
@@ -89,6 +90,28 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			time.Sleep(50 * time.Millisecond)
 			drain(opts.Changes)
 		}
+	}
+}
+
+// refuse handles a config refused before it could be made complete: the
+// last good one stays, and the refusal is reported.
+func refuse(k Kernel, last *v1alpha1.NodeConfigSpec, refused *RefusedError, opts Options, log *slog.Logger) {
+	holdLast(k, last, log, refused)
+	observePass(Result{}, refused, 0)
+	if opts.Report != nil {
+		opts.Report(refused.Spec, Result{}, refused)
+	}
+}
+
+// holdLast keeps the last good config in the kernel (repairing drift in
+// it) after a new one was refused whole.
+func holdLast(k Kernel, last *v1alpha1.NodeConfigSpec, log *slog.Logger, refusal error) {
+	if last == nil {
+		return
+	}
+	log.Error("NodeConfig refused; keeping the last good one", "err", refusal)
+	if _, err := Set(k, last); err != nil {
+		log.Error("restore the last good NodeConfig", "err", err)
 	}
 }
 

@@ -102,11 +102,8 @@ func TestControllerConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := poll.Until(t, 10*time.Second, "the host to route to the new node", func() bool {
-		var nc v1alpha1.NodeConfig
-		if clients["host"].Get(ctx, client.ObjectKey{Name: "host-n1"}, &nc) != nil {
-			return false
-		}
-		return slices.ContainsFunc(nc.Spec.Routes, func(r v1alpha1.Route) bool { return r.Dst == "100.64.3.0/24" })
+		nc, ok := derived(t, clients["host"], "host-n1")
+		return ok && slices.ContainsFunc(nc.Routes, func(r v1alpha1.Route) bool { return r.Dst == "100.64.3.0/24" })
 	})
 	t.Logf("node join reflected in the host's NodeConfig after %s", took)
 	poll.Until(t, 5*time.Second, "the new node's NodeConfig", exists(clients["member-a"], &v1alpha1.NodeConfig{}, "member-a-n3"))

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
@@ -231,7 +232,9 @@ func TestPruneByInventory(t *testing.T) {
 				leaving = &d.Clusters[i]
 			}
 		}
-		if leaving == nil || !leaving.Leaving || len(leaving.After) != 0 || len(leaving.Before) != 3 {
+		// member-c holds its two NodeConfigs, its kosmos-dns ConfigMap and
+		// the ClusterPeers of host, member-a and member-b.
+		if leaving == nil || !leaving.Leaving || len(leaving.After) != 0 || len(leaving.Before) != 6 {
 			t.Fatalf("diff of member-c leaving: %+v", leaving)
 		}
 		if got := changesOf(d, "host"); !slices.Contains(got, "delete Cluster/member-c") {
@@ -242,11 +245,16 @@ func TestPruneByInventory(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := rep.Clusters[len(rep.Clusters)-1]
-		if c.Name != "member-c" || !c.Forgotten || len(c.Result.Pruned) != 3 {
+		if c.Name != "member-c" || !c.Forgotten || len(c.Result.Pruned) != 6 {
 			t.Errorf("member-c: %+v", c)
 		}
 		if got := f.owned(t, "member-c"); len(got) != 0 {
 			t.Errorf("member-c still holds %v", got)
+		}
+		for _, n := range []string{"host", "member-a", "member-b"} {
+			if err := f.clients[n].Get(ctx, client.ObjectKey{Name: "member-c.0-of-1"}, &v1alpha1.ClusterPeers{}); !apierrors.IsNotFound(err) {
+				t.Errorf("%s still holds member-c's ClusterPeers (%v)", n, err)
+			}
 		}
 		for _, n := range []string{"host", "member-a", "member-b"} {
 			var ncs v1alpha1.NodeConfigList
@@ -254,7 +262,7 @@ func TestPruneByInventory(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, nc := range ncs.Items {
-				for _, r := range nc.Spec.Routes {
+				for _, r := range derivedOf(t, f.clients[n], &nc).Routes {
 					if strings.HasPrefix(r.Dst, "10.30.") || strings.HasPrefix(r.Dst, "fd00:30:") {
 						t.Errorf("%s/%s still routes to member-c: %s", n, nc.Name, r.Dst)
 					}
@@ -363,16 +371,15 @@ func TestPruneByInventory(t *testing.T) {
 // CLI writes nothing at all.
 func TestSilentClusterKeepsItsRoutes(t *testing.T) {
 	f := startFleet(t)
-	ctx := context.Background()
 	if err := f.pass(t, f.topo, reconciler.PassOptions{}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	routesToB := func() bool {
-		var nc v1alpha1.NodeConfig
-		if err := f.clients["host"].Get(ctx, client.ObjectKey{Name: "host-n1"}, &nc); err != nil {
-			t.Fatal(err)
+		nc, ok := derived(t, f.clients["host"], "host-n1")
+		if !ok {
+			t.Fatal("host-n1's NodeConfig is gone")
 		}
-		return slices.ContainsFunc(nc.Spec.Routes, func(r v1alpha1.Route) bool { return strings.HasPrefix(r.Dst, "100.65.") })
+		return slices.ContainsFunc(nc.Routes, func(r v1alpha1.Route) bool { return strings.HasPrefix(r.Dst, "100.65.") })
 	}
 	if !routesToB() {
 		t.Fatal("the host does not route to member-b to begin with")

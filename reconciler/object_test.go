@@ -238,11 +238,11 @@ func TestObjectSource(t *testing.T) {
 		}
 	}
 	routesToB := func() bool {
-		var hn v1alpha1.NodeConfig
-		if err := host.Get(ctx, client.ObjectKey{Name: "host-n1"}, &hn); err != nil {
-			t.Fatal(err)
+		hn, ok := derived(t, host, "host-n1")
+		if !ok {
+			t.Fatal("host-n1's NodeConfig is gone")
 		}
-		return slices.ContainsFunc(hn.Spec.Routes, func(r v1alpha1.Route) bool { return strings.HasPrefix(r.Dst, "100.65.") })
+		return slices.ContainsFunc(hn.Routes, func(r v1alpha1.Route) bool { return strings.HasPrefix(r.Dst, "100.65.") })
 	}
 	if !routesToB() {
 		t.Error("the host lost its routes to unreachable member-b")
@@ -252,9 +252,8 @@ func TestObjectSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Until(t, 30*time.Second, "the host to route to member-a's new node while member-b is down", func() bool {
-		var hn v1alpha1.NodeConfig
-		return host.Get(ctx, client.ObjectKey{Name: "host-n1"}, &hn) == nil &&
-			slices.ContainsFunc(hn.Spec.Routes, func(r v1alpha1.Route) bool { return r.Dst == "100.64.9.0/24" })
+		hn, ok := derived(t, host, "host-n1")
+		return ok && slices.ContainsFunc(hn.Routes, func(r v1alpha1.Route) bool { return r.Dst == "100.64.9.0/24" })
 	})
 
 	// member-b comes back: it converges too (its gateway learns the new
@@ -273,7 +272,7 @@ func TestObjectSource(t *testing.T) {
 			return false
 		}
 		return slices.ContainsFunc(l.Items, func(nc v1alpha1.NodeConfig) bool {
-			return slices.ContainsFunc(nc.Spec.Routes, func(r v1alpha1.Route) bool { return r.Dst == "100.64.9.0/24" })
+			return slices.ContainsFunc(derivedOf(t, clients["member-b"], &nc).Routes, func(r v1alpha1.Route) bool { return r.Dst == "100.64.9.0/24" })
 		})
 	})
 

@@ -31,13 +31,22 @@ refused and reported, never replaced. A config that fails validation
 the kernel keeps its last good state.
 Applying the same config twice makes no change.
 
-With --node NAME it follows the NodeConfig of that name in the API server
-(in-cluster credentials, or --kubeconfig), applies every change, tears
-everything down when the NodeConfig is deleted, and writes the outcome to the
-NodeConfig's status (conditions Applied and Ready, observedGeneration,
-lastChanges). /healthz, /readyz and /metrics are served on --health-addr.
+A NodeConfig with spec.peers (the shared contract) lists only what is the
+node's own; the agent adds the routes, FDB and neighbour entries it derives
+from the ClusterPeers objects of its cluster (one per remote cluster, or
+shard of one). A NodeConfig without it (written by the earlier release) is
+applied as it is.
 
-With --node-config alone it keeps running: it re-reads the file and repairs
+With --node NAME it follows the NodeConfig of that name and the ClusterPeers
+objects in the API server (in-cluster credentials, or --kubeconfig), applies
+every change, tears everything down when the NodeConfig is deleted, and
+writes the outcome to the NodeConfig's status (conditions Applied and Ready,
+observedGeneration, lastChanges, contract Shared and the generation of each
+ClusterPeers object applied). /healthz, /readyz and /metrics are served on --health-addr.
+
+--node-config FILE reads a NodeConfig and, as further YAML documents of the
+same file, the ClusterPeers it is completed from. With --node-config alone it
+keeps running: it re-reads the file and repairs
 drift on every resync period and on every route or link change in the kernel,
 so a route deleted by hand is back within moments. --once applies the file and
 exits (0 applied, 1 refused or failed); --teardown removes everything the agent
@@ -122,11 +131,11 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 	if f.teardown {
 		res, err = nodeagent.Teardown(k)
 	} else {
-		nc, lerr := nodeagent.LoadNodeConfigFile(f.file)
+		spec, lerr := composeFile(f.file)
 		if lerr != nil {
 			return &exitError{exitInvalid, lerr}
 		}
-		res, err = nodeagent.Set(k, &nc.Spec)
+		res, err = nodeagent.Set(k, spec)
 	}
 	for _, op := range res.Applied {
 		fmt.Fprintln(out, op)
@@ -151,14 +160,23 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	log.Info("agent running", "nodeConfig", file, "resync", resync)
-	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) {
-		nc, err := nodeagent.LoadNodeConfigFile(file)
-		if err != nil {
-			return nil, err
-		}
-		return &nc.Spec, nil
-	}, nodeagent.Options{Resync: resync, Changes: changes, Log: log})
+	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file) },
+		nodeagent.Options{Resync: resync, Changes: changes, Log: log})
 	return nil
+}
+
+// composeFile reads a NodeConfig file (with the ClusterPeers documents it
+// holds) and makes the config complete.
+func composeFile(file string) (*v1alpha1.NodeConfigSpec, error) {
+	nc, peers, err := nodeagent.LoadConfigFile(file)
+	if err != nil {
+		return nil, err
+	}
+	c, err := nodeagent.Compose(nc, peers)
+	if err != nil {
+		return nil, err
+	}
+	return c.Spec, nil
 }
 
 // runAgentAPI follows this node's NodeConfig in the API server until SIGINT

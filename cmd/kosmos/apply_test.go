@@ -31,14 +31,16 @@ func TestApplyRenderFacts(t *testing.T) {
 	example := "../../topology.example.yaml"
 	kc := env.KubeconfigPath
 
-	// Before anything is applied, diff shows the creations (exit 1).
+	// Before anything is applied, diff shows the creations (exit 1): in the
+	// host, its namespace, 2 NodeConfigs, 3 Clusters, 2 policies, the
+	// kosmos-dns ConfigMap and the ClusterPeers of the 3 members.
 	code, out, errs := kosmos("diff", "-f", example, "--kubeconfig", kc)
-	if code != 1 || !strings.Contains(out, "cluster host: 9 to create, 0 to change, 0 to delete") || !strings.Contains(out, "+++ b/member-b/NodeConfig/member-b-n1") {
+	if code != 1 || !strings.Contains(out, "cluster host: 12 to create, 0 to change, 0 to delete") || !strings.Contains(out, "+++ b/member-b/NodeConfig/member-b-n1") {
 		t.Fatalf("diff before apply: exit %d\n%.3000s\n%s", code, out, errs)
 	}
 
 	code, out, errs = kosmos("apply", "-f", example, "--kubeconfig", kc)
-	if code != 0 || !strings.Contains(out, "cluster host: 9 created") || !strings.Contains(out, "+ NodeConfig/member-b-n1") {
+	if code != 0 || !strings.Contains(out, "cluster host: 12 created") || !strings.Contains(out, "+ NodeConfig/member-b-n1") {
 		t.Fatalf("first apply: exit %d\n%s\n%s", code, out, errs)
 	}
 	code, out, _ = kosmos("apply", "-f", example, "--kubeconfig", kc)

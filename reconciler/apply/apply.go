@@ -39,7 +39,9 @@ const AnnotationHash = "kosmos.io/desired-hash"
 // inventory record (last applied by such a version) is swept over them once
 // (ConfigMaps only in kosmos-system, the one place Kosmos put any), so what
 // they wrote is adopted or pruned; from then on its inventory says what
-// Kosmos owns.
+// Kosmos owns. ClusterPeers are not among them: no earlier version wrote
+// any, and this one records every shard in the inventory, which prunes
+// shards that disappear like any other object.
 var legacyKinds = []struct {
 	gvk       schema.GroupVersionKind
 	namespace string
@@ -269,6 +271,12 @@ func Clean(obj client.Object) (map[string]any, error) {
 	dropNulls(m)
 	return m, nil
 }
+
+// Desired is an object as Cluster applies it: cleaned (Clean) and marked
+// with the hash of its content (AnnotationHash). Cluster writes it only where
+// the live object does not hold it already (Subset), so comparing two
+// passes' Desired forms tells which writes the second makes.
+func Desired(obj client.Object) (*unstructured.Unstructured, error) { return toUnstructured(obj) }
 
 func toUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
 	m, err := Clean(obj)

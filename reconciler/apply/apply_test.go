@@ -133,7 +133,7 @@ func TestApplyExampleTopology(t *testing.T) {
 	inv := map[string][]inventory.Entry{}
 	first := applyAll(ctx, t, cs, topo, observe(ctx, t, cs), inv)
 	hostRes := first["host"]
-	for _, want := range []string{"Namespace/kosmos-system", "NodeConfig/host-n1", "NodeConfig/host-n2", "Cluster/member-a", "Cluster/member-b", "Cluster/member-c", "DistributionPolicy/web-weighted", "DistributionPolicy/api-fixed"} {
+	for _, want := range []string{"Namespace/kosmos-system", "NodeConfig/host-n1", "NodeConfig/host-n2", "Cluster/member-a", "Cluster/member-b", "Cluster/member-c", "DistributionPolicy/web-weighted", "DistributionPolicy/api-fixed", "ClusterPeers/member-a.0-of-1", "ClusterPeers/member-b.0-of-1", "ClusterPeers/member-c.0-of-1"} {
 		if !slices.Contains(hostRes.Created, want) {
 			t.Errorf("host: %s not created; created %v", want, hostRes.Created)
 		}
@@ -159,7 +159,7 @@ func TestApplyExampleTopology(t *testing.T) {
 	if err := cs[1].c.Get(ctx, client.ObjectKey{Name: "member-a-n1"}, &nc); err != nil {
 		t.Fatal(err)
 	}
-	nc.Spec.Routes = nc.Spec.Routes[:1]
+	nc.Spec.Devices[0].Port++
 	if err := cs[1].c.Update(ctx, &nc); err != nil {
 		t.Fatal(err)
 	}

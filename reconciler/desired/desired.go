@@ -1,12 +1,13 @@
 // Package desired computes, as a pure function of a topology and the facts
 // observed in its clusters, every object Kosmos wants in every cluster:
-// the kosmos-system namespace, the NodeConfigs of the ClusterLink planner,
-// and in the host the Cluster and DistributionPolicy objects. Every object
+// the kosmos-system namespace, the NodeConfigs of the ClusterLink planner
+// and the ClusterPeers every cluster holds of every other, and in the host the Cluster and DistributionPolicy objects. Every object
 // carries the ownership labels, so prune can tell what Kosmos owns.
 package desired
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +44,7 @@ func Compute(t *v1alpha1.KosmosTopology, facts netplan.Facts) State {
 	}
 	plan := netplan.Compute(&t.Spec, facts)
 	out := State{Problems: plan.Problems}
+	shared := sharedObjects(plan, meta)
 	host := t.Spec.Host()
 	for i := range t.Spec.Clusters {
 		c := &t.Spec.Clusters[i]
@@ -54,8 +56,14 @@ func Compute(t *v1alpha1.KosmosTopology, facts netplan.Facts) State {
 				if nc.Name == cp.Gateway {
 					obj.Labels[v1alpha1.LabelRole] = v1alpha1.RoleGateway
 				}
+				if obj.Spec.Peers != nil {
+					pe := *obj.Spec.Peers
+					pe.Topology = t.Name
+					obj.Spec.Peers = &pe
+				}
 				co.Objects = append(co.Objects, obj)
 			}
+			co.Objects = append(co.Objects, peersFor(c.Name, shared)...)
 		}
 		if c.Role == v1alpha1.RoleHost {
 			co.Objects = append(co.Objects, hostObjects(t, host, meta)...)
@@ -64,6 +72,31 @@ func Compute(t *v1alpha1.KosmosTopology, facts netplan.Facts) State {
 			return cmp.Or(cmp.Compare(a.GetObjectKind().GroupVersionKind().Kind, b.GetObjectKind().GroupVersionKind().Kind), cmp.Compare(a.GetName(), b.GetName()))
 		})
 		out.Clusters = append(out.Clusters, co)
+	}
+	return out
+}
+
+// sharedObjects labels every cluster's ClusterPeers shards once. The same
+// objects go into every other cluster: they are shared, read-only.
+func sharedObjects(plan *netplan.Plan, meta func(string) metav1.ObjectMeta) map[string][]client.Object {
+	out := map[string][]client.Object{}
+	for _, cp := range plan.Clusters {
+		for _, p := range cp.Peers {
+			obj := &v1alpha1.ClusterPeers{TypeMeta: typeMeta(v1alpha1.KindClusterPeers), ObjectMeta: meta(p.Name), Spec: p.Spec}
+			out[cp.Name] = append(out[cp.Name], obj)
+		}
+	}
+	return out
+}
+
+// peersFor returns the ClusterPeers a cluster holds: those of every other
+// planned cluster.
+func peersFor(cluster string, shared map[string][]client.Object) []client.Object {
+	var out []client.Object
+	for _, name := range slices.Sorted(maps.Keys(shared)) {
+		if name != cluster {
+			out = append(out, shared[name]...)
+		}
 	}
 	return out
 }

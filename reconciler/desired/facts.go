@@ -10,7 +10,8 @@ import (
 )
 
 // FactsOf turns a cluster's Node objects and the NodeConfigs in force into
-// the facts the network planner needs. Virtual nodes (the tree's) are left
+// the facts the network planner needs (the gateway in force, and which
+// nodes run an agent of the earlier contract). Virtual nodes (the tree's) are left
 // out: they are member clusters, not machines with a kernel. It is pure.
 func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.ClusterFacts {
 	var f netplan.ClusterFacts
@@ -43,10 +44,32 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		}
 		f.Nodes = append(f.Nodes, nd)
 	}
+	legacy := map[string]bool{}
 	for _, nc := range configs {
 		if nc.Labels[v1alpha1.LabelRole] == v1alpha1.RoleGateway && nc.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedBy {
 			f.Gateway = nc.Name
 		}
+		legacy[nc.Name] = LegacyAgent(&nc)
+	}
+	for i := range f.Nodes {
+		f.Nodes[i].LegacyAgent = legacy[f.Nodes[i].Name]
 	}
 	return f
+}
+
+// LegacyAgent says a NodeConfig's agent is of the release before the shared
+// contract: it reported an apply (condition Applied) without saying it
+// speaks the shared contract (status.contract). A NodeConfig no agent has
+// reported on (a node that just joined, a cluster without agents) is not
+// legacy: its agent, when it comes, is assumed current.
+func LegacyAgent(nc *v1alpha1.NodeConfig) bool {
+	if nc.Status.Contract == v1alpha1.ContractShared {
+		return false
+	}
+	for _, c := range nc.Status.Conditions {
+		if c.Type == "Applied" {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,19 @@
 // Package netplan is the ClusterLink network planner: a pure function from a
 // validated topology plus observed node facts to the NodeConfig of every node
-// of every cluster. It touches no kernel and no API server.
+// of every cluster and the ClusterPeers every cluster shares with the others.
+// It touches no kernel and no API server.
+//
+// # Own and shared
+//
+// A NodeConfig holds what is the node's own (devices, localCIDRs, NAT, its
+// way to its own gateway) and, in spec.peers, the paths by which it reaches
+// other clusters. The remote endpoints are planned once per cluster as
+// ClusterPeers shards (peers.go), which the reconciler writes into every
+// other cluster and every agent derives its routes, FDB and neighbour
+// entries from (package peering). A node joining a P2P cluster thus changes
+// its own config and its cluster's shard, not its peers' configs. A node
+// whose agent is of the earlier release (Node.LegacyAgent) gets the derived
+// entries written into its NodeConfig, as that release did.
 //
 // # Design notes
 //
@@ -13,9 +26,9 @@
 // cluster, node and device names, so recomputing changes nothing. Two devices
 // that would share an address or MAC are reported, never produced silently.
 //
-// Routes. A P2P node routes each remote P2P node's pod ranges straight to that
-// node's bridge address, and a remote Gateway cluster's whole pod and service
-// ranges to its gateway. Service ranges of a P2P cluster go to a stable choice
+// Routes (as derived). A P2P node routes each remote P2P node's pod ranges
+// straight to that node's bridge address, and a remote Gateway cluster's
+// whole pod and service ranges to its gateway (the first candidate). Service ranges of a P2P cluster go to a stable choice
 // of node (its first node by name).
 //
 // Readiness. Routes follow the data plane, not the kubelet: a NotReady node
@@ -47,11 +60,14 @@
 // ipFamily includes them; a dual-stack node gets both device pairs.
 //
 // Determinism and sharing. Output is sorted and independent of the order of
-// the observed nodes. The remote tables are computed once per cluster and
-// family and shared, read-only, by the configs of its nodes.
+// the observed nodes. What a cluster's nodes share (their localCIDRs) is
+// computed once and shared, read-only, by their configs.
 //
 // Usage:
 //
 //	plan := netplan.Compute(&topology.Spec, facts)
-//	for _, c := range plan.Clusters { /* apply c.Configs in cluster c.Name */ }
+//	for _, c := range plan.Clusters {
+//		/* apply c.Configs in cluster c.Name, c.Peers in every other */
+//	}
+//	full, _ := plan.Derived("east") // what east's agents hold
 package netplan

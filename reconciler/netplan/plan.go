@@ -23,6 +23,11 @@ type Node struct {
 	// was Ready before the gateway went NotReady.
 	ReadySince time.Time         `json:"readySince,omitzero"`
 	Labels     map[string]string `json:"labels,omitempty"`
+	// LegacyAgent says the node's agent is of an earlier release: it
+	// reported an apply without the shared contract (NodeConfig
+	// status.contract), so its NodeConfig is written complete, with every
+	// entry its ClusterPeers imply.
+	LegacyAgent bool `json:"legacyAgent,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
@@ -54,8 +59,11 @@ type ClusterPlan struct {
 	// Standby are the further candidates kept ready (gateway.replicas - 1).
 	Standby []string `json:"standby,omitempty"`
 	// Configs holds one NodeConfig per node, sorted by name. Nodes of one
-	// cluster share their (read-only) remote tables: never modify them.
+	// cluster share their (read-only) tables: never modify them.
 	Configs []v1alpha1.NodeConfig `json:"configs"`
+	// Peers are the shards of what this cluster shares with the others
+	// (ClusterPeers), sorted by shard: every other cluster holds them.
+	Peers []v1alpha1.ClusterPeers `json:"peers,omitempty"`
 }
 
 // Cluster returns the plan of the named cluster, or nil.
@@ -104,24 +112,18 @@ func families(n *v1alpha1.NetworkSpec) []family {
 	}
 }
 
-// endpoint is a node reachable over the cross-cluster device: its identity
-// and the ranges routed to it.
-type endpoint struct {
-	cluster, node string
-	underlay      netip.Addr
-	addr          netip.Addr
-	mac           string
-	dsts          []netip.Prefix
-}
-
-// clusterState is the per-cluster working data of one family.
+// clusterState is the per-cluster working data.
 type clusterState struct {
-	spec      *v1alpha1.ClusterSpec
-	nodes     []Node // sorted by name
-	gateway   string
-	standby   []string
-	endpoints []endpoint // what other clusters tunnel to
-	mappings  []v1alpha1.NATMapping
+	spec    *v1alpha1.ClusterSpec
+	nodes   []Node // sorted by name
+	gateway string
+	standby []string
+	// endpoints are what other clusters tunnel to, by node name, and cidrs
+	// the cluster's whole ranges as others address them: both families,
+	// filled family by family (the content of its ClusterPeers).
+	endpoints map[string]*v1alpha1.PeerEndpoint
+	cidrs     []string
+	mappings  []v1alpha1.NATMapping // of the family being planned
 }
 
 // Compute plans every node of every cluster. t must be a valid, defaulted
@@ -154,7 +156,7 @@ func (p *planner) run() *Plan {
 		}
 		nodes := slices.Clone(f.Nodes)
 		slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
-		cs := &clusterState{spec: c, nodes: nodes}
+		cs := &clusterState{spec: c, nodes: nodes, endpoints: map[string]*v1alpha1.PeerEndpoint{}}
 		if c.Network.Mode == v1alpha1.ModeGateway {
 			cs.gateway, cs.standby = electGateway(c, nodes, f.Gateway)
 			if cs.gateway == "" {
@@ -176,7 +178,9 @@ func (p *planner) run() *Plan {
 		p.planFamily(fam, clusters)
 	}
 	p.checkCollisions()
-	return p.result(clusters)
+	out := p.result(clusters)
+	p.expandLegacy(out, clusters)
+	return out
 }
 
 // electGateway picks the gateway deterministically among the candidates
@@ -259,32 +263,19 @@ func globalOf(c *v1alpha1.ClusterSpec, pr netip.Prefix) netip.Prefix {
 }
 
 func (p *planner) planFamily(fam family, all []*clusterState) {
-	var used []*clusterState
 	for _, cs := range all {
 		if fam.usedBy(cs.spec.Network.IPFamily) {
-			used = append(used, cs)
 			p.endpoints(cs, fam)
+			p.planCluster(cs, fam)
 		}
-	}
-	for _, cs := range used {
-		var remote []endpoint
-		var ranges []netip.Prefix
-		for _, o := range used {
-			if o != cs {
-				remote = append(remote, o.endpoints...)
-				ranges = append(ranges, mapAll(o.spec, realCIDRs(o.spec.Network.PodCIDRs, fam))...)
-				ranges = append(ranges, mapAll(o.spec, realCIDRs(o.spec.Network.ServiceCIDRs, fam))...)
-			}
-		}
-		p.planCluster(cs, fam, remote, ranges)
 	}
 }
 
-// endpoints fills in which of a cluster's nodes other clusters tunnel to, and
-// the ranges each one receives.
+// endpoints fills in which of a cluster's nodes other clusters tunnel to in
+// one family (a tunnel each), the ranges each one receives and the
+// cluster's whole ranges.
 func (p *planner) endpoints(cs *clusterState, fam family) {
 	c := cs.spec
-	cs.endpoints = cs.endpoints[:0]
 	cs.mappings = nil
 	for _, real := range slices.Sorted(maps.Keys(c.Network.GlobalCIDRs)) {
 		if rp, err := netip.ParsePrefix(real); err == nil && fam.matches(rp.Addr()) {
@@ -292,24 +283,27 @@ func (p *planner) endpoints(cs *clusterState, fam family) {
 		}
 	}
 	services := mapAll(c, realCIDRs(c.Network.ServiceCIDRs, fam))
+	for _, pr := range slices.Concat(mapAll(c, realCIDRs(c.Network.PodCIDRs, fam)), services) {
+		cs.cidrs = append(cs.cidrs, pr.String())
+	}
+	tunnels := 0
 	mk := func(n *Node, dsts []netip.Prefix) bool {
-		u, ok := underlayOf(n, fam)
-		if !ok {
-			return false
+		ok := addTunnel(cs, n, fam, dsts)
+		if ok {
+			tunnels++
 		}
-		cs.endpoints = append(cs.endpoints, endpoint{
-			cluster: c.Name, node: n.Name, underlay: u,
-			addr: keepHostBits(u, fam.bridgeCIDR), mac: deviceMAC(c.Name, n.Name, fam.bridgeDev), dsts: dsts,
-		})
-		return true
+		return ok
 	}
 	if c.Network.Mode == v1alpha1.ModeGateway {
+		// Every candidate is an endpoint (a later release fails over down
+		// the list); the cluster's CIDRs go to the first.
 		for i := range cs.nodes {
-			if cs.nodes[i].Name == cs.gateway {
-				dsts := slices.Concat(mapAll(c, realCIDRs(c.Network.PodCIDRs, fam)), services)
-				if !mk(&cs.nodes[i], dsts) {
-					p.problem("cluster %s: gateway %s has no %s InternalIP", c.Name, cs.gateway, fam.name)
-				}
+			n := &cs.nodes[i]
+			switch {
+			case n.Name == cs.gateway && !mk(n, nil):
+				p.problem("cluster %s: gateway %s has no %s InternalIP", c.Name, cs.gateway, fam.name)
+			case slices.Contains(cs.standby, n.Name):
+				mk(n, nil)
 			}
 		}
 		return
@@ -326,7 +320,7 @@ func (p *planner) endpoints(cs *clusterState, fam family) {
 				dsts = append(dsts, globalOf(c, pr.Masked()))
 			}
 		}
-		if len(cs.endpoints) == 0 {
+		if tunnels == 0 {
 			dsts = append(dsts, services...)
 		}
 		if !mk(n, dsts) {
@@ -335,26 +329,35 @@ func (p *planner) endpoints(cs *clusterState, fam family) {
 	}
 }
 
+// addTunnel adds the node's cross-cluster device of one family to its
+// endpoint (created on first use), with the ranges routed to it; false when
+// the node has no address of the family.
+func addTunnel(cs *clusterState, n *Node, fam family, dsts []netip.Prefix) bool {
+	u, ok := underlayOf(n, fam)
+	if !ok {
+		return false
+	}
+	e := cs.endpoints[n.Name]
+	if e == nil {
+		e = &v1alpha1.PeerEndpoint{Name: n.Name}
+		cs.endpoints[n.Name] = e
+	}
+	e.Tunnels = append(e.Tunnels, v1alpha1.PeerTunnel{
+		Device: fam.bridgeDev, UnderlayIP: u.String(),
+		Address: keepHostBits(u, fam.bridgeCIDR).String(), MAC: deviceMAC(cs.spec.Name, n.Name, fam.bridgeDev),
+	})
+	for _, d := range dsts {
+		e.CIDRs = append(e.CIDRs, d.String())
+	}
+	return true
+}
+
 func mapAll(c *v1alpha1.ClusterSpec, ps []netip.Prefix) []netip.Prefix {
 	out := make([]netip.Prefix, len(ps))
 	for i, pr := range ps {
 		out[i] = globalOf(c, pr)
 	}
 	return out
-}
-
-// remoteTables renders the FDB, neighbour and route entries that reach the
-// given endpoints through dev. The result is shared by every node that
-// tunnels to the same endpoints.
-func remoteTables(remote []endpoint, dev string) (fdb []v1alpha1.FDBEntry, neigh []v1alpha1.Neighbor, routes []v1alpha1.Route) {
-	for _, e := range remote {
-		fdb = append(fdb, v1alpha1.FDBEntry{MAC: e.mac, Dst: e.underlay.String(), Device: dev})
-		neigh = append(neigh, v1alpha1.Neighbor{IP: e.addr.String(), MAC: e.mac, Device: dev})
-		for _, d := range e.dsts {
-			routes = append(routes, v1alpha1.Route{Dst: d.String(), Via: e.addr.String(), Device: dev})
-		}
-	}
-	return fdb, neigh, routes
 }
 
 func (p *planner) device(cs *clusterState, n *Node, fam family, name string, vx v1alpha1.VXLANDevice, cidr netip.Prefix) (v1alpha1.Device, bool) {
@@ -369,22 +372,20 @@ func (p *planner) device(cs *clusterState, n *Node, fam family, name string, vx 
 	}, true
 }
 
-// planCluster writes the configs of one cluster's nodes for one family.
-// remote are the endpoints of the other clusters; ranges their whole pod and
-// service ranges, which non-gateway nodes send to their gateway (so that a
-// node joining elsewhere does not change them).
-func (p *planner) planCluster(cs *clusterState, fam family, remote []endpoint, ranges []netip.Prefix) {
+// planCluster writes the configs of one cluster's nodes for one family:
+// what is each node's own. What the node needs of other clusters is named
+// as a path (spec.peers) and derived from their ClusterPeers (see package
+// peering), so that a node joining elsewhere changes no config here.
+func (p *planner) planCluster(cs *clusterState, fam family) {
 	t := &familyTables{gateway: cs.spec.Network.Mode == v1alpha1.ModeGateway, locals: map[string]v1alpha1.Device{}}
 	for _, pr := range slices.Concat(realCIDRs(cs.spec.Network.PodCIDRs, fam), realCIDRs(cs.spec.Network.ServiceCIDRs, fam)) {
 		t.own = append(t.own, pr.String())
 	}
-	t.own = slices.Clip(t.own)
-	t.fdb, t.neigh, t.routes = remoteTables(remote, fam.bridgeDev)
 	// Clipped, so that appending a second family's entries to a node's
 	// shared slice copies it instead of writing into the shared array.
-	t.fdb, t.neigh, t.routes = slices.Clip(t.fdb), slices.Clip(t.neigh), slices.Clip(sortRoutes(t.routes))
+	t.own = slices.Clip(t.own)
 	if t.gateway {
-		p.gatewayTables(cs, fam, ranges, t)
+		p.gatewayTables(cs, fam, t)
 	}
 	for i := range cs.nodes {
 		p.planNode(cs, fam, &cs.nodes[i], t)
@@ -393,10 +394,7 @@ func (p *planner) planCluster(cs *clusterState, fam family, remote []endpoint, r
 
 // familyTables are what the nodes of one cluster share for one family.
 type familyTables struct {
-	gateway            bool
-	fdb                []v1alpha1.FDBEntry
-	neigh              []v1alpha1.Neighbor
-	routes, viaGateway []v1alpha1.Route
+	gateway bool
 	// own are the cluster's real pod and service ranges (every node's
 	// localCIDRs).
 	own []string
@@ -407,10 +405,8 @@ type familyTables struct {
 	locals  map[string]v1alpha1.Device
 }
 
-// gatewayTables fills the local devices of a Gateway cluster's nodes and the
-// routes of its non-gateway nodes: every remote cluster's ranges to the
-// gateway over the local device.
-func (p *planner) gatewayTables(cs *clusterState, fam family, ranges []netip.Prefix, t *familyTables) {
+// gatewayTables fills the local devices of a Gateway cluster's nodes.
+func (p *planner) gatewayTables(cs *clusterState, fam family, t *familyTables) {
 	for i := range cs.nodes {
 		n := &cs.nodes[i]
 		if d, ok := p.device(cs, n, fam, fam.localDev, fam.local, fam.localCIDR); ok {
@@ -420,19 +416,12 @@ func (p *planner) gatewayTables(cs *clusterState, fam family, ranges []netip.Pre
 			}
 		}
 	}
-	if !t.haveGW {
-		return
-	}
-	via := strings.Split(t.gwLocal.Addresses[0], "/")[0]
-	for _, r := range ranges {
-		t.viaGateway = append(t.viaGateway, v1alpha1.Route{Dst: r.String(), Via: via, Device: fam.localDev})
-	}
-	t.viaGateway = slices.Clip(sortRoutes(dedupRoutes(t.viaGateway)))
 }
 
-// planNode writes one node's part of the family: the bridge device and the
-// remote tables on an edge node (every node in P2P, the gateway), the local
-// device and the way to the gateway in a Gateway cluster.
+// planNode writes one node's part of the family: the bridge device and a
+// path straight to the remote endpoints on an edge node (every node in P2P,
+// the gateway), the local device and the way to the gateway in a Gateway
+// cluster.
 func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTables) {
 	c := cs.spec
 	spec := &p.configs[c.Name][n.Name].Spec
@@ -447,9 +436,7 @@ func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTable
 	if edge {
 		dev, _ := p.device(cs, n, fam, fam.bridgeDev, fam.bridge, fam.bridgeCIDR)
 		spec.Devices = append(spec.Devices, dev)
-		spec.FDB = share(spec.FDB, t.fdb)
-		spec.Neighbors = share(spec.Neighbors, t.neigh)
-		spec.Routes = share(spec.Routes, t.routes)
+		addPath(spec, c.Name, v1alpha1.PeerPath{Device: fam.bridgeDev})
 		if len(cs.mappings) > 0 {
 			spec.NAT.Mappings = append(spec.NAT.Mappings, cs.mappings...)
 			spec.NAT.EdgeDevices = append(spec.NAT.EdgeDevices, fam.bridgeDev)
@@ -464,9 +451,18 @@ func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTable
 		p.gatewayNode(cs, fam, n, spec, t)
 	case t.haveGW:
 		spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: t.gwLocal.MAC, Dst: t.gwLocal.UnderlayIP, Device: fam.localDev})
-		spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: strings.Split(t.gwLocal.Addresses[0], "/")[0], MAC: t.gwLocal.MAC, Device: fam.localDev})
-		spec.Routes = share(spec.Routes, t.viaGateway)
+		via := strings.Split(t.gwLocal.Addresses[0], "/")[0]
+		spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: via, MAC: t.gwLocal.MAC, Device: fam.localDev})
+		addPath(spec, c.Name, v1alpha1.PeerPath{Device: fam.localDev, Via: via})
 	}
+}
+
+// addPath names one way the node reaches remote clusters.
+func addPath(spec *v1alpha1.NodeConfigSpec, cluster string, path v1alpha1.PeerPath) {
+	if spec.Peers == nil {
+		spec.Peers = &v1alpha1.PeeringSpec{Cluster: cluster}
+	}
+	spec.Peers.Paths = append(spec.Peers.Paths, path)
 }
 
 // gatewayNode adds what only the gateway has: every other node of its
@@ -497,25 +493,6 @@ func share[T any](dst, src []T) []T {
 		return src
 	}
 	return append(dst, src...)
-}
-
-func dedupRoutes(rs []v1alpha1.Route) []v1alpha1.Route {
-	seen := map[string]bool{}
-	out := rs[:0]
-	for _, r := range rs {
-		if !seen[r.Dst] {
-			seen[r.Dst] = true
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func sortRoutes(rs []v1alpha1.Route) []v1alpha1.Route {
-	slices.SortFunc(rs, func(a, b v1alpha1.Route) int {
-		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Dst, b.Dst), cmp.Compare(a.Via, b.Via))
-	})
-	return rs
 }
 
 // checkCollisions reports device addresses and MACs that two devices share.
@@ -549,7 +526,7 @@ func (p *planner) checkCollisions() {
 func (p *planner) result(clusters []*clusterState) *Plan {
 	out := &Plan{Problems: p.problems}
 	for _, cs := range clusters {
-		cp := ClusterPlan{Name: cs.spec.Name, Gateway: cs.gateway, Standby: cs.standby}
+		cp := ClusterPlan{Name: cs.spec.Name, Gateway: cs.gateway, Standby: cs.standby, Peers: peersOf(cs)}
 		for _, n := range cs.nodes {
 			nc := p.configs[cs.spec.Name][n.Name]
 			slices.SortFunc(nc.Spec.Devices, func(a, b v1alpha1.Device) int { return cmp.Compare(a.Name, b.Name) })

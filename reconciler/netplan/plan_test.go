@@ -82,6 +82,71 @@ func TestGoldenPlans(t *testing.T) {
 	}
 }
 
+// TestGoldenDerived: what every node's agent derives from its NodeConfig and
+// the other clusters' ClusterPeers (its complete kernel entries), per case,
+// in derived.golden.yaml. These files began as the complete NodeConfigs of
+// the earlier contract (plan.golden.yaml before the split, with the entry
+// lists sorted): the split changed where entries are written, not what a
+// node holds.
+func TestGoldenDerived(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/*")
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			spec, facts := loadCase(t, dir)
+			p := Compute(spec, facts)
+			out := map[string][]v1alpha1.NodeConfig{}
+			for _, c := range p.Clusters {
+				d, err := p.Derived(c.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range d {
+					d[i].Spec.Peers = nil // shown in plan.golden.yaml
+				}
+				out[c.Name] = d
+			}
+			got, err := yaml.Marshal(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden.Assert(t, filepath.Join(dir, "derived.golden.yaml"), got)
+		})
+	}
+}
+
+// TestLegacyAgentsGetCompleteConfigs: a node whose agent is of the earlier
+// release gets the complete entries in its NodeConfig (what the others
+// derive), and keeps spec.peers for when its agent is upgraded.
+func TestLegacyAgentsGetCompleteConfigs(t *testing.T) {
+	spec, facts := loadCase(t, "testdata/mixed-global")
+	p := Compute(spec, facts)
+	for name, f := range facts {
+		nodes := slices.Clone(f.Nodes)
+		for i := range nodes {
+			nodes[i].LegacyAgent = true
+		}
+		facts[name] = ClusterFacts{Nodes: nodes, Gateway: f.Gateway}
+	}
+	legacy := Compute(spec, facts)
+	if !reflect.DeepEqual(legacy.AllPeers(), p.AllPeers()) {
+		t.Error("legacy agents changed the shared objects")
+	}
+	for _, c := range p.Clusters {
+		want, err := p.Derived(c.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, nc := range legacy.Cluster(c.Name).Configs {
+			if !reflect.DeepEqual(nc.Spec, want[i].Spec) {
+				t.Errorf("%s/%s: legacy config differs from what a new agent derives", c.Name, nc.Name)
+			}
+			if nc.Spec.Peers == nil && len(nc.Spec.Devices) > 0 {
+				t.Errorf("%s/%s: legacy config lost spec.peers", c.Name, nc.Name)
+			}
+		}
+	}
+}
+
 func TestPlanIsDeterministic(t *testing.T) {
 	spec, facts := loadCase(t, "testdata/mixed-global")
 	want := Compute(spec, facts)
@@ -109,8 +174,24 @@ func configsByNode(p *Plan) map[string]v1alpha1.NodeConfigSpec {
 	return out
 }
 
+func peersByName(p *Plan) map[string]v1alpha1.ClusterPeersSpec {
+	out := map[string]v1alpha1.ClusterPeersSpec{}
+	for _, c := range p.Clusters {
+		for _, cp := range c.Peers {
+			out["peers "+cp.Name] = cp.Spec
+		}
+	}
+	return out
+}
+
+// changed lists the NodeConfigs ("cluster/node") and ClusterPeers
+// ("peers name") that differ between two plans.
 func changed(a, b *Plan) []string {
-	before, after := configsByNode(a), configsByNode(b)
+	out := changedIn(configsByNode(a), configsByNode(b))
+	return append(out, changedIn(peersByName(a), peersByName(b))...)
+}
+
+func changedIn[T any](before, after map[string]T) []string {
 	var out []string
 	for k, v := range after {
 		if old, ok := before[k]; !ok || !reflect.DeepEqual(old, v) {
@@ -125,9 +206,11 @@ func changed(a, b *Plan) []string {
 	return out
 }
 
-// TestNodeJoinChangesOnlyWhatMust: a node joining a P2P cluster changes its
-// own config and those of nodes in other clusters that tunnel to it; a node
-// joining a Gateway cluster changes only itself and its gateway.
+// TestNodeJoinChangesOnlyWhatMust: a node joining a P2P cluster adds its own
+// config and changes its cluster's ClusterPeers shard (which every other
+// cluster holds), and no other config anywhere; a node joining a Gateway
+// cluster changes only itself and its gateway (which reaches it over
+// vx-local), not the shared objects.
 func TestNodeJoinChangesOnlyWhatMust(t *testing.T) {
 	spec, facts := loadCase(t, "testdata/mixed-global")
 	before := Compute(spec, facts)
@@ -151,8 +234,9 @@ func TestNodeJoinChangesOnlyWhatMust(t *testing.T) {
 			t.Errorf("P2P join changed %s in its own cluster", k)
 		}
 	}
-	if len(got) != 1+len(before.Cluster("host").Configs)+1 /* member-b's gateway */ {
-		t.Errorf("P2P join changed %v", got)
+	slices.Sort(got)
+	if want := []string{"member-a/a9", "peers member-a.0-of-1"}; !slices.Equal(got, want) {
+		t.Errorf("P2P join changed %v, want %v", got, want)
 	}
 
 	got = join("member-b", Node{Name: "b9", Ready: true, InternalIPs: []netip.Addr{netip.MustParseAddr("192.168.3.99")}, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.9.0/24")}})
@@ -239,8 +323,13 @@ func TestNotReadyKeepsRoutes(t *testing.T) {
 	spec, facts := loadCase(t, "testdata/p2p-ipv4")
 	routes := func(f Facts) map[string]bool {
 		out := map[string]bool{}
-		for _, c := range Compute(spec, f).Clusters {
-			for _, nc := range c.Configs {
+		p := Compute(spec, f)
+		for _, c := range p.Clusters {
+			derived, err := p.Derived(c.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, nc := range derived {
 				for _, r := range nc.Spec.Routes {
 					out[c.Name+"/"+nc.Name+" "+r.Dst] = true
 				}
@@ -288,5 +377,53 @@ func TestAddressHelpers(t *testing.T) {
 	m := deviceMAC("c", "n", "vx-bridge")
 	if m != deviceMAC("c", "n", "vx-bridge") || m == deviceMAC("c", "n", "vx-local") || m[1] != '2' && m[1] != '6' && m[1] != 'a' && m[1] != 'e' {
 		t.Errorf("deviceMAC not stable, unique or locally administered unicast: %s", m)
+	}
+}
+
+// TestSharding: a cluster's endpoints are split over a power of two of
+// ClusterPeers shards once there are more than PeersShardSize; every
+// endpoint is in exactly one shard, every shard repeats the cluster's
+// CIDRs; a node joining changes one shard.
+func TestSharding(t *testing.T) {
+	for n, want := range map[int]int{0: 1, 1: 1, 256: 1, 257: 2, 512: 2, 513: 4, 1000: 4, 1025: 8} {
+		if got := ShardCount(n); got != want {
+			t.Errorf("ShardCount(%d) = %d, want %d", n, got, want)
+		}
+	}
+	spec, facts := synthetic(2, 1000, v1alpha1.ModeP2P)
+	p := Compute(spec, facts)
+	shards := p.Cluster("c1").Peers
+	if len(shards) != 4 {
+		t.Fatalf("%d shards, want 4", len(shards))
+	}
+	seen := map[string]bool{}
+	for i, s := range shards {
+		if s.Name != PeersName("c1", i, 4) || s.Spec.Shard != int32(i) || s.Spec.Shards != 4 || len(s.Spec.CIDRs) == 0 {
+			t.Errorf("shard %d: %s %+v", i, s.Name, s.Spec.CIDRs)
+		}
+		if len(s.Spec.Endpoints) < 150 || len(s.Spec.Endpoints) > 350 {
+			t.Errorf("shard %d holds %d endpoints", i, len(s.Spec.Endpoints))
+		}
+		for _, e := range s.Spec.Endpoints {
+			if seen[e.Name] {
+				t.Errorf("%s in two shards", e.Name)
+			}
+			seen[e.Name] = true
+		}
+	}
+	if len(seen) != 1000 {
+		t.Errorf("%d endpoints in the shards, want 1000", len(seen))
+	}
+	f := facts["c1"]
+	facts["c1"] = ClusterFacts{Gateway: f.Gateway, Nodes: append(slices.Clone(f.Nodes), Node{Name: "z-joiner", Ready: true, // sorts last: the first node also receives the service ranges
+		InternalIPs: []netip.Addr{netip.MustParseAddr("192.1.9.9")}, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.1.255.0/26")}})}
+	var changedShards []string
+	for _, k := range changed(p, Compute(spec, facts)) {
+		if strings.HasPrefix(k, "peers ") {
+			changedShards = append(changedShards, k)
+		}
+	}
+	if len(changedShards) != 1 {
+		t.Errorf("a join changed shards %v, want one", changedShards)
 	}
 }

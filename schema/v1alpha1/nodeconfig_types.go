@@ -92,6 +92,49 @@ type NodeConfigSpec struct {
 	// +optional
 	// +nullable
 	NAT NATSpec `json:"nat,omitempty"`
+
+	// Peers, when set, says that the node's cross-cluster routes, FDB and
+	// neighbour entries are not listed here but derived by the agent from
+	// the ClusterPeers objects of its cluster (the shared contract); the
+	// lists above then hold only what is the node's own (its way to its own
+	// gateway, say), and the derived entries are added to them. Without it
+	// (a NodeConfig of an earlier release) the lists above are complete.
+	// +optional
+	Peers *PeeringSpec `json:"peers,omitempty"`
+}
+
+// PeeringSpec says how a node derives its cross-cluster entries from the
+// ClusterPeers objects.
+type PeeringSpec struct {
+	// Cluster is the node's own cluster; a ClusterPeers object describing
+	// it is ignored.
+	// +kubebuilder:validation:MinLength=1
+	Cluster string `json:"cluster"`
+
+	// Topology selects the ClusterPeers objects by their kosmos.io/topology
+	// label; empty selects every ClusterPeers object Kosmos manages.
+	// +optional
+	Topology string `json:"topology,omitempty"`
+
+	// Paths are the ways remote traffic leaves the node, one per IP family.
+	// +optional
+	Paths []PeerPath `json:"paths,omitempty"`
+}
+
+// PeerPath is one way remote traffic leaves a node.
+type PeerPath struct {
+	// Device is the outgoing device. A cross-cluster device (vx-bridge,
+	// vx-bridge-6, without Via) tunnels straight to the remote endpoints
+	// whose tunnels carry the same name: one FDB and neighbour entry per
+	// endpoint, and its routes. A device with Via (vx-local behind a
+	// gateway) sends every remote cluster's CIDRs of Via's family there.
+	// +kubebuilder:validation:Pattern=`^vx-[a-z0-9-]{1,12}$`
+	Device string `json:"device"`
+
+	// Via is the next hop of every remote range (the own gateway's local
+	// device address); empty for a cross-cluster device.
+	// +optional
+	Via string `json:"via,omitempty"`
 }
 
 // Device is one VXLAN device.
@@ -214,4 +257,26 @@ type NodeConfigStatus struct {
 	// LastChanges summarises what the last apply changed in the kernel.
 	// +optional
 	LastChanges []string `json:"lastChanges,omitempty"`
+
+	// Contract is the NodeConfig contract the agent speaks: Shared for an
+	// agent that derives its entries from ClusterPeers objects; empty for
+	// an agent of an earlier release, whose NodeConfig the reconciler keeps
+	// writing in full.
+	// +optional
+	Contract string `json:"contract,omitempty"`
+
+	// Peers are the ClusterPeers objects the last apply derived from, with
+	// the generation of each: the kernel matches those generations when
+	// Applied is True.
+	// +optional
+	Peers []AppliedPeers `json:"peers,omitempty"`
+}
+
+// AppliedPeers names a ClusterPeers object and the generation an agent
+// applied.
+type AppliedPeers struct {
+	// Name of the ClusterPeers object.
+	Name string `json:"name"`
+	// Generation applied.
+	Generation int64 `json:"generation"`
 }

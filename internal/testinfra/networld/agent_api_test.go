@@ -60,6 +60,16 @@ func TestAgentFollowsAPI(t *testing.T) {
 	if err := c.Create(ctx, nc); err != nil {
 		t.Fatal(err)
 	}
+	// The shared objects e1 derives its routes to west from.
+	var shared []*v1alpha1.ClusterPeers
+	for _, cp := range p.Cluster("west").Peers {
+		obj := cp.DeepCopy()
+		obj.Labels = map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy}
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		shared = append(shared, obj)
+	}
 	var log syncBuffer
 	healthLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,6 +95,13 @@ func TestAgentFollowsAPI(t *testing.T) {
 		}
 	}
 	poll.Until(t, 15*time.Second, "status Applied=True", applied("True"))
+	var st v1alpha1.NodeConfig
+	if err := c.Get(ctx, client.ObjectKey{Name: "e1"}, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Status.Contract != v1alpha1.ContractShared || len(st.Status.Peers) != len(shared) || st.Status.Peers[0].Name != shared[0].Name || st.Status.Peers[0].Generation != 1 {
+		t.Errorf("status does not name the shared objects applied: contract %q, peers %v", st.Status.Contract, st.Status.Peers)
+	}
 	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, nodes[1])); err != nil {
 		t.Fatalf("after the agent applied the API's config: %v\n%s", err, log.String())
 	}
@@ -102,18 +119,23 @@ func TestAgentFollowsAPI(t *testing.T) {
 	}
 
 	routes := func() string { out, _ := Run("ip", "-n", ns, "route", "show", "proto", "75"); return out }
-	// An update: drop every route; the kernel follows.
+	// An update: the shared objects of west go (every route to west with
+	// them); the kernel follows.
+	for _, obj := range shared {
+		if err := c.Delete(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, 10*time.Second, "routes removed", func() bool { return strings.TrimSpace(routes()) == "" })
+	poll.Until(t, 10*time.Second, "status without shared objects", func() bool {
+		var got v1alpha1.NodeConfig
+		return c.Get(ctx, client.ObjectKey{Name: "e1"}, &got) == nil && len(got.Status.Peers) == 0 && applied("True")()
+	})
 	var cur v1alpha1.NodeConfig
 	if err := c.Get(ctx, client.ObjectKey{Name: "e1"}, &cur); err != nil {
 		t.Fatal(err)
 	}
 	kept := cur.Spec.Routes
-	cur.Spec.Routes = nil
-	if err := c.Update(ctx, &cur); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 10*time.Second, "routes removed", func() bool { return strings.TrimSpace(routes()) == "" })
-	poll.Until(t, 10*time.Second, "status of generation 2", applied("True"))
 
 	// A config the API accepts but the agent refuses: the kernel keeps the
 	// last good state and status says why.

@@ -115,19 +115,40 @@ func plan(t testing.TB, topoYAML string, nodes []NodeSpec) (*v1alpha1.KosmosTopo
 	return topo, p
 }
 
-// applyPlan writes each node's config to a file and runs `kosmos agent
-// --once` inside the node's namespace; it returns the agents' output.
+// configFile renders a node's NodeConfig and, as further documents, the
+// ClusterPeers of the other clusters: what the agent reads.
+func configFile(t testing.TB, p *netplan.Plan, cluster string, nc v1alpha1.NodeConfig) []byte {
+	t.Helper()
+	nc.APIVersion, nc.Kind = v1alpha1.APIVersion, v1alpha1.KindNodeConfig
+	data, err := yaml.Marshal(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range p.Clusters {
+		if c.Name == cluster {
+			continue
+		}
+		for _, cp := range c.Peers {
+			more, err := yaml.Marshal(cp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = append(append(data, "---\n"...), more...)
+		}
+	}
+	return data
+}
+
+// applyPlan writes each node's config (with the shared objects it derives
+// from) to a file and runs `kosmos agent --once` inside the node's
+// namespace; it returns the agents' output.
 func applyPlan(t testing.TB, w *World, p *netplan.Plan) string {
 	t.Helper()
 	dir := t.TempDir()
 	var all strings.Builder
 	for _, c := range p.Clusters {
 		for _, nc := range c.Configs {
-			nc.APIVersion, nc.Kind = v1alpha1.APIVersion, v1alpha1.KindNodeConfig
-			data, err := yaml.Marshal(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := configFile(t, p, c.Name, nc)
 			f := filepath.Join(dir, c.Name+"-"+nc.Name+".yaml")
 			if err := os.WriteFile(f, data, 0o644); err != nil {
 				t.Fatal(err)
@@ -464,12 +485,7 @@ func TestAgentRepairsDrift(t *testing.T) {
 	applyPlan(t, w, p) // both nodes configured once
 
 	// Run e1's agent continuously from a file.
-	nc := p.Cluster("east").Configs[0]
-	nc.APIVersion, nc.Kind = v1alpha1.APIVersion, v1alpha1.KindNodeConfig
-	data, err := yaml.Marshal(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := configFile(t, p, "east", p.Cluster("east").Configs[0])
 	file := filepath.Join(t.TempDir(), "e1.yaml")
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,51 @@
+package nodeagent
+
+import (
+	"fmt"
+
+	"kosmos.io/kosmos/internal/peering"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Composed is a NodeConfig made complete from the shared objects it names.
+type Composed struct {
+	// Spec is what the kernel is to hold.
+	Spec *v1alpha1.NodeConfigSpec
+	// Peers are the ClusterPeers objects it was derived from, with their
+	// generations (for status).
+	Peers []v1alpha1.AppliedPeers
+}
+
+// Compose makes a NodeConfig complete: a NodeConfig with spec.peers gets the
+// entries its cluster's ClusterPeers imply (package peering); one without is
+// complete already (the contract of the earlier release) and is returned as
+// it is. Shared objects that cannot be read are a *RefusedError: the config
+// is refused whole. It is pure.
+func Compose(nc *v1alpha1.NodeConfig, all []v1alpha1.ClusterPeers) (Composed, error) {
+	if nc.Spec.Peers == nil {
+		return Composed{Spec: &nc.Spec}, nil
+	}
+	used := peering.Select(&nc.Spec, all)
+	full, err := peering.Derive(&nc.Spec, used)
+	if err != nil {
+		return Composed{}, &RefusedError{Spec: &nc.Spec, Err: err}
+	}
+	c := Composed{Spec: &full, Peers: make([]v1alpha1.AppliedPeers, 0, len(used))}
+	for _, p := range used {
+		c.Peers = append(c.Peers, v1alpha1.AppliedPeers{Name: p.Name, Generation: p.Generation})
+	}
+	return c, nil
+}
+
+// RefusedError is a config refused before it could be made complete (its
+// shared objects are invalid). Like a config that fails validation, it is
+// refused whole and the kernel keeps its last good state; Spec is the
+// refused NodeConfig's own spec, for the report.
+type RefusedError struct {
+	Spec *v1alpha1.NodeConfigSpec
+	Err  error
+}
+
+func (e *RefusedError) Error() string { return fmt.Sprintf("NodeConfig refused: %v", e.Err) }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
