@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"kosmos.io/kosmos/internal/peering"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -110,30 +113,52 @@ func ownerOf(ranges []ownedRange, from, dst string) string {
 // as a set of route identities (node, destination, next hop, device) by the
 // cluster each leads to ("?" when no range of the topologies holds it).
 //
-// Today a route lives in the NodeConfig of every node (spec.routes). The
-// NodeConfig contract may move routes into shared per-cluster objects; this
-// function is the one place that reads them, so it is the one to adapt: it
-// only has to keep returning route identities by destination cluster.
+// A node's routes are what its agent derives (peering.Derive) from its
+// NodeConfig and the ClusterPeers of the other clusters held in the same
+// cluster; a NodeConfig of the complete, earlier contract holds them
+// itself. This function is the one place that reads them.
 func clusterRoutes(objs reconciler.Objects, from string, ranges []ownedRange) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
-	for _, o := range objs {
-		if o["kind"] != v1alpha1.KindNodeConfig {
-			continue
-		}
-		node := nameOf(o)
-		spec, _ := o["spec"].(map[string]any)
-		routes, _ := spec["routes"].([]any)
+	for node, routes := range nodeRoutes(objs) {
 		for _, r := range routes {
-			m, _ := r.(map[string]any)
-			dst, _ := m["dst"].(string)
-			to := ownerOf(ranges, from, dst)
+			to := ownerOf(ranges, from, r.Dst)
 			if to == "" {
 				to = "?"
 			}
 			if out[to] == nil {
 				out[to] = map[string]bool{}
 			}
-			out[to][fmt.Sprintf("%s %s via %v dev %v", node, dst, m["via"], m["device"])] = true
+			out[to][fmt.Sprintf("%s %s via %s dev %s", node, r.Dst, r.Via, r.Device)] = true
+		}
+	}
+	return out
+}
+
+// nodeRoutes are the routes of each node of one cluster's objects, as its
+// agent derives them; a NodeConfig that cannot be read or derived counts
+// with the routes it holds itself.
+func nodeRoutes(objs reconciler.Objects) map[string][]v1alpha1.Route {
+	var peers []v1alpha1.ClusterPeers
+	var configs []v1alpha1.NodeConfig
+	for _, o := range objs {
+		switch o["kind"] {
+		case v1alpha1.KindClusterPeers:
+			var cp v1alpha1.ClusterPeers
+			if runtime.DefaultUnstructuredConverter.FromUnstructured(o, &cp) == nil {
+				peers = append(peers, cp)
+			}
+		case v1alpha1.KindNodeConfig:
+			var nc v1alpha1.NodeConfig
+			if runtime.DefaultUnstructuredConverter.FromUnstructured(o, &nc) == nil {
+				configs = append(configs, nc)
+			}
+		}
+	}
+	out := map[string][]v1alpha1.Route{}
+	for _, nc := range configs {
+		out[nc.Name] = nc.Spec.Routes
+		if full, err := peering.Derive(&nc.Spec, peering.Select(&nc.Spec, peers)); err == nil {
+			out[nc.Name] = full.Routes
 		}
 	}
 	return out
