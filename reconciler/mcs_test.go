@@ -433,9 +433,10 @@ func waitDNS(t *testing.T, network, addr, name string, qtype uint16, rcode int, 
 }
 
 // TestControllerFollowsExports: the controller imports a service as soon as
-// it is exported and its endpoints change, and writes the derived Service's
-// ClusterIP into the import once allocated, through its watches (the
-// resync is an hour away).
+// it is exported and its endpoints change, writes the derived Service's
+// ClusterIP into the import once allocated, and re-creates a derived
+// Service someone deleted, through its watches (the resync is an hour
+// away).
 func TestControllerFollowsExports(t *testing.T) {
 	env, _, clusters := mcsWorld(t)
 	a, c := clusters[0].Client, clusters[2].Client
@@ -491,12 +492,22 @@ func TestControllerFollowsExports(t *testing.T) {
 	poll.Until(t, time.Minute, "web's endpoint from c imported into a, translated", func() bool { return slices.Equal(addrsInA(), []string{"100.64.0.6"}) })
 	// The derived Service's creation wakes the controller: the import gets
 	// its ClusterIP as the VIP without waiting for the resync.
-	poll.Until(t, time.Minute, "a's ServiceImport web to carry its derived Service's ClusterIP", func() bool {
-		var svc corev1.Service
+	var derived corev1.Service
+	vipInA := func() bool {
 		var si mcsv1a1.ServiceImport
-		return a.Get(ctx, client.ObjectKey{Namespace: "shop", Name: mcs.DerivedName("web")}, &svc) == nil &&
+		return a.Get(ctx, client.ObjectKey{Namespace: "shop", Name: mcs.DerivedName("web")}, &derived) == nil &&
 			a.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &si) == nil &&
-			svc.Spec.ClusterIP != "" && slices.Equal(si.Spec.IPs, []string{svc.Spec.ClusterIP})
+			derived.Spec.ClusterIP != "" && slices.Equal(si.Spec.IPs, []string{derived.Spec.ClusterIP})
+	}
+	poll.Until(t, time.Minute, "a's ServiceImport web to carry its derived Service's ClusterIP", vipInA)
+	// Someone deletes the derived Service: its deletion wakes the
+	// controller, which re-creates it, and the import follows the new one.
+	old := derived.UID
+	if err := a.Delete(ctx, &derived); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, time.Minute, "a's derived Service of web re-created, its ClusterIP in the import", func() bool {
+		return vipInA() && derived.UID != old
 	})
 	// A second endpoint in c.
 	slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.244.0.7"}})
