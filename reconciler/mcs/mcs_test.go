@@ -228,8 +228,8 @@ func TestDerivedService(t *testing.T) {
 	}
 	for _, name := range []string{"a", "web", strings.Repeat("x", 63), strings.Repeat("ab-", 21)} {
 		d := DerivedName(name)
-		if errs := validation.IsDNS1035Label(d); len(errs) > 0 {
-			t.Errorf("DerivedName(%q) = %q: %v", name, d, errs)
+		if errs := validation.IsDNS1035Label(d); len(errs) > 0 || len(d) > validation.DNS1035LabelMaxLength {
+			t.Errorf("DerivedName(%q) = %q (%d characters): %v", name, d, len(d), errs)
 		}
 	}
 	if DerivedName(strings.Repeat("x", 50)) == DerivedName(strings.Repeat("x", 51)) {
