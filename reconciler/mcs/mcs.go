@@ -142,8 +142,9 @@ type Input struct {
 // Output is the desired MCS state of every cluster.
 type Output struct {
 	// Objects by cluster: the kosmos-dns ConfigMap (the DNS server's
-	// Corefile), ServiceExports for spec.services, ServiceImports and
-	// EndpointSlices, sorted by kind, namespace and name.
+	// Corefile), ServiceExports for spec.services, ServiceImports, the
+	// Services derived from ClusterSetIP imports and EndpointSlices, sorted
+	// by kind, namespace and name.
 	Objects map[string][]client.Object
 	// Exports by cluster: the status conditions every ServiceExport should
 	// carry; Changed marks those that differ from what was observed.
@@ -458,8 +459,8 @@ func ownLabels(topology string) map[string]string {
 	return map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}
 }
 
-// objects are the ServiceImport and EndpointSlices of the service in the
-// importing cluster.
+// objects are the ServiceImport, the derived Service (ClusterSetIP only)
+// and the EndpointSlices of the service in the importing cluster.
 func (imp *imported) objects(in Input, importer Cluster) []client.Object {
 	si := &mcsv1a1.ServiceImport{
 		TypeMeta:   metav1.TypeMeta{APIVersion: mcsv1a1.GroupVersion.String(), Kind: mcsv1a1.ServiceImportKindName},
