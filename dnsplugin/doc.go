@@ -6,16 +6,17 @@
 //
 // # Records
 //
-//   - <svc>.<ns>.svc.<zone> A/AAAA. For a ClusterSetIP service: the service
-//     addresses of the exporting clusters that have ready endpoints, the
-//     local cluster's first. Each imported EndpointSlice carries its source
-//     cluster's ClusterIPs in the kosmos.io/service-ips annotation, already
-//     translated to GlobalCIDR addresses where the source cluster maps its
-//     service CIDR, so the answer is reachable from this cluster. Kosmos has
-//     no kube-proxy to program a clusterset VIP; a client connects to one of
-//     the exporting clusters' services directly. When no cluster has a ready
-//     endpoint the answer is the ServiceImport's spec.ips (the local
-//     cluster's ClusterIP if it exports, else the first exporter's). For a
+//   - <svc>.<ns>.svc.<zone> A/AAAA. For a ClusterSetIP service: the
+//     ServiceImport's spec.ips, the VIP: the ClusterIPs of the Service the
+//     reconciler derived from the import in this cluster, whose
+//     EndpointSlices kube-proxy balances over every exporting cluster. It
+//     stays the answer whatever the endpoints' readiness, and its PTR is the
+//     kubernetes plugin's (a real Service). Until the VIP is allocated
+//     (spec.ips empty), the service addresses of the exporting clusters that
+//     have ready endpoints, the local cluster's first: each imported
+//     EndpointSlice carries its source cluster's ClusterIPs in the
+//     kosmos.io/service-ips annotation, already translated to GlobalCIDR
+//     addresses where the source cluster maps its service CIDR. For a
 //     headless service: the ready endpoints of every exporting cluster, and
 //     NXDOMAIN when there are none.
 //   - <hostname>.<cluster>.<svc>.<ns>.svc.<zone> A/AAAA for headless
@@ -25,8 +26,8 @@
 //     service name, or for headless services to every endpoint's name), with
 //     the targets' addresses in the additional section; an SRV query of the
 //     service name lists every named port.
-//   - PTR records of other clusters' addresses (services and headless
-//     endpoints) when the plugin serves in-addr.arpa or ip6.arpa; the local
+//   - PTR records of other clusters' addresses (headless endpoints, and
+//     services while an import has no VIP) when the plugin serves in-addr.arpa or ip6.arpa; the local
 //     cluster's addresses have theirs in cluster.local, so in reverse zones
 //     every other question goes to the next plugin. In `kosmos dns` the
 //     kubernetes plugin comes first (dnsplugin/server), so a local address

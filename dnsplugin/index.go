@@ -115,6 +115,33 @@ func (b *builder) build(eps []*discoveryv1.EndpointSlice) {
 		b.headless(eps)
 		return
 	}
+	if len(b.si.Spec.IPs) > 0 {
+		// The VIP: the ClusterIP of the Service Kosmos derived from the
+		// import, whose slices hold every cluster's endpoints; it stays the
+		// answer whatever their readiness. Its PTR is cluster.local's.
+		for _, ip := range b.si.Spec.IPs {
+			b.address(b.svc, ip)
+		}
+	} else {
+		b.serviceAddresses(eps)
+	}
+	if b.idx.names[b.svc] == nil {
+		return // nothing to answer with: the name does not exist
+	}
+	extra := b.addressRecords(b.svc)
+	for _, p := range b.si.Spec.Ports {
+		if p.Name == "" {
+			continue
+		}
+		b.srv(p.Name, string(cmp.Or(p.Protocol, "TCP")), p.Port, b.svc, extra)
+	}
+}
+
+// serviceAddresses answers an import without a VIP yet (its derived
+// Service not allocated, or written by an older reconciler): the service
+// addresses of the exporting clusters that have ready endpoints, the local
+// cluster's first.
+func (b *builder) serviceAddresses(eps []*discoveryv1.EndpointSlice) {
 	for _, s := range eps {
 		if !anyReady(s) {
 			continue
@@ -126,21 +153,6 @@ func (b *builder) build(eps []*discoveryv1.EndpointSlice) {
 				b.ptr(strings.TrimSpace(ip), b.svc)
 			}
 		}
-	}
-	if b.idx.names[b.svc] == nil { // no cluster has ready endpoints: the import's own IPs
-		for _, ip := range b.si.Spec.IPs {
-			b.address(b.svc, ip)
-		}
-	}
-	if b.idx.names[b.svc] == nil {
-		return // nothing to answer with: the name does not exist
-	}
-	extra := b.addressRecords(b.svc)
-	for _, p := range b.si.Spec.Ports {
-		if p.Name == "" {
-			continue
-		}
-		b.srv(p.Name, string(cmp.Or(p.Protocol, "TCP")), p.Port, b.svc, extra)
 	}
 }
 

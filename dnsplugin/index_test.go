@@ -105,7 +105,7 @@ var handlerCases = []test.Case{
 		}},
 	// The cluster label of a headless service is an empty non-terminal.
 	{Qname: "a.db.shop.svc.clusterset.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Authoritative: true, Ns: []dns.RR{test.SOA(soa)}},
-	// No ready endpoint anywhere: the import's own address.
+	// No ready endpoint anywhere: the VIP all the same.
 	{Qname: "idle.shop.svc.clusterset.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Authoritative: true, Answer: []dns.RR{
 		test.A("idle.shop.svc.clusterset.local. 5 IN A 10.96.0.99"),
 	}},
@@ -119,6 +119,20 @@ var handlerCases = []test.Case{
 		test.TXT(`dns-version.clusterset.local. 5 IN TXT "1.0.0"`),
 	}},
 	{Qname: "clusterset.local.", Qtype: dns.TypeSOA, Rcode: dns.RcodeSuccess, Authoritative: true, Answer: []dns.RR{test.SOA(soa)}},
+	// The VIP (the derived Service's ClusterIPs): one stable address per
+	// family, not the exporters' service addresses.
+	{Qname: "vip.shop.svc.clusterset.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Authoritative: true, Answer: []dns.RR{
+		test.A("vip.shop.svc.clusterset.local. 5 IN A 10.96.50.1"),
+	}},
+	{Qname: "vip.shop.svc.clusterset.local.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Authoritative: true, Answer: []dns.RR{
+		test.AAAA("vip.shop.svc.clusterset.local. 5 IN AAAA fd00::50"),
+	}},
+	{Qname: "_http._tcp.vip.shop.svc.clusterset.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Authoritative: true,
+		Answer: []dns.RR{test.SRV("_http._tcp.vip.shop.svc.clusterset.local. 5 IN SRV 0 100 80 vip.shop.svc.clusterset.local.")},
+		Extra: []dns.RR{
+			test.A("vip.shop.svc.clusterset.local. 5 IN A 10.96.50.1"),
+			test.AAAA("vip.shop.svc.clusterset.local. 5 IN AAAA fd00::50"),
+		}},
 	// IPv6.
 	{Qname: "v6.shop.svc.clusterset.local.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Authoritative: true, Answer: []dns.RR{
 		test.AAAA("v6.shop.svc.clusterset.local. 5 IN AAAA fd00::10"),
@@ -238,7 +252,10 @@ func TestReverse(t *testing.T) {
 	}
 	// The local cluster's service (a), a not-ready cluster's (c), an unknown
 	// address, the local v6 service: the next plugin answers (REFUSED here).
+	// A VIP and the service address of an exporter of a VIP import (its
+	// PTR is cluster.local's, in the cluster it belongs to).
 	for _, name := range []string{"10.0.96.10.in-addr.arpa.", "30.0.97.10.in-addr.arpa.", "1.2.3.4.in-addr.arpa.",
+		"1.50.96.10.in-addr.arpa.", "21.0.65.100.in-addr.arpa.",
 		"0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa."} {
 		m := new(dns.Msg)
 		m.SetQuestion(name, dns.TypePTR)

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -376,9 +377,11 @@ func watchNodes(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) 
 // watchServices fires when what the multi-cluster service sync reads
 // changes: ServiceExports, and the EndpointSlices of services that are
 // exported there or named by spec.services (those with
-// kubernetes.io/service-name; the imported ones Kosmos writes lack it, so
-// its own writes do not wake it up). Slices of other services change no
-// plan and wake nothing.
+// kubernetes.io/service-name; the imported ones Kosmos writes lack it, or
+// carry a derived Service's name, which is not exported: its own writes do
+// not wake it up), and the creation or deletion of a
+// Service Kosmos derived from an import (its ClusterIP is the import's
+// spec.ips). Slices of other services change no plan and wake nothing.
 func watchServices(ctx context.Context, cl Cluster, specs []v1alpha1.ServiceSpec, fire func(), log *slog.Logger) {
 	cfg := rest.CopyConfig(cl.Config)
 	cfg.Timeout = 0
@@ -410,6 +413,18 @@ func watchServices(ctx context.Context, cl Cluster, specs []v1alpha1.ServiceSpec
 		}
 		fire()
 	})
+	// A derived Service created (its ClusterIP allocated) or deleted: the
+	// next pass writes the VIP into the ServiceImport, or re-creates it.
+	// Each UID fires once, not again when a watch restarts.
+	derived := map[types.UID]bool{}
+	go watchLoop(&corev1.ServiceList{}, func(ev watch.Event) {
+		s, ok := ev.Object.(*corev1.Service)
+		if !ok || (ev.Type != watch.Deleted && derived[s.UID]) {
+			return
+		}
+		derived[s.UID] = ev.Type != watch.Deleted
+		fire()
+	}, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy}, client.HasLabels{mcsv1a1.LabelServiceName})
 	watchLoop(&discoveryv1.EndpointSliceList{}, func(ev watch.Event) {
 		if s, ok := ev.Object.(*discoveryv1.EndpointSlice); ok && ex.has(s.Namespace+"/"+s.Labels[discoveryv1.LabelServiceName]) {
 			fire()

@@ -168,6 +168,18 @@ func TestPruneByInventory(t *testing.T) {
 		}
 	})
 
+	t.Run("the derived Services' ClusterIPs go into the imports", func(t *testing.T) {
+		// The first pass created the Services derived from ClusterSetIP
+		// imports; their ClusterIPs, allocated by the API servers, are the
+		// imports' spec.ips from the next pass on: one update per import.
+		rep := f.pass(t, f.topo, reconciler.PassOptions{})
+		for _, c := range rep.Clusters {
+			if c.Err != nil || len(c.Result.Created)+len(c.Result.Pruned) != 0 || slices.ContainsFunc(c.Result.Updated, func(k string) bool { return !strings.HasPrefix(k, "ServiceImport/") }) {
+				t.Errorf("cluster %s: second pass: %v %+v", c.Name, c.Err, c.Result)
+			}
+		}
+	})
+
 	t.Run("nothing more to do", func(t *testing.T) {
 		rep := f.pass(t, f.topo, reconciler.PassOptions{})
 		for _, c := range rep.Clusters {

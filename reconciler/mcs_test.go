@@ -124,22 +124,43 @@ func TestMultiClusterServices(t *testing.T) {
 	}
 	rep := pass(reconciler.PassOptions{})
 	noErrors(rep)
+	// The first pass creates the derived Services (the API server allocates
+	// their ClusterIPs); the second writes them into the imports' spec.ips.
+	rep = pass(reconciler.PassOptions{})
+	noErrors(rep)
 
-	// Imports in every cluster, a's ClusterIP as a's import's address, a's
-	// global address as the others'.
+	// Imports in every cluster, each with its own derived Service's
+	// ClusterIP as the VIP.
 	ipA, ipC := webA.Spec.ClusterIP, webC.Spec.ClusterIP
-	globalA, globalC := global(t, ipA, "100.67.0.0/24"), global(t, ipC, "100.65.0.0/24")
-	for n, wantIPs := range map[string][]string{"a": {ipA}, "b": {globalA}, "c": {ipC}} {
+	globalC := global(t, ipC, "100.65.0.0/24")
+	vip := map[string]string{}
+	for _, n := range names {
+		d := derivedService(t, cl[n], "web")
+		vip[n] = d.Spec.ClusterIP
+		if d.Spec.Selector != nil || vip[n] == "" || vip[n] == ipA || vip[n] == ipC {
+			t.Errorf("cluster %s: derived Service %s %+v, want its own ClusterIP and no selector", n, d.Name, d.Spec)
+		}
 		var si mcsv1a1.ServiceImport
 		must(cl[n].Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &si))
-		if si.Spec.Type != mcsv1a1.ClusterSetIP || !slices.Equal(si.Spec.IPs, wantIPs) || len(si.Status.Clusters) != 2 {
-			t.Errorf("cluster %s: ServiceImport web %+v %+v, want ClusterSetIP %v from a and c", n, si.Spec, si.Status, wantIPs)
+		if si.Spec.Type != mcsv1a1.ClusterSetIP || !slices.Equal(si.Spec.IPs, []string{vip[n]}) || len(si.Status.Clusters) != 2 {
+			t.Errorf("cluster %s: ServiceImport web %+v %+v, want ClusterSetIP %s from a and c", n, si.Spec, si.Status, vip[n])
 		}
 		var db mcsv1a1.ServiceImport
 		must(cl[n].Get(ctx, client.ObjectKey{Namespace: "shop", Name: "db"}, &db))
 		if db.Spec.Type != mcsv1a1.Headless {
 			t.Errorf("cluster %s: ServiceImport db type %s, want Headless", n, db.Spec.Type)
 		}
+		if err := cl[n].Get(ctx, client.ObjectKey{Namespace: "shop", Name: mcs.DerivedName("db")}, &corev1.Service{}); !apierrors.IsNotFound(err) {
+			t.Errorf("cluster %s: headless import db has a derived Service: %v", n, err)
+		}
+	}
+	// kube-proxy's view in b (which exports web headless, in conflict): the
+	// derived Service's slices hold a's and c's endpoints, global addresses.
+	if got := derivedAddrs(t, cl["b"], "web"); !slices.Equal(got, []string{"100.64.0.6", "100.68.0.5"}) {
+		t.Errorf("b: endpoints of the derived Service of web %v, want a's and c's global addresses", got)
+	}
+	if got := derivedAddrs(t, cl["a"], "web"); !slices.Equal(got, []string{"10.244.0.5", "100.64.0.6"}) {
+		t.Errorf("a: endpoints of the derived Service of web %v, want a's own and c's global address", got)
 	}
 	// spec.services: Kosmos wrote b's ServiceExport db, not a's web (the
 	// user's own, left as it is).
@@ -178,20 +199,37 @@ func TestMultiClusterServices(t *testing.T) {
 	// DNS in cluster a, over UDP and TCP.
 	udp, tcp := startDNS(t, env.KubeconfigPath, "a")
 	for _, addr := range []struct{ network, addr string }{{"udp", udp}, {"tcp", tcp}} {
-		expectDNS(t, addr.network, addr.addr, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, ipA, globalC)
+		expectDNS(t, addr.network, addr.addr, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, vip["a"])
 		expectDNS(t, addr.network, addr.addr, "db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, "10.245.0.9")
 		expectDNS(t, addr.network, addr.addr, "db-0.b.db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, "10.245.0.9")
 		expectDNS(t, addr.network, addr.addr, "_mysql._tcp.db.shop.svc.clusterset.local.", dns.TypeSRV, dns.RcodeSuccess, "3306 db-0.b.db.shop.svc.clusterset.local.")
 		expectDNS(t, addr.network, addr.addr, "web.shop.svc.clusterset.local.", dns.TypeAAAA, dns.RcodeSuccess)
-		rev, err := dns.ReverseAddr(globalC)
+		// The VIP's PTR is cluster.local's: the derived Service is real.
+		rev, err := dns.ReverseAddr(vip["a"])
 		must(err)
-		expectDNS(t, addr.network, addr.addr, rev, dns.TypePTR, dns.RcodeSuccess, "web.shop.svc.clusterset.local.")
+		expectDNS(t, addr.network, addr.addr, rev, dns.TypePTR, dns.RcodeSuccess, mcs.DerivedName("web")+".shop.svc.cluster.local.")
+	}
+	// c's endpoints change: the derived Service's slices follow, the VIP
+	// stays.
+	var cSlice discoveryv1.EndpointSlice
+	must(cl["c"].Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web-x"}, &cSlice))
+	cSlice.Endpoints = append(cSlice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.244.0.7"}, Conditions: ready})
+	must(cl["c"].Update(ctx, &cSlice))
+	rep = pass(reconciler.PassOptions{})
+	noErrors(rep)
+	if got := derivedAddrs(t, cl["a"], "web"); !slices.Equal(got, []string{"10.244.0.5", "100.64.0.6", "100.64.0.7"}) {
+		t.Errorf("a: endpoints of the derived Service of web after c's change %v", got)
+	}
+	for _, n := range names {
+		if d := derivedService(t, cl[n], "web"); d.Spec.ClusterIP != vip[n] {
+			t.Errorf("cluster %s: the VIP moved from %s to %s", n, vip[n], d.Spec.ClusterIP)
+		}
 	}
 	// c's endpoints, translated, in a.
 	var eps discoveryv1.EndpointSliceList
 	must(cl["a"].List(ctx, &eps, client.InNamespace("shop"), client.MatchingLabels{mcsv1a1.LabelServiceName: "web", mcsv1a1.LabelSourceCluster: "c"}))
-	if len(eps.Items) != 1 || eps.Items[0].Endpoints[0].Addresses[0] != "100.64.0.6" {
-		t.Errorf("a's slices of web from c: %+v, want one with 100.64.0.6", eps.Items)
+	if len(eps.Items) != 1 || eps.Items[0].Endpoints[0].Addresses[0] != "100.64.0.6" || eps.Items[0].Annotations[v1alpha1.AnnotationServiceIPs] != globalC {
+		t.Errorf("a's slices of web from c: %+v, want one with 100.64.0.6 and c's service address %s", eps.Items, globalC)
 	}
 
 	// c stops answering: its endpoints stay while the expiry has not passed...
@@ -207,7 +245,7 @@ func TestMultiClusterServices(t *testing.T) {
 	if rep.Clusters[2].Err == nil {
 		t.Fatal("paused cluster c answered")
 	}
-	waitDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, ipA, globalC)
+	waitDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, vip["a"])
 	// A reconciler (re)started meanwhile has no facts of c: it keeps what a
 	// holds imported from c, as it is.
 	restarted := pass(reconciler.PassOptions{EndpointExpiry: time.Hour, ClusterTimeout: 10 * time.Second})
@@ -219,16 +257,26 @@ func TestMultiClusterServices(t *testing.T) {
 		t.Errorf("restarted reconciler, cluster b: %v, writes %v %v %v", restarted.Clusters[1].Err,
 			restarted.Clusters[1].Result.Created, restarted.Clusters[1].Result.Updated, restarted.Clusters[1].Result.Pruned)
 	}
-	expectDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, ipA, globalC)
+	expectDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, vip["a"])
+	for _, n := range []string{"a", "b"} {
+		var si mcsv1a1.ServiceImport
+		must(cl[n].Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &si))
+		if d := derivedService(t, cl[n], "web"); d.Spec.ClusterIP != vip[n] || !slices.Equal(si.Spec.IPs, []string{vip[n]}) {
+			t.Errorf("cluster %s after a restart: derived ClusterIP %s, import ips %v; want %s for both", n, d.Spec.ClusterIP, si.Spec.IPs, vip[n])
+		}
+	}
 	// ... and go once it has.
 	rep = pass(reconciler.PassOptions{Known: rep.Facts, EndpointExpiry: time.Millisecond, ClusterTimeout: 10 * time.Second})
 	if rep.Facts["c"].Services == nil || !rep.Facts["c"].Services.ObservedAt.Equal(known["c"].Services.ObservedAt) {
 		t.Errorf("c's facts were not carried with their observation time: %+v", rep.Facts["c"].Services)
 	}
-	waitDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, ipA)
+	waitDNS(t, "udp", udp, "web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, vip["a"])
 	must(cl["a"].List(ctx, &eps, client.InNamespace("shop"), client.MatchingLabels{mcsv1a1.LabelSourceCluster: "c"}))
 	if len(eps.Items) != 0 {
 		t.Errorf("c's slices in a after expiry: %d", len(eps.Items))
+	}
+	if got := derivedAddrs(t, cl["a"], "web"); !slices.Equal(got, []string{"10.244.0.5"}) {
+		t.Errorf("a: endpoints of the derived Service of web after c expired %v, want a's own", got)
 	}
 	must(env.Cluster("c").Resume())
 	resumed = true
@@ -253,6 +301,9 @@ func TestMultiClusterServices(t *testing.T) {
 		must(cl[n].List(ctx, &eps, client.InNamespace("shop"), client.HasLabels{mcsv1a1.LabelServiceName}))
 		if len(eps.Items) != 0 {
 			t.Errorf("cluster %s: %d imported slices after un-export", n, len(eps.Items))
+		}
+		if err := cl[n].Get(ctx, client.ObjectKey{Namespace: "shop", Name: mcs.DerivedName("web")}, &corev1.Service{}); !apierrors.IsNotFound(err) {
+			t.Errorf("cluster %s: derived Service of web after the last export went: %v", n, err)
 		}
 	}
 	if err := cl["b"].Get(ctx, client.ObjectKey{Namespace: "shop", Name: "db"}, &mcsv1a1.ServiceExport{}); !apierrors.IsNotFound(err) {
@@ -305,7 +356,10 @@ func global(t *testing.T, ip, cidr string) string {
 
 func startDNS(t *testing.T, kubeconfig, kctx string) (udp, tcp string) {
 	t.Helper()
-	inst, err := server.Start(fmt.Sprintf(".:0 {\n bind 127.0.0.1\n kosmos clusterset.local in-addr.arpa {\n  kubeconfig %s %s\n  cluster %s\n }\n}\n", kubeconfig, kctx, kctx))
+	// As the shipped Corefile: kosmos for the clusterset zone, kubernetes
+	// for cluster.local (the derived Services' names and PTRs).
+	inst, err := server.Start(fmt.Sprintf(".:0 {\n bind 127.0.0.1\n kosmos clusterset.local in-addr.arpa {\n  kubeconfig %[1]s %[2]s\n  cluster %[2]s\n }\n"+
+		" kubernetes cluster.local in-addr.arpa {\n  kubeconfig %[1]s %[2]s\n  fallthrough in-addr.arpa\n }\n}\n", kubeconfig, kctx))
 	if err != nil {
 		t.Fatalf("start CoreDNS: %v", err)
 	}
@@ -317,6 +371,41 @@ func startDNS(t *testing.T, kubeconfig, kctx string) (udp, tcp string) {
 	udp, tcp = server.Addrs(inst)
 	waitDNS(t, "udp", udp, "dns-version.clusterset.local.", dns.TypeTXT, dns.RcodeSuccess, "1.0.0")
 	return udp, tcp
+}
+
+// derivedService returns the Service Kosmos derived from the import of
+// shop/<name> in the cluster, failing the test when there is none.
+func derivedService(t *testing.T, c client.Client, name string) *corev1.Service {
+	t.Helper()
+	var svc corev1.Service
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: mcs.DerivedName(name)}, &svc); err != nil {
+		t.Fatalf("derived Service of shop/%s: %v", name, err)
+	}
+	if svc.Labels[mcsv1a1.LabelServiceName] != name || svc.Labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedBy || svc.Labels[v1alpha1.LabelTopology] == "" {
+		t.Errorf("derived Service %s labels %v", svc.Name, svc.Labels)
+	}
+	return &svc
+}
+
+// derivedAddrs are the addresses of the ready endpoints kube-proxy would
+// program for the derived Service of shop/<name> (slices labelled with its
+// name), sorted.
+func derivedAddrs(t *testing.T, c client.Client, name string) []string {
+	t.Helper()
+	var eps discoveryv1.EndpointSliceList
+	if err := c.List(context.Background(), &eps, client.InNamespace("shop"), client.MatchingLabels{discoveryv1.LabelServiceName: mcs.DerivedName(name)}); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range eps.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				out = append(out, e.Addresses...)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func expectDNS(t *testing.T, network, addr, name string, qtype uint16, rcode int, want ...string) {
@@ -344,8 +433,10 @@ func waitDNS(t *testing.T, network, addr, name string, qtype uint16, rcode int, 
 }
 
 // TestControllerFollowsExports: the controller imports a service as soon as
-// it is exported and its endpoints change, through its watches (the resync
-// is an hour away).
+// it is exported and its endpoints change, writes the derived Service's
+// ClusterIP into the import once allocated, and re-creates a derived
+// Service someone deleted, through its watches (the resync is an hour
+// away).
 func TestControllerFollowsExports(t *testing.T) {
 	env, _, clusters := mcsWorld(t)
 	a, c := clusters[0].Client, clusters[2].Client
@@ -363,7 +454,12 @@ func TestControllerFollowsExports(t *testing.T) {
 		},
 		Resync: time.Hour,
 		Prune:  true,
-		Log:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Un-exporting the one service deletes most of what Kosmos owns in
+		// this fleet without nodes (the import, its slices and derived
+		// Service in every cluster): the deletion guard, TestPruneByInventory's
+		// subject, is off here.
+		GuardPercent: 100,
+		Log:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = ctl.Run(ctx) }()
@@ -394,6 +490,25 @@ func TestControllerFollowsExports(t *testing.T) {
 		return out
 	}
 	poll.Until(t, time.Minute, "web's endpoint from c imported into a, translated", func() bool { return slices.Equal(addrsInA(), []string{"100.64.0.6"}) })
+	// The derived Service's creation wakes the controller: the import gets
+	// its ClusterIP as the VIP without waiting for the resync.
+	var derived corev1.Service
+	vipInA := func() bool {
+		var si mcsv1a1.ServiceImport
+		return a.Get(ctx, client.ObjectKey{Namespace: "shop", Name: mcs.DerivedName("web")}, &derived) == nil &&
+			a.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &si) == nil &&
+			derived.Spec.ClusterIP != "" && slices.Equal(si.Spec.IPs, []string{derived.Spec.ClusterIP})
+	}
+	poll.Until(t, time.Minute, "a's ServiceImport web to carry its derived Service's ClusterIP", vipInA)
+	// Someone deletes the derived Service: its deletion wakes the
+	// controller, which re-creates it, and the import follows the new one.
+	old := derived.UID
+	if err := a.Delete(ctx, &derived); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, time.Minute, "a's derived Service of web re-created, its ClusterIP in the import", func() bool {
+		return vipInA() && derived.UID != old
+	})
 	// A second endpoint in c.
 	slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.244.0.7"}})
 	if err := c.Update(ctx, slice); err != nil {

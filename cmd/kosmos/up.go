@@ -21,6 +21,7 @@ import (
 	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/internal/sandbox"
 	"kosmos.io/kosmos/schema"
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 func defaultSandboxDir() string {
@@ -258,7 +259,7 @@ an unreadable state.json is refused and nothing is removed.`,
 }
 
 func newCheckCommand() *cobra.Command {
-	var file, dir, kubeconfig string
+	var file, dir, kubeconfig, dnsAddr, dnsCluster string
 	cmd := &cobra.Command{
 		Use:   "check -f TOPOLOGY",
 		Short: "Diagnose an installation: clusters reachable, NodeConfigs in place and applied, gateways, virtual nodes",
@@ -268,11 +269,15 @@ applied them (a failure where no agent reported; skipped only in a sandbox
 without a data plane); Gateway-mode clusters have a gateway; members with a tree have Ready
 virtual nodes in the host; in a sandbox with a data plane, a pod of every
 cluster reaches a pod of every other (ping, at global addresses where the
-cluster is mapped). Exit status 0 when nothing failed, 1 otherwise.
+cluster is mapped); the cluster DNS answers the clusterset zone (its
+dns-version record and a ClusterSetIP import's VIP), asked at --dns (the
+running sandbox's DNS server by default; skipped when there is none).
+Exit status 0 when nothing failed, 1 otherwise.
 
 It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 		Example: `  kosmos check -f topology.example.yaml
-  kosmos check -f prod.yaml --kubeconfig ~/.kube/fleet`,
+  kosmos check -f prod.yaml --kubeconfig ~/.kube/fleet
+  kosmos check -f prod.yaml --dns 10.0.0.10:53 --dns-cluster member-a`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
@@ -301,6 +306,7 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 				}
 				checks = append(checks, sandbox.PingChecks(sandbox.NetnsPrefix, t, nodes)...)
 			}
+			checks = append(checks, dnsCheck(cmd.Context(), t, r, cmp.Or(dnsAddr, st.DNS), dnsCluster))
 			out := cmd.OutOrStdout()
 			r.WriteTable(out)
 			fmt.Fprintln(out)
@@ -313,5 +319,32 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the topology's contexts (default: the running sandbox's, else $KUBECONFIG)")
 	cmd.Flags().StringVar(&dir, "state-dir", defaultSandboxDir(), "the sandbox's state directory")
+	cmd.Flags().StringVar(&dnsAddr, "dns", "", "HOST:PORT of a cluster's DNS server to ask for the clusterset zone (default: the running sandbox's)")
+	cmd.Flags().StringVar(&dnsCluster, "dns-cluster", "", "the cluster whose DNS --dns is (default: the host cluster, as in the sandbox)")
 	return cmd
+}
+
+// dnsCheck is the cluster DNS row of kosmos check: addr asked on behalf of
+// the named cluster (the host cluster by default), whose imports say what
+// the VIP answer must be.
+func dnsCheck(ctx context.Context, t *v1alpha1.KosmosTopology, r check.Report, addr, cluster string) check.Check {
+	if cluster == "" {
+		cluster = t.Spec.Clusters[0].Name
+		for _, c := range t.Spec.Clusters {
+			if c.Role == v1alpha1.RoleHost {
+				cluster = c.Name
+			}
+		}
+	}
+	var imports []check.ImportReport
+	for _, c := range r.Clusters {
+		if c.Name == cluster {
+			imports = c.Imports
+		}
+	}
+	var ask check.Ask
+	if addr != "" {
+		ask = check.DNSQuery(addr, 3*time.Second)
+	}
+	return check.DNSCheck(ctx, cluster, t.Spec.DNS.Domain, addr, ask, imports)
 }

@@ -44,8 +44,10 @@ func TestCoreDNSFromAPIServer(t *testing.T) {
 		}
 	}
 	must(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}))
+	// web's derived Service has no ClusterIP yet (no spec.ips): the service
+	// addresses of the clusters with ready endpoints answer.
 	must(c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: managed(nil)},
-		Spec: mcsv1a1.ServiceImportSpec{Type: mcsv1a1.ClusterSetIP, IPs: []string{"10.96.0.10"}, Ports: []mcsv1a1.ServicePort{{Name: "http", Protocol: "TCP", Port: 80}}}}))
+		Spec: mcsv1a1.ServiceImportSpec{Type: mcsv1a1.ClusterSetIP, Ports: []mcsv1a1.ServicePort{{Name: "http", Protocol: "TCP", Port: 80}}}}))
 	must(c.Create(ctx, &mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop", Labels: managed(nil)},
 		Spec: mcsv1a1.ServiceImportSpec{Type: mcsv1a1.Headless, Ports: []mcsv1a1.ServicePort{{Name: "mysql", Protocol: "TCP", Port: 3306}}}}))
 	slice := func(name, svc, cluster, ips string, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {

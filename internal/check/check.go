@@ -31,6 +31,8 @@ type ClusterReport struct {
 	NodeConfigs      int
 	Applied          int // NodeConfigs an agent reported Applied
 	Gateways         []string
+	// Imports are the ServiceImports Kosmos keeps in the cluster.
+	Imports []ImportReport
 }
 
 // VirtualNodeReport is one virtual node in the host.
@@ -62,6 +64,8 @@ func Collect(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string)
 			continue
 		}
 		if err := collectCluster(ctx, cl.Client, &cr, c.Network.Mode == v1alpha1.ModeGateway); err != nil {
+			cr.Err = err.Error()
+		} else if cr.Imports, err = collectImports(ctx, cl.Client, t.Name); err != nil {
 			cr.Err = err.Error()
 		}
 		if c.Role == v1alpha1.RoleHost && cr.Err == "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/reconciler/mcs"
 	"kosmos.io/kosmos/tree"
 )
 
@@ -117,7 +119,9 @@ func TestSandboxEndToEnd(t *testing.T) {
 	checkMemberIdentities(ctx, t, host)
 
 	// The topology exports shop/web: a Service for the pods in member-a
-	// is answered by the sandbox's DNS server under clusterset.local.
+	// is answered by the sandbox's DNS server under clusterset.local with
+	// the VIP: the ClusterIP of the Service the reconciler derived from the
+	// import in the host (the DNS server is the host's).
 	ma := members["member-a"]
 	_, err = ma.CoreV1().Services("shop").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}, metav1.CreateOptions{})
@@ -125,17 +129,21 @@ func TestSandboxEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var answer []dns.RR
+	vip := ""
 	deadline = time.Now().Add(2 * time.Minute)
 	for {
+		if d, err := host.CoreV1().Services("shop").Get(ctx, mcs.DerivedName("web"), metav1.GetOptions{}); err == nil {
+			vip = d.Spec.ClusterIP
+		}
 		q := new(dns.Msg)
 		q.SetQuestion("web.shop.svc.clusterset.local.", dns.TypeA)
 		r, _, err := new(dns.Client).ExchangeContext(ctx, q, sb.DNSAddr)
-		if err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 {
+		if err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1 && vip != "" && r.Answer[0].(*dns.A).A.String() == vip {
 			answer = r.Answer
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("web.shop.svc.clusterset.local never answered by %s: %v %v", sb.DNSAddr, r, err)
+			t.Fatalf("web.shop.svc.clusterset.local never answered the host's VIP %q by %s: %v %v", vip, sb.DNSAddr, r, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -144,11 +152,22 @@ func TestSandboxEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("web.shop.svc.clusterset.local: %v", answer)
-	// member-a's API server allocates from the topology's 10.96.0.0/16, which
-	// the host reaches through member-a's GlobalCIDR 100.80.0.0/16.
-	for _, rr := range answer {
-		if a, ok := rr.(*dns.A); !ok || !netip.MustParsePrefix("100.80.0.0/16").Contains(netip.MustParseAddr(a.A.String())) {
-			t.Errorf("the host is answered %v, not member-a's global service address (100.80.0.0/16)", rr)
+	// The derived Service's slices hold member-a's endpoints at its global
+	// pod addresses (GlobalCIDR 100.64.0.0/16 maps member-a's pod CIDR).
+	eps, err := host.DiscoveryV1().EndpointSlices("shop").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + mcs.DerivedName("web")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eps.Items) == 0 {
+		t.Errorf("the host's derived Service of web has no EndpointSlices")
+	}
+	for _, sl := range eps.Items {
+		for _, ep := range sl.Endpoints {
+			for _, a := range ep.Addresses {
+				if !netip.MustParsePrefix("100.64.0.0/16").Contains(netip.MustParseAddr(a)) {
+					t.Errorf("the host's derived Service of web has endpoint %s, not at member-a's global pod address (100.64.0.0/16)", a)
+				}
+			}
 		}
 	}
 
@@ -165,7 +184,12 @@ func TestSandboxEndToEnd(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.WriteTable(&out)
-	if !check.WriteChecks(&out, r.Checks(sb.Topology, false)) {
+	// kosmos check's DNS row, asking the sandbox's DNS server as the host's.
+	dnsRow := check.DNSCheck(ctx, "host", sb.Topology.Spec.DNS.Domain, sb.DNSAddr, check.DNSQuery(sb.DNSAddr, 3*time.Second), r.Clusters[0].Imports)
+	if dnsRow.Result != "PASS" || !strings.Contains(dnsRow.Detail, vip+" (the VIP)") {
+		t.Errorf("kosmos check's DNS row: %+v, want PASS with the VIP %s", dnsRow, vip)
+	}
+	if !check.WriteChecks(&out, append(r.Checks(sb.Topology, false), dnsRow)) {
 		t.Errorf("kosmos check fails:\n%s", out.String())
 	}
 	t.Log("\n" + out.String())

@@ -27,16 +27,22 @@
 //
 // # The ClusterSetIP
 //
-// MCS has the importing cluster allocate a clusterset VIP, which kube-proxy
-// would then program. Kosmos has no kube-proxy of its own, so instead:
-// ServiceImport.spec.ips is the importing cluster's own ClusterIP of the
-// service when it exports it, else the oldest exporter's ClusterIP as the
-// importing cluster reaches it (its GlobalCIDR address when the exporter maps
-// its service CIDR). Each imported EndpointSlice carries its source cluster's
-// ClusterIPs, translated the same way, in the kosmos.io/service-ips
-// annotation, and the DNS plugin answers the ClusterSetIP name with those of
-// the clusters that have ready endpoints, the local cluster first: clients
-// connect to an exporting cluster's Service, reachable over ClusterLink.
+// MCS has the importing cluster allocate a clusterset VIP that kube-proxy
+// programs. Kosmos derives, in every cluster that imports a ClusterSetIP
+// service, a Service named DerivedName(import) ("kosmos-<name>-<hash>"):
+// no selector, the import's ports, affinity and IP families, and no
+// ClusterIP in the plan: the API server allocates it. Observe reads it back
+// (Facts.Derived) and the ServiceImport's spec.ips is that ClusterIP,
+// stable for the life of the import and across reconciler restarts (empty
+// on the pass that creates the Service; the next pass fills it). The
+// imported EndpointSlices of the import also carry kubernetes.io/service-name
+// of the derived Service, so the cluster's kube-proxy balances the VIP over
+// every exporting cluster's endpoints (reached over ClusterLink, by their
+// global addresses where a cluster maps its CIDRs). Each slice still carries
+// its source cluster's ClusterIPs, translated, in the kosmos.io/service-ips
+// annotation (what the DNS plugin answers while an import has no VIP yet,
+// and what a restarted reconciler recovers an unreachable cluster from).
+// The derived Service goes with the import (prune). See derived.go.
 //
 // # The DNS server's configuration
 //

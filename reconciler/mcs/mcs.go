@@ -45,6 +45,10 @@ type Facts struct {
 	// other clusters (what a restarted reconciler knows of a cluster it
 	// cannot reach).
 	Imported []discoveryv1.EndpointSlice `json:"imported,omitempty"`
+	// Derived are the Services Kosmos derived from ClusterSetIP imports in
+	// the cluster, with the ClusterIPs the API server allocated (the
+	// imports' spec.ips).
+	Derived []Derived `json:"derived,omitempty"`
 }
 
 // Import is one ServiceImport Kosmos keeps: as observed (facts), or the
@@ -138,8 +142,9 @@ type Input struct {
 // Output is the desired MCS state of every cluster.
 type Output struct {
 	// Objects by cluster: the kosmos-dns ConfigMap (the DNS server's
-	// Corefile), ServiceExports for spec.services, ServiceImports and
-	// EndpointSlices, sorted by kind, namespace and name.
+	// Corefile), ServiceExports for spec.services, ServiceImports, the
+	// Services derived from ClusterSetIP imports and EndpointSlices, sorted
+	// by kind, namespace and name.
 	Objects map[string][]client.Object
 	// Exports by cluster: the status conditions every ServiceExport should
 	// carry; Changed marks those that differ from what was observed.
@@ -203,7 +208,7 @@ func Compute(in Input) Output {
 			if c.Facts != nil && !slices.Contains(c.Facts.Namespaces, imp.namespace) {
 				continue // the namespace is not there (yet): nothing to import into
 			}
-			out.Objects[c.Name] = append(out.Objects[c.Name], imp.objects(in, c.Name)...)
+			out.Objects[c.Name] = append(out.Objects[c.Name], imp.objects(in, c)...)
 			st := Import{Namespace: imp.namespace, Name: imp.name}
 			for _, e := range imp.exporters {
 				st.Clusters = append(st.Clusters, e.cluster)
@@ -454,9 +459,9 @@ func ownLabels(topology string) map[string]string {
 	return map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: topology}
 }
 
-// objects are the ServiceImport and EndpointSlices of the service in the
-// importing cluster.
-func (imp *imported) objects(in Input, importer string) []client.Object {
+// objects are the ServiceImport, the derived Service (ClusterSetIP only)
+// and the EndpointSlices of the service in the importing cluster.
+func (imp *imported) objects(in Input, importer Cluster) []client.Object {
 	si := &mcsv1a1.ServiceImport{
 		TypeMeta:   metav1.TypeMeta{APIVersion: mcsv1a1.GroupVersion.String(), Kind: mcsv1a1.ServiceImportKindName},
 		ObjectMeta: metav1.ObjectMeta{Namespace: imp.namespace, Name: imp.name, Labels: ownLabels(in.Topology)},
@@ -465,30 +470,21 @@ func (imp *imported) objects(in Input, importer string) []client.Object {
 	if imp.headless {
 		si.Spec.Type = mcsv1a1.Headless
 	} else {
-		// The import's address: this cluster's own service when it exports,
-		// else the oldest exporter's, as this cluster reaches it.
-		src := imp.exporters[0]
-		for _, e := range imp.exporters {
-			if e.cluster == importer {
-				src = e
-			}
-		}
-		si.Spec.IPs = src.clusterIPs(importer, "")
-		for _, ip := range si.Spec.IPs {
-			if a, err := netip.ParseAddr(ip); err == nil {
-				si.Spec.IPFamilies = append(si.Spec.IPFamilies, corev1.IPFamily(familyOf(a)))
-			}
-		}
+		// The VIP: the ClusterIP the API server gave the derived Service.
+		setClusterSetIPs(si, importer.Facts.derived(imp.namespace, imp.name))
 	}
 	if imp.affinity == corev1.ServiceAffinityClientIP {
 		si.Spec.SessionAffinity = imp.affinity
 	}
 	objs := []client.Object{si}
+	if !imp.headless {
+		objs = append(objs, imp.derivedService(in.Topology))
+	}
 	for _, e := range imp.exporters {
 		if in.Expiry > 0 && in.Now.Sub(e.facts.ObservedAt) > in.Expiry {
 			continue // the cluster stopped answering too long ago: its endpoints expire
 		}
-		objs = append(objs, e.slices(in, imp, importer)...)
+		objs = append(objs, e.slices(in, imp, importer.Name)...)
 	}
 	return objs
 }
@@ -566,6 +562,9 @@ func (e *exporter) slices(in Input, imp *imported, importer string) []client.Obj
 		labels[mcsv1a1.LabelServiceName] = imp.name
 		labels[mcsv1a1.LabelSourceCluster] = e.cluster
 		labels[LabelEndpointSliceManagedBy] = v1alpha1.EndpointSliceManagedBy
+		if !imp.headless {
+			derivedSliceLabel(labels, imp.name)
+		}
 		s := &discoveryv1.EndpointSlice{
 			TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
 			ObjectMeta:  metav1.ObjectMeta{Namespace: imp.namespace, Name: SliceName(imp.name, e.cluster, family), Labels: labels},

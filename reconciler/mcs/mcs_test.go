@@ -5,11 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 	"sigs.k8s.io/yaml"
 
@@ -144,7 +147,8 @@ func TestRecoveredCluster(t *testing.T) {
 	a := &Facts{ObservedAt: now, Namespaces: []string{"shop"},
 		Imports:  []Import{{Namespace: "shop", Name: "web", Type: mcsv1a1.ClusterSetIP, Ports: []mcsv1a1.ServicePort{{Name: "http", Port: 80}}, Clusters: []string{"c"}}},
 		Imported: []discoveryv1.EndpointSlice{imported}}
-	b := &Facts{ObservedAt: now, Namespaces: []string{"shop"}}
+	b := &Facts{ObservedAt: now, Namespaces: []string{"shop"},
+		Derived: []Derived{{Namespace: "shop", Import: "web", Name: DerivedName("web"), ClusterIPs: []string{"10.96.5.5"}}}}
 	maps := map[string]string{"10.244.0.0/16": "100.64.0.0/16", "10.0.0.0/24": "100.65.0.0/24"}
 	for _, tc := range []struct {
 		started time.Time
@@ -172,12 +176,63 @@ func TestRecoveredCluster(t *testing.T) {
 					ips = o.Annotations[v1alpha1.AnnotationServiceIPs]
 				}
 			case *mcsv1a1.ServiceImport:
-				sawImport = o.Name == "web" && o.Spec.IPs[0] == "100.65.0.7"
+				// b's VIP: its derived Service's ClusterIP, whoever exports.
+				sawImport = o.Name == "web" && slices.Equal(o.Spec.IPs, []string{"10.96.5.5"})
 			}
 		}
 		if !slices.Equal(got, tc.want) || (tc.want != nil && ips != "100.65.0.7") || !sawImport {
 			t.Errorf("started %s ago, expiry %s: c's addresses in b %v (service IPs %q), import kept %v; want %v",
 				now.Sub(tc.started), tc.expiry, got, ips, sawImport, tc.want)
 		}
+	}
+}
+
+// TestDerivedService: the derived Service of a ClusterSetIP import follows
+// the exports' IP families, never fixes a ClusterIP, and its name is a
+// DNS-1035 label of at most 63 characters for any import name.
+func TestDerivedService(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	facts := func(ips ...string) *Facts {
+		return &Facts{ObservedAt: now, Namespaces: []string{"shop"},
+			Exports:  []Export{{Namespace: "shop", Name: "web", Created: now}},
+			Services: []Service{{Namespace: "shop", Name: "web", ClusterIPs: ips, Ports: []mcsv1a1.ServicePort{{Name: "http", Port: 80}}}}}
+	}
+	for _, tc := range []struct {
+		name     string
+		a, b     *Facts
+		policy   corev1.IPFamilyPolicy
+		families []corev1.IPFamily
+	}{
+		{"v4 only", facts("10.96.0.1"), facts("10.96.0.2"), corev1.IPFamilyPolicySingleStack, []corev1.IPFamily{corev1.IPv4Protocol}},
+		{"v6 only", facts("fd00::1"), &Facts{ObservedAt: now, Namespaces: []string{"shop"}}, corev1.IPFamilyPolicySingleStack, []corev1.IPFamily{corev1.IPv6Protocol}},
+		{"dual across clusters", facts("10.96.0.1"), facts("fd00::2"), corev1.IPFamilyPolicyPreferDualStack, nil},
+		{"dual in one", facts("fd00::1", "10.96.0.1"), facts("10.96.0.2"), corev1.IPFamilyPolicyPreferDualStack, nil},
+	} {
+		out := Compute(Input{Topology: "t", Now: now, Clusters: []Cluster{{Name: "a", Facts: tc.a}, {Name: "b", Facts: tc.b}}})
+		for _, cl := range []string{"a", "b"} {
+			var svc *corev1.Service
+			for _, o := range out.Objects[cl] {
+				if s, ok := o.(*corev1.Service); ok {
+					svc = s
+				}
+			}
+			switch {
+			case svc == nil:
+				t.Errorf("%s: cluster %s has no derived Service", tc.name, cl)
+			case svc.Name != DerivedName("web") || svc.Spec.ClusterIP != "" || len(svc.Spec.ClusterIPs) != 0 || svc.Spec.Selector != nil:
+				t.Errorf("%s: cluster %s: derived Service %s %+v, want %s without ClusterIP and selector", tc.name, cl, svc.Name, svc.Spec, DerivedName("web"))
+			case *svc.Spec.IPFamilyPolicy != tc.policy || !slices.Equal(svc.Spec.IPFamilies, tc.families):
+				t.Errorf("%s: cluster %s: ipFamilyPolicy %s ipFamilies %v, want %s %v", tc.name, cl, *svc.Spec.IPFamilyPolicy, svc.Spec.IPFamilies, tc.policy, tc.families)
+			}
+		}
+	}
+	for _, name := range []string{"a", "web", strings.Repeat("x", 63), strings.Repeat("ab-", 21)} {
+		d := DerivedName(name)
+		if errs := validation.IsDNS1035Label(d); len(errs) > 0 || len(d) > validation.DNS1035LabelMaxLength {
+			t.Errorf("DerivedName(%q) = %q (%d characters): %v", name, d, len(d), errs)
+		}
+	}
+	if DerivedName(strings.Repeat("x", 50)) == DerivedName(strings.Repeat("x", 51)) {
+		t.Error("two long names that share their first 46 characters derive the same name")
 	}
 }

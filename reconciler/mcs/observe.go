@@ -95,6 +95,26 @@ func observeImports(ctx context.Context, c client.Client, topology string, f *Fa
 			AddressType: s.AddressType, Ports: s.Ports, Endpoints: s.Endpoints,
 		})
 	}
+	return observeDerived(ctx, c, own, f)
+}
+
+// observeDerived reads the Services Kosmos derived from ClusterSetIP
+// imports, with the ClusterIPs the API server allocated them.
+func observeDerived(ctx context.Context, c client.Client, own client.MatchingLabels, f *Facts) error {
+	var svcs corev1.ServiceList
+	if err := c.List(ctx, &svcs, own, client.HasLabels{mcsv1a1.LabelServiceName}); err != nil {
+		return fmt.Errorf("list derived Services: %w", err)
+	}
+	for _, s := range svcs.Items {
+		ips := s.Spec.ClusterIPs
+		if len(ips) == 0 && s.Spec.ClusterIP != "" && s.Spec.ClusterIP != corev1.ClusterIPNone {
+			ips = []string{s.Spec.ClusterIP}
+		}
+		f.Derived = append(f.Derived, Derived{Namespace: s.Namespace, Import: s.Labels[mcsv1a1.LabelServiceName], Name: s.Name, ClusterIPs: ips})
+	}
+	slices.SortFunc(f.Derived, func(a, b Derived) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Import, b.Import), cmp.Compare(a.Name, b.Name))
+	})
 	return nil
 }
 

@@ -12,8 +12,10 @@
 //     kosmos-system namespace, every node's NodeConfig, and in the host the
 //     Cluster and DistributionPolicy objects;
 //   - reconciler/mcs: the kosmos-dns ConfigMap, the ServiceExports written
-//     for spec.services, ServiceImports and their EndpointSlices, and the
-//     status conditions of exports and imports.
+//     for spec.services, ServiceImports, the Services derived from
+//     ClusterSetIP imports (no ClusterIP: the API server allocates it) and
+//     their EndpointSlices, and the status conditions of exports and
+//     imports.
 //
 // Compute merges them per cluster, sorted by kind, namespace and name, and
 // says what it had to leave out for lack of facts (Unobserved), so a
