@@ -73,8 +73,7 @@ func TestClusterLeavesGracefully(t *testing.T) {
 			}
 			return nil
 		})
-		// Many passes (every 200 ms): the budget holds everything in place.
-		time.Sleep(3 * time.Second)
+		w.awaitPasses(t, 10) // the budget holds everything in place, pass after pass
 		if _, err := h.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err != nil {
 			t.Fatalf("the virtual node went while its pods run: %v", err)
 		}
@@ -103,7 +102,7 @@ func TestClusterLeavesGracefully(t *testing.T) {
 				return nil
 			})
 		}
-		time.Sleep(time.Second) // passes run while the copies are still there
+		w.awaitPasses(t, 3) // passes run while the copies are still there
 		for _, name := range pods {
 			if _, err := h.CoreV1().Pods("shop").Get(ctx, name, metav1.GetOptions{}); err != nil {
 				t.Fatalf("host pod %s went while its copy runs: %v", name, err)

@@ -45,7 +45,7 @@ func TestForeignNodeName(t *testing.T) {
 		_, err := h.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, translate.VirtualNodeName("member-a", "n2"), metav1.GetOptions{})
 		return err
 	})
-	time.Sleep(2 * time.Second) // several passes
+	w.awaitPasses(t, 5)
 	n, err := h.CoreV1().Nodes().Get(ctx, taken, metav1.GetOptions{})
 	must(t, err)
 	if n.ResourceVersion != foreign.ResourceVersion {

@@ -37,6 +37,25 @@ type world struct {
 	hostCS  kubernetes.Interface
 	members map[string]kubernetes.Interface
 	stop    func()
+	// passes receives a value when a pass of the running controller ends.
+	passes chan struct{}
+}
+
+// awaitPasses waits until n more passes of the controller have ended
+// (counted from now): how a test sees that something did not happen
+// however often the controller looked.
+func (w *world) awaitPasses(t testing.TB, n int) {
+	t.Helper()
+	for len(w.passes) > 0 { // passes that ended before now do not count
+		<-w.passes
+	}
+	for range n {
+		select {
+		case <-w.passes:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no pass of the tree controller in 30 s")
+		}
+	}
 }
 
 // newWorld starts the clusters, creates a kubeconfig Secret for each
@@ -74,9 +93,16 @@ func newWorld(t testing.TB, apiArgs map[string]string, clusters ...*v1alpha1.Clu
 // waits.
 func (w *world) run(grace time.Duration, opts ...func(*tree.Controller)) *tree.Controller {
 	ctx, cancel := context.WithCancel(context.Background())
+	w.passes = make(chan struct{}, 64)
 	ctl := &tree.Controller{Host: w.host, Config: w.env.Cluster("host").Config, Namespace: "kosmos-system",
 		Interval: 200 * time.Millisecond, Grace: grace, Workers: 16, QPS: 1000,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		OnPass: func(error) {
+			select {
+			case w.passes <- struct{}{}:
+			default:
+			}
+		}}
 	for _, o := range opts {
 		o(ctl)
 	}

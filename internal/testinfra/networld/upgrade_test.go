@@ -50,7 +50,10 @@ func buildOld(t *testing.T, dir string) string {
 	}
 	rev := upgradeFrom
 	if _, err := Run("git", "-C", root, "cat-file", "-e", rev+"^{commit}"); err != nil {
-		t.Skipf("the release before the shared contract (%s) is not in this clone (a shallow clone?); fetch it to run the upgrade test: %v", rev, err)
+		// A shallow clone: fetch the commit from where this clone came from.
+		if _, ferr := Run("git", "-C", root, "fetch", "--quiet", "origin", rev); ferr != nil {
+			t.Fatalf("the release before the shared contract (%s) is not in this clone and cannot be fetched from origin (%v); the upgrade test builds it from history: clone with history, or git fetch origin %s", rev, ferr, rev)
+		}
 	}
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
