@@ -3,7 +3,6 @@ package kustomize_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,27 +61,6 @@ func unstructuredString(obj map[string]any, fields ...string) (string, bool, err
 	return s, ok, nil
 }
 
-// freePort returns a port free for UDP and TCP on loopback, as far as one
-// can tell.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		pc.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 // startCoreDNS runs a CoreDNS from a Corefile until the test ends.
 func startCoreDNS(t *testing.T, corefile string) string {
 	t.Helper()
@@ -127,7 +105,7 @@ func TestCoreDNSClustersetWiring(t *testing.T) {
 	// The cluster's CoreDNS: kubeadm's Corefile plus the import line, the
 	// ConfigMap's key as a file in the mounted directory.
 	dir := t.TempDir()
-	port := freePort(t)
+	port := dnstest.FreePort(t)
 	wired := strings.Replace(block, "10.96.0.53", kosmosDNS, 1)
 	wired = strings.Replace(wired, "clusterset.local:53", fmt.Sprintf("clusterset.local:%d", port), 1)
 	if err := os.WriteFile(filepath.Join(dir, "clusterset.server"), []byte(wired), 0o600); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -66,7 +65,7 @@ func TestDNSCommand(t *testing.T) {
 		t.Fatalf("default/kubernetes Service never appeared: %v", err)
 	}
 
-	port, readyPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	port, readyPort, metricsPort := dnstest.FreePort(t), dnstest.FreePort(t), dnstest.FreePort(t)
 	corefile := shippedCorefile(t, port, readyPort, metricsPort, env.KubeconfigPath, "a")
 	cmd := exec.Command(os.Args[0], "dns", "-conf", corefile)
 	cmd.Env = append(os.Environ(), "KOSMOS_TEST_MAIN=1", "KOSMOS_CLUSTER=a")
@@ -146,7 +145,7 @@ func shippedCorefile(t *testing.T, port, readyPort, metricsPort int, kubeconfig,
 	kc := fmt.Sprintf("\n        kubeconfig %s %s", kubeconfig, kctx)
 	r := strings.NewReplacer(
 		".:53 {", fmt.Sprintf(".:%d {\n    bind 127.0.0.1", port),
-		"health :8080", fmt.Sprintf("health 127.0.0.1:%d", freePort(t)),
+		"health :8080", fmt.Sprintf("health 127.0.0.1:%d", dnstest.FreePort(t)),
 		"ready :8181", fmt.Sprintf("ready 127.0.0.1:%d", readyPort),
 		"prometheus :9153", fmt.Sprintf("prometheus 127.0.0.1:%d", metricsPort),
 		"kosmos clusterset.local in-addr.arpa ip6.arpa {", "kosmos clusterset.local in-addr.arpa ip6.arpa {"+kc,
@@ -161,26 +160,6 @@ func shippedCorefile(t *testing.T, port, readyPort, metricsPort int, kubeconfig,
 		t.Fatal(err)
 	}
 	return path
-}
-
-// freePort finds a loopback port free for both TCP and UDP.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free loopback port for TCP and UDP")
-	return 0
 }
 
 func TestDNSHelp(t *testing.T) {

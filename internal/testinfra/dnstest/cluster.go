@@ -1,6 +1,8 @@
 package dnstest
 
 import (
+	"fmt"
+	"net"
 	"testing"
 
 	"k8s.io/client-go/kubernetes/scheme"
@@ -26,4 +28,25 @@ func Cluster(t *testing.T, crdDir string) (*testenv.Env, client.Client) {
 		t.Fatal(err)
 	}
 	return env, c
+}
+
+// FreePort finds a loopback port free for both TCP and UDP (a DNS
+// server's), as far as one can tell.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free loopback port for TCP and UDP")
+	return 0
 }
