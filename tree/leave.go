@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -71,6 +72,14 @@ func (c *Controller) hold(ctx context.Context, cl *v1alpha1.Cluster) error {
 // dependency copies and releases the Cluster object.
 func (c *Controller) passLeaving(ctx context.Context, cl *v1alpha1.Cluster, draining bool) error {
 	if draining {
+		if m := c.member(cl.Name); m != nil { // keep it: its Secret may be gone already
+			if err := m.probe(ctx, 5*time.Second); err != nil {
+				m.down.Store(true)
+				return fmt.Errorf("leaving, its pods cannot end in the member yet: %w", err)
+			}
+			m.down.Store(false)
+			return nil
+		}
 		if _, err := c.reach(ctx, cl); err != nil {
 			return fmt.Errorf("leaving, its pods cannot end in the member yet: %w", err)
 		}
@@ -103,10 +112,25 @@ func (r *passResult) fail(cluster string, err error) {
 	r.errs = append(r.errs, fmt.Errorf("cluster %s: %w", cluster, err))
 }
 
-// retire drains a virtual node no member wants (cordon, evict, wait for
-// the copies to end) and deletes it, with its lease, once it is empty.
-// While it drains, its lease is renewed as long as its member answers.
-func (c *Controller) retire(ctx context.Context, n *corev1.Node) error {
+// renamed tells whether virtual node n stands for a member node that a
+// node of another name (the current naming) stands for now: a node an
+// earlier version named. Its pods keep running where they are; only new
+// pods go to the new node.
+func renamed(n *corev1.Node, want map[string]bool) bool {
+	cluster, member := n.Labels[LabelCluster], n.Labels[translate.LabelMemberNode]
+	if cluster == "" || member == "" {
+		return false
+	}
+	now := translate.VirtualNodeName(cluster, member)
+	return now != n.Name && want[now]
+}
+
+// retire drains a virtual node no member wants (cordon, evict when evict
+// is set, wait for the copies to end) and deletes it, with its lease, once
+// it is empty. While it drains, its lease is renewed as long as its member
+// answers. A node an earlier version named (renamed) is not evicted: it is
+// cordoned and goes once its pods have ended on their own.
+func (c *Controller) retire(ctx context.Context, n *corev1.Node, evict bool) error {
 	if up, changed := translate.Cordon(n); changed {
 		if _, err := c.hostCS.CoreV1().Nodes().Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
 			return fmt.Errorf("cordon %s: %w", n.Name, err)
@@ -116,7 +140,9 @@ func (c *Controller) retire(ctx context.Context, n *corev1.Node) error {
 	d := translate.DrainNode(c.podsOn(n.Name))
 	errs := []error{c.heartbeat(ctx, n)}
 	for _, p := range d.Evict {
-		errs = append(errs, c.evict(ctx, p))
+		if evict {
+			errs = append(errs, c.evict(ctx, p))
+		}
 	}
 	if d.Remaining > 0 {
 		return errors.Join(errs...) // the next pass looks again

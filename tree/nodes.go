@@ -49,7 +49,7 @@ func (c *Controller) Pass(ctx context.Context) error {
 		case res.keep[n.Labels[LabelCluster]]:
 			res.errs = append(res.errs, c.markUnreachable(ctx, n))
 		default:
-			res.errs = append(res.errs, c.retire(ctx, n))
+			res.errs = append(res.errs, c.retire(ctx, n, !renamed(n, res.want)))
 		}
 	}
 	for _, m := range c.memberList() {
@@ -121,7 +121,10 @@ func (r *passResult) add(c *Controller, cluster string, names []string, err, sta
 func (c *Controller) removeNode(ctx context.Context, n *corev1.Node) error {
 	uid := n.UID
 	err := c.hostCS.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-	if client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+	switch {
+	case apierrors.IsConflict(err):
+		return nil // recreated under the name: neither it nor its lease is this node's
+	case client.IgnoreNotFound(err) != nil:
 		return fmt.Errorf("remove %s: %w", n.Name, err)
 	}
 	_ = c.hostCS.CoordinationV1().Leases(NodeLeaseNamespace).Delete(ctx, n.Name, metav1.DeleteOptions{})
