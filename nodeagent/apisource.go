@@ -189,7 +189,10 @@ func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, R
 		if applyErr == nil && !slices.Equal(st.Peers, composed.Peers) {
 			st.Peers, changed = composed.Peers, true
 		}
-		if st.Contract != v1alpha1.ContractShared {
+		// The agent says it speaks the shared contract once it has applied
+		// a NodeConfig that uses it (spec.peers): before that, the
+		// reconciler keeps writing it complete NodeConfigs.
+		if nc.Spec.Peers != nil && st.Contract != v1alpha1.ContractShared {
 			st.Contract, changed = v1alpha1.ContractShared, true
 		}
 		if len(res.Applied) > 0 {

@@ -43,7 +43,7 @@ func (s *APISource) watchPeers(ctx context.Context) {
 		err := s.c.List(ctx, &list, sel)
 		if err != nil {
 			if meta.IsNoMatchError(err) {
-				s.replacePeers(nil)
+				s.noPeerKind() // synced, and what it held stays
 			} else {
 				s.log.Error("list ClusterPeers", "node", s.node, "err", err)
 			}
@@ -94,6 +94,22 @@ func (s *APISource) replacePeers(items []v1alpha1.ClusterPeers) {
 	}
 	s.mu.Unlock()
 	if !same {
+		s.signal()
+	}
+}
+
+// noPeerKind marks the cache synced when the cluster has no ClusterPeers
+// kind (a reconciler of the earlier release): nothing to wait for. What the
+// cache held stays: a kind that vanishes for a moment withdraws no route.
+func (s *APISource) noPeerKind() {
+	s.mu.Lock()
+	first := !s.peers.synced
+	if first {
+		s.peers.synced = true
+		s.peers.version++
+	}
+	s.mu.Unlock()
+	if first {
 		s.signal()
 	}
 }

@@ -147,7 +147,11 @@ func Cluster(ctx context.Context, c client.Client, objs []client.Object, opts Op
 		}
 	}
 	stale := inventory.Stale(slices.Collect(maps.Values(old)), want)
-	if opts.Prune {
+	// Add before delete: while a write of this pass failed, nothing is
+	// pruned (an old ClusterPeers shard stays until every shard that
+	// replaces it is written; a NodeConfig's old peer data until the new
+	// is there). The stale entries stay recorded for the next pass.
+	if opts.Prune && len(res.Failed) == 0 {
 		kept, err := prune(ctx, c, stale, &res)
 		next = append(next, kept...)
 		if err != nil {

@@ -220,6 +220,22 @@ func TestApplyExampleTopology(t *testing.T) {
 	if len(next) != 1 || next[0].Name != "y" {
 		t.Errorf("inventory after a failed create: %v", next)
 	}
+
+	// Add before delete: y is no longer wanted, but a write of the same
+	// pass fails (z, the object that would replace it): y is not pruned
+	// and stays recorded; once the writes succeed, it goes.
+	z := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Namespace: "no-such-namespace", Name: "z"}}
+	res, kept, _ := apply.Cluster(ctx, cs[0].c, []client.Object{z}, apply.Options{Inventory: next, Prune: true})
+	if len(res.Pruned) != 0 || len(kept) != 1 || kept[0].Name != "y" {
+		t.Errorf("a pass whose write failed pruned: %+v, inventory %v", res, kept)
+	}
+	if err := cs[0].c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "y"}, &corev1.ConfigMap{}); err != nil {
+		t.Errorf("y was deleted while its replacement failed: %v", err)
+	}
+	z.Namespace = "default"
+	if res, _, err := apply.Cluster(ctx, cs[0].c, []client.Object{z}, apply.Options{Inventory: kept, Prune: true}); err != nil || !slices.Equal(res.Pruned, []string{"ConfigMap/default/y"}) {
+		t.Errorf("once the writes succeed, y is pruned: %+v %v", res, err)
+	}
 }
 
 func TestSubset(t *testing.T) {

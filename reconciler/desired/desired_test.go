@@ -105,3 +105,27 @@ func TestClusterCarriesOnlyTheTreeIdentity(t *testing.T) {
 			topo.Spec.Cluster("split").SharesTreeIdentity(), topo.Spec.Cluster("shared").SharesTreeIdentity())
 	}
 }
+
+// TestLegacyAgent: an agent gets compact NodeConfigs only once it has
+// derived from shared objects (contract Shared and the ClusterPeers it
+// used); one that only says Shared (it applied a complete NodeConfig, or
+// has not read the ClusterPeers yet) keeps getting complete ones, so no
+// route is withdrawn while its cache fills.
+func TestLegacyAgent(t *testing.T) {
+	applied := []metav1.Condition{{Type: "Applied", Status: metav1.ConditionTrue}}
+	for _, tc := range []struct {
+		name   string
+		status v1alpha1.NodeConfigStatus
+		legacy bool
+	}{
+		{"no agent yet", v1alpha1.NodeConfigStatus{}, false},
+		{"earlier release", v1alpha1.NodeConfigStatus{Conditions: applied}, true},
+		{"current, nothing derived yet", v1alpha1.NodeConfigStatus{Conditions: applied, Contract: v1alpha1.ContractShared}, true},
+		{"current, derived", v1alpha1.NodeConfigStatus{Conditions: applied, Contract: v1alpha1.ContractShared,
+			Peers: []v1alpha1.AppliedPeers{{Name: "east.0-of-1", Generation: 1}}}, false},
+	} {
+		if got := desired.LegacyAgent(&v1alpha1.NodeConfig{Status: tc.status}); got != tc.legacy {
+			t.Errorf("%s: LegacyAgent = %v, want %v", tc.name, got, tc.legacy)
+		}
+	}
+}

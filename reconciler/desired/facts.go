@@ -57,13 +57,16 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 	return f
 }
 
-// LegacyAgent says a NodeConfig's agent is of the release before the shared
-// contract: it reported an apply (condition Applied) without saying it
-// speaks the shared contract (status.contract). A NodeConfig no agent has
-// reported on (a node that just joined, a cluster without agents) is not
-// legacy: its agent, when it comes, is assumed current.
+// LegacyAgent says a NodeConfig's agent cannot be given a compact
+// NodeConfig yet: it reported an apply (condition Applied) without having
+// derived from shared objects (status.contract Shared and the ClusterPeers
+// it used in status.peers): an agent of the release before the shared
+// contract, or a current one that has not read the ClusterPeers yet (it
+// would withdraw every cross-cluster route until it does). A NodeConfig no
+// agent has reported on (a node that just joined, a cluster without
+// agents) is not legacy: its agent, when it comes, is assumed current.
 func LegacyAgent(nc *v1alpha1.NodeConfig) bool {
-	if nc.Status.Contract == v1alpha1.ContractShared {
+	if nc.Status.Contract == v1alpha1.ContractShared && len(nc.Status.Peers) > 0 {
 		return false
 	}
 	for _, c := range nc.Status.Conditions {
