@@ -422,7 +422,7 @@ func TestPodSync(t *testing.T) {
 		sec.Data["token"] = []byte("forged again")
 		_, err = h.CoreV1().Secrets("shop").Update(ctx, sec, metav1.UpdateOptions{})
 		must(t, err)
-		time.Sleep(time.Second)
+		w.awaitPasses(t, 3) // the copy's worker and the passes had their chance
 		after, err := ma.CoreV1().Secrets("shop").Get(ctx, name, metav1.GetOptions{})
 		must(t, err)
 		if string(after.Data["token"]) != string(before.Data["token"]) || string(after.Data["ca.crt"]) != string(before.Data["ca.crt"]) {
@@ -650,7 +650,7 @@ func TestPodSync(t *testing.T) {
 		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule})
 		_, err = mb.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
 		must(t, err)
-		time.Sleep(time.Second) // the member's node cache
+		w.awaitPasses(t, 3) // passes read the member's node cache, which has the taint by now
 		_, err = h.CoreV1().Pods("shop").Create(ctx, hostPod("shop", "intruder", "kosmos-member-b.b2"), metav1.CreateOptions{})
 		must(t, err)
 		waitFor(t, "a refusal event", func() error {
