@@ -212,7 +212,7 @@ func TestUpgradeToSharedContract(t *testing.T) {
 	if nc := get(nodes[0]); nc == nil || len(nc.Spec.Routes) == 0 || nc.Spec.Peers == nil {
 		t.Fatalf("e1's NodeConfig is not complete with spec.peers while its agent is of the earlier release: %+v", nc)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a measuring window: the pings run through this phase (no condition to wait for)
 
 	// The agents upgraded, one by one.
 	for _, n := range nodes {
@@ -231,7 +231,7 @@ func TestUpgradeToSharedContract(t *testing.T) {
 	for _, n := range nodes {
 		poll.Until(t, 30*time.Second, n.Name+" applied the short NodeConfig", applied(n, v1alpha1.ContractShared))
 	}
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a measuring window: the pings run on the short NodeConfigs
 	for i, p := range pings {
 		sent, received := p.stop(t)
 		t.Logf("ping %d: %d sent, %d answered", i, sent, received)
