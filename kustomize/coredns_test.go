@@ -14,14 +14,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	dnsserver "kosmos.io/kosmos/dnsplugin/server"
 	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/internal/testinfra/dnstest"
-	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -81,15 +78,7 @@ func startCoreDNS(t *testing.T, corefile string) string {
 // the block.
 func TestCoreDNSClustersetWiring(t *testing.T) {
 	block := clustersetServer(t)
-	env := testenv.StartT(t, testenv.Options{Names: []string{"a"}, CRDDirs: []string{crdDir}})
-	s := scheme.Scheme
-	if err := mcsv1a1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(env.Cluster("a").Config, client.Options{Scheme: s})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, c := dnstest.Cluster(t, crdDir)
 	ctx := context.Background()
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
 		t.Fatal(err)
@@ -116,6 +105,7 @@ func TestCoreDNSClustersetWiring(t *testing.T) {
 	want := []string{"10.96.77.7"}
 	var got []string
 	var rcode int
+	var err error
 	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		rcode, got, err = dnstest.Query("udp", clusterDNS, "web.shop.svc.clusterset.local.", dns.TypeA)
 		return err == nil && rcode == dns.RcodeSuccess && slices.Equal(got, want), nil

@@ -89,6 +89,20 @@ func startPing(t *testing.T, ns, to string) *pinger {
 
 // stop ends the ping with SIGINT and returns how many requests were sent
 // and answered.
+// replies counts the echo replies so far.
+func (p *pinger) replies() int { return strings.Count(p.out.String(), " bytes from ") }
+
+// awaitReplies waits until each pinger has n more replies than now: the
+// pings ran through the phase at hand (a lost one only delays this; stop
+// counts it).
+func awaitReplies(t *testing.T, pings []*pinger, n int) {
+	t.Helper()
+	for _, p := range pings {
+		want := p.replies() + n
+		poll.Until(t, 30*time.Second, fmt.Sprintf("%d more ping replies", n), func() bool { return p.replies() >= want })
+	}
+}
+
 func (p *pinger) stop(t *testing.T) (sent, received int) {
 	t.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
@@ -212,7 +226,7 @@ func TestUpgradeToSharedContract(t *testing.T) {
 	if nc := get(nodes[0]); nc == nil || len(nc.Spec.Routes) == 0 || nc.Spec.Peers == nil {
 		t.Fatalf("e1's NodeConfig is not complete with spec.peers while its agent is of the earlier release: %+v", nc)
 	}
-	time.Sleep(time.Second) // a measuring window: the pings run through this phase (no condition to wait for)
+	awaitReplies(t, pings, 20) // the pings run through this phase
 
 	// The agents upgraded, one by one.
 	for _, n := range nodes {
@@ -231,7 +245,7 @@ func TestUpgradeToSharedContract(t *testing.T) {
 	for _, n := range nodes {
 		poll.Until(t, 30*time.Second, n.Name+" applied the short NodeConfig", applied(n, v1alpha1.ContractShared))
 	}
-	time.Sleep(time.Second) // a measuring window: the pings run on the short NodeConfigs
+	awaitReplies(t, pings, 20) // the pings run on the short NodeConfigs
 	for i, p := range pings {
 		sent, received := p.stop(t)
 		t.Logf("ping %d: %d sent, %d answered", i, sent, received)
