@@ -42,6 +42,9 @@ type APISource struct {
 	composedErr error
 	composedOf  *v1alpha1.NodeConfig
 	composedVer uint64
+	// lastUsed are the ClusterPeers the last good composition used: a
+	// shard set that is incomplete is held at them (ComposeAfter).
+	lastUsed []v1alpha1.ClusterPeers
 }
 
 // NewAPISource connects to the API server.
@@ -151,8 +154,14 @@ func (s *APISource) Spec() (*v1alpha1.NodeConfigSpec, error) {
 		return nil, errNotRead
 	}
 	if s.composedOf != s.current || s.composedVer != s.peers.version {
-		s.composed, s.composedErr = Compose(s.current, s.peers.list())
+		s.composed, s.composedErr = ComposeAfter(s.current, s.peers.list(), s.lastUsed)
 		s.composedOf, s.composedVer = s.current, s.peers.version
+		if s.composedErr == nil && s.current.Spec.Peers != nil {
+			s.lastUsed = s.composed.Used
+			if len(s.composed.Held) > 0 {
+				s.log.Info("shard set incomplete: keeping what was derived before", "node", s.node, "clusters", s.composed.Held)
+			}
+		}
 	}
 	if s.composedErr != nil {
 		return nil, s.composedErr

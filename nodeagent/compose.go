@@ -14,6 +14,11 @@ type Composed struct {
 	// Peers are the ClusterPeers objects it was derived from, with their
 	// generations (for status).
 	Peers []v1alpha1.AppliedPeers
+	// Used are those objects (the prev of the next ComposeAfter).
+	Used []v1alpha1.ClusterPeers
+	// Held names the remote clusters whose shard set is incomplete: they
+	// are derived from the objects used before (peering.Settle).
+	Held []string
 }
 
 // Compose makes a NodeConfig complete: a NodeConfig with spec.peers gets the
@@ -22,15 +27,23 @@ type Composed struct {
 // it is. Shared objects that cannot be read are a *RefusedError: the config
 // is refused whole. It is pure.
 func Compose(nc *v1alpha1.NodeConfig, all []v1alpha1.ClusterPeers) (Composed, error) {
+	return ComposeAfter(nc, all, nil)
+}
+
+// ComposeAfter is Compose for an agent that composed before: prev is the
+// previous composition's Used. A remote cluster whose shard set is
+// incomplete (a shard not written or not seen yet) is derived from the
+// shards used before (peering.Settle), so a late shard withdraws no route.
+func ComposeAfter(nc *v1alpha1.NodeConfig, all, prev []v1alpha1.ClusterPeers) (Composed, error) {
 	if nc.Spec.Peers == nil {
 		return Composed{Spec: &nc.Spec}, nil
 	}
-	used := peering.Select(&nc.Spec, all)
+	used, held := peering.Settle(prev, peering.Select(&nc.Spec, all))
 	full, err := peering.Derive(&nc.Spec, used)
 	if err != nil {
 		return Composed{}, &RefusedError{Spec: &nc.Spec, Err: err}
 	}
-	c := Composed{Spec: &full, Peers: make([]v1alpha1.AppliedPeers, 0, len(used))}
+	c := Composed{Spec: &full, Peers: make([]v1alpha1.AppliedPeers, 0, len(used)), Used: used, Held: held}
 	for _, p := range used {
 		c.Peers = append(c.Peers, v1alpha1.AppliedPeers{Name: p.Name, Generation: p.Generation})
 	}

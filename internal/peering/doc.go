@@ -27,6 +27,10 @@
 //     by name wins when a shard split leaves one endpoint in two objects for
 //     a moment), CIDRs as a set, the gateway order from the first object
 //     that names one.
+//   - An agent first settles the shard sets (Settle): a remote cluster
+//     whose set <cluster>.<i>-of-<n> lacks a shard keeps the shards used
+//     before, and of two complete sets (a re-split) the new one is used, so
+//     a late shard never withdraws a route.
 //   - A cross-cluster path gets, per remote P2P endpoint with a tunnel of
 //     that device: one FDB entry (MAC at underlay address), one permanent
 //     neighbour (address to MAC) and a route for each of its CIDRs of the
@@ -42,6 +46,6 @@
 //
 // Usage:
 //
-//	peers := peering.Select(&nc.Spec, all)
+//	peers, held := peering.Settle(prev, peering.Select(&nc.Spec, all))
 //	full, err := peering.Derive(&nc.Spec, peers)
 package peering
