@@ -142,8 +142,8 @@ type connection struct {
 	stopW    context.CancelFunc
 }
 
-// connect reaches the clusters of t and watches their nodes and exports,
-// ending the watches of the previous topology.
+// connect reaches the clusters of t and watches their nodes, exports and
+// agents' reports, ending the watches of the previous topology.
 func (conn *connection) connect(ctx context.Context, c *Controller, t *v1alpha1.KosmosTopology, fire func()) error {
 	cs, err := c.Connect(t)
 	if err != nil {
@@ -161,6 +161,7 @@ func (conn *connection) connect(ctx context.Context, c *Controller, t *v1alpha1.
 		if cl.Err == nil {
 			go watchNodes(wctx, cl, fire, c.Log)
 			go watchServices(wctx, cl, t.Spec.Services, fire, c.Log)
+			go watchNodeConfigs(wctx, cl, fire, c.Log)
 		}
 	}
 	conn.clusters, conn.of, conn.crds = cs, t, &sync.Map{}

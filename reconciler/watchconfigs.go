@@ -1,0 +1,71 @@
+package reconciler
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// agentView is what the plan reads from the NodeConfigs' status: per node,
+// whether its agent is of the earlier contract (desired.LegacyAgent), which
+// decides between a compact and a complete NodeConfig.
+type agentView map[string]bool
+
+// observe records one watch event and says whether it changes the plan: an
+// agent that starts or stops deriving from the shared objects (an upgrade,
+// or a rollback to the earlier release, which then needs its complete
+// NodeConfig at once, not at the next resync). Other status writes (every
+// apply's condition, lastChanges, generations) and the reconciler's own spec
+// writes change nothing the plan reads and wake nothing. A NodeConfig seen
+// for the first time wakes nothing either: the pass that follows a
+// connection reads them all.
+func (v agentView) observe(typ watch.EventType, nc *v1alpha1.NodeConfig) bool {
+	if typ == watch.Deleted {
+		delete(v, nc.Name)
+		return false
+	}
+	if typ != watch.Added && typ != watch.Modified {
+		return false
+	}
+	legacy := desired.LegacyAgent(nc)
+	was, had := v[nc.Name]
+	v[nc.Name] = legacy
+	return had && was != legacy
+}
+
+// watchNodeConfigs fires when an agent's report changes the plan (see
+// agentView.observe), restarting the watch when it ends. Only NodeConfigs
+// Kosmos manages are watched.
+func watchNodeConfigs(ctx context.Context, cl Cluster, fire func(), log *slog.Logger) {
+	cfg := rest.CopyConfig(cl.Config)
+	cfg.Timeout = 0 // a watch lasts
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: cl.Client.Scheme()})
+	if err != nil {
+		log.Error("NodeConfig watch", "cluster", cl.Name, "err", err)
+		return
+	}
+	view := agentView{}
+	for ctx.Err() == nil {
+		w, err := wc.Watch(ctx, &v1alpha1.NodeConfigList{}, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy})
+		if err != nil {
+			select { // the CRD may not be installed yet, or the cluster is down
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+			continue
+		}
+		for ev := range w.ResultChan() {
+			if nc, ok := ev.Object.(*v1alpha1.NodeConfig); ok && view.observe(ev.Type, nc) {
+				fire()
+			}
+		}
+		w.Stop()
+	}
+}

@@ -1,0 +1,47 @@
+package reconciler
+
+import (
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+func TestAgentViewWakes(t *testing.T) {
+	applied := []metav1.Condition{{Type: "Applied", Status: metav1.ConditionTrue}}
+	nc := func(contract string, peers int, conds []metav1.Condition, changes ...string) *v1alpha1.NodeConfig {
+		n := &v1alpha1.NodeConfig{Status: v1alpha1.NodeConfigStatus{Contract: contract, Conditions: conds, LastChanges: changes}}
+		n.Name = "n1"
+		for i := 0; i < peers; i++ {
+			n.Status.Peers = append(n.Status.Peers, v1alpha1.AppliedPeers{Name: "b.0-of-1", Generation: int64(i + 1)})
+		}
+		return n
+	}
+	shared, legacy, fresh := nc(v1alpha1.ContractShared, 1, applied), nc("", 0, applied), nc("", 0, nil)
+	for _, c := range []struct {
+		name   string
+		events []watch.EventType
+		objs   []*v1alpha1.NodeConfig
+		wakes  []bool
+	}{
+		{"first sight wakes nothing; a change seen on a restarted watch wakes", []watch.EventType{watch.Added, watch.Added}, []*v1alpha1.NodeConfig{legacy, shared}, []bool{false, true}},
+		{"a rollback to the earlier agent wakes", []watch.EventType{watch.Added, watch.Modified}, []*v1alpha1.NodeConfig{shared, legacy}, []bool{false, true}},
+		{"an upgraded agent's first shared report wakes", []watch.EventType{watch.Added, watch.Modified}, []*v1alpha1.NodeConfig{legacy, shared}, []bool{false, true}},
+		{"a new node's first report wakes nothing", []watch.EventType{watch.Added, watch.Modified}, []*v1alpha1.NodeConfig{fresh, shared}, []bool{false, false}},
+		{"other status writes wake nothing", []watch.EventType{watch.Added, watch.Modified, watch.Modified},
+			[]*v1alpha1.NodeConfig{shared, nc(v1alpha1.ContractShared, 2, applied, "route added"), nc(v1alpha1.ContractShared, 1, nil)}, []bool{false, false, false}},
+		{"deleted and recreated is a first sight", []watch.EventType{watch.Added, watch.Deleted, watch.Added}, []*v1alpha1.NodeConfig{shared, shared, legacy}, []bool{false, false, false}},
+		{"bookmarks and errors wake nothing", []watch.EventType{watch.Added, watch.Bookmark, watch.Error}, []*v1alpha1.NodeConfig{shared, legacy, legacy}, []bool{false, false, false}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := agentView{}
+			for i, typ := range c.events {
+				if got := v.observe(typ, c.objs[i]); got != c.wakes[i] {
+					t.Errorf("event %d (%s): wakes %v, want %v", i, typ, got, c.wakes[i])
+				}
+			}
+		})
+	}
+}
