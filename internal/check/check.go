@@ -33,6 +33,10 @@ type ClusterReport struct {
 	Gateways         []string
 	// Imports are the ServiceImports Kosmos keeps in the cluster.
 	Imports []ImportReport
+	// PeersShards are the ClusterPeers objects of the topology in the
+	// cluster; Agents what its NodeConfigs of the shared contract report.
+	PeersShards []PeersShard
+	Agents      []AgentPeers
 }
 
 // VirtualNodeReport is one virtual node in the host.
@@ -63,7 +67,7 @@ func Collect(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string)
 			r.Clusters = append(r.Clusters, cr)
 			continue
 		}
-		if err := collectCluster(ctx, cl.Client, &cr, c.Network.Mode == v1alpha1.ModeGateway); err != nil {
+		if err := collectCluster(ctx, cl.Client, &cr, c.Network.Mode == v1alpha1.ModeGateway, t.Name); err != nil {
 			cr.Err = err.Error()
 		} else if cr.Imports, err = collectImports(ctx, cl.Client, t.Name); err != nil {
 			cr.Err = err.Error()
@@ -86,7 +90,7 @@ func Collect(ctx context.Context, t *v1alpha1.KosmosTopology, kubeconfig string)
 	return r, nil
 }
 
-func collectCluster(ctx context.Context, c client.Client, cr *ClusterReport, gatewayMode bool) error {
+func collectCluster(ctx context.Context, c client.Client, cr *ClusterReport, gatewayMode bool, topology string) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	var nodes corev1.NodeList
@@ -113,7 +117,7 @@ func collectCluster(ctx context.Context, c client.Client, cr *ClusterReport, gat
 			cr.Gateways = append(cr.Gateways, nc.Name)
 		}
 	}
-	return nil
+	return collectPeers(ctx, c, topology, ncs.Items, cr)
 }
 
 func virtualNodes(ctx context.Context, c client.Client) ([]VirtualNodeReport, error) {
@@ -173,7 +177,9 @@ type Check struct {
 
 // Checks judges the report: every cluster answers; every machine has its
 // NodeConfig; every Gateway-mode cluster has a gateway; every member with a
-// tree has Ready virtual nodes; NodeConfigs are applied by the node agents.
+// tree has Ready virtual nodes; NodeConfigs are applied by the node agents;
+// every cluster holds every other's complete ClusterPeers shard set and its
+// agents applied their current generations (peersChecks).
 // Without agents (a sandbox without a data plane), the last is SKIP where
 // none reported; with agents expected, a cluster where none reported fails.
 func (r Report) Checks(t *v1alpha1.KosmosTopology, agents bool) []Check {
@@ -206,6 +212,7 @@ func (r Report) Checks(t *v1alpha1.KosmosTopology, agents bool) []Check {
 		default:
 			add("cluster "+c.Name+" NodeConfigs applied", c.Applied == c.NodeConfigs, fmt.Sprintf("%d of %d applied", c.Applied, c.NodeConfigs))
 		}
+		out = append(out, peersChecks(t, c, agents)...)
 	}
 	ready := map[string]int{}
 	for _, v := range r.VirtualNodes {
