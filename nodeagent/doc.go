@@ -8,6 +8,10 @@
 // ClusterPeers imply (internal/peering.Derive); one without (written by the
 // earlier release) is complete already. Invalid shared data refuses the
 // whole config (RefusedError), like a config that fails validation.
+// ComposeAfter, which APISource uses, also takes the shards the previous
+// composition used: a remote cluster whose shard set is incomplete (a shard
+// late or not yet seen) is derived from those (internal/peering.Settle), so
+// a late shard withdraws no route.
 //
 // Desired renders a NodeConfig into State, plain data listing the VXLAN
 // devices, addresses, routes, FDB and neighbour entries and the rules of the
