@@ -144,6 +144,8 @@ func (m *memberSync) options(hp *corev1.Pod) (translate.PodOptions, error) {
 		if n, err := m.nodes.Get(o.MemberNode); err == nil {
 			o.MemberNodeTaints = n.Spec.Taints
 		}
+	} else {
+		o.GroupSelector, o.AvoidGroups = translate.GroupPlacement(cl, hp.Spec.NodeName)
 	}
 	o.HostAPIHost, o.HostAPIPort = translate.SplitEndpoint(cl.Spec.HostAPIEndpoint)
 	return o, nil
