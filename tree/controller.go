@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -89,6 +90,7 @@ type Controller struct {
 	hostSecrets    corelisters.SecretLister
 	hostClaims     corelisters.PersistentVolumeClaimLister
 	hostPVs        corelisters.PersistentVolumeLister // the tree's reflections
+	hostDaemonSets appslisters.DaemonSetLister
 	hostCA         []byte
 	hostID         string // the host's kube-system namespace UID
 	recorder       record.EventRecorder
@@ -213,6 +215,7 @@ func (c *Controller) hostInformers() ([]informers.SharedInformerFactory, error) 
 	c.hostNodes, c.hostPVs = own.Core().V1().Nodes().Lister(), own.Core().V1().PersistentVolumes().Lister()
 	c.hostConfigMaps, c.hostSecrets = all.Core().V1().ConfigMaps().Lister(), all.Core().V1().Secrets().Lister()
 	c.hostClaims = all.Core().V1().PersistentVolumeClaims().Lister()
+	c.hostDaemonSets = all.Apps().V1().DaemonSets().Lister()
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: c.onHostPod, UpdateFunc: func(_, n any) { c.onHostPod(n) }, DeleteFunc: c.onHostPod})
 	for prefix, inf := range map[string]cache.SharedIndexInformer{
 		keyConfigMap: all.Core().V1().ConfigMaps().Informer(), keySecret: all.Core().V1().Secrets().Informer(),

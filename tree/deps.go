@@ -409,5 +409,12 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 	for _, p := range own {
 		add(p, false)
 	}
+	for _, ds := range m.ctl.hostDaemonSetsWanted() {
+		add(translate.DaemonSetTemplatePod(ds), true)
+	}
+	sets, _ := m.daemonSets.List(labels.Everything())
+	for _, ds := range sets { // their template names the tree's account already
+		add(translate.DaemonSetTemplatePod(ds), false)
+	}
 	return want
 }

@@ -57,6 +57,8 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 		return m.create(ctx, p.Host)
 	case translate.PodUpdate:
 		return m.update(ctx, p.Host, p.Member)
+	case translate.PodDaemonSet:
+		return m.daemonSetPod(p.Host)
 	}
 	return nil // PodNothing
 }
