@@ -403,7 +403,9 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 		}
 	}
 	for _, p := range m.ctl.hostPodsOf(m.name) {
-		add(p, true)
+		if translate.DaemonSetOf(p) == "" { // DaemonSet pods are never copied
+			add(p, true)
+		}
 	}
 	own, _ := m.podLister.List(m.ownSelector())
 	for _, p := range own {
