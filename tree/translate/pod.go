@@ -46,6 +46,14 @@ type PodOptions struct {
 	// selects, off the nodes of every AvoidGroups selector.
 	GroupSelector map[string]string
 	AvoidGroups   []map[string]string
+	// HostDNS, when set, is the host's cluster DNS the copy resolves names
+	// at (hostservices.go).
+	HostDNS *HostDNS
+	// HostServiceLinks says the copy gets HostServiceEnv (ServiceEnv of
+	// the host's Services of its namespace) instead of the member's
+	// service links.
+	HostServiceLinks bool
+	HostServiceEnv   []corev1.EnvVar
 }
 
 // OwnerID identifies the member sync of Cluster cluster in the host whose
@@ -113,6 +121,10 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	spec.NodeSelector, spec.Affinity, spec.TopologySpreadConstraints = ms.NodeSelector, ms.Affinity, ms.TopologySpreadConstraints
 	if err := placeInGroup(spec, o); err != nil {
 		return nil, err
+	}
+	useHostDNS(spec, hp.Namespace, hp.Annotations, o.HostDNS)
+	if o.HostServiceLinks {
+		useHostServiceEnv(spec, o.HostServiceEnv)
 	}
 	spec.SchedulerName = ""
 	spec.PriorityClassName, spec.Priority, spec.PreemptionPolicy = "", nil, nil
