@@ -150,6 +150,8 @@ func (m *memberSync) options(hp *corev1.Pod) (translate.PodOptions, error) {
 		o.GroupSelector, o.AvoidGroups = translate.GroupPlacement(cl, hp.Spec.NodeName)
 	}
 	o.HostAPIHost, o.HostAPIPort = translate.SplitEndpoint(cl.Spec.HostAPIEndpoint)
+	o.HostDNS = m.ctl.hostDNS()
+	o.HostServiceLinks, o.HostServiceEnv = true, m.ctl.hostServiceEnv(hp.Namespace)
 	return o, nil
 }
 
