@@ -88,7 +88,7 @@ func DaemonSetTemplatePod(ds *appsv1.DaemonSet) *corev1.Pod {
 // the host's API token).
 func MemberDaemonSet(ds *appsv1.DaemonSet, o PodOptions) (*appsv1.DaemonSet, error) {
 	tp := DaemonSetTemplatePod(ds)
-	if NeedsHostToken(tp, o) {
+	if slices.ContainsFunc(tp.Spec.Volumes, func(v corev1.Volume) bool { return isAPIAccess(&v) }) {
 		return nil, fmt.Errorf("DaemonSet %s/%s mounts a service account token: DaemonSets in members get no host API token (set automountServiceAccountToken: false)", ds.Namespace, ds.Name)
 	}
 	// No host API either: without a token it would only refuse them.
