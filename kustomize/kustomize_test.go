@@ -493,3 +493,40 @@ func TestCRDsListed(t *testing.T) {
 		t.Errorf("base/crds builds %d CRDs, want %d", crds, len(want))
 	}
 }
+
+// TestHostOverlayServesKubelet: the host overlay turns the virtual nodes'
+// kubelet endpoint on: --kubelet-client-ca names a file mounted from the
+// cluster's root CA ConfigMap, and the tree's pod exposes port 10250.
+func TestHostOverlayServesKubelet(t *testing.T) {
+	for _, dir := range []string{"overlays/host", "overlays/example"} {
+		var d appsv1.Deployment
+		for _, u := range build(t, dir) {
+			if objKey(u) == "Deployment/kosmos-system/kosmos-tree" {
+				convert(t, u, &d)
+			}
+		}
+		spec := d.Spec.Template.Spec
+		if len(spec.Containers) != 1 {
+			t.Fatalf("%s: kosmos-tree has %d containers", dir, len(spec.Containers))
+		}
+		c := spec.Containers[0]
+		var ca string
+		for _, a := range c.Args {
+			if v, ok := strings.CutPrefix(a, "--kubelet-client-ca="); ok {
+				ca = v
+			}
+		}
+		mounted := false
+		for _, m := range c.VolumeMounts {
+			for _, v := range spec.Volumes {
+				if v.Name == m.Name && v.ConfigMap != nil && v.ConfigMap.Name == "kube-root-ca.crt" && ca == m.MountPath+"/ca.crt" {
+					mounted = true
+				}
+			}
+		}
+		port := slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == 10250 })
+		if ca == "" || !mounted || !port {
+			t.Errorf("%s: kubelet client CA %q mounted from kube-root-ca.crt %v, port 10250 %v", dir, ca, mounted, port)
+		}
+	}
+}

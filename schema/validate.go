@@ -194,8 +194,13 @@ func (v *validator) cluster(c *v1alpha1.ClusterSpec, p string) {
 			v.add(ktp, "%q: pods from the host never tolerate a member's control-plane taints", key)
 		}
 	}
-	for j, taint := range t.NodeTaints {
-		ttp := fmt.Sprintf("%s.nodeTaints[%d]", tp, j)
+	v.taints(tp+".nodeTaints", t.NodeTaints)
+	v.nodeGroups(t, tp)
+}
+
+func (v *validator) taints(p string, taints []v1alpha1.Taint) {
+	for j, taint := range taints {
+		ttp := fmt.Sprintf("%s[%d]", p, j)
 		if msgs := validation.IsQualifiedName(taint.Key); len(msgs) > 0 {
 			v.add(ttp+".key", "%q is not a valid taint key: %s", taint.Key, msgs[0])
 		}
@@ -203,6 +208,31 @@ func (v *validator) cluster(c *v1alpha1.ClusterSpec, p string) {
 			v.labelValue(ttp+".value", taint.Value)
 		}
 		v.enum(ttp+".effect", string(taint.Effect), "NoSchedule", "PreferNoSchedule", "NoExecute")
+	}
+}
+
+// nodeGroups checks tree.nodeGroups: Aggregate mode only; names DNS-1123
+// labels, unique; each selector non-empty (an empty one would take every
+// node from the default virtual node).
+func (v *validator) nodeGroups(t *v1alpha1.TreeSpec, tp string) {
+	if len(t.NodeGroups) > 0 && t.Mode == v1alpha1.TreeOneToOne {
+		v.add(tp+".nodeGroups", "node groups need mode Aggregate (OneToOne already shows every member node on its own)")
+	}
+	seen := map[string]bool{}
+	for j, g := range t.NodeGroups {
+		gp := fmt.Sprintf("%s.nodeGroups[%d]", tp, j)
+		if msgs := validation.IsDNS1123Label(g.Name); len(msgs) > 0 {
+			v.add(gp+".name", "%q is not a DNS-1123 label: %s", g.Name, msgs[0])
+		} else if seen[g.Name] {
+			v.add(gp+".name", "%q names another group of this cluster too", g.Name)
+		}
+		seen[g.Name] = true
+		if len(g.NodeSelector) == 0 {
+			v.add(gp+".nodeSelector", "required: the labels of the group's member nodes")
+		}
+		v.labels(gp+".nodeSelector", g.NodeSelector)
+		v.labels(gp+".labels", g.Labels)
+		v.taints(gp+".taints", g.Taints)
 	}
 }
 

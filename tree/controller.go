@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -77,7 +79,14 @@ type Controller struct {
 	// advertise (logs, exec); unset, none is advertised.
 	NodeIP      string
 	KubeletPort int32
-	Log         *slog.Logger
+	// HostDNS is where copies resolve names (hostservices.go in
+	// translate): "" finds the host's cluster DNS (the ClusterIP of
+	// kube-system/kube-dns), an IP names it, "off" leaves copies on the
+	// member's DNS.
+	HostDNS string
+	// ClusterDomain is the host's cluster domain (default cluster.local).
+	ClusterDomain string
+	Log           *slog.Logger
 	// OnPass, when set, receives every pass's error (tests, readiness).
 	OnPass func(error)
 
@@ -89,6 +98,8 @@ type Controller struct {
 	hostSecrets    corelisters.SecretLister
 	hostClaims     corelisters.PersistentVolumeClaimLister
 	hostPVs        corelisters.PersistentVolumeLister // the tree's reflections
+	hostDaemonSets appslisters.DaemonSetLister
+	hostServices   corelisters.ServiceLister
 	hostCA         []byte
 	hostID         string // the host's kube-system namespace UID
 	recorder       record.EventRecorder
@@ -105,6 +116,7 @@ func (c *Controller) defaults() {
 	c.Grace = cmp.Or(c.Grace, 40*time.Second)
 	c.Workers = cmp.Or(c.Workers, 16)
 	c.QPS = cmp.Or(c.QPS, 100)
+	c.ClusterDomain = cmp.Or(c.ClusterDomain, "cluster.local")
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -117,6 +129,9 @@ func (c *Controller) defaults() {
 // pods are synced by their own workers in between.
 func (c *Controller) Run(ctx context.Context) error {
 	c.defaults()
+	if c.HostDNS != "" && c.HostDNS != "off" && net.ParseIP(c.HostDNS) == nil {
+		return fmt.Errorf("tree: host DNS %q is neither an IP address nor \"off\"", c.HostDNS)
+	}
 	if err := c.startHost(ctx); err != nil {
 		return err
 	}
@@ -213,6 +228,8 @@ func (c *Controller) hostInformers() ([]informers.SharedInformerFactory, error) 
 	c.hostNodes, c.hostPVs = own.Core().V1().Nodes().Lister(), own.Core().V1().PersistentVolumes().Lister()
 	c.hostConfigMaps, c.hostSecrets = all.Core().V1().ConfigMaps().Lister(), all.Core().V1().Secrets().Lister()
 	c.hostClaims = all.Core().V1().PersistentVolumeClaims().Lister()
+	c.hostDaemonSets = all.Apps().V1().DaemonSets().Lister()
+	c.hostServices = all.Core().V1().Services().Lister()
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: c.onHostPod, UpdateFunc: func(_, n any) { c.onHostPod(n) }, DeleteFunc: c.onHostPod})
 	for prefix, inf := range map[string]cache.SharedIndexInformer{
 		keyConfigMap: all.Core().V1().ConfigMaps().Informer(), keySecret: all.Core().V1().Secrets().Informer(),
@@ -374,4 +391,28 @@ func (c *Controller) event(obj *corev1.Pod, typ, reason, msg string) {
 		c.recorder.Event(obj, typ, reason, msg)
 	}
 	c.Log.Info("pod event", "pod", obj.Namespace+"/"+obj.Name, "reason", reason, "message", msg)
+}
+
+// hostDNS is the host's cluster DNS as copies reach it (HostDNS), nil
+// when off or not found.
+func (c *Controller) hostDNS() *translate.HostDNS {
+	ip := c.HostDNS
+	switch ip {
+	case "off":
+		return nil
+	case "":
+		svc, err := c.hostServices.Services(metav1.NamespaceSystem).Get("kube-dns")
+		if err != nil || net.ParseIP(svc.Spec.ClusterIP) == nil {
+			return nil
+		}
+		ip = svc.Spec.ClusterIP
+	}
+	return &translate.HostDNS{Nameserver: ip, ClusterDomain: c.ClusterDomain}
+}
+
+// hostServiceEnv is the service-link environment of a host pod of
+// namespace ns (translate.ServiceEnv).
+func (c *Controller) hostServiceEnv(ns string) []corev1.EnvVar {
+	svcs, _ := c.hostServices.Services(ns).List(labels.Everything())
+	return translate.ServiceEnv(ns, svcs)
 }

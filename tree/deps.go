@@ -403,11 +403,20 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 		}
 	}
 	for _, p := range m.ctl.hostPodsOf(m.name) {
-		add(p, true)
+		if translate.DaemonSetOf(p) == "" { // DaemonSet pods are never copied
+			add(p, true)
+		}
 	}
 	own, _ := m.podLister.List(m.ownSelector())
 	for _, p := range own {
 		add(p, false)
+	}
+	for _, ds := range m.ctl.hostDaemonSetsWanted() {
+		add(translate.DaemonSetTemplatePod(ds), true)
+	}
+	sets, _ := m.daemonSets.List(labels.Everything())
+	for _, ds := range sets { // their template names the tree's account already
+		add(translate.DaemonSetTemplatePod(ds), false)
 	}
 	return want
 }

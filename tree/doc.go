@@ -15,7 +15,19 @@
 // (translate.VirtualNodes). A node renews its Lease in kube-node-lease while
 // the member's API server answers; once it has been silent for Grace, the
 // node's Ready condition turns Unknown and the host's node lifecycle takes
-// over. The Cluster object reports Ready, Reconciling or Stalled.
+// over. The Cluster object reports Ready, Reconciling or Stalled. In
+// Aggregate mode each of the cluster's tree.nodeGroups is a virtual node
+// of its own (kosmos-<cluster>.<group>.group) over the member nodes its
+// selector picks; copies of its pods run on those nodes only, copies of
+// the default node's pods off them (translate/nodegroup.go).
+//
+// # Host services and DaemonSets
+//
+// Copies resolve names at the host's cluster DNS with the host's search
+// path and get the host's service variables (translate/hostservices.go).
+// DaemonSet pods bound to virtual nodes are never copied; a DaemonSet
+// annotated kosmos.io/member-daemonset runs as a DaemonSet of each member,
+// its counts summed back (daemonsets.go, translate/daemonset.go).
 //
 // # Leaving
 //

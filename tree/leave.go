@@ -89,7 +89,7 @@ func (c *Controller) passLeaving(ctx context.Context, cl *v1alpha1.Cluster, drai
 		return nil
 	}
 	if m := c.member(cl.Name); m != nil {
-		if err := m.collect(ctx); err != nil {
+		if err := errors.Join(m.removeDaemonSets(ctx), m.collect(ctx)); err != nil {
 			c.Log.Warn("left the tree; some copies in the member could not be collected", "cluster", cl.Name, "err", err)
 		}
 	}

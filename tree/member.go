@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -55,6 +56,7 @@ type memberSync struct {
 	secrets    corelisters.SecretLister    // the tree's copies only
 	accounts   corelisters.ServiceAccountLister
 	claims     corelisters.PersistentVolumeClaimLister
+	daemonSets appslisters.DaemonSetLister // the tree's own
 	synced     []cache.InformerSynced
 	ready      atomic.Bool
 
@@ -123,6 +125,7 @@ func (m *memberSync) informers(cs kubernetes.Interface) {
 	m.podLister, m.nodes, m.namespaces = all.Pods().Lister(), all.Nodes().Lister(), all.Namespaces().Lister()
 	m.configMaps, m.secrets = own.ConfigMaps().Lister(), own.Secrets().Lister()
 	m.accounts, m.claims = own.ServiceAccounts().Lister(), own.PersistentVolumeClaims().Lister()
+	m.daemonSets = m.own.Apps().V1().DaemonSets().Lister()
 	onPod := func(obj any) {
 		if p, ok := podOf(obj); ok && m.isOwn(p.Labels) {
 			m.seen()
@@ -144,6 +147,7 @@ func (m *memberSync) informers(cs kubernetes.Interface) {
 		all.Pods().Informer().HasSynced, all.Nodes().Informer().HasSynced, all.Namespaces().Informer().HasSynced,
 		own.ConfigMaps().Informer().HasSynced, own.Secrets().Informer().HasSynced,
 		own.ServiceAccounts().Informer().HasSynced, own.PersistentVolumeClaims().Informer().HasSynced,
+		m.own.Apps().V1().DaemonSets().Informer().HasSynced,
 	}
 }
 

@@ -52,6 +52,7 @@ func (c *Controller) Pass(ctx context.Context) error {
 			res.errs = append(res.errs, c.retire(ctx, n, !renamed(n, res.want)))
 		}
 	}
+	res.errs = append(res.errs, c.sumDaemonSets(ctx, res.live))
 	for _, m := range c.memberList() {
 		if !res.live[m.name] && !withNodes[m.name] {
 			c.dropMember(m.name)
@@ -181,7 +182,7 @@ func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster) (nam
 		}
 	}
 	if reachable {
-		errs = append(errs, m.collect(ctx))
+		errs = append(errs, m.syncDaemonSets(ctx), m.collect(ctx))
 	}
 	return names, errors.Join(errs...)
 }

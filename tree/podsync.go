@@ -57,6 +57,8 @@ func (m *memberSync) reconcilePod(ctx context.Context, key string) error {
 		return m.create(ctx, p.Host)
 	case translate.PodUpdate:
 		return m.update(ctx, p.Host, p.Member)
+	case translate.PodDaemonSet:
+		return m.daemonSetPod(p.Host)
 	}
 	return nil // PodNothing
 }
@@ -144,8 +146,12 @@ func (m *memberSync) options(hp *corev1.Pod) (translate.PodOptions, error) {
 		if n, err := m.nodes.Get(o.MemberNode); err == nil {
 			o.MemberNodeTaints = n.Spec.Taints
 		}
+	} else {
+		o.GroupSelector, o.AvoidGroups = translate.GroupPlacement(cl, hp.Spec.NodeName)
 	}
 	o.HostAPIHost, o.HostAPIPort = translate.SplitEndpoint(cl.Spec.HostAPIEndpoint)
+	o.HostDNS = m.ctl.hostDNS()
+	o.HostServiceLinks, o.HostServiceEnv = true, m.ctl.hostServiceEnv(hp.Namespace)
 	return o, nil
 }
 

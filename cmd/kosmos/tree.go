@@ -49,12 +49,19 @@ With --kubelet-client-ca, the virtual nodes advertise a kubelet endpoint
 kubectl logs, exec, attach and port-forward; each is relayed to the member's
 API server for the member pod. Callers must present a client certificate
 signed by that CA (the API server's --kubelet-client-certificate) and be
-allowed nodes/proxy on the node in the host, as with a real kubelet.`
+allowed nodes/proxy on the node in the host, as with a real kubelet.
+
+Pods run in members resolve names at the host's cluster DNS (--host-dns,
+by default the ClusterIP of the host's kube-system/kube-dns) with the search
+path the host would give them, and get the host's Services of their namespace
+as service-link variables; a pod annotated kosmos.io/member-dns: member keeps
+the member's DNS.`
 
 // treeFlags are the tree command's flags.
 type treeFlags struct {
 	kubeconfig, kctx, namespace, healthAddr                 string
 	kubeletAddr, kubeletCA, kubeletCert, kubeletKey, nodeIP string
+	hostDNS, clusterDomain                                  string
 	interval, grace                                         time.Duration
 	workers                                                 int
 	qps                                                     float32
@@ -86,6 +93,8 @@ func newTreeCommand() *cobra.Command {
 	fl.StringVar(&f.kubeletCert, "kubelet-cert", "", "serving certificate of the kubelet endpoint (default: self-signed)")
 	fl.StringVar(&f.kubeletKey, "kubelet-key", "", "key of --kubelet-cert")
 	fl.StringVar(&f.nodeIP, "node-ip", os.Getenv("POD_IP"), "address the virtual nodes advertise for their kubelet endpoint")
+	fl.StringVar(&f.hostDNS, "host-dns", "", "where pods run in members resolve names: an IP of the host's cluster DNS reachable from the members (default: the ClusterIP of the host's kube-system/kube-dns), or off to leave them on the member's DNS")
+	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "the host's cluster domain, for the search path of pods run in members")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "act only while holding the Lease kosmos-tree")
 	fl.BoolVar(&f.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "accept kubeconfig Secrets marked insecure-skip-tls-verify (test setups only; file paths, proxies and exec plugins stay refused)")
 	fl.StringVar(&f.healthAddr, "health-addr", ":9442", "address of /healthz, /readyz and /metrics (empty: off)")
@@ -109,7 +118,7 @@ func runTree(ctx context.Context, stderr io.Writer, f treeFlags) error {
 		return &exitError{exitError2, err}
 	}
 	ctl := &tree.Controller{Host: host, Config: cfg, Namespace: f.namespace, Interval: f.interval, Grace: f.grace,
-		Workers: f.workers, QPS: f.qps, Log: log,
+		Workers: f.workers, QPS: f.qps, Log: log, HostDNS: f.hostDNS, ClusterDomain: f.clusterDomain,
 		Kubeconfig: kubeconfig.Options{AllowInsecureSkipTLSVerify: f.allowInsecureKubeconfig}}
 	if f.kubeletCA != "" {
 		stopKubelet, err := serveKubelet(ctx, ctl, f.kubeletAddr, f.kubeletCA, f.kubeletCert, f.kubeletKey, f.nodeIP)

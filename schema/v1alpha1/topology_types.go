@@ -363,6 +363,43 @@ type TreeSpec struct {
 	// (node-role.kubernetes.io/control-plane, /master) are never allowed.
 	// +optional
 	MemberTolerations []string `json:"memberTolerations,omitempty"`
+
+	// NodeGroups show parts of the member as virtual nodes of their own, in
+	// Aggregate mode: one node "kosmos-<cluster>.<group>.group" per group,
+	// summing the member nodes its selector picks, with the group's labels
+	// and taints; pods bound to it run on those member nodes only. A member
+	// node belongs to the first group whose selector matches it; the nodes
+	// of no group that nodeSelector selects make the cluster's default
+	// virtual node "kosmos-<cluster>", whose pods are kept off the groups'
+	// nodes in the member. Aggregate mode only.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	NodeGroups []NodeGroup `json:"nodeGroups,omitempty"`
+}
+
+// NodeGroup is a part of a member cluster shown as its own virtual node
+// (a GPU pool, say).
+type NodeGroup struct {
+	// Name of the group, a DNS-1123 label unique in the cluster; part of
+	// its virtual node's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// NodeSelector picks the group's member nodes by their labels; it may
+	// not be empty.
+	NodeSelector map[string]string `json:"nodeSelector"`
+
+	// Labels are extra labels of the group's virtual node (nodeLabels are
+	// not added to it).
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Taints are extra taints of the group's virtual node, besides
+	// kosmos.io/leaf=true:NoSchedule (nodeTaints are not added to it).
+	// +optional
+	Taints []Taint `json:"taints,omitempty"`
 }
 
 // TaintEffect is the effect of a taint.

@@ -49,6 +49,9 @@ const (
 	TaintLeaf    = v1alpha1.TaintLeaf
 	// LabelMemberNode names the member node a OneToOne virtual node mirrors.
 	LabelMemberNode = "kosmos.io/member-node"
+	// LabelNodeGroup names the node group (tree.nodeGroups) a virtual node
+	// stands for.
+	LabelNodeGroup = "kosmos.io/node-group"
 	// LabelOrigin marks member pods Kosmos created for host pods; their
 	// requests are not subtracted (the host already counts them).
 	LabelOrigin = "kosmos.io/origin"

@@ -41,6 +41,19 @@ type PodOptions struct {
 	// MemberNodeTaints are the taints of MemberNode (OneToOne): the copy is
 	// pinned there past the member's scheduler, so MemberPod checks them.
 	MemberNodeTaints []corev1.Taint
+	// GroupSelector and AvoidGroups place an Aggregate copy among the
+	// member's node groups (GroupPlacement): on the nodes GroupSelector
+	// selects, off the nodes of every AvoidGroups selector.
+	GroupSelector map[string]string
+	AvoidGroups   []map[string]string
+	// HostDNS, when set, is the host's cluster DNS the copy resolves names
+	// at (hostservices.go).
+	HostDNS *HostDNS
+	// HostServiceLinks says the copy gets HostServiceEnv (ServiceEnv of
+	// the host's Services of its namespace) instead of the member's
+	// service links.
+	HostServiceLinks bool
+	HostServiceEnv   []corev1.EnvVar
 }
 
 // OwnerID identifies the member sync of Cluster cluster in the host whose
@@ -106,6 +119,13 @@ func MemberPod(hp *corev1.Pod, o PodOptions) (*corev1.Pod, error) {
 	spec := hp.Spec.DeepCopy()
 	spec.NodeName = o.MemberNode
 	spec.NodeSelector, spec.Affinity, spec.TopologySpreadConstraints = ms.NodeSelector, ms.Affinity, ms.TopologySpreadConstraints
+	if err := placeInGroup(spec, o); err != nil {
+		return nil, err
+	}
+	useHostDNS(spec, hp.Namespace, hp.Annotations, o.HostDNS)
+	if o.HostServiceLinks {
+		useHostServiceEnv(spec, o.HostServiceEnv)
+	}
 	spec.SchedulerName = ""
 	spec.PriorityClassName, spec.Priority, spec.PreemptionPolicy = "", nil, nil
 	spec.Tolerations = append(allowedTolerations(memberTolerations(spec.Tolerations), o.MemberTolerations), ms.Tolerations...)

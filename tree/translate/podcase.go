@@ -6,7 +6,6 @@ package translate
 
 import (
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // PodPair is what one member's pod sync knows of one pod name.
@@ -27,7 +26,7 @@ type PodCase int
 
 const (
 	// PodNothing: nothing to do (no pods; a finished host pod whose copy
-	// is gone; a DaemonSet pod; a member pod the tree did not create and
+	// is gone; a member pod the tree did not create and
 	// no host pod that wants its name).
 	PodNothing PodCase = iota
 	// PodWait: look again once the caches have caught up (the host pod's
@@ -57,10 +56,13 @@ const (
 	PodCreate
 	// PodUpdate: both run: updatable fields go down, the status comes up.
 	PodUpdate
+	// PodDaemonSet: a DaemonSet pod without a copy: never copied (a
+	// virtual node is no machine); an event says why (DaemonSetPodMessage).
+	PodDaemonSet
 )
 
 var podCaseNames = [...]string{"nothing", "wait", "name-taken", "delete-stale", "delete-orphan", "delete-member",
-	"status-up", "release-host", "fail-gone", "create", "update"}
+	"status-up", "release-host", "fail-gone", "create", "update", "daemonset"}
 
 func (c PodCase) String() string {
 	if c < 0 || int(c) >= len(podCaseNames) {
@@ -117,8 +119,8 @@ func classifyMissing(hp *corev1.Pod) PodCase {
 	case Terminal(hp):
 		return PodNothing
 	}
-	if ref := metav1.GetControllerOf(hp); ref != nil && ref.Kind == "DaemonSet" {
-		return PodNothing
+	if DaemonSetOf(hp) != "" {
+		return PodDaemonSet
 	}
 	return PodCreate
 }

@@ -46,7 +46,7 @@ func TestClassifyPod(t *testing.T) {
 	}{
 		{"nothing anywhere", nil, "", nil, PodNothing},
 		{"new host pod", host(), "a", nil, PodCreate},
-		{"new DaemonSet pod", host(daemon), "a", nil, PodNothing},
+		{"new DaemonSet pod", host(daemon), "a", nil, PodDaemonSet},
 		{"both run", host(started), "a", member(started), PodUpdate},
 		{"copy stopping", host(started), "a", member(started, deleting), PodStatusUp},
 		{"host pod deleted", host(started, deleting), "a", member(started), PodDeleteMember},

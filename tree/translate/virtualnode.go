@@ -51,14 +51,17 @@ var counted = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, c
 // with its Ready condition, so that cordoning or losing a member node never
 // removes the pods on it. Each carries the cluster, region, zone and role
 // labels plus the topology's extra labels, the leaf taint plus the extra
-// taints, and the free-resource summary the scheduler checks. Nodes come
-// sorted by name.
+// taints, and the free-resource summary the scheduler checks. In
+// Aggregate mode each of tree.nodeGroups adds a node of its own
+// (GroupNodeName) over the member nodes it takes, which the default node
+// then leaves out, with the group's labels and taints instead of the
+// cluster's extra ones. Nodes come sorted by name.
 func VirtualNodes(c *v1alpha1.Cluster, m Member) []*corev1.Node {
 	frees := freeOf(c, m)
 	if c.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
 		var out []*corev1.Node
 		for _, f := range frees {
-			n := base(c, VirtualNodeName(c.Name, f.node.Name), []free{f})
+			n := base(c, VirtualNodeName(c.Name, f.node.Name), c.Spec.Tree.NodeLabels, c.Spec.Tree.NodeTaints, []free{f})
 			n.Labels[LabelMemberNode] = f.node.Name
 			maps.Copy(n.Labels, zoneLabels(f.node))
 			n.Spec.Unschedulable = f.node.Spec.Unschedulable
@@ -72,7 +75,66 @@ func VirtualNodes(c *v1alpha1.Cluster, m Member) []*corev1.Node {
 		}
 		return out
 	}
-	return []*corev1.Node{base(c, VirtualNodeName(c.Name, ""), usable(frees))}
+	t := &c.Spec.Tree
+	out := []*corev1.Node{base(c, VirtualNodeName(c.Name, ""), t.NodeLabels, t.NodeTaints, usable(frees))}
+	for _, g := range t.NodeGroups {
+		n := base(c, GroupNodeName(c.Name, g.Name), g.Labels, g.Taints, usable(groupFree(c, m, g.Name)))
+		n.Labels[LabelNodeGroup] = g.Name
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *corev1.Node) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// GroupNodeName is the host's name for the virtual node of node group
+// group of cluster: "kosmos-<cluster>.<group>.group". Like a OneToOne
+// name it starts with the cluster's and a dot, so it is no other
+// cluster's; the ".group" suffix keeps it apart from the cluster's own
+// nodes' names unless a member node is literally named "<group>.group".
+func GroupNodeName(cluster, group string) string {
+	return VirtualNodeName(cluster, group+".group")
+}
+
+// NodeGroupOf is the name of the node group of c a member node with
+// labels l belongs to: the first group whose selector matches, "" for
+// none. Empty selectors match nothing (validation refuses them).
+func NodeGroupOf(c *v1alpha1.Cluster, l map[string]string) string {
+	for _, g := range c.Spec.Tree.NodeGroups {
+		if len(g.NodeSelector) > 0 && labels.SelectorFromSet(g.NodeSelector).Matches(labels.Set(l)) {
+			return g.Name
+		}
+	}
+	return ""
+}
+
+// groupFree lists the member nodes of node group group (all of them,
+// whatever tree.nodeSelector says) with their free room.
+func groupFree(c *v1alpha1.Cluster, m Member, group string) []free {
+	return freeWhere(m, func(n *corev1.Node) bool { return NodeGroupOf(c, n.Labels) == group })
+}
+
+// GroupPlacement says where in the member the copy of a pod bound to
+// virtual node node of c runs (Aggregate mode): on a node group's node,
+// on that group's member nodes (selector); on the cluster's default node,
+// off every group's member nodes (avoid: the groups' selectors), for their
+// room is counted on the groups' nodes. Both are nil without groups and in
+// OneToOne mode.
+func GroupPlacement(c *v1alpha1.Cluster, node string) (selector map[string]string, avoid []map[string]string) {
+	if c.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
+		return nil, nil
+	}
+	for _, g := range c.Spec.Tree.NodeGroups {
+		if node == GroupNodeName(c.Name, g.Name) {
+			return g.NodeSelector, nil
+		}
+		if len(g.NodeSelector) > 0 {
+			avoid = append(avoid, g.NodeSelector)
+		}
+	}
+	if node != VirtualNodeName(c.Name, "") {
+		return nil, nil
+	}
+	return nil, avoid
 }
 
 // VirtualNodeName is the host's name for member node node of cluster
@@ -117,13 +179,15 @@ func zoneLabels(n *corev1.Node) map[string]string {
 	return out
 }
 
-func base(c *v1alpha1.Cluster, name string, frees []free) *corev1.Node {
+// base is a virtual node of c named name over frees, with the extra
+// labels and taints given.
+func base(c *v1alpha1.Cluster, name string, extraLabels map[string]string, extraTaints []v1alpha1.Taint, frees []free) *corev1.Node {
 	n := &corev1.Node{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}, Annotations: map[string]string{}},
 	}
 	maps.Copy(n.Labels, c.Spec.Labels)
-	maps.Copy(n.Labels, c.Spec.Tree.NodeLabels)
+	maps.Copy(n.Labels, extraLabels)
 	for k, v := range map[string]string{
 		LabelCluster:         c.Name,
 		"type":               "virtual-kubelet",
@@ -140,7 +204,7 @@ func base(c *v1alpha1.Cluster, name string, frees []free) *corev1.Node {
 		n.Labels[corev1.LabelTopologyZone] = c.Spec.Zone
 	}
 	n.Spec.Taints = []corev1.Taint{{Key: TaintLeaf, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
-	for _, t := range c.Spec.Tree.NodeTaints {
+	for _, t := range extraTaints {
 		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
 	}
 	res, summary := sumFree(frees)
@@ -224,9 +288,19 @@ func roomLeft(alloc, used corev1.ResourceList) corev1.ResourceList {
 	return out
 }
 
-// freeOf lists the selected member nodes with their free room, by name.
+// freeOf lists the member nodes of c's default virtual node(s) with their
+// free room, by name: those tree.nodeSelector selects and no node group
+// takes.
 func freeOf(c *v1alpha1.Cluster, m Member) []free {
 	sel := labels.SelectorFromSet(c.Spec.Tree.NodeSelector)
+	return freeWhere(m, func(n *corev1.Node) bool {
+		return sel.Matches(labels.Set(n.Labels)) && (c.Spec.Tree.Mode == v1alpha1.TreeOneToOne || NodeGroupOf(c, n.Labels) == "")
+	})
+}
+
+// freeWhere lists the member nodes pick picks with their free room, by
+// name.
+func freeWhere(m Member, pick func(*corev1.Node) bool) []free {
 	used := map[string]corev1.ResourceList{}
 	count := map[string]int64{}
 	for i := range m.Pods {
@@ -250,7 +324,7 @@ func freeOf(c *v1alpha1.Cluster, m Member) []free {
 	var out []free
 	for i := range m.Nodes {
 		n := &m.Nodes[i]
-		if !sel.Matches(labels.Set(n.Labels)) {
+		if !pick(n) {
 			continue
 		}
 		a := n.Status.Allocatable
@@ -278,8 +352,17 @@ func ready(n *corev1.Node) bool {
 }
 
 // UsableNodes counts the member nodes that give the host's pods room:
-// selected by the cluster's node selector, Ready and schedulable.
-func UsableNodes(c *v1alpha1.Cluster, m Member) int { return len(usable(freeOf(c, m))) }
+// selected by the cluster's node selector or a node group's, Ready and
+// schedulable.
+func UsableNodes(c *v1alpha1.Cluster, m Member) int {
+	n := len(usable(freeOf(c, m)))
+	if c.Spec.Tree.Mode != v1alpha1.TreeOneToOne {
+		for _, g := range c.Spec.Tree.NodeGroups {
+			n += len(usable(groupFree(c, m, g.Name)))
+		}
+	}
+	return n
+}
 
 // ReadyCondition is the Ready condition of cluster's virtual nodes: True
 // while the member answers (probeErr nil) and has a usable node; False

@@ -27,7 +27,7 @@ func HostPVName(cluster, pv string) string { return "kosmos-" + cluster + "." + 
 // from member nodes to the virtual nodes that stand for them: the
 // cluster's one node in Aggregate mode, the mirrors of the member nodes
 // the volume is pinned to in OneToOne mode (every mirror when it is not
-// pinned).
+// pinned); every virtual node of the cluster when it has node groups.
 func HostPV(cluster *v1alpha1.Cluster, pv *corev1.PersistentVolume, hc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
 	out := &corev1.PersistentVolume{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolume"},
@@ -45,7 +45,12 @@ func HostPV(cluster *v1alpha1.Cluster, pv *corev1.PersistentVolume, hc *corev1.P
 		spec.StorageClassName = *hc.Spec.StorageClassName
 	}
 	var req corev1.NodeSelectorRequirement
-	if cluster.Spec.Tree.Mode == v1alpha1.TreeOneToOne {
+	switch {
+	case cluster.Spec.Tree.Mode != v1alpha1.TreeOneToOne && len(cluster.Spec.Tree.NodeGroups) > 0:
+		// Node groups: the member's own affinity says where the volume is;
+		// any of the cluster's virtual nodes may stand for it.
+		req = corev1.NodeSelectorRequirement{Key: LabelCluster, Operator: corev1.NodeSelectorOpIn, Values: []string{cluster.Name}}
+	case cluster.Spec.Tree.Mode == v1alpha1.TreeOneToOne:
 		if pinned := pinnedNodes(pv); len(pinned) > 0 {
 			vals := make([]string, len(pinned))
 			for i, n := range pinned {
@@ -55,7 +60,7 @@ func HostPV(cluster *v1alpha1.Cluster, pv *corev1.PersistentVolume, hc *corev1.P
 		} else {
 			req = corev1.NodeSelectorRequirement{Key: LabelCluster, Operator: corev1.NodeSelectorOpIn, Values: []string{cluster.Name}}
 		}
-	} else {
+	default:
 		req = corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{VirtualNodeName(cluster.Name, "")}}
 	}
 	spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{req}}}}}

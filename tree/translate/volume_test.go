@@ -49,6 +49,12 @@ func TestHostPV(t *testing.T) {
 			checkGolden(t, filepath.Join("testdata", "pv-"+tc.name+".golden.yaml"), got)
 		})
 	}
+	grouped := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-b"}, Spec: v1alpha1.ClusterObjectSpec{Tree: v1alpha1.TreeSpec{
+		Mode: v1alpha1.TreeAggregate, NodeGroups: []v1alpha1.NodeGroup{{Name: "gpu", NodeSelector: map[string]string{"accelerator": "nvidia"}}}}}}
+	e := HostPV(grouped, pinned, hc).Spec.NodeAffinity.Required.NodeSelectorTerms[0].MatchExpressions[0]
+	if e.Key != LabelCluster || e.Values[0] != "member-b" {
+		t.Errorf("with node groups, a volume is pinned to %v, want every virtual node of the cluster", e)
+	}
 	if pinned.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
 		t.Error("HostPV modified the member volume")
 	}

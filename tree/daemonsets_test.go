@@ -1,0 +1,166 @@
+package tree_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+	"kosmos.io/kosmos/tree"
+	"kosmos.io/kosmos/tree/translate"
+)
+
+// TestDaemonSetsInMembers: a DaemonSet pod bound to a virtual node is not
+// copied and gets an event saying how to opt in; an opted-in DaemonSet
+// runs in every member as the tree's DaemonSet (its ConfigMap copied
+// too), the members' counts (the test plays their DaemonSet controllers)
+// are summed back into the host DaemonSet, and deleting it deletes them.
+func TestDaemonSetsInMembers(t *testing.T) {
+	a := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-a"}, Spec: v1alpha1.ClusterObjectSpec{Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}}
+	b := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member-b"}, Spec: v1alpha1.ClusterObjectSpec{Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}}
+	w := newWorld(t, nil, a, b)
+	ctx := context.Background()
+	h := w.hostCS
+	memberNodeObj(ctx, t, w.members["member-a"], "a1", "4")
+	memberNodeObj(ctx, t, w.members["member-a"], "a2", "4")
+	memberNodeObj(ctx, t, w.members["member-b"], "b1", "4")
+	w.run(2 * time.Second)
+	step := steps(t)
+	_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ops"}}, metav1.CreateOptions{})
+	must(t, err)
+	_, err = h.CoreV1().ConfigMaps("ops").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "agent-config"}, Data: map[string]string{"level": "info"}}, metav1.CreateOptions{})
+	must(t, err)
+	daemonSet := func(name string, optIn bool) *appsv1.DaemonSet {
+		sel := map[string]string{"app": name}
+		no := false
+		ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: name}, Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel}, Spec: corev1.PodSpec{
+				AutomountServiceAccountToken: &no,
+				Containers: []corev1.Container{{Name: "agent", Image: "ops/agent:1",
+					EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "agent-config"}}}}}}}}}}
+		if optIn {
+			ds.Annotations = map[string]string{translate.AnnotationMemberDaemonSet: "true"}
+		}
+		ds, err := h.AppsV1().DaemonSets("ops").Create(ctx, ds, metav1.CreateOptions{})
+		must(t, err)
+		return ds
+	}
+
+	step("a DaemonSet pod on a virtual node gets an event and no copy", func(t *testing.T) {
+		waitFor(t, "virtual nodes Ready", func() error {
+			for _, n := range []string{"kosmos-member-a", "kosmos-member-b"} {
+				if err := wantReady(ctx, h, n, corev1.ConditionTrue)(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		ds := daemonSet("plain", false)
+		yes := true
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "plain-x",
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: ds.Name, UID: ds.UID, Controller: &yes}}},
+			Spec: *ds.Spec.Template.Spec.DeepCopy()}
+		p.Spec.NodeName = "kosmos-member-a"
+		_, err := h.CoreV1().Pods("ops").Create(ctx, p, metav1.CreateOptions{})
+		must(t, err)
+		waitFor(t, "the event on plain-x", func() error {
+			evs, err := h.CoreV1().Events("ops").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=plain-x"})
+			if err != nil {
+				return err
+			}
+			for _, e := range evs.Items {
+				if e.Reason == tree.ReasonDaemonSetPod && strings.Contains(e.Message, translate.AnnotationMemberDaemonSet) {
+					t.Logf("event: %s", e.Message)
+					return nil
+				}
+			}
+			return fmt.Errorf("%d events, none %s", len(evs.Items), tree.ReasonDaemonSetPod)
+		})
+		w.awaitPasses(t, 2)
+		if _, err := w.members["member-a"].CoreV1().Pods("ops").Get(ctx, "plain-x", metav1.GetOptions{}); err == nil {
+			t.Error("the DaemonSet pod was copied into member-a")
+		}
+		if _, err := w.members["member-a"].AppsV1().DaemonSets("ops").Get(ctx, "plain", metav1.GetOptions{}); err == nil {
+			t.Error("a DaemonSet without the annotation runs in member-a")
+		}
+	})
+
+	var host *appsv1.DaemonSet
+	step("an annotated DaemonSet runs in every member, with its ConfigMap", func(t *testing.T) {
+		host = daemonSet("agent", true)
+		for name, m := range w.members {
+			waitFor(t, "agent in "+name, func() error {
+				ds, err := m.AppsV1().DaemonSets("ops").Get(ctx, "agent", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if ds.Labels[tree.LabelManagedBy] != tree.ManagedBy || ds.Annotations[translate.AnnotationHostDaemonSetUID] != string(host.UID) {
+					return fmt.Errorf("marks %v %v", ds.Labels, ds.Annotations)
+				}
+				if ds.Spec.Template.Spec.ServiceAccountName != translate.MemberAccountName("default") {
+					return fmt.Errorf("account %q", ds.Spec.Template.Spec.ServiceAccountName)
+				}
+				_, err = m.CoreV1().ConfigMaps("ops").Get(ctx, "agent-config", metav1.GetOptions{})
+				return err
+			})
+		}
+	})
+
+	step("the members' counts are summed into the host DaemonSet", func(t *testing.T) {
+		// Each member's DaemonSet controller, played: one pod per node, ready.
+		for name, nodes := range map[string]int32{"member-a": 2, "member-b": 1} {
+			m := w.members[name]
+			waitFor(t, "status of agent in "+name, func() error {
+				ds, err := m.AppsV1().DaemonSets("ops").Get(ctx, "agent", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				ds.Status = appsv1.DaemonSetStatus{DesiredNumberScheduled: nodes, CurrentNumberScheduled: nodes, NumberReady: nodes,
+					NumberAvailable: nodes, UpdatedNumberScheduled: nodes, ObservedGeneration: ds.Generation}
+				_, err = m.AppsV1().DaemonSets("ops").UpdateStatus(ctx, ds, metav1.UpdateOptions{})
+				return err
+			})
+		}
+		waitFor(t, "the host DaemonSet counts 3 member pods", func() error {
+			ds, err := h.AppsV1().DaemonSets("ops").Get(ctx, "agent", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			var sum translate.MemberDaemonSetStatus
+			if err := json.Unmarshal([]byte(ds.Annotations[translate.AnnotationMemberDaemonSetStatus]), &sum); err != nil {
+				return fmt.Errorf("annotation %q: %w", ds.Annotations[translate.AnnotationMemberDaemonSetStatus], err)
+			}
+			if sum.Desired != 3 || sum.Ready != 3 {
+				return fmt.Errorf("sum %+v", sum)
+			}
+			for _, c := range ds.Status.Conditions {
+				if c.Type == translate.ConditionMemberDaemonSets && c.Status == corev1.ConditionTrue {
+					t.Logf("host condition: %s", c.Message)
+					return nil
+				}
+			}
+			return fmt.Errorf("conditions %+v", ds.Status.Conditions)
+		})
+	})
+
+	step("deleting the host DaemonSet deletes the members'", func(t *testing.T) {
+		must(t, h.AppsV1().DaemonSets("ops").Delete(ctx, "agent", metav1.DeleteOptions{}))
+		for name, m := range w.members {
+			waitFor(t, "agent gone from "+name, deleted(func() (metav1.Object, error) {
+				return m.AppsV1().DaemonSets("ops").Get(ctx, "agent", metav1.GetOptions{})
+			}))
+			waitFor(t, "agent-config collected in "+name, gone(func() error {
+				_, err := m.CoreV1().ConfigMaps("ops").Get(ctx, "agent-config", metav1.GetOptions{})
+				return err
+			}))
+		}
+	})
+}
