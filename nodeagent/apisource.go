@@ -42,6 +42,10 @@ type APISource struct {
 	composedErr error
 	composedOf  *v1alpha1.NodeConfig
 	composedVer uint64
+
+	// WireGuardStatus, when set, gives the node's WireGuard identity for
+	// status.wireGuard (its public key is how peers learn it).
+	WireGuardStatus func() *v1alpha1.WireGuardStatus
 }
 
 // NewAPISource connects to the API server.
@@ -194,6 +198,11 @@ func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, R
 		// reconciler keeps writing it complete NodeConfigs.
 		if nc.Spec.Peers != nil && st.Contract != v1alpha1.ContractShared {
 			st.Contract, changed = v1alpha1.ContractShared, true
+		}
+		if s.WireGuardStatus != nil {
+			if ws := s.WireGuardStatus(); ws != nil && (st.WireGuard == nil || *st.WireGuard != *ws) {
+				st.WireGuard, changed = ws, true
+			}
 		}
 		if len(res.Applied) > 0 {
 			st.LastChanges = nil

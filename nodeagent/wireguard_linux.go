@@ -1,0 +1,369 @@
+package nodeagent
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// WireGuard is the agent's WireGuard device and its routing: Sync makes
+// them match a NodeConfig (call it before the VXLAN part is applied, so that
+// no FDB entry to an encrypted peer exists before its route into the
+// device). The userspace device lives in this process: Close ends it and
+// leaves the blackholes, so that nothing goes out in clear meanwhile.
+type WireGuard struct {
+	key *WireGuardKey
+	log *slog.Logger
+
+	mu    sync.Mutex
+	dev   *device.Device
+	name  string
+	mtu   int
+	peers map[[32]byte]bool
+	sent  string // the last peer configuration sent
+	cfg   *wgConfig
+}
+
+// NewWireGuard prepares the agent's WireGuard with the node's key; it makes
+// no device until a NodeConfig asks for one.
+func NewWireGuard(key *WireGuardKey, log *slog.Logger) *WireGuard {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &WireGuard{key: key, log: log}
+}
+
+// Sync makes the device, its peers, the policy rules and the agent's table
+// match spec (nil: no device, no rule, no table).
+func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
+	var cfg *wgConfig
+	if spec != nil {
+		var err error
+		if cfg, err = wireGuardConfig(spec); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cfg == nil {
+		w.closeDevice()
+		w.cfg = nil
+		return TeardownWireGuard()
+	}
+	var errs []error
+	if err := w.ensureDevice(cfg, underlayMTU(spec)); err != nil {
+		return err // no device: the rules stay as they were (fail closed)
+	}
+	if err := w.setPeers(cfg); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, syncWireGuardRoutes(cfg), syncWireGuardRules(cfg))
+	w.cfg = cfg
+	metricWireGuardPeers.Set(float64(len(cfg.peers)))
+	if hs, err := w.handshakes(); err == nil {
+		n := 0
+		for _, t := range hs {
+			if t > 0 {
+				n++
+			}
+		}
+		metricWireGuardHandshakes.Set(float64(n))
+	}
+	return errors.Join(errs...)
+}
+
+// Status is what the agent reports: its public key always, the path and
+// peers when it holds a device.
+func (w *WireGuard) Status() *v1alpha1.WireGuardStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := &v1alpha1.WireGuardStatus{PublicKey: w.key.PublicKey()}
+	if w.dev != nil && w.cfg != nil {
+		st.Path, st.Peers = v1alpha1.WireGuardPathUserspace, int32(len(w.cfg.peers))
+	}
+	return st
+}
+
+// Handshakes returns, by peer public key (base64 is not needed here: hex),
+// the Unix time of the last handshake; 0 for none yet.
+func (w *WireGuard) Handshakes() (map[string]int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.handshakes()
+}
+
+func (w *WireGuard) handshakes() (map[string]int64, error) {
+	if w.dev == nil {
+		return nil, nil
+	}
+	text, err := w.dev.IpcGet()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	var cur string
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		switch k {
+		case "public_key":
+			cur, out[v] = v, 0
+		case "last_handshake_time_sec":
+			var t int64
+			fmt.Sscan(v, &t)
+			out[cur] = t
+		}
+	}
+	return out, nil
+}
+
+// Close ends the userspace device; rules and blackholes stay.
+func (w *WireGuard) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closeDevice()
+}
+
+func (w *WireGuard) closeDevice() {
+	if w.dev != nil {
+		w.dev.Close()
+		w.dev, w.peers, w.sent = nil, nil, ""
+		metricWireGuardPeers.Set(0)
+	}
+}
+
+// ensureDevice makes the userspace device (TUN + wireguard-go) when there is
+// none or its name changed, and keeps it up with its MTU.
+func (w *WireGuard) ensureDevice(cfg *wgConfig, mtu int) error {
+	if w.dev != nil && w.name != cfg.device {
+		w.closeDevice()
+	}
+	if w.dev == nil {
+		// A link of that name left behind (a TUN of an agent that died is
+		// gone with it; anything else is not ours to reuse).
+		if l, err := netlink.LinkByName(cfg.device); err == nil {
+			if l.Type() != "tuntap" {
+				return fmt.Errorf("WireGuard device %s: a %s link of that name exists; Kosmos does not take it", cfg.device, l.Type())
+			}
+			if err := netlink.LinkDel(l); err != nil {
+				return fmt.Errorf("WireGuard device %s: remove the stale TUN: %w", cfg.device, err)
+			}
+		}
+		t, err := tun.CreateTUN(cfg.device, mtu)
+		if err != nil {
+			return fmt.Errorf("WireGuard device %s: create TUN: %w", cfg.device, err)
+		}
+		dev := device.NewDevice(t, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+		base := fmt.Sprintf("private_key=%s\nlisten_port=%d\nfwmark=%d\n", hex.EncodeToString(w.key.private[:]), cfg.port, cfg.mark)
+		if err := dev.IpcSet(base); err != nil {
+			dev.Close()
+			return fmt.Errorf("WireGuard device %s: configure: %w", cfg.device, err)
+		}
+		if err := dev.Up(); err != nil {
+			dev.Close()
+			return fmt.Errorf("WireGuard device %s: up: %w", cfg.device, err)
+		}
+		w.dev, w.name, w.mtu, w.peers, w.sent = dev, cfg.device, mtu, map[[32]byte]bool{}, ""
+		w.log.Info("WireGuard device created", "device", cfg.device, "path", v1alpha1.WireGuardPathUserspace, "port", cfg.port, "publicKey", w.key.PublicKey())
+	}
+	l, err := netlink.LinkByName(cfg.device)
+	if err != nil {
+		return fmt.Errorf("WireGuard device %s: %w", cfg.device, err)
+	}
+	if l.Attrs().MTU != mtu {
+		if err := netlink.LinkSetMTU(l, mtu); err != nil {
+			return fmt.Errorf("WireGuard device %s: set mtu %d: %w", cfg.device, mtu, err)
+		}
+	}
+	if l.Attrs().Flags&net.FlagUp == 0 {
+		if err := netlink.LinkSetUp(l); err != nil {
+			return fmt.Errorf("WireGuard device %s: set up: %w", cfg.device, err)
+		}
+	}
+	return nil
+}
+
+// setPeers sends the peer changes, when there are any.
+func (w *WireGuard) setPeers(cfg *wgConfig) error {
+	want := uapiPeers(nil, cfg.peers)
+	if want == w.sent {
+		return nil
+	}
+	if err := w.dev.IpcSet(uapiPeers(w.peers, cfg.peers)); err != nil {
+		w.sent = "" // unknown: send everything again next pass
+		return fmt.Errorf("WireGuard device %s: set peers: %w", cfg.device, err)
+	}
+	w.peers = map[[32]byte]bool{}
+	for _, p := range cfg.peers {
+		w.peers[p.key] = true
+	}
+	w.sent = want
+	return nil
+}
+
+// underlayMTU is the WireGuard device's MTU: that of the interface holding
+// the first cross-cluster device's underlay address, minus WireGuard's
+// overhead; 1420 when it cannot be told.
+func underlayMTU(spec *v1alpha1.NodeConfigSpec) int {
+	for _, d := range spec.Devices {
+		if d.Name != v1alpha1.DeviceBridge && d.Name != v1alpha1.DeviceBridge6 {
+			continue
+		}
+		l := Link{Local: d.UnderlayIP, Parent: d.NIC, MTU: 0}
+		if err := (&LinuxKernel{}).Resolve(&l); err == nil {
+			if p, err := netlink.LinkByName(l.Parent); err == nil {
+				return p.Attrs().MTU - v1alpha1.WireGuardOverheadBytes
+			}
+		}
+	}
+	return 1500 - v1alpha1.WireGuardOverheadBytes
+}
+
+func familyOf(fam int) int {
+	if fam == 6 {
+		return netlink.FAMILY_V6
+	}
+	return netlink.FAMILY_V4
+}
+
+// syncWireGuardRoutes makes the agent's table hold exactly the device
+// route and the blackhole of every allowed prefix; added before deleted.
+func syncWireGuardRoutes(cfg *wgConfig) error {
+	link, err := netlink.LinkByName(cfg.device)
+	if err != nil {
+		return fmt.Errorf("WireGuard routes: %w", err)
+	}
+	held, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: WireGuardTable}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return fmt.Errorf("list table %d: %w", WireGuardTable, err)
+	}
+	toNL := func(r tableRoute) *netlink.Route {
+		dst := &net.IPNet{IP: r.dst.Addr().AsSlice(), Mask: net.CIDRMask(r.dst.Bits(), r.dst.Addr().BitLen())}
+		nr := &netlink.Route{Dst: dst, Table: WireGuardTable, Protocol: RouteProtocol}
+		if r.blackhole {
+			nr.Type, nr.Priority = unix.RTN_BLACKHOLE, wireGuardBlackholeMetric
+		} else {
+			nr.LinkIndex, nr.Scope = link.Attrs().Index, netlink.SCOPE_LINK
+		}
+		return nr
+	}
+	key := func(dst string, blackhole bool) string { return fmt.Sprint(dst, blackhole) }
+	want := map[string]bool{}
+	var errs []error
+	for _, r := range wireGuardRoutes(cfg) {
+		want[key(r.dst.String(), r.blackhole)] = true
+		if err := netlink.RouteReplace(toNL(r)); err != nil {
+			errs = append(errs, fmt.Errorf("route %s (blackhole %v) table %d: %w", r.dst, r.blackhole, WireGuardTable, err))
+		}
+	}
+	for _, h := range held {
+		if h.Dst == nil {
+			continue
+		}
+		ones, _ := h.Dst.Mask.Size()
+		dst := fmt.Sprintf("%s/%d", h.Dst.IP, ones)
+		bh := h.Type == unix.RTN_BLACKHOLE
+		if want[key(dst, bh)] && (bh || h.LinkIndex == link.Attrs().Index) {
+			continue
+		}
+		h := h
+		if err := netlink.RouteDel(&h); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("delete route %s table %d: %w", dst, WireGuardTable, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// wireGuardRules are the agent's policy rules for cfg: UDP to each
+// cross-cluster VXLAN port looks up the agent's table first.
+func wireGuardRules(cfg *wgConfig) []netlink.Rule {
+	var out []netlink.Rule
+	for _, fam := range []int{4, 6} {
+		port, ok := cfg.ports[fam]
+		if !ok {
+			continue
+		}
+		r := netlink.NewRule()
+		r.Family, r.Priority, r.Table = familyOf(fam), WireGuardRulePriority, WireGuardTable
+		r.IPProto = unix.IPPROTO_UDP
+		r.Dport = netlink.NewRulePortRange(uint16(port), uint16(port))
+		out = append(out, *r)
+	}
+	return out
+}
+
+// syncWireGuardRules makes the rules at the agent's priority exactly those
+// of cfg (nil: none). Rules at other priorities are never touched.
+func syncWireGuardRules(cfg *wgConfig) error {
+	var want []netlink.Rule
+	if cfg != nil {
+		want = wireGuardRules(cfg)
+	}
+	var errs []error
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		held, err := netlink.RuleListFiltered(fam, &netlink.Rule{Priority: WireGuardRulePriority}, netlink.RT_FILTER_PRIORITY)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list rules: %w", err))
+			continue
+		}
+		matched := map[int]bool{}
+		for _, h := range held {
+			keep := false
+			for i, r := range want {
+				if r.Family == fam && h.Table == r.Table && h.IPProto == r.IPProto && h.Dport != nil && *h.Dport == *r.Dport && !matched[i] {
+					matched[i], keep = true, true
+					break
+				}
+			}
+			if !keep {
+				h := h
+				h.Family = fam
+				if err := netlink.RuleDel(&h); err != nil {
+					errs = append(errs, fmt.Errorf("delete rule priority %d: %w", WireGuardRulePriority, err))
+				}
+			}
+		}
+		for i, r := range want {
+			if r.Family != fam || matched[i] {
+				continue
+			}
+			if err := netlink.RuleAdd(&r); err != nil {
+				errs = append(errs, fmt.Errorf("add rule priority %d ipproto udp dport %d lookup %d: %w", WireGuardRulePriority, r.Dport.Start, WireGuardTable, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TeardownWireGuard removes the agent's policy rules, its table's routes
+// and a WireGuard TUN device left behind.
+func TeardownWireGuard() error {
+	errs := []error{syncWireGuardRules(nil)}
+	held, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: WireGuardTable}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, h := range held {
+		h := h
+		if err := netlink.RouteDel(&h); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("delete route table %d: %w", WireGuardTable, err))
+		}
+	}
+	if l, err := netlink.LinkByName(v1alpha1.DeviceWireGuard); err == nil && l.Type() == "tuntap" {
+		errs = append(errs, netlink.LinkDel(l))
+	}
+	return errors.Join(errs...)
+}
