@@ -55,6 +55,7 @@ var wgNodes = []NodeSpec{
 type wgWorld struct {
 	*World
 	dir    string
+	topo   string            // topology, %[1]s the encryption of the asking clusters
 	keys   map[string]string // node → public key
 	agents map[string]*exec.Cmd
 	logs   map[string]*syncBuffer
@@ -64,7 +65,7 @@ func (w *wgWorld) stateDir(n NodeSpec) string { return filepath.Join(w.dir, "sta
 func (w *wgWorld) file(n NodeSpec) string     { return filepath.Join(w.dir, n.Name+".yaml") }
 
 // publicKey asks the agent for the node's public key (making the pair).
-func (w *wgWorld) publicKey(t *testing.T, n NodeSpec) string {
+func (w *wgWorld) publicKey(t testing.TB, n NodeSpec) string {
 	t.Helper()
 	out, err := InNS(w.NodeNS(n.Cluster, n.Name), kosmosBin, "agent", "--wireguard-public-key", "--state-dir", w.stateDir(n))
 	if err != nil {
@@ -75,9 +76,9 @@ func (w *wgWorld) publicKey(t *testing.T, n NodeSpec) string {
 
 // plan computes the plan with the published keys as node facts and writes
 // every node's file.
-func (w *wgWorld) plan(t *testing.T, encryption string) {
+func (w *wgWorld) plan(t testing.TB, encryption string) {
 	t.Helper()
-	topo, err := schema.Load("wg.yaml", []byte(fmt.Sprintf(wgTopology, encryption)))
+	topo, err := schema.Load("wg.yaml", []byte(fmt.Sprintf(w.topo, encryption)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func (w *wgWorld) plan(t *testing.T, encryption string) {
 	}
 }
 
-func (w *wgWorld) start(t *testing.T, n NodeSpec) {
+func (w *wgWorld) start(t testing.TB, n NodeSpec) {
 	t.Helper()
 	log := &syncBuffer{}
 	cmd := exec.Command("ip", "netns", "exec", w.NodeNS(n.Cluster, n.Name), kosmosBin, "agent",
@@ -319,7 +320,7 @@ func TestWireGuardEncryption(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(base.Destroy)
-	w := &wgWorld{World: base, dir: t.TempDir(), keys: map[string]string{}, agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}}
+	w := &wgWorld{World: base, dir: t.TempDir(), topo: wgTopology, keys: map[string]string{}, agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}}
 	t.Cleanup(func() {
 		for _, n := range wgNodes {
 			w.stop(n)
