@@ -19,7 +19,12 @@ package nodeagent
 //
 // The private key is made on first start in the agent's state directory
 // (a 0600 file) and never leaves it; the public key is reported in the
-// NodeConfig status. Deleting the file and restarting the agent rotates it.
+// NodeConfig status. Rotation: `kosmos agent --rotate-wireguard-key` writes
+// a new key file; the running agent reads it on its next pass, gives the
+// device the new private key (peers and their allowed IPs stay) and reports
+// the new public key. Peers accept the new key once the reconciler has
+// carried it to them: until then, handshakes fail and the tunnel stalls (one
+// reconcile round-trip); TCP streams ride it out by retransmitting.
 //
 // Path: the kernel module is not used yet; the agent runs wireguard-go in
 // process over a TUN device (status.wireGuard.path: userspace).
@@ -50,6 +55,8 @@ const (
 	// wireGuardBlackholeMetric is the metric of the fallback blackhole
 	// behind each device route.
 	wireGuardBlackholeMetric = 4096
+	// wireGuardKeepalive is the peers' persistent keepalive, in seconds.
+	wireGuardKeepalive = 25
 	// WireGuardKeyFile is the private key's file in the state directory.
 	WireGuardKeyFile = "wireguard.key"
 )
@@ -72,6 +79,12 @@ func keyFromPrivate(priv [32]byte) (*WireGuardKey, error) {
 	}
 	copy(k.public[:], pub)
 	return k, nil
+}
+
+// RotateWireGuardKey replaces the node's key with a new one (the running
+// agent picks it up on its next pass).
+func RotateWireGuardKey(dir string) (*WireGuardKey, error) {
+	return createWireGuardKey(dir, filepath.Join(dir, WireGuardKeyFile))
 }
 
 // LoadOrCreateWireGuardKey reads the node's private key from dir, or makes
@@ -220,13 +233,15 @@ func wireGuardConfig(spec *v1alpha1.NodeConfigSpec) (*wgConfig, error) {
 // uapiPeers renders the peer part of a wireguard-go configuration that
 // takes the device from the peers it holds (have, by public key) to want:
 // every wanted peer set in place (its allowed IPs replaced), every other
-// removed. Peers that stay keep their sessions. It is pure.
+// removed. Peers that stay keep their sessions. A persistent keepalive
+// keeps NAT bindings open and makes a new peer (a rotated key) start its
+// handshake at once instead of waiting for traffic. It is pure.
 func uapiPeers(have map[[32]byte]bool, want []wgPeer) string {
 	var b strings.Builder
 	keep := map[[32]byte]bool{}
 	for _, p := range want {
 		keep[p.key] = true
-		fmt.Fprintf(&b, "public_key=%s\nendpoint=%s\nreplace_allowed_ips=true\n", hex.EncodeToString(p.key[:]), p.endpoint)
+		fmt.Fprintf(&b, "public_key=%s\nendpoint=%s\npersistent_keepalive_interval=%d\nreplace_allowed_ips=true\n", hex.EncodeToString(p.key[:]), p.endpoint, wireGuardKeepalive)
 		for _, a := range p.allowed {
 			fmt.Fprintf(&b, "allowed_ip=%s\n", a)
 		}

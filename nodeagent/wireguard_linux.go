@@ -26,6 +26,7 @@ import (
 // leaves the blackholes, so that nothing goes out in clear meanwhile.
 type WireGuard struct {
 	key *WireGuardKey
+	dir string // where the key file is re-read on every pass ("" never)
 	log *slog.Logger
 
 	mu    sync.Mutex
@@ -37,13 +38,37 @@ type WireGuard struct {
 	cfg   *wgConfig
 }
 
-// NewWireGuard prepares the agent's WireGuard with the node's key; it makes
+// NewWireGuard prepares the agent's WireGuard with the node's key, kept in
+// dir (re-read on every pass, so that a rotated key is taken up); it makes
 // no device until a NodeConfig asks for one.
-func NewWireGuard(key *WireGuardKey, log *slog.Logger) *WireGuard {
+func NewWireGuard(key *WireGuardKey, dir string, log *slog.Logger) *WireGuard {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &WireGuard{key: key, log: log}
+	return &WireGuard{key: key, dir: dir, log: log}
+}
+
+// reloadKey takes up a key rotated in the state directory: the device gets
+// the new private key, its peers stay.
+func (w *WireGuard) reloadKey() error {
+	if w.dir == "" {
+		return nil
+	}
+	k, err := LoadOrCreateWireGuardKey(w.dir)
+	if err != nil {
+		return err
+	}
+	if k.public == w.key.public {
+		return nil
+	}
+	if w.dev != nil {
+		if err := w.dev.IpcSet("private_key=" + hex.EncodeToString(k.private[:]) + "\n"); err != nil {
+			return fmt.Errorf("WireGuard device %s: set the rotated key: %w", w.name, err)
+		}
+	}
+	w.log.Info("WireGuard key rotated", "publicKey", k.PublicKey(), "previous", w.key.PublicKey())
+	w.key = k
+	return nil
 }
 
 // Sync makes the device, its peers, the policy rules and the agent's table
@@ -58,6 +83,9 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.reloadKey(); err != nil {
+		w.log.Error("WireGuard key not reloaded; keeping the one in use", "err", err)
+	}
 	if cfg == nil {
 		w.closeDevice()
 		w.cfg = nil

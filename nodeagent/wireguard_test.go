@@ -115,7 +115,7 @@ func TestUAPIPeers(t *testing.T) {
 	gone, _ := wireGuardConfig(wgSpec(v1alpha1.WireGuardPeer{Name: "c/c1", PublicKey: testKey2, Endpoint: "192.168.0.31:51871", AllowedIPs: []string{"192.168.0.31/32"}}))
 	have := map[[32]byte]bool{cfg.peers[0].key: true, gone.peers[0].key: true}
 	got := uapiPeers(have, cfg.peers)
-	want := "public_key=" + strings.Repeat("00", 31) + "01\nendpoint=192.168.0.21:51871\nreplace_allowed_ips=true\nallowed_ip=192.168.0.21/32\n" +
+	want := "public_key=" + strings.Repeat("00", 31) + "01\nendpoint=192.168.0.21:51871\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=192.168.0.21/32\n" +
 		"public_key=" + strings.Repeat("00", 31) + "02\nremove=true\n"
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)

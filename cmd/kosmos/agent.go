@@ -61,7 +61,9 @@ it and exits). A NodeConfig with spec.wireGuard gets a WireGuard device
 running, so --once refuses it), a policy rule (priority 4876) sending UDP to
 the cross-cluster VXLAN ports into table 4876, and there a route through the
 device and a blackhole behind it for each encrypted peer's underlay address.
-To rotate the key: delete the file and restart the agent.`
+To rotate the key: --rotate-wireguard-key (the running agent takes the new key
+up on its next pass and reports it; peers follow once the reconciler carried it
+to them).`
 
 // agentFlags are the agent command's flags.
 type agentFlags struct {
@@ -69,13 +71,15 @@ type agentFlags struct {
 	once, teardown                            bool
 	resync                                    time.Duration
 	stateDir                                  string
-	printKey                                  bool
+	printKey, rotateKey                       bool
 }
 
 // check refuses flags that exclude each other or name no NodeConfig.
 func (f agentFlags) check() error {
 	switch {
-	case f.printKey:
+	case f.printKey && f.rotateKey:
+		return errors.New("agent: --wireguard-public-key and --rotate-wireguard-key exclude each other")
+	case f.printKey || f.rotateKey:
 		return nil
 	case f.once && f.teardown:
 		return errors.New("agent: --once and --teardown exclude each other")
@@ -117,6 +121,7 @@ func newAgentCommand() *cobra.Command {
 	fl.BoolVar(&f.teardown, "teardown", false, "remove every device, route, entry and chain the agent owns, and exit")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/kosmos/agent", "directory of the node's WireGuard private key (wireguard.key, 0600)")
 	fl.BoolVar(&f.printKey, "wireguard-public-key", false, "print the node's WireGuard public key (making the key pair when there is none) and exit")
+	fl.BoolVar(&f.rotateKey, "rotate-wireguard-key", false, "replace the node's WireGuard key in --state-dir, print the new public key and exit; the running agent takes it up on its next pass")
 	return cmd
 }
 
@@ -133,8 +138,12 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 		}
 		defer leave()
 	}
-	if f.printKey {
-		key, err := nodeagent.LoadOrCreateWireGuardKey(f.stateDir)
+	if f.printKey || f.rotateKey {
+		load := nodeagent.LoadOrCreateWireGuardKey
+		if f.rotateKey {
+			load = nodeagent.RotateWireGuardKey
+		}
+		key, err := load(f.stateDir)
 		if err != nil {
 			return &exitError{exitError2, err}
 		}
@@ -151,9 +160,9 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 			return &exitError{exitError2, err}
 		}
 		if f.node != "" {
-			return runAgentAPI(ctx, k, f.node, f.kubeconfig, f.resync, f.healthAddr, key)
+			return runAgentAPI(ctx, k, f.node, f.kubeconfig, f.resync, f.healthAddr, key, f.stateDir)
 		}
-		return runAgent(ctx, k, f.file, f.resync, key)
+		return runAgent(ctx, k, f.file, f.resync, key, f.stateDir)
 	}
 	var res nodeagent.Result
 	if f.teardown {
@@ -180,7 +189,7 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 }
 
 // runAgent keeps the kernel matching the file until SIGINT or SIGTERM.
-func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, resync time.Duration, key *nodeagent.WireGuardKey) error {
+func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, resync time.Duration, key *nodeagent.WireGuardKey, stateDir string) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -191,7 +200,7 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 		return &exitError{exitError2, err}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	wg := nodeagent.NewWireGuard(key, log)
+	wg := nodeagent.NewWireGuard(key, stateDir, log)
 	defer wg.Close()
 	log.Info("agent running", "nodeConfig", file, "resync", resync, "wireGuardPublicKey", key.PublicKey())
 	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file) },
@@ -215,7 +224,7 @@ func composeFile(file string) (*v1alpha1.NodeConfigSpec, error) {
 
 // runAgentAPI follows this node's NodeConfig in the API server until SIGINT
 // or SIGTERM.
-func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubeconfig string, resync time.Duration, healthAddr string, key *nodeagent.WireGuardKey) error {
+func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubeconfig string, resync time.Duration, healthAddr string, key *nodeagent.WireGuardKey, stateDir string) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -234,7 +243,7 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 	if err != nil {
 		return &exitError{exitError2, err}
 	}
-	wg := nodeagent.NewWireGuard(key, log)
+	wg := nodeagent.NewWireGuard(key, stateDir, log)
 	defer wg.Close()
 	src.WireGuardStatus = wg.Status
 	var ready atomic.Bool

@@ -451,6 +451,33 @@ func TestWireGuardEncryption(t *testing.T) {
 		t.Error("the restarted agent does not report the same public key")
 	}
 
+	// Key rotation under a running TCP stream (e1's pod → w1's pod): the
+	// agent takes up the new key, the plan carries it to the peers, and
+	// the stream goes on.
+	stream := startStream(t, pod(wgNodes[0]), pod(wgNodes[4]), podIP(wgNodes[4]))
+	poll.Until(t, 10*time.Second, "the stream to flow", func() bool { return stream.received() > 64<<10 })
+	out, err := InNS(w.NodeNS("east", "e1"), kosmosBin, "agent", "--rotate-wireguard-key", "--state-dir", w.stateDir(wgNodes[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := time.Now()
+	newKey := strings.TrimSpace(out)
+	if newKey == keyBefore || len(newKey) != v1alpha1.WireGuardPublicKeyLength {
+		t.Fatalf("rotation gave key %q (was %s)", newKey, keyBefore)
+	}
+	poll.Until(t, 10*time.Second, "e1's agent to take up the new key", func() bool {
+		return strings.Contains(w.logs["e1"].String(), "WireGuard key rotated") && strings.Contains(w.logs["e1"].String(), newKey)
+	})
+	w.keys["e1"] = newKey
+	w.plan(t, "WireGuard") // what the reconciler does with the new status.wireGuard.publicKey
+	mark := stream.received()
+	poll.Until(t, 30*time.Second, "the stream to go on after the rotation", func() bool { return stream.received() > mark+256<<10 })
+	t.Logf("key rotated under a TCP stream: the stream went on %v after the rotation; %d KiB in all", time.Since(rotated).Round(time.Millisecond), stream.received()>>10)
+	if err := stream.stop(); err != nil {
+		t.Errorf("the TCP stream broke across the key rotation: %v", err)
+	}
+	allPairsPing("after rotation")
+
 	// Encryption off through the plan: converges to clear everywhere, the
 	// device, rule and table gone; then on again.
 	w.plan(t, "None")
@@ -496,4 +523,89 @@ func lastLine(s, containing string) string {
 		}
 	}
 	return strings.TrimSpace(s)
+}
+
+// stream is a TCP connection from one pod to another that a writer keeps
+// busy; the reader counts what arrives.
+type stream struct {
+	mu    sync.Mutex
+	n     int
+	err   error
+	conn  net.Conn
+	ln    net.Listener
+	done  chan struct{}
+	wrote chan error
+}
+
+func (s *stream) received() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func startStream(t *testing.T, fromNS, toNS string, to netip.Addr) *stream {
+	t.Helper()
+	s := &stream{done: make(chan struct{}), wrote: make(chan error, 1)}
+	var err error
+	inNS(t, toNS, func() { s.ln, err = net.Listen("tcp", ":7948") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			s.mu.Lock()
+			s.n += n
+			if err != nil && s.err == nil {
+				s.err = err
+			}
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	inNS(t, fromNS, func() { s.conn, err = net.DialTimeout("tcp", netip.AddrPortFrom(to, 7948).String(), 5*time.Second) })
+	if err != nil {
+		s.ln.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		chunk := make([]byte, 4096)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.done:
+				s.wrote <- nil
+				return
+			case <-tick.C:
+			}
+			_ = s.conn.SetWriteDeadline(time.Now().Add(60 * time.Second))
+			if _, err := s.conn.Write(chunk); err != nil {
+				s.wrote <- err
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { s.conn.Close(); s.ln.Close() })
+	return s
+}
+
+// stop ends the writer and returns the first error of either side.
+func (s *stream) stop() error {
+	close(s.done)
+	err := <-s.wrote
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		err = s.err
+	}
+	return err
 }
