@@ -14,11 +14,10 @@ var (
 		Name: "kosmos_agent_kernel_changes_total",
 		Help: "Kernel writes made by the agent.",
 	})
-	metricWireGuardPeers = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "kosmos_agent_wireguard_peers",
-		Help:        "WireGuard peers configured on the node's device (path: userspace, wireguard-go in the agent).",
-		ConstLabels: prometheus.Labels{"path": "userspace"},
-	})
+	metricWireGuardPeers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kosmos_agent_wireguard_peers",
+		Help: "WireGuard peers configured on the node's device, by path (kernel, or userspace: wireguard-go in the agent).",
+	}, []string{"path"})
 	metricWireGuardHandshakes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "kosmos_agent_wireguard_peers_handshaken",
 		Help: "WireGuard peers with at least one completed handshake.",

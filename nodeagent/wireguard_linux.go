@@ -1,20 +1,14 @@
 package nodeagent
 
 import (
-	"bufio"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-	"golang.zx2c4.com/wireguard/conn"
-	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun"
 
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -22,19 +16,20 @@ import (
 // WireGuard is the agent's WireGuard device and its routing: Sync makes
 // them match a NodeConfig (call it before the VXLAN part is applied, so that
 // no FDB entry to an encrypted peer exists before its route into the
-// device). The userspace device lives in this process: Close ends it and
-// leaves the blackholes, so that nothing goes out in clear meanwhile.
+// device). The device is the kernel's where the kernel has WireGuard (it
+// outlives the agent), else wireguard-go over a TUN device in this process
+// (Close ends it); either way the blackholes stay, so that nothing goes out
+// in clear while there is no device.
 type WireGuard struct {
 	key *WireGuardKey
 	dir string // where the key file is re-read on every pass ("" never)
 	log *slog.Logger
 
 	mu    sync.Mutex
-	dev   *device.Device
+	dev   wgDevice
 	name  string
-	mtu   int
 	peers map[[32]byte]bool
-	sent  string // the last peer configuration sent
+	sent  string // the last peer set applied (uapiPeers text, compared only)
 	cfg   *wgConfig
 }
 
@@ -62,7 +57,7 @@ func (w *WireGuard) reloadKey() error {
 		return nil
 	}
 	if w.dev != nil {
-		if err := w.dev.IpcSet("private_key=" + hex.EncodeToString(k.private[:]) + "\n"); err != nil {
+		if err := w.dev.setKey(k); err != nil {
 			return fmt.Errorf("WireGuard device %s: set the rotated key: %w", w.name, err)
 		}
 	}
@@ -100,8 +95,9 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 	}
 	errs = append(errs, syncWireGuardRoutes(cfg), syncWireGuardRules(cfg))
 	w.cfg = cfg
-	metricWireGuardPeers.Set(float64(len(cfg.peers)))
-	if hs, err := w.handshakes(); err == nil {
+	metricWireGuardPeers.Reset()
+	metricWireGuardPeers.WithLabelValues(w.dev.path()).Set(float64(len(cfg.peers)))
+	if hs, err := w.dev.handshakes(); err == nil {
 		n := 0
 		for _, t := range hs {
 			if t > 0 {
@@ -120,92 +116,48 @@ func (w *WireGuard) Status() *v1alpha1.WireGuardStatus {
 	defer w.mu.Unlock()
 	st := &v1alpha1.WireGuardStatus{PublicKey: w.key.PublicKey()}
 	if w.dev != nil && w.cfg != nil {
-		st.Path, st.Peers = v1alpha1.WireGuardPathUserspace, int32(len(w.cfg.peers))
+		st.Path, st.Peers = w.dev.path(), int32(len(w.cfg.peers))
 	}
 	return st
 }
 
-// Handshakes returns, by peer public key (base64 is not needed here: hex),
-// the Unix time of the last handshake; 0 for none yet.
-func (w *WireGuard) Handshakes() (map[string]int64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.handshakes()
-}
-
-func (w *WireGuard) handshakes() (map[string]int64, error) {
-	if w.dev == nil {
-		return nil, nil
-	}
-	text, err := w.dev.IpcGet()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int64{}
-	var cur string
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		switch k {
-		case "public_key":
-			cur, out[v] = v, 0
-		case "last_handshake_time_sec":
-			var t int64
-			fmt.Sscan(v, &t)
-			out[cur] = t
-		}
-	}
-	return out, nil
-}
-
-// Close ends the userspace device; rules and blackholes stay.
+// Close ends a userspace device (a kernel one stays); rules and blackholes
+// stay.
 func (w *WireGuard) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.closeDevice()
-}
-
-func (w *WireGuard) closeDevice() {
 	if w.dev != nil {
-		w.dev.Close()
-		w.dev, w.peers, w.sent = nil, nil, ""
-		metricWireGuardPeers.Set(0)
+		w.dev.close()
+		w.dev = nil
 	}
 }
 
-// ensureDevice makes the userspace device (TUN + wireguard-go) when there is
-// none or its name changed, and keeps it up with its MTU.
+// closeDevice removes the device: a userspace one ends, a kernel one is
+// deleted (TeardownWireGuard deletes what is left).
+func (w *WireGuard) closeDevice() {
+	if w.dev != nil {
+		w.dev.close()
+		w.dev, w.peers, w.sent = nil, nil, ""
+		metricWireGuardPeers.Reset()
+		metricWireGuardHandshakes.Set(0)
+	}
+}
+
+// ensureDevice makes the device when there is none or its name changed:
+// the kernel's (reusing one left by an earlier agent) where the kernel has
+// WireGuard, else userspace; and keeps it up with its MTU.
 func (w *WireGuard) ensureDevice(cfg *wgConfig, mtu int) error {
 	if w.dev != nil && w.name != cfg.device {
 		w.closeDevice()
+		_ = TeardownWireGuard()
 	}
 	if w.dev == nil {
-		// A link of that name left behind (a TUN of an agent that died is
-		// gone with it; anything else is not ours to reuse).
-		if l, err := netlink.LinkByName(cfg.device); err == nil {
-			if l.Type() != "tuntap" {
-				return fmt.Errorf("WireGuard device %s: a %s link of that name exists; Kosmos does not take it", cfg.device, l.Type())
-			}
-			if err := netlink.LinkDel(l); err != nil {
-				return fmt.Errorf("WireGuard device %s: remove the stale TUN: %w", cfg.device, err)
-			}
-		}
-		t, err := tun.CreateTUN(cfg.device, mtu)
+		dev, err := openWireGuardDevice(cfg, mtu, w.key)
 		if err != nil {
-			return fmt.Errorf("WireGuard device %s: create TUN: %w", cfg.device, err)
+			return err
 		}
-		dev := device.NewDevice(t, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
-		base := fmt.Sprintf("private_key=%s\nlisten_port=%d\nfwmark=%d\n", hex.EncodeToString(w.key.private[:]), cfg.port, cfg.mark)
-		if err := dev.IpcSet(base); err != nil {
-			dev.Close()
-			return fmt.Errorf("WireGuard device %s: configure: %w", cfg.device, err)
-		}
-		if err := dev.Up(); err != nil {
-			dev.Close()
-			return fmt.Errorf("WireGuard device %s: up: %w", cfg.device, err)
-		}
-		w.dev, w.name, w.mtu, w.peers, w.sent = dev, cfg.device, mtu, map[[32]byte]bool{}, ""
-		w.log.Info("WireGuard device created", "device", cfg.device, "path", v1alpha1.WireGuardPathUserspace, "port", cfg.port, "publicKey", w.key.PublicKey())
+		w.dev, w.name, w.peers, w.sent = dev, cfg.device, map[[32]byte]bool{}, ""
+		w.log.Info("WireGuard device created", "device", cfg.device, "path", dev.path(), "port", cfg.port, "publicKey", w.key.PublicKey())
 	}
 	l, err := netlink.LinkByName(cfg.device)
 	if err != nil {
@@ -224,14 +176,14 @@ func (w *WireGuard) ensureDevice(cfg *wgConfig, mtu int) error {
 	return nil
 }
 
-// setPeers sends the peer changes, when there are any.
+// setPeers applies the peer changes, when there are any.
 func (w *WireGuard) setPeers(cfg *wgConfig) error {
 	want := uapiPeers(nil, cfg.peers)
 	if want == w.sent {
 		return nil
 	}
-	if err := w.dev.IpcSet(uapiPeers(w.peers, cfg.peers)); err != nil {
-		w.sent = "" // unknown: send everything again next pass
+	if err := w.dev.setPeers(w.peers, cfg.peers); err != nil {
+		w.sent = "" // unknown: apply everything again next pass
 		return fmt.Errorf("WireGuard device %s: set peers: %w", cfg.device, err)
 	}
 	w.peers = map[[32]byte]bool{}
@@ -390,7 +342,7 @@ func TeardownWireGuard() error {
 			errs = append(errs, fmt.Errorf("delete route table %d: %w", WireGuardTable, err))
 		}
 	}
-	if l, err := netlink.LinkByName(v1alpha1.DeviceWireGuard); err == nil && l.Type() == "tuntap" {
+	if l, err := netlink.LinkByName(v1alpha1.DeviceWireGuard); err == nil && (l.Type() == "tuntap" || l.Type() == "wireguard") {
 		errs = append(errs, netlink.LinkDel(l))
 	}
 	return errors.Join(errs...)

@@ -365,6 +365,11 @@ func TestWireGuardEncryption(t *testing.T) {
 		if has := strings.Contains(links, ": "+v1alpha1.DeviceWireGuard+":"); has != edge {
 			t.Errorf("%s: WireGuard device present %v, want %v", n.Name, has, edge)
 		}
+		// This kernel has no WireGuard module: the agent falls back to
+		// wireguard-go and says so.
+		if edge && !strings.Contains(w.logs[n.Name].String(), "path=userspace") {
+			t.Errorf("%s: the agent does not report the userspace path", n.Name)
+		}
 	}
 
 	// TCP between one pod of each pair of clusters, both ways.
