@@ -26,8 +26,8 @@ package nodeagent
 // carried it to them: until then, handshakes fail and the tunnel stalls (one
 // reconcile round-trip); TCP streams ride it out by retransmitting.
 //
-// Path: the kernel module is not used yet; the agent runs wireguard-go in
-// process over a TUN device (status.wireGuard.path: userspace).
+// Path: the kernel's WireGuard (netlink + wgctrl) where the kernel has it,
+// else wireguard-go in process over a TUN device (status.wireGuard.path).
 
 import (
 	"crypto/rand"
