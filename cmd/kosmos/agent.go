@@ -56,9 +56,9 @@ server.
 WireGuard: the agent keeps the node's WireGuard private key in --state-dir
 (wireguard.key, mode 0600; made on first start, never printed) and reports
 the public key in status.wireGuard.publicKey (--wireguard-public-key prints
-it and exits). A NodeConfig with spec.wireGuard gets a WireGuard device
-(wireguard-go over a TUN device, inside the agent: the agent must keep
-running, so --once refuses it), a policy rule (priority 4876) sending UDP to
+it and exits). A NodeConfig with spec.wireGuard gets a WireGuard device (the
+kernel's where the kernel has WireGuard, else wireguard-go over a TUN device
+inside the agent, which must then keep running: --once refuses it), a policy rule (priority 4876) sending UDP to
 the cross-cluster VXLAN ports into table 4876, and there a route through the
 device and a blackhole behind it for each encrypted peer's underlay address.
 To rotate the key: --rotate-wireguard-key (the running agent takes the new key
