@@ -42,6 +42,9 @@ func (p *planner) wireGuardDevice(cs *clusterState, n *Node, spec *v1alpha1.Node
 		Device: v1alpha1.DeviceWireGuard, Port: v1alpha1.DefaultWireGuardPort,
 		FirewallMark: v1alpha1.DefaultWireGuardFwMark, EncryptAll: cs.asks,
 	}
+	if n.LegacyAgent {
+		p.problem("cluster %s: node %s runs an agent of an earlier release, which has no WireGuard: its encrypted peers drop what it sends in clear; upgrade its agent", cs.spec.Name, n.Name)
+	}
 	if n.WireGuardKey == "" {
 		p.problem("cluster %s: node %s has published no WireGuard key yet (NodeConfig status.wireGuard.publicKey); encrypted peers do not reach it until its agent does", cs.spec.Name, n.Name)
 	}
