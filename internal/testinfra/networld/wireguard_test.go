@@ -85,8 +85,11 @@ func (w *wgWorld) plan(t testing.TB, encryption string) {
 	facts := netplan.Facts{}
 	for _, n := range w.Nodes {
 		f := facts[n.Cluster]
-		f.Nodes = append(f.Nodes, netplan.Node{Name: n.Name, Ready: true, PodCIDRs: n.PodCIDRs,
-			InternalIPs: []netip.Addr{n.Underlay[0].Addr()}, WireGuardKey: w.keys[n.Name]})
+		nd := netplan.Node{Name: n.Name, Ready: true, PodCIDRs: n.PodCIDRs, WireGuardKey: w.keys[n.Name]}
+		for _, u := range n.Underlay {
+			nd.InternalIPs = append(nd.InternalIPs, u.Addr())
+		}
+		f.Nodes = append(f.Nodes, nd)
 		facts[n.Cluster] = f
 	}
 	p := netplan.Compute(&topo.Spec, facts)
@@ -613,4 +616,68 @@ func (s *stream) stop() error {
 		err = s.err
 	}
 	return err
+}
+
+const wgDualTopology = `apiVersion: kosmos.io/v1alpha1
+kind: KosmosTopology
+metadata: {name: wg6}
+spec:
+  network: {encryption: %[1]s}
+  clusters:
+    - {name: east, role: host, kubeconfig: {context: east}, network: {ipFamily: DualStack, podCIDRs: [10.10.0.0/16, "fd10::/56"]}}
+    - {name: gw, role: member, kubeconfig: {context: gw}, network: {ipFamily: DualStack, mode: Gateway, podCIDRs: [10.20.0.0/16, "fd20::/56"]}}
+`
+
+// TestWireGuardDualStack: both families of a dual-stack pair (P2P and
+// Gateway) cross inside one WireGuard peer per node: pings of both
+// families, the IPv6 policy rule, and IPv6 VXLAN counted as arriving
+// through the WireGuard device.
+func TestWireGuardDualStack(t *testing.T) {
+	requireRoot(t)
+	nodes := []NodeSpec{
+		dualNode("east", "e1", []string{"192.168.0.11/24", "fd00::11/64"}, []string{"10.10.1.0/24", "fd10:0:0:1::/64"}),
+		dualNode("gw", "g1", []string{"192.168.0.21/24", "fd00::21/64"}, []string{"10.20.1.0/24", "fd20:0:0:1::/64"}),
+		dualNode("gw", "g2", []string{"192.168.0.22/24", "fd00::22/64"}, []string{"10.20.2.0/24", "fd20:0:0:2::/64"}),
+	}
+	base, err := Build("kw6-", nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(base.Destroy)
+	w := &wgWorld{World: base, dir: t.TempDir(), topo: wgDualTopology, keys: map[string]string{}, agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			w.stop(n)
+		}
+	})
+	for _, n := range nodes {
+		w.keys[n.Name] = w.publicKey(t, n)
+	}
+	w.plan(t, "WireGuard")
+	for _, n := range nodes {
+		w.start(t, n)
+	}
+	for _, from := range nodes {
+		for _, to := range nodes {
+			if from.Cluster == to.Cluster {
+				continue
+			}
+			for i := range to.PodCIDRs {
+				dst := PodIP(to.PodCIDRs[i])
+				poll.NoError(t, 20*time.Second, fmt.Sprintf("ping %s → %s", from.Name, dst), func() error { return ping(w.PodNS(from.Cluster, from.Name), dst) })
+			}
+		}
+	}
+	e1 := w.NodeNS("east", "e1")
+	if rules, _ := Run("ip", "-n", e1, "-6", "rule"); !strings.Contains(rules, fmt.Sprintf("ipproto udp dport %d lookup 4876", v1alpha1.DefaultBridge6Port)) {
+		t.Errorf("no IPv6 rule into the WireGuard table:\n%s", rules)
+	}
+	out, err := InNS(e1, "ip6tables", "-w", "-S", "KOSMOS-INPUT", "-v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`-s fd00::21/128 -i vx-wg -p udp -m udp --dport 4866 -c (\d+) `)
+	if m := re.FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Errorf("IPv6 VXLAN from g1 not counted through the WireGuard device:\n%s", out)
+	}
 }
