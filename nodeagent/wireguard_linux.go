@@ -31,6 +31,8 @@ type WireGuard struct {
 	peers map[[32]byte]bool
 	sent  string // the last peer set applied (uapiPeers text, compared only)
 	cfg   *wgConfig
+	// handshaken is the number of peers with a handshake at the last pass.
+	handshaken int
 }
 
 // NewWireGuard prepares the agent's WireGuard with the node's key, kept in
@@ -104,6 +106,7 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 				n++
 			}
 		}
+		w.handshaken = n
 		metricWireGuardHandshakes.Set(float64(n))
 	}
 	return errors.Join(errs...)
@@ -116,7 +119,7 @@ func (w *WireGuard) Status() *v1alpha1.WireGuardStatus {
 	defer w.mu.Unlock()
 	st := &v1alpha1.WireGuardStatus{PublicKey: w.key.PublicKey()}
 	if w.dev != nil && w.cfg != nil {
-		st.Path, st.Peers = w.dev.path(), int32(len(w.cfg.peers))
+		st.Path, st.Peers, st.Handshaken = w.dev.path(), int32(len(w.cfg.peers)), int32(w.handshaken)
 	}
 	return st
 }
@@ -137,7 +140,7 @@ func (w *WireGuard) Close() {
 func (w *WireGuard) closeDevice() {
 	if w.dev != nil {
 		w.dev.close()
-		w.dev, w.peers, w.sent = nil, nil, ""
+		w.dev, w.peers, w.sent, w.handshaken = nil, nil, "", 0
 		metricWireGuardPeers.Reset()
 		metricWireGuardHandshakes.Set(0)
 	}

@@ -113,6 +113,9 @@ type WireGuardStatus struct {
 	// Peers is the number of peers configured.
 	// +optional
 	Peers int32 `json:"peers,omitempty"`
+	// Handshaken is the number of peers with a completed handshake.
+	// +optional
+	Handshaken int32 `json:"handshaken,omitempty"`
 }
 
 // ClusterEncryption is the encryption a cluster asks for: its own setting,
