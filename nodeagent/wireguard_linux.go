@@ -33,6 +33,10 @@ type WireGuard struct {
 	cfg   *wgConfig
 	// handshaken is the number of peers with a handshake at the last pass.
 	handshaken int
+	// clean: nothing of WireGuard is left in the kernel (checked once, then
+	// kept true while no config asks for it, so that a node without
+	// encryption pays nothing per pass).
+	clean bool
 }
 
 // NewWireGuard prepares the agent's WireGuard with the node's key, kept in
@@ -86,8 +90,14 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 	if cfg == nil {
 		w.closeDevice()
 		w.cfg = nil
-		return TeardownWireGuard()
+		if w.clean {
+			return nil
+		}
+		err := TeardownWireGuard()
+		w.clean = err == nil
+		return err
 	}
+	w.clean = false
 	var errs []error
 	if err := w.ensureDevice(cfg, underlayMTU(spec)); err != nil {
 		return err // no device: the rules stay as they were (fail closed)
