@@ -45,6 +45,10 @@ type APISource struct {
 	// lastUsed are the ClusterPeers the last good composition used: a
 	// shard set that is incomplete is held at them (ComposeAfter).
 	lastUsed []v1alpha1.ClusterPeers
+
+	// WireGuardStatus, when set, gives the node's WireGuard identity for
+	// status.wireGuard (its public key is how peers learn it).
+	WireGuardStatus func() *v1alpha1.WireGuardStatus
 }
 
 // NewAPISource connects to the API server.
@@ -203,6 +207,11 @@ func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, R
 		// reconciler keeps writing it complete NodeConfigs.
 		if nc.Spec.Peers != nil && st.Contract != v1alpha1.ContractShared {
 			st.Contract, changed = v1alpha1.ContractShared, true
+		}
+		if s.WireGuardStatus != nil {
+			if ws := s.WireGuardStatus(); ws != nil && (st.WireGuard == nil || *st.WireGuard != *ws) {
+				st.WireGuard, changed = ws, true
+			}
 		}
 		if len(res.Applied) > 0 {
 			st.LastChanges = nil

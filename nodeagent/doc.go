@@ -65,6 +65,20 @@
 // applied). A file holds the NodeConfig and, as further documents, its
 // ClusterPeers (LoadConfigFile).
 //
+// # WireGuard
+//
+// A NodeConfig with spec.wireGuard (an edge node of a cluster with an
+// encrypted pair) also gets a WireGuard device: Run's Before hook calls
+// WireGuard.Sync ahead of Set, so that the device, the agent's policy rule
+// (priority 4876, UDP to the cross-cluster VXLAN ports) and its table
+// (4876: a route through the device and a blackhole per encrypted peer)
+// exist before any FDB entry to such a peer. The device is the kernel's
+// (netlink + wgctrl) where the kernel has WireGuard, else wireguard-go over
+// a TUN device in the agent. KOSMOS-INPUT accepts VXLAN from an encrypted
+// peer only through the device; vx-bridge's derived MTU leaves room for
+// WireGuard. The key pair lives in the state directory (wireguard.go);
+// pure parts (wireGuardConfig, uapiPeers, wireGuardRoutes) are table-tested.
+//
 //	k, _ := nodeagent.NewLinuxKernel()
 //	c, err := nodeagent.Compose(&nodeConfig, clusterPeers)
 //	res, err := nodeagent.Set(k, c.Spec)

@@ -215,7 +215,7 @@ func (k *LinuxKernel) Resolve(l *Link) error {
 		if local.To4() == nil {
 			overhead = 70
 		}
-		l.MTU = parent.Attrs().MTU - overhead
+		l.MTU = parent.Attrs().MTU - overhead - l.Overhead
 	}
 	return nil
 }

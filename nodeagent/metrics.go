@@ -14,6 +14,14 @@ var (
 		Name: "kosmos_agent_kernel_changes_total",
 		Help: "Kernel writes made by the agent.",
 	})
+	metricWireGuardPeers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kosmos_agent_wireguard_peers",
+		Help: "WireGuard peers configured on the node's device, by path (kernel, or userspace: wireguard-go in the agent).",
+	}, []string{"path"})
+	metricWireGuardHandshakes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "kosmos_agent_wireguard_peers_handshaken",
+		Help: "WireGuard peers with at least one completed handshake.",
+	})
 	metricPassSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "kosmos_agent_pass_duration_seconds",
 		Help:    "Duration of one pass.",
@@ -23,7 +31,7 @@ var (
 
 // RegisterMetrics adds the agent's metrics to a registry.
 func RegisterMetrics(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds} {
+	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

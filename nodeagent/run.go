@@ -28,6 +28,12 @@ type Options struct {
 	// it held, what it did, the error); it should write only what changed.
 	Report func(*v1alpha1.NodeConfigSpec, Result, error)
 	Log    *slog.Logger
+	// Before, when set, runs before each pass's Set with the config to
+	// hold (nil when it was deleted): the WireGuard device and its routing
+	// go first, so that no tunnel entry to an encrypted peer exists
+	// without them. An error skips the pass (the kernel keeps its last
+	// state) and is reported.
+	Before func(*v1alpha1.NodeConfigSpec) error
 }
 
 // Run keeps the kernel matching the source until ctx ends: it applies the
@@ -54,6 +60,11 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 				log.Info("NodeConfig gone; torn down", "changes", len(res.Applied), "err", err)
 			}
 			last, spec = nil, nil
+			if opts.Before != nil {
+				if err := opts.Before(nil); err != nil {
+					log.Error("tear down WireGuard", "err", err)
+				}
+			}
 		case errors.As(err, &refused):
 			refuse(k, last, refused, opts, log)
 			spec = nil
@@ -62,6 +73,16 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 		case err != nil:
 			log.Error("NodeConfig unreadable; keeping the last good one", "err", err)
 			spec = last
+		}
+		if spec != nil && opts.Before != nil {
+			if err := opts.Before(spec); err != nil {
+				log.Error("pass skipped: the WireGuard part failed; the kernel keeps its last state", "err", err)
+				observePass(Result{}, err, 0)
+				if opts.Report != nil {
+					opts.Report(spec, Result{}, err)
+				}
+				spec = nil
+			}
 		}
 		if spec != nil {
 			start := time.Now()

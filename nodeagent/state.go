@@ -39,6 +39,10 @@ type Link struct {
 	// Parent is the interface the tunnel is bound to ("" or "auto": the
 	// one holding Local).
 	Parent string
+	// Overhead is what the packets carry beyond VXLAN (WireGuard's, on a
+	// cross-cluster device of an encrypting node): an MTU derived from the
+	// parent leaves room for it. Not read back; never compared.
+	Overhead int
 }
 
 // Addr is an address on one of the agent's devices.
@@ -150,6 +154,9 @@ func Validate(spec *v1alpha1.NodeConfigSpec) error {
 	p.entries(spec, devices)
 	p.nat(&spec.NAT, devices)
 	p.ranges(spec)
+	if _, err := wireGuardConfig(spec); err != nil {
+		p = append(p, strings.TrimPrefix(err.Error(), "NodeConfig refused: "))
+	}
 	if len(p) > 0 {
 		return fmt.Errorf("NodeConfig refused: %s", strings.Join(p, "; "))
 	}
@@ -302,6 +309,7 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 	for _, d := range spec.Devices {
 		mac, _ := net.ParseMAC(d.MAC)
 		s.Links = append(s.Links, Link{Name: d.Name, VNI: int(d.VNI), Port: int(d.Port), MAC: mac.String(), MTU: int(d.MTU), Local: d.UnderlayIP, Parent: d.NIC})
+		wireGuardMTU(spec, &s.Links[len(s.Links)-1])
 		for _, a := range d.Addresses {
 			pr := netip.MustParsePrefix(a)
 			s.Addrs = append(s.Addrs, Addr{Dev: d.Name, CIDR: pr.String()})
@@ -379,10 +387,15 @@ func inputRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []fam
 			ports = append(ports, k)
 		}
 	}
+	tunnelled := wireGuardSources(spec)
 	for _, f := range spec.FDB {
 		if k, ok := portOf[f.Device]; ok {
 			if a, err := netip.ParseAddr(f.Dst); err == nil {
-				peers[k] = append(peers[k], netip.PrefixFrom(a, a.BitLen()).String())
+				src := netip.PrefixFrom(a, a.BitLen()).String()
+				if tunnelled[src] { // an encrypted peer: through the WireGuard device only
+					src += " -i " + spec.WireGuard.Device
+				}
+				peers[k] = append(peers[k], src)
 			}
 		}
 	}

@@ -167,6 +167,9 @@ func (v *validator) cluster(c *v1alpha1.ClusterSpec, p string) {
 
 	n, np := &c.Network, p+".network"
 	v.enum(np+".mode", string(n.Mode), string(v1alpha1.ModeP2P), string(v1alpha1.ModeGateway))
+	if n.Encryption != "" {
+		v.enum(np+".encryption", string(n.Encryption), string(v1alpha1.EncryptionNone), string(v1alpha1.EncryptionWireGuard))
+	}
 	v.enum(np+".ipFamily", string(n.IPFamily), string(v1alpha1.IPv4), string(v1alpha1.IPv6), string(v1alpha1.DualStack))
 	if n.NIC != v1alpha1.NICAuto && !validInterfaceName(n.NIC) {
 		v.add(np+".nic", "%q is not an interface name (1 to 15 characters, no '/', ':' or white space) nor auto", n.NIC)
@@ -284,6 +287,9 @@ func validInterfaceName(s string) bool {
 }
 
 func (v *validator) network() {
+	if e := v.spec.Network.Encryption; e != "" {
+		v.enum("spec.network.encryption", string(e), string(v1alpha1.EncryptionNone), string(v1alpha1.EncryptionWireGuard))
+	}
 	x, p := &v.spec.Network.VXLAN, "spec.network.vxlan"
 	devs := []struct {
 		name string

@@ -51,18 +51,36 @@ drift on every resync period and on every route or link change in the kernel,
 so a route deleted by hand is back within moments. --once applies the file and
 exits (0 applied, 1 refused or failed); --teardown removes everything the agent
 owns. These serve to debug a node by hand and to test the agent without an API
-server.`
+server.
+
+WireGuard: the agent keeps the node's WireGuard private key in --state-dir
+(wireguard.key, mode 0600; made on first start, never printed) and reports
+the public key in status.wireGuard.publicKey (--wireguard-public-key prints
+it and exits). A NodeConfig with spec.wireGuard gets a WireGuard device (the
+kernel's where the kernel has WireGuard, else wireguard-go over a TUN device
+inside the agent, which must then keep running: --once refuses it), a policy rule (priority 4876) sending UDP to
+the cross-cluster VXLAN ports into table 4876, and there a route through the
+device and a blackhole behind it for each encrypted peer's underlay address.
+To rotate the key: --rotate-wireguard-key (the running agent takes the new key
+up on its next pass and reports it; peers follow once the reconciler carried it
+to them).`
 
 // agentFlags are the agent command's flags.
 type agentFlags struct {
 	file, node, kubeconfig, healthAddr, netns string
 	once, teardown                            bool
 	resync                                    time.Duration
+	stateDir                                  string
+	printKey, rotateKey                       bool
 }
 
 // check refuses flags that exclude each other or name no NodeConfig.
 func (f agentFlags) check() error {
 	switch {
+	case f.printKey && f.rotateKey:
+		return errors.New("agent: --wireguard-public-key and --rotate-wireguard-key exclude each other")
+	case f.printKey || f.rotateKey:
+		return nil
 	case f.once && f.teardown:
 		return errors.New("agent: --once and --teardown exclude each other")
 	case f.file != "" && f.node != "":
@@ -101,6 +119,9 @@ func newAgentCommand() *cobra.Command {
 	fl.BoolVar(&f.once, "once", false, "apply the NodeConfig file and exit")
 	fl.DurationVar(&f.resync, "resync", 10*time.Second, "period of the full repair pass when running continuously")
 	fl.BoolVar(&f.teardown, "teardown", false, "remove every device, route, entry and chain the agent owns, and exit")
+	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/kosmos/agent", "directory of the node's WireGuard private key (wireguard.key, 0600)")
+	fl.BoolVar(&f.printKey, "wireguard-public-key", false, "print the node's WireGuard public key (making the key pair when there is none) and exit")
+	fl.BoolVar(&f.rotateKey, "rotate-wireguard-key", false, "replace the node's WireGuard key in --state-dir, print the new public key and exit; the running agent takes it up on its next pass")
 	return cmd
 }
 
@@ -117,23 +138,43 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 		}
 		defer leave()
 	}
+	if f.printKey || f.rotateKey {
+		load := nodeagent.LoadOrCreateWireGuardKey
+		if f.rotateKey {
+			load = nodeagent.RotateWireGuardKey
+		}
+		key, err := load(f.stateDir)
+		if err != nil {
+			return &exitError{exitError2, err}
+		}
+		fmt.Fprintln(out, key.PublicKey())
+		return nil
+	}
 	k, err := nodeagent.NewLinuxKernel()
 	if err != nil {
 		return &exitError{exitError2, err}
 	}
-	switch {
-	case f.node != "" && !f.teardown:
-		return runAgentAPI(ctx, k, f.node, f.kubeconfig, f.resync, f.healthAddr)
-	case !f.once && !f.teardown:
-		return runAgent(ctx, k, f.file, f.resync)
+	if f.node != "" && !f.teardown || !f.once && !f.teardown {
+		key, err := nodeagent.LoadOrCreateWireGuardKey(f.stateDir)
+		if err != nil {
+			return &exitError{exitError2, err}
+		}
+		if f.node != "" {
+			return runAgentAPI(ctx, k, f.node, f.kubeconfig, f.resync, f.healthAddr, key, f.stateDir)
+		}
+		return runAgent(ctx, k, f.file, f.resync, key, f.stateDir)
 	}
 	var res nodeagent.Result
 	if f.teardown {
 		res, err = nodeagent.Teardown(k)
+		err = errors.Join(err, nodeagent.TeardownWireGuard())
 	} else {
 		spec, lerr := composeFile(f.file)
 		if lerr != nil {
 			return &exitError{exitInvalid, lerr}
+		}
+		if spec.WireGuard != nil {
+			return &exitError{exitInvalid, errors.New("agent: the NodeConfig asks for WireGuard; its userspace device lives in the agent, which must keep running: drop --once")}
 		}
 		res, err = nodeagent.Set(k, spec)
 	}
@@ -148,7 +189,7 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 }
 
 // runAgent keeps the kernel matching the file until SIGINT or SIGTERM.
-func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, resync time.Duration) error {
+func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, resync time.Duration, key *nodeagent.WireGuardKey, stateDir string) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -159,9 +200,11 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 		return &exitError{exitError2, err}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	log.Info("agent running", "nodeConfig", file, "resync", resync)
+	wg := nodeagent.NewWireGuard(key, stateDir, log)
+	defer wg.Close()
+	log.Info("agent running", "nodeConfig", file, "resync", resync, "wireGuardPublicKey", key.PublicKey())
 	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file) },
-		nodeagent.Options{Resync: resync, Changes: changes, Log: log})
+		nodeagent.Options{Resync: resync, Changes: changes, Log: log, Before: wg.Sync})
 	return nil
 }
 
@@ -181,7 +224,7 @@ func composeFile(file string) (*v1alpha1.NodeConfigSpec, error) {
 
 // runAgentAPI follows this node's NodeConfig in the API server until SIGINT
 // or SIGTERM.
-func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubeconfig string, resync time.Duration, healthAddr string) error {
+func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubeconfig string, resync time.Duration, healthAddr string, key *nodeagent.WireGuardKey, stateDir string) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -200,6 +243,9 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 	if err != nil {
 		return &exitError{exitError2, err}
 	}
+	wg := nodeagent.NewWireGuard(key, stateDir, log)
+	defer wg.Close()
+	src.WireGuardStatus = wg.Status
 	var ready atomic.Bool
 	go src.Watch(ctx)
 	report := src.Report(ctx)
@@ -210,6 +256,7 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 				Resync:  resync,
 				Changes: nodeagent.Merge(ctx, changes, src.Events()),
 				Log:     log,
+				Before:  wg.Sync,
 				Report: func(spec *v1alpha1.NodeConfigSpec, res nodeagent.Result, err error) {
 					ready.Store(err == nil)
 					report(spec, res, err)

@@ -34,18 +34,21 @@ func Select(spec *v1alpha1.NodeConfigSpec, all []v1alpha1.ClusterPeers) []v1alph
 
 // remote is one remote cluster, its shards merged.
 type remote struct {
-	name      string
-	mode      v1alpha1.NetworkMode
-	cidrs     []netip.Prefix
-	gateways  []string
-	endpoints map[string]*endpoint
-	names     []string // endpoint names, sorted
+	name string
+	mode v1alpha1.NetworkMode
+	// encryption is what the cluster asks for (see wireguard.go).
+	encryption v1alpha1.Encryption
+	cidrs      []netip.Prefix
+	gateways   []string
+	endpoints  map[string]*endpoint
+	names      []string // endpoint names, sorted
 }
 
 // endpoint is a PeerEndpoint with its fields parsed.
 type endpoint struct {
 	tunnels map[string]tunnel // by device
 	cidrs   []netip.Prefix
+	wg      *v1alpha1.PeerWireGuard // nil: no key published
 }
 
 type tunnel struct {
@@ -82,18 +85,23 @@ func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alp
 			continue
 		}
 		for _, r := range remotes {
-			tunnelTo(&out, r, path.Device)
+			tunnelTo(&out, r, path.Device, spec)
 		}
+	}
+	if spec.WireGuard != nil {
+		wg := *spec.WireGuard
+		wg.Peers = slices.Concat(spec.WireGuard.Peers, wireGuardPeers(spec, remotes))
+		out.WireGuard = &wg
 	}
 	sortAndDedup(&out)
 	return out, nil
 }
 
 // tunnelTo adds the entries that reach remote cluster r through dev.
-func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev string) {
+func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev string, spec *v1alpha1.NodeConfigSpec) {
 	add := func(e *endpoint, cidrs []netip.Prefix) {
 		t, ok := e.tunnels[dev]
-		if !ok {
+		if !ok || !reachable(spec, r, e) {
 			return
 		}
 		out.FDB = append(out.FDB, v1alpha1.FDBEntry{MAC: t.mac, Dst: t.underlay.String(), Device: dev})
@@ -127,7 +135,7 @@ func merge(peers []v1alpha1.ClusterPeers) ([]*remote, error) {
 		p := &peers[i]
 		r := byName[p.Spec.Cluster]
 		if r == nil {
-			r = &remote{name: p.Spec.Cluster, mode: p.Spec.Mode, endpoints: map[string]*endpoint{}}
+			r = &remote{name: p.Spec.Cluster, mode: p.Spec.Mode, encryption: p.Spec.Encryption, endpoints: map[string]*endpoint{}}
 			byName[r.name] = r
 		}
 		if len(r.gateways) == 0 {
@@ -166,7 +174,7 @@ func merge(peers []v1alpha1.ClusterPeers) ([]*remote, error) {
 }
 
 func parseEndpoint(pe v1alpha1.PeerEndpoint) (*endpoint, error) {
-	e := &endpoint{tunnels: map[string]tunnel{}}
+	e := &endpoint{tunnels: map[string]tunnel{}, wg: pe.WireGuard}
 	for _, c := range pe.CIDRs {
 		pr, err := netip.ParsePrefix(c)
 		if err != nil {

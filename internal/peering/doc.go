@@ -40,6 +40,13 @@
 //     family.
 //   - The explicit entries are kept; the result is sorted and free of exact
 //     duplicates, so the same inputs always yield the same spec.
+//   - Encryption (wireguard.go): a pair is encrypted when the remote cluster
+//     asks (ClusterPeers spec.encryption) or the node's own does
+//     (spec.wireGuard.encryptAll). An endpoint of an encrypted pair gets its
+//     entries only when it published a key and the node has a WireGuard
+//     device, and then also a WireGuard peer (spec.wireGuard.peers: its
+//     key, underlay endpoint and underlay host prefixes as allowed IPs);
+//     otherwise it gets nothing at all, never a clear tunnel.
 //   - Unparseable addresses, MACs or CIDRs in a ClusterPeers object are an
 //     error naming the object: the agent refuses the whole result, as it
 //     refuses an invalid NodeConfig, and keeps its last good state.

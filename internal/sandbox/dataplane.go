@@ -96,7 +96,8 @@ func (s *Sandbox) startAgents() error {
 			return err
 		}
 		cmd := exec.Command(bin, "agent", "--node", n.Name, "--kubeconfig", filepath.Join(s.o.Dir, n.Cluster, "kubeconfig"),
-			"--netns", s.world.NodeNS(n.Cluster, n.Name), "--health-addr", "")
+			"--netns", s.world.NodeNS(n.Cluster, n.Name), "--health-addr", "",
+			"--state-dir", filepath.Join(s.o.Dir, n.Cluster, "agent-state-"+n.Name))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 		if err := cmd.Start(); err != nil {

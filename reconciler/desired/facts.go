@@ -44,8 +44,11 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		}
 		f.Nodes = append(f.Nodes, nd)
 	}
-	legacy := map[string]bool{}
+	legacy, keys := map[string]bool{}, map[string]string{}
 	for _, nc := range configs {
+		if w := nc.Status.WireGuard; w != nil && len(w.PublicKey) == v1alpha1.WireGuardPublicKeyLength {
+			keys[nc.Name] = w.PublicKey
+		}
 		if nc.Labels[v1alpha1.LabelRole] == v1alpha1.RoleGateway && nc.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedBy {
 			f.Gateway = nc.Name
 		}
@@ -53,6 +56,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 	}
 	for i := range f.Nodes {
 		f.Nodes[i].LegacyAgent = legacy[f.Nodes[i].Name]
+		f.Nodes[i].WireGuardKey = keys[f.Nodes[i].Name]
 	}
 	return f
 }

@@ -55,7 +55,7 @@ func peersOf(cs *clusterState) []v1alpha1.ClusterPeers {
 			TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindClusterPeers},
 			Spec: v1alpha1.ClusterPeersSpec{
 				Cluster: cs.spec.Name, Mode: cs.spec.Network.Mode, Shard: int32(i), Shards: int32(n),
-				CIDRs: cs.cidrs, Gateways: gatewaysOf(cs),
+				CIDRs: cs.cidrs, Gateways: gatewaysOf(cs), Encryption: encryptionOf(cs),
 			},
 		}
 		out[i].Name = PeersName(cs.spec.Name, i, n)

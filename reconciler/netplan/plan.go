@@ -28,6 +28,9 @@ type Node struct {
 	// status.contract), so its NodeConfig is written complete, with every
 	// entry its ClusterPeers imply.
 	LegacyAgent bool `json:"legacyAgent,omitempty"`
+	// WireGuardKey is the WireGuard public key the node's agent published
+	// (NodeConfig status.wireGuard.publicKey); empty until it did.
+	WireGuardKey string `json:"wireGuardKey,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
@@ -124,6 +127,9 @@ type clusterState struct {
 	endpoints map[string]*v1alpha1.PeerEndpoint
 	cidrs     []string
 	mappings  []v1alpha1.NATMapping // of the family being planned
+	// asks: the cluster asks for encryption; wireGuard: its edge nodes
+	// hold a WireGuard device (it has at least one encrypted pair).
+	asks, wireGuard bool
 }
 
 // Compute plans every node of every cluster. t must be a valid, defaulted
@@ -163,6 +169,7 @@ func (p *planner) run() *Plan {
 				p.problem("cluster %s: no node with an address matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)
 			}
 		}
+		cs.asks = p.spec.ClusterEncryption(c) == v1alpha1.EncryptionWireGuard
 		clusters = append(clusters, cs)
 		p.configs[c.Name] = map[string]*v1alpha1.NodeConfig{}
 		for _, n := range nodes {
@@ -170,6 +177,7 @@ func (p *planner) run() *Plan {
 			p.configs[c.Name][n.Name].Name = n.Name
 		}
 	}
+	p.encryption(clusters)
 	for _, fam := range families(&p.spec.Network) {
 		if !fam.bridgeCIDR.IsValid() || !fam.localCIDR.IsValid() {
 			p.problem("the %s bridge or local CIDR is invalid; %s is not planned", fam.name, fam.name)
@@ -349,6 +357,9 @@ func addTunnel(cs *clusterState, n *Node, fam family, dsts []netip.Prefix) bool 
 	for _, d := range dsts {
 		e.CIDRs = append(e.CIDRs, d.String())
 	}
+	if cs.wireGuard && n.WireGuardKey != "" && e.WireGuard == nil {
+		e.WireGuard = &v1alpha1.PeerWireGuard{PublicKey: n.WireGuardKey, Port: v1alpha1.DefaultWireGuardPort}
+	}
 	return true
 }
 
@@ -437,6 +448,7 @@ func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTable
 		dev, _ := p.device(cs, n, fam, fam.bridgeDev, fam.bridge, fam.bridgeCIDR)
 		spec.Devices = append(spec.Devices, dev)
 		addPath(spec, c.Name, v1alpha1.PeerPath{Device: fam.bridgeDev})
+		p.wireGuardDevice(cs, n, spec)
 		if len(cs.mappings) > 0 {
 			spec.NAT.Mappings = append(spec.NAT.Mappings, cs.mappings...)
 			spec.NAT.EdgeDevices = append(spec.NAT.EdgeDevices, fam.bridgeDev)

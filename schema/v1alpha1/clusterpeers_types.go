@@ -103,6 +103,11 @@ type ClusterPeersSpec struct {
 	// P2P, the gateway candidates in Gateway mode. Sorted by name.
 	// +optional
 	Endpoints []PeerEndpoint `json:"endpoints,omitempty"`
+
+	// Encryption is what the cluster asks for: with WireGuard, every node
+	// reaches its endpoints through WireGuard only. Empty means None.
+	// +optional
+	Encryption Encryption `json:"encryption,omitempty"`
 }
 
 // PeerEndpoint is one remote node reachable over the cross-cluster device.
@@ -122,6 +127,11 @@ type PeerEndpoint struct {
 	// chosen for them.
 	// +optional
 	CIDRs []string `json:"cidrs,omitempty"`
+
+	// WireGuard is the node's WireGuard identity, once its agent published
+	// a key. An encrypted pair never tunnels to an endpoint without it.
+	// +optional
+	WireGuard *PeerWireGuard `json:"wireGuard,omitempty"`
 }
 
 // PeerTunnel is one VXLAN device of a remote node.

@@ -67,6 +67,9 @@ func setNetworkDefaults(n *NetworkSpec) {
 	}
 	cidr(&n.BridgeCIDRs, DefaultBridgeCIDR4, DefaultBridgeCIDR6)
 	cidr(&n.LocalCIDRs, DefaultLocalCIDR4, DefaultLocalCIDR6)
+	if n.Encryption == "" {
+		n.Encryption = EncryptionNone
+	}
 }
 
 func setClusterDefaults(c *ClusterSpec) {

@@ -101,6 +101,12 @@ type NodeConfigSpec struct {
 	// (a NodeConfig of an earlier release) the lists above are complete.
 	// +optional
 	Peers *PeeringSpec `json:"peers,omitempty"`
+
+	// WireGuard, when set, is the node's WireGuard device: the VXLAN
+	// traffic to encrypted peers' underlay addresses goes through it, and
+	// clear VXLAN from them is dropped.
+	// +optional
+	WireGuard *WireGuardSpec `json:"wireGuard,omitempty"`
 }
 
 // PeeringSpec says how a node derives its cross-cluster entries from the
@@ -270,6 +276,10 @@ type NodeConfigStatus struct {
 	// Applied is True.
 	// +optional
 	Peers []AppliedPeers `json:"peers,omitempty"`
+
+	// WireGuard is the node's WireGuard identity and device, when it has one.
+	// +optional
+	WireGuard *WireGuardStatus `json:"wireGuard,omitempty"`
 }
 
 // AppliedPeers names a ClusterPeers object and the generation an agent

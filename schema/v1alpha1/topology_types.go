@@ -236,6 +236,11 @@ type ClusterNetwork struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=15
 	NIC string `json:"nic,omitempty"`
+
+	// Encryption overrides spec.network.encryption for this cluster: a pair
+	// of clusters is encrypted when either asks. Empty inherits it.
+	// +optional
+	Encryption Encryption `json:"encryption,omitempty"`
 }
 
 // GatewaySpec selects the gateway node of a Gateway-mode cluster.
@@ -268,6 +273,13 @@ type NetworkSpec struct {
 	// (vx-local, vx-local-6). Defaults to 210.0.0.0/8 and 9480::/16.
 	// +optional
 	LocalCIDRs DualCIDR `json:"localCIDRs,omitempty"`
+
+	// Encryption is what every cluster asks for unless it says otherwise:
+	// None (clear VXLAN) or WireGuard (VXLAN inside WireGuard between the
+	// edge nodes). A pair of clusters is encrypted when either asks.
+	// Defaults to None.
+	// +optional
+	Encryption Encryption `json:"encryption,omitempty"`
 }
 
 // DualCIDR is one CIDR per IP family.

@@ -77,7 +77,7 @@ func TestAgentFollowsAPI(t *testing.T) {
 	}
 	health := healthLn.Addr().String()
 	healthLn.Close()
-	agent := exec.Command(kosmosBin, "agent", "--node", "e1", "--kubeconfig", env.KubeconfigPath, "--netns", ns, "--resync", "30s", "--health-addr", health)
+	agent := exec.Command(kosmosBin, "agent", "--node", "e1", "--kubeconfig", env.KubeconfigPath, "--netns", ns, "--resync", "30s", "--health-addr", health, "--state-dir", t.TempDir())
 	agent.Stdout, agent.Stderr = &log, &log
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
@@ -101,6 +101,11 @@ func TestAgentFollowsAPI(t *testing.T) {
 	}
 	if st.Status.Contract != v1alpha1.ContractShared || len(st.Status.Peers) != len(shared) || st.Status.Peers[0].Name != shared[0].Name || st.Status.Peers[0].Generation != 1 {
 		t.Errorf("status does not name the shared objects applied: contract %q, peers %v", st.Status.Contract, st.Status.Peers)
+	}
+	// The agent publishes its WireGuard public key (made on first start)
+	// for the planner, encryption or not; the private key stays on the node.
+	if w := st.Status.WireGuard; w == nil || len(w.PublicKey) != v1alpha1.WireGuardPublicKeyLength || w.Path != "" {
+		t.Errorf("status.wireGuard %+v: want the public key, and no path without spec.wireGuard", w)
 	}
 	if err := ping(w.PodNS("east", "e1"), globalAddr(topo, nodes[1])); err != nil {
 		t.Fatalf("after the agent applied the API's config: %v\n%s", err, log.String())

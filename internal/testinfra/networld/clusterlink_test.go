@@ -491,7 +491,7 @@ func TestAgentRepairsDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log syncBuffer
-	agent := exec.Command("ip", "netns", "exec", w.NodeNS("east", "e1"), kosmosBin, "agent", "--node-config", file, "--resync", "30s")
+	agent := exec.Command("ip", "netns", "exec", w.NodeNS("east", "e1"), kosmosBin, "agent", "--node-config", file, "--resync", "30s", "--state-dir", t.TempDir())
 	agent.Stdout, agent.Stderr = &log, &log
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)

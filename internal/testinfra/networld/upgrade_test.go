@@ -124,7 +124,11 @@ type agentProc struct {
 
 func startAgent(t *testing.T, bin, node, kubeconfig, ns string) *agentProc {
 	t.Helper()
-	a := &agentProc{cmd: exec.Command(bin, "agent", "--node", node, "--kubeconfig", kubeconfig, "--netns", ns, "--resync", "30s", "--health-addr", "")}
+	args := []string{"agent", "--node", node, "--kubeconfig", kubeconfig, "--netns", ns, "--resync", "30s", "--health-addr", ""}
+	if bin == kosmosBin { // the earlier release has no WireGuard key to keep
+		args = append(args, "--state-dir", t.TempDir())
+	}
+	a := &agentProc{cmd: exec.Command(bin, args...)}
 	a.cmd.Stdout, a.cmd.Stderr = &a.log, &a.log
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

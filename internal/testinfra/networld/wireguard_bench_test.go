@@ -1,0 +1,89 @@
+package networld
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"kosmos.io/kosmos/internal/testinfra/poll"
+)
+
+const wgBenchTopology = `apiVersion: kosmos.io/v1alpha1
+kind: KosmosTopology
+metadata: {name: wgbench}
+spec:
+  clusters:
+    - {name: east, role: host, kubeconfig: {context: east}, network: {podCIDRs: [10.10.0.0/16], encryption: %[1]s}}
+    - {name: north, role: member, kubeconfig: {context: north}, network: {podCIDRs: [10.40.0.0/16]}}
+    - {name: south, role: member, kubeconfig: {context: south}, network: {podCIDRs: [10.50.0.0/16]}}
+`
+
+// cpuSeconds is the user+system CPU time a process has used.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data)[strings.LastIndexByte(string(data), ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// BenchmarkWireGuard: iperf3 TCP throughput pod → pod over the encrypted
+// path (east asks: north–east is WireGuard, userspace wireguard-go in the
+// agents) as a ratio to clear VXLAN (north–south) measured in the same run,
+// and the agents' CPU seconds per Gbit transferred on the encrypted path.
+// Not in make test: go test -bench WireGuard -run '^$' ./internal/testinfra/networld
+func BenchmarkWireGuard(b *testing.B) {
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		b.Fatal("iperf3 missing: make bench installs it (hack/deps.sh)")
+	}
+	nodes := []NodeSpec{
+		node("east", "e1", "192.168.0.11/24", "10.10.1.0/24"),
+		node("north", "n1", "192.168.0.41/24", "10.40.1.0/24"),
+		node("south", "s1", "192.168.0.51/24", "10.50.1.0/24"),
+	}
+	base, err := Build("kwb-", nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer base.Destroy()
+	w := &wgWorld{World: base, dir: b.TempDir(), topo: wgBenchTopology, keys: map[string]string{}, agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}}
+	defer func() {
+		for _, n := range nodes {
+			w.stop(n)
+		}
+	}()
+	for _, n := range nodes {
+		w.keys[n.Name] = w.publicKey(b, n)
+	}
+	w.plan(b, "WireGuard")
+	for _, n := range nodes {
+		w.start(b, n)
+	}
+	pod := func(n NodeSpec) string { return w.PodNS(n.Cluster, n.Name) }
+	for _, p := range [][2]NodeSpec{{nodes[1], nodes[0]}, {nodes[1], nodes[2]}} {
+		poll.NoError(b, 20*time.Second, "ping "+p[0].Name+" → "+p[1].Name, func() error { return ping(pod(p[0]), PodIP(p[1].PodCIDRs[0])) })
+	}
+	var plain, enc, cpuPerGbit float64
+	for b.Loop() {
+		plain = iperf(b, pod(nodes[2]), pod(nodes[1]), PodIP(nodes[2].PodCIDRs[0]))
+		cpu0 := cpuSeconds(w.agents["e1"].Process.Pid) + cpuSeconds(w.agents["n1"].Process.Pid)
+		start := time.Now()
+		enc = iperf(b, pod(nodes[0]), pod(nodes[1]), PodIP(nodes[0].PodCIDRs[0]))
+		secs := time.Since(start).Seconds()
+		cpu := cpuSeconds(w.agents["e1"].Process.Pid) + cpuSeconds(w.agents["n1"].Process.Pid) - cpu0
+		cpuPerGbit = cpu / (enc / 1e9 * secs)
+	}
+	b.ReportMetric(plain/1e9, "vxlan-Gbit/s")
+	b.ReportMetric(enc/1e9, "wireguard-Gbit/s")
+	b.ReportMetric(enc/plain, "wireguard/vxlan")
+	b.ReportMetric(cpuPerGbit, "agent-cpu-s/Gbit")
+	fmt.Printf("WireGuard (userspace): %.2f Gbit/s, clear VXLAN %.2f Gbit/s, ratio %.2f×; agents' CPU %.2f s per Gbit\n",
+		enc/1e9, plain/1e9, enc/plain, cpuPerGbit)
+}

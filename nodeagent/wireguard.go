@@ -1,0 +1,324 @@
+package nodeagent
+
+// WireGuard between clusters.
+//
+// The data path keeps VXLAN and its FDB as they are and wraps the VXLAN
+// packets to encrypted peers in WireGuard. A policy rule of the agent's own
+// (priority WireGuardRulePriority) sends UDP to the cross-cluster VXLAN
+// ports into the agent's own table (WireGuardTable); that table holds, for
+// each encrypted peer's underlay address, a host route through the
+// WireGuard device and, behind it, a blackhole. The device's peer for that
+// node allows exactly that host prefix (never 0.0.0.0/0). So VXLAN to an
+// encrypted peer leaves inside WireGuard; the receiver decrypts it and its
+// VXLAN device sees the packet from the peer's underlay address, arriving
+// on the WireGuard device. KOSMOS-INPUT accepts VXLAN from an encrypted
+// peer only through that device (see inputRules); clear VXLAN from it is
+// dropped. When the device is gone (the agent stopped, its userspace device
+// with it), the blackhole stays: VXLAN to encrypted peers is not sent at
+// all rather than sent in clear.
+//
+// The private key is made on first start in the agent's state directory
+// (a 0600 file) and never leaves it; the public key is reported in the
+// NodeConfig status. Rotation: `kosmos agent --rotate-wireguard-key` writes
+// a new key file; the running agent reads it on its next pass, gives the
+// device the new private key (peers and their allowed IPs stay) and reports
+// the new public key. Peers accept the new key once the reconciler has
+// carried it to them: until then, handshakes fail and the tunnel stalls (one
+// reconcile round-trip); TCP streams ride it out by retransmitting.
+//
+// Path: the kernel's WireGuard (netlink + wgctrl) where the kernel has it,
+// else wireguard-go in process over a TUN device (status.wireGuard.path).
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"golang.org/x/crypto/curve25519"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// The agent's own routing table and rule priority for WireGuard.
+const (
+	WireGuardTable        = 4876
+	WireGuardRulePriority = 4876
+	// wireGuardBlackholeMetric is the metric of the fallback blackhole
+	// behind each device route.
+	wireGuardBlackholeMetric = 4096
+	// wireGuardKeepalive is the peers' persistent keepalive, in seconds.
+	wireGuardKeepalive = 25
+	// WireGuardKeyFile is the private key's file in the state directory.
+	WireGuardKeyFile = "wireguard.key"
+)
+
+// WireGuardKey is a node's key pair. String never prints the private key.
+type WireGuardKey struct {
+	private, public [32]byte
+}
+
+// PublicKey is the public key, base64.
+func (k *WireGuardKey) PublicKey() string { return base64.StdEncoding.EncodeToString(k.public[:]) }
+
+func (k *WireGuardKey) String() string { return "WireGuardKey(public " + k.PublicKey() + ")" }
+
+func keyFromPrivate(priv [32]byte) (*WireGuardKey, error) {
+	k := &WireGuardKey{private: priv}
+	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		return nil, fmt.Errorf("derive the WireGuard public key: %w", err)
+	}
+	copy(k.public[:], pub)
+	return k, nil
+}
+
+// RotateWireGuardKey replaces the node's key with a new one (the running
+// agent picks it up on its next pass).
+func RotateWireGuardKey(dir string) (*WireGuardKey, error) {
+	return createWireGuardKey(dir, filepath.Join(dir, WireGuardKeyFile))
+}
+
+// LoadOrCreateWireGuardKey reads the node's private key from dir, or makes
+// one (dir 0700, file 0600) when there is none. A file readable by others
+// is refused: the key may have leaked; delete it to make a new one.
+func LoadOrCreateWireGuardKey(dir string) (*WireGuardKey, error) {
+	path := filepath.Join(dir, WireGuardKeyFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return createWireGuardKey(dir, path)
+	case err != nil:
+		return nil, fmt.Errorf("read WireGuard key %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("WireGuard key %s has mode %v: others may read it; delete it (a new key is made) or chmod 0600", path, fi.Mode().Perm())
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(raw) != 32 {
+		return nil, fmt.Errorf("WireGuard key %s is not a base64 key of 32 bytes; delete it to make a new one", path)
+	}
+	var priv [32]byte
+	copy(priv[:], raw)
+	return keyFromPrivate(priv)
+}
+
+func createWireGuardKey(dir, path string) (*WireGuardKey, error) {
+	var priv [32]byte
+	if _, err := rand.Read(priv[:]); err != nil {
+		return nil, fmt.Errorf("make a WireGuard key: %w", err)
+	}
+	// Clamp, as every WireGuard implementation does.
+	priv[0] &= 248
+	priv[31] = priv[31]&127 | 64
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".wireguard-key-*")
+	if err != nil {
+		return nil, fmt.Errorf("write WireGuard key in %s: %w", dir, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err == nil {
+		_, err = tmp.WriteString(base64.StdEncoding.EncodeToString(priv[:]) + "\n")
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), path)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write WireGuard key %s: %w", path, err)
+	}
+	return keyFromPrivate(priv)
+}
+
+// wgPeer is one peer as the device is to hold it.
+type wgPeer struct {
+	key      [32]byte
+	endpoint netip.AddrPort
+	allowed  []netip.Prefix
+}
+
+// wgConfig is the device configuration a NodeConfig asks for.
+type wgConfig struct {
+	device string
+	port   int
+	mark   int
+	peers  []wgPeer
+	// ports are the cross-cluster VXLAN ports, by family (4 or 6), whose
+	// traffic the policy rule sends into the agent's table.
+	ports map[int]int
+}
+
+var wgDeviceName = regexp.MustCompile(`^` + v1alpha1.DevicePrefix + `[a-z0-9-]{1,12}$`)
+
+// wireGuardConfig validates spec.wireGuard and turns it into the device
+// configuration; nil when the spec asks for no device. It is pure. Allowed
+// IPs must be host prefixes: the device carries the VXLAN tunnel only.
+func wireGuardConfig(spec *v1alpha1.NodeConfigSpec) (*wgConfig, error) {
+	w := spec.WireGuard
+	if w == nil {
+		return nil, nil
+	}
+	var p problems
+	if !wgDeviceName.MatchString(w.Device) {
+		p.bad("wireGuard.device: %q is not a device the agent may own", w.Device)
+	}
+	if w.Port < 1 || w.Port > 65535 {
+		p.bad("wireGuard.port: %d is out of range 1 to 65535", w.Port)
+	}
+	if w.FirewallMark <= 0 {
+		p.bad("wireGuard.firewallMark: %d must be positive", w.FirewallMark)
+	}
+	cfg := &wgConfig{device: w.Device, port: int(w.Port), mark: int(w.FirewallMark), ports: map[int]int{}}
+	seen := map[[32]byte]bool{}
+	for i, pe := range w.Peers {
+		at := fmt.Sprintf("wireGuard.peers[%d] (%s)", i, pe.Name)
+		var wp wgPeer
+		raw, err := base64.StdEncoding.DecodeString(pe.PublicKey)
+		if err != nil || len(raw) != 32 {
+			p.bad("%s.publicKey: not a base64 key of 32 bytes", at)
+		} else {
+			copy(wp.key[:], raw)
+			if seen[wp.key] {
+				p.bad("%s.publicKey: the key of another peer", at)
+			}
+			seen[wp.key] = true
+		}
+		if wp.endpoint, err = netip.ParseAddrPort(pe.Endpoint); err != nil {
+			p.bad("%s.endpoint: %q is not ip:port", at, pe.Endpoint)
+		}
+		if len(pe.AllowedIPs) == 0 {
+			p.bad("%s.allowedIPs: empty", at)
+		}
+		for j, a := range pe.AllowedIPs {
+			pr, err := netip.ParsePrefix(a)
+			if err != nil || pr.Bits() != pr.Addr().BitLen() {
+				p.bad("%s.allowedIPs[%d]: %q is not a host prefix (/32 or /128): the device carries the tunnel only", at, j, a)
+				continue
+			}
+			wp.allowed = append(wp.allowed, pr)
+		}
+		cfg.peers = append(cfg.peers, wp)
+	}
+	for _, d := range spec.Devices {
+		if d.Name != v1alpha1.DeviceBridge && d.Name != v1alpha1.DeviceBridge6 {
+			continue
+		}
+		fam := 4
+		if a, err := netip.ParseAddr(d.UnderlayIP); err == nil && !a.Is4() {
+			fam = 6
+		}
+		cfg.ports[fam] = int(d.Port)
+	}
+	if len(p) > 0 {
+		return nil, fmt.Errorf("NodeConfig refused: %s", strings.Join(p, "; "))
+	}
+	return cfg, nil
+}
+
+// uapiPeers renders the peer part of a wireguard-go configuration that
+// takes the device from the peers it holds (have, by public key) to want:
+// every wanted peer set in place (its allowed IPs replaced), every other
+// removed. Peers that stay keep their sessions. A persistent keepalive
+// keeps NAT bindings open and makes a new peer (a rotated key) start its
+// handshake at once instead of waiting for traffic. It is pure.
+func uapiPeers(have map[[32]byte]bool, want []wgPeer) string {
+	var b strings.Builder
+	keep := map[[32]byte]bool{}
+	for _, p := range want {
+		keep[p.key] = true
+		fmt.Fprintf(&b, "public_key=%s\nendpoint=%s\npersistent_keepalive_interval=%d\nreplace_allowed_ips=true\n", hex.EncodeToString(p.key[:]), p.endpoint, wireGuardKeepalive)
+		for _, a := range p.allowed {
+			fmt.Fprintf(&b, "allowed_ip=%s\n", a)
+		}
+	}
+	var gone [][32]byte
+	for k := range have {
+		if !keep[k] {
+			gone = append(gone, k)
+		}
+	}
+	slices.SortFunc(gone, func(a, b [32]byte) int { return strings.Compare(string(a[:]), string(b[:])) })
+	for _, k := range gone {
+		fmt.Fprintf(&b, "public_key=%s\nremove=true\n", hex.EncodeToString(k[:]))
+	}
+	return b.String()
+}
+
+// tableRoute is a route of the agent's WireGuard table.
+type tableRoute struct {
+	dst       netip.Prefix
+	blackhole bool
+}
+
+// wireGuardRoutes are the routes of the agent's table for a configuration:
+// per allowed prefix, one through the device and a blackhole behind it.
+func wireGuardRoutes(cfg *wgConfig) []tableRoute {
+	var out []tableRoute
+	if cfg == nil {
+		return nil
+	}
+	for _, p := range cfg.peers {
+		for _, a := range p.allowed {
+			out = append(out, tableRoute{dst: a}, tableRoute{dst: a, blackhole: true})
+		}
+	}
+	slices.SortFunc(out, func(a, b tableRoute) int {
+		if c := a.dst.Addr().Compare(b.dst.Addr()); c != 0 {
+			return c
+		}
+		if a.blackhole == b.blackhole {
+			return 0
+		}
+		if a.blackhole {
+			return 1
+		}
+		return -1
+	})
+	return slices.Compact(out)
+}
+
+// wireGuardMTU leaves room for WireGuard's overhead on a cross-cluster
+// device of a node that has a WireGuard device: an explicit MTU is lowered
+// by it, a derived one (0) is derived with it.
+func wireGuardMTU(spec *v1alpha1.NodeConfigSpec, l *Link) {
+	if spec.WireGuard == nil || (l.Name != v1alpha1.DeviceBridge && l.Name != v1alpha1.DeviceBridge6) {
+		return
+	}
+	l.Overhead = v1alpha1.WireGuardOverheadBytes
+	if l.MTU != 0 {
+		l.MTU -= v1alpha1.WireGuardOverheadBytes
+	}
+}
+
+// wireGuardSources are the host prefixes of the encrypted peers (their
+// allowed IPs, as iptables prints them): their VXLAN is accepted through
+// the WireGuard device only.
+func wireGuardSources(spec *v1alpha1.NodeConfigSpec) map[string]bool {
+	out := map[string]bool{}
+	if spec.WireGuard == nil {
+		return out
+	}
+	for _, p := range spec.WireGuard.Peers {
+		for _, a := range p.AllowedIPs {
+			if pr, err := netip.ParsePrefix(a); err == nil {
+				out[pr.Masked().String()] = true
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,60 @@
+package netplan
+
+import (
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Encryption. A pair of clusters is encrypted when either asks
+// (ClusterEncryption). A cluster with at least one encrypted pair gets a
+// WireGuard device on its edge nodes (every node in P2P, the gateway), its
+// endpoints carry the keys their agents published, and its ClusterPeers say
+// whether it asks. Which endpoint is reached through WireGuard is decided
+// by each agent from its own and the remote cluster's asking (package
+// peering), so the plan states facts, not pairs. An edge node of such a
+// cluster that has published no key yet is a problem: encrypted peers do
+// not reach it (no route, never a clear one) until it does.
+
+// encryption marks the clusters whose edge nodes hold a WireGuard device.
+func (p *planner) encryption(clusters []*clusterState) {
+	asking := 0
+	for _, cs := range clusters {
+		if cs.asks {
+			asking++
+		}
+	}
+	for _, cs := range clusters {
+		// Encrypted pairs exist when the cluster asks (and has a peer), or
+		// another cluster does.
+		others := asking
+		if cs.asks {
+			others--
+		}
+		cs.wireGuard = len(clusters) > 1 && (cs.asks || others > 0)
+	}
+}
+
+// wireGuardDevice gives an edge node of an encrypting cluster its device.
+func (p *planner) wireGuardDevice(cs *clusterState, n *Node, spec *v1alpha1.NodeConfigSpec) {
+	if !cs.wireGuard || spec.WireGuard != nil {
+		return
+	}
+	spec.WireGuard = &v1alpha1.WireGuardSpec{
+		Device: v1alpha1.DeviceWireGuard, Port: v1alpha1.DefaultWireGuardPort,
+		FirewallMark: v1alpha1.DefaultWireGuardFwMark, EncryptAll: cs.asks,
+	}
+	if n.LegacyAgent {
+		p.problem("cluster %s: node %s runs an agent of an earlier release, which has no WireGuard: its encrypted peers drop what it sends in clear; upgrade its agent", cs.spec.Name, n.Name)
+	}
+	if n.WireGuardKey == "" {
+		p.problem("cluster %s: node %s has published no WireGuard key yet (NodeConfig status.wireGuard.publicKey); encrypted peers do not reach it until its agent does", cs.spec.Name, n.Name)
+	}
+}
+
+// encryptionOf is what a cluster's ClusterPeers say it asks for: empty for
+// None, so that a topology without encryption yields the objects it did.
+func encryptionOf(cs *clusterState) v1alpha1.Encryption {
+	if cs.asks {
+		return v1alpha1.EncryptionWireGuard
+	}
+	return ""
+}
