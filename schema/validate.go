@@ -168,6 +168,7 @@ func (v *validator) cluster(c *v1alpha1.ClusterSpec, p string) {
 	n, np := &c.Network, p+".network"
 	v.enum(np+".mode", string(n.Mode), string(v1alpha1.ModeP2P), string(v1alpha1.ModeGateway))
 	v.enum(np+".ipFamily", string(n.IPFamily), string(v1alpha1.IPv4), string(v1alpha1.IPv6), string(v1alpha1.DualStack))
+	v.enum(np+".ipam", string(n.IPAM), string(v1alpha1.IPAMAuto), string(v1alpha1.IPAMNodeSpec), string(v1alpha1.IPAMCalico), string(v1alpha1.IPAMCilium))
 	if n.NIC != v1alpha1.NICAuto && !validInterfaceName(n.NIC) {
 		v.add(np+".nic", "%q is not an interface name (1 to 15 characters, no '/', ':' or white space) nor auto", n.NIC)
 	}

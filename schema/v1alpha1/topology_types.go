@@ -185,6 +185,23 @@ const (
 	ModeGateway NetworkMode = "Gateway"
 )
 
+// IPAMSource is where a cluster's per-node pod ranges are read.
+// +kubebuilder:validation:Enum=Auto;NodeSpec;Calico;Cilium
+type IPAMSource string
+
+// IPAM sources.
+const (
+	// IPAMAuto picks Calico, Cilium or NodeSpec by what the cluster holds.
+	IPAMAuto IPAMSource = "Auto"
+	// IPAMNodeSpec reads Node spec.podCIDRs (host-local IPAM, flannel,
+	// Cilium in Kubernetes IPAM mode).
+	IPAMNodeSpec IPAMSource = "NodeSpec"
+	// IPAMCalico reads Calico's confirmed BlockAffinities.
+	IPAMCalico IPAMSource = "Calico"
+	// IPAMCilium reads CiliumNode spec.ipam.podCIDRs (cluster-pool IPAM).
+	IPAMCilium IPAMSource = "Cilium"
+)
+
 // IPFamily is the IP family (or families) a cluster's network uses.
 // +kubebuilder:validation:Enum=IPv4;IPv6;DualStack
 type IPFamily string
@@ -230,6 +247,15 @@ type ClusterNetwork struct {
 	// Gateway selects the gateway node in Gateway mode.
 	// +optional
 	Gateway GatewaySpec `json:"gateway,omitempty"`
+
+	// IPAM says where the pod ranges of each node are read: Calico (the
+	// confirmed block affinities of crd.projectcalico.org/v1), Cilium
+	// (CiliumNode spec.ipam.podCIDRs), NodeSpec (Node spec.podCIDRs), or
+	// Auto: Calico when the cluster has block affinities or IPPools, else
+	// Cilium when it has CiliumNodes with pod ranges, else NodeSpec.
+	// Every range read must lie inside podCIDRs. Defaults to Auto.
+	// +optional
+	IPAM IPAMSource `json:"ipam,omitempty"`
 
 	// NIC is the name of the network interface that carries the tunnels, or
 	// auto to use the interface holding the node's InternalIP. Defaults to auto.
