@@ -200,8 +200,8 @@ func (p *problems) devices(devs []v1alpha1.Device) map[string]bool {
 		if _, err := netip.ParseAddr(d.UnderlayIP); err != nil {
 			p.bad("%s.underlayIP: %q is not an IP address", at, d.UnderlayIP)
 		}
-		if d.NIC != "" && d.NIC != v1alpha1.NICAuto && (len(d.NIC) > 15 || strings.ContainsAny(d.NIC, "/ \t\n:")) {
-			p.bad("%s.nic: %q is not an interface name", at, d.NIC)
+		if _, err := v1alpha1.ParseNIC(d.NIC); err != nil {
+			p.bad("%s.nic: %v", at, err)
 		}
 		for j, a := range d.Addresses {
 			if _, err := netip.ParsePrefix(a); err != nil {

@@ -257,10 +257,13 @@ type ClusterNetwork struct {
 	// +optional
 	IPAM IPAMSource `json:"ipam,omitempty"`
 
-	// NIC is the name of the network interface that carries the tunnels, or
-	// auto to use the interface holding the node's InternalIP. Defaults to auto.
+	// NIC is the network interface that carries the tunnels: auto (the one
+	// holding the node's InternalIP), an interface name, cidr:<CIDR> (the
+	// interface holding an address in the CIDR; the one holding the
+	// InternalIP first, else the first by name) or can-reach:<IP> (the
+	// interface the route to the address leaves through). Defaults to auto.
 	// +optional
-	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:MaxLength=64
 	NIC string `json:"nic,omitempty"`
 }
 
