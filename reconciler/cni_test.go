@@ -3,6 +3,8 @@ package reconciler_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/reconciler/desired"
@@ -215,6 +218,39 @@ func TestPodCIDRsFromTheCNI(t *testing.T) {
 	if !slices.Equal(writes, wantWrites) {
 		t.Errorf("a new block wrote %v, want %v", writes, wantWrites)
 	}
+
+	// The controller, woken by the BlockAffinity watch alone (its resync
+	// is an hour), routes a block Calico adds while it runs.
+	file := filepath.Join(t.TempDir(), "topology.yaml")
+	if err := os.WriteFile(file, []byte(cniTopology), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctl := &reconciler.Controller{
+		TopologyPath: file, Resync: time.Hour, Prune: true,
+		Connect: func(tp *v1alpha1.KosmosTopology) ([]reconciler.Cluster, error) {
+			return reconciler.ConnectContexts(tp, env.KubeconfigPath)
+		},
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	passes := make(chan error, 100)
+	ctl.OnPass = func(_ reconciler.Report, err error) {
+		select {
+		case passes <- err:
+		default:
+		}
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ctl.Run(rctx) }()
+	<-passes
+	drain(passes) // idle: the passes the start-up watches cause are over
+	create("calico", calicoBlock("c2", "10.20.1.128/26", "confirmed"))
+	took := poll.Until(t, 30*time.Second, "the controller routes the new block of c2", func() bool {
+		return slices.Contains(endpointCIDRs(t, clients["plain"], "calico")["c2"], "10.20.1.128/26")
+	})
+	t.Logf("the controller routed a new block %s after it was created", took)
+	stop()
+	<-done
 
 	// Set to NodeSpec, the calico cluster routes what its nodes' specs
 	// say (nothing) and its Kosmos pools are pruned; the user's stays.
