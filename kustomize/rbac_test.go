@@ -19,11 +19,13 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/internal/kubeconfig"
@@ -195,6 +197,19 @@ func TestComponentsRunUnderTheirServiceAccounts(t *testing.T) {
 	if err := testenv.CreateNode(ctx, member, "member-a-n1", []string{"192.168.2.11"}, []string{"10.20.1.0/24"}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The member runs Calico: its pod ranges are read from a block
+	// affinity, and the reconciler keeps a disabled IPPool for the host's
+	// ranges there (kosmos-host-reconciler's rules for the CNI kinds).
+	if _, err := envtest.InstallCRDs(memberAdmin, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "reconciler", "testdata", "cni-crds")}}); err != nil {
+		t.Fatal(err)
+	}
+	block := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "crd.projectcalico.org/v1", "kind": "BlockAffinity", "metadata": map[string]any{"name": "member-a-n1-10-20-7-0-26"},
+		"spec": map[string]any{"node": "member-a-n1", "cidr": "10.20.7.0/26", "state": "confirmed", "deleted": "false"},
+	}}
+	if err := member.Create(ctx, block); err != nil {
+		t.Fatal(err)
+	}
 
 	ok := map[string]bool{}
 	run := func(name string, f func(t *testing.T)) { ok[name] = t.Run(name, f) }
@@ -230,6 +245,14 @@ func findingsTable(ok map[string]bool) string {
 		fmt.Fprintf(&b, "%-66s %-38s %s\n", r.finding, r.tests, res)
 	}
 	return b.String()
+}
+
+// ipPool is an empty Calico IPPool to read into.
+func ipPool() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("crd.projectcalico.org/v1")
+	u.SetKind("IPPool")
+	return u
 }
 
 // writeKubeconfigSecret stores, in the host's namespace ns, a kubeconfig
@@ -322,6 +345,7 @@ func runReconciler(ctx context.Context, t *testing.T, admin *rest.Config, cs kub
 		{host, &v1alpha1.NodeConfig{}, "host-n1"},
 		{member, &v1alpha1.NodeConfig{}, "member-a-n1"},
 		{host, &v1alpha1.Cluster{}, "member-a"},
+		{member, ipPool(), "kosmos-host-10-10-0-0-16"},
 	} {
 		if err := c.c.Get(ctx, client.ObjectKey{Name: c.name}, c.obj); err != nil {
 			t.Errorf("the reconciler did not write %T %s: %v", c.obj, c.name, err)

@@ -52,6 +52,7 @@ var ownedChains = map[string]ownedChain{
 	ChainForwardSrc:  {"filter", "", jumpNone},
 	ChainForwardDst:  {"filter", "", jumpNone},
 	ChainInput:       {"filter", "INPUT", jumpFirst},
+	ChainNoMasq:      {"nat", "", jumpNone},
 }
 
 // catchAll tells whether rule ends its chain for every packet that gets

@@ -35,7 +35,12 @@
 // appended to FORWARD, behind the CNI's and kube-proxy's chains, and accepts
 // only between known ranges on the agent's devices; KOSMOS-INPUT, first in
 // INPUT, lets only the config's peers reach the VXLAN ports (state.go,
-// renderChains). Each table's chains are written in one iptables-restore
+// renderChains). KOSMOS-NOMASQ, reached from KOSMOS-POSTROUTING after its
+// NETMAP rules, ends address translation for traffic from the cluster's
+// ranges to the remote ranges the agent routes, so that no CNI or
+// kube-proxy masquerade rule rewrites its source (nomasq.go). The tunnel's
+// parent interface follows the device's nic: auto, a name, cidr:<CIDR> or
+// can-reach:<IP> (nic.go). Each table's chains are written in one iptables-restore
 // --noflush transaction (chains.go). The sysctls the devices rely on are
 // part of the compared state (sysctl.go).
 //

@@ -175,49 +175,87 @@ func hostAddrs(names map[int]string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// Resolve fills in an automatic parent and MTU from the interface that holds
-// the link's local address (or the named parent).
+// Resolve fills in the parent the link's nic selector picks (chooseNIC:
+// auto, a name, cidr:<CIDR>, can-reach:<IP>) and, when unset, the MTU
+// from that parent's.
 func (k *LinuxKernel) Resolve(l *Link) error {
-	if l.Parent != "" && l.Parent != "auto" && l.MTU != 0 {
+	sel, err := v1alpha1.ParseNIC(l.Parent)
+	if err != nil {
+		return err
+	}
+	if sel.Name != "" && l.MTU != 0 {
 		return nil
 	}
-	local := net.ParseIP(l.Local)
-	var parent netlink.Link
-	if l.Parent != "" && l.Parent != "auto" {
-		p, err := netlink.LinkByName(l.Parent)
-		if err != nil {
-			return fmt.Errorf("interface %s: %w", l.Parent, err)
-		}
-		parent = p
-	} else {
-		addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
-		if err != nil {
-			return fmt.Errorf("list addresses: %w", err)
-		}
-		for _, a := range addrs {
-			if a.IP.Equal(local) {
-				if parent, err = netlink.LinkByIndex(a.LinkIndex); err != nil {
-					return err
-				}
-				break
-			}
-		}
-		if parent == nil {
-			return fmt.Errorf("no interface holds the underlay address %s", l.Local)
-		}
-		l.Parent = parent.Attrs().Name
+	local, err := netip.ParseAddr(l.Local)
+	if err != nil {
+		return fmt.Errorf("underlay address %q: %w", l.Local, err)
 	}
+	ifaces, err := nicInfos()
+	if err != nil {
+		return err
+	}
+	name, err := chooseNIC(l.Parent, local.Unmap(), ifaces, routeDevice)
+	if err != nil {
+		return err
+	}
+	parent, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", name, err)
+	}
+	l.Parent = name
 	if l.MTU == 0 {
 		// VXLAN adds 50 bytes over IPv4 (20 IP + 8 UDP + 8 VXLAN + 14
 		// Ethernet) and 70 over IPv6 (a 40-byte outer header); the kernel
 		// refuses a larger MTU.
 		overhead := 50
-		if local.To4() == nil {
+		if !local.Unmap().Is4() {
 			overhead = 70
 		}
 		l.MTU = parent.Attrs().MTU - overhead - l.Overhead
 	}
 	return nil
+}
+
+// nicInfos lists the interfaces with their addresses.
+func nicInfos() ([]nicInfo, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	byIndex := map[int]*nicInfo{}
+	out := make([]nicInfo, len(links))
+	for i, l := range links {
+		out[i].Name = l.Attrs().Name
+		byIndex[l.Attrs().Index] = &out[i]
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			if n := byIndex[a.LinkIndex]; n != nil {
+				n.Addrs = append(n.Addrs, ip.Unmap())
+			}
+		}
+	}
+	return out, nil
+}
+
+// routeDevice is the interface the kernel's route to ip leaves through.
+func routeDevice(ip netip.Addr) (string, error) {
+	rs, err := netlink.RouteGet(ip.AsSlice())
+	if err != nil {
+		return "", err
+	}
+	if len(rs) == 0 || rs[0].LinkIndex == 0 {
+		return "", errors.New("no route")
+	}
+	l, err := netlink.LinkByIndex(rs[0].LinkIndex)
+	if err != nil {
+		return "", err
+	}
+	return l.Attrs().Name, nil
 }
 
 // linkIndex returns the index of the named device; its error is netlink's

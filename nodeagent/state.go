@@ -207,8 +207,8 @@ func (p *problems) devices(devs []v1alpha1.Device) map[string]bool {
 		if _, err := netip.ParseAddr(d.UnderlayIP); err != nil {
 			p.bad("%s.underlayIP: %q is not an IP address", at, d.UnderlayIP)
 		}
-		if d.NIC != "" && d.NIC != v1alpha1.NICAuto && (len(d.NIC) > 15 || strings.ContainsAny(d.NIC, "/ \t\n:")) {
-			p.bad("%s.nic: %q is not an interface name", at, d.NIC)
+		if _, err := v1alpha1.ParseNIC(d.NIC); err != nil {
+			p.bad("%s.nic: %v", at, err)
 		}
 		for j, a := range d.Addresses {
 			if _, err := netip.ParsePrefix(a); err != nil {
@@ -464,8 +464,9 @@ func dedup[T comparable](xs []T) []T {
 // rendered here from structured fields, never taken from the config as text,
 // in the canonical form `iptables -S` prints (-s, -d, -i, -o, -j), so that
 // reading a chain back compares equal.
-// Order matters in POSTROUTING: 1:1 mappings first, then the sources that
-// are left alone, then masquerade.
+// Order matters in POSTROUTING: 1:1 mappings first, then no masquerade
+// towards other clusters (KOSMOS-NOMASQ, see nomasq.go), then the sources
+// that are left alone, then masquerade.
 //
 // Forwarding (filter): FORWARD jumps to KOSMOS-FORWARD last, behind every
 // rule already there (CNI NetworkPolicy chains, KUBE-FORWARD, the host's
@@ -482,7 +483,7 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 		for _, c := range []Chain{
 			{Family: fam, Table: "nat", Name: ChainPrerouting}, {Family: fam, Table: "nat", Name: ChainPostrouting},
 			{Family: fam, Table: "filter", Name: ChainForward}, {Family: fam, Table: "filter", Name: ChainForwardSrc}, {Family: fam, Table: "filter", Name: ChainForwardDst},
-			{Family: fam, Table: "filter", Name: ChainInput},
+			{Family: fam, Table: "filter", Name: ChainInput}, {Family: fam, Table: "nat", Name: ChainNoMasq},
 		} {
 			c := c
 			chains[c.Key()] = &c
@@ -510,6 +511,12 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 			return "ipv6"
 		}
 		return "ipv4"
+	}
+	for _, r := range noMasqRules(spec) {
+		if c := chains[r.fam+"/nat/"+ChainNoMasq]; len(c.Rules) == 0 {
+			add(r.fam, "nat", ChainPostrouting, "-j "+ChainNoMasq)
+		}
+		add(r.fam, "nat", r.chain, r.rule)
 	}
 	for _, m := range spec.NAT.Masquerade {
 		fam := devFam(m.Device)

@@ -162,6 +162,9 @@ func (conn *connection) connect(ctx context.Context, c *Controller, t *v1alpha1.
 			go watchNodes(wctx, cl, fire, c.Log)
 			go watchServices(wctx, cl, t.Spec.Services, fire, c.Log)
 			go watchNodeConfigs(wctx, cl, fire, c.Log)
+			if spec := t.Spec.Cluster(cl.Name); spec != nil && spec.NetworkEnabled() {
+				go watchCNI(wctx, cl, spec.Network.IPAM, fire, c.Log)
+			}
 		}
 	}
 	conn.clusters, conn.of, conn.crds = cs, t, &sync.Map{}

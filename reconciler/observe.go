@@ -15,9 +15,10 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// Observe reads the facts of one cluster: its Node objects and the
-// NodeConfigs in force (for the gateway). It only reads.
-func Observe(ctx context.Context, c client.Client) (netplan.ClusterFacts, error) {
+// Observe reads the facts of one cluster: its Node objects, the
+// NodeConfigs in force (for the gateway) and, as ipam says, the pod ranges
+// its CNI records (see desired/ipam.go). It only reads.
+func Observe(ctx context.Context, c client.Client, ipam v1alpha1.IPAMSource) (netplan.ClusterFacts, error) {
 	var nodes corev1.NodeList
 	if err := c.List(ctx, &nodes); err != nil {
 		return netplan.ClusterFacts{}, fmt.Errorf("list nodes: %w", err)
@@ -26,7 +27,15 @@ func Observe(ctx context.Context, c client.Client) (netplan.ClusterFacts, error)
 	if err := c.List(ctx, &ncs, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy}); err != nil && !meta.IsNoMatchError(err) {
 		return netplan.ClusterFacts{}, fmt.Errorf("list NodeConfigs: %w", err)
 	}
-	return desired.FactsOf(nodes.Items, ncs.Items), nil
+	f := desired.FactsOf(nodes.Items, ncs.Items)
+	cni, err := readCNI(ctx, c, ipam)
+	if err != nil {
+		return netplan.ClusterFacts{}, err
+	}
+	if err := desired.ApplyIPAM(&f, desired.PickIPAM(ipam, cni), cni); err != nil {
+		return netplan.ClusterFacts{}, err
+	}
+	return f, nil
 }
 
 // ObserveFacts reads what the plan needs (network and service facts) from

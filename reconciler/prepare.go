@@ -78,7 +78,11 @@ func (p *prepared) observe(ctx context.Context, t *v1alpha1.KosmosTopology, opts
 			err = ensureCRDsOnce(ctx, c, opts.CRDsInstalled)
 		}
 		if err == nil {
-			cf.ClusterFacts, err = Observe(ctx, c.Client)
+			var ipam v1alpha1.IPAMSource
+			if spec := t.Spec.Cluster(c.Name); spec != nil {
+				ipam = spec.Network.IPAM
+			}
+			cf.ClusterFacts, err = Observe(ctx, c.Client, ipam)
 		}
 		if err == nil {
 			cf.Services, err = mcs.Observe(ctx, c.Client, t.Name, t.Spec.Services, now)

@@ -89,6 +89,7 @@ func TestSetDefaultsIsIdempotentAndComplete(t *testing.T) {
 		"network.mode":        c.Network.Mode == v1alpha1.ModeP2P,
 		"network.ipFamily":    c.Network.IPFamily == v1alpha1.IPv4,
 		"network.nic":         c.Network.NIC == "auto",
+		"network.ipam":        c.Network.IPAM == v1alpha1.IPAMAuto,
 		"gateway.replicas":    c.Network.Gateway.Replicas == 1,
 		"tree.enabled member": *c.Tree.Enabled,
 		"tree.enabled host":   !*topo.Spec.Host().Tree.Enabled,

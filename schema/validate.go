@@ -171,8 +171,9 @@ func (v *validator) cluster(c *v1alpha1.ClusterSpec, p string) {
 		v.enum(np+".encryption", string(n.Encryption), string(v1alpha1.EncryptionNone), string(v1alpha1.EncryptionWireGuard))
 	}
 	v.enum(np+".ipFamily", string(n.IPFamily), string(v1alpha1.IPv4), string(v1alpha1.IPv6), string(v1alpha1.DualStack))
-	if n.NIC != v1alpha1.NICAuto && !validInterfaceName(n.NIC) {
-		v.add(np+".nic", "%q is not an interface name (1 to 15 characters, no '/', ':' or white space) nor auto", n.NIC)
+	v.enum(np+".ipam", string(n.IPAM), string(v1alpha1.IPAMAuto), string(v1alpha1.IPAMNodeSpec), string(v1alpha1.IPAMCalico), string(v1alpha1.IPAMCilium))
+	if _, err := v1alpha1.ParseNIC(n.NIC); err != nil {
+		v.add(np+".nic", "%v", err)
 	}
 	if n.Gateway.Replicas < 1 {
 		v.add(np+".gateway.replicas", "%d is less than 1", n.Gateway.Replicas)
@@ -279,11 +280,6 @@ func (v *validator) apiEndpoint(p, raw string) {
 	case u.RawQuery != "" || u.Fragment != "":
 		v.add(p, "%q must not have a query or fragment", raw)
 	}
-}
-
-// validInterfaceName reports whether s can name a Linux network interface.
-func validInterfaceName(s string) bool {
-	return s != "" && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n")
 }
 
 func (v *validator) network() {

@@ -64,6 +64,9 @@ func Compute(t *v1alpha1.KosmosTopology, facts netplan.Facts) State {
 				co.Objects = append(co.Objects, obj)
 			}
 			co.Objects = append(co.Objects, peersFor(c.Name, shared)...)
+			if facts[c.Name].IPAM == v1alpha1.IPAMCalico {
+				co.Objects = append(co.Objects, calicoPools(c.Name, plan, func(n string) map[string]string { return meta(n).Labels })...)
+			}
 		}
 		if c.Role == v1alpha1.RoleHost {
 			co.Objects = append(co.Objects, hostObjects(t, host, meta)...)

@@ -39,6 +39,9 @@ type ClusterFacts struct {
 	// Gateway is the node currently acting as the gateway (read back from the
 	// NodeConfigs in force); it is kept while it stays a Ready candidate.
 	Gateway string `json:"gateway,omitempty"`
+	// IPAM is where the nodes' PodCIDRs were read (network.ipam, Auto
+	// resolved); empty for facts of an earlier release (NodeSpec).
+	IPAM v1alpha1.IPAMSource `json:"ipam,omitempty"`
 }
 
 // Facts are the observed facts of every cluster, by cluster name. A cluster
@@ -320,13 +323,19 @@ func (p *planner) endpoints(cs *clusterState, fam family) {
 	// node may well forward: only its deletion withdraws its routes); the
 	// first of them by name (a stable choice) also receives the service
 	// ranges.
+	pods := realCIDRs(c.Network.PodCIDRs, fam)
 	for i := range cs.nodes {
 		n := &cs.nodes[i]
 		var dsts []netip.Prefix
 		for _, pr := range n.PodCIDRs {
-			if fam.matches(pr.Addr()) {
-				dsts = append(dsts, globalOf(c, pr.Masked()))
+			if !fam.matches(pr.Addr()) {
+				continue
 			}
+			if !insideAny(pr.Masked(), pods) {
+				p.problem("cluster %s: node %s has pod range %s outside network.podCIDRs %v; it is not routed", c.Name, n.Name, pr, c.Network.PodCIDRs)
+				continue
+			}
+			dsts = append(dsts, globalOf(c, pr.Masked()))
 		}
 		if tunnels == 0 {
 			dsts = append(dsts, services...)
@@ -335,6 +344,16 @@ func (p *planner) endpoints(cs *clusterState, fam family) {
 			p.problem("cluster %s: node %s has no %s InternalIP; it is left out of the %s tunnels", c.Name, n.Name, fam.name, fam.name)
 		}
 	}
+}
+
+// insideAny tells whether pr lies within one of the ranges.
+func insideAny(pr netip.Prefix, ranges []netip.Prefix) bool {
+	for _, r := range ranges {
+		if r.Bits() <= pr.Bits() && r.Contains(pr.Addr()) {
+			return true
+		}
+	}
+	return false
 }
 
 // addTunnel adds the node's cross-cluster device of one family to its

@@ -94,6 +94,9 @@ func setClusterDefaults(c *ClusterSpec) {
 	if n.NIC == "" {
 		n.NIC = NICAuto
 	}
+	if n.IPAM == "" {
+		n.IPAM = IPAMAuto
+	}
 	if c.Tree.Enabled == nil {
 		c.Tree.Enabled = ptr(c.Role == RoleMember)
 	}

@@ -170,8 +170,9 @@ type Device struct {
 	// UnderlayIP is the node's address the tunnel is sent from (its VTEP).
 	UnderlayIP string `json:"underlayIP"`
 
-	// NIC is the interface the tunnel is bound to, or auto for the one that
-	// holds UnderlayIP.
+	// NIC is the interface the tunnel is bound to: auto for the one that
+	// holds UnderlayIP, a name, cidr:<CIDR> or can-reach:<IP> (see the
+	// topology's network.nic).
 	// +optional
 	NIC string `json:"nic,omitempty"`
 

@@ -185,6 +185,23 @@ const (
 	ModeGateway NetworkMode = "Gateway"
 )
 
+// IPAMSource is where a cluster's per-node pod ranges are read.
+// +kubebuilder:validation:Enum=Auto;NodeSpec;Calico;Cilium
+type IPAMSource string
+
+// IPAM sources.
+const (
+	// IPAMAuto picks Calico, Cilium or NodeSpec by what the cluster holds.
+	IPAMAuto IPAMSource = "Auto"
+	// IPAMNodeSpec reads Node spec.podCIDRs (host-local IPAM, flannel,
+	// Cilium in Kubernetes IPAM mode).
+	IPAMNodeSpec IPAMSource = "NodeSpec"
+	// IPAMCalico reads Calico's confirmed BlockAffinities.
+	IPAMCalico IPAMSource = "Calico"
+	// IPAMCilium reads CiliumNode spec.ipam.podCIDRs (cluster-pool IPAM).
+	IPAMCilium IPAMSource = "Cilium"
+)
+
 // IPFamily is the IP family (or families) a cluster's network uses.
 // +kubebuilder:validation:Enum=IPv4;IPv6;DualStack
 type IPFamily string
@@ -231,10 +248,22 @@ type ClusterNetwork struct {
 	// +optional
 	Gateway GatewaySpec `json:"gateway,omitempty"`
 
-	// NIC is the name of the network interface that carries the tunnels, or
-	// auto to use the interface holding the node's InternalIP. Defaults to auto.
+	// IPAM says where the pod ranges of each node are read: Calico (the
+	// confirmed block affinities of crd.projectcalico.org/v1), Cilium
+	// (CiliumNode spec.ipam.podCIDRs), NodeSpec (Node spec.podCIDRs), or
+	// Auto: Calico when the cluster has block affinities or IPPools, else
+	// Cilium when it has CiliumNodes with pod ranges, else NodeSpec.
+	// Every range read must lie inside podCIDRs. Defaults to Auto.
 	// +optional
-	// +kubebuilder:validation:MaxLength=15
+	IPAM IPAMSource `json:"ipam,omitempty"`
+
+	// NIC is the network interface that carries the tunnels: auto (the one
+	// holding the node's InternalIP), an interface name, cidr:<CIDR> (the
+	// interface holding an address in the CIDR; the one holding the
+	// InternalIP first, else the first by name) or can-reach:<IP> (the
+	// interface the route to the address leaves through). Defaults to auto.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	NIC string `json:"nic,omitempty"`
 
 	// Encryption overrides spec.network.encryption for this cluster: a pair

@@ -132,6 +132,7 @@ func (w *World) buildNode(i int, n NodeSpec) error {
 		{"ip", "-n", pod, "link", "set", "eth0", "up"},
 		{"ip", "netns", "exec", pod, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.eth0.accept_dad=0"},
 	}
+	routed := map[bool]bool{} // a default route per family: the first range's
 	for _, c := range n.PodCIDRs {
 		v6 := []string{}
 		if c.Addr().Is6() {
@@ -140,8 +141,11 @@ func (w *World) buildNode(i int, n NodeSpec) error {
 		steps = append(steps,
 			[]string{"ip", "-n", ns, "addr", "add", netip.PrefixFrom(gatewayIP(c), c.Bits()).String(), "dev", "veth-pod", "nodad"},
 			[]string{"ip", "-n", pod, "addr", "add", netip.PrefixFrom(PodIP(c), c.Bits()).String(), "dev", "eth0", "nodad"},
-			append(append([]string{"ip"}, v6...), "-n", pod, "route", "add", "default", "via", gatewayIP(c).String()),
 		)
+		if !routed[c.Addr().Is6()] {
+			routed[c.Addr().Is6()] = true
+			steps = append(steps, append(append([]string{"ip"}, v6...), "-n", pod, "route", "add", "default", "via", gatewayIP(c).String()))
+		}
 	}
 	for _, s := range steps {
 		if _, err := Run(s[0], s[1:]...); err != nil {
