@@ -6,6 +6,7 @@ import (
 	"kosmos.io/kosmos/scheduler/distribution"
 	"kosmos.io/kosmos/scheduler/leaffit"
 	"kosmos.io/kosmos/scheduler/leaftaint"
+	"kosmos.io/kosmos/scheduler/volumebinding"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -21,8 +22,9 @@ const (
 // Kosmos plugin by its Name and New.
 func Registry() frameworkruntime.Registry {
 	return frameworkruntime.Registry{
-		distribution.Name: distribution.New,
-		leaffit.Name:      leaffit.New,
-		leaftaint.Name:    leaftaint.New,
+		distribution.Name:  distribution.New,
+		leaffit.Name:       leaffit.New,
+		leaftaint.Name:     leaftaint.New,
+		volumebinding.Name: volumebinding.New,
 	}
 }
