@@ -9,8 +9,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -184,6 +186,28 @@ func TestVirtualNodeFollowsMember(t *testing.T) {
 			t.Fatal(err)
 		}
 		wait(t, "the virtual node to shrink to 11 CPUs", func() bool { c, _ := cpuOf(); return c == "11" })
+	})
+
+	step("the member's storage classes are published on its node", func(t *testing.T) {
+		classesOf := func() string {
+			var n corev1.Node
+			if host.Get(ctx, client.ObjectKey{Name: "kosmos-member"}, &n) != nil {
+				return "?"
+			}
+			return n.Annotations[v1alpha1.AnnotationStorageClasses]
+		}
+		classes := kubernetes.NewForConfigOrDie(env.Cluster("member").Config).StorageV1().StorageClasses()
+		wffc := storagev1.VolumeBindingWaitForFirstConsumer
+		for _, name := range []string{"slow", "fast"} {
+			if _, err := classes.Create(ctx, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Provisioner: "example.com/p", VolumeBindingMode: &wffc}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wait(t, "the classes fast,slow on the node", func() bool { return classesOf() == "fast,slow" })
+		if err := classes.Delete(ctx, "slow", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, "the class slow to go from the node", func() bool { return classesOf() == "fast" })
 	})
 
 	step("the cluster leaves: its node goes, the stranger stays", func(t *testing.T) {

@@ -126,6 +126,7 @@ func (m *memberSync) informers(cs kubernetes.Interface) {
 	m.configMaps, m.secrets = own.ConfigMaps().Lister(), own.Secrets().Lister()
 	m.accounts, m.claims = own.ServiceAccounts().Lister(), own.PersistentVolumeClaims().Lister()
 	m.daemonSets = m.own.Apps().V1().DaemonSets().Lister()
+	m.watchStorageClasses()
 	onPod := func(obj any) {
 		if p, ok := podOf(obj); ok && m.isOwn(p.Labels) {
 			m.seen()

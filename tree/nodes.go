@@ -169,8 +169,10 @@ func (c *Controller) passCluster(ctx context.Context, cl *v1alpha1.Cluster) (nam
 	silent := time.Since(time.Unix(0, m.lastSeen.Load()))
 	cond := translate.ReadyCondition(cl.Name, probeErr, silent, c.Grace, translate.UsableNodes(cl, mem), metav1.Now())
 	var errs []error
+	classes := m.storageClasses()
 	for _, n := range translate.VirtualNodes(cl, mem) {
 		names = append(names, n.Name)
+		offerStorageClasses(n, classes)
 		nodeCond := translate.NodeReadyCondition(n, cond)
 		n.Status.Conditions = nil
 		if err := c.apply(ctx, n, nodeCond); err != nil {
