@@ -12,6 +12,9 @@
 //     of its nodes can hold it.
 //   - leaftaint (KosmosLeafTaint): TaintToleration's filter, with the
 //     virtual-node taint tolerated for pods a policy sends to members.
+//   - volumebinding (KosmosVolumeBinding): VolumeBinding and VolumeZone on
+//     the host's nodes; on virtual nodes, pods with unbound claims fit when
+//     the member offers their storage classes.
 //
 // The pure replica split lives in split; the DistributionPolicy store and
 // the pod matching in policies. The plugins never write pods: binding is
@@ -30,5 +33,6 @@
 //
 // The KubeSchedulerConfiguration's kosmos-scheduler profile
 // (kustomize/base/scheduler) enables the plugins and disables
-// TaintToleration, which KosmosLeafTaint replaces.
+// TaintToleration, which KosmosLeafTaint replaces, and VolumeBinding and
+// VolumeZone, which KosmosVolumeBinding wraps.
 package scheduler

@@ -25,7 +25,7 @@ func registryOptions() []app.Option {
 func Command() *cobra.Command {
 	cmd := app.NewSchedulerCommand(registryOptions()...)
 	cmd.Use = "scheduler"
-	cmd.Short = "kube-scheduler with the Kosmos plugins (distribution, leaf fit, leaf taint)"
+	cmd.Short = "kube-scheduler with the Kosmos plugins (distribution, leaf fit, leaf taint, volume binding)"
 	cmd.Long = `The real kube-scheduler, with every flag of it, plus the Kosmos plugins:
 
   KosmosDistribution  splits the replicas of a workload matched by a
@@ -38,6 +38,10 @@ func Command() *cobra.Command {
                       when one single member node has room for it.
   KosmosLeafTaint     TaintToleration's filter, except that pods a policy sends
                       to member clusters tolerate the kosmos.io/leaf taint.
+  KosmosVolumeBinding VolumeBinding and VolumeZone on the host's nodes; on a
+                      virtual node, a pod with unbound claims fits when the
+                      member offers their storage classes (the node's
+                      kosmos.io/storage-classes annotation).
 
 Run it with the KubeSchedulerConfiguration in kustomize/base/scheduler (the
 kosmos-scheduler profile); pods opt in with schedulerName: kosmos-scheduler.`
