@@ -20,29 +20,29 @@ func TestProvisionNode(t *testing.T) {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-0"}, Spec: corev1.PodSpec{NodeName: node,
 			Volumes: []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-db-0"}}}}}}
 	}
-	nodes := []string{"m-2", "m-1"}
 	for _, tc := range []struct {
 		name  string
 		claim *corev1.PersistentVolumeClaim
 		class string
 		pods  []*corev1.Pod
 		want  string
+		ok    bool
 	}{
-		{"selected node wins", claim(map[string]string{annSelectedNode: "m-2"}), StorageClassWFFC, []*corev1.Pod{consumer("shop", "m-1")}, "m-2"},
-		{"wffc: the consumer's machine", claim(nil), StorageClassWFFC, []*corev1.Pod{consumer("shop", "m-2")}, "m-2"},
-		{"wffc: consumer not bound yet", claim(nil), StorageClassWFFC, []*corev1.Pod{consumer("shop", "")}, ""},
-		{"wffc: a pod of another namespace is no consumer", claim(nil), StorageClassWFFC, []*corev1.Pod{consumer("other", "m-2")}, ""},
-		{"immediate: the first machine", claim(nil), StorageClassImmediate, nil, "m-1"},
+		{"selected node wins", claim(map[string]string{annSelectedNode: "m-2"}), StorageClassWFFC, []*corev1.Pod{consumer("shop", "m-1")}, "m-2", true},
+		{"wffc: the consumer's machine", claim(nil), StorageClassWFFC, []*corev1.Pod{consumer("shop", "m-2")}, "m-2", true},
+		{"wffc: consumer not bound yet", claim(nil), StorageClassWFFC, []*corev1.Pod{consumer("shop", "")}, "", false},
+		{"wffc: a pod of another namespace is no consumer", claim(nil), StorageClassWFFC, []*corev1.Pod{consumer("other", "m-2")}, "", false},
+		{"immediate: no machine", claim(nil), StorageClassImmediate, nil, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _ := provisionNode(tc.claim, classes[tc.class], tc.pods, nodes)
-			if got != tc.want {
-				t.Errorf("provisionNode = %q, want %q", got, tc.want)
+			got, ok, _ := provisionNode(tc.claim, classes[tc.class], tc.pods)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("provisionNode = %q %v, want %q %v", got, ok, tc.want, tc.ok)
 			}
 		})
 	}
-	if got, why := provisionNode(claim(nil), classes[StorageClassImmediate], nil, nil); got != "" || why == "" {
-		t.Errorf("no machine: %q %q", got, why)
+	if v := volumeFor(&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{UID: "u2"}}, classes[StorageClassImmediate], "", "/vol"); v.Spec.NodeAffinity != nil {
+		t.Errorf("an Immediate volume is pinned: %+v", v.Spec.NodeAffinity)
 	}
 	v := volumeFor(&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "c", UID: "u1"}}, classes[StorageClassWFFC], "m-1", "/vol")
 	if v.Name != "pvc-u1" || v.Spec.ClaimRef.UID != "u1" || v.Spec.HostPath.Path != "/vol/pvc-u1" || v.Spec.StorageClassName != StorageClassWFFC ||

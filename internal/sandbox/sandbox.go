@@ -184,6 +184,10 @@ func (s *Sandbox) setUp(ctx context.Context, bin string) error {
 		}
 		k := newKubelet(c.Name, cs, s.Nodes[c.Name], s.o.Log)
 		s.wg.Go(func() { k.run(s.ctx) })
+		if c.Name != s.hostName() { // provisioner.go
+			pr := &provisioner{cluster: c.Name, cs: cs, dir: filepath.Join(s.o.Dir, "volumes", c.Name), log: s.o.Log}
+			s.wg.Go(func() { pr.run(s.ctx) })
+		}
 		s.say("  cluster %-12s %s  %d machines, kube-controller-manager, simulated kubelets", c.Name, cfg.Host, len(s.Nodes[c.Name]))
 	}
 	if s.o.Dataplane {
@@ -303,7 +307,7 @@ func (s *Sandbox) startControllerManager(name, bin string) error {
 	}
 	cmd := exec.Command(filepath.Join(bin, "kube-controller-manager"),
 		"--kubeconfig="+kcPath, "--leader-elect=false", "--secure-port=0", "--root-ca-file="+caPath,
-		"--controllers=deployment-controller,replicaset-controller,statefulset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,endpointslice-controller,job-controller,node-lifecycle-controller")
+		"--controllers=deployment-controller,replicaset-controller,statefulset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,endpointslice-controller,job-controller,node-lifecycle-controller,persistentvolume-binder-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
