@@ -29,7 +29,9 @@ import (
 func statefulSetWithClaims(ctx context.Context, t *testing.T, host kubernetes.Interface, members map[string]kubernetes.Interface) {
 	t.Helper()
 	start := time.Now()
-	defer func() { t.Logf("StatefulSet with claims: placed, scaled to 1 and back in %s", time.Since(start).Round(10*time.Millisecond)) }()
+	defer func() {
+		t.Logf("StatefulSet with claims: placed, scaled to 1 and back in %s", time.Since(start).Round(10*time.Millisecond))
+	}()
 	replicas := int32(3)
 	labels := map[string]string{"app": "db"}
 	claim := func(name, class string) corev1.PersistentVolumeClaim {
