@@ -97,7 +97,6 @@ func (pl *VolumeBinding) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	s := &state{claims: claims}
 	_, s.binding = pl.binding.PreFilter(ctx, cs, pod, nodes)
 	_, s.zone = pl.zone.PreFilter(ctx, cs, pod, nodes)
-	cs.Write(stateKey, s)
 	if !AnyUnbound(claims) {
 		for _, st := range []*fwk.Status{s.binding, s.zone} {
 			if !st.IsSuccess() && !st.IsSkip() {
@@ -105,7 +104,19 @@ func (pl *VolumeBinding) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 			}
 		}
 	}
+	s.binding, s.zone = hostOnly(s.binding), hostOnly(s.zone)
+	cs.Write(stateKey, s)
 	return nil, nil
+}
+
+// hostOnly turns a stock PreFilter error (a host class without a binding
+// mode, say) into a refusal of the host's nodes, which Filter applies to
+// them alone: an error would end the cycle for the virtual nodes too.
+func hostOnly(st *fwk.Status) *fwk.Status {
+	if st.Code() != fwk.Error {
+		return st
+	}
+	return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "on the host's nodes: "+st.Message())
 }
 
 // PreFilterExtensions: none.
