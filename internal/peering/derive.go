@@ -57,6 +57,15 @@ type tunnel struct {
 // NodeConfigSpec the node holds. peers should come from Select. It is pure;
 // spec and peers are not modified.
 func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alpha1.NodeConfigSpec, error) {
+	return DeriveWith(spec, peers, Choice{})
+}
+
+// DeriveWith is Derive with the gateway candidates the agent currently
+// sends through (gateway HA, see Choice): every candidate of a remote
+// Gateway cluster gets its FDB and neighbour entries, and the routes go to
+// the chosen one; a path with candidates routes via the chosen candidate.
+// It is pure; spec and peers are not modified.
+func DeriveWith(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, choice Choice) (v1alpha1.NodeConfigSpec, error) {
 	out := *spec
 	if spec.Peers == nil {
 		return out, nil
@@ -68,9 +77,10 @@ func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alp
 	out.Routes, out.FDB, out.Neighbors = slices.Clone(spec.Routes), slices.Clone(spec.FDB), slices.Clone(spec.Neighbors)
 	for _, path := range spec.Peers.Paths {
 		if path.Via != "" {
-			via, err := netip.ParseAddr(path.Via)
+			v := choice.pathVia(path)
+			via, err := netip.ParseAddr(v)
 			if err != nil {
-				return out, fmt.Errorf("spec.peers: path %s: via %q: %w", path.Device, path.Via, err)
+				return out, fmt.Errorf("spec.peers: path %s: via %q: %w", path.Device, v, err)
 			}
 			for _, r := range remotes {
 				for _, c := range r.cidrs {
@@ -82,15 +92,16 @@ func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alp
 			continue
 		}
 		for _, r := range remotes {
-			tunnelTo(&out, r, path.Device)
+			tunnelTo(&out, r, path.Device, choice.Remote[r.name])
 		}
 	}
 	sortAndDedup(&out)
 	return out, nil
 }
 
-// tunnelTo adds the entries that reach remote cluster r through dev.
-func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev string) {
+// tunnelTo adds the entries that reach remote cluster r through dev; chosen
+// names the gateway candidate to route through ("": the first).
+func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev, chosen string) {
 	add := func(e *endpoint, cidrs []netip.Prefix) {
 		t, ok := e.tunnels[dev]
 		if !ok {
@@ -105,9 +116,16 @@ func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev string) {
 		}
 	}
 	if r.mode == v1alpha1.ModeGateway {
-		if len(r.gateways) > 0 {
-			if e, ok := r.endpoints[r.gateways[0]]; ok {
-				add(e, r.cidrs)
+		// Every candidate is kept hot (FDB and neighbour entries); the
+		// routes go to the chosen one.
+		route := chooseGateway(r, dev, chosen)
+		for _, g := range r.gateways {
+			if e, ok := r.endpoints[g]; ok {
+				if g == route {
+					add(e, r.cidrs)
+				} else {
+					add(e, nil)
+				}
 			}
 		}
 		return

@@ -403,10 +403,22 @@ type familyTables struct {
 	gwLocal v1alpha1.Device
 	haveGW  bool
 	locals  map[string]v1alpha1.Device
+	// candidates are the gateway candidates (active first) and gwLocals
+	// the local devices of those that have one, in the same order: every
+	// candidate is kept hot (gateway HA).
+	candidates []string
+	gwLocals   []candidateLocal
+}
+
+// candidateLocal is a gateway candidate's local device.
+type candidateLocal struct {
+	name string
+	dev  v1alpha1.Device
 }
 
 // gatewayTables fills the local devices of a Gateway cluster's nodes.
 func (p *planner) gatewayTables(cs *clusterState, fam family, t *familyTables) {
+	t.candidates = gatewaysOf(cs)
 	for i := range cs.nodes {
 		n := &cs.nodes[i]
 		if d, ok := p.device(cs, n, fam, fam.localDev, fam.local, fam.localCIDR); ok {
@@ -414,6 +426,11 @@ func (p *planner) gatewayTables(cs *clusterState, fam family, t *familyTables) {
 			if n.Name == cs.gateway {
 				t.gwLocal, t.haveGW = d, true
 			}
+		}
+	}
+	for _, name := range t.candidates {
+		if d, ok := t.locals[name]; ok {
+			t.gwLocals = append(t.gwLocals, candidateLocal{name: name, dev: d})
 		}
 	}
 }
@@ -425,7 +442,8 @@ func (p *planner) gatewayTables(cs *clusterState, fam family, t *familyTables) {
 func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTables) {
 	c := cs.spec
 	spec := &p.configs[c.Name][n.Name].Spec
-	edge := !t.gateway || n.Name == cs.gateway
+	candidate := t.gateway && slices.Contains(t.candidates, n.Name)
+	edge := !t.gateway || candidate
 	if _, ok := underlayOf(n, fam); !ok {
 		if !edge { // an edge node is reported with the endpoints
 			p.problem("cluster %s: node %s has no %s InternalIP; it gets no %s devices", c.Name, n.Name, fam.name, fam.name)
@@ -447,13 +465,24 @@ func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTable
 	}
 	spec.Devices = append(spec.Devices, t.locals[n.Name])
 	switch {
-	case n.Name == cs.gateway:
+	case candidate:
 		p.gatewayNode(cs, fam, n, spec, t)
-	case t.haveGW:
-		spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: t.gwLocal.MAC, Dst: t.gwLocal.UnderlayIP, Device: fam.localDev})
-		via := strings.Split(t.gwLocal.Addresses[0], "/")[0]
-		spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: via, MAC: t.gwLocal.MAC, Device: fam.localDev})
-		addPath(spec, c.Name, v1alpha1.PeerPath{Device: fam.localDev, Via: via})
+	case len(t.gwLocals) > 0:
+		// Every candidate's local device is reachable (hot standbys); the
+		// path names them in order and Via the first (what an agent of an
+		// earlier release routes through).
+		path := v1alpha1.PeerPath{Device: fam.localDev}
+		for _, gl := range t.gwLocals {
+			spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: gl.dev.MAC, Dst: gl.dev.UnderlayIP, Device: fam.localDev})
+			via := strings.Split(gl.dev.Addresses[0], "/")[0]
+			spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: via, MAC: gl.dev.MAC, Device: fam.localDev})
+			path.Candidates = append(path.Candidates, v1alpha1.PathCandidate{Name: gl.name, Via: via})
+		}
+		path.Via = path.Candidates[0].Via
+		if len(path.Candidates) == 1 {
+			path.Candidates = nil // nothing to choose: the earlier form
+		}
+		addPath(spec, c.Name, path)
 	}
 }
 
