@@ -14,6 +14,9 @@ type Composed struct {
 	// Peers are the ClusterPeers objects it was derived from, with their
 	// generations (for status).
 	Peers []v1alpha1.AppliedPeers
+	// Groups are the gateway candidate lists the node may send through
+	// (gateway HA: what its agent probes).
+	Groups []peering.Group
 }
 
 // Compose makes a NodeConfig complete: a NodeConfig with spec.peers gets the
@@ -22,15 +25,21 @@ type Composed struct {
 // it is. Shared objects that cannot be read are a *RefusedError: the config
 // is refused whole. It is pure.
 func Compose(nc *v1alpha1.NodeConfig, all []v1alpha1.ClusterPeers) (Composed, error) {
+	return ComposeWith(nc, all, peering.Choice{})
+}
+
+// ComposeWith is Compose with the gateway candidates the agent currently
+// sends through (gateway HA; peering.DeriveWith).
+func ComposeWith(nc *v1alpha1.NodeConfig, all []v1alpha1.ClusterPeers, choice peering.Choice) (Composed, error) {
 	if nc.Spec.Peers == nil {
 		return Composed{Spec: &nc.Spec}, nil
 	}
 	used := peering.Select(&nc.Spec, all)
-	full, err := peering.Derive(&nc.Spec, used)
+	full, err := peering.DeriveWith(&nc.Spec, used, choice)
 	if err != nil {
 		return Composed{}, &RefusedError{Spec: &nc.Spec, Err: err}
 	}
-	c := Composed{Spec: &full, Peers: make([]v1alpha1.AppliedPeers, 0, len(used))}
+	c := Composed{Spec: &full, Peers: make([]v1alpha1.AppliedPeers, 0, len(used)), Groups: peering.Groups(&nc.Spec, used)}
 	for _, p := range used {
 		c.Peers = append(c.Peers, v1alpha1.AppliedPeers{Name: p.Name, Generation: p.Generation})
 	}
