@@ -348,7 +348,9 @@ func respond(c *net.UDPConn) {
 	}
 }
 
-func isClosed(err error) bool { return strings.Contains(err.Error(), "use of closed network connection") }
+func isClosed(err error) bool {
+	return strings.Contains(err.Error(), "use of closed network connection")
+}
 
 func (h *HA) closeAll() {
 	h.mu.Lock()
