@@ -5,11 +5,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -348,9 +348,7 @@ func respond(c *net.UDPConn) {
 	}
 }
 
-func isClosed(err error) bool {
-	return strings.Contains(err.Error(), "use of closed network connection")
-}
+func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
 
 func (h *HA) closeAll() {
 	h.mu.Lock()
