@@ -44,7 +44,7 @@ func trimFacts(t *v1alpha1.KosmosTopology, f netplan.ClusterFacts) netplan.Clust
 	}
 	out := netplan.ClusterFacts{Gateway: f.Gateway}
 	for _, n := range f.Nodes {
-		m := netplan.Node{Name: n.Name, InternalIPs: n.InternalIPs, PodCIDRs: n.PodCIDRs, Ready: n.Ready, ReadySince: n.ReadySince, LegacyAgent: n.LegacyAgent}
+		m := netplan.Node{Name: n.Name, InternalIPs: n.InternalIPs, PodCIDRs: n.PodCIDRs, Ready: n.Ready, ReadySince: n.ReadySince, LegacyAgent: n.LegacyAgent, Gateways: n.Gateways}
 		for k, v := range n.Labels {
 			if keys[k] {
 				if m.Labels == nil {

@@ -45,7 +45,14 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		f.Nodes = append(f.Nodes, nd)
 	}
 	legacy := map[string]bool{}
+	reported := map[string]map[string]string{}
 	for _, nc := range configs {
+		for _, g := range nc.Status.Gateways {
+			if reported[nc.Name] == nil {
+				reported[nc.Name] = map[string]string{}
+			}
+			reported[nc.Name][g.Cluster] = g.Active
+		}
 		if nc.Labels[v1alpha1.LabelRole] == v1alpha1.RoleGateway && nc.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedBy {
 			f.Gateway = nc.Name
 		}
@@ -53,6 +60,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 	}
 	for i := range f.Nodes {
 		f.Nodes[i].LegacyAgent = legacy[f.Nodes[i].Name]
+		f.Nodes[i].Gateways = reported[f.Nodes[i].Name]
 	}
 	return f
 }

@@ -28,6 +28,10 @@ type Node struct {
 	// status.contract), so its NodeConfig is written complete, with every
 	// entry its ClusterPeers imply.
 	LegacyAgent bool `json:"legacyAgent,omitempty"`
+	// Gateways are the gateway candidates the node's agent reports it
+	// sends through, by Gateway-mode cluster (NodeConfig status.gateways;
+	// gateway HA): see catchup.go.
+	Gateways map[string]string `json:"gateways,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
@@ -158,7 +162,7 @@ func (p *planner) run() *Plan {
 		slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
 		cs := &clusterState{spec: c, nodes: nodes, endpoints: map[string]*v1alpha1.PeerEndpoint{}}
 		if c.Network.Mode == v1alpha1.ModeGateway {
-			cs.gateway, cs.standby = electGateway(c, nodes, f.Gateway)
+			cs.gateway, cs.standby = electGateway(c, nodes, gatewayInForce(c.Name, p.facts))
 			if cs.gateway == "" {
 				p.problem("cluster %s: no node with an address matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)
 			}
