@@ -66,6 +66,7 @@ type HA struct {
 	active     map[string]choice // by group key
 	version    uint64
 	pending    map[string]pendingProbe // by target key: the last round's probe
+	byAddr     map[netip.Addr][]string // target keys by probed address
 	round      uint32
 	wantAddrs  []netip.Addr
 	responders map[netip.Addr]*net.UDPConn
@@ -100,7 +101,7 @@ func NewHA(opts HAOptions) *HA {
 	}
 	return &HA{
 		opts: opts, events: make(chan struct{}, 1),
-		health: map[string]Health{}, active: map[string]choice{}, pending: map[string]pendingProbe{},
+		health: map[string]Health{}, active: map[string]choice{}, pending: map[string]pendingProbe{}, byAddr: map[netip.Addr][]string{},
 		responders: map[netip.Addr]*net.UDPConn{}, bindFailed: map[netip.Addr]bool{}, senders: map[bool]*net.UDPConn{},
 	}
 }
@@ -233,13 +234,16 @@ func (h *HA) tick(now time.Time) bool {
 	}
 	h.round++
 	clear(h.pending)
+	clear(h.byAddr)
 	msg := make([]byte, probeLen)
 	copy(msg, probeMagic)
 	binary.BigEndian.PutUint32(msg[4:], h.round)
 	binary.BigEndian.PutUint64(msg[8:], uint64(now.UnixNano()))
 	for _, g := range h.groups {
 		for _, c := range g.Candidates {
-			h.pending[targetKey(g, c.Name)] = pendingProbe{addr: c.Addr, round: h.round}
+			k := targetKey(g, c.Name)
+			h.pending[k] = pendingProbe{addr: c.Addr, round: h.round}
+			h.byAddr[c.Addr] = append(h.byAddr[c.Addr], k)
 			if s := h.sender(c.Addr.Is4()); s != nil {
 				// A send that fails (no route, device gone) is a miss.
 				_, _ = s.WriteToUDPAddrPort(msg, netip.AddrPortFrom(c.Addr, uint16(h.opts.Port)))
@@ -287,8 +291,8 @@ func (h *HA) readReplies(s *net.UDPConn) {
 		sent := time.Unix(0, int64(binary.BigEndian.Uint64(buf[8:])))
 		src := from.Addr().Unmap()
 		h.mu.Lock()
-		for k, p := range h.pending {
-			if p.addr == src && p.round == round && !p.ok {
+		for _, k := range h.byAddr[src] {
+			if p := h.pending[k]; p.round == round && !p.ok {
 				p.ok = true
 				h.pending[k] = p
 				metricProbeRTT.Observe(time.Since(sent).Seconds())

@@ -70,9 +70,14 @@ type haAgent struct {
 
 func startHAAgent(t testing.TB, ns, file string) *haAgent {
 	t.Helper()
+	return startHAAgentHold(t, ns, file, haHold)
+}
+
+func startHAAgentHold(t testing.TB, ns, file string, hold time.Duration) *haAgent {
+	t.Helper()
 	a := &haAgent{log: &syncBuffer{}, file: file, ns: ns}
 	a.cmd = exec.Command("ip", "netns", "exec", ns, kosmosBin, "agent", "--node-config", file, "--resync", "30s",
-		"--probe-interval", "100ms", "--probe-down", "3", "--probe-up", "3", "--failback-hold", haHold.String())
+		"--probe-interval", "100ms", "--probe-down", "3", "--probe-up", "3", "--failback-hold", hold.String())
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
