@@ -3,6 +3,7 @@ package networld
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -207,6 +209,85 @@ func routeVia(ns, dst string) string {
 	return ""
 }
 
+// tcpStream is a TCP connection between two pods that carries a few bytes
+// every 20 ms; the receiver counts them and notes the source it saw.
+type tcpStream struct {
+	name     string
+	received atomic.Int64
+	src      netip.Addr
+	failed   atomic.Value // error of the sender
+	done     chan struct{}
+}
+
+func startStream(t *testing.T, name, fromNS, toNS string, to netip.Addr, port uint16) *tcpStream {
+	t.Helper()
+	s := &tcpStream{name: name, done: make(chan struct{})}
+	var ln net.Listener
+	var err error
+	inNS(t, toNS, func() { ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		ln.Close()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	var conn net.Conn
+	inNS(t, fromNS, func() { conn, err = net.DialTimeout("tcp", netip.AddrPortFrom(to, port).String(), 3*time.Second) })
+	if err != nil {
+		t.Fatalf("%s: dial: %v", name, err)
+	}
+	rc, ok := <-accepted
+	if !ok {
+		t.Fatalf("%s: accept failed", name)
+	}
+	s.src = rc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := rc.Read(buf)
+			s.received.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		msg := make([]byte, 100)
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-tick.C:
+				if _, err := conn.Write(msg); err != nil {
+					s.failed.Store(err)
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(s.done); conn.Close(); rc.Close() })
+	return s
+}
+
+// flows waits until the stream carried 2 KB more than now.
+func (s *tcpStream) flows(t *testing.T, phase string) {
+	t.Helper()
+	want := s.received.Load() + 2000
+	poll.Until(t, 10*time.Second, s.name+" to carry on after "+phase, func() bool { return s.received.Load() >= want })
+	if err, _ := s.failed.Load().(error); err != nil {
+		t.Errorf("%s after %s: %v", s.name, phase, err)
+	}
+}
+
 // TestGatewayFailover: gw has three hot gateway candidates; pods of east
 // (P2P) and of gw2 (behind its own gateway) ping a pod behind gw's gateway
 // every 100 ms while the active gateway's underlay link goes down and up,
@@ -251,6 +332,21 @@ func TestGatewayFailover(t *testing.T) {
 		}
 	}
 	tcpFrom("through g1")
+	// Two long TCP streams through gw's GlobalCIDR NAT, one each way, live
+	// across every failover below: the receivers keep seeing the same
+	// (global) addresses, and bytes keep flowing.
+	out := startStream(t, "stream g4 → e1", w.PodNS("gw", "g4"), w.PodNS("east", "e1"), PodIP(haNodes[0].PodCIDRs[0]), 7950)
+	in := startStream(t, "stream e1 → g4", w.PodNS("east", "e1"), w.PodNS("gw", "g4"), target, 7951)
+	if out.src != target {
+		t.Errorf("stream g4 → e1: receiver saw %s, want the global %s", out.src, target)
+	}
+	if want := PodIP(haNodes[0].PodCIDRs[0]); in.src != want {
+		t.Errorf("stream e1 → g4: receiver saw %s, want %s", in.src, want)
+	}
+	streams := func(phase string) {
+		out.flows(t, phase)
+		in.flows(t, phase)
+	}
 
 	pings := func() []*seqPing {
 		return []*seqPing{
@@ -292,6 +388,7 @@ func TestGatewayFailover(t *testing.T) {
 	}
 	t.Logf("g1 link down: routes moved after %v", took.Round(time.Millisecond))
 	tcpFrom("through g2")
+	streams("the move to g2")
 
 	// 2. It comes back: traffic returns to it after the hold, with at most
 	// one short gap.
@@ -338,6 +435,7 @@ func TestGatewayFailover(t *testing.T) {
 		}
 	}
 	tcpFrom("through g3")
+	streams("the moves to g2 and g3")
 	for _, name := range []string{"e1", "h1", "g4"} {
 		if !strings.Contains(agents[name].log.String(), "gateway failover") {
 			t.Errorf("%s logged no failover:\n%s", name, agents[name].log.String())
