@@ -402,11 +402,8 @@ type familyTables struct {
 	// own are the cluster's real pod and service ranges (every node's
 	// localCIDRs).
 	own []string
-	// gwLocal is the gateway's local device (haveGW: it has one); locals
-	// every node's.
-	gwLocal v1alpha1.Device
-	haveGW  bool
-	locals  map[string]v1alpha1.Device
+	// locals are every node's local devices.
+	locals map[string]v1alpha1.Device
 	// candidates are the gateway candidates (active first) and gwLocals
 	// the local devices of those that have one, in the same order: every
 	// candidate is kept hot (gateway HA).
@@ -427,9 +424,6 @@ func (p *planner) gatewayTables(cs *clusterState, fam family, t *familyTables) {
 		n := &cs.nodes[i]
 		if d, ok := p.device(cs, n, fam, fam.localDev, fam.local, fam.localCIDR); ok {
 			t.locals[n.Name] = d
-			if n.Name == cs.gateway {
-				t.gwLocal, t.haveGW = d, true
-			}
 		}
 	}
 	for _, name := range t.candidates {
