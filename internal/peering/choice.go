@@ -35,6 +35,41 @@ func (c Choice) pathVia(path v1alpha1.PeerPath) string {
 	return path.Via
 }
 
+// ownPath says a path is a gateway candidate's way through the candidate
+// its cluster's traffic uses (Candidates without Via; an agent of an
+// earlier release ignores it): the node sends its own traffic through the
+// chosen candidate, so that it leaves where remote clusters send the
+// replies (GlobalCIDR NAT keeps state per node).
+func ownPath(path v1alpha1.PeerPath) bool { return path.Via == "" && len(path.Candidates) > 0 }
+
+// ownAddr says a is one of the node's device addresses.
+func ownAddr(spec *v1alpha1.NodeConfigSpec, a netip.Addr) bool {
+	for _, d := range spec.Devices {
+		for _, s := range d.Addresses {
+			if pr, err := netip.ParsePrefix(s); err == nil && pr.Addr() == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// localFamilies are the families (by is-IPv4) a gateway candidate sends
+// through another candidate: its cross-cluster path carries no routes of
+// them, only the FDB and neighbour entries that keep it hot.
+func localFamilies(spec *v1alpha1.NodeConfigSpec, c Choice) map[bool]bool {
+	out := map[bool]bool{}
+	for _, path := range spec.Peers.Paths {
+		if !ownPath(path) {
+			continue
+		}
+		if a, err := netip.ParseAddr(c.pathVia(path)); err == nil && !ownAddr(spec, a) {
+			out[a.Is4()] = true
+		}
+	}
+	return out
+}
+
 // chooseGateway is the candidate of remote Gateway cluster r the routes
 // through dev go to: chosen when it has a tunnel on dev, else the first
 // candidate that has one.

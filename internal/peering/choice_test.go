@@ -77,3 +77,38 @@ func TestGroups(t *testing.T) {
 		})
 	}
 }
+
+// TestCandidateOwnTraffic: a gateway candidate sends its own traffic through
+// the candidate in use: itself (its cross-cluster routes), or another one
+// over vx-local (its cross-cluster path then keeps only FDB and neighbour
+// entries, hot for traffic that arrives).
+func TestCandidateOwnTraffic(t *testing.T) {
+	a1 := ep("a1", "192.168.2.11", "220.168.2.11", "02:00:00:00:00:a1", "10.20.1.0/24")
+	remote := []v1alpha1.ClusterPeers{peers("a.0-of-1", "a", v1alpha1.ModeP2P, nil, a1)}
+	spec := &v1alpha1.NodeConfigSpec{
+		Devices: []v1alpha1.Device{{Name: v1alpha1.DeviceBridge, Addresses: []string{"220.168.3.12/8"}}, {Name: v1alpha1.DeviceLocal, Addresses: []string{"210.168.3.12/8"}}},
+		Peers: &v1alpha1.PeeringSpec{Cluster: "own", Paths: []v1alpha1.PeerPath{
+			{Device: v1alpha1.DeviceBridge},
+			{Device: v1alpha1.DeviceLocal, Candidates: []v1alpha1.PathCandidate{{Name: "n1", Via: "210.168.3.11"}, {Name: "n2", Via: "210.168.3.12"}}},
+		}},
+	}
+	hot := "fdb vx-bridge 02:00:00:00:00:a1 192.168.2.11\nneigh vx-bridge 220.168.2.11 02:00:00:00:00:a1\n"
+	for _, c := range []struct {
+		name   string
+		choice Choice
+		want   string
+	}{
+		{"the first (another node): through it over vx-local", Choice{}, hot + "route vx-local 10.9.0.0/16 via 210.168.3.11\n"},
+		{"itself: its own cross-cluster routes", Choice{Local: map[string]string{v1alpha1.DeviceLocal: "n2"}}, hot + "route vx-bridge 10.20.1.0/24 via 220.168.2.11\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := DeriveWith(spec, remote, c.choice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if text(got) != c.want {
+				t.Errorf("got\n%s\nwant\n%s", text(got), c.want)
+			}
+		})
+	}
+}

@@ -75,7 +75,19 @@ func DeriveWith(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, ch
 		return out, err
 	}
 	out.Routes, out.FDB, out.Neighbors = slices.Clone(spec.Routes), slices.Clone(spec.FDB), slices.Clone(spec.Neighbors)
+	viaLocal := localFamilies(spec, choice)
 	for _, path := range spec.Peers.Paths {
+		if ownPath(path) {
+			// A gateway candidate's way through its cluster's chosen
+			// candidate: routes only when that is another node (then its
+			// cross-cluster path carries no routes of the family).
+			v := choice.pathVia(path)
+			if a, err := netip.ParseAddr(v); err == nil && !ownAddr(spec, a) {
+				path.Via = v
+			} else {
+				continue
+			}
+		}
 		if path.Via != "" {
 			v := choice.pathVia(path)
 			via, err := netip.ParseAddr(v)
@@ -92,7 +104,7 @@ func DeriveWith(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, ch
 			continue
 		}
 		for _, r := range remotes {
-			tunnelTo(&out, r, path.Device, choice.Remote[r.name])
+			tunnelTo(&out, r, path.Device, choice.Remote[r.name], viaLocal)
 		}
 	}
 	sortAndDedup(&out)
@@ -101,11 +113,14 @@ func DeriveWith(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, ch
 
 // tunnelTo adds the entries that reach remote cluster r through dev; chosen
 // names the gateway candidate to route through ("": the first).
-func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev, chosen string) {
+func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev, chosen string, viaLocal map[bool]bool) {
 	add := func(e *endpoint, cidrs []netip.Prefix) {
 		t, ok := e.tunnels[dev]
 		if !ok {
 			return
+		}
+		if viaLocal[t.addr.Is4()] {
+			cidrs = nil // the family leaves through another candidate
 		}
 		out.FDB = append(out.FDB, v1alpha1.FDBEntry{MAC: t.mac, Dst: t.underlay.String(), Device: dev})
 		out.Neighbors = append(out.Neighbors, v1alpha1.Neighbor{IP: t.addr.String(), MAC: t.mac, Device: dev})

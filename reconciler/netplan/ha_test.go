@@ -35,8 +35,9 @@ func TestHotStandbys(t *testing.T) {
 				t.Errorf("candidate %s: no vx-bridge", nc.Name)
 			case len(s.NAT.Mappings) == 0 || len(s.NAT.Masquerade) == 0:
 				t.Errorf("candidate %s: NAT %+v, want the mappings and the masquerade", nc.Name, s.NAT)
-			case len(s.Peers.Paths) != 1 || s.Peers.Paths[0].Device != v1alpha1.DeviceBridge:
-				t.Errorf("candidate %s: paths %+v, want vx-bridge", nc.Name, s.Peers.Paths)
+			case len(s.Peers.Paths) != 2 || s.Peers.Paths[0].Device != v1alpha1.DeviceBridge ||
+				s.Peers.Paths[1].Device != v1alpha1.DeviceLocal || s.Peers.Paths[1].Via != "" || len(s.Peers.Paths[1].Candidates) != len(cands):
+				t.Errorf("candidate %s: paths %+v, want vx-bridge, then vx-local naming every candidate without Via", nc.Name, s.Peers.Paths)
 			}
 			for other := range locals {
 				if other != nc.Name && !slices.ContainsFunc(s.FDB, func(f v1alpha1.FDBEntry) bool { return f.MAC == locals[other].MAC }) {

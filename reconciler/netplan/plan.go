@@ -465,6 +465,17 @@ func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTable
 	switch {
 	case candidate:
 		p.gatewayNode(cs, fam, n, spec, t)
+		if len(t.gwLocals) > 1 {
+			// Its own traffic leaves through the candidate in use (itself
+			// when it is the one), where the replies come back: the
+			// GlobalCIDR NAT of a flow stays on one node. No Via: an agent
+			// of an earlier release ignores the path.
+			path := v1alpha1.PeerPath{Device: fam.localDev}
+			for _, gl := range t.gwLocals {
+				path.Candidates = append(path.Candidates, v1alpha1.PathCandidate{Name: gl.name, Via: strings.Split(gl.dev.Addresses[0], "/")[0]})
+			}
+			addPath(spec, c.Name, path)
+		}
 	case len(t.gwLocals) > 0:
 		// Every candidate's local device is reachable (hot standbys); the
 		// path names them in order and Via the first (what an agent of an

@@ -332,6 +332,15 @@ func TestGatewayFailover(t *testing.T) {
 		}
 	}
 	tcpFrom("through g1")
+	// A standby's own pod sends through the active gateway, where the
+	// replies come back: its GlobalCIDR NAT stays on one node.
+	standbyPod := globalAddr(topo, haNodes[2])
+	if src, err := tcpSource(t, w.PodNS("gw", "g2"), w.PodNS("east", "e1"), PodIP(haNodes[0].PodCIDRs[0])); err != nil || src != standbyPod {
+		t.Errorf("tcp from the standby g2's pod to e1: source %s, %v; want %s", src, err, standbyPod)
+	}
+	if err := ping(w.PodNS("gw", "g2"), PodIP(haNodes[0].PodCIDRs[0])); err != nil {
+		t.Errorf("ping from the standby g2's pod to e1: %v", err)
+	}
 	// Two long TCP streams through gw's GlobalCIDR NAT, one each way, live
 	// across every failover below: the receivers keep seeing the same
 	// (global) addresses, and bytes keep flowing.
