@@ -36,6 +36,11 @@
 //     without a choice.
 //   - A path with Via gets a route for every remote cluster's CIDR of Via's
 //     family, via the chosen one of its Candidates when it names them.
+//   - A path with Candidates and no Via is a gateway candidate's own way
+//     out: when the chosen candidate is another node, it routes through it
+//     like a path with Via, and the node's cross-cluster path of that
+//     family keeps only its FDB and neighbour entries; when it is the node
+//     itself, the path adds nothing.
 //   - Groups lists the candidate lists a node may choose from: what its
 //     agent probes (gateway HA).
 //   - The explicit entries are kept; the result is sorted and free of exact
