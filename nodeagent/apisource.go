@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kosmos.io/kosmos/internal/peering"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -49,7 +50,16 @@ type APISource struct {
 	// WireGuardStatus, when set, gives the node's WireGuard identity for
 	// status.wireGuard (its public key is how peers learn it).
 	WireGuardStatus func() *v1alpha1.WireGuardStatus
+
+	// ha, when set, probes the gateway candidates; the composition follows
+	// its choice (composedHA: the choice's version).
+	ha         *HA
+	composedHA uint64
 }
+
+// UseHA makes the source follow the gateway choice of h (gateway HA) and
+// report it in status; call it before Watch.
+func (s *APISource) UseHA(h *HA) { s.ha = h }
 
 // NewAPISource connects to the API server.
 func NewAPISource(cfg *rest.Config, node string, log *slog.Logger) (*APISource, error) {
@@ -157,14 +167,22 @@ func (s *APISource) Spec() (*v1alpha1.NodeConfigSpec, error) {
 	case s.current.Spec.Peers != nil && !s.peers.synced:
 		return nil, errNotRead
 	}
-	if s.composedOf != s.current || s.composedVer != s.peers.version {
-		s.composed, s.composedErr = ComposeAfter(s.current, s.peers.list(), s.lastUsed)
-		s.composedOf, s.composedVer = s.current, s.peers.version
+	var choice peering.Choice
+	var haVer uint64
+	if s.ha != nil {
+		choice, haVer = s.ha.Choice()
+	}
+	if s.composedOf != s.current || s.composedVer != s.peers.version || s.composedHA != haVer {
+		s.composed, s.composedErr = ComposeWith(s.current, s.peers.list(), s.lastUsed, choice)
+		s.composedOf, s.composedVer, s.composedHA = s.current, s.peers.version, haVer
 		if s.composedErr == nil && s.current.Spec.Peers != nil {
 			s.lastUsed = s.composed.Used
 			if len(s.composed.Held) > 0 {
 				s.log.Info("shard set incomplete: keeping what was derived before", "node", s.node, "clusters", s.composed.Held)
 			}
+		}
+		if s.ha != nil && s.composedErr == nil {
+			s.ha.Update(s.composed.Groups, DeviceAddrs(s.composed.Spec))
 		}
 	}
 	if s.composedErr != nil {
@@ -213,6 +231,11 @@ func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, R
 				st.WireGuard, changed = ws, true
 			}
 		}
+		if s.ha != nil && applyErr == nil {
+			if g := s.ha.Status(); !sameChoices(st.Gateways, g) {
+				st.Gateways, changed = g, true
+			}
+		}
 		if len(res.Applied) > 0 {
 			st.LastChanges = nil
 			for i, op := range res.Applied {
@@ -233,4 +256,10 @@ func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, R
 			s.log.Error("write NodeConfig status", "node", s.node, "err", err)
 		}
 	}
+}
+
+// sameChoices compares gateway choices by cluster and active candidate
+// (not by time).
+func sameChoices(a, b []v1alpha1.GatewayChoice) bool {
+	return slices.EqualFunc(a, b, func(x, y v1alpha1.GatewayChoice) bool { return x.Cluster == y.Cluster && x.Active == y.Active })
 }

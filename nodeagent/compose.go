@@ -19,6 +19,9 @@ type Composed struct {
 	// Held names the remote clusters whose shard set is incomplete: they
 	// are derived from the objects used before (peering.Settle).
 	Held []string
+	// Groups are the gateway candidate lists the node may send through
+	// (gateway HA: what its agent probes).
+	Groups []peering.Group
 }
 
 // Compose makes a NodeConfig complete: a NodeConfig with spec.peers gets the
@@ -27,7 +30,7 @@ type Composed struct {
 // it is. Shared objects that cannot be read are a *RefusedError: the config
 // is refused whole. It is pure.
 func Compose(nc *v1alpha1.NodeConfig, all []v1alpha1.ClusterPeers) (Composed, error) {
-	return ComposeAfter(nc, all, nil)
+	return ComposeWith(nc, all, nil, peering.Choice{})
 }
 
 // ComposeAfter is Compose for an agent that composed before: prev is the
@@ -35,15 +38,21 @@ func Compose(nc *v1alpha1.NodeConfig, all []v1alpha1.ClusterPeers) (Composed, er
 // incomplete (a shard not written or not seen yet) is derived from the
 // shards used before (peering.Settle), so a late shard withdraws no route.
 func ComposeAfter(nc *v1alpha1.NodeConfig, all, prev []v1alpha1.ClusterPeers) (Composed, error) {
+	return ComposeWith(nc, all, prev, peering.Choice{})
+}
+
+// ComposeWith is ComposeAfter with the gateway candidates the agent
+// currently sends through (gateway HA; peering.DeriveWith).
+func ComposeWith(nc *v1alpha1.NodeConfig, all, prev []v1alpha1.ClusterPeers, choice peering.Choice) (Composed, error) {
 	if nc.Spec.Peers == nil {
 		return Composed{Spec: &nc.Spec}, nil
 	}
 	used, held := peering.Settle(prev, peering.Select(&nc.Spec, all))
-	full, err := peering.Derive(&nc.Spec, used)
+	full, err := peering.DeriveWith(&nc.Spec, used, choice)
 	if err != nil {
 		return Composed{}, &RefusedError{Spec: &nc.Spec, Err: err}
 	}
-	c := Composed{Spec: &full, Peers: make([]v1alpha1.AppliedPeers, 0, len(used)), Used: used, Held: held}
+	c := Composed{Spec: &full, Peers: make([]v1alpha1.AppliedPeers, 0, len(used)), Used: used, Held: held, Groups: peering.Groups(&nc.Spec, used)}
 	for _, p := range used {
 		c.Peers = append(c.Peers, v1alpha1.AppliedPeers{Name: p.Name, Generation: p.Generation})
 	}

@@ -84,6 +84,18 @@
 // WireGuard. The key pair lives in the state directory (wireguard.go);
 // pure parts (wireGuardConfig, uapiPeers, wireGuardRoutes) are table-tested.
 //
+// # Gateway HA
+//
+// HA (probe.go) answers UDP probes on port 4801 of the devices' addresses
+// and probes every gateway candidate the node may send through
+// (peering.Groups), over the tunnel, every interval. The pure state machine
+// of failover.go (Observe, Choose) turns the replies and misses into a
+// choice: the first live candidate in plan order, moving back to an
+// earlier one only after a hold. A change signals a pass, which composes
+// the config with the choice (ComposeWith, peering.DeriveWith) and so
+// replaces only the routes. APISource reports the choice in
+// status.gateways.
+//
 //	k, _ := nodeagent.NewLinuxKernel()
 //	c, err := nodeagent.Compose(&nodeConfig, clusterPeers)
 //	res, err := nodeagent.Set(k, c.Spec)

@@ -29,9 +29,22 @@ var (
 	})
 )
 
+// Metrics of gateway HA (probe.go).
+var (
+	metricFailovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kosmos_gateway_failovers_total",
+		Help: "Times the agent moved its routes to another gateway candidate of a cluster, by cluster.",
+	}, []string{"cluster"})
+	metricProbeRTT = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kosmos_gateway_probe_rtt_seconds",
+		Help:    "Round-trip time of the gateway candidate probes.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+	})
+)
+
 // RegisterMetrics adds the agent's metrics to a registry.
 func RegisterMetrics(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes} {
+	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes, metricFailovers, metricProbeRTT} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

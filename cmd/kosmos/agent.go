@@ -43,7 +43,17 @@ objects in the API server (in-cluster credentials, or --kubeconfig), applies
 every change, tears everything down when the NodeConfig is deleted, and
 writes the outcome to the NodeConfig's status (conditions Applied and Ready,
 observedGeneration, lastChanges, contract Shared and the generation of each
-ClusterPeers object applied). /healthz, /readyz and /metrics are served on --health-addr.
+ClusterPeers object applied, and status.gateways: the gateway candidate it
+sends through per Gateway-mode cluster). /healthz, /readyz and /metrics are
+served on --health-addr.
+
+Gateway HA: the agent answers UDP probes on --probe-port (default 4801) of
+its tunnel device addresses, and probes every --probe-interval each gateway
+candidate it may send through, over the tunnel. After --probe-down misses in
+a row it moves its routes to the next live candidate; it moves back to an
+earlier one only once that one has answered --probe-up probes in a row and
+stayed up for --failback-hold. --probe-interval 0 turns probing off (routes
+then follow the plan's first candidate).
 
 --node-config FILE reads a NodeConfig and, as further YAML documents of the
 same file, the ClusterPeers it is completed from. With --node-config alone it
@@ -73,6 +83,32 @@ type agentFlags struct {
 	resync                                    time.Duration
 	stateDir                                  string
 	printKey, rotateKey                       bool
+	ha                                        haFlags
+}
+
+// haFlags tune gateway HA probing.
+type haFlags struct {
+	port, down, up int
+	interval, hold time.Duration
+}
+
+// newHA returns the prober the flags ask for, its sockets in the current
+// network namespace; nil when probing is off.
+func (f haFlags) newHA(log *slog.Logger) (*nodeagent.HA, error) {
+	if f.interval <= 0 {
+		return nil, nil
+	}
+	if f.port < 1 || f.port > 65535 {
+		return nil, fmt.Errorf("agent: --probe-port %d is out of range 1 to 65535", f.port)
+	}
+	listen, err := nodeagent.ListenHere()
+	if err != nil {
+		return nil, err
+	}
+	return nodeagent.NewHA(nodeagent.HAOptions{
+		Port: f.port, Interval: f.interval, Log: log, Listen: listen,
+		Failover: nodeagent.FailoverConfig{Down: f.down, Up: f.up, Hold: f.hold},
+	}), nil
 }
 
 // check refuses flags that exclude each other or name no NodeConfig.
@@ -123,6 +159,11 @@ func newAgentCommand() *cobra.Command {
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/kosmos/agent", "directory of the node's WireGuard private key (wireguard.key, 0600)")
 	fl.BoolVar(&f.printKey, "wireguard-public-key", false, "print the node's WireGuard public key (making the key pair when there is none) and exit")
 	fl.BoolVar(&f.rotateKey, "rotate-wireguard-key", false, "replace the node's WireGuard key in --state-dir, print the new public key and exit; the running agent takes it up on its next pass")
+	fl.IntVar(&f.ha.port, "probe-port", nodeagent.DefaultProbePort, "UDP port of the gateway HA probes (answered on the tunnel device addresses)")
+	fl.DurationVar(&f.ha.interval, "probe-interval", 100*time.Millisecond, "period of the gateway candidate probes (0: no probing, no failover)")
+	fl.IntVar(&f.ha.down, "probe-down", 3, "consecutive missed probes that take a gateway candidate down")
+	fl.IntVar(&f.ha.up, "probe-up", 3, "consecutive answered probes that bring a gateway candidate back up")
+	fl.DurationVar(&f.ha.hold, "failback-hold", 3*time.Second, "how long an earlier gateway candidate must be up before traffic moves back to it")
 	return cmd
 }
 
@@ -161,16 +202,16 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 			return &exitError{exitError2, err}
 		}
 		if f.node != "" {
-			return runAgentAPI(ctx, k, f.node, f.kubeconfig, f.resync, f.healthAddr, key, f.stateDir)
+			return runAgentAPI(ctx, k, f.node, f.kubeconfig, f.resync, f.healthAddr, key, f.stateDir, f.ha)
 		}
-		return runAgent(ctx, k, f.file, f.resync, key, f.stateDir)
+		return runAgent(ctx, k, f.file, f.resync, key, f.stateDir, f.ha)
 	}
 	var res nodeagent.Result
 	if f.teardown {
 		res, err = nodeagent.Teardown(k)
 		err = errors.Join(err, nodeagent.TeardownWireGuard())
 	} else {
-		spec, lerr := composeFile(f.file)
+		spec, lerr := composeFile(f.file, nil)
 		if lerr != nil {
 			return &exitError{exitInvalid, lerr}
 		}
@@ -190,7 +231,7 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 }
 
 // runAgent keeps the kernel matching the file until SIGINT or SIGTERM.
-func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, resync time.Duration, key *nodeagent.WireGuardKey, stateDir string) error {
+func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, resync time.Duration, key *nodeagent.WireGuardKey, stateDir string, haf haFlags) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -203,29 +244,44 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	wg := nodeagent.NewWireGuard(key, stateDir, log)
 	defer wg.Close()
-	log.Info("agent running", "nodeConfig", file, "resync", resync, "wireGuardPublicKey", key.PublicKey())
-	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file) },
+	ha, err := haf.newHA(log)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	if ha != nil {
+		go ha.Run(ctx)
+		changes = nodeagent.Merge(ctx, changes, ha.Events())
+	}
+	log.Info("agent running", "nodeConfig", file, "resync", resync, "probeInterval", haf.interval, "wireGuardPublicKey", key.PublicKey())
+	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file, ha) },
 		nodeagent.Options{Resync: resync, Changes: changes, Log: log, Before: wg.Sync})
 	return nil
 }
 
 // composeFile reads a NodeConfig file (with the ClusterPeers documents it
-// holds) and makes the config complete.
-func composeFile(file string) (*v1alpha1.NodeConfigSpec, error) {
+// holds) and makes the config complete, following the gateway choice of
+// ha when it is not nil.
+func composeFile(file string, ha *nodeagent.HA) (*v1alpha1.NodeConfigSpec, error) {
 	nc, peers, err := nodeagent.LoadConfigFile(file)
 	if err != nil {
 		return nil, err
 	}
-	c, err := nodeagent.Compose(nc, peers)
+	if ha == nil {
+		c, err := nodeagent.Compose(nc, peers)
+		return c.Spec, err
+	}
+	choice, _ := ha.Choice()
+	c, err := nodeagent.ComposeWith(nc, peers, nil, choice)
 	if err != nil {
 		return nil, err
 	}
+	ha.Update(c.Groups, nodeagent.DeviceAddrs(c.Spec))
 	return c.Spec, nil
 }
 
 // runAgentAPI follows this node's NodeConfig in the API server until SIGINT
 // or SIGTERM.
-func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubeconfig string, resync time.Duration, healthAddr string, key *nodeagent.WireGuardKey, stateDir string) error {
+func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubeconfig string, resync time.Duration, healthAddr string, key *nodeagent.WireGuardKey, stateDir string, haf haFlags) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -247,6 +303,15 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 	wg := nodeagent.NewWireGuard(key, stateDir, log)
 	defer wg.Close()
 	src.WireGuardStatus = wg.Status
+	ha, err := haf.newHA(log)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	if ha != nil {
+		src.UseHA(ha)
+		go ha.Run(ctx)
+		changes = nodeagent.Merge(ctx, changes, ha.Events())
+	}
 	var ready atomic.Bool
 	go src.Watch(ctx)
 	report := src.Report(ctx)

@@ -36,7 +36,8 @@ func Select(spec *v1alpha1.NodeConfigSpec, all []v1alpha1.ClusterPeers) []v1alph
 type remote struct {
 	name string
 	mode v1alpha1.NetworkMode
-	// encryption is what the cluster asks for (see wireguard.go).
+	// encryption is what the cluster asks for (see wireguard.go): WireGuard
+	// when any of its shards says so.
 	encryption v1alpha1.Encryption
 	cidrs      []netip.Prefix
 	gateways   []string
@@ -60,6 +61,15 @@ type tunnel struct {
 // NodeConfigSpec the node holds. peers should come from Select. It is pure;
 // spec and peers are not modified.
 func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alpha1.NodeConfigSpec, error) {
+	return DeriveWith(spec, peers, Choice{})
+}
+
+// DeriveWith is Derive with the gateway candidates the agent currently
+// sends through (gateway HA, see Choice): every candidate of a remote
+// Gateway cluster gets its FDB and neighbour entries, and the routes go to
+// the chosen one; a path with candidates routes via the chosen candidate.
+// It is pure; spec and peers are not modified.
+func DeriveWith(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, choice Choice) (v1alpha1.NodeConfigSpec, error) {
 	out := *spec
 	if spec.Peers == nil {
 		return out, nil
@@ -69,11 +79,24 @@ func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alp
 		return out, err
 	}
 	out.Routes, out.FDB, out.Neighbors = slices.Clone(spec.Routes), slices.Clone(spec.FDB), slices.Clone(spec.Neighbors)
+	viaLocal := localFamilies(spec, choice)
 	for _, path := range spec.Peers.Paths {
+		if ownPath(path) {
+			// A gateway candidate's way through its cluster's chosen
+			// candidate: routes only when that is another node (then its
+			// cross-cluster path carries no routes of the family).
+			v := choice.pathVia(path)
+			if a, err := netip.ParseAddr(v); err == nil && !ownAddr(spec, a) {
+				path.Via = v
+			} else {
+				continue
+			}
+		}
 		if path.Via != "" {
-			via, err := netip.ParseAddr(path.Via)
+			v := choice.pathVia(path)
+			via, err := netip.ParseAddr(v)
 			if err != nil {
-				return out, fmt.Errorf("spec.peers: path %s: via %q: %w", path.Device, path.Via, err)
+				return out, fmt.Errorf("spec.peers: path %s: via %q: %w", path.Device, v, err)
 			}
 			for _, r := range remotes {
 				for _, c := range r.cidrs {
@@ -85,7 +108,7 @@ func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alp
 			continue
 		}
 		for _, r := range remotes {
-			tunnelTo(&out, r, path.Device, spec)
+			tunnelTo(&out, r, path.Device, choice.Remote[r.name], viaLocal, spec)
 		}
 	}
 	if spec.WireGuard != nil {
@@ -97,12 +120,16 @@ func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alp
 	return out, nil
 }
 
-// tunnelTo adds the entries that reach remote cluster r through dev.
-func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev string, spec *v1alpha1.NodeConfigSpec) {
+// tunnelTo adds the entries that reach remote cluster r through dev; chosen
+// names the gateway candidate to route through ("": the first).
+func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev, chosen string, viaLocal map[bool]bool, spec *v1alpha1.NodeConfigSpec) {
 	add := func(e *endpoint, cidrs []netip.Prefix) {
 		t, ok := e.tunnels[dev]
 		if !ok || !reachable(spec, r, e) {
 			return
+		}
+		if viaLocal[t.addr.Is4()] {
+			cidrs = nil // the family leaves through another candidate
 		}
 		out.FDB = append(out.FDB, v1alpha1.FDBEntry{MAC: t.mac, Dst: t.underlay.String(), Device: dev})
 		out.Neighbors = append(out.Neighbors, v1alpha1.Neighbor{IP: t.addr.String(), MAC: t.mac, Device: dev})
@@ -113,9 +140,16 @@ func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev string, spec *v1alpha
 		}
 	}
 	if r.mode == v1alpha1.ModeGateway {
-		if len(r.gateways) > 0 {
-			if e, ok := r.endpoints[r.gateways[0]]; ok {
-				add(e, r.cidrs)
+		// Every candidate is kept hot (FDB and neighbour entries); the
+		// routes go to the chosen one.
+		route := chooseGateway(r, dev, chosen)
+		for _, g := range r.gateways {
+			if e, ok := r.endpoints[g]; ok {
+				if g == route {
+					add(e, r.cidrs)
+				} else {
+					add(e, nil)
+				}
 			}
 		}
 		return
@@ -135,8 +169,11 @@ func merge(peers []v1alpha1.ClusterPeers) ([]*remote, error) {
 		p := &peers[i]
 		r := byName[p.Spec.Cluster]
 		if r == nil {
-			r = &remote{name: p.Spec.Cluster, mode: p.Spec.Mode, encryption: p.Spec.Encryption, endpoints: map[string]*endpoint{}}
+			r = &remote{name: p.Spec.Cluster, mode: p.Spec.Mode, endpoints: map[string]*endpoint{}}
 			byName[r.name] = r
+		}
+		if p.Spec.Encryption == v1alpha1.EncryptionWireGuard {
+			r.encryption = p.Spec.Encryption
 		}
 		if len(r.gateways) == 0 {
 			r.gateways = p.Spec.Gateways

@@ -67,9 +67,10 @@ func TestDerive(t *testing.T) {
 			"fdb vx-bridge 02:00:00:00:00:a1 192.168.2.11\nfdb vx-bridge 02:00:00:00:00:a2 192.168.2.12\n" +
 				"neigh vx-bridge 220.168.2.11 02:00:00:00:00:a1\nneigh vx-bridge 220.168.2.12 02:00:00:00:00:a2\n" +
 				"route vx-bridge 10.20.1.0/24 via 220.168.2.11\nroute vx-bridge 10.20.2.0/24 via 220.168.2.12\nroute vx-bridge 10.96.0.0/16 via 220.168.2.11\n"},
-		{"Gateway cluster through its first candidate, IPv4 ranges only on vx-bridge", edge,
+		{"Gateway cluster through its first candidate, every candidate hot, IPv4 ranges only on vx-bridge", edge,
 			[]v1alpha1.ClusterPeers{peers("b.0-of-1", "b", v1alpha1.ModeGateway, []string{"g2", "g1"}, g1, g2)},
-			"fdb vx-bridge 02:00:00:00:00:b2 192.168.3.12\nneigh vx-bridge 220.168.3.12 02:00:00:00:00:b2\nroute vx-bridge 10.9.0.0/16 via 220.168.3.12\n"},
+			"fdb vx-bridge 02:00:00:00:00:b1 192.168.3.11\nfdb vx-bridge 02:00:00:00:00:b2 192.168.3.12\n" +
+				"neigh vx-bridge 220.168.3.11 02:00:00:00:00:b1\nneigh vx-bridge 220.168.3.12 02:00:00:00:00:b2\nroute vx-bridge 10.9.0.0/16 via 220.168.3.12\n"},
 		{"Gateway cluster without a gateway: unreachable", edge,
 			[]v1alpha1.ClusterPeers{peers("b.0-of-1", "b", v1alpha1.ModeGateway, nil, g1)}, ""},
 		{"behind a gateway: every remote range of Via's family to it, explicit entries kept", behind,

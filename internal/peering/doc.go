@@ -34,10 +34,19 @@
 //   - A cross-cluster path gets, per remote P2P endpoint with a tunnel of
 //     that device: one FDB entry (MAC at underlay address), one permanent
 //     neighbour (address to MAC) and a route for each of its CIDRs of the
-//     tunnel's family. A remote Gateway cluster is reached through its first
-//     gateway candidate, which receives the cluster's CIDRs.
+//     tunnel's family. Every gateway candidate of a remote Gateway cluster
+//     gets its FDB and neighbour entries (hot standbys); the cluster's CIDRs
+//     are routed to the chosen candidate (Choice; DeriveWith), the first
+//     without a choice.
 //   - A path with Via gets a route for every remote cluster's CIDR of Via's
-//     family.
+//     family, via the chosen one of its Candidates when it names them.
+//   - A path with Candidates and no Via is a gateway candidate's own way
+//     out: when the chosen candidate is another node, it routes through it
+//     like a path with Via, and the node's cross-cluster path of that
+//     family keeps only its FDB and neighbour entries; when it is the node
+//     itself, the path adds nothing.
+//   - Groups lists the candidate lists a node may choose from: what its
+//     agent probes (gateway HA).
 //   - The explicit entries are kept; the result is sorted and free of exact
 //     duplicates, so the same inputs always yield the same spec.
 //   - Encryption (wireguard.go): a pair is encrypted when the remote cluster

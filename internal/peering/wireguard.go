@@ -51,7 +51,7 @@ func wireGuardPeers(spec *v1alpha1.NodeConfigSpec, remotes []*remote) []v1alpha1
 	}
 	byName := map[string]*v1alpha1.WireGuardPeer{}
 	for _, path := range spec.Peers.Paths {
-		if path.Via != "" {
+		if path.Via != "" || ownPath(path) {
 			continue
 		}
 		for _, r := range remotes {
@@ -90,16 +90,18 @@ func wireGuardPeers(spec *v1alpha1.NodeConfigSpec, remotes []*remote) []v1alpha1
 	return out
 }
 
-// edgeNames are the endpoints of r a node tunnels to: the first gateway
-// candidate of a Gateway cluster, every endpoint in P2P.
+// edgeNames are the endpoints of r a node tunnels to: every gateway
+// candidate of a Gateway cluster (all are kept hot, gateway HA), every
+// endpoint in P2P.
 func edgeNames(r *remote) []string {
 	if r.mode == v1alpha1.ModeGateway {
-		if len(r.gateways) > 0 {
-			if _, ok := r.endpoints[r.gateways[0]]; ok {
-				return r.gateways[:1]
+		var out []string
+		for _, g := range r.gateways {
+			if _, ok := r.endpoints[g]; ok && !slices.Contains(out, g) {
+				out = append(out, g)
 			}
 		}
-		return nil
+		return out
 	}
 	return r.names
 }

@@ -45,7 +45,14 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		f.Nodes = append(f.Nodes, nd)
 	}
 	legacy, keys := map[string]bool{}, map[string]string{}
+	reported := map[string]map[string]string{}
 	for _, nc := range configs {
+		for _, g := range nc.Status.Gateways {
+			if reported[nc.Name] == nil {
+				reported[nc.Name] = map[string]string{}
+			}
+			reported[nc.Name][g.Cluster] = g.Active
+		}
 		if w := nc.Status.WireGuard; w != nil && len(w.PublicKey) == v1alpha1.WireGuardPublicKeyLength {
 			keys[nc.Name] = w.PublicKey
 		}
@@ -57,6 +64,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 	for i := range f.Nodes {
 		f.Nodes[i].LegacyAgent = legacy[f.Nodes[i].Name]
 		f.Nodes[i].WireGuardKey = keys[f.Nodes[i].Name]
+		f.Nodes[i].Gateways = reported[f.Nodes[i].Name]
 	}
 	return f
 }

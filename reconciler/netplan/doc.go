@@ -18,9 +18,10 @@
 // # Design notes
 //
 // Devices. A node that tunnels across clusters carries vx-bridge (VNI 54,
-// UDP 4876; vx-bridge-6 for IPv6). In a Gateway cluster only the elected
-// gateway carries it; every node of that cluster, the gateway included,
-// carries vx-local (VNI 55; vx-local-6) to reach the gateway. A device address
+// UDP 4876; vx-bridge-6 for IPv6). In a Gateway cluster only the gateway
+// candidates (the elected gateway and its standbys) carry it; every node of
+// that cluster, the candidates included, carries vx-local (VNI 55;
+// vx-local-6) to reach them. A device address
 // keeps the host bits of the node's underlay address inside the bridge or
 // local range (192.168.1.10 → 220.168.1.10/8); MACs are derived from the
 // cluster, node and device names, so recomputing changes nothing. Two devices
@@ -52,9 +53,16 @@
 // gateway in force (read back from the cluster) is kept while it stays a
 // candidate, unless it is NotReady and another candidate is Ready (its
 // machine, most likely, is gone; when every node is NotReady at once, it is
-// the control plane that is gone, and nothing moves). The gateway
-// masquerades traffic leaving vx-bridge from sources outside the cluster's pod
-// ranges (other nodes' host network).
+// the control plane that is gone, and nothing moves). With
+// gateway.replicas > 1 the next candidates are standbys, and every
+// candidate is kept hot (gateway HA): each carries what the gateway does
+// (vx-bridge, NAT, local entries to every node of its cluster), every node
+// behind them has entries for each and names them in order in its path
+// (PeerPath.Candidates, Via the first), and remote nodes hold entries for
+// each; the agents route through the first that answers their probes. When
+// most agents report they moved to one candidate, the election starts from
+// it (catchup.go). Every candidate masquerades traffic leaving vx-bridge
+// from sources outside the cluster's pod ranges (other nodes' host network).
 //
 // Families. IPv4 and IPv6 are planned independently over the clusters whose
 // ipFamily includes them; a dual-stack node gets both device pairs.

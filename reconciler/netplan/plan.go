@@ -31,6 +31,10 @@ type Node struct {
 	// WireGuardKey is the WireGuard public key the node's agent published
 	// (NodeConfig status.wireGuard.publicKey); empty until it did.
 	WireGuardKey string `json:"wireGuardKey,omitempty"`
+	// Gateways are the gateway candidates the node's agent reports it
+	// sends through, by Gateway-mode cluster (NodeConfig status.gateways;
+	// gateway HA): see catchup.go.
+	Gateways map[string]string `json:"gateways,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
@@ -167,7 +171,7 @@ func (p *planner) run() *Plan {
 		slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
 		cs := &clusterState{spec: c, nodes: nodes, endpoints: map[string]*v1alpha1.PeerEndpoint{}}
 		if c.Network.Mode == v1alpha1.ModeGateway {
-			cs.gateway, cs.standby = electGateway(c, nodes, f.Gateway)
+			cs.gateway, cs.standby = electGateway(c, nodes, gatewayInForce(c.Name, p.facts))
 			if cs.gateway == "" {
 				p.problem("cluster %s: no node with an address matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)
 			}
@@ -428,22 +432,33 @@ type familyTables struct {
 	// own are the cluster's real pod and service ranges (every node's
 	// localCIDRs).
 	own []string
-	// gwLocal is the gateway's local device (haveGW: it has one); locals
-	// every node's.
-	gwLocal v1alpha1.Device
-	haveGW  bool
-	locals  map[string]v1alpha1.Device
+	// locals are every node's local devices.
+	locals map[string]v1alpha1.Device
+	// candidates are the gateway candidates (active first) and gwLocals
+	// the local devices of those that have one, in the same order: every
+	// candidate is kept hot (gateway HA).
+	candidates []string
+	gwLocals   []candidateLocal
+}
+
+// candidateLocal is a gateway candidate's local device.
+type candidateLocal struct {
+	name string
+	dev  v1alpha1.Device
 }
 
 // gatewayTables fills the local devices of a Gateway cluster's nodes.
 func (p *planner) gatewayTables(cs *clusterState, fam family, t *familyTables) {
+	t.candidates = gatewaysOf(cs)
 	for i := range cs.nodes {
 		n := &cs.nodes[i]
 		if d, ok := p.device(cs, n, fam, fam.localDev, fam.local, fam.localCIDR); ok {
 			t.locals[n.Name] = d
-			if n.Name == cs.gateway {
-				t.gwLocal, t.haveGW = d, true
-			}
+		}
+	}
+	for _, name := range t.candidates {
+		if d, ok := t.locals[name]; ok {
+			t.gwLocals = append(t.gwLocals, candidateLocal{name: name, dev: d})
 		}
 	}
 }
@@ -455,7 +470,8 @@ func (p *planner) gatewayTables(cs *clusterState, fam family, t *familyTables) {
 func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTables) {
 	c := cs.spec
 	spec := &p.configs[c.Name][n.Name].Spec
-	edge := !t.gateway || n.Name == cs.gateway
+	candidate := t.gateway && slices.Contains(t.candidates, n.Name)
+	edge := !t.gateway || candidate
 	if _, ok := underlayOf(n, fam); !ok {
 		if !edge { // an edge node is reported with the endpoints
 			p.problem("cluster %s: node %s has no %s InternalIP; it gets no %s devices", c.Name, n.Name, fam.name, fam.name)
@@ -478,13 +494,35 @@ func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTable
 	}
 	spec.Devices = append(spec.Devices, t.locals[n.Name])
 	switch {
-	case n.Name == cs.gateway:
+	case candidate:
 		p.gatewayNode(cs, fam, n, spec, t)
-	case t.haveGW:
-		spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: t.gwLocal.MAC, Dst: t.gwLocal.UnderlayIP, Device: fam.localDev})
-		via := strings.Split(t.gwLocal.Addresses[0], "/")[0]
-		spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: via, MAC: t.gwLocal.MAC, Device: fam.localDev})
-		addPath(spec, c.Name, v1alpha1.PeerPath{Device: fam.localDev, Via: via})
+		if len(t.gwLocals) > 1 {
+			// Its own traffic leaves through the candidate in use (itself
+			// when it is the one), where the replies come back: the
+			// GlobalCIDR NAT of a flow stays on one node. No Via: an agent
+			// of an earlier release ignores the path.
+			path := v1alpha1.PeerPath{Device: fam.localDev}
+			for _, gl := range t.gwLocals {
+				path.Candidates = append(path.Candidates, v1alpha1.PathCandidate{Name: gl.name, Via: strings.Split(gl.dev.Addresses[0], "/")[0]})
+			}
+			addPath(spec, c.Name, path)
+		}
+	case len(t.gwLocals) > 0:
+		// Every candidate's local device is reachable (hot standbys); the
+		// path names them in order and Via the first (what an agent of an
+		// earlier release routes through).
+		path := v1alpha1.PeerPath{Device: fam.localDev}
+		for _, gl := range t.gwLocals {
+			spec.FDB = append(spec.FDB, v1alpha1.FDBEntry{MAC: gl.dev.MAC, Dst: gl.dev.UnderlayIP, Device: fam.localDev})
+			via := strings.Split(gl.dev.Addresses[0], "/")[0]
+			spec.Neighbors = append(spec.Neighbors, v1alpha1.Neighbor{IP: via, MAC: gl.dev.MAC, Device: fam.localDev})
+			path.Candidates = append(path.Candidates, v1alpha1.PathCandidate{Name: gl.name, Via: via})
+		}
+		path.Via = path.Candidates[0].Via
+		if len(path.Candidates) == 1 {
+			path.Candidates = nil // nothing to choose: the earlier form
+		}
+		addPath(spec, c.Name, path)
 	}
 }
 

@@ -94,8 +94,9 @@ type ClusterPeersSpec struct {
 
 	// Gateways are the gateway candidates of a Gateway-mode cluster in order
 	// of preference, the active one first. Each has an endpoint (in the
-	// shard its name hashes to). Agents route through the first; a later
-	// release lets them probe and fail over down the list.
+	// shard its name hashes to) and is kept hot on every node that reaches
+	// the cluster. Agents route through the first, and move down the list
+	// when their probes say it is gone (gateway HA).
 	// +optional
 	Gateways []string `json:"gateways,omitempty"`
 

@@ -141,6 +141,24 @@ type PeerPath struct {
 	// device address); empty for a cross-cluster device.
 	// +optional
 	Via string `json:"via,omitempty"`
+
+	// Candidates are, on a node behind a gateway, every gateway candidate
+	// of its cluster in order of preference (the active one first, whose
+	// address Via repeats). The agent probes them and routes through the
+	// first live one (gateway HA); an agent of an earlier release reads
+	// only Via.
+	// +optional
+	Candidates []PathCandidate `json:"candidates,omitempty"`
+}
+
+// PathCandidate is one gateway candidate a path may lead through.
+type PathCandidate struct {
+	// Name is the candidate node's name.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Via is the candidate's local device address: the next hop of every
+	// remote range while the candidate is the one in use.
+	Via string `json:"via"`
 }
 
 // Device is one VXLAN device.
@@ -281,6 +299,27 @@ type NodeConfigStatus struct {
 	// WireGuard is the node's WireGuard identity and device, when it has one.
 	// +optional
 	WireGuard *WireGuardStatus `json:"wireGuard,omitempty"`
+
+	// Gateways are the gateway candidates the agent currently sends
+	// through, one per Gateway-mode cluster it reaches over a candidate
+	// list (its own cluster's gateway, remote gateways), as its probes
+	// chose them (gateway HA).
+	// +optional
+	// +listType=map
+	// +listMapKey=cluster
+	Gateways []GatewayChoice `json:"gateways,omitempty"`
+}
+
+// GatewayChoice is the gateway candidate an agent sends through for one
+// cluster.
+type GatewayChoice struct {
+	// Cluster is the Gateway-mode cluster (the node's own for its way out).
+	Cluster string `json:"cluster"`
+	// Active is the candidate node in use.
+	Active string `json:"active"`
+	// Since is when the agent moved to it (or started using it).
+	// +optional
+	Since metav1.Time `json:"since,omitempty"`
 }
 
 // AppliedPeers names a ClusterPeers object and the generation an agent
