@@ -117,6 +117,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 	}
 
 	checkMemberIdentities(ctx, t, host)
+	checkLogsAndExec(ctx, t, sb, host, members)
 
 	// The topology exports shop/web: a Service for the pods in member-a
 	// is answered by the sandbox's DNS server under clusterset.local with
