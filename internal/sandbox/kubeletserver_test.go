@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -70,4 +71,19 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestWithKubeletEndpoint: a machine advertises its kubelet as a Hostname
+// address (which API servers prefer) and the port, keeps its InternalIP
+// (the planner's underlay), and the input node is not modified.
+func TestWithKubeletEndpoint(t *testing.T) {
+	in := corev1.Node{Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.168.1.11"}}}}
+	got := withKubeletEndpoint(in, 40123)
+	want := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.168.1.11"}, {Type: corev1.NodeHostName, Address: "localhost"}}
+	if fmt.Sprint(got.Status.Addresses) != fmt.Sprint(want) || got.Status.DaemonEndpoints.KubeletEndpoint.Port != 40123 {
+		t.Errorf("withKubeletEndpoint = %v port %d, want %v port 40123", got.Status.Addresses, got.Status.DaemonEndpoints.KubeletEndpoint.Port, want)
+	}
+	if len(in.Status.Addresses) != 1 || in.Status.DaemonEndpoints.KubeletEndpoint.Port != 0 {
+		t.Errorf("the input node was modified: %v", in.Status)
+	}
 }
