@@ -14,6 +14,11 @@
 // each have their own ServiceAccount, and their Secrets hold short-lived
 // tokens of those, rotated while the sandbox runs.
 //
+// `kubectl logs` and `exec` reach the pods of virtual nodes as in a real
+// installation: the API servers have a kubelet client certificate, the
+// tree serves its virtual nodes' kubelet endpoint, and the simulated
+// kubelets answer (logsexec.go, kubeletserver.go).
+//
 // # Usage
 //
 //	sb, err := sandbox.Start(ctx, sandbox.Options{Topology: "topology.example.yaml", Dir: dir, Progress: os.Stdout})
@@ -427,7 +432,7 @@ func (s *Sandbox) tree(ctx context.Context) (func() error, error) {
 		return nil, err
 	}
 	return func() error {
-		go serve()
+		s.wg.Go(serve) // ends with ctx
 		return ctl.Run(ctx)
 	}, nil
 }
