@@ -47,7 +47,12 @@ and ends with a status table and what to try next.
 With --dataplane (root), every machine is also a network namespace with a pod
 behind it, on one shared underlay, and the real node agent runs in each: the
 VXLAN devices, routes and NAT of ClusterLink are built, and kosmos check pings
-pod to pod across clusters.
+pod to pod across clusters, and kubectl exec on a pod of a virtual node runs
+the command in its machine's pod namespace (without it, exec says so).
+
+kubectl logs and exec reach pods on virtual nodes: the API servers get a
+kubelet client certificate, the tree serves its virtual nodes' kubelet
+endpoint, and the simulated kubelets answer logs and exec.
 
 The sandbox keeps running in the background (its log: <state-dir>/up.log)
 until kosmos down. The kubeconfig at <state-dir>/kubeconfig has a context
@@ -228,6 +233,7 @@ next:
   kubectl --context host -n shop create deployment web --image=nginx --replicas=4
   kubectl --context host -n shop patch deployment web -p '{"spec":{"template":{"spec":{"schedulerName":"kosmos-scheduler"}}}}'
   kubectl --context host -n shop get pods -o wide  # spread 2:1:1 by the web-weighted policy
+  kubectl --context host -n shop logs deploy/web  # through the virtual node to the member's kubelet
   dig @127.0.0.1 -p %s web.shop.svc.clusterset.local
   kosmos check -f %s
   kosmos down

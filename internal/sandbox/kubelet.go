@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -32,8 +33,13 @@ type kubelet struct {
 	cs      kubernetes.Interface
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	nodes map[string]*machine // by node name
+	// netns is the network namespace of a machine's pod (nil: no data
+	// plane); set before run.
+	netns func(node string) string
+
+	mu     sync.Mutex
+	nodes  map[string]*machine // by node name
+	lister corelisters.PodLister
 }
 
 // machine is one simulated node's bookkeeping.
@@ -66,6 +72,9 @@ func (k *kubelet) run(ctx context.Context) {
 	f := informers.NewSharedInformerFactory(k.cs, 0)
 	inf := f.Core().V1().Pods().Informer()
 	lister := f.Core().V1().Pods().Lister()
+	k.mu.Lock()
+	k.lister = lister
+	k.mu.Unlock()
 	enqueue := func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 			q.Add(key)

@@ -14,6 +14,11 @@
 // each have their own ServiceAccount, and their Secrets hold short-lived
 // tokens of those, rotated while the sandbox runs.
 //
+// `kubectl logs` and `exec` reach the pods of virtual nodes as in a real
+// installation: the API servers have a kubelet client certificate, the
+// tree serves its virtual nodes' kubelet endpoint, and the simulated
+// kubelets answer (logsexec.go, kubeletserver.go).
+//
 // # Usage
 //
 //	sb, err := sandbox.Start(ctx, sandbox.Options{Topology: "topology.example.yaml", Dir: dir, Progress: os.Stdout})
@@ -103,6 +108,9 @@ type Sandbox struct {
 	DNSAddr string
 	dns     *caddy.Instance
 	world   *networld.World
+	// pki signs the API servers' kubelet client certificate
+	// (kubeletcerts.go).
+	pki *kubeletPKI
 
 	o Options
 	// stops end the running controllers (by Component) and wait for them.
@@ -145,6 +153,9 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s := &Sandbox{Topology: t, Nodes: nodes, o: o}
+	if s.pki, err = newKubeletPKI(filepath.Join(o.Dir, "pki")); err != nil {
+		return nil, err
+	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	var names []string
 	for _, c := range t.Spec.Clusters {
@@ -152,7 +163,8 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 	}
 	s.say("starting %d control planes (etcd + kube-apiserver): %v", len(names), names)
 	start := time.Now()
-	if s.Env, err = testenv.Start(ctx, testenv.Options{Names: names, Dir: o.Dir, BinDir: bin, ClusterArgs: serviceRanges(s.Topology)}); err != nil {
+	if s.Env, err = testenv.Start(ctx, testenv.Options{Names: names, Dir: o.Dir, BinDir: bin, ClusterArgs: serviceRanges(s.Topology),
+		APIServerArgs: s.pki.APIServerArgs()}); err != nil {
 		return nil, err
 	}
 	s.say("  control planes up in %s", time.Since(start).Round(100*time.Millisecond))
@@ -168,6 +180,11 @@ func (s *Sandbox) setUp(ctx context.Context, bin string) error {
 	if s.KubeconfigPath, err = s.writeKubeconfig(); err != nil {
 		return err
 	}
+	if s.o.Dataplane { // first: the kubelets' exec runs in its namespaces
+		if err := s.buildDataplane(); err != nil {
+			return err
+		}
+	}
 	for _, c := range s.Topology.Spec.Clusters {
 		cfg := s.Env.Cluster(c.Name).Config
 		cs, err := kubernetes.NewForConfig(cfg)
@@ -177,12 +194,17 @@ func (s *Sandbox) setUp(ctx context.Context, bin string) error {
 		if err := s.startControllerManager(c.Name, bin); err != nil {
 			return err
 		}
+		k := newKubelet(c.Name, cs, s.Nodes[c.Name], s.o.Log)
+		port, err := s.serveKubelet(k)
+		if err != nil {
+			return err
+		}
 		for i := range s.Nodes[c.Name] {
-			if err := createNode(ctx, cs, &s.Nodes[c.Name][i]); err != nil {
+			n := withKubeletEndpoint(s.Nodes[c.Name][i], port)
+			if err := createNode(ctx, cs, &n); err != nil {
 				return fmt.Errorf("cluster %s: %w", c.Name, err)
 			}
 		}
-		k := newKubelet(c.Name, cs, s.Nodes[c.Name], s.o.Log)
 		s.wg.Go(func() { k.run(s.ctx) })
 		if c.Name != s.hostName() { // provisioner.go
 			pr := &provisioner{cluster: c.Name, cs: cs, dir: filepath.Join(s.o.Dir, "volumes", c.Name), log: s.o.Log}
@@ -190,10 +212,8 @@ func (s *Sandbox) setUp(ctx context.Context, bin string) error {
 		}
 		s.say("  cluster %-12s %s  %d machines, kube-controller-manager, simulated kubelets", c.Name, cfg.Host, len(s.Nodes[c.Name]))
 	}
-	if s.o.Dataplane {
-		if err := s.buildDataplane(); err != nil {
-			return err
-		}
+	if err := s.bindKubeletClient(ctx); err != nil {
+		return err
 	}
 	return s.writeSecrets(ctx)
 }
@@ -411,7 +431,14 @@ func (s *Sandbox) tree(ctx context.Context) (func() error, error) {
 		return nil, err
 	}
 	ctl := &tree.Controller{Host: hc, Config: cfg, Namespace: Namespace, Interval: 2 * time.Second, Grace: 20 * time.Second, Log: s.o.Log}
-	return func() error { return ctl.Run(ctx) }, nil
+	serve, err := s.treeKubelet(ctx, ctl)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		s.wg.Go(serve) // ends with ctx
+		return ctl.Run(ctx)
+	}, nil
 }
 
 // scheduler is a fresh kube-scheduler with the Kosmos plugins.

@@ -118,6 +118,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 
 	checkMemberIdentities(ctx, t, host)
 	statefulSetWithClaims(ctx, t, host, members) // storage_test.go
+	checkLogsAndExec(ctx, t, sb, host, members)
 
 	// The topology exports shop/web: a Service for the pods in member-a
 	// is answered by the sandbox's DNS server under clusterset.local with

@@ -508,6 +508,7 @@ func TestChaos(t *testing.T) {
 	}{
 		{fmt.Sprintf("member-b's API server frozen %s; reconciler restarted, apply --partial", c.freeze), c.memberFrozen},
 		{"reconciler, tree and scheduler killed mid-pass, twice", c.leaderKilled},
+		{"kubectl logs and exec -- ping through a virtual node", c.logsAndExec},
 		{fmt.Sprintf("host's API server frozen %s", c.freeze), c.hostFrozen},
 		{"invalid, then truncated (guarded), then good topology", c.badTopologies},
 		{"EndpointSlice changes at 50/s", c.sliceStream},
