@@ -100,18 +100,6 @@ func Plan(t *v1alpha1.KosmosTopology, eps []Endpoint, protos []Proto) []Probe {
 	return out
 }
 
-// Missing names the clusters of t without a probe endpoint on net, so the
-// table shows a cluster whose probe pods never started.
-func Missing(t *v1alpha1.KosmosTopology, eps []Endpoint, net Net) []string {
-	var out []string
-	for _, c := range t.Spec.Clusters {
-		if !slices.ContainsFunc(eps, func(e Endpoint) bool { return e.Cluster == c.Name && e.Net == net }) {
-			out = append(out, c.Name)
-		}
-	}
-	return out
-}
-
 // pairKey is one row of the table: an ordered pair of clusters and the
 // network the probes left from.
 type pairKey struct {
@@ -119,10 +107,10 @@ type pairKey struct {
 	net      Net
 }
 
-func (k pairKey) String() string { return fmt.Sprintf("%s %s → %s", k.net, k.from, k.to) }
+func (k pairKey) String() string { return fmt.Sprintf("%s/%s-net → %s", k.from, k.net, k.to) }
 
 // Checks judges the results: one row per ordered pair of clusters and
-// source network, "probe pod A → B", PASS when every probe of the row got
+// source network, "probe A/pod-net → B", PASS when every probe of the row got
 // its answer (skipped ones aside), FAIL naming what failed; then a last
 // row naming every broken pair (PASS when there is none). Rows keep the
 // order of the results.
