@@ -47,9 +47,9 @@ func TestPlan(t *testing.T) {
 		protos []Proto
 		want   []string
 	}{{
-		name: "both ways, from pod and host network, to pods only",
-		topo: topo(cluster("a", nil), cluster("b", nil)),
-		eps:  []Endpoint{ep("a", PodNet, "10.1.0.2"), ep("a", HostNet, "192.168.0.1"), ep("b", PodNet, "10.2.0.2"), ep("b", HostNet, "192.168.0.2")},
+		name:   "both ways, from pod and host network, to pods only",
+		topo:   topo(cluster("a", nil), cluster("b", nil)),
+		eps:    []Endpoint{ep("a", PodNet, "10.1.0.2"), ep("a", HostNet, "192.168.0.1"), ep("b", PodNet, "10.2.0.2"), ep("b", HostNet, "192.168.0.2")},
 		protos: []Proto{TCP},
 		want: []string{
 			"a/pod→b tcp:10.2.0.2", "a/host→b tcp:10.2.0.2",
