@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"kosmos.io/kosmos/internal/probe"
 	"kosmos.io/kosmos/internal/testinfra/poll"
@@ -22,15 +27,24 @@ import (
 // creates in each cluster's probe namespace a server pod on the pod network
 // and one on the host network, Kosmos-owned, with the Kosmos image running
 // `kosmos probe serve`, bounded in time and least-privileged; cancelling the
-// run (Ctrl-C) deletes them all, and nothing else in the namespace.
+// run (Ctrl-C) deletes them all, and nothing else in the namespace. The
+// runner acts as a user who holds only kustomize/base/probe's Role.
 func TestPodRunnerCreatesAndCleansUp(t *testing.T) {
 	env := testenv.StartT(t, testenv.Options{Names: []string{"a", "b"}})
 	clients := env.ClientsT(t)
 	ctx := t.Context()
+	// The identity that runs the check holds only kustomize/base/probe's
+	// Role, bound as rolebinding.example.yaml binds it.
+	prober := map[string]client.Client{}
 	for name, c := range clients {
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: probe.DefaultNamespace}}); err != nil {
+		applyManifests(t, c, "namespace.yaml", "rbac.yaml", "rolebinding.example.yaml")
+		cfg := rest.CopyConfig(env.Cluster(name).Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "alice", Groups: []string{"fleet-operators", "system:authenticated"}}
+		pc, err := client.New(cfg, client.Options{Scheme: c.Scheme()})
+		if err != nil {
 			t.Fatal(err)
 		}
+		prober[name] = pc
 		// Someone else's pod in the namespace stays.
 		other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "not-ours", Namespace: probe.DefaultNamespace, Labels: map[string]string{probe.LabelRun: "x"}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
@@ -40,7 +54,7 @@ func TestPodRunnerCreatesAndCleansUp(t *testing.T) {
 	}
 	topo := &v1alpha1.KosmosTopology{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}}
 	topo.Spec.Clusters = []v1alpha1.ClusterSpec{{Name: "a"}, {Name: "b"}}
-	r := &probe.PodRunner{Topology: "fleet", Clusters: clients, Image: "registry.example/kosmos:v1", Port: 4999, Deadline: 3 * time.Minute, Poll: 100 * time.Millisecond}
+	r := &probe.PodRunner{Topology: "fleet", Clusters: prober, Image: "registry.example/kosmos:v1", Port: 4999, Deadline: 3 * time.Minute, Poll: 100 * time.Millisecond}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -85,6 +99,24 @@ func TestPodRunnerCreatesAndCleansUp(t *testing.T) {
 		}
 		if len(list(c, client.MatchingLabels{probe.LabelRun: "x"})) != 1 {
 			t.Errorf("cluster %s: the pod Kosmos did not create is gone", name)
+		}
+	}
+}
+
+// applyManifests creates the objects of kustomize/base/probe's files.
+func applyManifests(t *testing.T, c client.Client, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join("..", "..", "kustomize", "base", "probe", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal(data, &u.Object); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := c.Create(t.Context(), &u); err != nil {
+			t.Fatalf("%s: %v", f, err)
 		}
 	}
 }
