@@ -30,7 +30,7 @@ type probeFlags struct {
 func (f *probeFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.on, "probe", false, "send real packets: probe pods in every cluster (pod and host network), every pair of clusters both ways (ICMP, TCP and UDP echo); always on in a sandbox with a data plane")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "with --probe: how long the probes may take (the cleanup comes on top)")
-	cmd.Flags().StringVar(&f.image, "probe-image", "", "with --probe on real clusters: the Kosmos image (the one the node agents run)")
+	cmd.Flags().StringVar(&f.image, "probe-image", "", "with --probe on real clusters: the Kosmos image (the one the node agents run; default ghcr.io/kosmos-io/kosmos:VERSION of a release build)")
 	cmd.Flags().StringVar(&f.namespace, "probe-namespace", probe.DefaultNamespace, "with --probe: the namespace of the probe pods (kustomize/base/probe)")
 	cmd.Flags().IntVar(&f.port, "probe-port", probe.DefaultPort, "with --probe: TCP and UDP port of the echo servers (also on the host network)")
 }
@@ -56,8 +56,11 @@ func probeChecks(ctx context.Context, t *v1alpha1.KosmosTopology, st sandbox.Sta
 	if st.PID != 0 && kubeconfig == st.Kubeconfig {
 		return nil, errors.New("--probe in a sandbox needs its data plane (kosmos up --dataplane): its machines run no pods")
 	}
+	if f.image == "" && version != "dev" {
+		f.image = "ghcr.io/kosmos-io/kosmos:" + version // the image of this release, as kustomize/base/common names it
+	}
 	if f.image == "" {
-		return nil, errors.New("--probe needs --probe-image: the Kosmos image the clusters run (the kosmos-agent DaemonSet's)")
+		return nil, errors.New("--probe needs --probe-image: the Kosmos image the clusters run (the kosmos-agent DaemonSet's); a development build has no default")
 	}
 	clusters, err := reconciler.ConnectContexts(t, kubeconfig)
 	if err != nil {
