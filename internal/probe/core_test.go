@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/schema/v1alpha1"
@@ -182,5 +183,26 @@ not json
 	want := []Result{{Probe: ps[0]}, {Probe: ps[1], Skip: "ICMP not permitted here"}, {Probe: ps[2], Err: "client exited"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ParseAnswers = %v, want %v", got, want)
+	}
+}
+
+// TestClientPodSpec: a client pod runs `kosmos probe client` with its
+// targets, writes the answers to its termination log, on the network of
+// its source; a server pod has no targets.
+func TestClientPodSpec(t *testing.T) {
+	p := PodSpec("fleet", "r1", "kosmos-probe", "img", 4890, HostNet, "client", []string{"--per-probe", "3s", "tcp:10.1.0.2"}, time.Minute)
+	c := p.Spec.Containers[0]
+	if got := strings.Join(c.Args, " "); got != "probe client --port 4890 --result-file /dev/termination-log --per-probe 3s tcp:10.1.0.2" {
+		t.Errorf("client args: %s", got)
+	}
+	if !p.Spec.HostNetwork || p.Labels[LabelRole] != "client" || p.Labels[LabelNet] != "host" || p.Labels[LabelRun] != "r1" || p.Namespace != "kosmos-probe" {
+		t.Errorf("client pod: hostNetwork %v, labels %v, namespace %s", p.Spec.HostNetwork, p.Labels, p.Namespace)
+	}
+	if c.ReadinessProbe != nil || len(c.Ports) != 0 {
+		t.Errorf("a client pod has a readiness probe or ports: %+v", c)
+	}
+	s := PodSpec("fleet", "r1", "kosmos-probe", "img", 4890, PodNet, "server", nil, time.Minute)
+	if s.Spec.HostNetwork || strings.Join(s.Spec.Containers[0].Args, " ") != "probe serve --port 4890" || *s.Spec.ActiveDeadlineSeconds != 60 {
+		t.Errorf("server pod: hostNetwork %v, args %v, deadline %d", s.Spec.HostNetwork, s.Spec.Containers[0].Args, *s.Spec.ActiveDeadlineSeconds)
 	}
 }

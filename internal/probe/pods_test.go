@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,13 @@ func TestPodRunnerCreatesAndCleansUp(t *testing.T) {
 		if len(list(c, client.MatchingLabels{probe.LabelRun: "x"})) != 1 {
 			t.Errorf("cluster %s: the pod Kosmos did not create is gone", name)
 		}
+	}
+
+	// Without the namespace, the table says what to apply.
+	missing := &probe.PodRunner{Topology: "fleet", Clusters: clients, Namespace: "no-such-ns", Image: "registry.example/kosmos:v1"}
+	rows, err := probe.Run(ctx, topo, missing, probe.Options{Timeout: 20 * time.Second})
+	if err != nil || len(rows) == 0 || rows[0].Result != "FAIL" || !strings.Contains(rows[0].Detail, "apply kustomize/base/probe") {
+		t.Errorf("a run without the probe namespace: %v %+v, want a FAIL row that says to apply kustomize/base/probe", err, rows)
 	}
 }
 
