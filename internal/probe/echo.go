@@ -134,32 +134,43 @@ func Send(ctx context.Context, proto Proto, addr netip.Addr, port int) error {
 	return fmt.Errorf("unknown protocol %q", proto)
 }
 
-// sendUDP sends the datagram up to three times (UDP may drop one) and
-// waits for the echo.
+// sendUDP sends the datagram up to every second (UDP may drop one) and
+// waits for the echo. The socket is not connected: a server on a machine
+// with several addresses may answer from another one than asked (a
+// wildcard UDP listener replies from the route's source address); the
+// nonce says the echo is ours.
 func sendUDP(ctx context.Context, deadline time.Time, addr netip.Addr, port int, msg []byte) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", netip.AddrPortFrom(addr, uint16(port)).String())
+	network := "udp4"
+	if addr.Is6() {
+		network = "udp6"
+	}
+	c, err := net.ListenUDP(network, nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
+	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port)))
 	buf := make([]byte, 512)
-	for try := 0; ; try++ {
-		if _, err := c.Write(msg); err != nil {
+	for {
+		if _, err := c.WriteToUDP(msg, to); err != nil {
 			return err
 		}
-		_ = c.SetReadDeadline(minTime(deadline, time.Now().Add(time.Second)))
-		n, err := c.Read(buf)
-		if err == nil && bytes.Equal(buf[:n], msg) {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil || (err != nil && !os.IsTimeout(err)) {
-			if err == nil {
-				err = errors.New("wrong echo")
+		next := minTime(deadline, time.Now().Add(time.Second))
+		for {
+			_ = c.SetReadDeadline(next)
+			n, _, err := c.ReadFromUDP(buf)
+			if err == nil && bytes.Equal(buf[:n], msg) {
+				return nil
 			}
-			return fmt.Errorf("no echo: %w", err)
+			if err == nil {
+				continue // not our echo
+			}
+			if !os.IsTimeout(err) || time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("no echo: %w", err)
+			}
+			break // send again
 		}
 	}
 }
