@@ -273,8 +273,8 @@ cluster reaches a pod of every other (ICMP, TCP and UDP echo from its pod
 and its host network, at global addresses where the cluster is mapped);
 with --probe on real clusters, the same probes from short-lived probe pods
 (the Kosmos image running "kosmos probe") in --probe-namespace of every
-cluster, deleted when the check ends (also on Ctrl-C); the cluster DNS answers the clusterset zone (its
-dns-version record and a ClusterSetIP import's VIP), asked at --dns (the
+cluster, deleted when the check ends (also on Ctrl-C), the broken pairs
+named; the cluster DNS answers the clusterset zone (its dns-version record and a ClusterSetIP import's VIP), asked at --dns (the
 running sandbox's DNS server by default; skipped when there is none).
 Exit status 0 when nothing failed, 1 otherwise.
 
