@@ -100,6 +100,40 @@ func Plan(t *v1alpha1.KosmosTopology, eps []Endpoint, protos []Proto) []Probe {
 	return out
 }
 
+// Unreached are the pairs Plan cannot probe because an endpoint is
+// missing (its probe pod never came up): for every ordered pair of
+// different clusters and source network where the source or the
+// receiver's pod endpoint is missing, one failed result saying which.
+func Unreached(t *v1alpha1.KosmosTopology, eps []Endpoint) []Result {
+	has := func(cluster string, net Net) bool {
+		return slices.ContainsFunc(eps, func(e Endpoint) bool { return e.Cluster == cluster && e.Net == net })
+	}
+	var out []Result
+	for _, from := range t.Spec.Clusters {
+		for _, to := range t.Spec.Clusters {
+			if from.Name == to.Name {
+				continue
+			}
+			for _, net := range []Net{PodNet, HostNet} {
+				var missing []string
+				if !has(from.Name, net) {
+					missing = append(missing, fmt.Sprintf("%s's %s-network probe", from.Name, net))
+				}
+				if !has(to.Name, PodNet) {
+					missing = append(missing, fmt.Sprintf("%s's pod-network probe", to.Name))
+				}
+				if len(missing) > 0 {
+					out = append(out, Result{
+						Probe: Probe{From: Endpoint{Cluster: from.Name, Net: net}, To: Endpoint{Cluster: to.Name, Net: PodNet}},
+						Err:   "not probed: no " + strings.Join(missing, ", no "),
+					})
+				}
+			}
+		}
+	}
+	return out
+}
+
 // pairKey is one row of the table: an ordered pair of clusters and the
 // network the probes left from.
 type pairKey struct {
@@ -126,6 +160,9 @@ func Checks(results []Result) []check.Check {
 			keys = append(keys, k)
 		}
 		what := fmt.Sprintf("%s %s", r.Probe.Proto, r.Probe.Addr)
+		if !r.Probe.Addr.IsValid() { // Unreached
+			what = "-"
+		}
 		switch {
 		case r.Skip != "":
 			row.skipped = append(row.skipped, what+": "+r.Skip)

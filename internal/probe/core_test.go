@@ -206,3 +206,28 @@ func TestClientPodSpec(t *testing.T) {
 		t.Errorf("server pod: hostNetwork %v, args %v, deadline %d", s.Spec.HostNetwork, s.Spec.Containers[0].Args, *s.Spec.ActiveDeadlineSeconds)
 	}
 }
+
+// TestUnreached: a cluster whose probe pods never came up breaks every pair
+// it is in, both ways, and the table says so.
+func TestUnreached(t *testing.T) {
+	tp := topo(cluster("a", nil), cluster("b", nil), cluster("c", nil))
+	eps := []Endpoint{ep("a", PodNet, "10.1.0.2"), ep("a", HostNet, "192.168.0.1"), ep("b", PodNet, "10.2.0.2")}
+	want := []string{
+		"probe a/pod-net → c | FAIL | -: not probed: no c's pod-network probe",
+		"probe a/host-net → c | FAIL | -: not probed: no c's pod-network probe",
+		"probe b/host-net → a | FAIL | -: not probed: no b's host-network probe",
+		"probe b/pod-net → c | FAIL | -: not probed: no c's pod-network probe",
+		"probe b/host-net → c | FAIL | -: not probed: no b's host-network probe, no c's pod-network probe",
+		"probe c/pod-net → a | FAIL | -: not probed: no c's pod-network probe",
+		"probe c/host-net → a | FAIL | -: not probed: no c's host-network probe",
+		"probe c/pod-net → b | FAIL | -: not probed: no c's pod-network probe",
+		"probe c/host-net → b | FAIL | -: not probed: no c's host-network probe",
+		"probe broken pairs | FAIL | a/pod-net → c, a/host-net → c, b/host-net → a, b/pod-net → c, b/host-net → c, c/pod-net → a, c/host-net → a, c/pod-net → b, c/host-net → b",
+	}
+	if got := table(Checks(Unreached(tp, eps))); got != strings.Join(want, "\n") {
+		t.Errorf("Checks(Unreached):\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	if got := Unreached(tp, append(eps, ep("b", HostNet, "192.168.0.2"), ep("c", PodNet, "10.3.0.2"), ep("c", HostNet, "192.168.0.3"))); len(got) != 0 {
+		t.Errorf("Unreached with every endpoint: %v", got)
+	}
+}

@@ -211,6 +211,11 @@ func (r *PodRunner) startServer(ctx context.Context, cluster string, c client.Cl
 				}
 			}
 			last = fmt.Sprintf("pod %s/%s is %s", got.Namespace, got.Name, got.Status.Phase)
+			for _, cs := range got.Status.ContainerStatuses {
+				if w := cs.State.Waiting; w != nil && w.Reason != "" {
+					last += ", " + w.Reason // ImagePullBackOff: the wrong --probe-image
+				}
+			}
 		} else {
 			last = err.Error()
 		}

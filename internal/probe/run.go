@@ -32,7 +32,8 @@ type Runner interface {
 
 // Options of Run.
 type Options struct {
-	// Timeout bounds the whole run (endpoints, probes), not the cleanup.
+	// Timeout bounds the whole run (endpoints: half of it, probes), not
+	// the cleanup.
 	Timeout time.Duration
 	// PerProbe bounds one probe (default 3 s).
 	PerProbe time.Duration
@@ -63,7 +64,11 @@ func Run(ctx context.Context, t *v1alpha1.KosmosTopology, r Runner, o Options) (
 	}()
 	rctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	eps, serr := r.Start(rctx)
+	// The endpoints get half the time: the clusters whose probe pods came up
+	// are still probed when another's never do.
+	sctx, scancel := context.WithTimeout(rctx, o.Timeout/2)
+	eps, serr := r.Start(sctx)
+	scancel()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -72,7 +77,8 @@ func Run(ctx context.Context, t *v1alpha1.KosmosTopology, r Runner, o Options) (
 		row.Result, row.Detail = "FAIL", serr.Error()
 	}
 	checks = append(checks, row)
-	checks = append(checks, Checks(r.Probe(rctx, Plan(t, eps, o.Protos), o.PerProbe))...)
+	results := append(Unreached(t, eps), r.Probe(rctx, Plan(t, eps, o.Protos), o.PerProbe)...)
+	checks = append(checks, Checks(results)...)
 	if ctx.Err() != nil {
 		return checks, ctx.Err()
 	}
