@@ -95,6 +95,6 @@ across clusters. One KosmosTopology file, kept in git, drives all of it.`,
 		SilenceErrors: true,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: displayName(invokedAs)},
 	}
-	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newDiffCommand(), newGraphCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), newTreeCommand(), scheduler.Command(), newDNSCommand(), newUpCommand(), newDownCommand(), newCheckCommand(), newVersionCommand())
+	root.AddCommand(newValidateCommand(), newSchemaCommand(), newRenderCommand(), newFactsCommand(), newDiffCommand(), newGraphCommand(), newApplyCommand(), newReconcileCommand(), newAgentCommand(), newTreeCommand(), scheduler.Command(), newDNSCommand(), newUpCommand(), newDownCommand(), newCheckCommand(), newProbeCommand(), newVersionCommand())
 	return root
 }

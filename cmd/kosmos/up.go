@@ -266,6 +266,7 @@ an unreadable state.json is refused and nothing is removed.`,
 
 func newCheckCommand() *cobra.Command {
 	var file, dir, kubeconfig, dnsAddr, dnsCluster string
+	var pf probeFlags
 	cmd := &cobra.Command{
 		Use:   "check -f TOPOLOGY",
 		Short: "Diagnose an installation: clusters reachable, NodeConfigs in place and applied, gateways, virtual nodes",
@@ -274,16 +275,20 @@ each cluster answers; every machine has its NodeConfig, and the node agents
 applied them (a failure where no agent reported; skipped only in a sandbox
 without a data plane); Gateway-mode clusters have a gateway; members with a tree have Ready
 virtual nodes in the host; in a sandbox with a data plane, a pod of every
-cluster reaches a pod of every other (ping, at global addresses where the
-cluster is mapped); the cluster DNS answers the clusterset zone (its
-dns-version record and a ClusterSetIP import's VIP), asked at --dns (the
+cluster reaches a pod of every other (ICMP, TCP and UDP echo from its pod
+and its host network, at global addresses where the cluster is mapped);
+with --probe on real clusters, the same probes from short-lived probe pods
+(the Kosmos image running "kosmos probe") in --probe-namespace of every
+cluster, deleted when the check ends (also on Ctrl-C), the broken pairs
+named; the cluster DNS answers the clusterset zone (its dns-version record and a ClusterSetIP import's VIP), asked at --dns (the
 running sandbox's DNS server by default; skipped when there is none).
 Exit status 0 when nothing failed, 1 otherwise.
 
 It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 		Example: `  kosmos check -f topology.example.yaml
   kosmos check -f prod.yaml --kubeconfig ~/.kube/fleet
-  kosmos check -f prod.yaml --dns 10.0.0.10:53 --dns-cluster member-a`,
+  kosmos check -f prod.yaml --dns 10.0.0.10:53 --dns-cluster member-a
+  kosmos check -f prod.yaml --probe --probe-image registry.example/kosmos:v0.9 --timeout 1m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
@@ -305,13 +310,12 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 			}
 			// Agents are expected, except in a sandbox without a data plane.
 			checks := r.Checks(t, st.PID == 0 || st.Dataplane)
-			if st.Dataplane { // the sandbox's packet world: pod to pod across clusters
-				nodes, err := sandbox.DataplaneNodes(t, st.Nodes)
-				if err != nil {
-					return &exitError{exitError2, err}
-				}
-				checks = append(checks, sandbox.PingChecks(sandbox.NetnsPrefix, t, nodes)...)
+			// Real packets: the sandbox's data plane, or probe pods (--probe).
+			probes, err := probeChecks(cmd.Context(), t, st, kubeconfig, pf)
+			if err != nil {
+				return &exitError{exitError2, err}
 			}
+			checks = append(checks, probes...)
 			checks = append(checks, dnsCheck(cmd.Context(), t, r, cmp.Or(dnsAddr, st.DNS), dnsCluster))
 			out := cmd.OutOrStdout()
 			r.WriteTable(out)
@@ -327,6 +331,7 @@ It reaches the clusters through --kubeconfig, or the running sandbox's.`,
 	cmd.Flags().StringVar(&dir, "state-dir", defaultSandboxDir(), "the sandbox's state directory")
 	cmd.Flags().StringVar(&dnsAddr, "dns", "", "HOST:PORT of a cluster's DNS server to ask for the clusterset zone (default: the running sandbox's)")
 	cmd.Flags().StringVar(&dnsCluster, "dns-cluster", "", "the cluster whose DNS --dns is (default: the host cluster, as in the sandbox)")
+	pf.add(cmd)
 	return cmd
 }
 

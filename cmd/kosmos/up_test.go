@@ -62,14 +62,15 @@ func TestUpCheckDown(t *testing.T) {
 	if err != nil || st.PID == 0 {
 		t.Fatalf("no running sandbox recorded: %+v %v", st, err)
 	}
-	out, err = runKosmos(t, "check", "-f", topo, "--state-dir", dir)
+	out, err = runKosmos(t, "check", "-f", topo, "--state-dir", dir, "--probe", "--timeout", "1m")
 	if err != nil || strings.Contains(out, "FAIL") {
-		t.Errorf("kosmos check: %v\n%s", err, out)
+		t.Errorf("kosmos check --probe: %v\n%s", err, out)
 	}
 	for _, want := range []string{
-		`cluster member-b NodeConfigs applied\s+PASS`,                              // the agents ran
-		`pod member-a/member-a-n1 → member-b/member-b-n1 \(100\.65\.1\.2\)\s+PASS`, // overlapping CIDRs, Gateway mode
-		`pod host/host-n1 → member-c/member-c-n1 \(10\.30\.1\.2\)\s+PASS`,
+		`cluster member-b NodeConfigs applied\s+PASS`,                                                         // the agents ran
+		`probe member-a/pod-net → member-b\s+PASS\s+icmp 100\.65\.1\.2, tcp 100\.65\.1\.2, udp 100\.65\.1\.2`, // overlapping CIDRs, Gateway mode
+		`probe host/host-net → member-c\s+PASS\s+icmp 10\.30\.1\.2, tcp 10\.30\.1\.2, udp 10\.30\.1\.2`,
+		`probe broken pairs\s+PASS\s+none of 24`,
 		`cluster host DNS answers clusterset\.local\s+PASS\s+127\.0\.0\.1:\d+: dns-version\.clusterset\.local\. TXT "1\.0\.0"`, // the sandbox's DNS, asked by kosmos check
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {

@@ -1,8 +1,9 @@
 // Package check is what `kosmos check` reads of an installation and judges:
 // per cluster, reachable, NodeConfigs per machine, applied by the agents,
 // gateways elected, virtual nodes Ready (Collect, Checks), printed as a
-// table. The sandbox uses it to wait until it is ready and adds its own
-// data-plane pings.
+// table. The sandbox uses it to wait until it is ready; the rows of real
+// packets (the sandbox's data plane, kosmos check --probe) come from
+// internal/probe.
 package check
 
 import (

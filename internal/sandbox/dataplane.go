@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/internal/globalip"
+	"kosmos.io/kosmos/internal/probe"
 	"kosmos.io/kosmos/internal/testinfra/networld"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -158,19 +161,15 @@ func PingPairs(prefix string, t *v1alpha1.KosmosTopology, nodes map[string][]net
 	return out
 }
 
-// PingChecks pings every pair of PingPairs three times: PASS when an
-// answer comes back.
+// PingChecks is the data plane's probe table (ProbeChecks: ICMP, TCP and
+// UDP echo from every cluster's pod and host network to every other's pod),
+// a failure to run it as a FAIL row.
 func PingChecks(prefix string, t *v1alpha1.KosmosTopology, nodes map[string][]networld.NodeSpec) []check.Check {
-	var out []check.Check
-	for _, p := range PingPairs(prefix, t, nodes) {
-		_, err := networld.InNS(p.FromNS, "ping", "-c", "3", "-i", "0.2", "-W", "1", "-w", "3", p.To.String())
-		res, detail := "PASS", ""
-		if err != nil {
-			res, detail = "FAIL", "no answer"
-		}
-		out = append(out, check.Check{Name: p.Name, Result: res, Detail: detail})
+	checks, err := ProbeChecks(context.Background(), prefix, t, nodes, probe.Options{Timeout: time.Minute})
+	if err != nil {
+		checks = append(checks, check.Check{Name: "probe", Result: "FAIL", Detail: err.Error()})
 	}
-	return out
+	return checks
 }
 
 func hasFamily(ps []netip.Prefix, v4 bool) bool {

@@ -531,6 +531,7 @@ func TestChaos(t *testing.T) {
 	tw.Flush()
 	t.Log("\n" + table.String())
 	fmt.Println(strings.TrimSpace(table.String()))
+	c.probeBroken(t, ctx)
 }
 
 func ptr[T any](v T) *T { return &v }

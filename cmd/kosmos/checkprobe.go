@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kosmos.io/kosmos/internal/check"
+	"kosmos.io/kosmos/internal/probe"
+	"kosmos.io/kosmos/internal/sandbox"
+	"kosmos.io/kosmos/reconciler"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// probeFlags are the flags of kosmos check --probe.
+type probeFlags struct {
+	on        bool
+	timeout   time.Duration
+	image     string
+	namespace string
+	port      int
+}
+
+func (f *probeFlags) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.on, "probe", false, "send real packets: probe pods in every cluster (pod and host network), every pair of clusters both ways (ICMP, TCP and UDP echo); always on in a sandbox with a data plane")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "with --probe: how long the probes may take (the cleanup comes on top)")
+	cmd.Flags().StringVar(&f.image, "probe-image", "", "with --probe on real clusters: the Kosmos image (the one the node agents run; default ghcr.io/kosmos-io/kosmos:VERSION of a release build)")
+	cmd.Flags().StringVar(&f.namespace, "probe-namespace", probe.DefaultNamespace, "with --probe: the namespace of the probe pods (kustomize/base/probe)")
+	cmd.Flags().IntVar(&f.port, "probe-port", probe.DefaultPort, "with --probe: TCP and UDP port of the echo servers (also on the host network)")
+}
+
+// probeChecks are the probe rows of kosmos check: the sandbox's data plane
+// (its network namespaces) when it has one, else probe pods in the real
+// clusters with --probe, else none. Ctrl-C stops the probes; their pods
+// are deleted all the same.
+func probeChecks(ctx context.Context, t *v1alpha1.KosmosTopology, st sandbox.State, kubeconfig string, f probeFlags) ([]check.Check, error) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	o := probe.Options{Timeout: f.timeout}
+	if st.Dataplane {
+		nodes, err := sandbox.DataplaneNodes(t, st.Nodes)
+		if err != nil {
+			return nil, err
+		}
+		return sandbox.ProbeChecks(ctx, sandbox.NetnsPrefix, t, nodes, o)
+	}
+	if !f.on {
+		return nil, nil
+	}
+	if st.PID != 0 && kubeconfig == st.Kubeconfig {
+		return nil, errors.New("--probe in a sandbox needs its data plane (kosmos up --dataplane): its machines run no pods")
+	}
+	if f.image == "" && version != "dev" {
+		f.image = "ghcr.io/kosmos-io/kosmos:" + version // the image of this release, as kustomize/base/common names it
+	}
+	if f.image == "" {
+		return nil, errors.New("--probe needs --probe-image: the Kosmos image the clusters run (the kosmos-agent DaemonSet's); a development build has no default")
+	}
+	clusters, err := reconciler.ConnectContexts(t, kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	r := &probe.PodRunner{Topology: t.Name, Clusters: map[string]client.Client{}, Namespace: f.namespace, Image: f.image, Port: f.port, Deadline: f.timeout + time.Minute}
+	for _, c := range clusters {
+		if c.Err == nil {
+			r.Clusters[c.Name] = c.Client
+		}
+	}
+	return probe.Run(ctx, t, r, o)
+}
