@@ -462,7 +462,7 @@ func TestWireGuardEncryption(t *testing.T) {
 	// Key rotation under a running TCP stream (e1's pod → w1's pod): the
 	// agent takes up the new key, the plan carries it to the peers, and
 	// the stream goes on.
-	stream := startStream(t, pod(wgNodes[0]), pod(wgNodes[4]), podIP(wgNodes[4]))
+	stream := startWGStream(t, pod(wgNodes[0]), pod(wgNodes[4]), podIP(wgNodes[4]))
 	poll.Until(t, 10*time.Second, "the stream to flow", func() bool { return stream.received() > 64<<10 })
 	out, err := InNS(w.NodeNS("east", "e1"), kosmosBin, "agent", "--rotate-wireguard-key", "--state-dir", w.stateDir(wgNodes[0]))
 	if err != nil {
@@ -551,7 +551,7 @@ func (s *stream) received() int {
 	return s.n
 }
 
-func startStream(t *testing.T, fromNS, toNS string, to netip.Addr) *stream {
+func startWGStream(t *testing.T, fromNS, toNS string, to netip.Addr) *stream {
 	t.Helper()
 	s := &stream{done: make(chan struct{}), wrote: make(chan error, 1)}
 	var err error
