@@ -250,4 +250,3 @@ func TestLinuxWireGuardForeignUntouched(t *testing.T) {
 		t.Errorf("table:\n%q", got)
 	}
 }
-

@@ -60,6 +60,20 @@ type tunnel struct {
 // NodeConfigSpec the node holds. peers should come from Select. It is pure;
 // spec and peers are not modified.
 func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alpha1.NodeConfigSpec, error) {
+	return derive(spec, peers, spec.WireGuard != nil)
+}
+
+// DeriveWithoutWireGuard is Derive for an agent that cannot hold a
+// WireGuard device whatever spec says (one of an earlier release): no
+// entry to an endpoint of an encrypted pair (it would send to it in clear),
+// and no WireGuard peers. It is pure.
+func DeriveWithoutWireGuard(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alpha1.NodeConfigSpec, error) {
+	return derive(spec, peers, false)
+}
+
+// derive is Derive; device says whether the node tunnels through its
+// WireGuard device.
+func derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, device bool) (v1alpha1.NodeConfigSpec, error) {
 	out := *spec
 	if spec.Peers == nil {
 		return out, nil
@@ -85,10 +99,10 @@ func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alp
 			continue
 		}
 		for _, r := range remotes {
-			tunnelTo(&out, r, path.Device, spec)
+			tunnelTo(&out, r, path.Device, spec, device)
 		}
 	}
-	if spec.WireGuard != nil {
+	if spec.WireGuard != nil && device {
 		wg := *spec.WireGuard
 		wg.Peers = slices.Concat(spec.WireGuard.Peers, wireGuardPeers(spec, remotes))
 		out.WireGuard = &wg
@@ -98,10 +112,10 @@ func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alp
 }
 
 // tunnelTo adds the entries that reach remote cluster r through dev.
-func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev string, spec *v1alpha1.NodeConfigSpec) {
+func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev string, spec *v1alpha1.NodeConfigSpec, device bool) {
 	add := func(e *endpoint, cidrs []netip.Prefix) {
 		t, ok := e.tunnels[dev]
-		if !ok || !reachable(spec, r, e) {
+		if !ok || !reachable(spec, r, e, device) {
 			return
 		}
 		out.FDB = append(out.FDB, v1alpha1.FDBEntry{MAC: t.mac, Dst: t.underlay.String(), Device: dev})
@@ -137,6 +151,11 @@ func merge(peers []v1alpha1.ClusterPeers) ([]*remote, error) {
 		if r == nil {
 			r = &remote{name: p.Spec.Cluster, mode: p.Spec.Mode, encryption: p.Spec.Encryption, endpoints: map[string]*endpoint{}}
 			byName[r.name] = r
+		}
+		if p.Spec.Encryption == v1alpha1.EncryptionWireGuard {
+			// Shards that disagree (one written before the change): the
+			// cluster asks when any of them says so (fail closed).
+			r.encryption = v1alpha1.EncryptionWireGuard
 		}
 		if len(r.gateways) == 0 {
 			r.gateways = p.Spec.Gateways
