@@ -35,6 +35,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -43,6 +44,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/crypto/curve25519"
 
@@ -89,19 +91,30 @@ func RotateWireGuardKey(dir string) (*WireGuardKey, error) {
 }
 
 // LoadOrCreateWireGuardKey reads the node's private key from dir, or makes
-// one (dir 0700, file 0600) when there is none. A file readable by others
-// is refused: the key may have leaked; delete it to make a new one.
+// one (dir 0700, file 0600) when there is none. The file is opened without
+// following a symbolic link and checked on the open file: a regular file
+// owned by the agent's user (root) that others may not read; else it is
+// refused (the key may have leaked or been planted; delete it to make a
+// new one). A state directory others may write to is refused too.
 func LoadOrCreateWireGuardKey(dir string) (*WireGuardKey, error) {
 	path := filepath.Join(dir, WireGuardKeyFile)
-	data, err := os.ReadFile(path)
+	if fi, err := os.Lstat(dir); err == nil && (!fi.IsDir() || fi.Mode().Perm()&0o022 != 0) {
+		return nil, fmt.Errorf("WireGuard state directory %s: not a directory only its owner may write to (mode %v); make it 0700", dir, fi.Mode())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return createWireGuardKey(dir, path)
 	case err != nil:
-		return nil, fmt.Errorf("read WireGuard key %s: %w", path, err)
+		return nil, fmt.Errorf("read WireGuard key %s (a symbolic link is refused): %w", path, err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("WireGuard key %s has mode %v: others may read it; delete it (a new key is made) or chmod 0600", path, fi.Mode().Perm())
+	defer f.Close()
+	if err := checkKeyFile(f); err != nil {
+		return nil, fmt.Errorf("WireGuard key %s: %w; delete it (a new key is made) or fix it", path, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return nil, fmt.Errorf("read WireGuard key %s: %w", path, err)
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
 	if err != nil || len(raw) != 32 {
@@ -110,6 +123,25 @@ func LoadOrCreateWireGuardKey(dir string) (*WireGuardKey, error) {
 	var priv [32]byte
 	copy(priv[:], raw)
 	return keyFromPrivate(priv)
+}
+
+// checkKeyFile checks the open key file: regular, owned by the agent's
+// user, not readable or writable by others.
+func checkKeyFile(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("has mode %v: others may read it", fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("is owned by uid %d, not the agent's user (uid %d)", st.Uid, os.Geteuid())
+	}
+	return nil
 }
 
 func createWireGuardKey(dir, path string) (*WireGuardKey, error) {
@@ -122,6 +154,9 @@ func createWireGuardKey(dir, path string) (*WireGuardKey, error) {
 	priv[31] = priv[31]&127 | 64
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("WireGuard state directory %s: not a directory only its owner may write to; make it 0700", dir)
 	}
 	tmp, err := os.CreateTemp(dir, ".wireguard-key-*")
 	if err != nil {

@@ -234,3 +234,41 @@ func TestWireGuardKey(t *testing.T) {
 		t.Errorf("a world-readable key: %v", err)
 	}
 }
+
+// TestWireGuardKeyFileChecks: a key file that is a symbolic link (to a key
+// planted elsewhere), not owned by the agent's user, or in a state
+// directory others may write to is refused. Before the fix the link was
+// followed and only the mode was checked, with a second lookup by path.
+func TestWireGuardKeyFileChecks(t *testing.T) {
+	base := t.TempDir()
+	planted := filepath.Join(base, "planted")
+	if _, err := LoadOrCreateWireGuardKey(planted); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(planted, WireGuardKeyFile), filepath.Join(dir, WireGuardKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateWireGuardKey(dir); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("a symlinked key: %v", err)
+	}
+	if err := os.Chown(filepath.Join(planted, WireGuardKeyFile), 4242, -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateWireGuardKey(planted); err == nil || !strings.Contains(err.Error(), "owned by uid 4242") {
+		t.Errorf("a key of another user: %v", err)
+	}
+	open := filepath.Join(base, "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateWireGuardKey(open); err == nil || !strings.Contains(err.Error(), "only its owner may write to") {
+		t.Errorf("a world-writable state directory: %v", err)
+	}
+}
