@@ -231,8 +231,12 @@ func (w *WireGuard) devIndex() int {
 // with its MTU and loose reverse-path filtering.
 func (w *WireGuard) ensureDevice(cfg *wgConfig, mtu int) error {
 	if w.dev != nil && w.name != cfg.device {
+		// Renamed: the old device goes (its routes with it; the rule and
+		// the blackholes stay, so nothing leaves in clear meanwhile).
 		w.closeDevice()
-		_ = TeardownWireGuard()
+		if l, err := netlink.LinkByName(w.name); err == nil && (l.Type() == "tuntap" || l.Type() == "wireguard") {
+			_ = netlink.LinkDel(l)
+		}
 	}
 	if w.dev != nil {
 		if _, err := netlink.LinkByName(w.name); errors.As(err, new(netlink.LinkNotFoundError)) {
