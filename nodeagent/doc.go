@@ -77,12 +77,17 @@
 // WireGuard.Sync ahead of Set, so that the device, the agent's policy rule
 // (priority 4876, UDP to the cross-cluster VXLAN ports) and its table
 // (4876: a route through the device and a blackhole per encrypted peer)
-// exist before any FDB entry to such a peer. The device is the kernel's
+// exist before any FDB entry to such a peer; Sync only adds. Run's After
+// hook calls WireGuard.Settle once Set succeeded, which removes what the
+// config no longer asks for (never before the FDB stopped using it). The
+// rule and blackholes need no device: when it cannot be made, encrypted
+// peers are blackholed and the pass goes on. The device is the kernel's
 // (netlink + wgctrl) where the kernel has WireGuard, else wireguard-go over
 // a TUN device in the agent. KOSMOS-INPUT accepts VXLAN from an encrypted
 // peer only through the device; vx-bridge's derived MTU leaves room for
 // WireGuard. The key pair lives in the state directory (wireguard.go);
-// pure parts (wireGuardConfig, uapiPeers, wireGuardRoutes) are table-tested.
+// pure parts (wireGuardConfig, uapiPeers, wireGuardRoutes, peerChanges,
+// routeChanges) are table-tested.
 //
 // # Gateway HA
 //

@@ -29,11 +29,16 @@ type Options struct {
 	Report func(*v1alpha1.NodeConfigSpec, Result, error)
 	Log    *slog.Logger
 	// Before, when set, runs before each pass's Set with the config to
-	// hold (nil when it was deleted): the WireGuard device and its routing
-	// go first, so that no tunnel entry to an encrypted peer exists
-	// without them. An error skips the pass (the kernel keeps its last
-	// state) and is reported.
+	// hold: the WireGuard part that only adds (rule, blackholes, device,
+	// peers) goes first, so that no tunnel entry to an encrypted peer
+	// exists without them. An error skips the pass (the kernel keeps its
+	// last state) and is reported.
 	Before func(*v1alpha1.NodeConfigSpec) error
+	// After, when set, runs after each pass's Set with the config and
+	// Set's error (and after a teardown with nil and its error): the
+	// WireGuard part that removes, only once Set succeeded. Its error is
+	// reported with the pass's (it degrades the pass, never undoes it).
+	After func(*v1alpha1.NodeConfigSpec, error) error
 }
 
 // Run keeps the kernel matching the source until ctx ends: it applies the
@@ -56,12 +61,13 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 		var refused *RefusedError
 		switch {
 		case errors.Is(err, ErrNoConfig):
-			if res, err := Teardown(k); len(res.Applied) > 0 || err != nil {
+			res, err := Teardown(k)
+			if len(res.Applied) > 0 || err != nil {
 				log.Info("NodeConfig gone; torn down", "changes", len(res.Applied), "err", err)
 			}
 			last, spec = nil, nil
-			if opts.Before != nil {
-				if err := opts.Before(nil); err != nil {
+			if opts.After != nil {
+				if err := opts.After(nil, err); err != nil {
 					log.Error("tear down WireGuard", "err", err)
 				}
 			}
@@ -96,6 +102,12 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 				// Refused whole: hold the last good config (repairing drift
 				// in it) and report the refusal, not the repair.
 				holdLast(k, last, log, err)
+			}
+			if opts.After != nil {
+				if aerr := opts.After(spec, err); aerr != nil {
+					log.Error("WireGuard part of the pass", "err", aerr)
+					err = errors.Join(err, aerr)
+				}
 			}
 			logPass(log, res, err)
 			if opts.Report != nil {

@@ -35,13 +35,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/crypto/curve25519"
 
@@ -88,19 +91,30 @@ func RotateWireGuardKey(dir string) (*WireGuardKey, error) {
 }
 
 // LoadOrCreateWireGuardKey reads the node's private key from dir, or makes
-// one (dir 0700, file 0600) when there is none. A file readable by others
-// is refused: the key may have leaked; delete it to make a new one.
+// one (dir 0700, file 0600) when there is none. The file is opened without
+// following a symbolic link and checked on the open file: a regular file
+// owned by the agent's user (root) that others may not read; else it is
+// refused (the key may have leaked or been planted; delete it to make a
+// new one). A state directory others may write to is refused too.
 func LoadOrCreateWireGuardKey(dir string) (*WireGuardKey, error) {
 	path := filepath.Join(dir, WireGuardKeyFile)
-	data, err := os.ReadFile(path)
+	if fi, err := os.Lstat(dir); err == nil && (!fi.IsDir() || fi.Mode().Perm()&0o022 != 0) {
+		return nil, fmt.Errorf("WireGuard state directory %s: not a directory only its owner may write to (mode %v); make it 0700", dir, fi.Mode())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return createWireGuardKey(dir, path)
 	case err != nil:
-		return nil, fmt.Errorf("read WireGuard key %s: %w", path, err)
+		return nil, fmt.Errorf("read WireGuard key %s (a symbolic link is refused): %w", path, err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("WireGuard key %s has mode %v: others may read it; delete it (a new key is made) or chmod 0600", path, fi.Mode().Perm())
+	defer f.Close()
+	if err := checkKeyFile(f); err != nil {
+		return nil, fmt.Errorf("WireGuard key %s: %w; delete it (a new key is made) or fix it", path, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return nil, fmt.Errorf("read WireGuard key %s: %w", path, err)
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
 	if err != nil || len(raw) != 32 {
@@ -109,6 +123,25 @@ func LoadOrCreateWireGuardKey(dir string) (*WireGuardKey, error) {
 	var priv [32]byte
 	copy(priv[:], raw)
 	return keyFromPrivate(priv)
+}
+
+// checkKeyFile checks the open key file: regular, owned by the agent's
+// user, not readable or writable by others.
+func checkKeyFile(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("has mode %v: others may read it", fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("is owned by uid %d, not the agent's user (uid %d)", st.Uid, os.Geteuid())
+	}
+	return nil
 }
 
 func createWireGuardKey(dir, path string) (*WireGuardKey, error) {
@@ -121,6 +154,9 @@ func createWireGuardKey(dir, path string) (*WireGuardKey, error) {
 	priv[31] = priv[31]&127 | 64
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("WireGuard state directory %s: not a directory only its owner may write to; make it 0700", dir)
 	}
 	tmp, err := os.CreateTemp(dir, ".wireguard-key-*")
 	if err != nil {
@@ -158,6 +194,13 @@ type wgConfig struct {
 	port   int
 	mark   int
 	peers  []wgPeer
+	// closed are host prefixes of peers dropped for a bad entry (a key
+	// that is not one, or that another peer holds too): they get the
+	// blackhole and no device route, so VXLAN to them is not sent at all
+	// rather than sent in clear.
+	closed []netip.Prefix
+	// dropped says why each dropped peer was dropped (reported).
+	dropped []string
 	// ports are the cross-cluster VXLAN ports, by family (4 or 6), whose
 	// traffic the policy rule sends into the agent's table.
 	ports map[int]int
@@ -167,7 +210,11 @@ var wgDeviceName = regexp.MustCompile(`^` + v1alpha1.DevicePrefix + `[a-z0-9-]{1
 
 // wireGuardConfig validates spec.wireGuard and turns it into the device
 // configuration; nil when the spec asks for no device. It is pure. Allowed
-// IPs must be host prefixes: the device carries the VXLAN tunnel only.
+// IPs must be host prefixes: the device carries the VXLAN tunnel only. A
+// bad device part refuses the config; a bad peer (its key not a key or
+// held by another peer too, its endpoint or allowed IPs malformed) is
+// dropped alone: its host prefixes stay blackholed (fail closed for it),
+// the other peers are kept.
 func wireGuardConfig(spec *v1alpha1.NodeConfigSpec) (*wgConfig, error) {
 	w := spec.WireGuard
 	if w == nil {
@@ -184,33 +231,40 @@ func wireGuardConfig(spec *v1alpha1.NodeConfigSpec) (*wgConfig, error) {
 		p.bad("wireGuard.firewallMark: %d must be positive", w.FirewallMark)
 	}
 	cfg := &wgConfig{device: w.Device, port: int(w.Port), mark: int(w.FirewallMark), ports: map[int]int{}}
-	seen := map[[32]byte]bool{}
+	holders := map[[32]byte]int{}
+	for _, pe := range w.Peers {
+		if raw, err := base64.StdEncoding.DecodeString(pe.PublicKey); err == nil && len(raw) == 32 {
+			holders[[32]byte(raw)]++
+		}
+	}
 	for i, pe := range w.Peers {
 		at := fmt.Sprintf("wireGuard.peers[%d] (%s)", i, pe.Name)
 		var wp wgPeer
+		var bad []string
 		raw, err := base64.StdEncoding.DecodeString(pe.PublicKey)
 		if err != nil || len(raw) != 32 {
-			p.bad("%s.publicKey: not a base64 key of 32 bytes", at)
-		} else {
-			copy(wp.key[:], raw)
-			if seen[wp.key] {
-				p.bad("%s.publicKey: the key of another peer", at)
-			}
-			seen[wp.key] = true
+			bad = append(bad, "publicKey: not a base64 key of 32 bytes")
+		} else if wp.key = [32]byte(raw); holders[wp.key] > 1 {
+			bad = append(bad, "publicKey: another peer has the same key")
 		}
 		if wp.endpoint, err = netip.ParseAddrPort(pe.Endpoint); err != nil {
-			p.bad("%s.endpoint: %q is not ip:port", at, pe.Endpoint)
+			bad = append(bad, fmt.Sprintf("endpoint: %q is not ip:port", pe.Endpoint))
 		}
 		if len(pe.AllowedIPs) == 0 {
-			p.bad("%s.allowedIPs: empty", at)
+			bad = append(bad, "allowedIPs: empty")
 		}
 		for j, a := range pe.AllowedIPs {
 			pr, err := netip.ParsePrefix(a)
 			if err != nil || pr.Bits() != pr.Addr().BitLen() {
-				p.bad("%s.allowedIPs[%d]: %q is not a host prefix (/32 or /128): the device carries the tunnel only", at, j, a)
+				bad = append(bad, fmt.Sprintf("allowedIPs[%d]: %q is not a host prefix (/32 or /128): the device carries the tunnel only", j, a))
 				continue
 			}
 			wp.allowed = append(wp.allowed, pr)
+		}
+		if len(bad) > 0 {
+			cfg.closed = append(cfg.closed, wp.allowed...)
+			cfg.dropped = append(cfg.dropped, fmt.Sprintf("%s dropped (VXLAN to it blackholed): %s", at, strings.Join(bad, ", ")))
+			continue
 		}
 		cfg.peers = append(cfg.peers, wp)
 	}
@@ -223,11 +277,99 @@ func wireGuardConfig(spec *v1alpha1.NodeConfigSpec) (*wgConfig, error) {
 			fam = 6
 		}
 		cfg.ports[fam] = int(d.Port)
+		if int(d.Port) == cfg.port {
+			// WireGuard's own packets would match the rule and loop.
+			p.bad("wireGuard.port: %d is also the VXLAN port of %s", w.Port, d.Name)
+		}
 	}
 	if len(p) > 0 {
 		return nil, fmt.Errorf("NodeConfig refused: %s", strings.Join(p, "; "))
 	}
 	return cfg, nil
+}
+
+// droppedError reports the peers a config dropped (nil: none).
+func (c *wgConfig) droppedError() error {
+	if c == nil || len(c.dropped) == 0 {
+		return nil
+	}
+	return fmt.Errorf("WireGuard: %s", strings.Join(c.dropped, "; "))
+}
+
+// peerState is a peer as a device holds it, in a comparable form.
+func peerState(endpoint netip.AddrPort, keepalive int, allowed []netip.Prefix) string {
+	a := make([]string, len(allowed))
+	for i, p := range allowed {
+		a[i] = p.Masked().String()
+	}
+	slices.Sort(a)
+	return fmt.Sprintf("%s keepalive %d allowed %s", endpoint, keepalive, strings.Join(a, ","))
+}
+
+// parseUAPIPeers reads the peers of a wireguard-go configuration dump
+// (IpcGet), by key, as peerState. It is pure.
+func parseUAPIPeers(text string) map[[32]byte]string {
+	out := map[[32]byte]string{}
+	type peer struct {
+		ep        netip.AddrPort
+		keepalive int
+		allowed   []netip.Prefix
+	}
+	var key [32]byte
+	var cur *peer
+	flush := func() {
+		if cur != nil {
+			out[key] = peerState(cur.ep, cur.keepalive, cur.allowed)
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "public_key":
+			flush()
+			cur = nil
+			if raw, err := hex.DecodeString(v); err == nil && len(raw) == 32 {
+				key, cur = [32]byte(raw), &peer{}
+			}
+		case "endpoint":
+			if cur != nil {
+				cur.ep, _ = netip.ParseAddrPort(v)
+			}
+		case "persistent_keepalive_interval":
+			if cur != nil {
+				cur.keepalive, _ = strconv.Atoi(v)
+			}
+		case "allowed_ip":
+			if pr, err := netip.ParsePrefix(v); cur != nil && err == nil {
+				cur.allowed = append(cur.allowed, pr)
+			}
+		}
+	}
+	flush()
+	return out
+}
+
+// peerChanges compares the peers a device holds (have: by key, their
+// peerState) with those wanted: the wanted peers missing or different
+// (set in place), and the held ones not wanted (removed, after Set). It is
+// pure.
+func peerChanges(have map[[32]byte]string, want []wgPeer) (upsert []wgPeer, remove map[[32]byte]bool) {
+	keep := map[[32]byte]bool{}
+	for _, p := range want {
+		keep[p.key] = true
+		if s, ok := have[p.key]; !ok || s != peerState(p.endpoint, wireGuardKeepalive, p.allowed) {
+			upsert = append(upsert, p)
+		}
+	}
+	for k := range have {
+		if !keep[k] {
+			if remove == nil {
+				remove = map[[32]byte]bool{}
+			}
+			remove[k] = true
+		}
+	}
+	return upsert, remove
 }
 
 // uapiPeers renders the peer part of a wireguard-go configuration that
@@ -263,19 +405,28 @@ func uapiPeers(have map[[32]byte]bool, want []wgPeer) string {
 type tableRoute struct {
 	dst       netip.Prefix
 	blackhole bool
+	dev       int // the device's link index (a route through it)
 }
 
 // wireGuardRoutes are the routes of the agent's table for a configuration:
-// per allowed prefix, one through the device and a blackhole behind it.
-func wireGuardRoutes(cfg *wgConfig) []tableRoute {
+// per allowed prefix, one through the device (dev, its link index, when
+// there is a device: else 0) and a blackhole behind it; a dropped peer's
+// prefixes get the blackhole only.
+func wireGuardRoutes(cfg *wgConfig, dev int) []tableRoute {
 	var out []tableRoute
 	if cfg == nil {
 		return nil
 	}
 	for _, p := range cfg.peers {
 		for _, a := range p.allowed {
-			out = append(out, tableRoute{dst: a}, tableRoute{dst: a, blackhole: true})
+			out = append(out, tableRoute{dst: a, blackhole: true})
+			if dev != 0 {
+				out = append(out, tableRoute{dst: a, dev: dev})
+			}
 		}
+	}
+	for _, a := range cfg.closed {
+		out = append(out, tableRoute{dst: a, blackhole: true})
 	}
 	slices.SortFunc(out, func(a, b tableRoute) int {
 		if c := a.dst.Addr().Compare(b.dst.Addr()); c != 0 {
@@ -290,6 +441,30 @@ func wireGuardRoutes(cfg *wgConfig) []tableRoute {
 		return -1
 	})
 	return slices.Compact(out)
+}
+
+// routeChanges compares the agent's routes in its table (held) with those
+// wanted: the wanted ones missing (added before Set) and the held ones not
+// wanted (deleted after Set). Routes held identically are not written, so
+// a pass that changes nothing emits no route event. It is pure.
+func routeChanges(held, want []tableRoute) (add, del []tableRoute) {
+	h := map[tableRoute]bool{}
+	for _, r := range held {
+		h[r] = true
+	}
+	w := map[tableRoute]bool{}
+	for _, r := range want {
+		w[r] = true
+		if !h[r] {
+			add = append(add, r)
+		}
+	}
+	for _, r := range held {
+		if !w[r] {
+			del = append(del, r)
+		}
+	}
+	return add, del
 }
 
 // wireGuardMTU leaves room for WireGuard's overhead on a cross-cluster

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ type wgDevice interface {
 	// setPeers takes the device from the peers it holds (have) to want:
 	// wanted ones set in place, others removed.
 	setPeers(have map[[32]byte]bool, want []wgPeer) error
+	// peers gives the peers the device holds, by key, as peerState.
+	peers() (map[[32]byte]string, error)
 	// handshakes gives each peer's last handshake (Unix seconds; 0: none).
 	handshakes() (map[string]int64, error)
 	close()
@@ -114,6 +117,30 @@ func (d *kernelDevice) setPeers(have map[[32]byte]bool, want []wgPeer) error {
 	return d.c.ConfigureDevice(d.name, wgtypes.Config{Peers: peers})
 }
 
+func (d *kernelDevice) peers() (map[[32]byte]string, error) {
+	dev, err := d.c.Device(d.name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[[32]byte]string{}
+	for _, p := range dev.Peers {
+		var ep netip.AddrPort
+		if p.Endpoint != nil {
+			ep = p.Endpoint.AddrPort()
+			ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+		}
+		var allowed []netip.Prefix
+		for _, a := range p.AllowedIPs {
+			if ad, ok := netip.AddrFromSlice(a.IP); ok {
+				ones, _ := a.Mask.Size()
+				allowed = append(allowed, netip.PrefixFrom(ad.Unmap(), ones))
+			}
+		}
+		out[[32]byte(p.PublicKey)] = peerState(ep, int(p.PersistentKeepaliveInterval/time.Second), allowed)
+	}
+	return out, nil
+}
+
 func (d *kernelDevice) handshakes() (map[string]int64, error) {
 	dev, err := d.c.Device(d.name)
 	if err != nil {
@@ -166,6 +193,14 @@ func (d *userspaceDevice) setKey(k *WireGuardKey) error {
 
 func (d *userspaceDevice) setPeers(have map[[32]byte]bool, want []wgPeer) error {
 	return d.dev.IpcSet(uapiPeers(have, want))
+}
+
+func (d *userspaceDevice) peers() (map[[32]byte]string, error) {
+	text, err := d.dev.IpcGet()
+	if err != nil {
+		return nil, err
+	}
+	return parseUAPIPeers(text), nil
 }
 
 func (d *userspaceDevice) handshakes() (map[string]int64, error) {

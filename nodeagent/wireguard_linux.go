@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -13,24 +16,30 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// WireGuard is the agent's WireGuard device and its routing: Sync makes
-// them match a NodeConfig (call it before the VXLAN part is applied, so that
-// no FDB entry to an encrypted peer exists before its route into the
-// device). The device is the kernel's where the kernel has WireGuard (it
-// outlives the agent), else wireguard-go over a TUN device in this process
-// (Close ends it); either way the blackholes stay, so that nothing goes out
-// in clear while there is no device.
+// WireGuard is the agent's WireGuard device and its routing, applied in two
+// halves around the VXLAN part (Set). Sync, before Set, only adds: the
+// policy rule and the blackholes first (they need no device, so nothing
+// to an encrypted peer leaves in clear even when the device cannot be
+// made), then the device, its peers and its routes. Settle, after Set,
+// removes what the config no longer asks for (peers, routes, rules, the
+// whole device when encryption is off), and only when Set succeeded: until
+// the FDB no longer sends to a peer, its route into the device stays. The
+// device is the kernel's where the kernel has WireGuard (it outlives the
+// agent), else wireguard-go over a TUN device in this process (Close ends
+// it); either way the blackholes stay, so that nothing goes out in clear
+// while there is no device.
 type WireGuard struct {
 	key *WireGuardKey
 	dir string // where the key file is re-read on every pass ("" never)
 	log *slog.Logger
 
-	mu    sync.Mutex
-	dev   wgDevice
-	name  string
-	peers map[[32]byte]bool
-	sent  string // the last peer set applied (uapiPeers text, compared only)
-	cfg   *wgConfig
+	mu   sync.Mutex
+	dev  wgDevice
+	name string
+	cfg  *wgConfig
+	// warn is what went wrong in this pass's Sync without stopping it (no
+	// device, peers not set, dropped peers); Settle reports it.
+	warn error
 	// handshaken is the number of peers with a handshake at the last pass.
 	handshaken int
 	// clean: nothing of WireGuard is left in the kernel (checked once, then
@@ -72,8 +81,12 @@ func (w *WireGuard) reloadKey() error {
 	return nil
 }
 
-// Sync makes the device, its peers, the policy rules and the agent's table
-// match spec (nil: no device, no rule, no table).
+// Sync is the half that runs before Set: it only adds. An error means the
+// fail-closed part (rule, blackholes) could not be installed, or the config
+// is refused: the pass must be skipped, the kernel keeping its last state.
+// A missing device or peers not set are not errors here: the blackholes
+// hold VXLAN to the encrypted peers back, the pass goes on for the others,
+// and Settle reports them.
 func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 	var cfg *wgConfig
 	if spec != nil {
@@ -84,29 +97,34 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.warn = nil
 	if err := w.reloadKey(); err != nil {
 		w.log.Error("WireGuard key not reloaded; keeping the one in use", "err", err)
 	}
 	if cfg == nil {
-		w.closeDevice()
-		w.cfg = nil
-		if w.clean {
-			return nil
-		}
-		err := TeardownWireGuard()
-		w.clean = err == nil
-		return err
+		return nil
 	}
 	w.clean = false
-	var errs []error
+	// Fail closed first: these need no device.
+	if err := addWireGuardRules(cfg); err != nil {
+		return err
+	}
+	if err := syncWireGuardRoutes(cfg, 0, false); err != nil {
+		return err
+	}
+	warns := []error{cfg.droppedError()}
 	if err := w.ensureDevice(cfg, underlayMTU(spec)); err != nil {
-		return err // no device: the rules stay as they were (fail closed)
+		w.cfg, w.warn = cfg, errors.Join(append(warns, fmt.Errorf("encrypted peers unreachable (blackholed): %w", err))...)
+		metricWireGuardPeers.Reset()
+		return nil
 	}
-	if err := w.setPeers(cfg); err != nil {
-		errs = append(errs, err)
+	if err := w.addPeers(cfg); err != nil {
+		warns = append(warns, err)
 	}
-	errs = append(errs, syncWireGuardRoutes(cfg), syncWireGuardRules(cfg))
-	w.cfg = cfg
+	if err := syncWireGuardRoutes(cfg, w.devIndex(), false); err != nil {
+		warns = append(warns, err)
+	}
+	w.cfg, w.warn = cfg, errors.Join(warns...)
 	metricWireGuardPeers.Reset()
 	metricWireGuardPeers.WithLabelValues(w.dev.path()).Set(float64(len(cfg.peers)))
 	if hs, err := w.dev.handshakes(); err == nil {
@@ -119,6 +137,45 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 		w.handshaken = n
 		metricWireGuardHandshakes.Set(float64(n))
 	}
+	return nil
+}
+
+// Settle is the half that runs after Set (setErr its error): when Set
+// succeeded, it removes the peers, routes and rules spec no longer asks for
+// (all of them and the device when spec asks for no WireGuard); when Set
+// failed, nothing is removed (the FDB may still send to them). It returns
+// what went wrong in this pass's WireGuard part, to be reported: never a
+// reason to undo the pass.
+func (w *WireGuard) Settle(spec *v1alpha1.NodeConfigSpec, setErr error) error {
+	var cfg *wgConfig
+	if spec != nil {
+		cfg, _ = wireGuardConfig(spec) // Sync accepted it
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	errs := []error{w.warn}
+	w.warn = nil
+	if setErr != nil {
+		return errors.Join(errs...)
+	}
+	if cfg == nil {
+		w.closeDevice()
+		w.cfg = nil
+		if !w.clean {
+			err := TeardownWireGuard()
+			w.clean = err == nil
+			if err != nil {
+				errs = append(errs, fmt.Errorf("WireGuard teardown (retried next pass): %w", err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	if w.dev != nil {
+		if err := w.removePeers(cfg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, syncWireGuardRoutes(cfg, w.devIndex(), true), syncWireGuardRules(cfg))
 	return errors.Join(errs...)
 }
 
@@ -150,26 +207,49 @@ func (w *WireGuard) Close() {
 func (w *WireGuard) closeDevice() {
 	if w.dev != nil {
 		w.dev.close()
-		w.dev, w.peers, w.sent, w.handshaken = nil, nil, "", 0
+		w.dev, w.handshaken = nil, 0
 		metricWireGuardPeers.Reset()
 		metricWireGuardHandshakes.Set(0)
 	}
 }
 
-// ensureDevice makes the device when there is none or its name changed:
-// the kernel's (reusing one left by an earlier agent) where the kernel has
-// WireGuard, else userspace; and keeps it up with its MTU.
+// devIndex is the device's link index (0: no device).
+func (w *WireGuard) devIndex() int {
+	if w.dev == nil {
+		return 0
+	}
+	l, err := netlink.LinkByName(w.name)
+	if err != nil {
+		return 0
+	}
+	return l.Attrs().Index
+}
+
+// ensureDevice makes the device when there is none, its name changed or it
+// was deleted from outside: the kernel's (reusing one left by an earlier
+// agent) where the kernel has WireGuard, else userspace; and keeps it up
+// with its MTU and loose reverse-path filtering.
 func (w *WireGuard) ensureDevice(cfg *wgConfig, mtu int) error {
 	if w.dev != nil && w.name != cfg.device {
+		// Renamed: the old device goes (its routes with it; the rule and
+		// the blackholes stay, so nothing leaves in clear meanwhile).
 		w.closeDevice()
-		_ = TeardownWireGuard()
+		if l, err := netlink.LinkByName(w.name); err == nil && (l.Type() == "tuntap" || l.Type() == "wireguard") {
+			_ = netlink.LinkDel(l)
+		}
+	}
+	if w.dev != nil {
+		if _, err := netlink.LinkByName(w.name); errors.As(err, new(netlink.LinkNotFoundError)) {
+			w.log.Warn("WireGuard device gone; recreating it", "device", w.name)
+			w.closeDevice()
+		}
 	}
 	if w.dev == nil {
 		dev, err := openWireGuardDevice(cfg, mtu, w.key)
 		if err != nil {
 			return err
 		}
-		w.dev, w.name, w.peers, w.sent = dev, cfg.device, map[[32]byte]bool{}, ""
+		w.dev, w.name = dev, cfg.device
 		w.log.Info("WireGuard device created", "device", cfg.device, "path", dev.path(), "port", cfg.port, "publicKey", w.key.PublicKey())
 	}
 	l, err := netlink.LinkByName(cfg.device)
@@ -186,24 +266,61 @@ func (w *WireGuard) ensureDevice(cfg *wgConfig, mtu int) error {
 			return fmt.Errorf("WireGuard device %s: set up: %w", cfg.device, err)
 		}
 	}
+	return ensureLooseRPFilter(cfg.device)
+}
+
+// ensureLooseRPFilter gives the device loose reverse-path filtering, as
+// the VXLAN devices have (sysctlsFor): decrypted VXLAN arrives on it from
+// an underlay address routed through another interface, which strict
+// filtering (conf.all.rp_filter=1) drops. The filtering in effect is
+// compared, and written only when it does not serve.
+func ensureLooseRPFilter(dev string) error {
+	want := Sysctl{Key: "net.ipv4.conf." + dev + ".rp_filter", Value: "2", Accept: "0", Dev: dev}
+	read := func(key string) string {
+		b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if want.ServedBy(maxRPFilter(read(want.Key), read(rpFilterAll))) {
+		return nil
+	}
+	if err := os.WriteFile("/proc/sys/"+want.Path(), []byte(want.Value), 0o644); err != nil {
+		return fmt.Errorf("set sysctl %s: %w", want, err)
+	}
 	return nil
 }
 
-// setPeers applies the peer changes, when there are any.
-func (w *WireGuard) setPeers(cfg *wgConfig) error {
-	want := uapiPeers(nil, cfg.peers)
-	if want == w.sent {
+// addPeers sets the wanted peers the device does not hold as wanted (read
+// from the device on every pass: a restarted agent, or a peer changed from
+// outside, is repaired).
+func (w *WireGuard) addPeers(cfg *wgConfig) error {
+	have, err := w.dev.peers()
+	if err != nil {
+		return fmt.Errorf("WireGuard device %s: read peers: %w", cfg.device, err)
+	}
+	up, _ := peerChanges(have, cfg.peers)
+	if len(up) == 0 {
 		return nil
 	}
-	if err := w.dev.setPeers(w.peers, cfg.peers); err != nil {
-		w.sent = "" // unknown: apply everything again next pass
+	if err := w.dev.setPeers(nil, up); err != nil {
 		return fmt.Errorf("WireGuard device %s: set peers: %w", cfg.device, err)
 	}
-	w.peers = map[[32]byte]bool{}
-	for _, p := range cfg.peers {
-		w.peers[p.key] = true
+	return nil
+}
+
+// removePeers removes the peers the device holds that cfg does not want.
+func (w *WireGuard) removePeers(cfg *wgConfig) error {
+	have, err := w.dev.peers()
+	if err != nil {
+		return fmt.Errorf("WireGuard device %s: read peers: %w", cfg.device, err)
 	}
-	w.sent = want
+	if _, gone := peerChanges(have, cfg.peers); len(gone) > 0 {
+		if err := w.dev.setPeers(gone, nil); err != nil {
+			return fmt.Errorf("WireGuard device %s: remove peers: %w", cfg.device, err)
+		}
+	}
 	return nil
 }
 
@@ -232,56 +349,86 @@ func familyOf(fam int) int {
 	return netlink.FAMILY_V4
 }
 
-// syncWireGuardRoutes makes the agent's table hold exactly the device
-// route and the blackhole of every allowed prefix; added before deleted.
-func syncWireGuardRoutes(cfg *wgConfig) error {
-	link, err := netlink.LinkByName(cfg.device)
+// heldWireGuardRoutes are the agent's own routes (protocol RouteProtocol)
+// in its table; routes of any other owner there are never touched.
+func heldWireGuardRoutes() ([]netlink.Route, error) {
+	held, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: WireGuardTable, Protocol: RouteProtocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
 	if err != nil {
-		return fmt.Errorf("WireGuard routes: %w", err)
+		return nil, fmt.Errorf("list table %d: %w", WireGuardTable, err)
 	}
-	held, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: WireGuardTable}, netlink.RT_FILTER_TABLE)
+	return held, nil
+}
+
+func asTableRoute(h netlink.Route) (tableRoute, bool) {
+	if h.Dst == nil {
+		return tableRoute{}, false
+	}
+	a, ok := netip.AddrFromSlice(h.Dst.IP)
+	if !ok {
+		return tableRoute{}, false
+	}
+	ones, _ := h.Dst.Mask.Size()
+	r := tableRoute{dst: netip.PrefixFrom(a.Unmap(), ones), blackhole: h.Type == unix.RTN_BLACKHOLE}
+	if !r.blackhole {
+		r.dev = h.LinkIndex
+	}
+	return r, true
+}
+
+// syncWireGuardRoutes adds the routes of cfg the agent's table lacks (dev:
+// the device's link index, 0 for blackholes only) and, with remove, deletes
+// the agent's routes there that cfg does not want. Routes held as wanted
+// are not written.
+func syncWireGuardRoutes(cfg *wgConfig, dev int, remove bool) error {
+	held, err := heldWireGuardRoutes()
 	if err != nil {
-		return fmt.Errorf("list table %d: %w", WireGuardTable, err)
+		return err
 	}
-	toNL := func(r tableRoute) *netlink.Route {
+	var have []tableRoute
+	byRoute := map[tableRoute]netlink.Route{}
+	for _, h := range held {
+		if r, ok := asTableRoute(h); ok {
+			have, byRoute[r] = append(have, r), h
+		}
+	}
+	want := wireGuardRoutes(cfg, dev)
+	if !remove {
+		// Before Set: the device routes already held stay wanted, whatever
+		// the device now is (Settle deletes them once Set is through).
+		for _, r := range have {
+			if !r.blackhole {
+				want = append(want, r)
+			}
+		}
+	}
+	add, del := routeChanges(have, want)
+	var errs []error
+	for _, r := range add {
 		dst := &net.IPNet{IP: r.dst.Addr().AsSlice(), Mask: net.CIDRMask(r.dst.Bits(), r.dst.Addr().BitLen())}
 		nr := &netlink.Route{Dst: dst, Table: WireGuardTable, Protocol: RouteProtocol}
 		if r.blackhole {
 			nr.Type, nr.Priority = unix.RTN_BLACKHOLE, wireGuardBlackholeMetric
 		} else {
-			nr.LinkIndex, nr.Scope = link.Attrs().Index, netlink.SCOPE_LINK
+			nr.LinkIndex, nr.Scope = r.dev, netlink.SCOPE_LINK
 		}
-		return nr
-	}
-	key := func(dst string, blackhole bool) string { return fmt.Sprint(dst, blackhole) }
-	want := map[string]bool{}
-	var errs []error
-	for _, r := range wireGuardRoutes(cfg) {
-		want[key(r.dst.String(), r.blackhole)] = true
-		if err := netlink.RouteReplace(toNL(r)); err != nil {
+		if err := netlink.RouteReplace(nr); err != nil {
 			errs = append(errs, fmt.Errorf("route %s (blackhole %v) table %d: %w", r.dst, r.blackhole, WireGuardTable, err))
 		}
 	}
-	for _, h := range held {
-		if h.Dst == nil {
-			continue
-		}
-		ones, _ := h.Dst.Mask.Size()
-		dst := fmt.Sprintf("%s/%d", h.Dst.IP, ones)
-		bh := h.Type == unix.RTN_BLACKHOLE
-		if want[key(dst, bh)] && (bh || h.LinkIndex == link.Attrs().Index) {
-			continue
-		}
-		h := h
-		if err := netlink.RouteDel(&h); err != nil && !errors.Is(err, unix.ESRCH) {
-			errs = append(errs, fmt.Errorf("delete route %s table %d: %w", dst, WireGuardTable, err))
+	if remove {
+		for _, r := range del {
+			h := byRoute[r]
+			if err := netlink.RouteDel(&h); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("delete route %s table %d: %w", r.dst, WireGuardTable, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
 // wireGuardRules are the agent's policy rules for cfg: UDP to each
-// cross-cluster VXLAN port looks up the agent's table first.
+// cross-cluster VXLAN port looks up the agent's table first. They carry
+// the agent's protocol, so that only they are ever deleted.
 func wireGuardRules(cfg *wgConfig) []netlink.Rule {
 	var out []netlink.Rule
 	for _, fam := range []int{4, 6} {
@@ -293,14 +440,28 @@ func wireGuardRules(cfg *wgConfig) []netlink.Rule {
 		r.Family, r.Priority, r.Table = familyOf(fam), WireGuardRulePriority, WireGuardTable
 		r.IPProto = unix.IPPROTO_UDP
 		r.Dport = netlink.NewRulePortRange(uint16(port), uint16(port))
+		r.Protocol = RouteProtocol
 		out = append(out, *r)
 	}
 	return out
 }
 
-// syncWireGuardRules makes the rules at the agent's priority exactly those
-// of cfg (nil: none). Rules at other priorities are never touched.
-func syncWireGuardRules(cfg *wgConfig) error {
+// ownRule says whether a rule at the agent's priority is the agent's: its
+// protocol, or (left by the release before the protocol tag) no protocol
+// and a lookup of the agent's table for UDP.
+func ownRule(h netlink.Rule) bool {
+	return h.Protocol == RouteProtocol || (h.Protocol == 0 && h.Table == WireGuardTable && h.IPProto == unix.IPPROTO_UDP)
+}
+
+// addWireGuardRules adds the rules of cfg that are missing; it deletes
+// none.
+func addWireGuardRules(cfg *wgConfig) error { return ruleSync(cfg, false) }
+
+// syncWireGuardRules makes the agent's rules at its priority exactly those
+// of cfg (nil: none). Rules of other owners are never touched.
+func syncWireGuardRules(cfg *wgConfig) error { return ruleSync(cfg, true) }
+
+func ruleSync(cfg *wgConfig, remove bool) error {
 	var want []netlink.Rule
 	if cfg != nil {
 		want = wireGuardRules(cfg)
@@ -314,6 +475,9 @@ func syncWireGuardRules(cfg *wgConfig) error {
 		}
 		matched := map[int]bool{}
 		for _, h := range held {
+			if !ownRule(h) {
+				continue
+			}
 			keep := false
 			for i, r := range want {
 				if r.Family == fam && h.Table == r.Table && h.IPProto == r.IPProto && h.Dport != nil && *h.Dport == *r.Dport && !matched[i] {
@@ -321,7 +485,7 @@ func syncWireGuardRules(cfg *wgConfig) error {
 					break
 				}
 			}
-			if !keep {
+			if !keep && remove {
 				h := h
 				h.Family = fam
 				if err := netlink.RuleDel(&h); err != nil {
@@ -341,11 +505,11 @@ func syncWireGuardRules(cfg *wgConfig) error {
 	return errors.Join(errs...)
 }
 
-// TeardownWireGuard removes the agent's policy rules, its table's routes
-// and a WireGuard TUN device left behind.
+// TeardownWireGuard removes the agent's policy rules, its routes in its
+// table and a WireGuard device left behind.
 func TeardownWireGuard() error {
 	errs := []error{syncWireGuardRules(nil)}
-	held, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: WireGuardTable}, netlink.RT_FILTER_TABLE)
+	held, err := heldWireGuardRoutes()
 	if err != nil {
 		errs = append(errs, err)
 	}

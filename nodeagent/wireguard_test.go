@@ -1,8 +1,11 @@
 package nodeagent
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,41 +28,122 @@ func wgSpec(peers ...v1alpha1.WireGuardPeer) *v1alpha1.NodeConfigSpec {
 	}
 }
 
-// TestWireGuardConfig: what the agent refuses, and what it makes of a good
-// spec (peers, allowed host prefixes, the ports its rule selects).
+// TestWireGuardConfig: what the agent makes of a good spec (peers, allowed
+// host prefixes, the ports its rule selects); a bad peer is dropped alone,
+// its host prefixes kept for the blackhole (fail closed), and reported; a
+// bad device part refuses the config.
 func TestWireGuardConfig(t *testing.T) {
 	good := v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: testKey1, Endpoint: "192.168.0.21:51871", AllowedIPs: []string{"192.168.0.21/32"}}
+	other := v1alpha1.WireGuardPeer{Name: "c/c1", PublicKey: testKey2, Endpoint: "192.168.0.31:51871", AllowedIPs: []string{"192.168.0.31/32"}}
 	for _, c := range []struct {
-		name string
-		peer v1alpha1.WireGuardPeer
-		want string // a refusal's text, or "" for accepted
+		name    string
+		peer    v1alpha1.WireGuardPeer
+		dropped string // the drop's text, or "" for kept
+		closed  string // the dropped peer's prefixes kept for the blackhole
 	}{
-		{"a good peer", good, ""},
-		{"a wide allowed range", v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: testKey1, Endpoint: "192.168.0.21:51871", AllowedIPs: []string{"0.0.0.0/0"}}, "not a host prefix"},
-		{"a bad key", v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: "short", Endpoint: "192.168.0.21:51871", AllowedIPs: []string{"192.168.0.21/32"}}, "not a base64 key"},
-		{"no port", v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: testKey1, Endpoint: "192.168.0.21", AllowedIPs: []string{"192.168.0.21/32"}}, "not ip:port"},
-		{"no allowed IPs", v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: testKey1, Endpoint: "192.168.0.21:51871"}, "allowedIPs: empty"},
+		{"a good peer", good, "", ""},
+		{"a wide allowed range", v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: testKey1, Endpoint: "192.168.0.21:51871", AllowedIPs: []string{"0.0.0.0/0"}}, "not a host prefix", ""},
+		{"a bad key", v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: "short", Endpoint: "192.168.0.21:51871", AllowedIPs: []string{"192.168.0.21/32"}}, "not a base64 key", "192.168.0.21/32"},
+		{"the other peer's key", v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: testKey2, Endpoint: "192.168.0.21:51871", AllowedIPs: []string{"192.168.0.21/32"}}, "another peer has the same key", "192.168.0.21/32"},
+		{"no port", v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: testKey1, Endpoint: "192.168.0.21", AllowedIPs: []string{"192.168.0.21/32"}}, "not ip:port", "192.168.0.21/32"},
+		{"no allowed IPs", v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: testKey1, Endpoint: "192.168.0.21:51871"}, "allowedIPs: empty", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			spec := wgSpec(c.peer)
+			spec := wgSpec(c.peer, other)
 			cfg, err := wireGuardConfig(spec)
-			verr := Validate(spec)
-			if c.want == "" {
-				if err != nil || verr != nil {
-					t.Fatalf("refused: %v / %v", err, verr)
-				}
-				if len(cfg.peers) != 1 || cfg.ports[4] != 4876 || cfg.device != v1alpha1.DeviceWireGuard {
-					t.Errorf("config %+v", cfg)
+			if verr := Validate(spec); err != nil || verr != nil {
+				t.Fatalf("refused: %v / %v", err, verr)
+			}
+			if cfg.ports[4] != 4876 || cfg.device != v1alpha1.DeviceWireGuard {
+				t.Errorf("config %+v", cfg)
+			}
+			derr := cfg.droppedError()
+			if c.dropped == "" {
+				if len(cfg.peers) != 2 || derr != nil {
+					t.Errorf("peers %d, dropped %v; want both kept", len(cfg.peers), derr)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), c.want) || verr == nil || !strings.Contains(verr.Error(), c.want) {
-				t.Errorf("want a refusal with %q, got %v / %v", c.want, err, verr)
+			wantPeers := 1
+			if c.name == "the other peer's key" {
+				wantPeers = 0 // both holders of the key are dropped
+			}
+			if len(cfg.peers) != wantPeers || derr == nil || !strings.Contains(derr.Error(), c.dropped) || !strings.Contains(derr.Error(), "b/b1") {
+				t.Errorf("peers %d, dropped %v; want %d kept and a drop with %q", len(cfg.peers), derr, wantPeers, c.dropped)
+			}
+			var closed []string
+			for _, p := range cfg.closed {
+				closed = append(closed, p.String())
+			}
+			if got := strings.Join(closed, ","); !strings.HasPrefix(got, c.closed) {
+				t.Errorf("closed %q, want %q first", got, c.closed)
 			}
 		})
 	}
-	if cfg, err := wireGuardConfig(&v1alpha1.NodeConfigSpec{}); cfg != nil || err != nil {
-		t.Errorf("no spec.wireGuard: %v %v", cfg, err)
+	spec := wgSpec(good)
+	spec.WireGuard.Port = 4876
+	if _, err := wireGuardConfig(spec); err == nil || !strings.Contains(err.Error(), "also the VXLAN port") {
+		t.Errorf("WireGuard on the VXLAN port: %v", err)
+	}
+	spec = wgSpec(good)
+	spec.WireGuard.Device = "eth0"
+	if _, err := wireGuardConfig(spec); err == nil || !strings.Contains(err.Error(), "not a device the agent may own") {
+		t.Errorf("foreign device: %v", err)
+	}
+}
+
+// TestWireGuardChanges: the pure comparisons behind the two halves of a
+// pass: what is added before Set, what is removed after it; a peer or a
+// route held as wanted is not written again.
+func TestWireGuardChanges(t *testing.T) {
+	cfg, err := wireGuardConfig(wgSpec(
+		v1alpha1.WireGuardPeer{Name: "b/b1", PublicKey: testKey1, Endpoint: "192.168.0.21:51871", AllowedIPs: []string{"192.168.0.21/32"}},
+		v1alpha1.WireGuardPeer{Name: "c/c1", PublicKey: "bad", Endpoint: "192.168.0.31:51871", AllowedIPs: []string{"192.168.0.31/32"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, k2 := cfg.peers[0].key, [32]byte{31: 2}
+	same := peerState(cfg.peers[0].endpoint, wireGuardKeepalive, cfg.peers[0].allowed)
+	for _, c := range []struct {
+		name         string
+		have         map[[32]byte]string
+		upsert, gone int
+	}{
+		{"empty device (a restarted agent)", nil, 1, 0},
+		{"as wanted", map[[32]byte]string{k1: same}, 0, 0},
+		{"allowed IPs changed from outside", map[[32]byte]string{k1: "192.168.0.21:51871 keepalive 25 allowed 10.0.0.0/8"}, 1, 0},
+		{"a peer no longer wanted", map[[32]byte]string{k1: same, k2: same}, 0, 1},
+	} {
+		up, gone := peerChanges(c.have, cfg.peers)
+		if len(up) != c.upsert || len(gone) != c.gone {
+			t.Errorf("%s: upsert %d, remove %d; want %d, %d", c.name, len(up), len(gone), c.upsert, c.gone)
+		}
+	}
+	dump := "private_key=00\nlisten_port=51871\npublic_key=" + strings.Repeat("00", 31) + "01\nendpoint=192.168.0.21:51871\npersistent_keepalive_interval=25\nallowed_ip=192.168.0.21/32\nlast_handshake_time_sec=0\n"
+	if got := parseUAPIPeers(dump); got[k1] != same || len(got) != 1 {
+		t.Errorf("parsed %v, want %s", got, same)
+	}
+
+	pfx := func(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+	withDev := wireGuardRoutes(cfg, 7)
+	var names []string
+	for _, r := range withDev {
+		names = append(names, fmt.Sprintf("%s bh=%v dev=%d", r.dst, r.blackhole, r.dev))
+	}
+	if got := strings.Join(names, ","); got != "192.168.0.21/32 bh=false dev=7,192.168.0.21/32 bh=true dev=0,192.168.0.31/32 bh=true dev=0" {
+		t.Errorf("routes %s (the dropped peer gets the blackhole only)", got)
+	}
+	if n := len(wireGuardRoutes(cfg, 0)); n != 2 {
+		t.Errorf("no device: %d routes, want the 2 blackholes", n)
+	}
+	old := tableRoute{dst: pfx("192.168.0.41/32"), dev: 7}
+	add, del := routeChanges(append(slices.Clone(withDev), old), withDev)
+	if len(add) != 0 || len(del) != 1 || del[0] != old {
+		t.Errorf("held as wanted plus one: add %v, del %v", add, del)
+	}
+	add, del = routeChanges([]tableRoute{{dst: pfx("192.168.0.21/32"), dev: 5}}, withDev)
+	if len(add) != 3 || len(del) != 1 {
+		t.Errorf("device recreated: add %v, del %v", add, del)
 	}
 }
 
@@ -96,7 +180,7 @@ func TestWireGuardDesired(t *testing.T) {
 		t.Fatal(err)
 	}
 	var routes []string
-	for _, r := range wireGuardRoutes(cfg) {
+	for _, r := range wireGuardRoutes(cfg, 7) {
 		routes = append(routes, r.dst.String()+map[bool]string{true: " blackhole", false: " dev"}[r.blackhole])
 	}
 	if got := strings.Join(routes, ","); got != "192.168.0.21/32 dev,192.168.0.21/32 blackhole" {
@@ -148,5 +232,43 @@ func TestWireGuardKey(t *testing.T) {
 	}
 	if _, err := LoadOrCreateWireGuardKey(dir); err == nil || !strings.Contains(err.Error(), "others may read it") {
 		t.Errorf("a world-readable key: %v", err)
+	}
+}
+
+// TestWireGuardKeyFileChecks: a key file that is a symbolic link (to a key
+// planted elsewhere), not owned by the agent's user, or in a state
+// directory others may write to is refused. Before the fix the link was
+// followed and only the mode was checked, with a second lookup by path.
+func TestWireGuardKeyFileChecks(t *testing.T) {
+	base := t.TempDir()
+	planted := filepath.Join(base, "planted")
+	if _, err := LoadOrCreateWireGuardKey(planted); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(planted, WireGuardKeyFile), filepath.Join(dir, WireGuardKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateWireGuardKey(dir); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("a symlinked key: %v", err)
+	}
+	if err := os.Chown(filepath.Join(planted, WireGuardKeyFile), 4242, -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateWireGuardKey(planted); err == nil || !strings.Contains(err.Error(), "owned by uid 4242") {
+		t.Errorf("a key of another user: %v", err)
+	}
+	open := filepath.Join(base, "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateWireGuardKey(open); err == nil || !strings.Contains(err.Error(), "only its owner may write to") {
+		t.Errorf("a world-writable state directory: %v", err)
 	}
 }

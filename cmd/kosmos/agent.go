@@ -254,7 +254,7 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 	}
 	log.Info("agent running", "nodeConfig", file, "resync", resync, "probeInterval", haf.interval, "wireGuardPublicKey", key.PublicKey())
 	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file, ha) },
-		nodeagent.Options{Resync: resync, Changes: changes, Log: log, Before: wg.Sync})
+		nodeagent.Options{Resync: resync, Changes: changes, Log: log, Before: wg.Sync, After: wg.Settle})
 	return nil
 }
 
@@ -323,6 +323,7 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 				Changes: nodeagent.Merge(ctx, changes, src.Events()),
 				Log:     log,
 				Before:  wg.Sync,
+				After:   wg.Settle,
 				Report: func(spec *v1alpha1.NodeConfigSpec, res nodeagent.Result, err error) {
 					ready.Store(err == nil)
 					report(spec, res, err)

@@ -61,7 +61,7 @@ type tunnel struct {
 // NodeConfigSpec the node holds. peers should come from Select. It is pure;
 // spec and peers are not modified.
 func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alpha1.NodeConfigSpec, error) {
-	return DeriveWith(spec, peers, Choice{})
+	return derive(spec, peers, Choice{}, spec.WireGuard != nil)
 }
 
 // DeriveWith is Derive with the gateway candidates the agent currently
@@ -70,6 +70,20 @@ func Derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alp
 // the chosen one; a path with candidates routes via the chosen candidate.
 // It is pure; spec and peers are not modified.
 func DeriveWith(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, choice Choice) (v1alpha1.NodeConfigSpec, error) {
+	return derive(spec, peers, choice, spec.WireGuard != nil)
+}
+
+// DeriveWithoutWireGuard is Derive for an agent that cannot hold a
+// WireGuard device whatever spec says (one of an earlier release): no
+// entry to an endpoint of an encrypted pair (it would send to it in clear),
+// and no WireGuard peers. It is pure.
+func DeriveWithoutWireGuard(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) (v1alpha1.NodeConfigSpec, error) {
+	return derive(spec, peers, Choice{}, false)
+}
+
+// derive is DeriveWith; device says whether the node tunnels through its
+// WireGuard device.
+func derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, choice Choice, device bool) (v1alpha1.NodeConfigSpec, error) {
 	out := *spec
 	if spec.Peers == nil {
 		return out, nil
@@ -108,10 +122,10 @@ func DeriveWith(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, ch
 			continue
 		}
 		for _, r := range remotes {
-			tunnelTo(&out, r, path.Device, choice.Remote[r.name], viaLocal, spec)
+			tunnelTo(&out, r, path.Device, choice.Remote[r.name], viaLocal, spec, device)
 		}
 	}
-	if spec.WireGuard != nil {
+	if spec.WireGuard != nil && device {
 		wg := *spec.WireGuard
 		wg.Peers = slices.Concat(spec.WireGuard.Peers, wireGuardPeers(spec, remotes))
 		out.WireGuard = &wg
@@ -121,11 +135,12 @@ func DeriveWith(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, ch
 }
 
 // tunnelTo adds the entries that reach remote cluster r through dev; chosen
-// names the gateway candidate to route through ("": the first).
-func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev, chosen string, viaLocal map[bool]bool, spec *v1alpha1.NodeConfigSpec) {
+// names the gateway candidate to route through ("": the first); device
+// says whether the node tunnels through its WireGuard device.
+func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev, chosen string, viaLocal map[bool]bool, spec *v1alpha1.NodeConfigSpec, device bool) {
 	add := func(e *endpoint, cidrs []netip.Prefix) {
 		t, ok := e.tunnels[dev]
-		if !ok || !reachable(spec, r, e) {
+		if !ok || !reachable(spec, r, e, device) {
 			return
 		}
 		if viaLocal[t.addr.Is4()] {
@@ -173,7 +188,9 @@ func merge(peers []v1alpha1.ClusterPeers) ([]*remote, error) {
 			byName[r.name] = r
 		}
 		if p.Spec.Encryption == v1alpha1.EncryptionWireGuard {
-			r.encryption = p.Spec.Encryption
+			// Shards that disagree (one written before the change): the
+			// cluster asks when any of them says so (fail closed).
+			r.encryption = v1alpha1.EncryptionWireGuard
 		}
 		if len(r.gateways) == 0 {
 			r.gateways = p.Spec.Gateways

@@ -28,9 +28,10 @@ func encrypted(spec *v1alpha1.NodeConfigSpec, r *remote) bool {
 }
 
 // reachable reports whether endpoint e of remote r may be tunnelled to: in
-// clear when the pair is not encrypted, else only with a key on both sides.
-func reachable(spec *v1alpha1.NodeConfigSpec, r *remote, e *endpoint) bool {
-	return !encrypted(spec, r) || (spec.WireGuard != nil && e.wg != nil)
+// clear when the pair is not encrypted, else only with a key on both sides
+// (device: the node tunnels through its WireGuard device).
+func reachable(spec *v1alpha1.NodeConfigSpec, r *remote, e *endpoint, device bool) bool {
+	return !encrypted(spec, r) || (device && spec.WireGuard != nil && e.wg != nil)
 }
 
 // WireGuardPeers returns the WireGuard peers of a node with this spec,

@@ -114,3 +114,55 @@ func TestWireGuardPeers(t *testing.T) {
 		})
 	}
 }
+
+// TestDeriveWithoutWireGuard: for an agent of an earlier release (no
+// WireGuard, whatever its spec says) no entry to an encrypted pair's
+// endpoint is derived, key or not: it would send to it in clear. Clear
+// pairs are kept. Before the fix the legacy configs were derived with the
+// device, so they held the encrypted peers' FDB entries.
+func TestDeriveWithoutWireGuard(t *testing.T) {
+	a1 := withKey(ep("a1", "192.168.2.11", "220.168.2.11", "02:00:00:00:00:a1", "10.20.1.0/24"), keyA1)
+	b1 := withKey(ep("b1", "192.168.5.11", "220.168.5.11", "02:00:00:00:00:c1", "10.50.1.0/24"), keyG1)
+	node := func(wg *v1alpha1.WireGuardSpec) *v1alpha1.NodeConfigSpec {
+		return &v1alpha1.NodeConfigSpec{Peers: &v1alpha1.PeeringSpec{Cluster: "own", Paths: []v1alpha1.PeerPath{{Device: v1alpha1.DeviceBridge}}}, WireGuard: wg}
+	}
+	some := &v1alpha1.WireGuardSpec{Device: v1alpha1.DeviceWireGuard, Port: 51871, FirewallMark: 1}
+	all := &v1alpha1.WireGuardSpec{Device: v1alpha1.DeviceWireGuard, Port: 51871, FirewallMark: 1, EncryptAll: true}
+	asking := asks(peers("a.0-of-1", "a", v1alpha1.ModeP2P, nil, a1))
+	clear := peers("b.0-of-1", "b", v1alpha1.ModeP2P, nil, b1)
+	for _, c := range []struct {
+		name string
+		spec *v1alpha1.NodeConfigSpec
+		want string
+	}{
+		{"remote asks: only the clear pair", node(some), "fdb 192.168.5.11\n"},
+		{"own cluster asks: nothing", node(all), ""},
+		{"no WireGuard in the spec: only the clear pair", node(nil), "fdb 192.168.5.11\n"},
+	} {
+		got, err := DeriveWithoutWireGuard(c.spec, []v1alpha1.ClusterPeers{asking, clear})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := wgText(got); s != c.want {
+			t.Errorf("%s: got\n%s\nwant\n%s", c.name, s, c.want)
+		}
+	}
+}
+
+// TestShardsDisagreeOnEncryption: a cluster is encrypted when any of its
+// shards says so (one shard written before the change must not open a
+// clear path). Before the fix the first shard merged decided.
+func TestShardsDisagreeOnEncryption(t *testing.T) {
+	a1 := ep("a1", "192.168.2.11", "220.168.2.11", "02:00:00:00:00:a1", "10.20.1.0/24")
+	a2 := withKey(ep("a2", "192.168.2.12", "220.168.2.12", "02:00:00:00:00:a2", "10.20.2.0/24"), keyA1)
+	spec := &v1alpha1.NodeConfigSpec{Peers: &v1alpha1.PeeringSpec{Cluster: "own", Paths: []v1alpha1.PeerPath{{Device: v1alpha1.DeviceBridge}}},
+		WireGuard: &v1alpha1.WireGuardSpec{Device: v1alpha1.DeviceWireGuard, Port: 51871, FirewallMark: 1}}
+	shards := []v1alpha1.ClusterPeers{peers("a.0-of-2", "a", v1alpha1.ModeP2P, nil, a1), asks(peers("a.1-of-2", "a", v1alpha1.ModeP2P, nil, a2))}
+	got, err := Derive(spec, shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := wgText(got); s != "peer a/a2 AAE= 192.168.2.12:51871 192.168.2.12/32\nfdb 192.168.2.12\n" {
+		t.Errorf("got\n%s", s)
+	}
+}

@@ -1,6 +1,10 @@
 package netplan
 
 import (
+	"encoding/base64"
+	"slices"
+	"strings"
+
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -43,7 +47,7 @@ func (p *planner) wireGuardDevice(cs *clusterState, n *Node, spec *v1alpha1.Node
 		FirewallMark: v1alpha1.DefaultWireGuardFwMark, EncryptAll: cs.asks,
 	}
 	if n.LegacyAgent {
-		p.problem("cluster %s: node %s runs an agent of an earlier release, which has no WireGuard: its encrypted peers drop what it sends in clear; upgrade its agent", cs.spec.Name, n.Name)
+		p.problem("cluster %s: node %s runs an agent of an earlier release, which has no WireGuard: it is given no tunnel to encrypted peers (never a clear one) until its agent is upgraded; upgrade agents before turning encryption on", cs.spec.Name, n.Name)
 	}
 	if n.WireGuardKey == "" {
 		p.problem("cluster %s: node %s has published no WireGuard key yet (NodeConfig status.wireGuard.publicKey); encrypted peers do not reach it until its agent does", cs.spec.Name, n.Name)
@@ -57,4 +61,38 @@ func encryptionOf(cs *clusterState) v1alpha1.Encryption {
 		return v1alpha1.EncryptionWireGuard
 	}
 	return ""
+}
+
+// checkKeys treats a node whose published key is not a WireGuard key
+// (base64 of 32 bytes), or is published by another node too, as keyless:
+// a problem names it, and encrypted peers do not reach it (fail closed for
+// it alone, never a freeze of the mesh: every agent drops only a bad peer).
+// A key held twice means one of the nodes may be posing as the other, so
+// every holder loses it.
+func (p *planner) checkKeys(clusters []*clusterState) {
+	holders := map[string][]string{}
+	for _, cs := range clusters {
+		for i := range cs.nodes {
+			n := &cs.nodes[i]
+			if n.WireGuardKey == "" {
+				continue
+			}
+			if raw, err := base64.StdEncoding.DecodeString(n.WireGuardKey); err != nil || len(raw) != 32 {
+				p.problem("cluster %s: node %s published a WireGuard key that is not one (base64 of 32 bytes); it is treated as keyless: encrypted peers do not reach it", cs.spec.Name, n.Name)
+				n.WireGuardKey = ""
+				continue
+			}
+			holders[n.WireGuardKey] = append(holders[n.WireGuardKey], cs.spec.Name+"/"+n.Name)
+		}
+	}
+	for _, cs := range clusters {
+		for i := range cs.nodes {
+			n := &cs.nodes[i]
+			if h := holders[n.WireGuardKey]; len(h) > 1 {
+				others := slices.DeleteFunc(slices.Clone(h), func(s string) bool { return s == cs.spec.Name+"/"+n.Name })
+				p.problem("cluster %s: node %s published the WireGuard key of %s too; it is treated as keyless: encrypted peers do not reach it", cs.spec.Name, n.Name, strings.Join(others, ", "))
+				n.WireGuardKey = ""
+			}
+		}
+	}
 }

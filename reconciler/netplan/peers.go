@@ -79,8 +79,11 @@ func gatewaysOf(cs *clusterState) []string {
 // expandLegacy completes the NodeConfigs of nodes whose agent is of an
 // earlier release (Node.LegacyAgent): such an agent reads only its
 // NodeConfig, so every entry the ClusterPeers imply is written into it, by
-// the same derivation the agents run. spec.peers stays, so an upgraded
-// agent derives the same state from the shared objects.
+// the same derivation the agents run, but with no entry to an endpoint of
+// an encrypted pair: such an agent has no WireGuard and would send to it in
+// clear (fail closed; the plan names the node, see wireGuardDevice).
+// spec.peers stays, so an upgraded agent derives the complete state, its
+// encrypted peers included, from the shared objects.
 func (p *planner) expandLegacy(out *Plan, clusters []*clusterState) {
 	all := out.AllPeers()
 	for ci, cs := range clusters {
@@ -90,7 +93,7 @@ func (p *planner) expandLegacy(out *Plan, clusters []*clusterState) {
 			if !n.LegacyAgent || nc.Spec.Peers == nil {
 				continue
 			}
-			full, err := peering.Derive(&nc.Spec, peering.Select(&nc.Spec, all))
+			full, err := peering.DeriveWithoutWireGuard(&nc.Spec, peering.Select(&nc.Spec, all))
 			if err != nil {
 				out.Problems = append(out.Problems, fmt.Sprintf("cluster %s: node %s: %v", cs.spec.Name, n.Name, err))
 				continue

@@ -184,6 +184,7 @@ func (p *planner) run() *Plan {
 			p.configs[c.Name][n.Name].Name = n.Name
 		}
 	}
+	p.checkKeys(clusters)
 	p.encryption(clusters)
 	for _, fam := range families(&p.spec.Network) {
 		if !fam.bridgeCIDR.IsValid() || !fam.localCIDR.IsValid() {
