@@ -13,15 +13,39 @@ import (
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
-// agentView is what the plan reads from the NodeConfigs' status: per node,
-// whether its agent is of the earlier contract (desired.LegacyAgent), which
-// decides between a compact and a complete NodeConfig.
-type agentView map[string]bool
+// agentView is what the plan reads from the NodeConfigs' status, per node
+// (see agentFacts).
+type agentView map[string]agentFacts
+
+// agentFacts are the parts of a NodeConfig's status the plan reads: whether
+// its agent is of the earlier contract (desired.LegacyAgent), which decides
+// between a compact and a complete NodeConfig; the gateway candidates it
+// sends through (gateway HA: the plan catches up with the agents); and its
+// published WireGuard key (peers cannot encrypt to it before the plan
+// carries it).
+type agentFacts struct {
+	legacy   bool
+	gateways string
+	key      string
+}
+
+func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
+	f := agentFacts{legacy: desired.LegacyAgent(nc)}
+	for _, g := range nc.Status.Gateways {
+		f.gateways += g.Cluster + "=" + g.Active + ","
+	}
+	if w := nc.Status.WireGuard; w != nil {
+		f.key = w.PublicKey
+	}
+	return f
+}
 
 // observe records one watch event and says whether it changes the plan: an
 // agent that starts or stops deriving from the shared objects (an upgrade,
 // or a rollback to the earlier release, which then needs its complete
-// NodeConfig at once, not at the next resync). Other status writes (every
+// NodeConfig at once, not at the next resync), one whose probes moved it to
+// another gateway candidate, or one that published (or rotated) its
+// WireGuard key. Other status writes (every
 // apply's condition, lastChanges, generations) and the reconciler's own spec
 // writes change nothing the plan reads and wake nothing. A NodeConfig seen
 // for the first time wakes nothing either: the pass that follows a
@@ -34,10 +58,10 @@ func (v agentView) observe(typ watch.EventType, nc *v1alpha1.NodeConfig) bool {
 	if typ != watch.Added && typ != watch.Modified {
 		return false
 	}
-	legacy := desired.LegacyAgent(nc)
+	now := factsOf(nc)
 	was, had := v[nc.Name]
-	v[nc.Name] = legacy
-	return had && was != legacy
+	v[nc.Name] = now
+	return had && was != now
 }
 
 // watchNodeConfigs fires when an agent's report changes the plan (see

@@ -33,6 +33,10 @@ func TestAgentViewWakes(t *testing.T) {
 		{"other status writes wake nothing", []watch.EventType{watch.Added, watch.Modified, watch.Modified},
 			[]*v1alpha1.NodeConfig{shared, nc(v1alpha1.ContractShared, 2, applied, "route added"), nc(v1alpha1.ContractShared, 1, nil)}, []bool{false, false, false}},
 		{"deleted and recreated is a first sight", []watch.EventType{watch.Added, watch.Deleted, watch.Added}, []*v1alpha1.NodeConfig{shared, shared, legacy}, []bool{false, false, false}},
+		{"an agent that moved to another gateway candidate wakes", []watch.EventType{watch.Added, watch.Modified, watch.Modified},
+			[]*v1alpha1.NodeConfig{withGateway(shared, "g1"), withGateway(shared, "g2"), withGateway(nc(v1alpha1.ContractShared, 2, applied), "g2")}, []bool{false, true, false}},
+		{"a published or rotated WireGuard key wakes", []watch.EventType{watch.Added, watch.Modified, watch.Modified, watch.Modified},
+			[]*v1alpha1.NodeConfig{shared, withKey(shared, "k1"), withKey(shared, "k1"), withKey(shared, "k2")}, []bool{false, true, false, true}},
 		{"bookmarks and errors wake nothing", []watch.EventType{watch.Added, watch.Bookmark, watch.Error}, []*v1alpha1.NodeConfig{shared, legacy, legacy}, []bool{false, false, false}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -44,4 +48,16 @@ func TestAgentViewWakes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withGateway(nc *v1alpha1.NodeConfig, active string) *v1alpha1.NodeConfig {
+	out := nc.DeepCopy()
+	out.Status.Gateways = []v1alpha1.GatewayChoice{{Cluster: "gw", Active: active}}
+	return out
+}
+
+func withKey(nc *v1alpha1.NodeConfig, key string) *v1alpha1.NodeConfig {
+	out := nc.DeepCopy()
+	out.Status.WireGuard = &v1alpha1.WireGuardStatus{PublicKey: key}
+	return out
 }
