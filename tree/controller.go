@@ -100,6 +100,10 @@ type Controller struct {
 	hostPVs        corelisters.PersistentVolumeLister // the tree's reflections
 	hostDaemonSets appslisters.DaemonSetLister
 	hostServices   corelisters.ServiceLister
+	hostNamespaces corelisters.NamespaceLister
+	// dsAdmission is the last pass's verdict on the host DaemonSets
+	// (daemonsetadmit.go).
+	dsAdmission atomic.Pointer[daemonSetAdmission]
 	hostCA         []byte
 	hostID         string // the host's kube-system namespace UID
 	recorder       record.EventRecorder
@@ -230,6 +234,7 @@ func (c *Controller) hostInformers() ([]informers.SharedInformerFactory, error) 
 	c.hostClaims = all.Core().V1().PersistentVolumeClaims().Lister()
 	c.hostDaemonSets = all.Apps().V1().DaemonSets().Lister()
 	c.hostServices = all.Core().V1().Services().Lister()
+	c.hostNamespaces = all.Core().V1().Namespaces().Lister()
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: c.onHostPod, UpdateFunc: func(_, n any) { c.onHostPod(n) }, DeleteFunc: c.onHostPod})
 	for prefix, inf := range map[string]cache.SharedIndexInformer{
 		keyConfigMap: all.Core().V1().ConfigMaps().Informer(), keySecret: all.Core().V1().Secrets().Informer(),

@@ -33,11 +33,16 @@ func TestDaemonSetsInMembers(t *testing.T) {
 	memberNodeObj(ctx, t, w.members["member-b"], "b1", "4")
 	w.run(2 * time.Second)
 	step := steps(t)
-	_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ops"}}, metav1.CreateOptions{})
+	// ops is opted in by its admin and enforces Pod Security baseline;
+	// tenant is not opted in.
+	_, err := h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ops", Labels: map[string]string{
+		translate.LabelMemberDaemonSets: translate.MemberDaemonSetsEnabled, translate.PodSecurityLabelPrefix + "enforce": "baseline"}}}, metav1.CreateOptions{})
+	must(t, err)
+	_, err = h.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant"}}, metav1.CreateOptions{})
 	must(t, err)
 	_, err = h.CoreV1().ConfigMaps("ops").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "agent-config"}, Data: map[string]string{"level": "info"}}, metav1.CreateOptions{})
 	must(t, err)
-	daemonSet := func(name string, optIn bool) *appsv1.DaemonSet {
+	daemonSet := func(name string, optIn bool, adjust ...func(*appsv1.DaemonSet)) *appsv1.DaemonSet {
 		sel := map[string]string{"app": name}
 		no := false
 		ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: name}, Spec: appsv1.DaemonSetSpec{
@@ -49,7 +54,10 @@ func TestDaemonSetsInMembers(t *testing.T) {
 		if optIn {
 			ds.Annotations = map[string]string{translate.AnnotationMemberDaemonSet: "true"}
 		}
-		ds, err := h.AppsV1().DaemonSets("ops").Create(ctx, ds, metav1.CreateOptions{})
+		for _, f := range adjust {
+			f(ds)
+		}
+		ds, err := h.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{})
 		must(t, err)
 		return ds
 	}
@@ -93,6 +101,43 @@ func TestDaemonSetsInMembers(t *testing.T) {
 		}
 	})
 
+	notAdmitted := func(t *testing.T, ns, name, want string) {
+		t.Helper()
+		waitFor(t, "the refusal of "+ns+"/"+name, func() error {
+			evs, err := h.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+			if err != nil {
+				return err
+			}
+			for _, e := range evs.Items {
+				if e.Reason == tree.ReasonDaemonSetNotAdmitted && strings.Contains(e.Message, want) {
+					t.Logf("event: %s", e.Message)
+					return nil
+				}
+			}
+			return fmt.Errorf("%d events, none %s with %q", len(evs.Items), tree.ReasonDaemonSetNotAdmitted, want)
+		})
+		w.awaitPasses(t, 2)
+		for mn, m := range w.members {
+			if _, err := m.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+				t.Errorf("%s/%s runs in %s", ns, name, mn)
+			}
+		}
+	}
+
+	step("an annotated DaemonSet of a namespace that did not opt in is not run", func(t *testing.T) {
+		daemonSet("tenant-agent", true, func(ds *appsv1.DaemonSet) { ds.Namespace = "tenant" })
+		notAdmitted(t, "tenant", "tenant-agent", "kubectl label namespace tenant "+translate.LabelMemberDaemonSets+"=enabled")
+	})
+
+	step("a privileged hostPath DaemonSet the host's Pod Security refuses is not run", func(t *testing.T) {
+		yes := true
+		daemonSet("root", true, func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+			ds.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &yes}
+		})
+		notAdmitted(t, "ops", "root", "dry run")
+	})
+
 	var host *appsv1.DaemonSet
 	step("an annotated DaemonSet runs in every member, with its ConfigMap", func(t *testing.T) {
 		host = daemonSet("agent", true)
@@ -111,6 +156,11 @@ func TestDaemonSetsInMembers(t *testing.T) {
 				_, err = m.CoreV1().ConfigMaps("ops").Get(ctx, "agent-config", metav1.GetOptions{})
 				return err
 			})
+			ns, err := m.CoreV1().Namespaces().Get(ctx, "ops", metav1.GetOptions{})
+			must(t, err)
+			if ns.Labels[translate.PodSecurityLabelPrefix+"enforce"] != "baseline" {
+				t.Errorf("member %s namespace ops labels %v: no Pod Security level of the host's", name, ns.Labels)
+			}
 		}
 	})
 

@@ -28,6 +28,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -88,6 +89,14 @@ func DaemonSetTemplatePod(ds *appsv1.DaemonSet) *corev1.Pod {
 // the host's API token).
 func MemberDaemonSet(ds *appsv1.DaemonSet, o PodOptions) (*appsv1.DaemonSet, error) {
 	tp := DaemonSetTemplatePod(ds)
+	for _, k := range []string{LabelOwner, LabelOrigin} {
+		if _, ok := ds.Spec.Template.Labels[k]; ok {
+			return nil, fmt.Errorf("DaemonSet %s/%s: its pod template carries the tree's label %s: its pods in members would pass for the tree's copies (remove the label)", ds.Namespace, ds.Name, k)
+		}
+	}
+	if ds.Spec.Template.Labels[LabelManagedBy] == ManagedBy {
+		return nil, fmt.Errorf("DaemonSet %s/%s: its pod template carries the tree's label %s=%s: its pods in members would pass for the tree's copies (remove the label)", ds.Namespace, ds.Name, LabelManagedBy, ManagedBy)
+	}
 	if slices.ContainsFunc(tp.Spec.Volumes, func(v corev1.Volume) bool { return isAPIAccess(&v) }) {
 		return nil, fmt.Errorf("DaemonSet %s/%s mounts a service account token: DaemonSets in members get no host API token (set automountServiceAccountToken: false)", ds.Namespace, ds.Name)
 	}
@@ -132,6 +141,13 @@ func MemberDaemonSetUpdate(want, have *appsv1.DaemonSet) (*appsv1.DaemonSet, boo
 	maps.Copy(up.Annotations, want.Annotations)
 	up.Spec = want.Spec
 	return up, true
+}
+
+// MemberDaemonSetRecreate tells whether member DaemonSet have must be
+// deleted and created again to carry want: its selector differs, and a
+// DaemonSet's selector is immutable.
+func MemberDaemonSetRecreate(want, have *appsv1.DaemonSet) bool {
+	return !equality.Semantic.DeepEqual(want.Spec.Selector, have.Spec.Selector)
 }
 
 // MemberDaemonSetStatus is the sum of a host DaemonSet's member
