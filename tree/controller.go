@@ -104,10 +104,10 @@ type Controller struct {
 	// dsAdmission is the last pass's verdict on the host DaemonSets
 	// (daemonsetadmit.go).
 	dsAdmission atomic.Pointer[daemonSetAdmission]
-	hostCA         []byte
-	hostID         string // the host's kube-system namespace UID
-	recorder       record.EventRecorder
-	metrics        *metrics
+	hostCA      []byte
+	hostID      string // the host's kube-system namespace UID
+	recorder    record.EventRecorder
+	metrics     *metrics
 
 	mu      sync.Mutex
 	members map[string]*memberSync // by cluster name
