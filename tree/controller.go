@@ -101,13 +101,14 @@ type Controller struct {
 	hostDaemonSets appslisters.DaemonSetLister
 	hostServices   corelisters.ServiceLister
 	hostNamespaces corelisters.NamespaceLister
+	hostCA         []byte
+	hostID         string // the host's kube-system namespace UID
+	recorder       record.EventRecorder
+	metrics        *metrics
+
 	// dsAdmission is the last pass's verdict on the host DaemonSets
 	// (daemonsetadmit.go).
 	dsAdmission atomic.Pointer[daemonSetAdmission]
-	hostCA      []byte
-	hostID      string // the host's kube-system namespace UID
-	recorder    record.EventRecorder
-	metrics     *metrics
 
 	mu      sync.Mutex
 	members map[string]*memberSync // by cluster name
