@@ -416,9 +416,16 @@ func (c *Controller) hostDNS() *translate.HostDNS {
 	return &translate.HostDNS{Nameserver: ip, ClusterDomain: c.ClusterDomain}
 }
 
-// hostServiceEnv is the service-link environment of a host pod of
-// namespace ns (translate.ServiceEnv).
-func (c *Controller) hostServiceEnv(ns string) []corev1.EnvVar {
+// hostServiceLinks is how a copy of a host pod of namespace ns reaches the
+// host's Services from a member reaching them as r says: the host DNS (an
+// explicit --host-dns address as given), whether it gets the host's
+// service-link environment instead of the member's, and that environment
+// (translate.HostServices, ServiceEnv).
+func (c *Controller) hostServiceLinks(r translate.HostServiceReach, ns string) (*translate.HostDNS, bool, []corev1.EnvVar) {
 	svcs, _ := c.hostServices.Services(ns).List(labels.Everything())
-	return translate.ServiceEnv(ns, svcs)
+	dns, reached, links := translate.HostServices(r, c.hostDNS(), svcs)
+	if c.HostDNS != "" && c.HostDNS != "off" {
+		dns = c.hostDNS() // the admin's address: reachable as given
+	}
+	return dns, links, translate.ServiceEnv(ns, reached)
 }
