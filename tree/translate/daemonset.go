@@ -4,10 +4,12 @@
 // virtual node are never copied (PodDaemonSet: the pod gets an event that
 // says why), and a DaemonSet annotated AnnotationMemberDaemonSet="true"
 // is run by each member as an equivalent DaemonSet of its own
-// (MemberDaemonSet): same namespace, name, selector and update strategy,
-// its pod template translated as a pod's is (MemberPod: member-side
-// scheduling, the tree's ServiceAccount, allowed tolerations), marked as
-// the tree's. Its pods are the member's pods, not copies of host pods:
+// (MemberDaemonSet) once its namespace and the host's admission let it
+// (daemonsetadmit.go): same namespace, name, selector and update strategy,
+// its pod template given the member-side parts of a pod's translation
+// (MemberPod: member-side scheduling, the tree's ServiceAccount, allowed
+// tolerations; not the host's DNS nor service variables), marked as the
+// tree's. Its pods are the member's pods, not copies of host pods:
 // they carry no Kosmos marks, count against the virtual nodes' room like
 // any member pod, and get no host API token (a bound token needs a host
 // pod to be bound to). The members' counts are summed back
@@ -68,8 +70,8 @@ func DaemonSetPodMessage(p *corev1.Pod, ds *appsv1.DaemonSet, cluster string) st
 		return fmt.Sprintf("DaemonSet %s runs as a DaemonSet of member cluster %s on the member's own nodes; this pod, bound to virtual node %s, is not run there (stop it tolerating %s to keep it off virtual nodes)",
 			ds.Name, cluster, p.Spec.NodeName, TaintLeaf)
 	}
-	return fmt.Sprintf("DaemonSet pods are not run in member clusters (virtual node %s is cluster %s, not a machine); annotate DaemonSet %s with %s: \"true\" to run it on every node of the members, or keep it off virtual nodes (do not tolerate %s)",
-		p.Spec.NodeName, cluster, DaemonSetOf(p), AnnotationMemberDaemonSet, TaintLeaf)
+	return fmt.Sprintf("DaemonSet pods are not run in member clusters (virtual node %s is cluster %s, not a machine); annotate DaemonSet %s with %s: \"true\" (in a namespace an admin labelled %s=%s) to run it on every node of the members, or keep it off virtual nodes (do not tolerate %s)",
+		p.Spec.NodeName, cluster, DaemonSetOf(p), AnnotationMemberDaemonSet, LabelMemberDaemonSets, MemberDaemonSetsEnabled, TaintLeaf)
 }
 
 // DaemonSetTemplatePod is the pod a DaemonSet's template describes, as
