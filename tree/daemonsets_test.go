@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,11 @@ func TestDaemonSetsInMembers(t *testing.T) {
 	memberNodeObj(ctx, t, w.members["member-a"], "a1", "4")
 	memberNodeObj(ctx, t, w.members["member-a"], "a2", "4")
 	memberNodeObj(ctx, t, w.members["member-b"], "b1", "4")
-	w.run(2 * time.Second)
+	var passErr atomic.Value // errBox: the last pass's error
+	w.run(2*time.Second, func(c *tree.Controller) {
+		on := c.OnPass
+		c.OnPass = func(err error) { passErr.Store(errBox{err}); on(err) }
+	})
 	step := steps(t)
 	// ops is opted in by its admin and enforces Pod Security baseline;
 	// tenant is not opted in.
@@ -164,6 +169,40 @@ func TestDaemonSetsInMembers(t *testing.T) {
 		}
 	})
 
+	step("a DaemonSet that fails in one member is an event there, not a failed pass", func(t *testing.T) {
+		// member-a has a ConfigMap of its own under the name the template
+		// reads: the tree refuses to run the DaemonSet on it there.
+		_, err := w.members["member-a"].CoreV1().ConfigMaps("ops").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "node-config"}}, metav1.CreateOptions{})
+		must(t, err)
+		daemonSet("failing", true, func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "node-config"}}}}
+		})
+		waitFor(t, "the MemberDaemonSetFailed event", func() error {
+			evs, err := h.CoreV1().Events("ops").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=failing"})
+			if err != nil {
+				return err
+			}
+			for _, e := range evs.Items {
+				if e.Reason == tree.ReasonDaemonSetFailed {
+					t.Logf("event: %s", e.Message)
+					return nil
+				}
+			}
+			return fmt.Errorf("%d events, none %s", len(evs.Items), tree.ReasonDaemonSetFailed)
+		})
+		waitFor(t, "failing runs in member-b", func() error {
+			_, err := w.members["member-b"].AppsV1().DaemonSets("ops").Get(ctx, "failing", metav1.GetOptions{})
+			return err
+		})
+		w.awaitPasses(t, 1)
+		passErr.Store(errBox{})
+		w.awaitPasses(t, 2)
+		if b, _ := passErr.Load().(errBox); b.err != nil {
+			t.Errorf("pass error: %v", b.err)
+		}
+		must(t, h.AppsV1().DaemonSets("ops").Delete(ctx, "failing", metav1.DeleteOptions{}))
+	})
+
 	step("the members' counts are summed into the host DaemonSet", func(t *testing.T) {
 		// Each member's DaemonSet controller, played: one pod per node, ready.
 		for name, nodes := range map[string]int32{"member-a": 2, "member-b": 1} {
@@ -214,3 +253,6 @@ func TestDaemonSetsInMembers(t *testing.T) {
 		}
 	})
 }
+
+// errBox holds an error (nil too) in an atomic.Value.
+type errBox struct{ err error }
