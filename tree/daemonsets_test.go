@@ -240,6 +240,36 @@ func TestDaemonSetsInMembers(t *testing.T) {
 		})
 	})
 
+	step("a member DaemonSet with another selector is recreated (a selector is immutable)", func(t *testing.T) {
+		m := w.members["member-a"]
+		var stale *appsv1.DaemonSet
+		waitFor(t, "a stale agent in member-a", func() error {
+			have, err := m.AppsV1().DaemonSets("ops").Get(ctx, "agent", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			old := map[string]string{"app": "agent-old"}
+			stale = have.DeepCopy()
+			stale.ObjectMeta = metav1.ObjectMeta{Namespace: "ops", Name: "agent", Labels: have.Labels, Annotations: have.Annotations}
+			stale.Spec.Selector, stale.Spec.Template.Labels, stale.Status = &metav1.LabelSelector{MatchLabels: old}, old, appsv1.DaemonSetStatus{}
+			if err := m.AppsV1().DaemonSets("ops").Delete(ctx, "agent", metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &have.UID}}); err != nil {
+				return err
+			}
+			stale, err = m.AppsV1().DaemonSets("ops").Create(ctx, stale, metav1.CreateOptions{})
+			return err
+		})
+		waitFor(t, "agent recreated with the host's selector", func() error {
+			ds, err := m.AppsV1().DaemonSets("ops").Get(ctx, "agent", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if ds.UID == stale.UID || ds.Spec.Selector.MatchLabels["app"] != "agent" {
+				return fmt.Errorf("selector %v (uid %s, stale %s)", ds.Spec.Selector.MatchLabels, ds.UID, stale.UID)
+			}
+			return nil
+		})
+	})
+
 	step("deleting the host DaemonSet deletes the members'", func(t *testing.T) {
 		must(t, h.AppsV1().DaemonSets("ops").Delete(ctx, "agent", metav1.DeleteOptions{}))
 		for name, m := range w.members {
