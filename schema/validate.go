@@ -199,7 +199,7 @@ func (v *validator) cluster(c *v1alpha1.ClusterSpec, p string) {
 		}
 	}
 	v.taints(tp+".nodeTaints", t.NodeTaints)
-	v.nodeGroups(t, tp)
+	v.nodeGroups(c.Name, t, tp)
 }
 
 func (v *validator) taints(p string, taints []v1alpha1.Taint) {
@@ -217,8 +217,10 @@ func (v *validator) taints(p string, taints []v1alpha1.Taint) {
 
 // nodeGroups checks tree.nodeGroups: Aggregate mode only; names DNS-1123
 // labels, unique; each selector non-empty (an empty one would take every
-// node from the default virtual node).
-func (v *validator) nodeGroups(t *v1alpha1.TreeSpec, tp string) {
+// node from the default virtual node); the group's virtual node name,
+// kosmos-<cluster>.<group>.group (tree/translate GroupNodeName), is also
+// its kubernetes.io/hostname label, so at most 63 characters.
+func (v *validator) nodeGroups(cluster string, t *v1alpha1.TreeSpec, tp string) {
 	if len(t.NodeGroups) > 0 && t.Mode == v1alpha1.TreeOneToOne {
 		v.add(tp+".nodeGroups", "node groups need mode Aggregate (OneToOne already shows every member node on its own)")
 	}
@@ -229,6 +231,8 @@ func (v *validator) nodeGroups(t *v1alpha1.TreeSpec, tp string) {
 			v.add(gp+".name", "%q is not a DNS-1123 label: %s", g.Name, msgs[0])
 		} else if seen[g.Name] {
 			v.add(gp+".name", "%q names another group of this cluster too", g.Name)
+		} else if node := "kosmos-" + cluster + "." + g.Name + ".group"; len(node) > validation.LabelValueMaxLength {
+			v.add(gp+".name", "virtual node name %q is %d characters, more than the %d its kubernetes.io/hostname label may have: shorten the group or cluster name", node, len(node), validation.LabelValueMaxLength)
 		}
 		seen[g.Name] = true
 		if len(g.NodeSelector) == 0 {

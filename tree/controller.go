@@ -100,10 +100,15 @@ type Controller struct {
 	hostPVs        corelisters.PersistentVolumeLister // the tree's reflections
 	hostDaemonSets appslisters.DaemonSetLister
 	hostServices   corelisters.ServiceLister
+	hostNamespaces corelisters.NamespaceLister
 	hostCA         []byte
 	hostID         string // the host's kube-system namespace UID
 	recorder       record.EventRecorder
 	metrics        *metrics
+
+	// dsAdmission is the last pass's verdict on the host DaemonSets
+	// (daemonsetadmit.go).
+	dsAdmission atomic.Pointer[daemonSetAdmission]
 
 	mu      sync.Mutex
 	members map[string]*memberSync // by cluster name
@@ -230,6 +235,7 @@ func (c *Controller) hostInformers() ([]informers.SharedInformerFactory, error) 
 	c.hostClaims = all.Core().V1().PersistentVolumeClaims().Lister()
 	c.hostDaemonSets = all.Apps().V1().DaemonSets().Lister()
 	c.hostServices = all.Core().V1().Services().Lister()
+	c.hostNamespaces = all.Core().V1().Namespaces().Lister()
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: c.onHostPod, UpdateFunc: func(_, n any) { c.onHostPod(n) }, DeleteFunc: c.onHostPod})
 	for prefix, inf := range map[string]cache.SharedIndexInformer{
 		keyConfigMap: all.Core().V1().ConfigMaps().Informer(), keySecret: all.Core().V1().Secrets().Informer(),
@@ -410,9 +416,16 @@ func (c *Controller) hostDNS() *translate.HostDNS {
 	return &translate.HostDNS{Nameserver: ip, ClusterDomain: c.ClusterDomain}
 }
 
-// hostServiceEnv is the service-link environment of a host pod of
-// namespace ns (translate.ServiceEnv).
-func (c *Controller) hostServiceEnv(ns string) []corev1.EnvVar {
+// hostServiceLinks is how a copy of a host pod of namespace ns reaches the
+// host's Services from a member reaching them as r says: the host DNS (an
+// explicit --host-dns address as given), whether it gets the host's
+// service-link environment instead of the member's, and that environment
+// (translate.HostServices, ServiceEnv).
+func (c *Controller) hostServiceLinks(r translate.HostServiceReach, ns string) (*translate.HostDNS, bool, []corev1.EnvVar) {
 	svcs, _ := c.hostServices.Services(ns).List(labels.Everything())
-	return translate.ServiceEnv(ns, svcs)
+	dns, reached, links := translate.HostServices(r, c.hostDNS(), svcs)
+	if c.HostDNS != "" && c.HostDNS != "off" {
+		dns = c.hostDNS() // the admin's address: reachable as given
+	}
+	return dns, links, translate.ServiceEnv(ns, reached)
 }

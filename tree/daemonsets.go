@@ -26,6 +26,7 @@ const (
 	ReasonDaemonSetPod     = "DaemonSetPodNotRun"
 	ReasonDaemonSetRefused = "MemberDaemonSetRefused"
 	ReasonDaemonSetTaken   = "MemberDaemonSetNameTaken"
+	ReasonDaemonSetFailed  = "MemberDaemonSetFailed"
 )
 
 // daemonSetPod tells why DaemonSet pod hp, bound to a virtual node, does
@@ -39,34 +40,51 @@ func (m *memberSync) daemonSetPod(hp *corev1.Pod) error {
 	return nil
 }
 
-// syncDaemonSets writes the member's DaemonSet for every opted-in host
-// DaemonSet (dependencies first, as for a pod) and deletes the member
-// DaemonSets no host DaemonSet wants any more.
+// syncDaemonSets writes the member's DaemonSet for every host DaemonSet
+// this pass admitted (dependencies first, as for a pod) and deletes the
+// member DaemonSets no admitted host DaemonSet wants any more (those whose
+// admission could not be asked stay). A failure of one DaemonSet is an
+// event on it, never the member's pass error: the virtual nodes and the
+// tree's readiness do not hang on one DaemonSet. Without the right to
+// manage DaemonSets in the member (older host-access RBAC), each says so.
 func (m *memberSync) syncDaemonSets(ctx context.Context) error {
-	if !m.ready.Load() {
+	adm := m.ctl.dsAdmission.Load()
+	if !m.ready.Load() || adm == nil {
+		return nil
+	}
+	if ok, why := m.daemonSetsReady(ctx); !ok {
+		for _, ds := range adm.run {
+			m.ctl.daemonSetEvent(ds, corev1.EventTypeWarning, ReasonDaemonSetRefused, fmt.Sprintf("not run in member cluster %s: %s", m.name, why))
+		}
 		return nil
 	}
 	cl := m.cluster.Load()
 	o := translate.PodOptions{Owner: m.owner, MemberTolerations: cl.Spec.Tree.MemberTolerations}
 	o.HostAPIHost, o.HostAPIPort = translate.SplitEndpoint(cl.Spec.HostAPIEndpoint)
 	want := map[string]bool{}
-	var errs []error
-	for _, ds := range m.ctl.hostDaemonSetsWanted() {
+	for _, ds := range adm.run {
 		want[ds.Namespace+"/"+ds.Name] = true
-		errs = append(errs, m.syncDaemonSet(ctx, ds, o))
+		if err := m.syncDaemonSet(ctx, ds, o); err != nil {
+			m.ctl.daemonSetEvent(ds, corev1.EventTypeWarning, ReasonDaemonSetFailed, err.Error())
+		}
 	}
 	own, _ := m.daemonSets.List(labels.Everything())
 	for _, ds := range own {
-		if !want[ds.Namespace+"/"+ds.Name] {
-			errs = append(errs, m.deleteDaemonSet(ctx, ds))
+		key := ds.Namespace + "/" + ds.Name
+		if want[key] || adm.keep[key] {
+			continue
+		}
+		if err := m.deleteDaemonSet(ctx, ds); err != nil {
+			m.ctl.Log.Warn("member DaemonSet", "cluster", m.name, "daemonset", key, "err", err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // syncDaemonSet creates or updates the member's DaemonSet for host
 // DaemonSet ds; one the tree did not create is left alone (an event says
-// so).
+// so). A changed selector, which a DaemonSet cannot take, deletes the
+// member's DaemonSet; the next pass creates it anew.
 func (m *memberSync) syncDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, o translate.PodOptions) error {
 	want, err := translate.MemberDaemonSet(ds, o)
 	if err != nil {
@@ -90,6 +108,10 @@ func (m *memberSync) syncDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, o 
 			return fmt.Errorf("create DaemonSet %s/%s in member %s: %w", ds.Namespace, ds.Name, m.name, err)
 		}
 		return nil
+	}
+	if translate.MemberDaemonSetRecreate(want, have) {
+		m.ctl.Log.Info("member DaemonSet selector changed: recreated", "cluster", m.name, "daemonset", ds.Namespace+"/"+ds.Name)
+		return m.deleteDaemonSet(ctx, have)
 	}
 	up, changed := translate.MemberDaemonSetUpdate(want, have)
 	if !changed {
@@ -116,7 +138,7 @@ func (m *memberSync) deleteDaemonSet(ctx context.Context, ds *appsv1.DaemonSet) 
 // removeDaemonSets deletes every member DaemonSet of the tree's (the
 // cluster leaves).
 func (m *memberSync) removeDaemonSets(ctx context.Context) error {
-	if !m.ready.Load() {
+	if !m.ready.Load() || !m.dsSynced() {
 		return nil
 	}
 	own, _ := m.daemonSets.List(labels.Everything())
@@ -127,17 +149,21 @@ func (m *memberSync) removeDaemonSets(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// sumDaemonSets writes, on every opted-in host DaemonSet, the sum of its
-// member DaemonSets over the clusters in the tree (live).
+// sumDaemonSets writes, on every admitted host DaemonSet, the sum of its
+// member DaemonSets over the clusters in the tree (live); a failure is
+// logged, not the pass's (the next pass writes again).
 func (c *Controller) sumDaemonSets(ctx context.Context, live map[string]bool) error {
 	var members []*memberSync
 	for _, m := range c.memberList() {
-		if live[m.name] && m.ready.Load() {
+		if live[m.name] && m.ready.Load() && m.dsSynced() {
 			members = append(members, m)
 		}
 	}
-	var errs []error
-	for _, ds := range c.hostDaemonSetsWanted() {
+	adm := c.dsAdmission.Load()
+	if adm == nil {
+		return nil
+	}
+	for _, ds := range adm.run {
 		parts := map[string]*appsv1.DaemonSet{}
 		for _, m := range members {
 			have, err := m.daemonSets.DaemonSets(ds.Namespace).Get(ds.Name)
@@ -146,9 +172,11 @@ func (c *Controller) sumDaemonSets(ctx context.Context, live map[string]bool) er
 			}
 			parts[m.name] = have
 		}
-		errs = append(errs, c.writeDaemonSetSum(ctx, ds, translate.SumDaemonSets(parts)))
+		if err := c.writeDaemonSetSum(ctx, ds, translate.SumDaemonSets(parts)); err != nil {
+			c.Log.Warn("host DaemonSet sum", "daemonset", ds.Namespace+"/"+ds.Name, "err", err)
+		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // writeDaemonSetSum writes sum into host DaemonSet ds when it changed:

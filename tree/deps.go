@@ -76,11 +76,33 @@ func (m *memberSync) ensureDeps(ctx context.Context, hp *corev1.Pod, token bool)
 	return errors.Join(errs...)
 }
 
+// ensureNamespace makes namespace ns exist in the member. One the tree
+// creates carries the host namespace's Pod Security labels, kept in step
+// (translate.PodSecurityLabels); a namespace the tree did not create is
+// never changed.
 func (m *memberSync) ensureNamespace(ctx context.Context, ns string) error {
-	if _, err := m.namespaces.Get(ns); err == nil {
+	var hostLabels map[string]string
+	if h, err := m.ctl.hostNamespaces.Get(ns); err == nil {
+		hostLabels = h.Labels
+	}
+	if have, err := m.namespaces.Get(ns); err == nil {
+		if !m.isOwn(have.Labels) {
+			return nil
+		}
+		l, changed := translate.PodSecurityLabels(hostLabels, have.Labels)
+		if !changed {
+			return nil
+		}
+		up := have.DeepCopy()
+		up.Labels = l
+		if _, err := m.cs.CoreV1().Namespaces().Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil && !apierrors.IsConflict(err) {
+			return fmt.Errorf("namespace %s in member %s (Pod Security labels): %w", ns, m.name, err)
+		}
 		return nil
 	}
-	_, err := m.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: m.ownMeta("", ns)}, metav1.CreateOptions{FieldManager: FieldManager})
+	meta := m.ownMeta("", ns)
+	meta.Labels, _ = translate.PodSecurityLabels(hostLabels, meta.Labels)
+	_, err := m.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: meta}, metav1.CreateOptions{FieldManager: FieldManager})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("namespace %s in member %s: %w", ns, m.name, err)
 	}
@@ -411,8 +433,10 @@ func (m *memberSync) wantedCopies() map[string]sets.Set[string] {
 	for _, p := range own {
 		add(p, false)
 	}
-	for _, ds := range m.ctl.hostDaemonSetsWanted() {
-		add(translate.DaemonSetTemplatePod(ds), true)
+	if adm := m.ctl.dsAdmission.Load(); adm != nil { // kept ones: by their member DaemonSet below
+		for _, ds := range adm.run {
+			add(translate.DaemonSetTemplatePod(ds), true)
+		}
 	}
 	sets, _ := m.daemonSets.List(labels.Everything())
 	for _, ds := range sets { // their template names the tree's account already

@@ -25,9 +25,15 @@
 //
 // Copies resolve names at the host's cluster DNS with the host's search
 // path and get the host's service variables (translate/hostservices.go).
+// A host service range that overlaps the member's, unmapped by the host's
+// GlobalCIDRs, keeps copies on the member's (translate/hostreach.go).
 // DaemonSet pods bound to virtual nodes are never copied; a DaemonSet
-// annotated kosmos.io/member-daemonset runs as a DaemonSet of each member,
-// its counts summed back (daemonsets.go, translate/daemonset.go).
+// annotated kosmos.io/member-daemonset, in a namespace labelled
+// kosmos.io/member-daemonsets=enabled and whose template the host's
+// admission passes as a dry run (daemonsetadmit.go), runs as a DaemonSet
+// of each member, its counts summed back (daemonsets.go,
+// translate/daemonset.go); the member's DaemonSet informer starts apart,
+// once the member allows it (memberdaemonsets.go).
 //
 // # Leaving
 //

@@ -3,6 +3,7 @@ package tree_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -12,8 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dnsserver "kosmos.io/kosmos/dnsplugin/server"
+	"kosmos.io/kosmos/internal/globalip"
 	"kosmos.io/kosmos/internal/testinfra/dnstest"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
@@ -128,5 +131,51 @@ func TestHostServicesInMembers(t *testing.T) {
 	own := pod("web-1", map[string]string{"kosmos.io/member-dns": "member"})
 	if own.Spec.DNSPolicy == corev1.DNSNone || own.Spec.DNSConfig != nil {
 		t.Errorf("annotated copy's DNS: %s %+v, want the member's", own.Spec.DNSPolicy, own.Spec.DNSConfig)
+	}
+
+	// Both clusters state one service range (as kubeadm's defaults do):
+	// unmapped, the host's addresses would reach the member's own Services.
+	svcRange := netip.PrefixFrom(netip.MustParseAddr(kubeDNS.Spec.ClusterIP), 24).Masked()
+	setNetwork := func(global map[string]string) {
+		var cl v1alpha1.Cluster
+		must(t, w.host.Get(ctx, client.ObjectKey{Name: "member-a"}, &cl))
+		cl.Spec.ServiceCIDRs, cl.Spec.HostServiceCIDRs, cl.Spec.HostGlobalCIDRs = []string{svcRange.String()}, []string{svcRange.String()}, global
+		must(t, w.host.Update(ctx, &cl))
+		w.awaitPasses(t, 2)
+	}
+	setNetwork(nil)
+	clash := pod("web-2", nil)
+	if clash.Spec.DNSPolicy == corev1.DNSNone || (clash.Spec.EnableServiceLinks != nil && !*clash.Spec.EnableServiceLinks) {
+		t.Errorf("overlapping ranges: copy's DNS %s %+v, service links %v; want the member's", clash.Spec.DNSPolicy, clash.Spec.DNSConfig, clash.Spec.EnableServiceLinks)
+	}
+	for _, e := range clash.Spec.Containers[0].Env {
+		t.Errorf("overlapping ranges: copy has host variable %s=%s", e.Name, e.Value)
+	}
+	waitFor(t, "the event on web-2", func() error {
+		evs, err := h.CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=web-2"})
+		if err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == tree.ReasonHostServicesUnreachable {
+				t.Logf("event: %s", e.Message)
+				return nil
+			}
+		}
+		return fmt.Errorf("%d events, none %s", len(evs.Items), tree.ReasonHostServicesUnreachable)
+	})
+
+	// The host maps its service range: copies reach it at the global one.
+	global := netip.PrefixFrom(netip.MustParseAddr("100.80.0.0"), 24)
+	setNetwork(map[string]string{svcRange.String(): global.String()})
+	mapped := pod("web-3", nil)
+	wantNS := globalip.Splice(global.Addr(), netip.MustParseAddr(kubeDNS.Spec.ClusterIP), 24).String()
+	if mapped.Spec.DNSConfig == nil || !slices.Equal(mapped.Spec.DNSConfig.Nameservers, []string{wantNS}) {
+		t.Errorf("mapped: copy's DNS %+v, want nameserver %s", mapped.Spec.DNSConfig, wantNS)
+	}
+	for _, e := range mapped.Spec.Containers[0].Env {
+		if e.Name == "BACKEND_SERVICE_HOST" && !global.Contains(netip.MustParseAddr(e.Value)) {
+			t.Errorf("mapped: %s=%s, not in %s", e.Name, e.Value, global)
+		}
 	}
 }

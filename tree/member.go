@@ -58,6 +58,15 @@ type memberSync struct {
 	claims     corelisters.PersistentVolumeClaimLister
 	daemonSets appslisters.DaemonSetLister // the tree's own
 	synced     []cache.InformerSynced
+
+	// The tree's DaemonSets, watched apart (memberdaemonsets.go): started
+	// only once the member allows it, never in synced.
+	dsf        informers.SharedInformerFactory
+	dsInformer cache.SharedIndexInformer
+	dsStarted  atomic.Bool
+	dsChecked  atomic.Int64 // unix nanos of the last rights check
+	dsDenied   atomic.Value // string: what the member denies
+	runCtx     context.Context
 	ready      atomic.Bool
 
 	queue  workqueue.TypedRateLimitingInterface[string]
@@ -125,7 +134,11 @@ func (m *memberSync) informers(cs kubernetes.Interface) {
 	m.podLister, m.nodes, m.namespaces = all.Pods().Lister(), all.Nodes().Lister(), all.Namespaces().Lister()
 	m.configMaps, m.secrets = own.ConfigMaps().Lister(), own.Secrets().Lister()
 	m.accounts, m.claims = own.ServiceAccounts().Lister(), own.PersistentVolumeClaims().Lister()
-	m.daemonSets = m.own.Apps().V1().DaemonSets().Lister()
+	m.dsf = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = m.ownSelector().String()
+	}))
+	m.dsInformer, m.daemonSets = m.dsf.Apps().V1().DaemonSets().Informer(), m.dsf.Apps().V1().DaemonSets().Lister()
+	m.dsDenied.Store("")
 	m.watchStorageClasses()
 	onPod := func(obj any) {
 		if p, ok := podOf(obj); ok && m.isOwn(p.Labels) {
@@ -148,14 +161,13 @@ func (m *memberSync) informers(cs kubernetes.Interface) {
 		all.Pods().Informer().HasSynced, all.Nodes().Informer().HasSynced, all.Namespaces().Informer().HasSynced,
 		own.ConfigMaps().Informer().HasSynced, own.Secrets().Informer().HasSynced,
 		own.ServiceAccounts().Informer().HasSynced, own.PersistentVolumeClaims().Informer().HasSynced,
-		m.own.Apps().V1().DaemonSets().Informer().HasSynced,
 	}
 }
 
 // start runs the informers and, once their caches are filled, the workers.
 func (m *memberSync) start(parent context.Context, workers int) {
 	ctx, cancel := context.WithCancel(parent)
-	m.cancel, m.done = cancel, make(chan struct{})
+	m.cancel, m.done, m.runCtx = cancel, make(chan struct{}), ctx
 	m.all.Start(ctx.Done())
 	m.own.Start(ctx.Done())
 	go m.run(ctx, workers)
@@ -185,6 +197,7 @@ func (m *memberSync) run(ctx context.Context, workers int) {
 	wg.Wait()
 	m.all.Shutdown()
 	m.own.Shutdown()
+	m.dsf.Shutdown()
 }
 
 // stop ends the member's informers and workers and waits for them.

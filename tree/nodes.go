@@ -41,6 +41,7 @@ func (c *Controller) Pass(ctx context.Context) error {
 	for _, n := range nodes {
 		withNodes[n.Labels[LabelCluster]] = true
 	}
+	c.dsAdmission.Store(c.admitDaemonSets(ctx))
 	res := c.passClusters(ctx, clusters.Items, withNodes)
 	c.metrics.nodes.Set(float64(len(res.want)))
 	for _, n := range nodes {

@@ -23,6 +23,10 @@ const (
 	reasonDependencyError = "DependencySyncFailed"
 )
 
+// ReasonHostServicesUnreachable is the event on a host pod whose copy
+// keeps the member's DNS and service links (translate.HostServiceReach).
+const ReasonHostServicesUnreachable = "HostServicesUnreachable"
+
 // reconcilePod brings one pod pair together: the host pod namespace/name
 // bound to one of this member's virtual nodes, and its copy in the
 // member. translate.ClassifyPod decides what to do from the caches; one
@@ -150,8 +154,7 @@ func (m *memberSync) options(hp *corev1.Pod) (translate.PodOptions, error) {
 		o.GroupSelector, o.AvoidGroups = translate.GroupPlacement(cl, hp.Spec.NodeName)
 	}
 	o.HostAPIHost, o.HostAPIPort = translate.SplitEndpoint(cl.Spec.HostAPIEndpoint)
-	o.HostDNS = m.ctl.hostDNS()
-	o.HostServiceLinks, o.HostServiceEnv = true, m.ctl.hostServiceEnv(hp.Namespace)
+	o.HostDNS, o.HostServiceLinks, o.HostServiceEnv = m.ctl.hostServiceLinks(translate.ParseHostServiceReach(&cl.Spec), hp.Namespace)
 	return o, nil
 }
 
@@ -160,6 +163,9 @@ func (m *memberSync) create(ctx context.Context, hp *corev1.Pod) error {
 	o, err := m.options(hp)
 	if err != nil {
 		return err
+	}
+	if r := translate.ParseHostServiceReach(&m.cluster.Load().Spec); r.Unreachable != "" {
+		m.host.Event(hp, corev1.EventTypeWarning, ReasonHostServicesUnreachable, fmt.Sprintf("the copy in member cluster %s resolves names at the member's DNS and gets the member's service variables, not the host's: %s", m.name, r.Unreachable))
 	}
 	mp, err := translate.MemberPod(hp, o)
 	if err != nil {

@@ -54,8 +54,11 @@ allowed nodes/proxy on the node in the host, as with a real kubelet.
 Pods run in members resolve names at the host's cluster DNS (--host-dns,
 by default the ClusterIP of the host's kube-system/kube-dns) with the search
 path the host would give them, and get the host's Services of their namespace
-as service-link variables; a pod annotated kosmos.io/member-dns: member keeps
-the member's DNS.`
+as service-link variables (--host-dns off keeps the member's DNS but not its
+variables); a pod annotated kosmos.io/member-dns: member keeps the member's
+DNS. When the host's service range is mapped by its globalCIDRs, copies reach
+it at the global addresses; when it overlaps the member's, unmapped, they keep
+the member's DNS and variables (event HostServicesUnreachable).`
 
 // treeFlags are the tree command's flags.
 type treeFlags struct {
@@ -93,7 +96,7 @@ func newTreeCommand() *cobra.Command {
 	fl.StringVar(&f.kubeletCert, "kubelet-cert", "", "serving certificate of the kubelet endpoint (default: self-signed)")
 	fl.StringVar(&f.kubeletKey, "kubelet-key", "", "key of --kubelet-cert")
 	fl.StringVar(&f.nodeIP, "node-ip", os.Getenv("POD_IP"), "address the virtual nodes advertise for their kubelet endpoint")
-	fl.StringVar(&f.hostDNS, "host-dns", "", "where pods run in members resolve names: an IP of the host's cluster DNS reachable from the members (default: the ClusterIP of the host's kube-system/kube-dns), or off to leave them on the member's DNS")
+	fl.StringVar(&f.hostDNS, "host-dns", "", "where pods run in members resolve names: an IP of the host's cluster DNS reachable from the members (default: the ClusterIP of the host's kube-system/kube-dns), or off to leave them on the member's DNS (they still get the host's service variables)")
 	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "the host's cluster domain, for the search path of pods run in members")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "act only while holding the Lease kosmos-tree")
 	fl.BoolVar(&f.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "accept kubeconfig Secrets marked insecure-skip-tls-verify (test setups only; file paths, proxies and exec plugins stay refused)")

@@ -119,7 +119,8 @@ func hostObjects(t *v1alpha1.KosmosTopology, host *v1alpha1.ClusterSpec, meta fu
 		spec := v1alpha1.ClusterObjectSpec{
 			APIEndpoint: c.APIEndpoint, HostAPIEndpoint: host.APIEndpoint,
 			Region: c.Region, Zone: c.Zone, Labels: c.Labels, Tree: c.Tree, GlobalCIDRs: c.Network.GlobalCIDRs,
-			PodCIDRs: c.Network.PodCIDRs,
+			PodCIDRs:     c.Network.PodCIDRs,
+			ServiceCIDRs: c.Network.ServiceCIDRs, HostServiceCIDRs: host.Network.ServiceCIDRs, HostGlobalCIDRs: host.Network.GlobalCIDRs,
 		}
 		// Only the tree's own kubeconfig reference: the reconciler's never
 		// reaches the tree.

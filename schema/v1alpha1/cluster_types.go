@@ -89,6 +89,24 @@ type ClusterObjectSpec struct {
 	// them holds it; with none, no member pod IP reaches the host.
 	// +optional
 	PodCIDRs []string `json:"podCIDRs,omitempty"`
+
+	// ServiceCIDRs are the member's service ranges as the topology states
+	// them. A host Service address inside one of them that the host's
+	// GlobalCIDRs do not map would reach the member's own Service: copies
+	// then keep the member's DNS and get no host service variables.
+	// +optional
+	ServiceCIDRs []string `json:"serviceCIDRs,omitempty"`
+
+	// HostServiceCIDRs are the host cluster's service ranges as the
+	// topology states them.
+	// +optional
+	HostServiceCIDRs []string `json:"hostServiceCIDRs,omitempty"`
+
+	// HostGlobalCIDRs are the host cluster's real → global range mappings:
+	// copies reach a host Service of a mapped range (its DNS among them) at
+	// its global address.
+	// +optional
+	HostGlobalCIDRs map[string]string `json:"hostGlobalCIDRs,omitempty"`
 }
 
 // ObjectStatus is the kstatus-compatible status of a desired-state object.

@@ -4,10 +4,12 @@
 // virtual node are never copied (PodDaemonSet: the pod gets an event that
 // says why), and a DaemonSet annotated AnnotationMemberDaemonSet="true"
 // is run by each member as an equivalent DaemonSet of its own
-// (MemberDaemonSet): same namespace, name, selector and update strategy,
-// its pod template translated as a pod's is (MemberPod: member-side
-// scheduling, the tree's ServiceAccount, allowed tolerations), marked as
-// the tree's. Its pods are the member's pods, not copies of host pods:
+// (MemberDaemonSet) once its namespace and the host's admission let it
+// (daemonsetadmit.go): same namespace, name, selector and update strategy,
+// its pod template given the member-side parts of a pod's translation
+// (MemberPod: member-side scheduling, the tree's ServiceAccount, allowed
+// tolerations; not the host's DNS nor service variables), marked as the
+// tree's. Its pods are the member's pods, not copies of host pods:
 // they carry no Kosmos marks, count against the virtual nodes' room like
 // any member pod, and get no host API token (a bound token needs a host
 // pod to be bound to). The members' counts are summed back
@@ -28,6 +30,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -67,8 +70,8 @@ func DaemonSetPodMessage(p *corev1.Pod, ds *appsv1.DaemonSet, cluster string) st
 		return fmt.Sprintf("DaemonSet %s runs as a DaemonSet of member cluster %s on the member's own nodes; this pod, bound to virtual node %s, is not run there (stop it tolerating %s to keep it off virtual nodes)",
 			ds.Name, cluster, p.Spec.NodeName, TaintLeaf)
 	}
-	return fmt.Sprintf("DaemonSet pods are not run in member clusters (virtual node %s is cluster %s, not a machine); annotate DaemonSet %s with %s: \"true\" to run it on every node of the members, or keep it off virtual nodes (do not tolerate %s)",
-		p.Spec.NodeName, cluster, DaemonSetOf(p), AnnotationMemberDaemonSet, TaintLeaf)
+	return fmt.Sprintf("DaemonSet pods are not run in member clusters (virtual node %s is cluster %s, not a machine); annotate DaemonSet %s with %s: \"true\" (in a namespace an admin labelled %s=%s) to run it on every node of the members, or keep it off virtual nodes (do not tolerate %s)",
+		p.Spec.NodeName, cluster, DaemonSetOf(p), AnnotationMemberDaemonSet, LabelMemberDaemonSets, MemberDaemonSetsEnabled, TaintLeaf)
 }
 
 // DaemonSetTemplatePod is the pod a DaemonSet's template describes, as
@@ -88,6 +91,14 @@ func DaemonSetTemplatePod(ds *appsv1.DaemonSet) *corev1.Pod {
 // the host's API token).
 func MemberDaemonSet(ds *appsv1.DaemonSet, o PodOptions) (*appsv1.DaemonSet, error) {
 	tp := DaemonSetTemplatePod(ds)
+	for _, k := range []string{LabelOwner, LabelOrigin} {
+		if _, ok := ds.Spec.Template.Labels[k]; ok {
+			return nil, fmt.Errorf("DaemonSet %s/%s: its pod template carries the tree's label %s: its pods in members would pass for the tree's copies (remove the label)", ds.Namespace, ds.Name, k)
+		}
+	}
+	if ds.Spec.Template.Labels[LabelManagedBy] == ManagedBy {
+		return nil, fmt.Errorf("DaemonSet %s/%s: its pod template carries the tree's label %s=%s: its pods in members would pass for the tree's copies (remove the label)", ds.Namespace, ds.Name, LabelManagedBy, ManagedBy)
+	}
 	if slices.ContainsFunc(tp.Spec.Volumes, func(v corev1.Volume) bool { return isAPIAccess(&v) }) {
 		return nil, fmt.Errorf("DaemonSet %s/%s mounts a service account token: DaemonSets in members get no host API token (set automountServiceAccountToken: false)", ds.Namespace, ds.Name)
 	}
@@ -132,6 +143,13 @@ func MemberDaemonSetUpdate(want, have *appsv1.DaemonSet) (*appsv1.DaemonSet, boo
 	maps.Copy(up.Annotations, want.Annotations)
 	up.Spec = want.Spec
 	return up, true
+}
+
+// MemberDaemonSetRecreate tells whether member DaemonSet have must be
+// deleted and created again to carry want: its selector differs, and a
+// DaemonSet's selector is immutable.
+func MemberDaemonSetRecreate(want, have *appsv1.DaemonSet) bool {
+	return !equality.Semantic.DeepEqual(want.Spec.Selector, have.Spec.Selector)
 }
 
 // MemberDaemonSetStatus is the sum of a host DaemonSet's member

@@ -82,7 +82,9 @@ func TestGroupPlacement(t *testing.T) {
 		wantEmpty bool
 	}{
 		{node: "kosmos-member-g.gpu.group", sel: gpuSel},
-		{node: "kosmos-member-g.arm.group", sel: armSel},
+		// A node in both groups is the first's (NodeGroupOf): the second
+		// group's copies stay off it.
+		{node: "kosmos-member-g.arm.group", sel: armSel, avoid: []map[string]string{gpuSel}},
 		{node: "kosmos-member-g", avoid: []map[string]string{gpuSel, armSel}},
 		{node: "kosmos-other", wantEmpty: true},
 		{node: "kosmos-member-g", noGroups: true, wantEmpty: true},

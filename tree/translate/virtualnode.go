@@ -115,8 +115,10 @@ func groupFree(c *v1alpha1.Cluster, m Member, group string) []free {
 
 // GroupPlacement says where in the member the copy of a pod bound to
 // virtual node node of c runs (Aggregate mode): on a node group's node,
-// on that group's member nodes (selector); on the cluster's default node,
-// off every group's member nodes (avoid: the groups' selectors), for their
+// on that group's member nodes (selector) and off those of every earlier
+// group (avoid: a node in two groups belongs to the first, NodeGroupOf,
+// whose virtual node counts its room); on the cluster's default node, off
+// every group's member nodes (avoid: the groups' selectors), for their
 // room is counted on the groups' nodes. Both are nil without groups and in
 // OneToOne mode.
 func GroupPlacement(c *v1alpha1.Cluster, node string) (selector map[string]string, avoid []map[string]string) {
@@ -125,7 +127,7 @@ func GroupPlacement(c *v1alpha1.Cluster, node string) (selector map[string]strin
 	}
 	for _, g := range c.Spec.Tree.NodeGroups {
 		if node == GroupNodeName(c.Name, g.Name) {
-			return g.NodeSelector, nil
+			return g.NodeSelector, avoid
 		}
 		if len(g.NodeSelector) > 0 {
 			avoid = append(avoid, g.NodeSelector)
