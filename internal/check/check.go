@@ -38,6 +38,9 @@ type ClusterReport struct {
 	// cluster; Agents what its NodeConfigs of the shared contract report.
 	PeersShards []PeersShard
 	Agents      []AgentPeers
+	// Choices are the gateway candidates its agents report they send
+	// through (gateway HA), per Gateway-mode cluster.
+	Choices []AgentChoice
 }
 
 // VirtualNodeReport is one virtual node in the host.
@@ -108,6 +111,7 @@ func collectCluster(ctx context.Context, c client.Client, cr *ClusterReport, gat
 		return err
 	}
 	cr.NodeConfigs = len(ncs.Items)
+	cr.Choices = choicesOf(ncs.Items)
 	for _, nc := range ncs.Items {
 		if meta.IsStatusConditionTrue(nc.Status.Conditions, "Applied") {
 			cr.Applied++
@@ -180,7 +184,8 @@ type Check struct {
 // NodeConfig; every Gateway-mode cluster has a gateway; every member with a
 // tree has Ready virtual nodes; NodeConfigs are applied by the node agents;
 // every cluster holds every other's complete ClusterPeers shard set and its
-// agents applied their current generations (peersChecks).
+// agents applied their current generations (peersChecks); the agents agree
+// on each Gateway-mode cluster's gateway (gatewayChecks).
 // Without agents (a sandbox without a data plane), the last is SKIP where
 // none reported; with agents expected, a cluster where none reported fails.
 func (r Report) Checks(t *v1alpha1.KosmosTopology, agents bool) []Check {
@@ -215,6 +220,7 @@ func (r Report) Checks(t *v1alpha1.KosmosTopology, agents bool) []Check {
 		}
 		out = append(out, peersChecks(t, c, agents)...)
 	}
+	out = append(out, gatewayChecks(t, r.Clusters)...)
 	ready := map[string]int{}
 	for _, v := range r.VirtualNodes {
 		if v.Ready == string(corev1.ConditionTrue) {
