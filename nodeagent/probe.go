@@ -156,7 +156,7 @@ func targetKey(g peering.Group, name string) string { return groupKey(g) + "/" +
 func (h *HA) Choice() (peering.Choice, uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c := peering.Choice{Remote: map[string]string{}, Local: map[string]string{}}
+	c := peering.Choice{Remote: map[peering.RemoteKey]string{}, Local: map[string]string{}}
 	for _, g := range h.groups {
 		a, ok := h.active[groupKey(g)]
 		if !ok {
@@ -164,8 +164,8 @@ func (h *HA) Choice() (peering.Choice, uint64) {
 		}
 		if g.Local {
 			c.Local[g.Device] = a.name
-		} else if _, seen := c.Remote[g.Cluster]; !seen {
-			c.Remote[g.Cluster] = a.name
+		} else {
+			c.Remote[peering.RemoteKey{Cluster: g.Cluster, Device: g.Device}] = a.name
 		}
 	}
 	return c, h.version
@@ -204,19 +204,47 @@ func (h *HA) Update(groups []peering.Group, addrs []netip.Addr) {
 	}
 }
 
-// Status is the choice as NodeConfig status reports it, sorted by cluster.
+// Status is the choice as NodeConfig status reports it, sorted by cluster
+// and device: one entry per cluster (no device) when all its devices chose
+// the same candidate (Since: the latest move), else one per device.
 func (h *HA) Status() []v1alpha1.GatewayChoice {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []v1alpha1.GatewayChoice
+	var all []v1alpha1.GatewayChoice
 	for _, g := range h.groups {
-		a, ok := h.active[groupKey(g)]
-		if !ok || slices.ContainsFunc(out, func(c v1alpha1.GatewayChoice) bool { return c.Cluster == g.Cluster }) {
+		if a, ok := h.active[groupKey(g)]; ok {
+			all = append(all, v1alpha1.GatewayChoice{Cluster: g.Cluster, Device: g.Device, Active: a.name, Since: metav1.NewTime(a.since.Truncate(time.Second))})
+		}
+	}
+	return collapseChoices(all)
+}
+
+// collapseChoices merges the per-device choices of each cluster that
+// agree into one entry without device, and sorts. It is pure.
+func collapseChoices(all []v1alpha1.GatewayChoice) []v1alpha1.GatewayChoice {
+	byCluster := map[string][]v1alpha1.GatewayChoice{}
+	for _, c := range all {
+		byCluster[c.Cluster] = append(byCluster[c.Cluster], c)
+	}
+	var out []v1alpha1.GatewayChoice
+	for _, cs := range byCluster {
+		agree := !slices.ContainsFunc(cs, func(c v1alpha1.GatewayChoice) bool { return c.Active != cs[0].Active })
+		if !agree {
+			out = append(out, cs...)
 			continue
 		}
-		out = append(out, v1alpha1.GatewayChoice{Cluster: g.Cluster, Active: a.name, Since: metav1.NewTime(a.since.Truncate(time.Second))})
+		one := cs[0]
+		one.Device = ""
+		for _, c := range cs[1:] {
+			if c.Since.After(one.Since.Time) {
+				one.Since = c.Since
+			}
+		}
+		out = append(out, one)
 	}
-	slices.SortFunc(out, func(a, b v1alpha1.GatewayChoice) int { return cmp.Compare(a.Cluster, b.Cluster) })
+	slices.SortFunc(out, func(a, b v1alpha1.GatewayChoice) int {
+		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Device, b.Device))
+	})
 	return out
 }
 

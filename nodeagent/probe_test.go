@@ -153,7 +153,7 @@ func TestHASlowLink(t *testing.T) {
 	go h.Run(ctx)
 	took := poll.Until(t, 10*time.Second, "40 late replies", func() bool { return replies.Load() >= 40 })
 	t.Logf("40 replies 70 ms late (interval 20 ms) in %v", took.Round(time.Millisecond))
-	if c, _ := h.Choice(); c.Remote["gw"] == "fast" {
+	if c, _ := h.Choice(); c.Remote[peering.RemoteKey{Cluster: "gw", Device: "vx-bridge"}] == "fast" {
 		t.Errorf("choice %+v: the slow but live candidate was failed away from", c)
 	}
 	if hl := h.health[targetKey(groups[0], "slow")]; hl.Down {
@@ -188,5 +188,29 @@ func TestHAPassiveAnswers(t *testing.T) {
 	defer passive.mu.Unlock()
 	if len(passive.sent) != 0 || len(passive.senders) != 0 || len(passive.active) != 0 {
 		t.Errorf("passive prober probed: %d outstanding, %d sockets, %d choices", len(passive.sent), len(passive.senders), len(passive.active))
+	}
+}
+
+// TestHAChoiceDualStack: a remote cluster's IPv4 and IPv6 lists choose on
+// their own; the choice and the status say so per device.
+func TestHAChoiceDualStack(t *testing.T) {
+	h := NewHA(HAOptions{})
+	v4 := peering.Group{Cluster: "b", Device: "vx-bridge", Candidates: []peering.Candidate{{Name: "g1", Addr: netip.MustParseAddr("220.0.0.1")}, {Name: "g2", Addr: netip.MustParseAddr("220.0.0.2")}}}
+	v6 := peering.Group{Cluster: "b", Device: "vx-bridge-6", Candidates: []peering.Candidate{{Name: "g1", Addr: netip.MustParseAddr("9470::1")}, {Name: "g2", Addr: netip.MustParseAddr("9470::2")}}}
+	h.Update([]peering.Group{v4, v6}, nil)
+	now := time.Now()
+	h.active[groupKey(v4)] = choice{name: "g1", since: now}
+	h.active[groupKey(v6)] = choice{name: "g2", since: now}
+	c, _ := h.Choice()
+	if c.Remote[peering.RemoteKey{Cluster: "b", Device: "vx-bridge"}] != "g1" || c.Remote[peering.RemoteKey{Cluster: "b", Device: "vx-bridge-6"}] != "g2" {
+		t.Errorf("choice %+v, want vx-bridge g1, vx-bridge-6 g2", c.Remote)
+	}
+	st := h.Status()
+	if len(st) != 2 || st[0].Device != "vx-bridge" || st[0].Active != "g1" || st[1].Device != "vx-bridge-6" || st[1].Active != "g2" {
+		t.Errorf("status %+v, want one entry per device", st)
+	}
+	h.active[groupKey(v6)] = choice{name: "g1", since: now}
+	if st := h.Status(); len(st) != 1 || st[0].Device != "" || st[0].Active != "g1" {
+		t.Errorf("status %+v, want one entry for the cluster when the families agree", st)
 	}
 }

@@ -32,7 +32,7 @@ type agentFacts struct {
 func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
 	f := agentFacts{legacy: desired.LegacyAgent(nc)}
 	for _, g := range nc.Status.Gateways {
-		f.gateways += g.Cluster + "=" + g.Active + ","
+		f.gateways += g.Cluster + "/" + g.Device + "=" + g.Active + ","
 	}
 	if w := nc.Status.WireGuard; w != nil {
 		f.key = w.PublicKey

@@ -12,12 +12,18 @@ import (
 // answering. A cluster or device absent here, or naming no usable
 // candidate, uses the first candidate of the list (the plan's active one).
 type Choice struct {
-	// Remote maps a remote Gateway-mode cluster to the candidate (node
-	// name) its routes go to.
-	Remote map[string]string
+	// Remote maps a remote Gateway-mode cluster and the cross-cluster
+	// device its routes leave over (one per family in dual-stack) to the
+	// candidate (node name) those routes go to.
+	Remote map[RemoteKey]string
 	// Local maps a path device (vx-local, vx-local-6) to the candidate of
 	// the node's own gateway its routes go to.
 	Local map[string]string
+}
+
+// RemoteKey names the candidate list of a remote cluster over one device.
+type RemoteKey struct {
+	Cluster, Device string
 }
 
 // pathVia is the next hop of a path: the chosen candidate's address, or Via.

@@ -122,7 +122,7 @@ func derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, choice
 			continue
 		}
 		for _, r := range remotes {
-			tunnelTo(&out, r, path.Device, choice.Remote[r.name], viaLocal, spec, device)
+			tunnelTo(&out, r, path.Device, choice.Remote[RemoteKey{r.name, path.Device}], viaLocal, spec, device)
 		}
 	}
 	if spec.WireGuard != nil && device {

@@ -47,12 +47,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 	legacy, keys := map[string]bool{}, map[string]string{}
 	reported := map[string]map[string]string{}
 	for _, nc := range configs {
-		for _, g := range nc.Status.Gateways {
-			if reported[nc.Name] == nil {
-				reported[nc.Name] = map[string]string{}
-			}
-			reported[nc.Name][g.Cluster] = g.Active
-		}
+		reported[nc.Name] = agentGateways(nc.Status.Gateways)
 		if w := nc.Status.WireGuard; w != nil && len(w.PublicKey) == v1alpha1.WireGuardPublicKeyLength {
 			keys[nc.Name] = w.PublicKey
 		}
@@ -87,4 +82,24 @@ func LegacyAgent(nc *v1alpha1.NodeConfig) bool {
 		}
 	}
 	return false
+}
+
+// agentGateways is the candidate an agent reports per cluster; a cluster
+// whose devices (families) report different candidates gives no answer.
+func agentGateways(gs []v1alpha1.GatewayChoice) map[string]string {
+	var out map[string]string
+	split := map[string]bool{}
+	for _, g := range gs {
+		if out == nil {
+			out = map[string]string{}
+		}
+		if a, ok := out[g.Cluster]; ok && a != g.Active {
+			split[g.Cluster] = true
+		}
+		out[g.Cluster] = g.Active
+	}
+	for c := range split {
+		delete(out, c)
+	}
+	return out
 }

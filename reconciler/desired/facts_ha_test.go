@@ -23,4 +23,10 @@ func TestFactsCarryAgentsGatewayChoice(t *testing.T) {
 	if got := f.Nodes[1].Gateways; got != nil {
 		t.Errorf("n2 reports %v, want nothing", got)
 	}
+	// Families that chose differently give no vote for the cluster.
+	nc.Status.Gateways = []v1alpha1.GatewayChoice{{Cluster: "gw", Device: "vx-bridge", Active: "g1"}, {Cluster: "gw", Device: "vx-bridge-6", Active: "g2"}, {Cluster: "own", Active: "o3"}}
+	f = FactsOf([]corev1.Node{n1, n2}, []v1alpha1.NodeConfig{nc})
+	if got := f.Nodes[0].Gateways; got["own"] != "o3" || len(got) != 1 {
+		t.Errorf("n1 reports %v, want own: o3 only (gw split by family)", got)
+	}
 }
