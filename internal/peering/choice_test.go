@@ -151,3 +151,41 @@ func TestDeriveWithChoiceDualStack(t *testing.T) {
 		})
 	}
 }
+
+// TestUnkeyedCandidateSkipped: with WireGuard, a gateway candidate without
+// a published key cannot be tunnelled to: the routes go to the first
+// reachable candidate, and it is not a probe target.
+func TestUnkeyedCandidateSkipped(t *testing.T) {
+	g1 := ep("g1", "192.168.3.11", "220.168.3.11", "02:00:00:00:00:b1")
+	g2 := withKey(ep("g2", "192.168.3.12", "220.168.3.12", "02:00:00:00:00:b2"), keyG1)
+	g3 := withKey(ep("g3", "192.168.3.13", "220.168.3.13", "02:00:00:00:00:b3"), keyA1)
+	wg := &v1alpha1.WireGuardSpec{Device: v1alpha1.DeviceWireGuard, Port: 51871, FirewallMark: 1, EncryptAll: true}
+	edge := &v1alpha1.NodeConfigSpec{WireGuard: wg, Peers: &v1alpha1.PeeringSpec{Cluster: "own", Paths: []v1alpha1.PeerPath{{Device: v1alpha1.DeviceBridge}}}}
+	remote := []v1alpha1.ClusterPeers{peers("b.0-of-1", "b", v1alpha1.ModeGateway, []string{"g1", "g2", "g3"}, g1, g2, g3)}
+	for _, c := range []struct {
+		name   string
+		choice Choice
+		want   string
+	}{
+		{"no choice: the first keyed candidate", Choice{}, "vx-bridge 10.9.0.0/16 via 220.168.3.12\n"},
+		{"the unkeyed candidate chosen: the first keyed one", Choice{Remote: map[RemoteKey]string{{"b", v1alpha1.DeviceBridge}: "g1"}}, "vx-bridge 10.9.0.0/16 via 220.168.3.12\n"},
+		{"a keyed candidate chosen", Choice{Remote: map[RemoteKey]string{{"b", v1alpha1.DeviceBridge}: "g3"}}, "vx-bridge 10.9.0.0/16 via 220.168.3.13\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := DeriveWith(edge, remote, c.choice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var routes string
+			for _, r := range got.Routes {
+				routes += r.Device + " " + r.Dst + " via " + r.Via + "\n"
+			}
+			if routes != c.want {
+				t.Errorf("routes\n%s\nwant\n%s", routes, c.want)
+			}
+		})
+	}
+	if got := fmt.Sprint(Groups(edge, remote)); got != "[{b vx-bridge false [{g2 220.168.3.12} {g3 220.168.3.13}]}]" {
+		t.Errorf("groups %s, want g2 and g3 only", got)
+	}
+}

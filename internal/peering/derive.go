@@ -157,7 +157,7 @@ func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev, chosen string, viaLo
 	if r.mode == v1alpha1.ModeGateway {
 		// Every candidate is kept hot (FDB and neighbour entries); the
 		// routes go to the chosen one.
-		route := chooseGateway(r, dev, chosen)
+		route := chooseGateway(r, dev, chosen, func(e *endpoint) bool { return reachable(spec, r, e, device) })
 		for _, g := range r.gateways {
 			if e, ok := r.endpoints[g]; ok {
 				if g == route {
