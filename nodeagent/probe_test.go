@@ -214,3 +214,71 @@ func TestHAChoiceDualStack(t *testing.T) {
 		t.Errorf("status %+v, want one entry for the cluster when the families agree", st)
 	}
 }
+
+// forger answers probes sent to addr:port with forged replies: from
+// another address (wrongSrc), or from addr with another nonce.
+func forger(t *testing.T, addr netip.Addr, port int, wrongSrc netip.Addr) *atomic.Int64 {
+	t.Helper()
+	in, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	out := in
+	if wrongSrc.IsValid() {
+		if out, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(wrongSrc, 0))); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { out.Close() })
+	}
+	var n atomic.Int64
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			m, from, err := in.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			copy(buf, replyMagic)
+			if !wrongSrc.IsValid() {
+				buf[15] ^= 1 // another nonce
+			}
+			if _, err := out.WriteToUDPAddrPort(buf[:m], from); err == nil {
+				n.Add(1)
+			}
+		}
+	}()
+	return &n
+}
+
+// TestHAForgedReplies: replies from another address than the candidate's,
+// or with a nonce no probe carried, do not count: the candidate goes down.
+func TestHAForgedReplies(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		wrongSrc netip.Addr
+	}{
+		{"reply from another address", netip.MustParseAddr("127.0.0.7")},
+		{"reply with another nonce", netip.Addr{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			port := freePort(t)
+			cand := netip.MustParseAddr("127.0.0.5")
+			forged := forger(t, cand, port, c.wrongSrc)
+			h := NewHA(HAOptions{Port: port, Interval: 20 * time.Millisecond, Timeout: 100 * time.Millisecond, Failover: FailoverConfig{Down: 3, Up: 2}})
+			g := peering.Group{Cluster: "gw", Device: "vx-bridge", Candidates: []peering.Candidate{{Name: "x", Addr: cand}, {Name: "y", Addr: netip.MustParseAddr("127.0.0.9")}}}
+			h.Update([]peering.Group{g}, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go h.Run(ctx)
+			poll.Until(t, 5*time.Second, "the forged candidate to go down", func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return h.health[targetKey(g, "x")].Down
+			})
+			if forged.Load() == 0 {
+				t.Error("no forged reply was sent")
+			}
+		})
+	}
+}
