@@ -74,6 +74,10 @@ type HAOptions struct {
 	// its probes go over (SO_BINDTODEVICE), so that only replies arriving
 	// on that device are read.
 	BindDevice func(c *net.UDPConn, device string) error
+	// DeviceGone, when not nil, says the device a probing socket is bound
+	// to is gone (deleted, or recreated under a new index): the socket is
+	// then opened again, at the next round.
+	DeviceGone func(c *net.UDPConn) bool
 	Failover   FailoverConfig
 	Log        *slog.Logger
 	// Listen opens a UDP socket; nil means net.ListenUDP in the calling
@@ -368,7 +372,11 @@ func (h *HA) nonce() uint64 {
 func (h *HA) sender(device string, v4 bool) *net.UDPConn {
 	key := senderKey{device, v4}
 	if s := h.senders[key]; s != nil {
-		return s
+		if h.opts.DeviceGone == nil || !h.opts.DeviceGone(s) {
+			return s
+		}
+		s.Close() // bound to a device that is gone: never sends again
+		delete(h.senders, key)
 	}
 	network := "udp6"
 	if v4 {

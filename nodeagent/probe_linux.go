@@ -56,3 +56,20 @@ func BindToDevice(c *net.UDPConn, device string) error {
 	}
 	return nil
 }
+
+// DeviceGone is a HAOptions.DeviceGone: the device c was bound to by
+// BindToDevice no longer exists (the kernel keeps the index it was bound
+// to; a device recreated under the same name has another).
+func DeviceGone(c *net.UDPConn) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		_, serr = unix.GetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
+	}); err != nil {
+		return true
+	}
+	return serr != nil
+}

@@ -282,3 +282,28 @@ func TestHAForgedReplies(t *testing.T) {
 		})
 	}
 }
+
+// TestHASenderReopened: a probing socket whose device is gone is opened
+// again (a recreated device has a new index; the old binding never sends).
+func TestHASenderReopened(t *testing.T) {
+	var gone atomic.Bool
+	opened := 0
+	h := NewHA(HAOptions{Port: freePort(t),
+		Listen: func(network string, laddr *net.UDPAddr) (*net.UDPConn, error) {
+			opened++
+			return net.ListenUDP(network, laddr)
+		},
+		DeviceGone: func(*net.UDPConn) bool { return gone.Load() },
+	})
+	defer h.closeAll()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	first := h.sender("vx-bridge", true)
+	if again := h.sender("vx-bridge", true); again != first || opened != 1 {
+		t.Fatalf("socket not kept: opened %d", opened)
+	}
+	gone.Store(true)
+	if again := h.sender("vx-bridge", true); again == first || opened != 2 {
+		t.Errorf("socket of a gone device kept: opened %d", opened)
+	}
+}

@@ -114,7 +114,7 @@ func (f haFlags) newHA(log *slog.Logger) (*nodeagent.HA, error) {
 	}
 	return nodeagent.NewHA(nodeagent.HAOptions{
 		Port: f.port, Interval: f.interval, Timeout: f.timeout, Passive: f.interval <= 0,
-		Log: log, Listen: listen, BindDevice: nodeagent.BindToDevice,
+		Log: log, Listen: listen, BindDevice: nodeagent.BindToDevice, DeviceGone: nodeagent.DeviceGone,
 		Failover: nodeagent.FailoverConfig{Down: f.down, Up: f.up, Hold: f.hold},
 	}), nil
 }
