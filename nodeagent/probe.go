@@ -27,7 +27,9 @@ import (
 // candidate's device address: remote gateway candidates over the
 // cross-cluster device, its own cluster's candidates over vx-local. The
 // probes cross the real tunnel, so a broken underlay, a dead tunnel device,
-// a dead machine and a dead agent all count as misses.
+// a dead machine and a dead agent all count as misses. The choice of each
+// list (failover.go) goes into the derivation (peering.DeriveWith): a
+// change triggers a pass that replaces only the routes.
 //
 // A probe is a miss only once its timeout (separate from the interval)
 // has passed without its reply: on a link whose round trip is longer than
@@ -37,9 +39,7 @@ import (
 // it echoes the nonce of an outstanding probe and comes from that probe's
 // candidate address (and, with BindDevice, on the device it was sent
 // over). With Passive the agent answers probes and probes nothing: a node
-// that does not fail over must not make others fail away from it. The choice of each
-// list (failover.go) goes into the derivation (peering.DeriveWith): a
-// change triggers a pass that replaces only the routes.
+// that does not fail over must not make others fail away from it.
 
 // DefaultProbePort is the UDP port the agents answer probes on.
 const DefaultProbePort = 4801
