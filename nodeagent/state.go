@@ -273,6 +273,18 @@ func (p *problems) nat(nat *v1alpha1.NATSpec, devices map[string]bool) {
 	for i, d := range nat.EdgeDevices {
 		p.device(fmt.Sprintf("nat.edgeDevices[%d]", i), d, devices)
 	}
+	for i, m := range nat.MasqueradeSources {
+		at := fmt.Sprintf("nat.masqueradeSources[%d]", i)
+		p.device(at, m.Device, devices)
+		for j, src := range m.Sources {
+			pr, err := netip.ParsePrefix(src)
+			if err != nil {
+				p.bad("%s.sources[%d]: %q is not a CIDR", at, j, src)
+				continue
+			}
+			p.canonical(fmt.Sprintf("%s.sources[%d]", at, j), src, pr)
+		}
+	}
 	for i, m := range nat.Masquerade {
 		at := fmt.Sprintf("nat.masquerade[%d]", i)
 		p.device(at, m.Device, devices)
@@ -434,6 +446,11 @@ func knownRanges(spec *v1alpha1.NodeConfigSpec) []netip.Prefix {
 			add(c)
 		}
 	}
+	for _, m := range spec.NAT.MasqueradeSources {
+		for _, c := range m.Sources {
+			add(c)
+		}
+	}
 	for _, r := range spec.Routes {
 		add(r.Dst)
 	}
@@ -526,6 +543,14 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 			}
 		}
 		add(fam, "nat", ChainPostrouting, fmt.Sprintf("-o %s -j MASQUERADE", m.Device))
+	}
+	for _, m := range spec.NAT.MasqueradeSources {
+		fam := devFam(m.Device)
+		for _, src := range m.Sources {
+			if famOf(src) == fam {
+				add(fam, "nat", ChainPostrouting, fmt.Sprintf("-s %s ! -o %s -j MASQUERADE", src, m.Device))
+			}
+		}
 	}
 	for _, r := range forwardRules(spec, devFam) {
 		add(r.fam, "filter", r.chain, r.rule)

@@ -565,6 +565,12 @@ func (p *planner) gatewayNode(cs *clusterState, fam family, n *Node, spec *v1alp
 		return err != nil || !fam.matches(pr.Addr())
 	})
 	spec.NAT.Masquerade = append(spec.NAT.Masquerade, v1alpha1.MasqueradeRule{Device: fam.bridgeDev, ExceptSources: except})
+	// Remote host-network traffic (its source a remote tunnel address) that
+	// this candidate forwards into the cluster is hidden behind the address
+	// it leaves by: the replies then come back here, where the connection
+	// was translated, even from a pod on another candidate (whose own
+	// tunnel network would send them out untranslated).
+	spec.NAT.MasqueradeSources = append(spec.NAT.MasqueradeSources, v1alpha1.SourceMasquerade{Device: fam.bridgeDev, Sources: []string{fam.bridgeCIDR.Masked().String()}})
 }
 
 // share returns src itself when dst is empty (no copy: the slice is shared

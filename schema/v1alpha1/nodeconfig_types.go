@@ -246,6 +246,26 @@ type NATSpec struct {
 	// cross-cluster device: traffic of other nodes' host network).
 	// +optional
 	Masquerade []MasqueradeRule `json:"masquerade,omitempty"`
+
+	// MasqueradeSources hides, behind the outgoing interface's address,
+	// traffic from the listed source ranges that leaves through any
+	// interface but the named device: on a gateway candidate, remote
+	// host-network traffic (its source a remote tunnel address) forwarded
+	// into its cluster, so that the replies come back through the candidate
+	// that translated the connection, whichever node the pod is on. An
+	// agent of an earlier release ignores it.
+	// +optional
+	MasqueradeSources []SourceMasquerade `json:"masqueradeSources,omitempty"`
+}
+
+// SourceMasquerade masquerades traffic from some sources leaving through
+// any interface but one device.
+type SourceMasquerade struct {
+	// Device is the device the traffic is left alone on (the cross-cluster
+	// device it arrived through).
+	Device string `json:"device"`
+	// Sources are the source ranges masqueraded.
+	Sources []string `json:"sources"`
 }
 
 // NATMapping maps a real CIDR onto a global CIDR of the same size.

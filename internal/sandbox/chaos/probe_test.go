@@ -11,10 +11,12 @@ import (
 	"kosmos.io/kosmos/internal/probe"
 	"kosmos.io/kosmos/internal/sandbox"
 	"kosmos.io/kosmos/internal/testinfra/networld"
+	"kosmos.io/kosmos/internal/testinfra/poll"
 )
 
 // probeBroken is the last step of the suite (it leaves the fleet broken):
-// kosmos check --probe's table over the sandbox's data plane passes; then
+// kosmos check --probe's table over the sandbox's data plane passes, also
+// with member-b's standby made the gateway; then
 // member-c-n1's agent is stopped and its routes over vx-bridge deleted by
 // hand, and the table fails, naming exactly the pairs that involve
 // member-c, both ways.
@@ -41,6 +43,35 @@ func (c *chaos) probeBroken(t *testing.T, ctx context.Context) {
 	}
 	if len(checks) < 2*4*3+2 { // endpoints, 4×3 ordered pairs from 2 networks, summary
 		t.Fatalf("the probe table has %d rows, want one per ordered pair and network:\n%s", len(checks), table)
+	}
+
+	// A standby candidate's pods stay reachable from other clusters' host
+	// networks: member-b-n1 stops answering probes, every agent moves to
+	// member-b-n2, and the pod on member-b-n1 (now behind the gateway)
+	// answers connections whose source is a remote tunnel address (they
+	// are masqueraded where they enter, so the replies come back there).
+	n1 := (&networld.World{Prefix: chaosPrefix}).NodeNS("member-b", "member-b-n1")
+	block := []string{"INPUT", "-p", "udp", "--dport", "4801", "-j", "DROP"}
+	if _, err := networld.InNS(n1, append([]string{"iptables", "-I"}, block...)...); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "every agent sends through member-b-n2", func() bool {
+		r, err := check.Collect(ctx, c.sb.Topology, c.sb.KubeconfigPath)
+		if err != nil {
+			return false
+		}
+		for _, ch := range r.Checks(c.sb.Topology, true) {
+			if ch.Name == "cluster member-b gateway choices" {
+				return ch.Result == "PASS" && strings.HasSuffix(ch.Detail, "through member-b-n2")
+			}
+		}
+		return false
+	})
+	if checks, table := run(); !check.WriteChecks(&bytes.Buffer{}, checks) {
+		t.Errorf("with member-b-n2 the gateway, the probe table fails:\n%s", table)
+	}
+	if _, err := networld.InNS(n1, append([]string{"iptables", "-D"}, block...)...); err != nil {
+		t.Fatal(err)
 	}
 
 	if err := c.sb.StopAgent("member-c", "member-c-n1"); err != nil {
