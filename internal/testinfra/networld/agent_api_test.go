@@ -27,19 +27,7 @@ import (
 // NodeConfig is deleted.
 func TestAgentFollowsAPI(t *testing.T) {
 	requireRoot(t)
-	env := testenv.StartT(t, testenv.Options{Names: []string{"east"}})
-	cfg := env.Cluster("east").Config
-	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "..", "kustomize", "base", "crds")}, ErrorIfPathMissing: true}); err != nil {
-		t.Fatal(err)
-	}
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, c := eastAPI(t)
 	ctx := context.Background()
 
 	nodes := []NodeSpec{worldNodes[0], worldNodes[4]}
@@ -169,4 +157,24 @@ func TestAgentFollowsAPI(t *testing.T) {
 		links, _ := Run("ip", "-n", ns, "-o", "link")
 		return !strings.Contains(links, "vx-")
 	})
+}
+
+// eastAPI starts one real API server, "east", with Kosmos's CRDs, and
+// returns it and a client that knows Kosmos's kinds.
+func eastAPI(t *testing.T) (*testenv.Env, client.Client) {
+	t.Helper()
+	env := testenv.StartT(t, testenv.Options{Names: []string{"east"}})
+	cfg := env.Cluster("east").Config
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "..", "kustomize", "base", "crds")}, ErrorIfPathMissing: true}); err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, c
 }

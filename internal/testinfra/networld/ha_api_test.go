@@ -12,12 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"kosmos.io/kosmos/internal/testinfra/poll"
-	"kosmos.io/kosmos/internal/testinfra/testenv"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -27,19 +24,7 @@ import (
 // active gateway's link goes down.
 func TestGatewayChoiceInStatus(t *testing.T) {
 	requireRoot(t)
-	env := testenv.StartT(t, testenv.Options{Names: []string{"east"}})
-	cfg := env.Cluster("east").Config
-	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "..", "kustomize", "base", "crds")}, ErrorIfPathMissing: true}); err != nil {
-		t.Fatal(err)
-	}
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, c := eastAPI(t)
 	ctx := context.Background()
 
 	nodes := haNodes[:4] // e1, g1, g2, g3
