@@ -65,6 +65,7 @@ func (k *LinuxKernel) Read() (State, error) {
 		}
 	}
 	s.Sysctls = readSysctls(s.Links)
+	s.Offloads = readOffloads(s.Links)
 	if s.Routes, s.Others.Routes, err = readRoutes(names); err != nil {
 		return s, err
 	}
@@ -290,6 +291,8 @@ func (k *LinuxKernel) Apply(op Op) error {
 		return restoreChains(op.Chains)
 	case op.Sysctl != nil:
 		return writeSysctl(op.Sysctl)
+	case op.Offload != nil:
+		return writeOffload(op.Offload)
 	}
 	return errors.New("empty operation")
 }
