@@ -38,7 +38,9 @@ import (
 // masqueraded by no rule of its own (its MASQUERADE matches inner packets
 // leaving vx- devices, not the underlay's UDP), and the agent only keeps the
 // kernel's default; a node that must have it off is one whose kernel is
-// broken, which this agent does not try to detect.
+// broken, which this agent does not try to detect: there, `kosmos agent
+// --leave-offloads` (LinuxKernel.LeaveOffloads) reads and writes none of
+// them, and the node's own tooling sets what it needs.
 
 // Offload is one offload feature of one of the agent's devices, named as
 // `ethtool -k` prints it.

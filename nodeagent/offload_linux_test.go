@@ -66,6 +66,17 @@ func TestLinuxOffloadDrift(t *testing.T) {
 		!strings.HasPrefix(err.Error(), "set offload generic-receive-offload on dev vx-nosuch: ") {
 		t.Errorf("a missing device: %v", err)
 	}
+	// --leave-offloads: a node that needs tx-checksumming off keeps it off.
+	lk.LeaveOffloads = true
+	if err := SetOffload("vx-bridge", FeatureTxChecksum, false); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+		t.Errorf("leaving offloads: writes %v (err %v)", res.Applied, err)
+	}
+	if on, err := ReadOffload("vx-bridge", FeatureTxChecksum); err != nil || on {
+		t.Errorf("leaving offloads: tx-checksumming on=%v err=%v, want it left off", on, err)
+	}
 }
 
 // TestLinuxOffloadRepairedByRun: the running agent (Run, woken by netlink
