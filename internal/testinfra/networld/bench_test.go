@@ -103,8 +103,10 @@ spec:
 // tunnel), so the tunnel's cost shows on its own (target ≥ 0.85). A
 // baseline that measures nothing fails the benchmark. Both tunnel paths are
 // measured again with the offloads the agent keeps on its devices turned
-// off (vxlan/no-offloads: what keeping them is worth).
+// off (vxlan/no-offloads: what keeping them is worth). Every figure is the
+// best of three turns, the paths measured in turn.
 func BenchmarkDataPlane(b *testing.B) {
+	const benchRounds = 3
 	nodes := []NodeSpec{
 		node("east", "e1", "192.168.0.11/24", "10.10.1.0/24"),
 		node("north", "n1", "192.168.0.41/24", "10.30.1.0/24"),
@@ -144,18 +146,25 @@ func BenchmarkDataPlane(b *testing.B) {
 	topo, p := plan(b, benchTopology, nodes)
 	applyPlan(b, w, p)
 
+	// Each path is measured benchRounds times, the paths taking turns, and
+	// its best figure counts: on a shared machine a single figure mostly
+	// measures what else ran meanwhile, and the best of interleaved turns
+	// is what the path can do when it gets the CPU.
 	var direct, routed, plain, nat, plainOff, natOff float64
+	best := func(v *float64, x float64) { *v = max(*v, x) }
 	for b.Loop() {
-		direct = iperf(b, z, a, netip.MustParseAddr("10.200.0.2"))
-		routed = iperf(b, rw.PodNS("north", "n1"), rw.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0]))
-		plain = iperf(b, w.PodNS("north", "n1"), w.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0]))
-		nat = iperf(b, w.PodNS("west", "w1"), w.PodNS("east", "e1"), globalAddr(topo, nodes[2]))
-		// The same paths with the offloads the agent keeps turned off (the
-		// agents ran once: nothing sets them again), then back on.
-		setTunnelOffloads(b, w, false)
-		plainOff = iperf(b, w.PodNS("north", "n1"), w.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0]))
-		natOff = iperf(b, w.PodNS("west", "w1"), w.PodNS("east", "e1"), globalAddr(topo, nodes[2]))
-		setTunnelOffloads(b, w, true)
+		for range benchRounds {
+			best(&direct, iperf(b, z, a, netip.MustParseAddr("10.200.0.2")))
+			best(&routed, iperf(b, rw.PodNS("north", "n1"), rw.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])))
+			best(&plain, iperf(b, w.PodNS("north", "n1"), w.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])))
+			best(&nat, iperf(b, w.PodNS("west", "w1"), w.PodNS("east", "e1"), globalAddr(topo, nodes[2])))
+			// The same paths with the offloads the agent keeps turned off
+			// (the agents ran once: nothing sets them again), then back on.
+			setTunnelOffloads(b, w, false)
+			best(&plainOff, iperf(b, w.PodNS("north", "n1"), w.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])))
+			best(&natOff, iperf(b, w.PodNS("west", "w1"), w.PodNS("east", "e1"), globalAddr(topo, nodes[2])))
+			setTunnelOffloads(b, w, true)
+		}
 	}
 	b.ReportMetric(direct/1e9, "direct-Gbit/s")
 	b.ReportMetric(routed/1e9, "routed-Gbit/s")
