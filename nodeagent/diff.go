@@ -55,6 +55,8 @@ type Op struct {
 	Chains *ChainSet
 	// Sysctl is a setting written (always OpSet).
 	Sysctl *Sysctl
+	// Offload is an offload feature set (always OpSet).
+	Offload *Offload
 	// Reason says why a link is changed in place or recreated (set on the
 	// set, and on both the delete and the add of a recreate).
 	Reason string
@@ -79,6 +81,10 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s neigh %s dev %s", verb, o.Neigh.IP, o.Neigh.Dev)
 	case o.Sysctl != nil:
 		return fmt.Sprintf("%s sysctl %s", verb, o.Sysctl)
+	case o.Offload != nil && o.Reason != "":
+		return fmt.Sprintf("%s offload %s (%s)", verb, o.Offload, o.Reason)
+	case o.Offload != nil:
+		return fmt.Sprintf("%s offload %s", verb, o.Offload)
 	case o.Chains != nil:
 		return fmt.Sprintf("%s %s", verb, o.Chains)
 	}
@@ -127,6 +133,7 @@ func orNone(v any) any {
 func Diff(current, desired State) []Op {
 	adds, linkDels, recreated, newMAC := diffLinks(current.Links, desired.Links)
 	adds = append(adds, diffSysctls(current.Sysctls, desired.Sysctls, recreated)...)
+	adds = append(adds, diffOffloads(current.Offloads, desired.Offloads, recreated)...)
 	var dels []Op
 	keep := func(dev string) bool { return !recreated[dev] }
 	keepNeigh := func(dev string) bool { return !recreated[dev] && !newMAC[dev] }

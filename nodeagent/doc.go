@@ -42,7 +42,9 @@
 // parent interface follows the device's nic: auto, a name, cidr:<CIDR> or
 // can-reach:<IP> (nic.go). Each table's chains are written in one iptables-restore
 // --noflush transaction (chains.go). The sysctls the devices rely on are
-// part of the compared state (sysctl.go).
+// part of the compared state (sysctl.go), and so are the devices' offloads
+// (checksums, scatter-gather, TSO, GSO, GRO), read and set with the
+// ethtool ioctl (offload.go).
 //
 // # Thin shell
 //

@@ -35,6 +35,14 @@ func (f *FakeKernel) Read() (State, error) {
 		x.Value = servedValue(x, cmp.Or(held[x.Key].Value, "0"))
 		s.Sysctls = append(s.Sysctls, x)
 	}
+	// Offloads: a VXLAN device's defaults (on) unless set otherwise.
+	set := index(f.S.Offloads, func(o Offload) string { return o.Dev + "/" + o.Feature })
+	for _, o := range offloadsFor(f.S.Links) {
+		if x, ok := set[o.Dev+"/"+o.Feature]; ok {
+			o.On = x.On
+		}
+		s.Offloads = append(s.Offloads, o)
+	}
 	s.Normalize()
 	return s, nil
 }
@@ -95,6 +103,13 @@ func (f *FakeKernel) apply(op Op) error {
 		s.Sysctls = slices.DeleteFunc(s.Sysctls, func(x Sysctl) bool { return x.Key == op.Sysctl.Key })
 		s.Sysctls = append(s.Sysctls, *op.Sysctl)
 		return nil
+	case op.Offload != nil:
+		if !hasLink(op.Offload.Dev) {
+			return fmt.Errorf("no such device")
+		}
+		s.Offloads = slices.DeleteFunc(s.Offloads, func(o Offload) bool { return o.Dev == op.Offload.Dev && o.Feature == op.Offload.Feature })
+		s.Offloads = append(s.Offloads, *op.Offload)
+		return nil
 	case op.Chains != nil:
 		drop := append(slices.Clone(op.Chains.Delete), chainNames(op.Chains.Set)...)
 		s.Chains = slices.DeleteFunc(s.Chains, func(c Chain) bool {
@@ -135,6 +150,7 @@ func (f *FakeKernel) applyLink(kind OpKind, l Link) error {
 	s.FDB = slices.DeleteFunc(s.FDB, func(e FDB) bool { return e.Dev == name })
 	s.Neighs = slices.DeleteFunc(s.Neighs, func(n Neigh) bool { return n.Dev == name })
 	s.Sysctls = slices.DeleteFunc(s.Sysctls, func(x Sysctl) bool { return x.Dev == name })
+	s.Offloads = slices.DeleteFunc(s.Offloads, func(o Offload) bool { return o.Dev == name })
 	return nil
 }
 

@@ -23,7 +23,12 @@ import (
 // LinuxKernel is the Kernel of the network namespace the process runs in:
 // netlink for devices, addresses, routes and entries; iptables-save and
 // iptables-restore (ip6tables- for IPv6) for chains.
-type LinuxKernel struct{}
+type LinuxKernel struct {
+	// LeaveOffloads, when set, leaves the offloads of the agent's devices
+	// as they are: Read reports none, so none is compared or written (for
+	// a node whose kernel or NIC needs one of them off; offload.go).
+	LeaveOffloads bool
+}
 
 // NewLinuxKernel connects to the kernel of the current network namespace;
 // it fails when the iptables tools are missing.
@@ -65,6 +70,9 @@ func (k *LinuxKernel) Read() (State, error) {
 		}
 	}
 	s.Sysctls = readSysctls(s.Links)
+	if !k.LeaveOffloads {
+		s.Offloads = readOffloads(s.Links)
+	}
 	if s.Routes, s.Others.Routes, err = readRoutes(names); err != nil {
 		return s, err
 	}
@@ -290,6 +298,8 @@ func (k *LinuxKernel) Apply(op Op) error {
 		return restoreChains(op.Chains)
 	case op.Sysctl != nil:
 		return writeSysctl(op.Sysctl)
+	case op.Offload != nil:
+		return writeOffload(op.Offload)
 	}
 	return errors.New("empty operation")
 }

@@ -44,7 +44,7 @@ var (
 
 // RegisterMetrics adds the agent's metrics to a registry.
 func RegisterMetrics(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes, metricFailovers, metricProbeRTT} {
+	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes, metricFailovers, metricProbeRTT, metricOffloadRepairs} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -62,5 +62,6 @@ func observePass(res Result, err error, seconds float64) {
 	}
 	metricPasses.WithLabelValues(outcome).Inc()
 	metricChanges.Add(float64(len(res.Applied)))
+	countOffloadRepairs(res.Applied)
 	metricPassSeconds.Observe(seconds)
 }

@@ -153,6 +153,8 @@ func holdLast(k Kernel, last *v1alpha1.NodeConfigSpec, log *slog.Logger, refusal
 func logPass(log *slog.Logger, res Result, err error) {
 	for _, op := range res.Applied {
 		switch {
+		case op.Offload != nil:
+			log.Info("offload set again", "device", op.Offload.Dev, "feature", op.Offload.Feature, "change", op.Reason)
 		case op.Link == nil || op.Reason == "":
 		case op.Kind == OpSet:
 			log.Info("link changed in place", "link", op.Link.Name, "change", op.Reason)

@@ -83,6 +83,9 @@ type State struct {
 	// Sysctls are the settings the devices rely on (sysctlsFor), with the
 	// values the kernel holds.
 	Sysctls []Sysctl
+	// Offloads are the offload features of the devices (offloadsFor),
+	// with the values the kernel holds (offload.go).
+	Offloads []Offload
 	// Others is what Read saw of other owners; it is never written, never
 	// printed and never compared.
 	Others Others
@@ -121,6 +124,7 @@ func (s State) String() string {
 	for _, x := range s.Sysctls {
 		fmt.Fprintf(&b, "sysctl %s\n", x)
 	}
+	writeOffloads(&b, s.Offloads)
 	for _, c := range s.Chains {
 		fmt.Fprintf(&b, "chain %s\n", c.Key())
 		for _, r := range c.Rules {
@@ -141,6 +145,7 @@ func (s *State) Normalize() {
 	slices.SortFunc(s.Neighs, func(a, b Neigh) int { return cmp.Or(cmp.Compare(a.Dev, b.Dev), cmp.Compare(a.IP, b.IP)) })
 	slices.SortFunc(s.Chains, func(a, b Chain) int { return cmp.Compare(a.Key(), b.Key()) })
 	slices.SortFunc(s.Sysctls, func(a, b Sysctl) int { return cmp.Compare(a.Key, b.Key) })
+	sortOffloads(s.Offloads)
 }
 
 // Validate checks a NodeConfig before anything is applied: a config with any
@@ -345,6 +350,7 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 	}
 	s.Chains = renderChains(spec, v6dev)
 	s.Sysctls = sysctlsFor(s.Links)
+	s.Offloads = offloadsFor(s.Links)
 	s.Routes = dedup(s.Routes)
 	s.Normalize()
 	return s

@@ -84,6 +84,7 @@ type agentFlags struct {
 	stateDir                                  string
 	printKey, rotateKey                       bool
 	ha                                        haFlags
+	leaveOffloads                             bool
 }
 
 // haFlags tune gateway HA probing.
@@ -164,6 +165,7 @@ func newAgentCommand() *cobra.Command {
 	fl.IntVar(&f.ha.down, "probe-down", 3, "consecutive missed probes that take a gateway candidate down")
 	fl.IntVar(&f.ha.up, "probe-up", 3, "consecutive answered probes that bring a gateway candidate back up")
 	fl.DurationVar(&f.ha.hold, "failback-hold", 3*time.Second, "how long an earlier gateway candidate must be up before traffic moves back to it")
+	fl.BoolVar(&f.leaveOffloads, "leave-offloads", false, "neither read nor set the offloads (checksums, SG, TSO, GSO, GRO) of the agent's VXLAN devices: for a node whose kernel or NIC needs one off")
 	return cmd
 }
 
@@ -196,6 +198,7 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 	if err != nil {
 		return &exitError{exitError2, err}
 	}
+	k.LeaveOffloads = f.leaveOffloads
 	if f.node != "" && !f.teardown || !f.once && !f.teardown {
 		key, err := nodeagent.LoadOrCreateWireGuardKey(f.stateDir)
 		if err != nil {

@@ -1,0 +1,141 @@
+package nodeagent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/vishvananda/netns"
+
+	"kosmos.io/kosmos/internal/testinfra/poll"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// TestLinuxOffloadDrift: on a real kernel (a fresh network namespace), a
+// new vx-bridge holds every tunnel offload on; each one turned off from
+// outside through the ethtool ioctl (what `ethtool -K` does) is set again
+// by the next pass, which says so, and the pass after writes nothing. The
+// parent device eth0, not the agent's, keeps the offloads its owner set.
+func TestLinuxOffloadDrift(t *testing.T) {
+	lk := freshKernel(t)
+	// The owner of eth0 turned TSO off there: the agent must leave it.
+	if err := SetOffload("eth0", FeatureTSO, false); err != nil {
+		t.Fatal(err)
+	}
+	spec := bigConfig(1)
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tunnelFeatures {
+		if on, err := ReadOffload("vx-bridge", f); err != nil || !on {
+			t.Errorf("new vx-bridge: %s on=%v err=%v", f, on, err)
+		}
+	}
+	for _, f := range tunnelFeatures {
+		if err := SetOffload("vx-bridge", f, false); err != nil {
+			t.Fatalf("turn %s off from outside: %v", f, err)
+		}
+		res, err := Set(lk, spec)
+		var got []string
+		for _, op := range res.Applied {
+			got = append(got, op.String())
+		}
+		if want := "set offload " + f + " on dev vx-bridge (off → on)"; err != nil || !slices.Contains(got, want) {
+			t.Errorf("%s off: writes %q, err %v; want %q", f, got, err, want)
+		}
+		for _, g := range tunnelFeatures {
+			if on, err := ReadOffload("vx-bridge", g); err != nil || !on {
+				t.Errorf("after %s off and a pass: %s on=%v err=%v", f, g, on, err)
+			}
+		}
+		if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+			t.Errorf("after %s: repeat wrote %v (err %v)", f, res.Applied, err)
+		}
+	}
+	if on, err := ReadOffload("eth0", FeatureTSO); err != nil || on {
+		t.Errorf("eth0 (not the agent's): TSO on=%v err=%v; its owner turned it off", on, err)
+	}
+	if err := lk.Apply(Op{Kind: OpSet, Offload: &Offload{Dev: "vx-nosuch", Feature: FeatureGRO, On: true}}); err == nil ||
+		!strings.HasPrefix(err.Error(), "set offload generic-receive-offload on dev vx-nosuch: ") {
+		t.Errorf("a missing device: %v", err)
+	}
+	// --leave-offloads: a node that needs tx-checksumming off keeps it off.
+	lk.LeaveOffloads = true
+	if err := SetOffload("vx-bridge", FeatureTxChecksum, false); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+		t.Errorf("leaving offloads: writes %v (err %v)", res.Applied, err)
+	}
+	if on, err := ReadOffload("vx-bridge", FeatureTxChecksum); err != nil || on {
+		t.Errorf("leaving offloads: tx-checksumming on=%v err=%v, want it left off", on, err)
+	}
+}
+
+// TestLinuxOffloadRepairedByRun: the running agent (Run, woken by netlink
+// events, resync an hour away) sets GRO again within moments of its being
+// turned off from outside, reports the change, and counts it in
+// kosmos_agent_offload_repairs_total.
+func TestLinuxOffloadRepairedByRun(t *testing.T) {
+	lk := freshKernel(t)
+	here, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer here.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	changes, err := Subscribe(ctx) // in this namespace: the socket stays in it
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	spec := bigConfig(1)
+	var mu sync.Mutex
+	var reported []string
+	passes := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // this thread ends with the goroutine
+		if err := netns.Set(here); err != nil {
+			return
+		}
+		Run(ctx, lk, func() (*v1alpha1.NodeConfigSpec, error) { return spec, nil }, Options{
+			Resync: time.Hour, Changes: changes, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Report: func(_ *v1alpha1.NodeConfigSpec, res Result, _ error) {
+				mu.Lock()
+				defer mu.Unlock()
+				passes++
+				for _, op := range res.Applied {
+					reported = append(reported, op.String())
+				}
+			}})
+	}()
+	defer func() { cancel(); <-done }()
+	poll.Until(t, 10*time.Second, "the first pass", func() bool { mu.Lock(); defer mu.Unlock(); return passes > 0 })
+	before := testutil.ToFloat64(metricOffloadRepairs.WithLabelValues(FeatureGRO))
+	if err := SetOffload("vx-bridge", FeatureGRO, false); err != nil {
+		t.Fatal(err)
+	}
+	took := poll.Until(t, 10*time.Second, "GRO set again on vx-bridge", func() bool {
+		on, err := ReadOffload("vx-bridge", FeatureGRO)
+		return err == nil && on
+	})
+	t.Logf("GRO back on vx-bridge %v after it was turned off", took)
+	mu.Lock()
+	got := slices.Clone(reported)
+	mu.Unlock()
+	if want := "set offload generic-receive-offload on dev vx-bridge (off → on)"; !slices.Contains(got, want) {
+		t.Errorf("reported %q, want %q", got, want)
+	}
+	if after := testutil.ToFloat64(metricOffloadRepairs.WithLabelValues(FeatureGRO)); after != before+1 {
+		t.Errorf("kosmos_agent_offload_repairs_total{feature=generic-receive-offload} %v → %v, want one more", before, after)
+	}
+}
