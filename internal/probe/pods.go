@@ -54,8 +54,9 @@ type PodRunner struct {
 	// Poll is how often pod states are read (default 1 s).
 	Poll time.Duration
 
-	once sync.Once
-	run  string
+	once     sync.Once
+	run      string
+	services *Exporter
 }
 
 func (r *PodRunner) init() {
@@ -309,10 +310,26 @@ func (r *PodRunner) client(ctx context.Context, c client.Client, net Net, ps []P
 	}
 }
 
-// Close deletes every pod of the run in every cluster.
+// ExportServices exports a probe Service of every cluster's pod-network
+// server pod (its selector) and waits for the imports (services.go).
+func (r *PodRunner) ExportServices(ctx context.Context, eps []Endpoint) ([]ServiceVIP, []string, error) {
+	r.init()
+	r.services = &Exporter{Clusters: r.Clusters, Namespace: r.Namespace, Run: r.run, Port: r.Port, Poll: r.Poll,
+		Backend: func(svc *corev1.Service, _ Endpoint) []client.Object {
+			svc.Spec.Selector = map[string]string{LabelRun: r.run, LabelNet: string(PodNet), LabelRole: "server"}
+			return nil
+		}}
+	return r.services.Export(ctx, eps)
+}
+
+// Close deletes every pod of the run in every cluster, and the probe
+// services.
 func (r *PodRunner) Close(ctx context.Context) error {
 	r.init()
 	var errs []error
+	if r.services != nil {
+		errs = append(errs, r.services.Close(ctx))
+	}
 	for _, name := range r.names() {
 		c := r.Clusters[name]
 		var pods corev1.PodList
