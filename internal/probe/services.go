@@ -268,6 +268,13 @@ func (x *Exporter) exportOne(ctx context.Context, c client.Client, ep Endpoint) 
 	// removes the rest).
 	for _, o := range append(append([]client.Object{svc}, more...), exp) {
 		if err := c.Create(ctx, o); err != nil {
+			if ctx.Err() != nil {
+				// Cancelled in flight (Ctrl-C): the API server may have
+				// created it all the same. Close looks it up by name.
+				x.mu.Lock()
+				x.created = append(x.created, createdObject{ep.Cluster, o})
+				x.mu.Unlock()
+			}
 			kind := fmt.Sprintf("%T", o)
 			kind = kind[strings.LastIndex(kind, ".")+1:]
 			if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
@@ -327,7 +334,9 @@ func (x *Exporter) await(ctx context.Context, v *ServiceVIP) {
 }
 
 // Close deletes what Export created, newest first, each with its UID as
-// precondition (never another's object of the same name).
+// precondition (never another's object of the same name); an object whose
+// create was cancelled in flight is read back by name and deleted only
+// when it carries the run's label.
 func (x *Exporter) Close(ctx context.Context) error {
 	x.mu.Lock()
 	created := x.created
@@ -336,8 +345,21 @@ func (x *Exporter) Close(ctx context.Context) error {
 	var errs []error
 	for i := len(created) - 1; i >= 0; i-- {
 		o := created[i]
+		c := x.Clusters[o.cluster]
 		uid := o.obj.GetUID()
-		err := x.Clusters[o.cluster].Delete(ctx, o.obj, client.Preconditions{UID: &uid})
+		if uid == "" { // its create was cancelled in flight: ours only if it carries the run's label
+			live := o.obj.DeepCopyObject().(client.Object)
+			err := c.Get(ctx, client.ObjectKeyFromObject(o.obj), live)
+			if apierrors.IsNotFound(err) || (err == nil && live.GetLabels()[LabelRun] != x.Run) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cluster %s: read probe object %s/%s: %w", o.cluster, o.obj.GetNamespace(), o.obj.GetName(), err))
+				continue
+			}
+			uid = live.GetUID()
+		}
+		err := c.Delete(ctx, o.obj, client.Preconditions{UID: &uid})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("cluster %s: delete probe object %s/%s: %w", o.cluster, o.obj.GetNamespace(), o.obj.GetName(), err))
 		}

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"kosmos.io/kosmos/internal/probe"
@@ -72,9 +73,10 @@ func TestPodRunnerExportsServices(t *testing.T) {
 		Prune:  true,
 		Log:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
+	ctlCtx, stopCtl := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = ctl.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	go func() { defer close(done); _ = ctl.Run(ctlCtx) }()
+	defer func() { stopCtl(); <-done }()
 
 	r := &probe.PodRunner{Topology: "fleet", Clusters: prober, Image: "img", Port: 4999, Poll: 100 * time.Millisecond}
 	eps := []probe.Endpoint{
@@ -125,6 +127,62 @@ func TestPodRunnerExportsServices(t *testing.T) {
 		}
 		if len(svcs.Items)+len(exps.Items) > 0 {
 			t.Errorf("cluster %s: %d Services and %d ServiceExports of the run left after Close", name, len(svcs.Items), len(exps.Items))
+		}
+	}
+
+	// Ctrl-C in flight: with the reconciler stopped (no imports come), the
+	// run is cancelled while b's ServiceExport is being created (the API
+	// server creates it; the client sees the cancel). Close, with a fresh
+	// context, still removes everything of the run, that export too.
+	stopCtl()
+	<-done
+	runCtx, ctrlC := context.WithCancel(ctx)
+	defer ctrlC()
+	cut := map[string]client.Client{}
+	for _, name := range names {
+		cfg := rest.CopyConfig(env.Cluster(name).Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "alice", Groups: []string{"fleet-operators", "system:authenticated"}}
+		wc, err := client.NewWithWatch(cfg, client.Options{Scheme: clients[name].Scheme()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut[name] = interceptor.NewClient(wc, interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*mcsv1a1.ServiceExport); ok && name == "b" {
+				err := c.Create(context.WithoutCancel(ctx), obj, opts...)
+				ctrlC()
+				if err != nil {
+					return err
+				}
+				return context.Canceled
+			}
+			return c.Create(ctx, obj, opts...)
+		}})
+	}
+	r2 := &probe.PodRunner{Topology: "fleet", Clusters: cut, Image: "img", Port: 4999, Poll: 100 * time.Millisecond}
+	vips, _, err = r2.ExportServices(runCtx, eps)
+	t.Logf("after the cancel: VIPs %+v, %v", vips, err)
+	for _, v := range vips {
+		if v.Err == "" {
+			t.Errorf("VIP %+v without a reconciler", v)
+		}
+	}
+	var exp mcsv1a1.ServiceExport
+	if err := clients["b"].Get(ctx, client.ObjectKey{Namespace: probe.DefaultNamespace, Name: probe.ServiceName(r2.RunID(), "b")}, &exp); err != nil {
+		t.Fatalf("b's ServiceExport was not created in flight: %v", err)
+	}
+	if err := r2.Close(context.WithoutCancel(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		var svcs corev1.ServiceList
+		var exps mcsv1a1.ServiceExportList
+		for _, l := range []client.ObjectList{&svcs, &exps} {
+			if err := clients[name].List(ctx, l, client.InNamespace(probe.DefaultNamespace), client.MatchingLabels{probe.LabelRun: r2.RunID()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(svcs.Items)+len(exps.Items) > 0 {
+			t.Errorf("cluster %s: %d Services and %d ServiceExports left after a Ctrl-C", name, len(svcs.Items), len(exps.Items))
 		}
 	}
 }
