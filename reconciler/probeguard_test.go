@@ -26,9 +26,9 @@ func TestGuardLeavesOutProbeObjects(t *testing.T) {
 		tripped   bool
 		wantTotal int
 	}{
-		{"only probe objects: nothing for the guard", []inventory.Deletion{{"a", probe("ServiceImport", "kosmos-probe-r-b")}, {"a", probe("Service", "kosmos-kosmos-probe-r-b-1234abcd")}, {"b", probe("ServiceImport", "kosmos-probe-r-a")}}, 0, false, 3},
-		{"a user's import counts, against the objects outside kosmos-probe", []inventory.Deletion{{"a", shop}, {"b", probe("ServiceImport", "kosmos-probe-r-a")}}, 1, false, 3},
-		{"most of the rest: tripped", []inventory.Deletion{{"a", shop}, {"a", node}, {"b", probe("ServiceImport", "kosmos-probe-r-a")}}, 2, true, 3},
+		{"only probe objects: nothing for the guard", []inventory.Deletion{{Cluster: "a", Entry: probe("ServiceImport", "kosmos-probe-r-b")}, {Cluster: "a", Entry: probe("Service", "kosmos-kosmos-probe-r-b-1234abcd")}, {Cluster: "b", Entry: probe("ServiceImport", "kosmos-probe-r-a")}}, 0, false, 3},
+		{"a user's import counts, against the objects outside kosmos-probe", []inventory.Deletion{{Cluster: "a", Entry: shop}, {Cluster: "b", Entry: probe("ServiceImport", "kosmos-probe-r-a")}}, 1, false, 3},
+		{"most of the rest: tripped", []inventory.Deletion{{Cluster: "a", Entry: shop}, {Cluster: "a", Entry: node}, {Cluster: "b", Entry: probe("ServiceImport", "kosmos-probe-r-a")}}, 2, true, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, total := guardedDeletions(tc.dels, inv)
