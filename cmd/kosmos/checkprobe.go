@@ -32,7 +32,7 @@ func (f *probeFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.on, "probe", false, "send real packets: probe pods in every cluster (pod and host network), every pair of clusters both ways (ICMP, TCP and UDP echo); always on in a sandbox with a data plane")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "with --probe: how long the probes may take (the cleanup comes on top)")
 	cmd.Flags().StringVar(&f.image, "probe-image", "", "with --probe on real clusters: the Kosmos image (the one the node agents run; default ghcr.io/kosmos-io/kosmos:VERSION of a release build)")
-	cmd.Flags().StringVar(&f.namespace, "probe-namespace", probe.DefaultNamespace, "with --probe: the namespace of the probe pods (kustomize/base/probe)")
+	cmd.Flags().StringVar(&f.namespace, "probe-namespace", probe.DefaultNamespace, "with --probe: the namespace of the probe pods and services (kustomize/base/probe; the reconciler's deletion guard leaves out the prune of the probe services' imports only in kosmos-probe)")
 	cmd.Flags().IntVar(&f.port, "probe-port", probe.DefaultPort, "with --probe: TCP and UDP port of the echo servers (also on the host network)")
 	cmd.Flags().BoolVar(&f.services, "services", true, "with --probe: also export a short-lived probe Service (MCS ServiceExport) in every cluster and probe its ClusterSetIP from every other cluster (TCP and UDP)")
 }

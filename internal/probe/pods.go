@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -28,8 +29,9 @@ const (
 	LabelNet  = "kosmos.io/probe-net"  // pod or host
 	LabelRole = "kosmos.io/probe-role" // server or client
 	// DefaultNamespace is the dedicated namespace of the probe pods
-	// (kustomize/base/probe).
-	DefaultNamespace = "kosmos-probe"
+	// (kustomize/base/probe); the reconciler's deletion guard leaves out
+	// the prune of the probe services' imports there.
+	DefaultNamespace = reconciler.ProbeNamespace
 )
 
 // PodRunner runs the probes as short-lived pods through the API: in each
