@@ -32,6 +32,12 @@ const (
 	jumpNone jumpPlace = iota
 	// jumpFirst: inserted as the built-in chain's first rule.
 	jumpFirst
+	// jumpFirstKept: inserted first, and kept first: a rule inserted above
+	// it later (a CNI's or kube-proxy's MASQUERADE in POSTROUTING) makes the
+	// jump misplaced, and the next pass moves it back to the top, so the
+	// agent's NETMAP and no-masquerade returns still see every packet
+	// before any masquerade does.
+	jumpFirstKept
 	// jumpAfterPolicy: behind every rule already there (kube-proxy's and
 	// the CNI's policy chains, an admin's rules), except a catch-all
 	// REJECT or DROP: right ahead of the first one (jumpSlot).
@@ -47,7 +53,7 @@ type ownedChain struct {
 // ownedChains are the agent's chains, in the order they are declared.
 var ownedChains = map[string]ownedChain{
 	ChainPrerouting:  {"nat", "PREROUTING", jumpFirst},
-	ChainPostrouting: {"nat", "POSTROUTING", jumpFirst},
+	ChainPostrouting: {"nat", "POSTROUTING", jumpFirstKept},
 	ChainForward:     {"filter", "FORWARD", jumpAfterPolicy},
 	ChainForwardSrc:  {"filter", "", jumpNone},
 	ChainForwardDst:  {"filter", "", jumpNone},
@@ -213,7 +219,7 @@ func restoreInput(c *ChainSet) string {
 	}
 	for _, name := range c.JumpAdd {
 		switch o := ownedChains[name]; o.place {
-		case jumpFirst:
+		case jumpFirst, jumpFirstKept:
 			fmt.Fprintf(&b, "-I %s 1 -j %s\n", o.builtin, name)
 		case jumpAfterPolicy:
 			if at := c.InsertAt[name]; at > 0 {

@@ -754,6 +754,9 @@ func jumpMark(c *Chain, rules []string) string {
 		}
 		return fmt.Sprintf(markNoJump, o.builtin)
 	}
+	if o.place == jumpFirstKept && at != 0 {
+		return fmt.Sprintf(markMisplaced, o.builtin)
+	}
 	if o.place != jumpAfterPolicy {
 		return ""
 	}

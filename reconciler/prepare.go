@@ -298,7 +298,8 @@ func (p *prepared) judge(t *v1alpha1.KosmosTopology, opts PassOptions) {
 	if confirmed == "" {
 		confirmed = t.Annotations[v1alpha1.AnnotationConfirmDeletions]
 	}
-	p.guard = inventory.Check(dels, p.inv.Total(), opts.GuardPercent, confirmed)
+	guarded, total := guardedDeletions(dels, p.inv) // probeguard.go
+	p.guard = inventory.Check(guarded, total, opts.GuardPercent, confirmed)
 }
 
 // saveInventory records the inventory after a pass (deleting it when a

@@ -25,14 +25,16 @@ type probeFlags struct {
 	image     string
 	namespace string
 	port      int
+	services  bool
 }
 
 func (f *probeFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.on, "probe", false, "send real packets: probe pods in every cluster (pod and host network), every pair of clusters both ways (ICMP, TCP and UDP echo); always on in a sandbox with a data plane")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "with --probe: how long the probes may take (the cleanup comes on top)")
 	cmd.Flags().StringVar(&f.image, "probe-image", "", "with --probe on real clusters: the Kosmos image (the one the node agents run; default ghcr.io/kosmos-io/kosmos:VERSION of a release build)")
-	cmd.Flags().StringVar(&f.namespace, "probe-namespace", probe.DefaultNamespace, "with --probe: the namespace of the probe pods (kustomize/base/probe)")
+	cmd.Flags().StringVar(&f.namespace, "probe-namespace", probe.DefaultNamespace, "with --probe: the namespace of the probe pods and services (kustomize/base/probe; the reconciler's deletion guard leaves out the prune of the probe services' imports only in kosmos-probe)")
 	cmd.Flags().IntVar(&f.port, "probe-port", probe.DefaultPort, "with --probe: TCP and UDP port of the echo servers (also on the host network)")
+	cmd.Flags().BoolVar(&f.services, "services", true, "with --probe: also export a short-lived probe Service (MCS ServiceExport) in every cluster and probe its ClusterSetIP from every other cluster (TCP and UDP)")
 }
 
 // probeChecks are the probe rows of kosmos check: the sandbox's data plane
@@ -42,13 +44,19 @@ func (f *probeFlags) add(cmd *cobra.Command) {
 func probeChecks(ctx context.Context, t *v1alpha1.KosmosTopology, st sandbox.State, kubeconfig string, f probeFlags) ([]check.Check, error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	o := probe.Options{Timeout: f.timeout}
+	o := probe.Options{Timeout: f.timeout, Services: f.services}
 	if st.Dataplane {
 		nodes, err := sandbox.DataplaneNodes(t, st.Nodes)
 		if err != nil {
 			return nil, err
 		}
-		return sandbox.ProbeChecks(ctx, sandbox.NetnsPrefix, t, nodes, o)
+		r := &sandbox.NetnsRunner{Prefix: sandbox.NetnsPrefix, Topology: t, Nodes: nodes}
+		if f.services {
+			if r.Clusters, err = connected(t, kubeconfig); err != nil {
+				return nil, err
+			}
+		}
+		return probe.Run(ctx, t, r, o)
 	}
 	if !f.on {
 		return nil, nil
@@ -62,15 +70,25 @@ func probeChecks(ctx context.Context, t *v1alpha1.KosmosTopology, st sandbox.Sta
 	if f.image == "" {
 		return nil, errors.New("--probe needs --probe-image: the Kosmos image the clusters run (the kosmos-agent DaemonSet's); a development build has no default")
 	}
+	clients, err := connected(t, kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	r := &probe.PodRunner{Topology: t.Name, Clusters: clients, Namespace: f.namespace, Image: f.image, Port: f.port, Deadline: f.timeout + time.Minute}
+	return probe.Run(ctx, t, r, o)
+}
+
+// connected are the clients of the clusters the kubeconfig reaches.
+func connected(t *v1alpha1.KosmosTopology, kubeconfig string) (map[string]client.Client, error) {
 	clusters, err := reconciler.ConnectContexts(t, kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	r := &probe.PodRunner{Topology: t.Name, Clusters: map[string]client.Client{}, Namespace: f.namespace, Image: f.image, Port: f.port, Deadline: f.timeout + time.Minute}
+	out := map[string]client.Client{}
 	for _, c := range clusters {
 		if c.Err == nil {
-			r.Clusters[c.Name] = c.Client
+			out[c.Name] = c.Client
 		}
 	}
-	return probe.Run(ctx, t, r, o)
+	return out, nil
 }

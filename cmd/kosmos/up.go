@@ -280,7 +280,10 @@ and its host network, at global addresses where the cluster is mapped);
 with --probe on real clusters, the same probes from short-lived probe pods
 (the Kosmos image running "kosmos probe") in --probe-namespace of every
 cluster, deleted when the check ends (also on Ctrl-C), the broken pairs
-named; the cluster DNS answers the clusterset zone (its dns-version record and a ClusterSetIP import's VIP), asked at --dns (the
+named; with --services (the default) also every cluster's short-lived
+probe Service, exported (MCS) and probed at its ClusterSetIP from every
+other cluster (TCP and UDP; in the sandbox the check plays kube-proxy's
+part from the imports); the cluster DNS answers the clusterset zone (its dns-version record and a ClusterSetIP import's VIP), asked at --dns (the
 running sandbox's DNS server by default; skipped when there is none).
 Exit status 0 when nothing failed, 1 otherwise.
 

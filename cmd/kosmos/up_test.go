@@ -70,7 +70,9 @@ func TestUpCheckDown(t *testing.T) {
 		`cluster member-b NodeConfigs applied\s+PASS`,                                                         // the agents ran
 		`probe member-a/pod-net → member-b\s+PASS\s+icmp 100\.65\.1\.2, tcp 100\.65\.1\.2, udp 100\.65\.1\.2`, // overlapping CIDRs, Gateway mode
 		`probe host/host-net → member-c\s+PASS\s+icmp 10\.30\.1\.2, tcp 10\.30\.1\.2, udp 10\.30\.1\.2`,
-		`probe broken pairs\s+PASS\s+none of 24`,
+		`probe services\s+PASS\s+12 of 12 imports of the probe services have a ClusterSetIP`,             // --services, on by default
+		`probe service member-a/host-net → member-b\s+PASS\s+tcp 10\.96\.\d+\.\d+, udp 10\.96\.\d+\.\d+`, // member-a's VIP of member-b's probe Service
+		`probe broken pairs\s+PASS\s+none of 48`,
 		`cluster host DNS answers clusterset\.local\s+PASS\s+127\.0\.0\.1:\d+: dns-version\.clusterset\.local\. TXT "1\.0\.0"`, // the sandbox's DNS, asked by kosmos check
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {

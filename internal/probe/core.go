@@ -50,6 +50,10 @@ type Probe struct {
 	To    Endpoint
 	Addr  netip.Addr // the address From reaches To by
 	Proto Proto
+	// Service is set for a probe of an exported service's address (Addr
+	// is then a ClusterSetIP of From's cluster whose backend is To):
+	// "namespace/name" of the ServiceImport. See services.go.
+	Service string
 }
 
 // Result is a probe's answer: Err empty when it passed; Skip set when the
@@ -139,12 +143,19 @@ func Unreached(t *v1alpha1.KosmosTopology, eps []Endpoint) []Result {
 type pairKey struct {
 	from, to string
 	net      Net
+	service  bool // the exported service's address, not the pod's
 }
 
-func (k pairKey) String() string { return fmt.Sprintf("%s/%s-net → %s", k.from, k.net, k.to) }
+func (k pairKey) String() string {
+	if k.service {
+		return fmt.Sprintf("service %s/%s-net → %s", k.from, k.net, k.to)
+	}
+	return fmt.Sprintf("%s/%s-net → %s", k.from, k.net, k.to)
+}
 
 // Checks judges the results: one row per ordered pair of clusters and
-// source network, "probe A/pod-net → B", PASS when every probe of the row got
+// source network, "probe A/pod-net → B" ("probe service A/pod-net → B" for
+// the probes of B's exported service from A), PASS when every probe of the row got
 // its answer (skipped ones aside), FAIL naming what failed; then a last
 // row naming every broken pair (PASS when there is none). Rows keep the
 // order of the results.
@@ -152,7 +163,7 @@ func Checks(results []Result) []check.Check {
 	var keys []pairKey
 	rows := map[pairKey]*struct{ ok, failed, skipped []string }{}
 	for _, r := range results {
-		k := pairKey{r.Probe.From.Cluster, r.Probe.To.Cluster, r.Probe.From.Net}
+		k := pairKey{r.Probe.From.Cluster, r.Probe.To.Cluster, r.Probe.From.Net, r.Probe.Service != ""}
 		row, seen := rows[k]
 		if !seen {
 			row = &struct{ ok, failed, skipped []string }{}

@@ -11,6 +11,15 @@
 // results into one row per ordered pair and source network, naming the
 // broken pairs. Both are pure functions over plain data.
 //
+// # Exported services
+//
+// With Options.Services, each cluster also exports a short-lived probe
+// Service (MCS ServiceExport) of its pod-network echo server, and every
+// other cluster probes the ClusterSetIP of its import by TCP and UDP echo:
+// rows "probe service A/pod-net → B" (services.go: PlanServices and
+// ServicesRow are pure; the Exporter creates, awaits and removes). A
+// runner that can do this is a ServiceRunner.
+//
 // # Runners
 //
 // How probes run is a Runner: PodRunner creates short-lived probe pods

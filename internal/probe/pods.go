@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -28,8 +29,9 @@ const (
 	LabelNet  = "kosmos.io/probe-net"  // pod or host
 	LabelRole = "kosmos.io/probe-role" // server or client
 	// DefaultNamespace is the dedicated namespace of the probe pods
-	// (kustomize/base/probe).
-	DefaultNamespace = "kosmos-probe"
+	// (kustomize/base/probe); the reconciler's deletion guard leaves out
+	// the prune of the probe services' imports there.
+	DefaultNamespace = reconciler.ProbeNamespace
 )
 
 // PodRunner runs the probes as short-lived pods through the API: in each
@@ -54,8 +56,9 @@ type PodRunner struct {
 	// Poll is how often pod states are read (default 1 s).
 	Poll time.Duration
 
-	once sync.Once
-	run  string
+	once     sync.Once
+	run      string
+	services *Exporter
 }
 
 func (r *PodRunner) init() {
@@ -309,10 +312,26 @@ func (r *PodRunner) client(ctx context.Context, c client.Client, net Net, ps []P
 	}
 }
 
-// Close deletes every pod of the run in every cluster.
+// ExportServices exports a probe Service of every cluster's pod-network
+// server pod (its selector) and waits for the imports (services.go).
+func (r *PodRunner) ExportServices(ctx context.Context, eps []Endpoint) ([]ServiceVIP, []string, error) {
+	r.init()
+	r.services = &Exporter{Clusters: r.Clusters, Namespace: r.Namespace, Run: r.run, Port: r.Port, Poll: r.Poll,
+		Backend: func(svc *corev1.Service, _ Endpoint) []client.Object {
+			svc.Spec.Selector = map[string]string{LabelRun: r.run, LabelNet: string(PodNet), LabelRole: "server"}
+			return nil
+		}}
+	return r.services.Export(ctx, eps)
+}
+
+// Close deletes every pod of the run in every cluster, and the probe
+// services.
 func (r *PodRunner) Close(ctx context.Context) error {
 	r.init()
 	var errs []error
+	if r.services != nil {
+		errs = append(errs, r.services.Close(ctx))
+	}
 	for _, name := range r.names() {
 		c := r.Clusters[name]
 		var pods corev1.PodList

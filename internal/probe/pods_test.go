@@ -103,6 +103,27 @@ func TestPodRunnerCreatesAndCleansUp(t *testing.T) {
 		}
 	}
 
+	// Without the MCS CRDs, the services are not probed, a row says why, and
+	// nothing of them is left.
+	noMCS := &probe.PodRunner{Topology: "fleet", Clusters: prober, Image: "registry.example/kosmos:v1"}
+	eps := []probe.Endpoint{{Cluster: "a", Net: probe.PodNet}, {Cluster: "b", Net: probe.PodNet}}
+	vips, without, err := noMCS.ExportServices(ctx, eps)
+	if err != nil || len(vips) > 0 || strings.Join(without, ",") != "a,b" {
+		t.Errorf("services without the MCS CRDs: VIPs %v, no MCS in %v, %v: want no VIPs, both clusters named, no error", vips, without, err)
+	}
+	if row := probe.ServicesRow(vips, without, err); row.Result != "SKIP" || !strings.Contains(row.Detail, "no MCS API (ServiceExport) in a, b") {
+		t.Errorf("services row without the MCS CRDs: %+v", row)
+	}
+	if err := noMCS.Close(ctx); err != nil {
+		t.Error(err)
+	}
+	for name, c := range clients {
+		var svcs corev1.ServiceList
+		if err := c.List(ctx, &svcs, client.InNamespace(probe.DefaultNamespace)); err != nil || len(svcs.Items) > 0 {
+			t.Errorf("cluster %s: %d probe Services left without the MCS CRDs (%v)", name, len(svcs.Items), err)
+		}
+	}
+
 	// Without the namespace, the table says what to apply.
 	missing := &probe.PodRunner{Topology: "fleet", Clusters: clients, Namespace: "no-such-ns", Image: "registry.example/kosmos:v1"}
 	rows, err := probe.Run(ctx, topo, missing, probe.Options{Timeout: 20 * time.Second})

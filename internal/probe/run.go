@@ -39,6 +39,9 @@ type Options struct {
 	PerProbe time.Duration
 	// Protos to probe (default all).
 	Protos []Proto
+	// Services: also probe exported services' addresses (services.go),
+	// when the runner can (a ServiceRunner).
+	Services bool
 }
 
 // Run probes the topology's clusters through r and returns the rows of
@@ -77,7 +80,28 @@ func Run(ctx context.Context, t *v1alpha1.KosmosTopology, r Runner, o Options) (
 		row.Result, row.Detail = "FAIL", serr.Error()
 	}
 	checks = append(checks, row)
-	results := append(Unreached(t, eps), r.Probe(rctx, Plan(t, eps, o.Protos), o.PerProbe)...)
+	results := Unreached(t, eps)
+	probes := Plan(t, eps, o.Protos)
+	var unanswered []Result // service pairs without a VIP, after the others
+	if sr, ok := r.(ServiceRunner); ok && o.Services {
+		// The imports get half of what is left: the probes need the rest.
+		budget := o.Timeout / 2
+		if d, ok := rctx.Deadline(); ok {
+			budget = time.Until(d) / 2
+		}
+		ictx, icancel := context.WithTimeout(rctx, budget)
+		vips, noMCS, err := sr.ExportServices(ictx, eps)
+		icancel()
+		if ctx.Err() != nil {
+			return checks, ctx.Err()
+		}
+		checks = append(checks, ServicesRow(vips, noMCS, err))
+		sp, failed := PlanServices(eps, vips, o.Protos)
+		probes = append(probes, sp...)
+		unanswered = failed
+	}
+	results = append(results, r.Probe(rctx, probes, o.PerProbe)...)
+	results = append(results, unanswered...)
 	checks = append(checks, Checks(results)...)
 	if ctx.Err() != nil {
 		return checks, ctx.Err()

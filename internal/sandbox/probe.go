@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/internal/check"
 	"kosmos.io/kosmos/internal/probe"
@@ -30,8 +31,13 @@ type NetnsRunner struct {
 	Nodes    map[string][]networld.NodeSpec
 	// Port of the echo servers (default probe.DefaultPort).
 	Port int
+	// Clusters are API clients by cluster name (admin): with them the
+	// runner also probes exported services (probesvc.go).
+	Clusters map[string]client.Client
 
-	servers []*probe.Server
+	servers  []*probe.Server
+	exporter *probe.Exporter
+	nats     []*natInstall
 }
 
 func (r *NetnsRunner) port() int {
@@ -90,9 +96,9 @@ func (r *NetnsRunner) Probe(ctx context.Context, probes []probe.Probe, perProbe 
 	})
 }
 
-// Close stops the echo servers.
-func (r *NetnsRunner) Close(context.Context) error {
-	var errs []error
+// Close stops the echo servers and removes the probe services.
+func (r *NetnsRunner) Close(ctx context.Context) error {
+	errs := []error{r.closeServices(ctx)}
 	for _, s := range r.servers {
 		errs = append(errs, s.Close())
 	}

@@ -1,0 +1,403 @@
+package sandbox
+
+// Exported services in the sandbox's data plane.
+//
+// kosmos check --probe also probes exported services' ClusterSetIPs
+// (internal/probe, services.go). On a real cluster the probe's Service
+// selects its server pod and kube-proxy makes the VIP reach it. The
+// sandbox runs neither pods nor kube-proxy, so the NetnsRunner plays
+// their two parts, and only those, from the real objects:
+//
+//   - the EndpointSlice controller's: each cluster's probe Service has no
+//     selector and the runner writes its EndpointSlice, naming the address
+//     of the pod namespace where the echo server listens (as the
+//     controller would for a Ready pod there);
+//   - kube-proxy's: once the Kosmos reconciler has imported every probe
+//     service into every other cluster (ServiceImport with the ClusterSetIP
+//     of its derived Service, EndpointSlices with the exporter's endpoints
+//     as the importer reaches them), the runner reads that derived Service
+//     and those slices in the importing cluster and writes the nat rules
+//     kube-proxy's iptables mode would (natRules) into the node namespace
+//     the probes leave from: a jump first in PREROUTING (pods) and OUTPUT
+//     (the host network) to KPROBE-<run>, per VIP and port a DNAT to the
+//     imported endpoints. A real node reaches a ClusterIP by its default
+//     route; the sandbox's machines have none, so the VIP gets a route over
+//     the machine's underlay device instead.
+//
+// Everything the reconciler decides (the import, its VIP, the translated
+// endpoint addresses) is what the packets follow; a wrong or unreachable
+// endpoint fails the pair. The rules, routes and objects go when the run
+// ends.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kosmos.io/kosmos/internal/probe"
+	"kosmos.io/kosmos/internal/testinfra/networld"
+	"kosmos.io/kosmos/reconciler/mcs"
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// natService is one VIP of a Service as kube-proxy programs it: per port
+// the endpoints it balances over.
+type natService struct {
+	VIP   netip.Addr
+	Ports []natPort
+}
+
+type natPort struct {
+	Proto   corev1.Protocol
+	Port    int32
+	Targets []netip.AddrPort
+}
+
+// natRules renders, for iptables-restore --noflush of one family, the nat
+// rules kube-proxy's iptables mode writes for the services: chain root
+// jumped to first from PREROUTING and OUTPUT; per VIP and port a match to
+// chain root-<i>, which picks an endpoint with the statistic module (1/n,
+// then 1/(n-1), …) and DNATs to it (chain root-<i>-<j>). Services and
+// targets of the other family are left out; "" when nothing is left.
+// Pure.
+func natRules(root string, svcs []natService, v6 bool) string {
+	chains := []string{root}
+	rules := []string{"-I PREROUTING 1 -j " + root, "-I OUTPUT 1 -j " + root}
+	n := 0
+	for _, s := range svcs {
+		if s.VIP.Is6() != v6 {
+			continue
+		}
+		for _, p := range s.Ports {
+			var targets []netip.AddrPort
+			for _, t := range p.Targets {
+				if t.Addr().Is6() == v6 {
+					targets = append(targets, t)
+				}
+			}
+			svc := fmt.Sprintf("%s-%d", root, n)
+			n++
+			proto := strings.ToLower(string(p.Proto))
+			chains = append(chains, svc)
+			rules = append(rules, fmt.Sprintf("-A %s -d %s -p %s --dport %d -j %s", root, netip.PrefixFrom(s.VIP, s.VIP.BitLen()), proto, p.Port, svc))
+			for j, t := range targets {
+				sep := fmt.Sprintf("%s-%d", svc, j)
+				chains = append(chains, sep)
+				if left := len(targets) - j; left > 1 {
+					rules = append(rules, fmt.Sprintf("-A %s -m statistic --mode random --probability %.5f -j %s", svc, 1/float64(left), sep))
+				} else {
+					rules = append(rules, fmt.Sprintf("-A %s -j %s", svc, sep))
+				}
+				rules = append(rules, fmt.Sprintf("-A %s -p %s -j DNAT --to-destination %s", sep, proto, t))
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("*nat\n")
+	for _, c := range chains {
+		b.WriteString(":" + c + " - [0:0]\n")
+	}
+	for _, r := range rules {
+		b.WriteString(r + "\n")
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+// natOf is the natService of a derived Service and its EndpointSlices:
+// the slices' ready endpoints at the port of the same name. Pure.
+func natOf(svc *corev1.Service, eps []discoveryv1.EndpointSlice) []natService {
+	var out []natService
+	for _, ip := range svc.Spec.ClusterIPs {
+		vip, err := netip.ParseAddr(ip)
+		if err != nil {
+			continue
+		}
+		ns := natService{VIP: vip}
+		for _, sp := range svc.Spec.Ports {
+			p := natPort{Proto: sp.Protocol, Port: sp.Port}
+			for _, s := range eps {
+				i := slices.IndexFunc(s.Ports, func(ep discoveryv1.EndpointPort) bool { return ep.Name != nil && *ep.Name == sp.Name && ep.Port != nil })
+				if i < 0 {
+					continue
+				}
+				for _, e := range s.Endpoints {
+					if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+						continue
+					}
+					for _, a := range e.Addresses {
+						if addr, err := netip.ParseAddr(a); err == nil {
+							p.Targets = append(p.Targets, netip.AddrPortFrom(addr, uint16(*s.Ports[i].Port)))
+						}
+					}
+				}
+			}
+			ns.Ports = append(ns.Ports, p)
+		}
+		out = append(out, ns)
+	}
+	return out
+}
+
+// probeSlices are the EndpointSlices of a probe Service in the sandbox:
+// one per address family of the endpoint, its pod namespace's address,
+// ready, at the echo port. Pure.
+func probeSlices(svc *corev1.Service, ep probe.Endpoint) []client.Object {
+	var out []client.Object
+	for _, fam := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
+		var addrs []string
+		for _, a := range ep.Addrs {
+			if a.Is4() == (fam == discoveryv1.AddressTypeIPv4) {
+				addrs = append(addrs, a.String())
+			}
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		labels := map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: "probe.kosmos.io"}
+		for k, v := range svc.Labels {
+			labels[k] = v
+		}
+		s := &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name + "-" + strings.ToLower(string(fam)), Labels: labels},
+			AddressType: fam,
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: addrs, Conditions: discoveryv1.EndpointConditions{Ready: ptrTo(true)}}},
+		}
+		for _, sp := range svc.Spec.Ports {
+			s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: ptrTo(sp.Name), Protocol: ptrTo(sp.Protocol), Port: ptrTo(sp.TargetPort.IntVal)})
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// natInstall is what the runner wrote into one node namespace.
+type natInstall struct {
+	ns     string
+	root   string
+	v6     []bool
+	routes []netip.Prefix
+}
+
+// ExportServices exports a probe service of every cluster's pod namespace
+// and, once imported, plays kube-proxy's part in the importing clusters'
+// probe machines (see the top of this file). It needs Clusters.
+func (r *NetnsRunner) ExportServices(ctx context.Context, eps []probe.Endpoint) ([]probe.ServiceVIP, []string, error) {
+	if len(r.Clusters) == 0 {
+		return nil, nil, errors.New("the sandbox's probe runner has no API clients: services not probed")
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	run := hex.EncodeToString(b)
+	var errs []error
+	for name, c := range r.Clusters {
+		if err := ensureProbeNamespace(ctx, c); err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: %w", name, err))
+		}
+	}
+	r.exporter = &probe.Exporter{Clusters: r.Clusters, Namespace: probe.DefaultNamespace, Run: run, Port: r.port(), Poll: 200 * time.Millisecond,
+		Backend: func(svc *corev1.Service, ep probe.Endpoint) []client.Object { return probeSlices(svc, ep) }}
+	vips, noMCS, err := r.exporter.Export(ctx, eps)
+	errs = append(errs, err)
+	byImporter := map[string][]int{}
+	var importers []string
+	for i, v := range vips {
+		if v.Err != "" {
+			continue
+		}
+		if _, ok := byImporter[v.Importer]; !ok {
+			importers = append(importers, v.Importer)
+		}
+		byImporter[v.Importer] = append(byImporter[v.Importer], i)
+	}
+	for _, imp := range importers {
+		if err := r.kubeProxy(ctx, imp, "KPROBE-"+run, vips, byImporter[imp]); err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: %w", imp, err))
+		}
+	}
+	return vips, noMCS, errors.Join(errs...)
+}
+
+// ensureProbeNamespace creates the probe namespace where it is missing,
+// as kustomize/base/probe would (the reconciler imports only into
+// namespaces that exist). It stays: the next run needs it again.
+func ensureProbeNamespace(ctx context.Context, c client.Client) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: probe.DefaultNamespace, Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy}}}
+	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", probe.DefaultNamespace, err)
+	}
+	return nil
+}
+
+// kubeProxy waits for the derived Service and imported endpoints of each
+// of the importer's VIPs (an unfinished one gets its Err) and writes their
+// nat rules and routes into the importer's probe machine.
+func (r *NetnsRunner) kubeProxy(ctx context.Context, importer, root string, vips []probe.ServiceVIP, idx []int) error {
+	c := r.Clusters[importer]
+	if len(r.Nodes[importer]) == 0 {
+		return fmt.Errorf("no machine of %s in the data plane", importer)
+	}
+	var svcs []natService
+	for _, i := range idx {
+		v := &vips[i]
+		ns, name, _ := strings.Cut(v.Service, "/")
+		var got []natService
+		var last string
+		for {
+			var svc corev1.Service
+			var eps discoveryv1.EndpointSliceList
+			derived := mcs.DerivedName(name)
+			switch err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: derived}, &svc); {
+			case err != nil:
+				last = fmt.Sprintf("derived Service %s/%s: %v", ns, derived, err)
+			default:
+				if err := c.List(ctx, &eps, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: derived}); err != nil {
+					last = fmt.Sprintf("EndpointSlices of %s/%s: %v", ns, derived, err)
+					break
+				}
+				got = natOf(&svc, eps.Items)
+				if hasTargets(got) {
+					break
+				}
+				last = fmt.Sprintf("derived Service %s/%s has no imported endpoints", ns, derived)
+				got = nil
+			}
+			if got != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				v.Err, v.Addrs = fmt.Sprintf("in %s: %s (the sandbox's kube-proxy has nothing to program)", importer, last), nil
+			case <-time.After(200 * time.Millisecond):
+				continue
+			}
+			break
+		}
+		svcs = append(svcs, got...)
+	}
+	if len(svcs) == 0 {
+		return nil
+	}
+	n := r.Nodes[importer][0]
+	inst := natInstall{ns: (&networld.World{Prefix: r.Prefix}).NodeNS(importer, n.Name), root: root}
+	r.nats = append(r.nats, &inst)
+	var errs []error
+	for _, v6 := range []bool{false, true} {
+		rules := natRules(root, svcs, v6)
+		if rules == "" {
+			continue
+		}
+		restore := "iptables-restore"
+		if v6 {
+			restore = "ip6tables-restore"
+		}
+		if out, err := runStdin(rules, "ip", "netns", "exec", inst.ns, restore, "--noflush"); err != nil {
+			errs = append(errs, fmt.Errorf("%s in %s: %w: %s", restore, inst.ns, err, strings.TrimSpace(out)))
+			continue
+		}
+		inst.v6 = append(inst.v6, v6)
+	}
+	for _, s := range svcs {
+		route := netip.PrefixFrom(s.VIP, s.VIP.BitLen())
+		if slices.Contains(inst.routes, route) {
+			continue
+		}
+		if _, err := networld.Run("ip", "-n", inst.ns, "route", "replace", route.String(), "dev", "eth0"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		inst.routes = append(inst.routes, route)
+	}
+	return errors.Join(errs...)
+}
+
+func hasTargets(svcs []natService) bool {
+	for _, s := range svcs {
+		for _, p := range s.Ports {
+			if len(p.Targets) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// closeServices removes the nat rules and routes, then the probe objects.
+func (r *NetnsRunner) closeServices(ctx context.Context) error {
+	var errs []error
+	for _, inst := range r.nats {
+		for _, route := range inst.routes {
+			if _, err := networld.Run("ip", "-n", inst.ns, "route", "del", route.String(), "dev", "eth0"); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, v6 := range inst.v6 {
+			errs = append(errs, removeChains(inst.ns, inst.root, v6))
+		}
+	}
+	r.nats = nil
+	if r.exporter != nil {
+		errs = append(errs, r.exporter.Close(ctx))
+		r.exporter = nil
+	}
+	return errors.Join(errs...)
+}
+
+// removeChains deletes the jumps to root and every nat chain named root or
+// root-…, nothing else.
+func removeChains(ns, root string, v6 bool) error {
+	ipt := "iptables"
+	if v6 {
+		ipt = "ip6tables"
+	}
+	var errs []error
+	for _, from := range []string{"PREROUTING", "OUTPUT"} {
+		if _, err := networld.InNS(ns, ipt, "-w", "-t", "nat", "-D", from, "-j", root); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	out, err := networld.InNS(ns, ipt, "-w", "-t", "nat", "-S")
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	var chains []string
+	for _, line := range strings.Split(out, "\n") {
+		if c, ok := strings.CutPrefix(line, "-N "); ok && (c == root || strings.HasPrefix(c, root+"-")) {
+			chains = append(chains, c)
+		}
+	}
+	for _, op := range []string{"-F", "-X"} {
+		for _, c := range chains {
+			if _, err := networld.InNS(ns, ipt, "-w", "-t", "nat", op, c); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runStdin runs a command with input on its standard input.
+func runStdin(input, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

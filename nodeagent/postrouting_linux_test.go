@@ -1,0 +1,67 @@
+package nodeagent
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLinuxPostroutingJumpKeptFirst: the jump to KOSMOS-POSTROUTING is
+// first in POSTROUTING, and stays first: a MASQUERADE a CNI inserts at
+// position 1 after the agent ran makes the next pass move the jump back
+// above it (one chain transaction, the CNI's rule kept, right behind);
+// then nothing changes. Before, Read did not compare the jump's position
+// and the CNI's MASQUERADE saw every packet before the agent's NETMAP and
+// no-masquerade returns.
+func TestLinuxPostroutingJumpKeptFirst(t *testing.T) {
+	lk := freshKernel(t)
+	spec := natConfig(2)
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	postrouting := func() string {
+		t.Helper()
+		out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").CombinedOutput()
+		if err != nil {
+			t.Fatalf("iptables -S POSTROUTING: %v %s", err, out)
+		}
+		return string(out)
+	}
+	if out, err := exec.Command("iptables", "-w", "-t", "nat", "-I", "POSTROUTING", "1", "-s", "10.244.0.0/16", "!", "-d", "10.244.0.0/16", "-j", "MASQUERADE").CombinedOutput(); err != nil {
+		t.Fatalf("insert the CNI's MASQUERADE: %v %s", err, out)
+	}
+	t.Logf("after the CNI:\n%s", postrouting())
+	res, err := Set(lk, spec)
+	if err != nil || len(res.Applied) != 1 || res.Applied[0].Chains == nil {
+		t.Fatalf("the next pass wrote %v (err %v); want one chain transaction that moves the jump", res.Applied, err)
+	}
+	want := "-A POSTROUTING -j KOSMOS-POSTROUTING\n-A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE\n"
+	if got := postrouting(); !strings.HasSuffix(got, want) || strings.Count(got, "-j KOSMOS-POSTROUTING") != 1 {
+		t.Errorf("POSTROUTING after the pass:\n%s\nwant it to end with\n%s", got, want)
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+		t.Errorf("repeat: writes %v, err %v", res.Applied, err)
+	}
+}
+
+// TestJumpMarkPostroutingFirst: the position of the jump to
+// KOSMOS-POSTROUTING is part of the state read: anywhere but first it is
+// misplaced; KOSMOS-PREROUTING's jump (kube-proxy's KUBE-SERVICES may go
+// above it) is only checked for being there.
+func TestJumpMarkPostroutingFirst(t *testing.T) {
+	for _, tc := range []struct {
+		chain string
+		rules []string
+		want  string
+	}{
+		{ChainPostrouting, []string{"-j KOSMOS-POSTROUTING", "-j MASQUERADE"}, ""},
+		{ChainPostrouting, []string{"-j MASQUERADE", "-j KOSMOS-POSTROUTING"}, "(jump from POSTROUTING misplaced)"},
+		{ChainPostrouting, []string{"-j KUBE-POSTROUTING"}, "(no jump from POSTROUTING)"},
+		{ChainPrerouting, []string{"-j KUBE-SERVICES", "-j KOSMOS-PREROUTING"}, ""},
+	} {
+		c := &Chain{Family: "ipv4", Table: "nat", Name: tc.chain}
+		if got := jumpMark(c, tc.rules); got != tc.want {
+			t.Errorf("%s among %q: %q, want %q", tc.chain, tc.rules, got, tc.want)
+		}
+	}
+}
