@@ -77,7 +77,10 @@ func heapMB() float64 {
 //   - baseline-pods/s: the same writes (host create, member create, bind
 //     and Running in the member, Running in the host) done directly with
 //     the same parallelism, in the same run; ratio = pods/s over that;
-//   - heap-MB: the controller's heap growth while holding 1,000 pods.
+//   - heap-MB: the controller's heap growth while holding 1,000 pods;
+//   - direct-pods/s, direct-down-p99-ms, direct-up-p99-ms: the same flow
+//     as bare writes driven by watches (directPipeline), in the same run;
+//     down-p99/direct and up-p99/direct: the tree's p99s over those.
 func BenchmarkPodSync(b *testing.B) {
 	w := newWorld(b, nil, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member"}, Spec: v1alpha1.ClusterObjectSpec{
 		GlobalCIDRs: map[string]string{"10.244.0.0/16": "100.64.0.0/16"}, Tree: v1alpha1.TreeSpec{Mode: v1alpha1.TreeAggregate}}})
@@ -99,6 +102,7 @@ func BenchmarkPodSync(b *testing.B) {
 		_, err := h.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
 		must(b, err)
 		base := baseline(ctx, b, h, m, ns)
+		direct := directPipeline(ctx, b, h, m, ns) // bench_direct_test.go
 
 		created, inMember, written, running := make([]time.Time, benchPods), make([]time.Time, benchPods), make([]time.Time, benchPods), make([]time.Time, benchPods)
 		index := func(name string) int {
@@ -193,6 +197,11 @@ func BenchmarkPodSync(b *testing.B) {
 		b.ReportMetric(base, "baseline-pods/s")
 		b.ReportMetric(rate/base, "ratio")
 		b.ReportMetric(heap, "heap-MB")
+		b.ReportMetric(direct.rate, "direct-pods/s")
+		b.ReportMetric(float64(pct(direct.down, 0.99).Milliseconds()), "direct-down-p99-ms")
+		b.ReportMetric(float64(pct(direct.up, 0.99).Milliseconds()), "direct-up-p99-ms")
+		b.ReportMetric(pct(down, 0.99).Seconds()/pct(direct.down, 0.99).Seconds(), "down-p99/direct")
+		b.ReportMetric(pct(up, 0.99).Seconds()/pct(direct.up, 0.99).Seconds(), "up-p99/direct")
 		b.StartTimer()
 	}
 }

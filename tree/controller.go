@@ -237,6 +237,9 @@ func (c *Controller) hostInformers() ([]informers.SharedInformerFactory, error) 
 	c.hostServices = all.Core().V1().Services().Lister()
 	c.hostNamespaces = all.Core().V1().Namespaces().Lister()
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: c.onHostPod, UpdateFunc: func(_, n any) { c.onHostPod(n) }, DeleteFunc: c.onHostPod})
+	// nodepods.go, claimresize.go
+	_, _ = own.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: c.onVirtualNode})
+	_, _ = all.Core().V1().PersistentVolumeClaims().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, n any) { c.onHostClaim(n) }})
 	for prefix, inf := range map[string]cache.SharedIndexInformer{
 		keyConfigMap: all.Core().V1().ConfigMaps().Informer(), keySecret: all.Core().V1().Secrets().Informer(),
 	} {

@@ -31,6 +31,9 @@ func (m *memberSync) reconcileClaim(ctx context.Context, key string) error {
 	if err != nil || hc.DeletionTimestamp != nil {
 		return nil // collect removes the copy
 	}
+	if err := m.resizeClaim(ctx, hc, mc); err != nil { // claimresize.go
+		return err
+	}
 	pv, err := m.cs.CoreV1().PersistentVolumes().Get(ctx, mc.Spec.VolumeName, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("volume %s of claim %s in member %s: %w", mc.Spec.VolumeName, key, m.name, err)
@@ -60,9 +63,10 @@ func (c *Controller) writeHostPV(ctx context.Context, want *corev1.PersistentVol
 		return err
 	case have.Annotations[translate.AnnotationMemberVolume] != want.Annotations[translate.AnnotationMemberVolume]:
 		return fmt.Errorf("host volume %s reflects %q, not %q: left alone", want.Name, have.Annotations[translate.AnnotationMemberVolume], want.Annotations[translate.AnnotationMemberVolume])
-	case !equality.Semantic.DeepEqual(have.Spec.ClaimRef, want.Spec.ClaimRef) || !maps.Equal(have.Labels, want.Labels):
+	case !equality.Semantic.DeepEqual(have.Spec.ClaimRef, want.Spec.ClaimRef) || !maps.Equal(have.Labels, want.Labels) ||
+		!equality.Semantic.DeepEqual(have.Spec.Capacity, want.Spec.Capacity):
 		up := have.DeepCopy()
-		up.Spec.ClaimRef, up.Labels = want.Spec.ClaimRef, want.Labels
+		up.Spec.ClaimRef, up.Labels, up.Spec.Capacity = want.Spec.ClaimRef, want.Labels, want.Spec.Capacity // capacity: the member's volume grew
 		if have, err = pvs.Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
 			return fmt.Errorf("host volume %s: %w", want.Name, err)
 		}
@@ -91,7 +95,7 @@ func (c *Controller) bindHostClaim(ctx context.Context, hc *corev1.PersistentVol
 	if hc.Spec.VolumeName != pv.Name {
 		return fmt.Errorf("host claim %s/%s is bound to %s, not to the member's volume %s", hc.Namespace, hc.Name, hc.Spec.VolumeName, pv.Name)
 	}
-	if hc.Status.Phase == corev1.ClaimBound {
+	if hc.Status.Phase == corev1.ClaimBound && equality.Semantic.DeepEqual(hc.Status.Capacity, pv.Spec.Capacity) {
 		return nil
 	}
 	up := hc.DeepCopy()

@@ -19,7 +19,7 @@
 // sandbox, inside the network namespace of the machine's pod (`ip netns
 // exec`); every pod of a machine shares that one namespace. Without the
 // data plane there is nowhere to run it, and the caller gets an error that
-// says so. attach and port-forward are not simulated (501).
+// says so. Attach and port-forward: attachforward.go.
 
 package sandbox
 
@@ -116,20 +116,25 @@ func (k *kubelet) serve(ctx context.Context, ln net.Listener, pki *kubeletPKI) e
 	return nil
 }
 
-// ServeHTTP answers /containerLogs/NS/POD/CONTAINER (GET) and
-// /exec/NS/POD/CONTAINER (GET: WebSocket, POST: SPDY) for pods on the
-// cluster's machines.
+// ServeHTTP answers /containerLogs/NS/POD/CONTAINER (GET),
+// /exec|attach/NS/POD/CONTAINER and /portForward/NS/POD (GET: WebSocket,
+// POST: SPDY) for pods on the cluster's machines.
 func (k *kubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if r.URL.Path == "/healthz" {
 		_, _ = w.Write([]byte("ok"))
 		return
 	}
-	if len(parts) != 4 || (parts[0] != "containerLogs" && parts[0] != "exec") {
-		if len(parts) > 0 && (parts[0] == "attach" || parts[0] == "portForward") {
-			http.Error(w, "the sandbox's simulated kubelet serves logs and exec only", http.StatusNotImplemented)
+	if len(parts) == 3 && parts[0] == "portForward" {
+		p, ok := k.pod(parts[1], parts[2])
+		if !ok {
+			http.Error(w, fmt.Sprintf("pod %s/%s is not on a machine of cluster %s", parts[1], parts[2], k.cluster), http.StatusNotFound)
 			return
 		}
+		k.servePortForward(w, r, p) // attachforward.go
+		return
+	}
+	if len(parts) != 4 || (parts[0] != "containerLogs" && parts[0] != "exec" && parts[0] != "attach") {
 		http.NotFound(w, r)
 		return
 	}
@@ -156,6 +161,10 @@ func (k *kubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte(out))
+		return
+	}
+	if op == "attach" {
+		k.serveAttach(w, r, p, container, lines) // attachforward.go
 		return
 	}
 	opts, err := streaming.NewOptions(r)

@@ -1,7 +1,10 @@
 package sandbox
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -87,3 +90,57 @@ func TestWithKubeletEndpoint(t *testing.T) {
 		t.Errorf("the input node was modified: %v", in.Status)
 	}
 }
+
+// TestPodAttach: a simulated container's console is its log, then its
+// stdin echoed back; with no stdout requested nothing is written.
+func TestPodAttach(t *testing.T) {
+	lines := []logLine{{at: time.Unix(0, 0), text: "started"}}
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		want  string
+	}{
+		{"log only", "", "started\n"},
+		{"log, then stdin", "hello\nworld\n", "started\nhello\nworld\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var in io.Reader
+			if tc.stdin != "" {
+				in = strings.NewReader(tc.stdin)
+			}
+			var out bytes.Buffer
+			if err := (podAttach{lines: lines}).AttachContainer(context.Background(), "p", "u", "c", in, nopCloser{&out}, nil, false, nil); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tc.want {
+				t.Errorf("attach wrote %q, want %q", out.String(), tc.want)
+			}
+		})
+	}
+	if err := (podAttach{lines: lines}).AttachContainer(context.Background(), "p", "u", "c", nil, nil, nil, false, nil); err != nil {
+		t.Errorf("attach without stdout: %v", err)
+	}
+}
+
+// TestPortForwardWithoutDataplane: without a data plane a forwarded
+// stream gets an error that names --dataplane, and a bad port is refused.
+func TestPortForwardWithoutDataplane(t *testing.T) {
+	err := (podForward{pod: "shop/web-0", cluster: "member-a"}).PortForward(context.Background(), "web-0", "u", 8080, nopRWC{})
+	if err == nil || !strings.Contains(err.Error(), "--dataplane") || !strings.Contains(err.Error(), "shop/web-0") {
+		t.Errorf("without a data plane: %v", err)
+	}
+	err = (podForward{pod: "shop/web-0", cluster: "member-a", netns: "ksb-none"}).PortForward(context.Background(), "web-0", "u", 70000, nopRWC{})
+	if err == nil || !strings.Contains(err.Error(), "not a TCP port") {
+		t.Errorf("port 70000: %v", err)
+	}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+type nopRWC struct{}
+
+func (nopRWC) Read([]byte) (int, error)    { return 0, io.EOF }
+func (nopRWC) Write(p []byte) (int, error) { return len(p), nil }
+func (nopRWC) Close() error                { return nil }

@@ -1,0 +1,53 @@
+// This file makes a host claim's resize follow to the member's copy the
+// tree created (translate.ClaimResize decides), and carries the member
+// volume's grown capacity back up (storage.go reflects it). Claims the
+// tree did not create are never looked at: only the member's own-claims
+// cache (label managed-by kosmos-tree and this tree's owner) is read.
+
+package tree
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kosmos.io/kosmos/tree/translate"
+)
+
+// onHostClaim queues a changed host claim with every member that holds
+// the tree's copy of it.
+func (c *Controller) onHostClaim(obj any) {
+	hc, ok := unwrap(obj).(*corev1.PersistentVolumeClaim)
+	if !ok {
+		return
+	}
+	for _, m := range c.memberList() {
+		if !m.ready.Load() {
+			continue
+		}
+		if _, err := m.claims.PersistentVolumeClaims(hc.Namespace).Get(hc.Name); err == nil {
+			m.queue.Add(keyClaim + hc.Namespace + "/" + hc.Name)
+		}
+	}
+}
+
+// resizeClaim grows the member's claim mc to what host claim hc asks for.
+func (m *memberSync) resizeClaim(ctx context.Context, hc, mc *corev1.PersistentVolumeClaim) error {
+	size, ok := translate.ClaimResize(hc, mc)
+	if !ok {
+		return nil
+	}
+	up := mc.DeepCopy()
+	up.Spec.Resources.Requests = up.Spec.Resources.Requests.DeepCopy()
+	if up.Spec.Resources.Requests == nil {
+		up.Spec.Resources.Requests = corev1.ResourceList{}
+	}
+	up.Spec.Resources.Requests[corev1.ResourceStorage] = size
+	if _, err := m.cs.CoreV1().PersistentVolumeClaims(mc.Namespace).Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("resize claim %s/%s in member %s to %s: %w", mc.Namespace, mc.Name, m.name, size.String(), err)
+	}
+	m.ctl.Log.Info("member claim resized", "cluster", m.name, "claim", mc.Namespace+"/"+mc.Name, "storage", size.String())
+	return nil
+}
