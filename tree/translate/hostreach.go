@@ -2,11 +2,15 @@
 // host's cluster DNS among them, hostservices.go): a host ClusterIP is the
 // host's real address, and members often use the same service range
 // (kubeadm's 10.96.0.0/12 everywhere), where it would reach the member's
-// own kube-dns or Service. A host service range the host's GlobalCIDRs map
-// is reached at its global addresses (ClusterLink's 1:1 NAT at the host's
-// edge); one that overlaps no member service range is reached as it is;
-// one that overlaps a member's, unmapped, is not reached at all: copies
-// then keep the member's DNS and service links, and an event says why.
+// own kube-dns or Service. A host service range that overlaps no member
+// service range and is not mapped is reached as it is. The others are not
+// reached at all: copies then keep the member's DNS and service links, and
+// an event says why. That covers a range that overlaps a member's without a
+// mapping, and a range the host's GlobalCIDRs map: the agent's 1:1 NAT
+// (NETMAP in nat PREROUTING) ends the nat table for the connection, so an
+// iptables kube-proxy never translates the ClusterIP to an endpoint, and
+// the host's DNS answers real ClusterIPs anyway (a DNS that answered the
+// global ones is future work).
 
 package translate
 
@@ -36,16 +40,21 @@ func ParseHostServiceReach(spec *v1alpha1.ClusterObjectSpec) HostServiceReach {
 	gm, gerr := globalip.Parse(spec.HostGlobalCIDRs)
 	r := HostServiceReach{Global: gm}
 	member := prefixes(spec.ServiceCIDRs)
-	var clash []string
+	var clash, mapped []string
 	for _, h := range prefixes(spec.HostServiceCIDRs) {
-		if gm.ToGlobal(h.Addr()) != h.Addr() && gm.ToGlobal(lastAddr(h)) != lastAddr(h) {
-			continue // mapped: reached at its global addresses
+		if gm.ToGlobal(h.Addr()) != h.Addr() || gm.ToGlobal(lastAddr(h)) != lastAddr(h) {
+			mapped = append(mapped, h.String())
+			continue
 		}
 		for _, mp := range member {
 			if mp.Overlaps(h) {
 				clash = append(clash, fmt.Sprintf("host %s overlaps member %s", h, mp))
 			}
 		}
+	}
+	if len(mapped) > 0 {
+		r.Unreachable = fmt.Sprintf("the host's globalCIDRs map its service range (%s): ClusterLink's 1:1 NAT of a service address skips an iptables kube-proxy's translation and the host's DNS answers real addresses, so mapped host Services are not reached from members yet", strings.Join(mapped, ", "))
+		return r
 	}
 	if len(clash) > 0 {
 		r.Unreachable = fmt.Sprintf("the host's service range is the member's too (%s) and the host's globalCIDRs do not map it", strings.Join(clash, ", "))
