@@ -91,7 +91,7 @@ func (w *WireGuard) rotate(cfg *wgConfig) error {
 	if w.dev == nil || cfg == nil || (w.rot.dev == nil && w.rot.next == nil && !anyNext(cfg)) {
 		return nil
 	}
-	out, err := w.rotationDecision(cfg)
+	out, err := w.rotationDecision(cfg, false)
 	if err != nil {
 		return err
 	}
@@ -100,23 +100,21 @@ func (w *WireGuard) rotate(cfg *wgConfig) error {
 			w.log.Warn("WireGuard rotation: promoting without a handshake from every peer (timed out)", "peers", out.timedOut)
 		}
 		// Routes onto the rotation device first: the current device's
-		// sessions stop sending once its key changes.
+		// sessions stop sending once its key changes. The rotation device
+		// keeps the next key throughout (w.rot.next stays set until
+		// promote: its key must not change, or its sessions would end).
+		prevChanged := w.rot.keyChanged
 		w.rot.keyChanged = time.Now()
-		next := w.rot.next
-		w.rot.next = nil
-		if out, err = w.rotationDecision(cfg); err != nil {
-			w.rot.next = next
-			return err
+		if out, err = w.rotationDecision(cfg, true); err == nil {
+			err = w.applyRotation(cfg, out)
 		}
-		if err := w.applyRotation(cfg, out); err != nil {
-			w.rot.next = next
-			return err
+		if err == nil {
+			err = w.promote(w.rot.next)
 		}
-		if err := w.promote(next); err != nil {
-			w.rot.next = next
-			return err
+		if err != nil {
+			w.rot.keyChanged = prevChanged
 		}
-		return nil
+		return err
 	}
 	return w.applyRotation(cfg, out)
 }
@@ -130,8 +128,9 @@ func anyNext(cfg *wgConfig) bool {
 	return false
 }
 
-// rotationDecision reads the handshakes of both devices and decides.
-func (w *WireGuard) rotationDecision(cfg *wgConfig) (rotOutput, error) {
+// rotationDecision reads the handshakes of both devices and decides
+// (promoting: as if the next key were the node's key already).
+func (w *WireGuard) rotationDecision(cfg *wgConfig, promoting bool) (rotOutput, error) {
 	cur, err := w.dev.handshakeTimes()
 	if err != nil {
 		return rotOutput{}, fmt.Errorf("WireGuard device %s: read handshakes: %w", cfg.device, err)
@@ -142,7 +141,7 @@ func (w *WireGuard) rotationDecision(cfg *wgConfig) (rotOutput, error) {
 			return rotOutput{}, fmt.Errorf("WireGuard device %s: read handshakes: %w", w.rot.name, err)
 		}
 	}
-	in := rotInput{cfg: cfg, rotating: w.rot.next != nil, keyChanged: w.rot.keyChanged, rotatingSince: w.rot.since,
+	in := rotInput{cfg: cfg, rotating: w.rot.next != nil && !promoting, keyChanged: w.rot.keyChanged, rotatingSince: w.rot.since,
 		peers: map[[32]byte]rotPeer{}, now: time.Now()}
 	for _, p := range cfg.peers {
 		t, held := rot[p.rotationKey()]
@@ -300,7 +299,7 @@ func (w *WireGuard) promote(next *WireGuardKey) error {
 		d.Close()
 	}
 	prev := w.key
-	w.key = next
+	w.key, w.rot.next = next, nil
 	w.rot.keyChanged = time.Now()
 	if err := w.dev.setKey(next); err != nil {
 		// reloadKey retries on the next pass (the file holds the key).
