@@ -109,6 +109,7 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 	}
 	w.reloadNextKey()
 	if cfg == nil {
+		w.promoteIdle()
 		return nil
 	}
 	w.clean = false

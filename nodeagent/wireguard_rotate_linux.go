@@ -301,6 +301,11 @@ func (w *WireGuard) promote(next *WireGuardKey) error {
 	prev := w.key
 	w.key, w.rot.next = next, nil
 	w.rot.keyChanged = time.Now()
+	if w.dev == nil {
+		w.log.Info("WireGuard key rotated", "publicKey", next.PublicKey(), "previous", prev.PublicKey())
+		w.signal()
+		return nil
+	}
 	if err := w.dev.setKey(next); err != nil {
 		// reloadKey retries on the next pass (the file holds the key).
 		w.key = prev
@@ -309,6 +314,17 @@ func (w *WireGuard) promote(next *WireGuardKey) error {
 	w.log.Info("WireGuard key rotated", "publicKey", next.PublicKey(), "previous", prev.PublicKey())
 	w.signal()
 	return nil
+}
+
+// promoteIdle promotes a next key at once on a node without a WireGuard
+// device: no tunnel uses the key, so there is nothing to hand over.
+func (w *WireGuard) promoteIdle() {
+	if w.rot.next == nil || w.dev != nil {
+		return
+	}
+	if err := w.promote(w.rot.next); err != nil {
+		w.log.Error("WireGuard rotation", "err", err)
+	}
 }
 
 // closeRotation ends the rotation device and its ticker.
