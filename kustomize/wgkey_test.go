@@ -90,18 +90,19 @@ func TestAgentPublishesOwnKeyOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	publish := func(agent, node, key string, dry bool) error {
+	publishNext := func(agent, node, key, next string, dry bool) error {
 		var nc v1alpha1.NodeConfig
 		if err := host.Get(ctx, client.ObjectKey{Name: node}, &nc); err != nil {
 			t.Fatal(err)
 		}
-		nc.Status.WireGuard = &v1alpha1.WireGuardStatus{PublicKey: key}
+		nc.Status.WireGuard = &v1alpha1.WireGuardStatus{PublicKey: key, NextPublicKey: next}
 		var opts []client.SubResourceUpdateOption
 		if dry {
 			opts = append(opts, client.DryRunAll)
 		}
 		return agents[agent].Status().Update(ctx, &nc, opts...)
 	}
+	publish := func(agent, node, key string, dry bool) error { return publishNext(agent, node, key, "", dry) }
 	key := func(i int) string { return fmt.Sprintf("%042dA=", i) }
 	// The API server loads a new policy within seconds: wait (dry runs, so
 	// nothing is written meanwhile) until it denies.
@@ -123,5 +124,17 @@ func TestAgentPublishesOwnKeyOnly(t *testing.T) {
 	var nc v1alpha1.NodeConfig
 	if err := host.Get(ctx, client.ObjectKey{Name: "n2"}, &nc); err != nil || nc.Status.WireGuard == nil || nc.Status.WireGuard.PublicKey != key(2) {
 		t.Errorf("n2's status %+v, %v", nc.Status.WireGuard, err)
+	}
+	// The key a node rotates to (nextPublicKey) is covered alike: n1's
+	// agent may not plant a next key in n2's status, n2's may.
+	err = publishNext("n1", "n2", key(2), key(9), false)
+	if err == nil || !strings.Contains(err.Error(), "may publish the WireGuard key of its own node only, not of n2") {
+		t.Errorf("n1's agent writing n2's next key: %v", err)
+	}
+	if err := publishNext("n2", "n2", key(2), key(22), false); err != nil {
+		t.Errorf("the agent on n2 publishing its own next key: %v", err)
+	}
+	if err := host.Get(ctx, client.ObjectKey{Name: "n2"}, &nc); err != nil || nc.Status.WireGuard == nil || nc.Status.WireGuard.NextPublicKey != key(22) {
+		t.Errorf("n2's status after its own rotation started %+v, %v", nc.Status.WireGuard, err)
 	}
 }

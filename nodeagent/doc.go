@@ -89,7 +89,10 @@
 // peer only through the device; vx-bridge's derived MTU leaves room for
 // WireGuard. The key pair lives in the state directory (wireguard.go);
 // pure parts (wireGuardConfig, uapiPeers, wireGuardRoutes, peerChanges,
-// routeChanges) are table-tested.
+// routeChanges) are table-tested. A key rotation hands over without loss
+// through a second device that exists only while it runs (the rotation
+// device, vx-wg1): see wireguard_rotate.go, whose decision (rotationStep)
+// is pure.
 //
 // # Gateway HA
 //

@@ -411,6 +411,8 @@ func inputRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []fam
 			if a, err := netip.ParseAddr(f.Dst); err == nil {
 				src := netip.PrefixFrom(a, a.BitLen()).String()
 				if tunnelled[src] { // an encrypted peer: through the WireGuard device only
+					// ... or its rotation device (wireguard_rotate.go).
+					peers[k] = append(peers[k], src+" -i "+rotationDevice(spec.WireGuard.Device))
 					src += " -i " + spec.WireGuard.Device
 				}
 				peers[k] = append(peers[k], src)

@@ -20,11 +20,10 @@ package nodeagent
 // The private key is made on first start in the agent's state directory
 // (a 0600 file) and never leaves it; the public key is reported in the
 // NodeConfig status. Rotation: `kosmos agent --rotate-wireguard-key` writes
-// a new key file; the running agent reads it on its next pass, gives the
-// device the new private key (peers and their allowed IPs stay) and reports
-// the new public key. Peers accept the new key once the reconciler has
-// carried it to them: until then, handshakes fail and the tunnel stalls (one
-// reconcile round-trip); TCP streams ride it out by retransmitting.
+// the next key beside it; the running agent hands over to it in two phases
+// through a second device, losing nothing (wireguard_rotate.go). (Until
+// then a rotation swapped the key at once, and the tunnel stalled for one
+// reconcile round-trip until the peers had the new key.)
 //
 // Path: the kernel's WireGuard (netlink + wgctrl) where the kernel has it,
 // else wireguard-go in process over a TUN device (status.wireGuard.path).
@@ -45,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/crypto/curve25519"
 
@@ -84,12 +84,6 @@ func keyFromPrivate(priv [32]byte) (*WireGuardKey, error) {
 	return k, nil
 }
 
-// RotateWireGuardKey replaces the node's key with a new one (the running
-// agent picks it up on its next pass).
-func RotateWireGuardKey(dir string) (*WireGuardKey, error) {
-	return createWireGuardKey(dir, filepath.Join(dir, WireGuardKeyFile))
-}
-
 // LoadOrCreateWireGuardKey reads the node's private key from dir, or makes
 // one (dir 0700, file 0600) when there is none. The file is opened without
 // following a symbolic link and checked on the open file: a regular file
@@ -97,14 +91,25 @@ func RotateWireGuardKey(dir string) (*WireGuardKey, error) {
 // refused (the key may have leaked or been planted; delete it to make a
 // new one). A state directory others may write to is refused too.
 func LoadOrCreateWireGuardKey(dir string) (*WireGuardKey, error) {
-	path := filepath.Join(dir, WireGuardKeyFile)
+	k, err := loadWireGuardKeyFile(dir, WireGuardKeyFile)
+	if k == nil && err == nil {
+		return createWireGuardKey(dir, filepath.Join(dir, WireGuardKeyFile))
+	}
+	return k, err
+}
+
+// loadWireGuardKeyFile reads a key file of the state directory, with the
+// checks LoadOrCreateWireGuardKey describes; nil and no error when there
+// is none.
+func loadWireGuardKeyFile(dir, name string) (*WireGuardKey, error) {
+	path := filepath.Join(dir, name)
 	if fi, err := os.Lstat(dir); err == nil && (!fi.IsDir() || fi.Mode().Perm()&0o022 != 0) {
 		return nil, fmt.Errorf("WireGuard state directory %s: not a directory only its owner may write to (mode %v); make it 0700", dir, fi.Mode())
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return createWireGuardKey(dir, path)
+		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("read WireGuard key %s (a symbolic link is refused): %w", path, err)
 	}
@@ -186,6 +191,11 @@ type wgPeer struct {
 	key      [32]byte
 	endpoint netip.AddrPort
 	allowed  []netip.Prefix
+	// name is the peer's name (cluster/node); next is the key it rotates
+	// to, when hasNext (see wireguard_rotate.go).
+	name    string
+	next    [32]byte
+	hasNext bool
 }
 
 // wgConfig is the device configuration a NodeConfig asks for.
@@ -239,8 +249,11 @@ func wireGuardConfig(spec *v1alpha1.NodeConfigSpec) (*wgConfig, error) {
 	}
 	for i, pe := range w.Peers {
 		at := fmt.Sprintf("wireGuard.peers[%d] (%s)", i, pe.Name)
-		var wp wgPeer
+		wp := wgPeer{name: pe.Name}
 		var bad []string
+		if raw, err := base64.StdEncoding.DecodeString(pe.NextPublicKey); pe.NextPublicKey != "" && err == nil && len(raw) == 32 && holders[[32]byte(raw)] == 0 {
+			wp.next, wp.hasNext = [32]byte(raw), true
+		}
 		raw, err := base64.StdEncoding.DecodeString(pe.PublicKey)
 		if err != nil || len(raw) != 32 {
 			bad = append(bad, "publicKey: not a base64 key of 32 bytes")
@@ -343,6 +356,41 @@ func parseUAPIPeers(text string) map[[32]byte]string {
 			if pr, err := netip.ParsePrefix(v); cur != nil && err == nil {
 				cur.allowed = append(cur.allowed, pr)
 			}
+		}
+	}
+	flush()
+	return out
+}
+
+// parseUAPIHandshakes reads each peer's last handshake from a wireguard-go
+// configuration dump, by key (zero: none). It is pure.
+func parseUAPIHandshakes(text string) map[[32]byte]time.Time {
+	out := map[[32]byte]time.Time{}
+	var key [32]byte
+	var sec, nsec int64
+	have := false
+	flush := func() {
+		if have {
+			if sec > 0 || nsec > 0 {
+				out[key] = time.Unix(sec, nsec)
+			} else {
+				out[key] = time.Time{}
+			}
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "public_key":
+			flush()
+			have, sec, nsec = false, 0, 0
+			if raw, err := hex.DecodeString(v); err == nil && len(raw) == 32 {
+				key, have = [32]byte(raw), true
+			}
+		case "last_handshake_time_sec":
+			sec, _ = strconv.ParseInt(v, 10, 64)
+		case "last_handshake_time_nsec":
+			nsec, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
 	flush()

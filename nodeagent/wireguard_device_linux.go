@@ -34,6 +34,9 @@ type wgDevice interface {
 	peers() (map[[32]byte]string, error)
 	// handshakes gives each peer's last handshake (Unix seconds; 0: none).
 	handshakes() (map[string]int64, error)
+	// handshakeTimes gives each peer's last handshake, by key (zero:
+	// none), to the nanosecond.
+	handshakeTimes() (map[[32]byte]time.Time, error)
 	close()
 }
 
@@ -157,6 +160,22 @@ func (d *kernelDevice) handshakes() (map[string]int64, error) {
 	return out, nil
 }
 
+func (d *kernelDevice) handshakeTimes() (map[[32]byte]time.Time, error) {
+	dev, err := d.c.Device(d.name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[[32]byte]time.Time{}
+	for _, p := range dev.Peers {
+		t := p.LastHandshakeTime
+		if t.Unix() <= 0 {
+			t = time.Time{}
+		}
+		out[[32]byte(p.PublicKey)] = t
+	}
+	return out, nil
+}
+
 // close leaves the kernel device in place: it keeps the tunnels up while
 // the agent restarts.
 func (d *kernelDevice) close() { d.c.Close() }
@@ -223,6 +242,14 @@ func (d *userspaceDevice) handshakes() (map[string]int64, error) {
 		}
 	}
 	return out, nil
+}
+
+func (d *userspaceDevice) handshakeTimes() (map[[32]byte]time.Time, error) {
+	text, err := d.dev.IpcGet()
+	if err != nil {
+		return nil, err
+	}
+	return parseUAPIHandshakes(text), nil
 }
 
 func (d *userspaceDevice) close() { d.dev.Close() }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -46,6 +47,10 @@ type WireGuard struct {
 	// kept true while no config asks for it, so that a node without
 	// encryption pays nothing per pass).
 	clean bool
+	// rot is the key rotation's state (wireguard_rotate_linux.go); mtu the
+	// devices' MTU of the last pass.
+	rot rotationState
+	mtu int
 }
 
 // NewWireGuard prepares the agent's WireGuard with the node's key, kept in
@@ -75,6 +80,7 @@ func (w *WireGuard) reloadKey() error {
 		if err := w.dev.setKey(k); err != nil {
 			return fmt.Errorf("WireGuard device %s: set the rotated key: %w", w.name, err)
 		}
+		w.rot.keyChanged = time.Now()
 	}
 	w.log.Info("WireGuard key rotated", "publicKey", k.PublicKey(), "previous", w.key.PublicKey())
 	w.key = k
@@ -101,7 +107,9 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 	if err := w.reloadKey(); err != nil {
 		w.log.Error("WireGuard key not reloaded; keeping the one in use", "err", err)
 	}
+	w.reloadNextKey()
 	if cfg == nil {
+		w.promoteIdle()
 		return nil
 	}
 	w.clean = false
@@ -118,10 +126,16 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 		metricWireGuardPeers.Reset()
 		return nil
 	}
+	// The rotation moves routes off the current device before addPeers
+	// swaps a peer's key there.
+	w.mtu = underlayMTU(spec)
+	if err := w.rotate(cfg); err != nil {
+		warns = append(warns, err)
+	}
 	if err := w.addPeers(cfg); err != nil {
 		warns = append(warns, err)
 	}
-	if err := syncWireGuardRoutes(cfg, w.devIndex(), false); err != nil {
+	if err := w.syncRoutes(cfg, false); err != nil {
 		warns = append(warns, err)
 	}
 	w.cfg, w.warn = cfg, errors.Join(warns...)
@@ -175,7 +189,7 @@ func (w *WireGuard) Settle(spec *v1alpha1.NodeConfigSpec, setErr error) error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, syncWireGuardRoutes(cfg, w.devIndex(), true), syncWireGuardRules(cfg))
+	errs = append(errs, w.syncRoutes(cfg, true), syncWireGuardRules(cfg))
 	return errors.Join(errs...)
 }
 
@@ -185,6 +199,9 @@ func (w *WireGuard) Status() *v1alpha1.WireGuardStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := &v1alpha1.WireGuardStatus{PublicKey: w.key.PublicKey()}
+	if w.rot.next != nil {
+		st.NextPublicKey = w.rot.next.PublicKey()
+	}
 	if w.dev != nil && w.cfg != nil {
 		st.Path, st.Peers, st.Handshaken = w.dev.path(), int32(len(w.cfg.peers)), int32(w.handshaken)
 	}
@@ -200,6 +217,7 @@ func (w *WireGuard) Close() {
 		w.dev.close()
 		w.dev = nil
 	}
+	w.closeRotation()
 }
 
 // closeDevice removes the device: a userspace one ends, a kernel one is
@@ -211,6 +229,7 @@ func (w *WireGuard) closeDevice() {
 		metricWireGuardPeers.Reset()
 		metricWireGuardHandshakes.Set(0)
 	}
+	w.closeRotation()
 }
 
 // devIndex is the device's link index (0: no device).
@@ -380,6 +399,12 @@ func asTableRoute(h netlink.Route) (tableRoute, bool) {
 // the agent's routes there that cfg does not want. Routes held as wanted
 // are not written.
 func syncWireGuardRoutes(cfg *wgConfig, dev int, remove bool) error {
+	return syncTableRoutes(wireGuardRoutes(cfg, dev), remove)
+}
+
+// syncTableRoutes adds the wanted routes the agent's table lacks and, with
+// remove, deletes the agent's routes there that are not wanted.
+func syncTableRoutes(want []tableRoute, remove bool) error {
 	held, err := heldWireGuardRoutes()
 	if err != nil {
 		return err
@@ -391,7 +416,6 @@ func syncWireGuardRoutes(cfg *wgConfig, dev int, remove bool) error {
 			have, byRoute[r] = append(have, r), h
 		}
 	}
-	want := wireGuardRoutes(cfg, dev)
 	if !remove {
 		// Before Set: the device routes already held stay wanted, whatever
 		// the device now is (Settle deletes them once Set is through).
@@ -519,8 +543,10 @@ func TeardownWireGuard() error {
 			errs = append(errs, fmt.Errorf("delete route table %d: %w", WireGuardTable, err))
 		}
 	}
-	if l, err := netlink.LinkByName(v1alpha1.DeviceWireGuard); err == nil && (l.Type() == "tuntap" || l.Type() == "wireguard") {
-		errs = append(errs, netlink.LinkDel(l))
+	for _, name := range []string{v1alpha1.DeviceWireGuard, rotationDevice(v1alpha1.DeviceWireGuard)} {
+		if l, err := netlink.LinkByName(name); err == nil && (l.Type() == "tuntap" || l.Type() == "wireguard") {
+			errs = append(errs, netlink.LinkDel(l))
+		}
 	}
 	return errors.Join(errs...)
 }

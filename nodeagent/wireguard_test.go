@@ -162,6 +162,7 @@ func TestWireGuardDesired(t *testing.T) {
 	}
 	want := []string{
 		"-s 192.168.0.21/32 -i vx-wg -p udp -m udp --dport 4876 -j RETURN",
+		"-s 192.168.0.21/32 -i vx-wg1 -p udp -m udp --dport 4876 -j RETURN", // the rotation device
 		"-s 192.168.0.31/32 -p udp -m udp --dport 4876 -j RETURN",
 		"-p udp -m udp --dport 4876 -j DROP",
 	}

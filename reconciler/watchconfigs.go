@@ -35,7 +35,7 @@ func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
 		f.gateways += g.Cluster + "=" + g.Active + ","
 	}
 	if w := nc.Status.WireGuard; w != nil {
-		f.key = w.PublicKey
+		f.key = w.PublicKey + "/" + w.NextPublicKey
 	}
 	return f
 }

@@ -37,6 +37,8 @@ func TestAgentViewWakes(t *testing.T) {
 			[]*v1alpha1.NodeConfig{withGateway(shared, "g1"), withGateway(shared, "g2"), withGateway(nc(v1alpha1.ContractShared, 2, applied), "g2")}, []bool{false, true, false}},
 		{"a published or rotated WireGuard key wakes", []watch.EventType{watch.Added, watch.Modified, watch.Modified, watch.Modified},
 			[]*v1alpha1.NodeConfig{shared, withKey(shared, "k1"), withKey(shared, "k1"), withKey(shared, "k2")}, []bool{false, true, false, true}},
+		{"a next key (a rotation begun) and its promotion wake", []watch.EventType{watch.Added, watch.Modified, watch.Modified, watch.Modified},
+			[]*v1alpha1.NodeConfig{withKey(shared, "k1"), withNextKey(shared, "k1", "k2"), withNextKey(shared, "k1", "k2"), withKey(shared, "k2")}, []bool{false, true, false, true}},
 		{"bookmarks and errors wake nothing", []watch.EventType{watch.Added, watch.Bookmark, watch.Error}, []*v1alpha1.NodeConfig{shared, legacy, legacy}, []bool{false, false, false}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -53,6 +55,12 @@ func TestAgentViewWakes(t *testing.T) {
 func withGateway(nc *v1alpha1.NodeConfig, active string) *v1alpha1.NodeConfig {
 	out := nc.DeepCopy()
 	out.Status.Gateways = []v1alpha1.GatewayChoice{{Cluster: "gw", Active: active}}
+	return out
+}
+
+func withNextKey(nc *v1alpha1.NodeConfig, key, next string) *v1alpha1.NodeConfig {
+	out := withKey(nc, key)
+	out.Status.WireGuard.NextPublicKey = next
 	return out
 }
 

@@ -72,9 +72,12 @@ kernel's where the kernel has WireGuard, else wireguard-go over a TUN device
 inside the agent, which must then keep running: --once refuses it), a policy rule (priority 4876) sending UDP to
 the cross-cluster VXLAN ports into table 4876, and there a route through the
 device and a blackhole behind it for each encrypted peer's underlay address.
-To rotate the key: --rotate-wireguard-key (the running agent takes the new key
-up on its next pass and reports it; peers follow once the reconciler carried it
-to them).`
+To rotate the key: --rotate-wireguard-key writes the next key
+(wireguard.next.key) and prints its public key. The running agent publishes it
+(status.wireGuard.nextPublicKey) and keeps the current key; once every peer
+holds the next key (a handshake on the rotation device vx-wg1, port + 1) it
+moves its routes there, makes the next key its key and moves back: nothing is
+lost on the way (README, "Encryption").`
 
 // agentFlags are the agent command's flags.
 type agentFlags struct {
@@ -159,7 +162,7 @@ func newAgentCommand() *cobra.Command {
 	fl.BoolVar(&f.teardown, "teardown", false, "remove every device, route, entry and chain the agent owns, and exit")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/kosmos/agent", "directory of the node's WireGuard private key (wireguard.key, 0600)")
 	fl.BoolVar(&f.printKey, "wireguard-public-key", false, "print the node's WireGuard public key (making the key pair when there is none) and exit")
-	fl.BoolVar(&f.rotateKey, "rotate-wireguard-key", false, "replace the node's WireGuard key in --state-dir, print the new public key and exit; the running agent takes it up on its next pass")
+	fl.BoolVar(&f.rotateKey, "rotate-wireguard-key", false, "start a lossless rotation of the node's WireGuard key: write the next key in --state-dir, print its public key and exit; the running agent hands over to it")
 	fl.IntVar(&f.ha.port, "probe-port", nodeagent.DefaultProbePort, "UDP port of the gateway HA probes (answered on the tunnel device addresses)")
 	fl.DurationVar(&f.ha.interval, "probe-interval", 100*time.Millisecond, "period of the gateway candidate probes (0: no probing, no failover)")
 	fl.IntVar(&f.ha.down, "probe-down", 3, "consecutive missed probes that take a gateway candidate down")
@@ -257,7 +260,7 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 	}
 	log.Info("agent running", "nodeConfig", file, "resync", resync, "probeInterval", haf.interval, "wireGuardPublicKey", key.PublicKey())
 	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file, ha) },
-		nodeagent.Options{Resync: resync, Changes: changes, Log: log, Before: wg.Sync, After: wg.Settle})
+		nodeagent.Options{Resync: resync, Changes: nodeagent.Merge(ctx, changes, wg.Events()), Log: log, Before: wg.Sync, After: wg.Settle})
 	return nil
 }
 
@@ -323,7 +326,7 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 		func(ctx context.Context) error {
 			nodeagent.Run(ctx, k, src.Spec, nodeagent.Options{
 				Resync:  resync,
-				Changes: nodeagent.Merge(ctx, changes, src.Events()),
+				Changes: nodeagent.Merge(ctx, changes, src.Events(), wg.Events()),
 				Log:     log,
 				Before:  wg.Sync,
 				After:   wg.Settle,

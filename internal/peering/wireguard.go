@@ -68,7 +68,7 @@ func wireGuardPeers(spec *v1alpha1.NodeConfigSpec, remotes []*remote) []v1alpha1
 				id := r.name + "/" + name
 				p := byName[id]
 				if p == nil {
-					p = &v1alpha1.WireGuardPeer{Name: id, PublicKey: e.wg.PublicKey}
+					p = &v1alpha1.WireGuardPeer{Name: id, PublicKey: e.wg.PublicKey, NextPublicKey: e.wg.NextPublicKey}
 					byName[id] = p
 				}
 				p.AllowedIPs = append(p.AllowedIPs, netip.PrefixFrom(t.underlay, t.underlay.BitLen()).String())

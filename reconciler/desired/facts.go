@@ -44,7 +44,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		}
 		f.Nodes = append(f.Nodes, nd)
 	}
-	legacy, keys := map[string]bool{}, map[string]string{}
+	legacy, keys, next := map[string]bool{}, map[string]string{}, map[string]string{}
 	reported := map[string]map[string]string{}
 	for _, nc := range configs {
 		for _, g := range nc.Status.Gateways {
@@ -55,6 +55,9 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		}
 		if w := nc.Status.WireGuard; w != nil && len(w.PublicKey) == v1alpha1.WireGuardPublicKeyLength {
 			keys[nc.Name] = w.PublicKey
+			if len(w.NextPublicKey) == v1alpha1.WireGuardPublicKeyLength {
+				next[nc.Name] = w.NextPublicKey
+			}
 		}
 		if nc.Labels[v1alpha1.LabelRole] == v1alpha1.RoleGateway && nc.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedBy {
 			f.Gateway = nc.Name
@@ -64,6 +67,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 	for i := range f.Nodes {
 		f.Nodes[i].LegacyAgent = legacy[f.Nodes[i].Name]
 		f.Nodes[i].WireGuardKey = keys[f.Nodes[i].Name]
+		f.Nodes[i].WireGuardNextKey = next[f.Nodes[i].Name]
 		f.Nodes[i].Gateways = reported[f.Nodes[i].Name]
 	}
 	return f

@@ -74,6 +74,14 @@ func (p *planner) checkKeys(clusters []*clusterState) {
 	for _, cs := range clusters {
 		for i := range cs.nodes {
 			n := &cs.nodes[i]
+			if n.WireGuardNextKey != "" {
+				if raw, err := base64.StdEncoding.DecodeString(n.WireGuardNextKey); err != nil || len(raw) != 32 || n.WireGuardKey == "" {
+					p.problem("cluster %s: node %s published a next WireGuard key that is not one (base64 of 32 bytes) or no current key; its rotation waits", cs.spec.Name, n.Name)
+					n.WireGuardNextKey = ""
+				} else if n.WireGuardNextKey != n.WireGuardKey {
+					holders[n.WireGuardNextKey] = append(holders[n.WireGuardNextKey], cs.spec.Name+"/"+n.Name)
+				}
+			}
 			if n.WireGuardKey == "" {
 				continue
 			}
@@ -92,6 +100,13 @@ func (p *planner) checkKeys(clusters []*clusterState) {
 				others := slices.DeleteFunc(slices.Clone(h), func(s string) bool { return s == cs.spec.Name+"/"+n.Name })
 				p.problem("cluster %s: node %s published the WireGuard key of %s too; it is treated as keyless: encrypted peers do not reach it", cs.spec.Name, n.Name, strings.Join(others, ", "))
 				n.WireGuardKey = ""
+			}
+			if n.WireGuardKey == "" || n.WireGuardNextKey == n.WireGuardKey {
+				n.WireGuardNextKey = ""
+			}
+			if h := holders[n.WireGuardNextKey]; len(h) > 1 {
+				p.problem("cluster %s: node %s published a next WireGuard key another node holds too; its rotation waits (peers are not given it)", cs.spec.Name, n.Name)
+				n.WireGuardNextKey = ""
 			}
 		}
 	}

@@ -31,6 +31,9 @@ type Node struct {
 	// WireGuardKey is the WireGuard public key the node's agent published
 	// (NodeConfig status.wireGuard.publicKey); empty until it did.
 	WireGuardKey string `json:"wireGuardKey,omitempty"`
+	// WireGuardNextKey is the key the node's agent rotates to (NodeConfig
+	// status.wireGuard.nextPublicKey); empty when it does not rotate.
+	WireGuardNextKey string `json:"wireGuardNextKey,omitempty"`
 	// Gateways are the gateway candidates the node's agent reports it
 	// sends through, by Gateway-mode cluster (NodeConfig status.gateways;
 	// gateway HA): see catchup.go.
@@ -382,7 +385,7 @@ func addTunnel(cs *clusterState, n *Node, fam family, dsts []netip.Prefix) bool 
 		e.CIDRs = append(e.CIDRs, d.String())
 	}
 	if cs.wireGuard && n.WireGuardKey != "" && e.WireGuard == nil {
-		e.WireGuard = &v1alpha1.PeerWireGuard{PublicKey: n.WireGuardKey, Port: v1alpha1.DefaultWireGuardPort}
+		e.WireGuard = &v1alpha1.PeerWireGuard{PublicKey: n.WireGuardKey, Port: v1alpha1.DefaultWireGuardPort, NextPublicKey: n.WireGuardNextKey}
 	}
 	return true
 }

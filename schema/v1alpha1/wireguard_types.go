@@ -51,6 +51,15 @@ type PeerWireGuard struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port"`
+
+	// NextPublicKey is the key the node rotates to, while it rotates
+	// (NodeConfig status.wireGuard.nextPublicKey): peers hold it on their
+	// rotation device (the WireGuard device's name with a 1, on port+1)
+	// until the node makes it its public key.
+	// +kubebuilder:validation:MinLength=44
+	// +kubebuilder:validation:MaxLength=44
+	// +optional
+	NextPublicKey string `json:"nextPublicKey,omitempty"`
 }
 
 // WireGuardSpec is a node's WireGuard device: present on an edge node
@@ -91,6 +100,11 @@ type WireGuardPeer struct {
 	Name string `json:"name"`
 	// PublicKey is its WireGuard public key.
 	PublicKey string `json:"publicKey"`
+	// NextPublicKey is the key it rotates to, while it rotates: held on
+	// the rotation device, so that the handover to the new key loses
+	// nothing.
+	// +optional
+	NextPublicKey string `json:"nextPublicKey,omitempty"`
 	// Endpoint is its underlay address and WireGuard port (ip:port; the
 	// IPv4 one of a dual-stack node).
 	Endpoint string `json:"endpoint"`
@@ -106,6 +120,12 @@ type WireGuardStatus struct {
 	// in the agent's state directory and is never written anywhere else.
 	// +optional
 	PublicKey string `json:"publicKey,omitempty"`
+	// NextPublicKey is the key the node rotates to (kosmos agent
+	// --rotate-wireguard-key), published before the node uses it: once its
+	// peers hold it (a handshake on the rotation device with each), the
+	// agent makes it its public key. Empty when no rotation is under way.
+	// +optional
+	NextPublicKey string `json:"nextPublicKey,omitempty"`
 	// Path is kernel (the kernel module, through netlink) or userspace
 	// (wireguard-go over a TUN device, inside the agent).
 	// +optional

@@ -57,6 +57,7 @@ type wgWorld struct {
 	dir    string
 	topo   string            // topology, %[1]s the encryption of the asking clusters
 	keys   map[string]string // node → public key
+	next   map[string]string // node → next public key, while it rotates
 	agents map[string]*exec.Cmd
 	logs   map[string]*syncBuffer
 }
@@ -85,7 +86,7 @@ func (w *wgWorld) plan(t testing.TB, encryption string) {
 	facts := netplan.Facts{}
 	for _, n := range w.Nodes {
 		f := facts[n.Cluster]
-		nd := netplan.Node{Name: n.Name, Ready: true, PodCIDRs: n.PodCIDRs, WireGuardKey: w.keys[n.Name]}
+		nd := netplan.Node{Name: n.Name, Ready: true, PodCIDRs: n.PodCIDRs, WireGuardKey: w.keys[n.Name], WireGuardNextKey: w.next[n.Name]}
 		for _, u := range n.Underlay {
 			nd.InternalIPs = append(nd.InternalIPs, u.Addr())
 		}
@@ -464,20 +465,8 @@ func TestWireGuardEncryption(t *testing.T) {
 	// the stream goes on.
 	stream := startWGStream(t, pod(wgNodes[0]), pod(wgNodes[4]), podIP(wgNodes[4]))
 	poll.Until(t, 10*time.Second, "the stream to flow", func() bool { return stream.received() > 64<<10 })
-	out, err := InNS(w.NodeNS("east", "e1"), kosmosBin, "agent", "--rotate-wireguard-key", "--state-dir", w.stateDir(wgNodes[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rotated := time.Now()
-	newKey := strings.TrimSpace(out)
-	if newKey == keyBefore || len(newKey) != v1alpha1.WireGuardPublicKeyLength {
-		t.Fatalf("rotation gave key %q (was %s)", newKey, keyBefore)
-	}
-	poll.Until(t, 10*time.Second, "e1's agent to take up the new key", func() bool {
-		return strings.Contains(w.logs["e1"].String(), "WireGuard key rotated") && strings.Contains(w.logs["e1"].String(), newKey)
-	})
-	w.keys["e1"] = newKey
-	w.plan(t, "WireGuard") // what the reconciler does with the new status.wireGuard.publicKey
+	w.rotate(t, wgNodes[0], "WireGuard")
 	mark := stream.received()
 	poll.Until(t, 30*time.Second, "the stream to go on after the rotation", func() bool { return stream.received() > mark+256<<10 })
 	t.Logf("key rotated under a TCP stream: the stream went on %v after the rotation; %d KiB in all", time.Since(rotated).Round(time.Millisecond), stream.received()>>10)

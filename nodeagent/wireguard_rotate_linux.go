@@ -1,0 +1,357 @@
+package nodeagent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// rotationState is the WireGuard key rotation's part of the agent (see
+// wireguard_rotate.go). Guarded by WireGuard.mu.
+type rotationState struct {
+	// next is the key the node rotates to (nil: none); since is when the
+	// agent took it up.
+	next  *WireGuardKey
+	since time.Time
+	// keyChanged is when the current device last got a new own key.
+	keyChanged time.Time
+	// dev is the rotation device (nil: none), name its name, key its key.
+	dev  wgDevice
+	name string
+	key  [32]byte
+	// settled: when the current device was first seen handshaken again
+	// with a peer the rotation device holds, by the peer's current key.
+	settled map[[32]byte]time.Time
+	// via are the peers (by current key) routed through the rotation
+	// device.
+	via map[[32]byte]bool
+	// stop ends the ticker while the device exists; events tell Run that
+	// the status changed (a rotation began or completed).
+	stop   chan struct{}
+	events chan struct{}
+}
+
+// Events signals that the WireGuard status changed outside a pass (a key
+// rotation began or completed), so that the agent reports it.
+func (w *WireGuard) Events() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.rot.events == nil {
+		w.rot.events = make(chan struct{}, 1)
+	}
+	return w.rot.events
+}
+
+func (w *WireGuard) signal() {
+	if w.rot.events == nil {
+		w.rot.events = make(chan struct{}, 1)
+	}
+	select {
+	case w.rot.events <- struct{}{}:
+	default:
+	}
+}
+
+// reloadNextKey takes up a next key written in the state directory (kosmos
+// agent --rotate-wireguard-key): the rotation begins. A next key removed
+// by hand ends the rotation before promotion (the rotation device then
+// settles and goes).
+func (w *WireGuard) reloadNextKey() {
+	if w.dir == "" {
+		return
+	}
+	k, err := loadWireGuardKeyFile(w.dir, WireGuardNextKeyFile)
+	switch {
+	case err != nil:
+		w.log.Error("WireGuard next key unreadable; no rotation", "err", err)
+		return
+	case k == nil && w.rot.next != nil:
+		w.log.Warn("WireGuard next key removed: rotation abandoned", "nextPublicKey", w.rot.next.PublicKey())
+		w.rot.next = nil
+		w.signal()
+	case k == nil:
+	case k.public == w.key.public:
+		_ = os.Remove(filepath.Join(w.dir, WireGuardNextKeyFile))
+	case w.rot.next == nil || w.rot.next.public != k.public:
+		w.rot.next, w.rot.since = k, time.Now()
+		w.log.Info("WireGuard rotation begun: next key published, the current one stays in use until every peer holds it", "publicKey", w.key.PublicKey(), "nextPublicKey", k.PublicKey())
+		w.signal()
+	}
+}
+
+// rotate runs one step of the rotation for cfg (the current device is up):
+// the rotation device with its peers, the routes through it, promotion,
+// and the rotation device's peers that have settled. It runs in Sync and
+// on every tick while the rotation device exists.
+func (w *WireGuard) rotate(cfg *wgConfig) error {
+	if w.dev == nil || cfg == nil || (w.rot.dev == nil && w.rot.next == nil && !anyNext(cfg)) {
+		return nil
+	}
+	out, err := w.rotationDecision(cfg, false)
+	if err != nil {
+		return err
+	}
+	if out.promote {
+		if len(out.timedOut) > 0 {
+			w.log.Warn("WireGuard rotation: promoting without a handshake from every peer (timed out)", "peers", out.timedOut)
+		}
+		// Routes onto the rotation device first: the current device's
+		// sessions stop sending once its key changes. The rotation device
+		// keeps the next key throughout (w.rot.next stays set until
+		// promote: its key must not change, or its sessions would end).
+		prevChanged := w.rot.keyChanged
+		w.rot.keyChanged = time.Now()
+		if out, err = w.rotationDecision(cfg, true); err == nil {
+			err = w.applyRotation(cfg, out)
+		}
+		if err == nil {
+			err = w.promote(w.rot.next)
+		}
+		if err != nil {
+			w.rot.keyChanged = prevChanged
+		}
+		return err
+	}
+	return w.applyRotation(cfg, out)
+}
+
+func anyNext(cfg *wgConfig) bool {
+	for _, p := range cfg.peers {
+		if p.hasNext {
+			return true
+		}
+	}
+	return false
+}
+
+// rotationDecision reads the handshakes of both devices and decides
+// (promoting: as if the next key were the node's key already).
+func (w *WireGuard) rotationDecision(cfg *wgConfig, promoting bool) (rotOutput, error) {
+	cur, err := w.dev.handshakeTimes()
+	if err != nil {
+		return rotOutput{}, fmt.Errorf("WireGuard device %s: read handshakes: %w", cfg.device, err)
+	}
+	var rot map[[32]byte]time.Time
+	if w.rot.dev != nil {
+		if rot, err = w.rot.dev.handshakeTimes(); err != nil {
+			return rotOutput{}, fmt.Errorf("WireGuard device %s: read handshakes: %w", w.rot.name, err)
+		}
+	}
+	in := rotInput{cfg: cfg, rotating: w.rot.next != nil && !promoting, keyChanged: w.rot.keyChanged, rotatingSince: w.rot.since,
+		peers: map[[32]byte]rotPeer{}, now: time.Now()}
+	for _, p := range cfg.peers {
+		t, held := rot[p.rotationKey()]
+		in.peers[p.key] = rotPeer{current: cur[p.key], rotation: t, held: held, settled: w.rot.settled[p.key]}
+	}
+	out := rotationStep(in)
+	if w.rot.settled == nil {
+		w.rot.settled = map[[32]byte]time.Time{}
+	}
+	for _, k := range out.settle {
+		w.rot.settled[k] = in.now
+	}
+	for k := range w.rot.settled {
+		if st := in.peers[k]; !st.held {
+			delete(w.rot.settled, k)
+		}
+	}
+	return out, nil
+}
+
+// applyRotation makes the rotation device hold out.hold (made when
+// needed), moves the routes, and then removes the peers it no longer
+// holds, or the whole device.
+func (w *WireGuard) applyRotation(cfg *wgConfig, out rotOutput) error {
+	var errs []error
+	if len(out.hold) > 0 {
+		if err := w.ensureRotationDevice(cfg); err != nil {
+			// No rotation device: every route stays on the current one.
+			out.viaRotation = nil
+			errs = append(errs, err)
+		} else if have, err := w.rot.dev.peers(); err != nil {
+			errs = append(errs, fmt.Errorf("WireGuard device %s: read peers: %w", w.rot.name, err))
+		} else if up, _ := peerChanges(have, out.hold); len(up) > 0 {
+			if err := w.rot.dev.setPeers(nil, up); err != nil {
+				errs = append(errs, fmt.Errorf("WireGuard device %s: set peers: %w", w.rot.name, err))
+			}
+		}
+	}
+	moved := !mapsEqual(w.rot.via, out.viaRotation)
+	w.rot.via = out.viaRotation
+	if moved {
+		if err := w.syncRoutes(cfg, false); err != nil {
+			errs = append(errs, err)
+		} else {
+			w.log.Info("WireGuard routes moved", "viaRotationDevice", len(out.viaRotation), "peers", len(cfg.peers))
+		}
+	}
+	if w.rot.dev == nil {
+		return errors.Join(errs...)
+	}
+	if len(out.hold) == 0 && w.rot.next == nil {
+		w.log.Info("WireGuard rotation done: rotation device removed", "device", w.rot.name, "publicKey", w.key.PublicKey())
+		w.closeRotation()
+		return errors.Join(errs...)
+	}
+	if have, err := w.rot.dev.peers(); err == nil {
+		if _, gone := peerChanges(have, out.hold); len(gone) > 0 {
+			if err := w.rot.dev.setPeers(gone, nil); err != nil {
+				errs = append(errs, fmt.Errorf("WireGuard device %s: remove peers: %w", w.rot.name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func mapsEqual(a, b map[[32]byte]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// ensureRotationDevice makes the rotation device (the node's next key, else
+// its current one; port + 1) and starts the ticker.
+func (w *WireGuard) ensureRotationDevice(cfg *wgConfig) error {
+	key := w.key
+	if w.rot.next != nil {
+		key = w.rot.next
+	}
+	if w.rot.dev != nil {
+		if _, err := netlink.LinkByName(w.rot.name); err != nil {
+			w.closeRotation()
+		}
+	}
+	if w.rot.dev != nil && w.rot.key != key.public {
+		if err := w.rot.dev.setKey(key); err != nil {
+			return fmt.Errorf("WireGuard device %s: set key: %w", w.rot.name, err)
+		}
+		w.rot.key = key.public
+	}
+	if w.rot.dev == nil {
+		port, err := rotationPort(cfg)
+		if err != nil {
+			return err
+		}
+		rc := *cfg
+		rc.device, rc.port = rotationDevice(cfg.device), port
+		dev, err := openWireGuardDevice(&rc, w.mtu, key)
+		if err != nil {
+			return err
+		}
+		w.rot.dev, w.rot.name, w.rot.key = dev, rc.device, key.public
+		w.log.Info("WireGuard rotation device created", "device", rc.device, "port", port, "path", dev.path(), "publicKey", key.PublicKey())
+		w.rot.stop = make(chan struct{})
+		go w.tick(w.rot.stop)
+	}
+	l, err := netlink.LinkByName(w.rot.name)
+	if err != nil {
+		return fmt.Errorf("WireGuard device %s: %w", w.rot.name, err)
+	}
+	if w.mtu > 0 && l.Attrs().MTU != w.mtu {
+		if err := netlink.LinkSetMTU(l, w.mtu); err != nil {
+			return fmt.Errorf("WireGuard device %s: set mtu %d: %w", w.rot.name, w.mtu, err)
+		}
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("WireGuard device %s: set up: %w", w.rot.name, err)
+	}
+	return ensureLooseRPFilter(w.rot.name)
+}
+
+// tick re-runs the rotation step every wireGuardRotationTick until stop.
+func (w *WireGuard) tick(stop chan struct{}) {
+	t := time.NewTicker(wireGuardRotationTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		if w.cfg != nil && w.dev != nil {
+			if err := w.rotate(w.cfg); err != nil {
+				w.log.Error("WireGuard rotation step", "err", err)
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// promote makes the next key the node's key: the key file first (a
+// restart then keeps it), then the current device.
+func (w *WireGuard) promote(next *WireGuardKey) error {
+	if err := os.Rename(filepath.Join(w.dir, WireGuardNextKeyFile), filepath.Join(w.dir, WireGuardKeyFile)); err != nil {
+		return fmt.Errorf("WireGuard rotation: make the next key the node's key: %w", err)
+	}
+	if d, err := os.Open(w.dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	prev := w.key
+	w.key, w.rot.next = next, nil
+	w.rot.keyChanged = time.Now()
+	if w.dev == nil {
+		w.log.Info("WireGuard key rotated", "publicKey", next.PublicKey(), "previous", prev.PublicKey())
+		w.signal()
+		return nil
+	}
+	if err := w.dev.setKey(next); err != nil {
+		// reloadKey retries on the next pass (the file holds the key).
+		w.key = prev
+		return fmt.Errorf("WireGuard device %s: set the next key: %w", w.name, err)
+	}
+	w.log.Info("WireGuard key rotated", "publicKey", next.PublicKey(), "previous", prev.PublicKey())
+	w.signal()
+	return nil
+}
+
+// promoteIdle promotes a next key at once on a node without a WireGuard
+// device: no tunnel uses the key, so there is nothing to hand over.
+func (w *WireGuard) promoteIdle() {
+	if w.rot.next == nil || w.dev != nil {
+		return
+	}
+	if err := w.promote(w.rot.next); err != nil {
+		w.log.Error("WireGuard rotation", "err", err)
+	}
+}
+
+// closeRotation ends the rotation device and its ticker.
+func (w *WireGuard) closeRotation() {
+	if w.rot.stop != nil {
+		close(w.rot.stop)
+		w.rot.stop = nil
+	}
+	if w.rot.dev != nil {
+		w.rot.dev.close()
+		if l, err := netlink.LinkByName(w.rot.name); err == nil && l.Type() == "wireguard" {
+			_ = netlink.LinkDel(l)
+		}
+		w.rot.dev = nil
+	}
+	w.rot.via, w.rot.settled = nil, nil
+}
+
+// syncRoutes syncs the agent's table for cfg: each peer's routes through
+// the current device, or the rotation device when the rotation routes it
+// there.
+func (w *WireGuard) syncRoutes(cfg *wgConfig, remove bool) error {
+	want := wireGuardRoutes(cfg, w.devIndex())
+	if len(w.rot.via) > 0 && w.rot.dev != nil {
+		if l, err := netlink.LinkByName(w.rot.name); err == nil {
+			want = routeVia(cfg, want, w.rot.via, l.Attrs().Index)
+		}
+	}
+	return syncTableRoutes(want, remove)
+}
