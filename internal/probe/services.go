@@ -190,6 +190,10 @@ type Exporter struct {
 	Port      int
 	// Poll is how often imports are read (default 1 s).
 	Poll time.Duration
+	// MaxAge: another run's probe objects older than this are left over
+	// from a killed check and swept before the export (sweep.go; default
+	// DefaultMaxAge).
+	MaxAge time.Duration
 	// Backend makes a cluster's probe Service reach the endpoint ep (set a
 	// selector, or return objects such as an EndpointSlice to create after
 	// the Service and before the export).
@@ -209,6 +213,9 @@ type createdObject struct {
 func (x *Exporter) Export(ctx context.Context, eps []Endpoint) ([]ServiceVIP, []string, error) {
 	var noMCS []string
 	var errs []error
+	if _, err := x.Sweep(ctx); err != nil { // sweep.go
+		errs = append(errs, err)
+	}
 	var exporters []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
