@@ -29,6 +29,9 @@ type Result struct {
 	Applied []Op
 	// Failed are the writes that did not, with their errors.
 	Failed []error
+	// Warnings are writes the kernel refused that do not fail the pass
+	// (an *OffloadRefusedError: a device that cannot change an offload).
+	Warnings []error
 }
 
 // Set makes the kernel hold what spec asks for and nothing else of the
@@ -63,7 +66,15 @@ func apply(k Kernel, desired State) (Result, error) {
 	desired, refused := withoutTaken(desired, current)
 	res := Result{Failed: refused}
 	for _, op := range Diff(current, desired) {
-		if err := k.Apply(op); err != nil {
+		err := k.Apply(op)
+		if refused := (*OffloadRefusedError)(nil); errors.As(err, &refused) {
+			res.Warnings = append(res.Warnings, err)
+			continue
+		}
+		if errors.Is(err, errNoChange) {
+			continue
+		}
+		if err != nil {
 			res.Failed = append(res.Failed, err)
 			continue
 		}

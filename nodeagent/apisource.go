@@ -211,6 +211,11 @@ func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, R
 				cond.Reason = "Refused"
 			}
 		}
+		if applyErr == nil && len(res.Warnings) > 0 {
+			for _, w := range res.Warnings {
+				cond.Message += "; note: " + w.Error()
+			}
+		}
 		changed := meta.SetStatusCondition(&st.Conditions, cond)
 		ready := metav1.Condition{Type: "Ready", Status: cond.Status, Reason: cond.Reason, Message: cond.Message, ObservedGeneration: nc.Generation}
 		changed = meta.SetStatusCondition(&st.Conditions, ready) || changed

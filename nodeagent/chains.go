@@ -32,11 +32,12 @@ const (
 	jumpNone jumpPlace = iota
 	// jumpFirst: inserted as the built-in chain's first rule.
 	jumpFirst
-	// jumpFirstKept: inserted first, and kept first: a rule inserted above
-	// it later (a CNI's or kube-proxy's MASQUERADE in POSTROUTING) makes the
-	// jump misplaced, and the next pass moves it back to the top, so the
-	// agent's NETMAP and no-masquerade returns still see every packet
-	// before any masquerade does.
+	// jumpFirstKept: inserted first, and kept ahead of every source
+	// rewrite: a MASQUERADE, SNAT or NETMAP rule inserted above it later (a
+	// CNI's in POSTROUTING) makes the jump misplaced, and the next pass
+	// moves it back to the top, so the agent's NETMAP and no-masquerade
+	// returns still see every packet before any masquerade does; a jump to
+	// another chain above it (cali-POSTROUTING) does not (chainplace.go).
 	jumpFirstKept
 	// jumpAfterPolicy: behind every rule already there (kube-proxy's and
 	// the CNI's policy chains, an admin's rules), except a catch-all

@@ -19,6 +19,9 @@ type FakeKernel struct {
 	// SysctlErr, when set, fails every sysctl write (a read-only
 	// /proc/sys).
 	SysctlErr error
+	// RefuseOffloads, keyed "dev/feature", refuses those offload writes
+	// as a kernel does for a device that cannot change them.
+	RefuseOffloads map[string]bool
 }
 
 // Read returns a normalized copy of the fake's state.
@@ -106,6 +109,9 @@ func (f *FakeKernel) apply(op Op) error {
 	case op.Offload != nil:
 		if !hasLink(op.Offload.Dev) {
 			return fmt.Errorf("no such device")
+		}
+		if f.RefuseOffloads[op.Offload.Dev+"/"+op.Offload.Feature] {
+			return &OffloadRefusedError{Offload: *op.Offload, Why: "the device does not support changing it (EOPNOTSUPP)"}
 		}
 		s.Offloads = slices.DeleteFunc(s.Offloads, func(o Offload) bool { return o.Dev == op.Offload.Dev && o.Feature == op.Offload.Feature })
 		s.Offloads = append(s.Offloads, *op.Offload)

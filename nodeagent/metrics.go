@@ -44,7 +44,7 @@ var (
 
 // RegisterMetrics adds the agent's metrics to a registry.
 func RegisterMetrics(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes, metricFailovers, metricProbeRTT, metricOffloadRepairs} {
+	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes, metricFailovers, metricProbeRTT, metricOffloadRepairs, metricOffloadRefused} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -63,5 +63,6 @@ func observePass(res Result, err error, seconds float64) {
 	metricPasses.WithLabelValues(outcome).Inc()
 	metricChanges.Add(float64(len(res.Applied)))
 	countOffloadRepairs(res.Applied)
+	countOffloadRefused(res.Warnings)
 	metricPassSeconds.Observe(seconds)
 }

@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,6 +25,11 @@ import (
 // back on every pass with the ethtool ioctl (what `ethtool -k` prints) and
 // set again when they differ; the write shows in the pass's changes (the
 // NodeConfig's lastChanges) and in kosmos_agent_offload_repairs_total.
+// A feature the device cannot change is not compared, and a write the
+// kernel refuses is a warning (log, kosmos_agent_offload_refused_total, a
+// note in the Applied condition), never a failed pass: a failed pass would
+// hold back the WireGuard peer and route removal after it
+// (offload_linux.go has the ioctls).
 //
 // Only the agent's own VXLAN devices are read or written; the underlay NIC,
 // the pods' veths and any other device keep whatever their owners set.
@@ -58,6 +64,68 @@ const (
 	FeatureGSO        = "generic-segmentation-offload"
 	FeatureGRO        = "generic-receive-offload"
 )
+
+// kernelFeatures are the kernel's feature bits (as ETH_SS_FEATURES names
+// them) each group of tunnelFeatures stands for, as `ethtool -k` groups
+// them and as the kernel's one-group set commands change them.
+var kernelFeatures = map[string][]string{
+	FeatureRxChecksum: {"rx-checksum"},
+	FeatureTxChecksum: {"tx-checksum-ipv4", "tx-checksum-ip-generic", "tx-checksum-ipv6", "tx-checksum-fcoe-crc", "tx-checksum-sctp"},
+	FeatureSG:         {"tx-scatter-gather", "tx-scatter-gather-fraglist"},
+	FeatureTSO:        {"tx-tcp-segmentation", "tx-tcp-ecn-segmentation", "tx-tcp-mangleid-segmentation", "tx-tcp6-segmentation"},
+	FeatureGSO:        {"tx-generic-segmentation"},
+	FeatureGRO:        {"rx-gro"},
+}
+
+// featureBlock is one struct ethtool_get_features_block: 32 feature bits
+// in four masks.
+type featureBlock struct{ Available, Requested, Active, NeverChanged uint32 }
+
+// groupOffloads turns a device's feature bits (names[i] is bit i of
+// blocks) into its tunnel offload groups: a group is on when every feature
+// of it the device can change (available and not never_changed) is active,
+// so one drifted feature (tx-tcp6-segmentation alone off) turns it off. A
+// group with no feature the device can change is left out: there is
+// nothing to compare or write. It is pure.
+func groupOffloads(dev string, names []string, blocks []featureBlock) []Offload {
+	bit := func(i int, mask func(featureBlock) uint32) bool {
+		return i/32 < len(blocks) && mask(blocks[i/32])&(1<<(i%32)) != 0
+	}
+	var out []Offload
+	for _, g := range tunnelFeatures {
+		changeable, on := 0, true
+		for i, n := range names {
+			if !slices.Contains(kernelFeatures[g], n) || !bit(i, func(b featureBlock) uint32 { return b.Available &^ b.NeverChanged }) {
+				continue
+			}
+			changeable++
+			on = on && bit(i, func(b featureBlock) uint32 { return b.Active })
+		}
+		if changeable > 0 {
+			out = append(out, Offload{Dev: dev, Feature: g, On: on})
+		}
+	}
+	return out
+}
+
+// OffloadRefusedError is an offload write the kernel refused: the device
+// cannot change the feature (EOPNOTSUPP), or it kept it unchanged (a
+// dependency). It is a warning of the pass, not a failure (apply): the
+// device runs on as the kernel allows, and the rest of the pass, WireGuard
+// peer and route removal included, goes on.
+type OffloadRefusedError struct {
+	Offload Offload
+	Why     string
+}
+
+func (e *OffloadRefusedError) Error() string {
+	return fmt.Sprintf("set offload %s: refused: %s", e.Offload, e.Why)
+}
+
+// errNoChange is what a write returns when the kernel held the value
+// already (another pass or its owner set it meanwhile): not applied, not
+// counted as a repair.
+var errNoChange = errors.New("no change: the kernel holds it already")
 
 // tunnelFeatures are the features offloadsFor wants on, in the order
 // `ethtool -k` prints them.
@@ -138,6 +206,23 @@ var metricOffloadRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "kosmos_agent_offload_repairs_total",
 	Help: "Offload settings of the agent's tunnel devices found changed and set again, by feature (as ethtool -k names it).",
 }, []string{"feature"})
+
+// metricOffloadRefused counts offload writes the kernel refused
+// (OffloadRefusedError).
+var metricOffloadRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "kosmos_agent_offload_refused_total",
+	Help: "Offload writes to the agent's tunnel devices that the kernel refused (the device cannot change the feature, or a dependency keeps it), by feature.",
+}, []string{"feature"})
+
+// countOffloadRefused counts the refused offload writes among a pass's
+// warnings.
+func countOffloadRefused(warnings []error) {
+	for _, w := range warnings {
+		if r := (*OffloadRefusedError)(nil); errors.As(w, &r) {
+			metricOffloadRefused.WithLabelValues(r.Offload.Feature).Inc()
+		}
+	}
+}
 
 // countOffloadRepairs counts the offload writes of a pass.
 func countOffloadRepairs(applied []Op) {

@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"runtime"
@@ -10,9 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"kosmos.io/kosmos/internal/testinfra/poll"
 	"kosmos.io/kosmos/schema/v1alpha1"
@@ -137,5 +140,79 @@ func TestLinuxOffloadRepairedByRun(t *testing.T) {
 	}
 	if after := testutil.ToFloat64(metricOffloadRepairs.WithLabelValues(FeatureGRO)); after != before+1 {
 		t.Errorf("kosmos_agent_offload_repairs_total{feature=generic-receive-offload} %v → %v, want one more", before, after)
+	}
+}
+
+// setKernelFeature turns one kernel feature bit (as ETH_SS_FEATURES names
+// it) on or off on dev with ETHTOOL_SFEATURES, what `ethtool -K dev
+// tx-tcp6-segmentation off` does: a drift of one feature of a group.
+func setKernelFeature(t *testing.T, dev, name string, on bool) {
+	t.Helper()
+	fd, err := ethtoolSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	names, err := featureNames(fd, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.Index(names, name)
+	if i < 0 {
+		t.Fatalf("the kernel has no feature %q", name)
+	}
+	size := (len(names) + 31) / 32
+	buf := make([]uint32, 2+2*size)
+	buf[0], buf[1] = unix.ETHTOOL_SFEATURES, uint32(size)
+	buf[2+2*(i/32)] = 1 << (i % 32) // valid
+	if on {
+		buf[3+2*(i/32)] = 1 << (i % 32) // requested
+	}
+	err = ethtoolIoctl(fd, dev, unsafe.Pointer(&buf[0]))
+	runtime.KeepAlive(buf)
+	if err != nil {
+		t.Fatalf("set %s %v dev %s: %v", name, on, dev, err)
+	}
+}
+
+// TestLinuxOffloadPartialDrift: one feature of a group turned off alone
+// (tx-tcp6-segmentation, which the one-group read of `ethtool -k`'s summary
+// would still call on) reads as the group off and is set again; the pass
+// after writes nothing, and a write the kernel finds already done is
+// neither applied nor counted.
+func TestLinuxOffloadPartialDrift(t *testing.T) {
+	lk := freshKernel(t)
+	spec := bigConfig(1)
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	setKernelFeature(t, "vx-bridge", "tx-tcp6-segmentation", false)
+	res, err := Set(lk, spec)
+	var got []string
+	for _, op := range res.Applied {
+		got = append(got, op.String())
+	}
+	if want := "set offload tcp-segmentation-offload on dev vx-bridge (off → on)"; err != nil || !slices.Equal(got, []string{want}) {
+		t.Errorf("tx-tcp6-segmentation off: writes %q, err %v; want %q", got, err, want)
+	}
+	fd, err := ethtoolSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	names, err := featureNames(fd, "vx-bridge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := readFeatures(fd, "vx-bridge", len(names))
+	if i := slices.Index(names, "tx-tcp6-segmentation"); err != nil || i < 0 || blocks[i/32].Active&(1<<(i%32)) == 0 {
+		t.Errorf("tx-tcp6-segmentation not active again (bit %d, err %v)", i, err)
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+		t.Errorf("repeat wrote %v (err %v)", res.Applied, err)
+	}
+	// A write whose work another hand did meanwhile: not a change.
+	if err := lk.Apply(Op{Kind: OpSet, Offload: &Offload{Dev: "vx-bridge", Feature: FeatureGRO, On: true}}); !errors.Is(err, errNoChange) {
+		t.Errorf("a write of what the kernel holds: %v, want errNoChange", err)
 	}
 }

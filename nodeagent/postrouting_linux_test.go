@@ -45,8 +45,9 @@ func TestLinuxPostroutingJumpKeptFirst(t *testing.T) {
 }
 
 // TestJumpMarkPostroutingFirst: the position of the jump to
-// KOSMOS-POSTROUTING is part of the state read: anywhere but first it is
-// misplaced; KOSMOS-PREROUTING's jump (kube-proxy's KUBE-SERVICES may go
+// KOSMOS-POSTROUTING is part of the state read: it is
+// misplaced below a MASQUERADE, not below Calico's cali-POSTROUTING jump
+// (felix re-inserts it first on every refresh); KOSMOS-PREROUTING's jump (kube-proxy's KUBE-SERVICES may go
 // above it) is only checked for being there.
 func TestJumpMarkPostroutingFirst(t *testing.T) {
 	for _, tc := range []struct {
@@ -57,11 +58,37 @@ func TestJumpMarkPostroutingFirst(t *testing.T) {
 		{ChainPostrouting, []string{"-j KOSMOS-POSTROUTING", "-j MASQUERADE"}, ""},
 		{ChainPostrouting, []string{"-j MASQUERADE", "-j KOSMOS-POSTROUTING"}, "(jump from POSTROUTING misplaced)"},
 		{ChainPostrouting, []string{"-j KUBE-POSTROUTING"}, "(no jump from POSTROUTING)"},
+		{ChainPostrouting, []string{"-j cali-POSTROUTING", "-j KOSMOS-POSTROUTING", "-j MASQUERADE"}, ""},
 		{ChainPrerouting, []string{"-j KUBE-SERVICES", "-j KOSMOS-PREROUTING"}, ""},
 	} {
 		c := &Chain{Family: "ipv4", Table: "nat", Name: tc.chain}
 		if got := jumpMark(c, tc.rules); got != tc.want {
 			t.Errorf("%s among %q: %q, want %q", tc.chain, tc.rules, got, tc.want)
 		}
+	}
+}
+
+// TestLinuxPostroutingCalicoJumpAbove: felix (insert mode) puts its jump to
+// cali-POSTROUTING first again on every refresh; the agent leaves its own
+// jump below it (no write), so the two do not take turns at the top.
+func TestLinuxPostroutingCalicoJumpAbove(t *testing.T) {
+	lk := freshKernel(t)
+	spec := natConfig(2)
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-N", "cali-POSTROUTING"}, {"-I", "POSTROUTING", "1", "-j", "cali-POSTROUTING"}} {
+		if out, err := exec.Command("iptables", append([]string{"-w", "-t", "nat"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("iptables %v: %v %s", args, err, out)
+		}
+	}
+	for pass := range 2 {
+		if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+			t.Errorf("pass %d below cali-POSTROUTING: writes %v, err %v; want none", pass, res.Applied, err)
+		}
+	}
+	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-A POSTROUTING -j cali-POSTROUTING\n-A POSTROUTING -j KOSMOS-POSTROUTING\n") {
+		t.Errorf("POSTROUTING: %v\n%s", err, out)
 	}
 }

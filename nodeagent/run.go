@@ -162,6 +162,9 @@ func logPass(log *slog.Logger, res Result, err error) {
 			log.Info("recreating link", "link", op.Link.Name, "reason", op.Reason)
 		}
 	}
+	for _, w := range res.Warnings {
+		log.Warn("kernel refused a write; the pass goes on without it", "err", w)
+	}
 	if len(res.Applied) > 0 || err != nil {
 		log.Info("kernel synced", "changes", len(res.Applied), "err", err)
 	}

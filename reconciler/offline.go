@@ -14,7 +14,7 @@ import (
 // facts`), compared cluster by cluster. A cluster only the old topology
 // holds is leaving: everything planned for it goes. The guard judges the
 // deletions against what the old plan owns (namespaces aside, as prune
-// never deletes them). It is pure.
+// never deletes them), as apply does (guardVerdict). It is pure.
 func OfflineDiff(old, t *v1alpha1.KosmosTopology, facts plan.Facts, now time.Time, guardPercent int) (DiffReport, error) {
 	in := plan.Input{Facts: facts, Now: now}
 	in.Topology = old
@@ -23,7 +23,7 @@ func OfflineDiff(old, t *v1alpha1.KosmosTopology, facts plan.Facts, now time.Tim
 	after := plan.Compute(in)
 	var rep DiffReport
 	var dels []inventory.Deletion
-	total := 0
+	var owned []inventory.Entry
 	add := func(name string, leaving bool) error {
 		var b, a Objects
 		var err error
@@ -44,7 +44,7 @@ func OfflineDiff(old, t *v1alpha1.KosmosTopology, facts plan.Facts, now time.Tim
 			if m["kind"] == "Namespace" {
 				continue
 			}
-			total++
+			owned = append(owned, entryOf(m))
 			if _, ok := a[key]; !ok {
 				dels = append(dels, inventory.Deletion{Cluster: name, Entry: entryOf(m)})
 			}
@@ -64,7 +64,8 @@ func OfflineDiff(old, t *v1alpha1.KosmosTopology, facts plan.Facts, now time.Tim
 			}
 		}
 	}
-	rep.Guard = inventory.Check(dels, total, guardPercent, t.Annotations[v1alpha1.AnnotationConfirmDeletions])
+	// The same verdict as apply's (probeguard.go): the probe's objects left out.
+	rep.Guard = guardVerdict(dels, owned, guardPercent, t.Annotations[v1alpha1.AnnotationConfirmDeletions])
 	return rep, nil
 }
 

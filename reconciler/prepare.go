@@ -298,8 +298,7 @@ func (p *prepared) judge(t *v1alpha1.KosmosTopology, opts PassOptions) {
 	if confirmed == "" {
 		confirmed = t.Annotations[v1alpha1.AnnotationConfirmDeletions]
 	}
-	guarded, total := guardedDeletions(dels, p.inv) // probeguard.go
-	p.guard = inventory.Check(guarded, total, opts.GuardPercent, confirmed)
+	p.guard = guardVerdict(dels, ownedEntries(p.inv), opts.GuardPercent, confirmed) // probeguard.go
 }
 
 // saveInventory records the inventory after a pass (deleting it when a

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,12 +53,13 @@ func probeChecks(ctx context.Context, t *v1alpha1.KosmosTopology, st sandbox.Sta
 			return nil, err
 		}
 		r := &sandbox.NetnsRunner{Prefix: sandbox.NetnsPrefix, Topology: t, Nodes: nodes}
+		var dropped *check.Check
 		if f.services {
-			if r.Clusters, err = connected(t, kubeconfig); err != nil {
+			if r.Clusters, dropped, err = connected(t, kubeconfig, "the service probes"); err != nil {
 				return nil, err
 			}
 		}
-		return probe.Run(ctx, t, r, o)
+		return withDropped(dropped)(probe.Run(ctx, t, r, o))
 	}
 	if !f.on {
 		return nil, nil
@@ -70,19 +73,47 @@ func probeChecks(ctx context.Context, t *v1alpha1.KosmosTopology, st sandbox.Sta
 	if f.image == "" {
 		return nil, errors.New("--probe needs --probe-image: the Kosmos image the clusters run (the kosmos-agent DaemonSet's); a development build has no default")
 	}
-	clients, err := connected(t, kubeconfig)
+	clients, dropped, err := connected(t, kubeconfig, "the probes")
 	if err != nil {
 		return nil, err
 	}
 	r := &probe.PodRunner{Topology: t.Name, Clusters: clients, Namespace: f.namespace, Image: f.image, Port: f.port, Deadline: f.timeout + time.Minute}
-	return probe.Run(ctx, t, r, o)
+	return withDropped(dropped)(probe.Run(ctx, t, r, o))
 }
 
-// connected are the clients of the clusters the kubeconfig reaches.
-func connected(t *v1alpha1.KosmosTopology, kubeconfig string) (map[string]client.Client, error) {
+// withDropped puts the row naming the clusters left out (if any) first.
+func withDropped(row *check.Check) func([]check.Check, error) ([]check.Check, error) {
+	return func(checks []check.Check, err error) ([]check.Check, error) {
+		if row != nil {
+			checks = append([]check.Check{*row}, checks...)
+		}
+		return checks, err
+	}
+}
+
+// droppedRow is the "probe clusters" row naming the clusters that could not
+// be reached (and so are left out of what), with why; nil when every
+// cluster was reached. Without it, "N of N" rows would PASS over the
+// clusters that were never probed. Pure.
+func droppedRow(clusters []reconciler.Cluster, what string) *check.Check {
+	var out []string
+	for _, c := range clusters {
+		if c.Err != nil {
+			out = append(out, fmt.Sprintf("cluster %s: %v", c.Name, c.Err))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return &check.Check{Name: "probe clusters", Result: "FAIL", Detail: fmt.Sprintf("not reached, left out of %s: %s", what, strings.Join(out, "; "))}
+}
+
+// connected are the clients of the clusters the kubeconfig reaches, and
+// the row naming those it does not (droppedRow).
+func connected(t *v1alpha1.KosmosTopology, kubeconfig, what string) (map[string]client.Client, *check.Check, error) {
 	clusters, err := reconciler.ConnectContexts(t, kubeconfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := map[string]client.Client{}
 	for _, c := range clusters {
@@ -90,5 +121,5 @@ func connected(t *v1alpha1.KosmosTopology, kubeconfig string) (map[string]client
 			out[c.Name] = c.Client
 		}
 	}
-	return out, nil
+	return out, droppedRow(clusters, what), nil
 }

@@ -316,7 +316,7 @@ func (r *PodRunner) client(ctx context.Context, c client.Client, net Net, ps []P
 // server pod (its selector) and waits for the imports (services.go).
 func (r *PodRunner) ExportServices(ctx context.Context, eps []Endpoint) ([]ServiceVIP, []string, error) {
 	r.init()
-	r.services = &Exporter{Clusters: r.Clusters, Namespace: r.Namespace, Run: r.run, Port: r.Port, Poll: r.Poll,
+	r.services = &Exporter{Clusters: r.Clusters, Namespace: r.Namespace, Run: r.run, Port: r.Port, Poll: r.Poll, MaxAge: r.Deadline,
 		Backend: func(svc *corev1.Service, _ Endpoint) []client.Object {
 			svc.Spec.Selector = map[string]string{LabelRun: r.run, LabelNet: string(PodNet), LabelRole: "server"}
 			return nil

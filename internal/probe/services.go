@@ -76,19 +76,43 @@ type ServiceRunner interface {
 	ExportServices(ctx context.Context, eps []Endpoint) (vips []ServiceVIP, noMCS []string, err error)
 }
 
+// onlyForbidden tells whether every error err joins is the API server's
+// Forbidden. Pure.
+func onlyForbidden(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if e != nil && !onlyForbidden(e) {
+				return false
+			}
+		}
+		return len(j.Unwrap()) > 0
+	}
+	if w := errors.Unwrap(err); w != nil {
+		if _, ok := w.(interface{ Unwrap() []error }); ok {
+			return onlyForbidden(w)
+		}
+	}
+	return apierrors.IsForbidden(err)
+}
+
 // ServiceName is the name of the probe Service (and ServiceExport and
 // ServiceImport) that cluster exports in run: "kosmos-probe-<run>-<cluster>",
 // or, when that is longer than a DNS label, the cluster's name cut and an
-// FNV-32a hash of it instead.
+// FNV-32a hash of it instead; a run ID so long that not even that fits is
+// cut too, and the hash is of both. It never panics.
 func ServiceName(run, cluster string) string {
 	name := "kosmos-probe-" + run + "-" + cluster
 	if len(name) <= 63 {
 		return name
 	}
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(cluster))
 	head := "kosmos-probe-" + run + "-"
-	return fmt.Sprintf("%s%s-%08x", head, strings.TrimRight(cluster[:63-len(head)-9], "-"), h.Sum32())
+	if len(head) <= 63-9-1 {
+		_, _ = h.Write([]byte(cluster))
+		return fmt.Sprintf("%s%s-%08x", head, strings.TrimRight(cluster[:63-len(head)-9], "-"), h.Sum32())
+	}
+	_, _ = h.Write([]byte(run + "/" + cluster))
+	return fmt.Sprintf("%s-%08x", strings.TrimRight(name[:63-9], "-"), h.Sum32())
 }
 
 // ServiceProtos are the protocols a ClusterSetIP is probed by: the
@@ -132,8 +156,9 @@ func PlanServices(eps []Endpoint, vips []ServiceVIP, protos []Proto) ([]Probe, [
 	return probes, failed
 }
 
-// ServicesRow is the "probe services" row: FAIL with err, SKIP naming the
-// clusters without the MCS API, else PASS with how many imports have a
+// ServicesRow is the "probe services" row: SKIP with a hint when err is
+// only the API server's Forbidden (the Role lacks services), FAIL with any
+// other err, SKIP naming the clusters without the MCS API, else PASS with how many imports have a
 // ClusterSetIP. Pure.
 func ServicesRow(vips []ServiceVIP, noMCS []string, err error) check.Check {
 	row := check.Check{Name: "probe services", Result: "PASS"}
@@ -145,6 +170,9 @@ func ServicesRow(vips []ServiceVIP, noMCS []string, err error) check.Check {
 	}
 	row.Detail = fmt.Sprintf("%d of %d imports of the probe services have a ClusterSetIP", up, len(vips))
 	switch {
+	case err != nil && onlyForbidden(err):
+		row.Result = "SKIP"
+		row.Detail = "not allowed to create or read the probe Services and ServiceExports (a probe Role from before --services): reapply kustomize/base/probe in every cluster, or pass --services=false; " + err.Error()
 	case err != nil:
 		row.Result, row.Detail = "FAIL", err.Error()
 	case len(noMCS) > 0:
@@ -190,6 +218,10 @@ type Exporter struct {
 	Port      int
 	// Poll is how often imports are read (default 1 s).
 	Poll time.Duration
+	// MaxAge: another run's probe objects older than this are left over
+	// from a killed check and swept before the export (sweep.go; default
+	// DefaultMaxAge).
+	MaxAge time.Duration
 	// Backend makes a cluster's probe Service reach the endpoint ep (set a
 	// selector, or return objects such as an EndpointSlice to create after
 	// the Service and before the export).
@@ -209,6 +241,9 @@ type createdObject struct {
 func (x *Exporter) Export(ctx context.Context, eps []Endpoint) ([]ServiceVIP, []string, error) {
 	var noMCS []string
 	var errs []error
+	if _, err := x.Sweep(ctx); err != nil { // sweep.go
+		errs = append(errs, err)
+	}
 	var exporters []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -24,6 +26,9 @@ func TestServiceName(t *testing.T) {
 		{"1a2b3c4d", "member-a", "kosmos-probe-1a2b3c4d-member-a"},
 		{"1a2b3c4d", long, ""},
 		{"1a2b3c4d", strings.Repeat("x", 41) + "-" + long, ""},
+		{strings.Repeat("f", 60), "a", ""},
+		{strings.Repeat("f", 100), long, ""},
+		{strings.Repeat("f", 45), "member-a", ""},
 	} {
 		got := ServiceName(tc.run, tc.cluster)
 		if tc.want != "" && got != tc.want {
@@ -32,6 +37,9 @@ func TestServiceName(t *testing.T) {
 		if errs := validation.IsDNS1035Label(got); len(errs) > 0 {
 			t.Errorf("ServiceName(%q, %q) = %q: not a DNS-1035 label: %v", tc.run, tc.cluster, got, errs)
 		}
+	}
+	if ServiceName(strings.Repeat("f", 60), "a") == ServiceName(strings.Repeat("f", 60), "b") {
+		t.Error("a long run ID gives two clusters one service name")
 	}
 	if ServiceName("r", long) == ServiceName("r", long+"d") {
 		t.Error("two long cluster names give one service name")
@@ -98,6 +106,7 @@ func TestPlanServices(t *testing.T) {
 }
 
 func TestServicesRow(t *testing.T) {
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "kosmos-probe-r-a", errors.New("no rule"))
 	vips := []ServiceVIP{vip("a", "b", "", "10.0.1.7"), vip("b", "a", "no ServiceImport")}
 	for _, tc := range []struct {
 		name         string
@@ -108,6 +117,8 @@ func TestServicesRow(t *testing.T) {
 		{"imports counted", nil, nil, "PASS", "1 of 2 imports of the probe services have a ClusterSetIP"},
 		{"clusters without MCS named", []string{"c", "d"}, nil, "SKIP", "no MCS API (ServiceExport) in c, d: install the MCS CRDs (kustomize/base/crds)"},
 		{"errors fail", []string{"c"}, errors.New("cluster a: create Service: forbidden"), "FAIL", "cluster a: create Service: forbidden"},
+		{"only Forbidden (the Role before --services): a hint", nil, errors.Join(fmt.Errorf("cluster a: create Service: %w", forbidden), fmt.Errorf("cluster b: create Service: %w", forbidden)), "SKIP", "reapply kustomize/base/probe"},
+		{"Forbidden and another error fail", nil, errors.Join(fmt.Errorf("cluster a: %w", forbidden), errors.New("cluster b: timeout")), "FAIL", "cluster b: timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			row := ServicesRow(vips, tc.noMCS, tc.err)

@@ -309,7 +309,7 @@ func (r *NetnsRunner) kubeProxy(ctx context.Context, importer, root string, vips
 		if v6 {
 			restore = "ip6tables-restore"
 		}
-		if out, err := runStdin(rules, "ip", "netns", "exec", inst.ns, restore, "--noflush"); err != nil {
+		if out, err := runStdin(rules, "ip", "netns", "exec", inst.ns, restore, "-w", "5", "--noflush"); err != nil {
 			errs = append(errs, fmt.Errorf("%s in %s: %w: %s", restore, inst.ns, err, strings.TrimSpace(out)))
 			continue
 		}

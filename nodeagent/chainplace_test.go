@@ -1,0 +1,31 @@
+package nodeagent
+
+import "testing"
+
+// TestPostroutingMisplaced: the POSTROUTING jump is misplaced only below a
+// rule that rewrites sources itself; below jumps to other chains (Calico's
+// cali-POSTROUTING, which felix re-inserts first on every refresh,
+// kube-proxy's KUBE-POSTROUTING, flannel's chain) it stays where it is, so
+// the agent and felix do not take turns at the top.
+func TestPostroutingMisplaced(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		above []string
+		want  bool
+	}{
+		{"first", nil, false},
+		{"below Calico's jump", []string{"-m comment --comment \"cali:O3lYWMrLQYEMJtB5\" -j cali-POSTROUTING"}, false},
+		{"below kube-proxy and flannel", []string{"-m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING", "-j FLANNEL-POSTRTG"}, false},
+		{"goto a chain", []string{"-g IP-MASQ"}, false},
+		{"below a CNI's MASQUERADE", []string{"-s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE"}, true},
+		{"below MASQUERADE --random-fully", []string{"-j cali-POSTROUTING", "-o eth0 -j MASQUERADE --random-fully"}, true},
+		{"below SNAT", []string{"-s 10.0.0.0/8 -j SNAT --to-source 192.168.1.10"}, true},
+		{"below NETMAP", []string{"-s 10.0.0.0/8 -j NETMAP --to 172.16.0.0/8"}, true},
+		{"below RETURN and ACCEPT", []string{"-d 10.0.0.0/8 -j RETURN", "-j ACCEPT"}, false},
+		{"comment names MASQUERADE", []string{"-m comment --comment MASQUERADE -j KUBE-POSTROUTING"}, false},
+	} {
+		if got := postroutingMisplaced(c.above); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
