@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -32,7 +33,7 @@ type agentFacts struct {
 func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
 	f := agentFacts{legacy: desired.LegacyAgent(nc)}
 	for _, g := range nc.Status.Gateways {
-		f.gateways += g.Cluster + "=" + g.Active + ","
+		f.gateways += g.Cluster + "/" + g.Device + "=" + g.Active + ","
 	}
 	if w := nc.Status.WireGuard; w != nil {
 		f.key = w.PublicKey
@@ -86,8 +87,19 @@ func watchNodeConfigs(ctx context.Context, cl Cluster, fire func(), log *slog.Lo
 			continue
 		}
 		for ev := range w.ResultChan() {
-			if nc, ok := ev.Object.(*v1alpha1.NodeConfig); ok && view.observe(ev.Type, nc) {
+			nc, ok := ev.Object.(*v1alpha1.NodeConfig)
+			if !ok {
+				continue
+			}
+			before := view[nc.Name].gateways
+			if view.observe(ev.Type, nc) {
 				fire()
+				if view[nc.Name].gateways != before {
+					// The catch-up counts a move only once it is older
+					// than the hold (status times are in whole seconds):
+					// look again then.
+					time.AfterFunc(netplan.CatchUpHold+time.Second, fire)
+				}
 			}
 		}
 		w.Stop()

@@ -2,6 +2,7 @@ package desired
 
 import (
 	"net/netip"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -45,14 +46,9 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		f.Nodes = append(f.Nodes, nd)
 	}
 	legacy, keys := map[string]bool{}, map[string]string{}
-	reported := map[string]map[string]string{}
+	reported, since := map[string]map[string]string{}, map[string]map[string]time.Time{}
 	for _, nc := range configs {
-		for _, g := range nc.Status.Gateways {
-			if reported[nc.Name] == nil {
-				reported[nc.Name] = map[string]string{}
-			}
-			reported[nc.Name][g.Cluster] = g.Active
-		}
+		reported[nc.Name], since[nc.Name] = agentGateways(nc.Status.Gateways)
 		if w := nc.Status.WireGuard; w != nil && len(w.PublicKey) == v1alpha1.WireGuardPublicKeyLength {
 			keys[nc.Name] = w.PublicKey
 		}
@@ -65,6 +61,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		f.Nodes[i].LegacyAgent = legacy[f.Nodes[i].Name]
 		f.Nodes[i].WireGuardKey = keys[f.Nodes[i].Name]
 		f.Nodes[i].Gateways = reported[f.Nodes[i].Name]
+		f.Nodes[i].GatewaysSince = since[f.Nodes[i].Name]
 	}
 	return f
 }
@@ -87,4 +84,38 @@ func LegacyAgent(nc *v1alpha1.NodeConfig) bool {
 		}
 	}
 	return false
+}
+
+// agentGateways is the candidate an agent reports per cluster and since
+// when (the latest move of its devices); a cluster whose devices
+// (families) report different candidates gives no answer.
+func agentGateways(gs []v1alpha1.GatewayChoice) (map[string]string, map[string]time.Time) {
+	var out map[string]string
+	var since map[string]time.Time
+	split := map[string]bool{}
+	for _, g := range gs {
+		if out == nil {
+			out, since = map[string]string{}, map[string]time.Time{}
+		}
+		if a, ok := out[g.Cluster]; ok && a != g.Active {
+			split[g.Cluster] = true
+		}
+		out[g.Cluster] = g.Active
+		if g.Since.After(since[g.Cluster]) {
+			since[g.Cluster] = g.Since.Time
+		}
+	}
+	for c := range split {
+		delete(out, c)
+		delete(since, c)
+	}
+	for c, t := range since {
+		if t.IsZero() {
+			delete(since, c)
+		}
+	}
+	if len(since) == 0 {
+		since = nil
+	}
+	return out, since
 }

@@ -35,6 +35,9 @@ type Node struct {
 	// sends through, by Gateway-mode cluster (NodeConfig status.gateways;
 	// gateway HA): see catchup.go.
 	Gateways map[string]string `json:"gateways,omitempty"`
+	// GatewaysSince is when the agent moved to each of Gateways (absent
+	// or zero: long ago).
+	GatewaysSince map[string]time.Time `json:"gatewaysSince,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
@@ -143,13 +146,21 @@ type clusterState struct {
 // topology. The result is deterministic: the same input yields the same
 // plan, and a node whose inputs did not change gets an identical config.
 func Compute(t *v1alpha1.TopologySpec, facts Facts) *Plan {
-	p := &planner{spec: t, facts: facts, configs: map[string]map[string]*v1alpha1.NodeConfig{}}
+	return ComputeAt(t, facts, time.Time{})
+}
+
+// ComputeAt is Compute at time now, which the catch-up with the agents'
+// gateway choices needs (catchup.go); a zero now does not check how long
+// the agents' moves lasted. It is pure.
+func ComputeAt(t *v1alpha1.TopologySpec, facts Facts, now time.Time) *Plan {
+	p := &planner{spec: t, facts: facts, now: now, configs: map[string]map[string]*v1alpha1.NodeConfig{}}
 	return p.run()
 }
 
 type planner struct {
 	spec     *v1alpha1.TopologySpec
 	facts    Facts
+	now      time.Time
 	configs  map[string]map[string]*v1alpha1.NodeConfig // cluster → node → config
 	problems []string
 	gateways map[string]*clusterState
@@ -171,7 +182,7 @@ func (p *planner) run() *Plan {
 		slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
 		cs := &clusterState{spec: c, nodes: nodes, endpoints: map[string]*v1alpha1.PeerEndpoint{}}
 		if c.Network.Mode == v1alpha1.ModeGateway {
-			cs.gateway, cs.standby = electGateway(c, nodes, gatewayInForce(c.Name, p.facts))
+			cs.gateway, cs.standby = electGateway(c, nodes, gatewayInForce(c.Name, p.facts, p.now))
 			if cs.gateway == "" {
 				p.problem("cluster %s: no node with an address matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)
 			}

@@ -323,10 +323,12 @@ type NodeConfigStatus struct {
 	// Gateways are the gateway candidates the agent currently sends
 	// through, one per Gateway-mode cluster it reaches over a candidate
 	// list (its own cluster's gateway, remote gateways), as its probes
-	// chose them (gateway HA).
+	// chose them (gateway HA); one per cluster and device where the
+	// families (IPv4, IPv6 devices) of a cluster chose differently.
 	// +optional
 	// +listType=map
 	// +listMapKey=cluster
+	// +listMapKey=device
 	Gateways []GatewayChoice `json:"gateways,omitempty"`
 }
 
@@ -335,6 +337,11 @@ type NodeConfigStatus struct {
 type GatewayChoice struct {
 	// Cluster is the Gateway-mode cluster (the node's own for its way out).
 	Cluster string `json:"cluster"`
+	// Device is the tunnel device the choice holds for, when the
+	// cluster's families chose differently; empty: every device.
+	// +optional
+	// +kubebuilder:default=""
+	Device string `json:"device"`
 	// Active is the candidate node in use.
 	Active string `json:"active"`
 	// Since is when the agent moved to it (or started using it).

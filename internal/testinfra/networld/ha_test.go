@@ -78,8 +78,11 @@ func startHAAgent(t testing.TB, ns, file string) *haAgent {
 func startHAAgentHold(t testing.TB, ns, file string, hold time.Duration) *haAgent {
 	t.Helper()
 	a := &haAgent{log: &syncBuffer{}, file: file, ns: ns}
+	// The links here have sub-millisecond round trips: a 300 ms probe
+	// timeout (default 500 ms) leaves the ≤ 1 s gap bound a margin on a
+	// loaded machine.
 	a.cmd = exec.Command("ip", "netns", "exec", ns, kosmosBin, "agent", "--node-config", file, "--resync", "30s",
-		"--probe-interval", "100ms", "--probe-down", "3", "--probe-up", "3", "--failback-hold", hold.String())
+		"--probe-interval", "100ms", "--probe-timeout", "300ms", "--probe-down", "3", "--probe-up", "3", "--failback-hold", hold.String())
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
