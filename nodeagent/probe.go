@@ -217,10 +217,19 @@ func (h *HA) Status() []v1alpha1.GatewayChoice {
 	var all []v1alpha1.GatewayChoice
 	for _, g := range h.groups {
 		if a, ok := h.active[groupKey(g)]; ok {
-			all = append(all, v1alpha1.GatewayChoice{Cluster: g.Cluster, Device: g.Device, Active: a.name, Since: metav1.NewTime(a.since.Truncate(time.Second))})
+			all = append(all, v1alpha1.GatewayChoice{Cluster: g.Cluster, Device: g.Device, Active: a.name, Since: metav1.NewTime(a.since.Truncate(time.Second)), Planned: planned(g)})
 		}
 	}
 	return collapseChoices(all)
+}
+
+// planned is the candidate a group's config puts first: the one the agent
+// uses unless its probes moved it away.
+func planned(g peering.Group) string {
+	if len(g.Candidates) == 0 {
+		return ""
+	}
+	return g.Candidates[0].Name
 }
 
 // collapseChoices merges the per-device choices of each cluster that
@@ -232,7 +241,7 @@ func collapseChoices(all []v1alpha1.GatewayChoice) []v1alpha1.GatewayChoice {
 	}
 	var out []v1alpha1.GatewayChoice
 	for _, cs := range byCluster {
-		agree := !slices.ContainsFunc(cs, func(c v1alpha1.GatewayChoice) bool { return c.Active != cs[0].Active })
+		agree := !slices.ContainsFunc(cs, func(c v1alpha1.GatewayChoice) bool { return c.Active != cs[0].Active || c.Planned != cs[0].Planned })
 		if !agree {
 			out = append(out, cs...)
 			continue

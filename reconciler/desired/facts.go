@@ -47,8 +47,10 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 	}
 	legacy, keys := map[string]bool{}, map[string]string{}
 	reported, since := map[string]map[string]string{}, map[string]map[string]time.Time{}
+	planned := map[string]map[string]string{}
 	for _, nc := range configs {
 		reported[nc.Name], since[nc.Name] = agentGateways(nc.Status.Gateways)
+		planned[nc.Name] = agentPlanned(nc.Status.Gateways, reported[nc.Name])
 		if w := nc.Status.WireGuard; w != nil && len(w.PublicKey) == v1alpha1.WireGuardPublicKeyLength {
 			keys[nc.Name] = w.PublicKey
 		}
@@ -62,6 +64,7 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		f.Nodes[i].WireGuardKey = keys[f.Nodes[i].Name]
 		f.Nodes[i].Gateways = reported[f.Nodes[i].Name]
 		f.Nodes[i].GatewaysSince = since[f.Nodes[i].Name]
+		f.Nodes[i].GatewaysPlanned = planned[f.Nodes[i].Name]
 	}
 	return f
 }
@@ -118,4 +121,32 @@ func agentGateways(gs []v1alpha1.GatewayChoice) (map[string]string, map[string]t
 		since = nil
 	}
 	return out, since
+}
+
+// agentPlanned is, per cluster the agent gave an answer for (reported, from
+// agentGateways), the candidate its config put first when every device
+// says the same one (GatewayChoice.Planned); agents of earlier releases
+// report none. It is pure.
+func agentPlanned(gs []v1alpha1.GatewayChoice, reported map[string]string) map[string]string {
+	var out map[string]string
+	split := map[string]bool{}
+	for _, g := range gs {
+		if _, ok := reported[g.Cluster]; !ok || g.Planned == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		if p, ok := out[g.Cluster]; ok && p != g.Planned {
+			split[g.Cluster] = true
+		}
+		out[g.Cluster] = g.Planned
+	}
+	for c := range split {
+		delete(out, c)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

@@ -28,16 +28,31 @@ import (
 const CatchUpHold = 3 * time.Second
 
 // agentsChoice returns the candidate the agents moved to off Gateway
-// cluster name's gateway in force, or "" without one (see above). Reports
-// naming a node that is not among the cluster's nodes are not counted; a
-// zero now does not check how long a move lasted. It is pure.
+// cluster name's gateway in force, or "" without one (see above). An
+// agent's report is a move only where its probes took it off the candidate
+// its config puts first (Node.GatewaysPlanned): an agent that has not yet
+// read a new plan still sends through the gateway the plan just left, and
+// must not vote the plan back to it. With no gateway known in force, every
+// report counts for the candidate it names. Agents of earlier releases report no
+// planned candidate: any candidate other than the gateway in force counts.
+// Reports naming a node that is not among the cluster's nodes are not
+// counted; a zero now does not check how long a move lasted. It is pure.
 func agentsChoice(name string, facts Facts, now time.Time) string {
 	inForce := facts[name].Gateway
 	own := map[string]bool{}
 	for _, n := range facts[name].Nodes {
 		own[n.Name] = true
 	}
-	settled := func(n Node) bool {
+	moved := func(n Node, a string) bool {
+		if inForce == "" {
+			return true // none known in force (its NodeConfigs unread): where the agents send is the best word
+		}
+		if a == inForce {
+			return false
+		}
+		if p := n.GatewaysPlanned[name]; p != "" && p == a {
+			return false
+		}
 		since := n.GatewaysSince[name]
 		return now.IsZero() || since.IsZero() || now.Sub(since) >= CatchUpHold
 	}
@@ -59,7 +74,7 @@ func agentsChoice(name string, facts Facts, now time.Time) string {
 			}
 			t.total++
 			all.total++
-			if a != inForce && settled(n) {
+			if moved(n, a) {
 				t.votes[a]++
 				all.votes[a]++
 			}
@@ -83,4 +98,29 @@ func gatewayInForce(name string, facts Facts, now time.Time) string {
 		return a
 	}
 	return facts[name].Gateway
+}
+
+// aliveInDataPlane says agents still send through candidate gw of Gateway
+// cluster name: some agent other than gw's own, of any cluster (the gateway
+// cluster's own agents included: they do not vote for a move, but their
+// probes reach gw), reports gw as the candidate in use. An agent keeps a
+// candidate only while its probes answer, so this is the data plane's
+// word that gw is alive: the election keeps such a gateway even when its
+// node is NotReady (a kubelet that missed heartbeats, a control plane that
+// just came back and sees every node NotReady at once). It is pure.
+func aliveInDataPlane(name string, facts Facts, gw string) bool {
+	if gw == "" {
+		return false
+	}
+	for cluster, cf := range facts {
+		for _, n := range cf.Nodes {
+			if cluster == name && n.Name == gw {
+				continue // a gateway's word on itself proves nothing
+			}
+			if n.Gateways[name] == gw {
+				return true
+			}
+		}
+	}
+	return false
 }

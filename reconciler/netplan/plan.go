@@ -38,6 +38,10 @@ type Node struct {
 	// GatewaysSince is when the agent moved to each of Gateways (absent
 	// or zero: long ago).
 	GatewaysSince map[string]time.Time `json:"gatewaysSince,omitempty"`
+	// GatewaysPlanned is, per cluster of Gateways, the candidate the
+	// agent's config put first (absent: an agent of an earlier release):
+	// the agent's probes moved it only where Gateways differs.
+	GatewaysPlanned map[string]string `json:"gatewaysPlanned,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
@@ -182,7 +186,8 @@ func (p *planner) run() *Plan {
 		slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
 		cs := &clusterState{spec: c, nodes: nodes, endpoints: map[string]*v1alpha1.PeerEndpoint{}}
 		if c.Network.Mode == v1alpha1.ModeGateway {
-			cs.gateway, cs.standby = electGateway(c, nodes, gatewayInForce(c.Name, p.facts, p.now))
+			current := gatewayInForce(c.Name, p.facts, p.now)
+			cs.gateway, cs.standby = electGateway(c, nodes, current, aliveInDataPlane(c.Name, p.facts, current))
 			if cs.gateway == "" {
 				p.problem("cluster %s: no node with an address matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)
 			}
@@ -213,11 +218,14 @@ func (p *planner) run() *Plan {
 // electGateway picks the gateway deterministically among the candidates
 // (nodes matching gateway.nodeSelector with an address), Ready ones first in
 // name order, then NotReady ones. The gateway in force stays while it is a
-// candidate, even NotReady, unless it went NotReady alone: only a candidate
-// that was already Ready when the gateway fell takes over. A control plane
-// that cannot hear its kubelets turns every node NotReady at once, and
-// they come back one by one: that moves no traffic.
-func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string) (string, []string) {
+// candidate, even NotReady, while alive says the data plane still sends
+// through it (aliveInDataPlane: static stability, a control plane that
+// comes back must not undo what the data plane does), or unless it went
+// NotReady alone: only a candidate that was already Ready when the gateway
+// fell (strictly earlier: the times are whole seconds) takes over. A
+// control plane that cannot hear its kubelets turns every node NotReady at
+// once, and they come back one by one: that moves no traffic.
+func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string, alive bool) (string, []string) {
 	var ready, notReady []string
 	var cur *Node
 	for i, n := range nodes {
@@ -237,8 +245,8 @@ func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string) (string
 	if len(candidates) == 0 {
 		return "", nil
 	}
-	if cur != nil && (cur.Ready || !slices.ContainsFunc(nodes, func(o Node) bool {
-		return o.Ready && slices.Contains(ready, o.Name) && !o.ReadySince.After(cur.ReadySince)
+	if cur != nil && (cur.Ready || alive || !slices.ContainsFunc(nodes, func(o Node) bool {
+		return o.Ready && slices.Contains(ready, o.Name) && (cur.ReadySince.IsZero() || o.ReadySince.Before(cur.ReadySince))
 	})) {
 		i := slices.Index(candidates, current)
 		candidates = slices.Concat([]string{current}, candidates[:i], candidates[i+1:])

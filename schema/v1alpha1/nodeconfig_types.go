@@ -347,6 +347,14 @@ type GatewayChoice struct {
 	// Since is when the agent moved to it (or started using it).
 	// +optional
 	Since metav1.Time `json:"since,omitempty"`
+	// Planned is the candidate the agent's config puts first (the plan's
+	// gateway as this agent last read it): Active differs from it only
+	// when the agent's probes moved it away. The reconciler's catch-up
+	// counts only such moves, so an agent that has not yet read a new
+	// plan does not vote for the gateway the plan just left. Empty from
+	// agents of earlier releases.
+	// +optional
+	Planned string `json:"planned,omitempty"`
 }
 
 // AppliedPeers names a ClusterPeers object and the generation an agent
