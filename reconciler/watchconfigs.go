@@ -33,7 +33,7 @@ type agentFacts struct {
 func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
 	f := agentFacts{legacy: desired.LegacyAgent(nc)}
 	for _, g := range nc.Status.Gateways {
-		f.gateways += g.Cluster + "/" + g.Device + "=" + g.Active + ","
+		f.gateways += g.Cluster + "/" + g.Device + "=" + g.Active + "<" + g.Planned + ","
 	}
 	if w := nc.Status.WireGuard; w != nil {
 		f.key = w.PublicKey
@@ -45,7 +45,8 @@ func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
 // agent that starts or stops deriving from the shared objects (an upgrade,
 // or a rollback to the earlier release, which then needs its complete
 // NodeConfig at once, not at the next resync), one whose probes moved it to
-// another gateway candidate, or one that published (or rotated) its
+// another gateway candidate (or that read a new plan while its probes keep
+// it where it is: status.gateways[].planned), or one that published (or rotated) its
 // WireGuard key. Other status writes (every
 // apply's condition, lastChanges, generations) and the reconciler's own spec
 // writes change nothing the plan reads and wake nothing. A NodeConfig seen
