@@ -263,7 +263,7 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 	}
 	log.Info("agent running", "nodeConfig", file, "resync", resync, "probeInterval", haf.interval, "wireGuardPublicKey", key.PublicKey())
 	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file, ha) },
-		nodeagent.Options{Resync: resync, Changes: changes, Log: log, Before: wg.Sync, After: wg.Settle})
+		nodeagent.Options{Resync: resync, Changes: changes, Log: log, Before: wg.Sync, After: afterPass(wg, log)})
 	return nil
 }
 
@@ -332,7 +332,7 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 				Changes: nodeagent.Merge(ctx, changes, src.Events()),
 				Log:     log,
 				Before:  wg.Sync,
-				After:   wg.Settle,
+				After:   afterPass(wg, log),
 				Report: func(spec *v1alpha1.NodeConfigSpec, res nodeagent.Result, err error) {
 					ready.Store(err == nil)
 					report(spec, res, err)
@@ -344,4 +344,14 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 		return &exitError{exitError2, err}
 	}
 	return nil
+}
+
+// afterPass runs after each pass: WireGuard settles, and an edge node whose
+// way out moved has its flows to other clusters tracked again
+// (nodeagent/natflows.go).
+func afterPass(wg *nodeagent.WireGuard, log *slog.Logger) func(*v1alpha1.NodeConfigSpec, error) error {
+	flows := &nodeagent.NATFlows{Reset: nodeagent.ResetNATFlows, Log: log}
+	return func(spec *v1alpha1.NodeConfigSpec, err error) error {
+		return errors.Join(wg.Settle(spec, err), flows.Settle(spec, err))
+	}
 }

@@ -1,0 +1,111 @@
+package nodeagent
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// NAT state across a move of a gateway candidate's own way out (gateway
+// HA). A candidate translates its own pods' flows (GlobalCIDR NETMAP) only
+// while it is the candidate in use; otherwise it sends them untranslated
+// over vx-local to the one in use, which translates them. NAT is bound to
+// conntrack entries: when the candidate in use changes (a failover, or a
+// move of the plan), a flow that was running keeps the binding of its
+// first packet. On the old candidate in use its pods' packets stay
+// translated and reach the new one already global, which masquerades them
+// behind its own address, so the replies are lost; on the new one its pods'
+// packets stay untranslated. Such a flow never heals while it keeps
+// sending (an ICMP echo stream, a TCP connection). So after every pass
+// that changed how an edge node routes out, the agent deletes the
+// conntrack entries of flows from its cluster's mapped real ranges to the
+// ranges it routes to other clusters: the next packet of each flow is
+// tracked again (TCP is picked up mid-stream) and translated where it now
+// leaves. NETMAP is 1:1 and stateless, so no address changes for a flow
+// that did not move. Only those flows are touched: a pod's flows to
+// anywhere else (the internet, its own cluster) keep their entries.
+
+// NATFlowSet are the flows whose conntrack entries must be tracked again:
+// original source in one of Real, original destination in one of Remote.
+type NATFlowSet struct {
+	Real, Remote []netip.Prefix
+}
+
+func (f NATFlowSet) empty() bool { return len(f.Real) == 0 || len(f.Remote) == 0 }
+
+// matches says a flow's original direction is one of f.
+func (f NATFlowSet) matches(src, dst netip.Addr) bool {
+	in := func(a netip.Addr, ps []netip.Prefix) bool {
+		return slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
+	}
+	return in(src, f.Real) && in(dst, f.Remote)
+}
+
+// natFlowsToReset says which flows to track again after a pass moved from
+// config prev to next (nil prev: the first pass, nothing to reset): none
+// unless next translates (it is an edge: mappings on edge devices) and its
+// routes changed. It is pure.
+func natFlowsToReset(prev, next *v1alpha1.NodeConfigSpec) NATFlowSet {
+	if prev == nil || next == nil || len(next.NAT.EdgeDevices) == 0 || len(next.NAT.Mappings) == 0 {
+		return NATFlowSet{}
+	}
+	if slices.Equal(sortedRoutes(prev.Routes), sortedRoutes(next.Routes)) {
+		return NATFlowSet{}
+	}
+	var f NATFlowSet
+	for _, m := range next.NAT.Mappings {
+		if p, err := netip.ParsePrefix(m.RealCIDR); err == nil {
+			f.Real = append(f.Real, p.Masked())
+		}
+	}
+	for _, r := range next.Routes {
+		if p, err := netip.ParsePrefix(r.Dst); err == nil && !slices.Contains(f.Remote, p.Masked()) {
+			f.Remote = append(f.Remote, p.Masked())
+		}
+	}
+	return f
+}
+
+func sortedRoutes(rs []v1alpha1.Route) []v1alpha1.Route {
+	out := slices.Clone(rs)
+	slices.SortFunc(out, func(a, b v1alpha1.Route) int {
+		return cmp.Or(cmp.Compare(a.Dst, b.Dst), cmp.Compare(a.Device, b.Device), cmp.Compare(a.Via, b.Via))
+	})
+	return out
+}
+
+// NATFlows deletes, after a pass that moved an edge node's way out, the
+// conntrack entries of the flows that must be translated again (see
+// above). Settle is an After hook of Run; Reset does the deletion (nil:
+// nothing is deleted).
+type NATFlows struct {
+	Reset func(f NATFlowSet) (int, error)
+	Log   *slog.Logger
+	last  *v1alpha1.NodeConfigSpec
+}
+
+// Settle compares the config a pass applied with the one before; a pass
+// that failed, or held no config, leaves the comparison where it was.
+func (n *NATFlows) Settle(spec *v1alpha1.NodeConfigSpec, passErr error) error {
+	if spec == nil || passErr != nil {
+		return nil
+	}
+	prev := n.last
+	n.last = spec
+	f := natFlowsToReset(prev, spec)
+	if f.empty() || n.Reset == nil {
+		return nil
+	}
+	deleted, err := n.Reset(f)
+	if err != nil {
+		return fmt.Errorf("delete the conntrack entries of flows to other clusters after the way out moved: %w", err)
+	}
+	if n.Log != nil && deleted > 0 {
+		n.Log.Info("way out moved: flows to other clusters tracked again", "conntrackEntries", deleted)
+	}
+	return nil
+}
