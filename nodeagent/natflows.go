@@ -26,13 +26,22 @@ import (
 // ranges it routes to other clusters: the next packet of each flow is
 // tracked again (TCP is picked up mid-stream) and translated where it now
 // leaves. NETMAP is 1:1 and stateless, so no address changes for a flow
-// that did not move. Only those flows are touched: a pod's flows to
-// anywhere else (the internet, its own cluster) keep their entries.
+// that did not move. The same holds for flows into the cluster by its
+// global addresses, and for traffic that comes back to a candidate after
+// it went elsewhere: an entry kept from before judges the flow's sequence
+// numbers by a window long past, marks its packets invalid, and invalid
+// packets skip NAT. So an edge agent also resets them on its first pass
+// (after a restart it cannot know where traffic went meanwhile). Only
+// those flows are touched: a pod's flows to anywhere else (the internet,
+// its own cluster) keep their entries.
 
 // NATFlowSet are the flows whose conntrack entries must be tracked again:
-// original source in one of Real, original destination in one of Remote.
+// original source in one of Real and original destination in one of Remote
+// (flows out of the cluster), or original source in one of Remote and
+// original destination in one of Global (flows into it, by its global
+// addresses).
 type NATFlowSet struct {
-	Real, Remote []netip.Prefix
+	Real, Global, Remote []netip.Prefix
 }
 
 func (f NATFlowSet) empty() bool { return len(f.Real) == 0 || len(f.Remote) == 0 }
@@ -42,24 +51,29 @@ func (f NATFlowSet) matches(src, dst netip.Addr) bool {
 	in := func(a netip.Addr, ps []netip.Prefix) bool {
 		return slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
 	}
-	return in(src, f.Real) && in(dst, f.Remote)
+	return (in(src, f.Real) && in(dst, f.Remote)) || (in(src, f.Remote) && in(dst, f.Global))
 }
 
 // natFlowsToReset says which flows to track again after a pass moved from
-// config prev to next (nil prev: the first pass, nothing to reset): none
-// unless next translates (it is an edge: mappings on edge devices) and its
-// routes changed. It is pure.
+// config prev to next: none unless next translates (it is an edge:
+// mappings on edge devices) and either prev is nil (the agent's first
+// pass: it cannot know where traffic went while it was away, and entries
+// kept from before a move away and back would judge the flows' sequence
+// numbers by a window long past) or the routes changed. It is pure.
 func natFlowsToReset(prev, next *v1alpha1.NodeConfigSpec) NATFlowSet {
-	if prev == nil || next == nil || len(next.NAT.EdgeDevices) == 0 || len(next.NAT.Mappings) == 0 {
+	if next == nil || len(next.NAT.EdgeDevices) == 0 || len(next.NAT.Mappings) == 0 {
 		return NATFlowSet{}
 	}
-	if slices.Equal(sortedRoutes(prev.Routes), sortedRoutes(next.Routes)) {
+	if prev != nil && slices.Equal(sortedRoutes(prev.Routes), sortedRoutes(next.Routes)) {
 		return NATFlowSet{}
 	}
 	var f NATFlowSet
 	for _, m := range next.NAT.Mappings {
 		if p, err := netip.ParsePrefix(m.RealCIDR); err == nil {
 			f.Real = append(f.Real, p.Masked())
+		}
+		if p, err := netip.ParsePrefix(m.GlobalCIDR); err == nil {
+			f.Global = append(f.Global, p.Masked())
 		}
 	}
 	for _, r := range next.Routes {

@@ -23,26 +23,27 @@ func TestNATFlowsToReset(t *testing.T) {
 		prev, next *v1alpha1.NodeConfigSpec
 		want       NATFlowSet
 	}{
-		{"first pass: nothing", nil, edge(direct), NATFlowSet{}},
+		{"first pass of an edge: everything mapped", nil, edge(direct), NATFlowSet{Real: pfx("10.244.0.0/16"), Global: pfx("100.65.0.0/16"), Remote: pfx("10.10.0.0/16")}},
 		{"routes unchanged: nothing", edge(direct, other), edge(other, direct), NATFlowSet{}},
 		{"the way out moved: the mapped range's flows to every routed range",
-			edge(direct, other), edge(viaG2, other), NATFlowSet{Real: pfx("10.244.0.0/16"), Remote: pfx("10.10.0.0/16", "10.30.0.0/16")}},
+			edge(direct, other), edge(viaG2, other), NATFlowSet{Real: pfx("10.244.0.0/16"), Global: pfx("100.65.0.0/16"), Remote: pfx("10.10.0.0/16", "10.30.0.0/16")}},
 		{"no NAT on the node: nothing", &v1alpha1.NodeConfigSpec{Routes: []v1alpha1.Route{direct}}, plain, NATFlowSet{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := natFlowsToReset(c.prev, c.next)
-			if !slices.Equal(got.Real, c.want.Real) || !slices.Equal(got.Remote, c.want.Remote) {
+			if !slices.Equal(got.Real, c.want.Real) || !slices.Equal(got.Global, c.want.Global) || !slices.Equal(got.Remote, c.want.Remote) {
 				t.Errorf("got %+v, want %+v", got, c.want)
 			}
 		})
 	}
-	f := NATFlowSet{Real: pfx("10.244.0.0/16"), Remote: pfx("10.10.0.0/16")}
+	f := NATFlowSet{Real: pfx("10.244.0.0/16"), Global: pfx("100.65.0.0/16"), Remote: pfx("10.10.0.0/16")}
 	for _, c := range []struct {
 		src, dst string
 		want     bool
 	}{
 		{"10.244.1.2", "10.10.1.2", true},
-		{"10.10.1.2", "100.65.1.2", false}, // from another cluster: translated on arrival
+		{"10.10.1.2", "100.65.1.2", true},  // from another cluster, by the global address
+		{"10.10.1.2", "10.244.1.2", false}, // from another cluster to a real address: not translated here
 		{"10.244.1.2", "8.8.8.8", false},   // to the internet: not Kosmos's
 		{"10.244.1.2", "10.244.2.2", false},
 		{"::ffff:10.244.1.2", "::ffff:10.10.1.2", true},
@@ -53,8 +54,9 @@ func TestNATFlowsToReset(t *testing.T) {
 	}
 }
 
-// TestNATFlowsSettle: the reset runs once per move, after a good pass
-// only, and compares with the last config applied.
+// TestNATFlowsSettle: the reset runs on the first good pass and once per
+// move after it, after a good pass only, comparing with the last config
+// applied.
 func TestNATFlowsSettle(t *testing.T) {
 	var resets int
 	n := &NATFlows{Reset: func(NATFlowSet) (int, error) { resets++; return 1, nil }}
@@ -66,7 +68,7 @@ func TestNATFlowsSettle(t *testing.T) {
 		spec  *v1alpha1.NodeConfigSpec
 		err   error
 		reset int
-	}{{a, nil, 0}, {a, nil, 0}, {b, errors.New("failed"), 0}, {b, nil, 1}, {b, nil, 1}, {nil, nil, 1}, {a, nil, 2}}
+	}{{a, nil, 1}, {a, nil, 1}, {b, errors.New("failed"), 1}, {b, nil, 2}, {b, nil, 2}, {nil, nil, 2}, {a, nil, 3}}
 	for i, s := range steps {
 		if err := n.Settle(s.spec, s.err); err != nil {
 			t.Fatal(err)

@@ -285,9 +285,9 @@ func startStream(t *testing.T, name, fromNS, toNS string, to netip.Addr, port ui
 func (s *tcpStream) flows(t *testing.T, phase string) {
 	t.Helper()
 	want := s.received.Load() + 2000
-	poll.Until(t, 10*time.Second, s.name+" to carry on after "+phase, func() bool { return s.received.Load() >= want })
+	poll.Until(t, 10*time.Second, s.name+" to carry on after "+phase, func() bool { return s.received.Load() >= want || s.failed.Load() != nil })
 	if err, _ := s.failed.Load().(error); err != nil {
-		t.Errorf("%s after %s: %v", s.name, phase, err)
+		t.Fatalf("%s after %s: the sender failed: %v", s.name, phase, err)
 	}
 }
 
