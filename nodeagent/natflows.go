@@ -26,14 +26,12 @@ import (
 // ranges it routes to other clusters: the next packet of each flow is
 // tracked again (TCP is picked up mid-stream) and translated where it now
 // leaves. NETMAP is 1:1 and stateless, so no address changes for a flow
-// that did not move. The same holds for flows into the cluster by its
-// global addresses, and for traffic that comes back to a candidate after
-// it went elsewhere: an entry kept from before judges the flow's sequence
-// numbers by a window long past, marks its packets invalid, and invalid
-// packets skip NAT. So an edge agent also resets them on its first pass
-// (after a restart it cannot know where traffic went meanwhile). Only
-// those flows are touched: a pod's flows to anywhere else (the internet,
-// its own cluster) keep their entries.
+// that did not move. Flows into the cluster by its global addresses are
+// reset as well, and an edge agent also resets on its first pass: after a
+// restart it cannot know where traffic went meanwhile, and entries kept
+// from before a move away and back hold a binding (and a TCP window) that
+// may no longer fit. Only those flows are touched: a pod's flows to
+// anywhere else (the internet, its own cluster) keep their entries.
 
 // NATFlowSet are the flows whose conntrack entries must be tracked again:
 // original source in one of Real and original destination in one of Remote
