@@ -266,5 +266,7 @@ func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, R
 // sameChoices compares gateway choices by cluster and active candidate
 // (not by time).
 func sameChoices(a, b []v1alpha1.GatewayChoice) bool {
-	return slices.EqualFunc(a, b, func(x, y v1alpha1.GatewayChoice) bool { return x.Cluster == y.Cluster && x.Active == y.Active })
+	return slices.EqualFunc(a, b, func(x, y v1alpha1.GatewayChoice) bool {
+		return x.Cluster == y.Cluster && x.Device == y.Device && x.Active == y.Active && x.Planned == y.Planned
+	})
 }

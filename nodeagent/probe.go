@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"log/slog"
@@ -29,12 +30,27 @@ import (
 // a dead machine and a dead agent all count as misses. The choice of each
 // list (failover.go) goes into the derivation (peering.DeriveWith): a
 // change triggers a pass that replaces only the routes.
+//
+// A probe is a miss only once its timeout (separate from the interval)
+// has passed without its reply: on a link whose round trip is longer than
+// the interval several probes are outstanding at once, and the results
+// are folded into the candidate's health in the order the probes were
+// sent. Each probe carries a random 64-bit nonce; a reply counts only when
+// it echoes the nonce of an outstanding probe and comes from that probe's
+// candidate address (and, with BindDevice, on the device it was sent
+// over). With Passive the agent answers probes and probes nothing: a node
+// that does not fail over must not make others fail away from it.
 
 // DefaultProbePort is the UDP port the agents answer probes on.
 const DefaultProbePort = 4801
 
-// probe wire format: 4 bytes of magic, 4 of round number, 8 of send time
-// (Unix nanoseconds); a reply is the probe with the reply magic.
+// DefaultProbeTimeout is how long a probe waits for its reply by default.
+const DefaultProbeTimeout = 500 * time.Millisecond
+
+// probe wire format: 4 bytes of magic, 4 of round number, 8 of random
+// nonce; a reply is the probe with the reply magic. (Releases before the
+// nonce carried the send time in the last 8 bytes: responders of either
+// release echo both.)
 var (
 	probeMagic = []byte("KSP?")
 	replyMagic = []byte("KSP!")
@@ -48,8 +64,22 @@ type HAOptions struct {
 	Port int
 	// Interval is the probe period (100 ms when 0).
 	Interval time.Duration
-	Failover FailoverConfig
-	Log      *slog.Logger
+	// Timeout is how long a probe may wait for its reply before it counts
+	// as a miss (DefaultProbeTimeout when 0); it may exceed Interval.
+	Timeout time.Duration
+	// Passive answers probes but sends none and chooses nothing (routes
+	// follow the plan's first candidate).
+	Passive bool
+	// BindDevice, when not nil, binds each probing socket to the device
+	// its probes go over (SO_BINDTODEVICE), so that only replies arriving
+	// on that device are read.
+	BindDevice func(c *net.UDPConn, device string) error
+	// DeviceGone, when not nil, says the device a probing socket is bound
+	// to is gone (deleted, or recreated under a new index): the socket is
+	// then opened again, at the next round.
+	DeviceGone func(c *net.UDPConn) bool
+	Failover   FailoverConfig
+	Log        *slog.Logger
 	// Listen opens a UDP socket; nil means net.ListenUDP in the calling
 	// thread's network namespace (see ListenHere).
 	Listen func(network string, laddr *net.UDPAddr) (*net.UDPConn, error)
@@ -65,13 +95,20 @@ type HA struct {
 	health     map[string]Health // by target key
 	active     map[string]choice // by group key
 	version    uint64
-	pending    map[string]pendingProbe // by target key: the last round's probe
-	byAddr     map[netip.Addr][]string // target keys by probed address
+	sent       map[string][]*sentProbe // by target key, outstanding, in send order
+	byNonce    map[uint64]*sentProbe
 	round      uint32
 	wantAddrs  []netip.Addr
 	responders map[netip.Addr]*net.UDPConn
 	bindFailed map[netip.Addr]bool
-	senders    map[bool]*net.UDPConn // by is-IPv4
+	senders    map[senderKey]*net.UDPConn
+	sendFailed map[senderKey]bool // logged once until the socket opens
+}
+
+// senderKey names a probing socket: one per device and family.
+type senderKey struct {
+	device string
+	v4     bool
 }
 
 type choice struct {
@@ -79,10 +116,12 @@ type choice struct {
 	since time.Time
 }
 
-type pendingProbe struct {
-	addr  netip.Addr
-	round uint32
-	ok    bool
+// sentProbe is one probe waiting for its reply or its timeout.
+type sentProbe struct {
+	nonce    uint64
+	addr     netip.Addr
+	at       time.Time
+	answered bool
 }
 
 // NewHA returns a prober; Run starts it.
@@ -93,6 +132,9 @@ func NewHA(opts HAOptions) *HA {
 	if opts.Interval <= 0 {
 		opts.Interval = 100 * time.Millisecond
 	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultProbeTimeout
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -101,8 +143,8 @@ func NewHA(opts HAOptions) *HA {
 	}
 	return &HA{
 		opts: opts, events: make(chan struct{}, 1),
-		health: map[string]Health{}, active: map[string]choice{}, pending: map[string]pendingProbe{}, byAddr: map[netip.Addr][]string{},
-		responders: map[netip.Addr]*net.UDPConn{}, bindFailed: map[netip.Addr]bool{}, senders: map[bool]*net.UDPConn{},
+		health: map[string]Health{}, active: map[string]choice{}, sent: map[string][]*sentProbe{}, byNonce: map[uint64]*sentProbe{},
+		responders: map[netip.Addr]*net.UDPConn{}, bindFailed: map[netip.Addr]bool{}, senders: map[senderKey]*net.UDPConn{}, sendFailed: map[senderKey]bool{},
 	}
 }
 
@@ -118,7 +160,7 @@ func targetKey(g peering.Group, name string) string { return groupKey(g) + "/" +
 func (h *HA) Choice() (peering.Choice, uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c := peering.Choice{Remote: map[string]string{}, Local: map[string]string{}}
+	c := peering.Choice{Remote: map[peering.RemoteKey]string{}, Local: map[string]string{}}
 	for _, g := range h.groups {
 		a, ok := h.active[groupKey(g)]
 		if !ok {
@@ -126,8 +168,8 @@ func (h *HA) Choice() (peering.Choice, uint64) {
 		}
 		if g.Local {
 			c.Local[g.Device] = a.name
-		} else if _, seen := c.Remote[g.Cluster]; !seen {
-			c.Remote[g.Cluster] = a.name
+		} else {
+			c.Remote[peering.RemoteKey{Cluster: g.Cluster, Device: g.Device}] = a.name
 		}
 	}
 	return c, h.version
@@ -156,25 +198,71 @@ func (h *HA) Update(groups []peering.Group, addrs []netip.Addr) {
 			delete(h.active, k)
 		}
 	}
+	for k, ps := range h.sent {
+		if !keep[k] {
+			for _, p := range ps {
+				delete(h.byNonce, p.nonce)
+			}
+			delete(h.sent, k)
+		}
+	}
 }
 
-// Status is the choice as NodeConfig status reports it, sorted by cluster.
+// Status is the choice as NodeConfig status reports it, sorted by cluster
+// and device: one entry per cluster (no device) when all its devices chose
+// the same candidate (Since: the latest move), else one per device.
 func (h *HA) Status() []v1alpha1.GatewayChoice {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []v1alpha1.GatewayChoice
+	var all []v1alpha1.GatewayChoice
 	for _, g := range h.groups {
-		a, ok := h.active[groupKey(g)]
-		if !ok || slices.ContainsFunc(out, func(c v1alpha1.GatewayChoice) bool { return c.Cluster == g.Cluster }) {
+		if a, ok := h.active[groupKey(g)]; ok {
+			all = append(all, v1alpha1.GatewayChoice{Cluster: g.Cluster, Device: g.Device, Active: a.name, Since: metav1.NewTime(a.since.Truncate(time.Second)), Planned: planned(g)})
+		}
+	}
+	return collapseChoices(all)
+}
+
+// planned is the candidate a group's config puts first: the one the agent
+// uses unless its probes moved it away.
+func planned(g peering.Group) string {
+	if len(g.Candidates) == 0 {
+		return ""
+	}
+	return g.Candidates[0].Name
+}
+
+// collapseChoices merges the per-device choices of each cluster that
+// agree into one entry without device, and sorts. It is pure.
+func collapseChoices(all []v1alpha1.GatewayChoice) []v1alpha1.GatewayChoice {
+	byCluster := map[string][]v1alpha1.GatewayChoice{}
+	for _, c := range all {
+		byCluster[c.Cluster] = append(byCluster[c.Cluster], c)
+	}
+	var out []v1alpha1.GatewayChoice
+	for _, cs := range byCluster {
+		agree := !slices.ContainsFunc(cs, func(c v1alpha1.GatewayChoice) bool { return c.Active != cs[0].Active || c.Planned != cs[0].Planned })
+		if !agree {
+			out = append(out, cs...)
 			continue
 		}
-		out = append(out, v1alpha1.GatewayChoice{Cluster: g.Cluster, Active: a.name, Since: metav1.NewTime(a.since.Truncate(time.Second))})
+		one := cs[0]
+		one.Device = ""
+		for _, c := range cs[1:] {
+			if c.Since.After(one.Since.Time) {
+				one.Since = c.Since
+			}
+		}
+		out = append(out, one)
 	}
-	slices.SortFunc(out, func(a, b v1alpha1.GatewayChoice) int { return cmp.Compare(a.Cluster, b.Cluster) })
+	slices.SortFunc(out, func(a, b v1alpha1.GatewayChoice) int {
+		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Device, b.Device))
+	})
 	return out
 }
 
-// Run probes until ctx ends.
+// Run probes until ctx ends (a passive prober only keeps its responders
+// bound).
 func (h *HA) Run(ctx context.Context) {
 	tick := time.NewTicker(h.opts.Interval)
 	defer tick.Stop()
@@ -194,21 +282,21 @@ func (h *HA) Run(ctx context.Context) {
 	}
 }
 
-// tick closes the last round (a probe unanswered is a miss), chooses, and
-// sends the next round; true when a choice changed.
+// tick folds in the probes answered or timed out, chooses, and sends the
+// next round; true when a choice changed.
 func (h *HA) tick(now time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ensureResponders()
+	if h.opts.Passive {
+		return false
+	}
 	changed := false
 	for _, g := range h.groups {
 		names := make([]string, len(g.Candidates))
 		for i, c := range g.Candidates {
 			names[i] = c.Name
-			k := targetKey(g, c.Name)
-			if p, ok := h.pending[k]; ok && p.addr == c.Addr {
-				h.health[k] = Observe(h.health[k], p.ok, now, h.opts.Failover)
-			}
+			h.settle(targetKey(g, c.Name), c.Addr, now)
 		}
 		health := map[string]Health{}
 		for _, c := range g.Candidates {
@@ -233,19 +321,19 @@ func (h *HA) tick(now time.Time) bool {
 		}
 	}
 	h.round++
-	clear(h.pending)
-	clear(h.byAddr)
 	msg := make([]byte, probeLen)
 	copy(msg, probeMagic)
 	binary.BigEndian.PutUint32(msg[4:], h.round)
-	binary.BigEndian.PutUint64(msg[8:], uint64(now.UnixNano()))
 	for _, g := range h.groups {
 		for _, c := range g.Candidates {
 			k := targetKey(g, c.Name)
-			h.pending[k] = pendingProbe{addr: c.Addr, round: h.round}
-			h.byAddr[c.Addr] = append(h.byAddr[c.Addr], k)
-			if s := h.sender(c.Addr.Is4()); s != nil {
-				// A send that fails (no route, device gone) is a miss.
+			p := &sentProbe{nonce: h.nonce(), addr: c.Addr, at: now}
+			h.sent[k] = append(h.sent[k], p)
+			h.byNonce[p.nonce] = p
+			binary.BigEndian.PutUint64(msg[8:], p.nonce)
+			if s := h.sender(g.Device, c.Addr.Is4()); s != nil {
+				// A send that fails (no route, device gone) is a miss
+				// once the timeout has passed.
 				_, _ = s.WriteToUDPAddrPort(msg, netip.AddrPortFrom(c.Addr, uint16(h.opts.Port)))
 			}
 		}
@@ -253,22 +341,71 @@ func (h *HA) tick(now time.Time) bool {
 	return changed
 }
 
-// sender returns the probing socket of a family, opening it on first use
-// (under h.mu).
-func (h *HA) sender(v4 bool) *net.UDPConn {
-	if s := h.senders[v4]; s != nil {
-		return s
+// settle folds the outstanding probes of target k into its health, in the
+// order they were sent, as far as each is answered (a reply) or older than
+// the timeout (a miss); probes to another address than addr (the
+// candidate's address changed) are dropped (under h.mu).
+func (h *HA) settle(k string, addr netip.Addr, now time.Time) {
+	ps := h.sent[k]
+	i := 0
+	for ; i < len(ps); i++ {
+		p := ps[i]
+		switch {
+		case p.addr != addr:
+		case p.answered:
+			h.health[k] = Observe(h.health[k], true, now, h.opts.Failover)
+		case now.Sub(p.at) >= h.opts.Timeout:
+			h.health[k] = Observe(h.health[k], false, now, h.opts.Failover)
+		default:
+			h.sent[k] = ps[i:]
+			return
+		}
+		delete(h.byNonce, p.nonce)
+	}
+	delete(h.sent, k)
+}
+
+// nonce returns a random probe nonce not outstanding (under h.mu).
+func (h *HA) nonce() uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		if n := binary.BigEndian.Uint64(b[:]); h.byNonce[n] == nil {
+			return n
+		}
+	}
+}
+
+// sender returns the probing socket of a device and family, opening it on
+// first use (under h.mu); a socket that cannot open is logged once.
+func (h *HA) sender(device string, v4 bool) *net.UDPConn {
+	key := senderKey{device, v4}
+	if s := h.senders[key]; s != nil {
+		if h.opts.DeviceGone == nil || !h.opts.DeviceGone(s) {
+			return s
+		}
+		s.Close() // bound to a device that is gone: never sends again
+		delete(h.senders, key)
 	}
 	network := "udp6"
 	if v4 {
 		network = "udp4"
 	}
 	s, err := h.opts.Listen(network, nil)
+	if err == nil && h.opts.BindDevice != nil {
+		if err = h.opts.BindDevice(s, device); err != nil {
+			s.Close()
+		}
+	}
 	if err != nil {
-		h.opts.Log.Error("open the gateway probe socket", "network", network, "err", err)
+		if !h.sendFailed[key] {
+			h.opts.Log.Error("open the gateway probe socket", "network", network, "device", device, "err", err)
+			h.sendFailed[key] = true
+		}
 		return nil
 	}
-	h.senders[v4] = s
+	delete(h.sendFailed, key)
+	h.senders[key] = s
 	go h.readReplies(s)
 	return s
 }
@@ -287,16 +424,12 @@ func (h *HA) readReplies(s *net.UDPConn) {
 		if n != probeLen || !bytes.Equal(buf[:4], replyMagic) {
 			continue
 		}
-		round := binary.BigEndian.Uint32(buf[4:])
-		sent := time.Unix(0, int64(binary.BigEndian.Uint64(buf[8:])))
+		nonce := binary.BigEndian.Uint64(buf[8:])
 		src := from.Addr().Unmap()
 		h.mu.Lock()
-		for _, k := range h.byAddr[src] {
-			if p := h.pending[k]; p.round == round && !p.ok {
-				p.ok = true
-				h.pending[k] = p
-				metricProbeRTT.Observe(time.Since(sent).Seconds())
-			}
+		if p := h.byNonce[nonce]; p != nil && p.addr == src && !p.answered {
+			p.answered = true
+			metricProbeRTT.Observe(time.Since(p.at).Seconds())
 		}
 		h.mu.Unlock()
 	}

@@ -44,7 +44,7 @@ func trimFacts(t *v1alpha1.KosmosTopology, f netplan.ClusterFacts) netplan.Clust
 	}
 	out := netplan.ClusterFacts{Gateway: f.Gateway, IPAM: f.IPAM}
 	for _, n := range f.Nodes {
-		m := netplan.Node{Name: n.Name, InternalIPs: n.InternalIPs, PodCIDRs: n.PodCIDRs, Ready: n.Ready, ReadySince: n.ReadySince, LegacyAgent: n.LegacyAgent, WireGuardKey: n.WireGuardKey, WireGuardNextKey: n.WireGuardNextKey, Gateways: n.Gateways}
+		m := netplan.Node{Name: n.Name, InternalIPs: n.InternalIPs, PodCIDRs: n.PodCIDRs, Ready: n.Ready, ReadySince: n.ReadySince, LegacyAgent: n.LegacyAgent, WireGuardKey: n.WireGuardKey, WireGuardNextKey: n.WireGuardNextKey, Gateways: n.Gateways, GatewaysSince: n.GatewaysSince, GatewaysPlanned: n.GatewaysPlanned}
 		for k, v := range n.Labels {
 			if keys[k] {
 				if m.Labels == nil {

@@ -21,8 +21,12 @@ func TestPersistedFactsRoundTrip(t *testing.T) {
 	f := netplan.ClusterFacts{Gateway: "n1", Nodes: []netplan.Node{{
 		Name: "n1", InternalIPs: []netip.Addr{netip.MustParseAddr("192.168.3.11")}, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")},
 		Ready: true, ReadySince: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Labels: map[string]string{"gw": "yes", "kubernetes.io/hostname": "n1"},
+		Gateways: map[string]string{"c": "c2"}, GatewaysSince: map[string]time.Time{"c": time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC)},
 	}}}
 	trimmed := trimFacts(topo, f)
+	if n := trimmed.Nodes[0]; n.Gateways["c"] != "c2" || n.GatewaysSince["c"].IsZero() {
+		t.Errorf("gateway choice not kept: %v since %v", n.Gateways, n.GatewaysSince)
+	}
 	if l := trimmed.Nodes[0].Labels; len(l) != 1 || l["gw"] != "yes" {
 		t.Errorf("labels kept: %v", l)
 	}

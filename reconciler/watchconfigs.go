@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kosmos.io/kosmos/reconciler/desired"
+	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -32,7 +33,7 @@ type agentFacts struct {
 func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
 	f := agentFacts{legacy: desired.LegacyAgent(nc)}
 	for _, g := range nc.Status.Gateways {
-		f.gateways += g.Cluster + "=" + g.Active + ","
+		f.gateways += g.Cluster + "/" + g.Device + "=" + g.Active + "<" + g.Planned + ","
 	}
 	if w := nc.Status.WireGuard; w != nil {
 		f.key = w.PublicKey + "/" + w.NextPublicKey
@@ -44,7 +45,8 @@ func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
 // agent that starts or stops deriving from the shared objects (an upgrade,
 // or a rollback to the earlier release, which then needs its complete
 // NodeConfig at once, not at the next resync), one whose probes moved it to
-// another gateway candidate, or one that published (or rotated) its
+// another gateway candidate (or that read a new plan while its probes keep
+// it where it is: status.gateways[].planned), or one that published (or rotated) its
 // WireGuard key. Other status writes (every
 // apply's condition, lastChanges, generations) and the reconciler's own spec
 // writes change nothing the plan reads and wake nothing. A NodeConfig seen
@@ -86,8 +88,19 @@ func watchNodeConfigs(ctx context.Context, cl Cluster, fire func(), log *slog.Lo
 			continue
 		}
 		for ev := range w.ResultChan() {
-			if nc, ok := ev.Object.(*v1alpha1.NodeConfig); ok && view.observe(ev.Type, nc) {
+			nc, ok := ev.Object.(*v1alpha1.NodeConfig)
+			if !ok {
+				continue
+			}
+			before := view[nc.Name].gateways
+			if view.observe(ev.Type, nc) {
 				fire()
+				if view[nc.Name].gateways != before {
+					// The catch-up counts a move only once it is older
+					// than the hold (status times are in whole seconds):
+					// look again then.
+					time.AfterFunc(netplan.CatchUpHold+time.Second, fire)
+				}
 			}
 		}
 		w.Stop()

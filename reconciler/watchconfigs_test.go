@@ -35,6 +35,8 @@ func TestAgentViewWakes(t *testing.T) {
 		{"deleted and recreated is a first sight", []watch.EventType{watch.Added, watch.Deleted, watch.Added}, []*v1alpha1.NodeConfig{shared, shared, legacy}, []bool{false, false, false}},
 		{"an agent that moved to another gateway candidate wakes", []watch.EventType{watch.Added, watch.Modified, watch.Modified},
 			[]*v1alpha1.NodeConfig{withGateway(shared, "g1"), withGateway(shared, "g2"), withGateway(nc(v1alpha1.ContractShared, 2, applied), "g2")}, []bool{false, true, false}},
+		{"an agent that read a new plan and stays where its probes keep it wakes", []watch.EventType{watch.Added, watch.Modified},
+			[]*v1alpha1.NodeConfig{withPlanned(shared, "g1", "g1"), withPlanned(shared, "g1", "g2")}, []bool{false, true}},
 		{"a published or rotated WireGuard key wakes", []watch.EventType{watch.Added, watch.Modified, watch.Modified, watch.Modified},
 			[]*v1alpha1.NodeConfig{shared, withKey(shared, "k1"), withKey(shared, "k1"), withKey(shared, "k2")}, []bool{false, true, false, true}},
 		{"a next key (a rotation begun) and its promotion wake", []watch.EventType{watch.Added, watch.Modified, watch.Modified, watch.Modified},
@@ -67,5 +69,11 @@ func withNextKey(nc *v1alpha1.NodeConfig, key, next string) *v1alpha1.NodeConfig
 func withKey(nc *v1alpha1.NodeConfig, key string) *v1alpha1.NodeConfig {
 	out := nc.DeepCopy()
 	out.Status.WireGuard = &v1alpha1.WireGuardStatus{PublicKey: key}
+	return out
+}
+
+func withPlanned(nc *v1alpha1.NodeConfig, active, planned string) *v1alpha1.NodeConfig {
+	out := nc.DeepCopy()
+	out.Status.Gateways = []v1alpha1.GatewayChoice{{Cluster: "gw", Active: active, Planned: planned}}
 	return out
 }

@@ -49,11 +49,16 @@ served on --health-addr.
 
 Gateway HA: the agent answers UDP probes on --probe-port (default 4801) of
 its tunnel device addresses, and probes every --probe-interval each gateway
-candidate it may send through, over the tunnel. After --probe-down misses in
-a row it moves its routes to the next live candidate; it moves back to an
-earlier one only once that one has answered --probe-up probes in a row and
-stayed up for --failback-hold. --probe-interval 0 turns probing off (routes
-then follow the plan's first candidate).
+candidate it may send through, over the tunnel (each probing socket bound to
+its tunnel device). A probe is a miss when no reply came within
+--probe-timeout (default 500ms; it may exceed the interval, so links with a
+long round trip work: several probes are then in flight). After --probe-down
+misses in a row it moves its routes to the next live candidate (failover
+takes about --probe-timeout plus --probe-down minus one intervals); it moves
+back to an earlier one only once that one has answered --probe-up probes in
+a row and stayed up for --failback-hold. --probe-interval 0 turns probing and
+failover off (routes then follow the plan's first candidate); the agent
+still answers the probes of other nodes.
 
 --node-config FILE reads a NodeConfig and, as further YAML documents of the
 same file, the ClusterPeers it is completed from. With --node-config alone it
@@ -94,23 +99,26 @@ type agentFlags struct {
 type haFlags struct {
 	port, down, up int
 	interval, hold time.Duration
+	timeout        time.Duration
 }
 
 // newHA returns the prober the flags ask for, its sockets in the current
-// network namespace; nil when probing is off.
+// network namespace; with probing off (--probe-interval 0) a passive one
+// that only answers the probes of other nodes.
 func (f haFlags) newHA(log *slog.Logger) (*nodeagent.HA, error) {
-	if f.interval <= 0 {
-		return nil, nil
-	}
 	if f.port < 1 || f.port > 65535 {
 		return nil, fmt.Errorf("agent: --probe-port %d is out of range 1 to 65535", f.port)
+	}
+	if f.timeout < 0 {
+		return nil, fmt.Errorf("agent: --probe-timeout %v is negative", f.timeout)
 	}
 	listen, err := nodeagent.ListenHere()
 	if err != nil {
 		return nil, err
 	}
 	return nodeagent.NewHA(nodeagent.HAOptions{
-		Port: f.port, Interval: f.interval, Log: log, Listen: listen,
+		Port: f.port, Interval: f.interval, Timeout: f.timeout, Passive: f.interval <= 0,
+		Log: log, Listen: listen, BindDevice: nodeagent.BindToDevice, DeviceGone: nodeagent.DeviceGone,
 		Failover: nodeagent.FailoverConfig{Down: f.down, Up: f.up, Hold: f.hold},
 	}), nil
 }
@@ -164,7 +172,8 @@ func newAgentCommand() *cobra.Command {
 	fl.BoolVar(&f.printKey, "wireguard-public-key", false, "print the node's WireGuard public key (making the key pair when there is none) and exit")
 	fl.BoolVar(&f.rotateKey, "rotate-wireguard-key", false, "start a lossless rotation of the node's WireGuard key: write the next key in --state-dir, print its public key and exit; the running agent hands over to it")
 	fl.IntVar(&f.ha.port, "probe-port", nodeagent.DefaultProbePort, "UDP port of the gateway HA probes (answered on the tunnel device addresses)")
-	fl.DurationVar(&f.ha.interval, "probe-interval", 100*time.Millisecond, "period of the gateway candidate probes (0: no probing, no failover)")
+	fl.DurationVar(&f.ha.interval, "probe-interval", 100*time.Millisecond, "period of the gateway candidate probes (0: no probing, no failover; probes of others are still answered)")
+	fl.DurationVar(&f.ha.timeout, "probe-timeout", nodeagent.DefaultProbeTimeout, "how long a gateway probe waits for its reply before it counts as a miss (may exceed --probe-interval)")
 	fl.IntVar(&f.ha.down, "probe-down", 3, "consecutive missed probes that take a gateway candidate down")
 	fl.IntVar(&f.ha.up, "probe-up", 3, "consecutive answered probes that bring a gateway candidate back up")
 	fl.DurationVar(&f.ha.hold, "failback-hold", 3*time.Second, "how long an earlier gateway candidate must be up before traffic moves back to it")
@@ -260,7 +269,7 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 	}
 	log.Info("agent running", "nodeConfig", file, "resync", resync, "probeInterval", haf.interval, "wireGuardPublicKey", key.PublicKey())
 	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file, ha) },
-		nodeagent.Options{Resync: resync, Changes: nodeagent.Merge(ctx, changes, wg.Events()), Log: log, Before: wg.Sync, After: wg.Settle})
+		nodeagent.Options{Resync: resync, Changes: nodeagent.Merge(ctx, changes, wg.Events()), Log: log, Before: wg.Sync, After: afterPass(wg, log)})
 	return nil
 }
 
@@ -329,7 +338,7 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 				Changes: nodeagent.Merge(ctx, changes, src.Events(), wg.Events()),
 				Log:     log,
 				Before:  wg.Sync,
-				After:   wg.Settle,
+				After:   afterPass(wg, log),
 				Report: func(spec *v1alpha1.NodeConfigSpec, res nodeagent.Result, err error) {
 					ready.Store(err == nil)
 					report(spec, res, err)
@@ -341,4 +350,14 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 		return &exitError{exitError2, err}
 	}
 	return nil
+}
+
+// afterPass runs after each pass: WireGuard settles, and an edge node whose
+// way out moved has its flows to other clusters tracked again
+// (nodeagent/natflows.go).
+func afterPass(wg *nodeagent.WireGuard, log *slog.Logger) func(*v1alpha1.NodeConfigSpec, error) error {
+	flows := &nodeagent.NATFlows{Reset: nodeagent.ResetNATFlows, Log: log}
+	return func(spec *v1alpha1.NodeConfigSpec, err error) error {
+		return errors.Join(wg.Settle(spec, err), flows.Settle(spec, err))
+	}
 }

@@ -12,12 +12,18 @@ import (
 // answering. A cluster or device absent here, or naming no usable
 // candidate, uses the first candidate of the list (the plan's active one).
 type Choice struct {
-	// Remote maps a remote Gateway-mode cluster to the candidate (node
-	// name) its routes go to.
-	Remote map[string]string
+	// Remote maps a remote Gateway-mode cluster and the cross-cluster
+	// device its routes leave over (one per family in dual-stack) to the
+	// candidate (node name) those routes go to.
+	Remote map[RemoteKey]string
 	// Local maps a path device (vx-local, vx-local-6) to the candidate of
 	// the node's own gateway its routes go to.
 	Local map[string]string
+}
+
+// RemoteKey names the candidate list of a remote cluster over one device.
+type RemoteKey struct {
+	Cluster, Device string
 }
 
 // pathVia is the next hop of a path: the chosen candidate's address, or Via.
@@ -71,19 +77,24 @@ func localFamilies(spec *v1alpha1.NodeConfigSpec, c Choice) map[bool]bool {
 }
 
 // chooseGateway is the candidate of remote Gateway cluster r the routes
-// through dev go to: chosen when it has a tunnel on dev, else the first
-// candidate that has one.
-func chooseGateway(r *remote, dev, chosen string) string {
-	if e, ok := r.endpoints[chosen]; ok && slices.Contains(r.gateways, chosen) {
-		if _, ok := e.tunnels[dev]; ok {
-			return chosen
+// through dev go to: chosen when it has a tunnel on dev and is reachable
+// (usable: e.g. a WireGuard pair whose key is published), else the first
+// candidate that is.
+func chooseGateway(r *remote, dev, chosen string, usable func(*endpoint) bool) string {
+	ok := func(name string) bool {
+		e, found := r.endpoints[name]
+		if !found || !usable(e) {
+			return false
 		}
+		_, found = e.tunnels[dev]
+		return found
+	}
+	if slices.Contains(r.gateways, chosen) && ok(chosen) {
+		return chosen
 	}
 	for _, g := range r.gateways {
-		if e, ok := r.endpoints[g]; ok {
-			if _, ok := e.tunnels[dev]; ok {
-				return g
-			}
+		if ok(g) {
+			return g
 		}
 	}
 	return ""
@@ -113,7 +124,8 @@ type Candidate struct {
 
 // Groups returns the candidate lists a node with this spec may send
 // through, given the peers it reads (from Select): only lists of more
-// than one candidate, for there is nothing to choose otherwise. It is
+// than one reachable candidate (an encrypted pair's candidate without a
+// published key is left out), for there is nothing to choose otherwise. It is
 // pure; a field that does not parse leaves its candidate out.
 func Groups(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) []Group {
 	if spec.Peers == nil {
@@ -140,7 +152,7 @@ func Groups(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers) []Grou
 			}
 			g := Group{Cluster: r.name, Device: path.Device}
 			for _, name := range r.gateways {
-				if e, ok := r.endpoints[name]; ok {
+				if e, ok := r.endpoints[name]; ok && reachable(spec, r, e, spec.WireGuard != nil) {
 					if t, ok := e.tunnels[path.Device]; ok {
 						g.Candidates = append(g.Candidates, Candidate{Name: name, Addr: t.addr})
 					}

@@ -26,9 +26,9 @@ func TestDeriveWithChoice(t *testing.T) {
 		want   string
 	}{
 		{"no choice: the first candidate", edge, Choice{}, hot + "route vx-bridge 10.9.0.0/16 via 220.168.3.11\n"},
-		{"remote choice: the chosen candidate", edge, Choice{Remote: map[string]string{"b": "g3"}}, hot + "route vx-bridge 10.9.0.0/16 via 220.168.3.13\n"},
-		{"remote choice of an unknown node: the first", edge, Choice{Remote: map[string]string{"b": "zz"}}, hot + "route vx-bridge 10.9.0.0/16 via 220.168.3.11\n"},
-		{"choice for another cluster: the first", edge, Choice{Remote: map[string]string{"c": "g2"}}, hot + "route vx-bridge 10.9.0.0/16 via 220.168.3.11\n"},
+		{"remote choice: the chosen candidate", edge, Choice{Remote: map[RemoteKey]string{{"b", v1alpha1.DeviceBridge}: "g3"}}, hot + "route vx-bridge 10.9.0.0/16 via 220.168.3.13\n"},
+		{"remote choice of an unknown node: the first", edge, Choice{Remote: map[RemoteKey]string{{"b", v1alpha1.DeviceBridge}: "zz"}}, hot + "route vx-bridge 10.9.0.0/16 via 220.168.3.11\n"},
+		{"choice for another cluster: the first", edge, Choice{Remote: map[RemoteKey]string{{"c", v1alpha1.DeviceBridge}: "g2"}}, hot + "route vx-bridge 10.9.0.0/16 via 220.168.3.11\n"},
 		{"local choice: via the chosen candidate", behind, Choice{Local: map[string]string{v1alpha1.DeviceLocal: "n2"}}, "route vx-local 10.9.0.0/16 via 210.0.0.2\n"},
 		{"local choice of an unknown candidate: Via", behind, Choice{Local: map[string]string{v1alpha1.DeviceLocal: "n9"}}, "route vx-local 10.9.0.0/16 via 210.0.0.1\n"},
 		{"local choice on another device: Via", behind, Choice{Local: map[string]string{v1alpha1.DeviceLocal6: "n2"}}, "route vx-local 10.9.0.0/16 via 210.0.0.1\n"},
@@ -110,5 +110,82 @@ func TestCandidateOwnTraffic(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", text(got), c.want)
 			}
 		})
+	}
+}
+
+// TestDeriveWithChoiceDualStack: the remote choice is per family (device);
+// an IPv6-only failover moves the IPv6 routes only.
+func TestDeriveWithChoiceDualStack(t *testing.T) {
+	dual := func(name, n, mac4, mac6 string) v1alpha1.PeerEndpoint {
+		e := ep(name, "192.168.3."+n, "220.168.3."+n, mac4)
+		e.Tunnels = append(e.Tunnels, v1alpha1.PeerTunnel{Device: v1alpha1.DeviceBridge6, UnderlayIP: "fd00::3:" + n, Address: "9470::3:" + n, MAC: mac6})
+		return e
+	}
+	remote := []v1alpha1.ClusterPeers{peers("b.0-of-1", "b", v1alpha1.ModeGateway, []string{"g1", "g2"},
+		dual("g1", "11", "02:00:00:00:00:b1", "02:00:00:00:06:b1"), dual("g2", "12", "02:00:00:00:00:b2", "02:00:00:00:06:b2"))}
+	edge := &v1alpha1.NodeConfigSpec{Peers: &v1alpha1.PeeringSpec{Cluster: "own", Paths: []v1alpha1.PeerPath{{Device: v1alpha1.DeviceBridge}, {Device: v1alpha1.DeviceBridge6}}}}
+	routes := func(s v1alpha1.NodeConfigSpec) string {
+		var out string
+		for _, r := range s.Routes {
+			out += r.Device + " " + r.Dst + " via " + r.Via + "\n"
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name   string
+		choice Choice
+		want   string
+	}{
+		{"no choice: the first of each family", Choice{}, "vx-bridge 10.9.0.0/16 via 220.168.3.11\nvx-bridge-6 fd09::/56 via 9470::3:11\n"},
+		{"IPv6 failover only", Choice{Remote: map[RemoteKey]string{{"b", v1alpha1.DeviceBridge6}: "g2"}}, "vx-bridge 10.9.0.0/16 via 220.168.3.11\nvx-bridge-6 fd09::/56 via 9470::3:12\n"},
+		{"IPv4 failover only", Choice{Remote: map[RemoteKey]string{{"b", v1alpha1.DeviceBridge}: "g2"}}, "vx-bridge 10.9.0.0/16 via 220.168.3.12\nvx-bridge-6 fd09::/56 via 9470::3:11\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := DeriveWith(edge, remote, c.choice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if routes(got) != c.want {
+				t.Errorf("routes\n%s\nwant\n%s", routes(got), c.want)
+			}
+		})
+	}
+}
+
+// TestUnkeyedCandidateSkipped: with WireGuard, a gateway candidate without
+// a published key cannot be tunnelled to: the routes go to the first
+// reachable candidate, and it is not a probe target.
+func TestUnkeyedCandidateSkipped(t *testing.T) {
+	g1 := ep("g1", "192.168.3.11", "220.168.3.11", "02:00:00:00:00:b1")
+	g2 := withKey(ep("g2", "192.168.3.12", "220.168.3.12", "02:00:00:00:00:b2"), keyG1)
+	g3 := withKey(ep("g3", "192.168.3.13", "220.168.3.13", "02:00:00:00:00:b3"), keyA1)
+	wg := &v1alpha1.WireGuardSpec{Device: v1alpha1.DeviceWireGuard, Port: 51871, FirewallMark: 1, EncryptAll: true}
+	edge := &v1alpha1.NodeConfigSpec{WireGuard: wg, Peers: &v1alpha1.PeeringSpec{Cluster: "own", Paths: []v1alpha1.PeerPath{{Device: v1alpha1.DeviceBridge}}}}
+	remote := []v1alpha1.ClusterPeers{peers("b.0-of-1", "b", v1alpha1.ModeGateway, []string{"g1", "g2", "g3"}, g1, g2, g3)}
+	for _, c := range []struct {
+		name   string
+		choice Choice
+		want   string
+	}{
+		{"no choice: the first keyed candidate", Choice{}, "vx-bridge 10.9.0.0/16 via 220.168.3.12\n"},
+		{"the unkeyed candidate chosen: the first keyed one", Choice{Remote: map[RemoteKey]string{{"b", v1alpha1.DeviceBridge}: "g1"}}, "vx-bridge 10.9.0.0/16 via 220.168.3.12\n"},
+		{"a keyed candidate chosen", Choice{Remote: map[RemoteKey]string{{"b", v1alpha1.DeviceBridge}: "g3"}}, "vx-bridge 10.9.0.0/16 via 220.168.3.13\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := DeriveWith(edge, remote, c.choice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var routes string
+			for _, r := range got.Routes {
+				routes += r.Device + " " + r.Dst + " via " + r.Via + "\n"
+			}
+			if routes != c.want {
+				t.Errorf("routes\n%s\nwant\n%s", routes, c.want)
+			}
+		})
+	}
+	if got := fmt.Sprint(Groups(edge, remote)); got != "[{b vx-bridge false [{g2 220.168.3.12} {g3 220.168.3.13}]}]" {
+		t.Errorf("groups %s, want g2 and g3 only", got)
 	}
 }

@@ -122,7 +122,7 @@ func derive(spec *v1alpha1.NodeConfigSpec, peers []v1alpha1.ClusterPeers, choice
 			continue
 		}
 		for _, r := range remotes {
-			tunnelTo(&out, r, path.Device, choice.Remote[r.name], viaLocal, spec, device)
+			tunnelTo(&out, r, path.Device, choice.Remote[RemoteKey{r.name, path.Device}], viaLocal, spec, device)
 		}
 	}
 	if spec.WireGuard != nil && device {
@@ -157,7 +157,7 @@ func tunnelTo(out *v1alpha1.NodeConfigSpec, r *remote, dev, chosen string, viaLo
 	if r.mode == v1alpha1.ModeGateway {
 		// Every candidate is kept hot (FDB and neighbour entries); the
 		// routes go to the chosen one.
-		route := chooseGateway(r, dev, chosen)
+		route := chooseGateway(r, dev, chosen, func(e *endpoint) bool { return reachable(spec, r, e, device) })
 		for _, g := range r.gateways {
 			if e, ok := r.endpoints[g]; ok {
 				if g == route {

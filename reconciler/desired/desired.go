@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,6 +35,11 @@ type State struct {
 
 // Compute plans every cluster's objects. t must be valid and defaulted.
 func Compute(t *v1alpha1.KosmosTopology, facts netplan.Facts) State {
+	return ComputeAt(t, facts, time.Time{})
+}
+
+// ComputeAt is Compute at time now (see netplan.ComputeAt).
+func ComputeAt(t *v1alpha1.KosmosTopology, facts netplan.Facts, now time.Time) State {
 	labels := map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedBy, v1alpha1.LabelTopology: t.Name}
 	meta := func(name string) metav1.ObjectMeta {
 		l := make(map[string]string, len(labels)+1)
@@ -42,7 +48,7 @@ func Compute(t *v1alpha1.KosmosTopology, facts netplan.Facts) State {
 		}
 		return metav1.ObjectMeta{Name: name, Labels: l}
 	}
-	plan := netplan.Compute(&t.Spec, facts)
+	plan := netplan.ComputeAt(&t.Spec, facts, now)
 	out := State{Problems: plan.Problems}
 	shared := sharedObjects(plan, meta)
 	host := t.Spec.Host()

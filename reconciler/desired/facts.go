@@ -2,6 +2,7 @@ package desired
 
 import (
 	"net/netip"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -45,14 +46,11 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		f.Nodes = append(f.Nodes, nd)
 	}
 	legacy, keys, next := map[string]bool{}, map[string]string{}, map[string]string{}
-	reported := map[string]map[string]string{}
+	reported, since := map[string]map[string]string{}, map[string]map[string]time.Time{}
+	planned := map[string]map[string]string{}
 	for _, nc := range configs {
-		for _, g := range nc.Status.Gateways {
-			if reported[nc.Name] == nil {
-				reported[nc.Name] = map[string]string{}
-			}
-			reported[nc.Name][g.Cluster] = g.Active
-		}
+		reported[nc.Name], since[nc.Name] = agentGateways(nc.Status.Gateways)
+		planned[nc.Name] = agentPlanned(nc.Status.Gateways, reported[nc.Name])
 		if w := nc.Status.WireGuard; w != nil && len(w.PublicKey) == v1alpha1.WireGuardPublicKeyLength {
 			keys[nc.Name] = w.PublicKey
 			if len(w.NextPublicKey) == v1alpha1.WireGuardPublicKeyLength {
@@ -69,6 +67,8 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		f.Nodes[i].WireGuardKey = keys[f.Nodes[i].Name]
 		f.Nodes[i].WireGuardNextKey = next[f.Nodes[i].Name]
 		f.Nodes[i].Gateways = reported[f.Nodes[i].Name]
+		f.Nodes[i].GatewaysSince = since[f.Nodes[i].Name]
+		f.Nodes[i].GatewaysPlanned = planned[f.Nodes[i].Name]
 	}
 	return f
 }
@@ -91,4 +91,66 @@ func LegacyAgent(nc *v1alpha1.NodeConfig) bool {
 		}
 	}
 	return false
+}
+
+// agentGateways is the candidate an agent reports per cluster and since
+// when (the latest move of its devices); a cluster whose devices
+// (families) report different candidates gives no answer.
+func agentGateways(gs []v1alpha1.GatewayChoice) (map[string]string, map[string]time.Time) {
+	var out map[string]string
+	var since map[string]time.Time
+	split := map[string]bool{}
+	for _, g := range gs {
+		if out == nil {
+			out, since = map[string]string{}, map[string]time.Time{}
+		}
+		if a, ok := out[g.Cluster]; ok && a != g.Active {
+			split[g.Cluster] = true
+		}
+		out[g.Cluster] = g.Active
+		if g.Since.After(since[g.Cluster]) {
+			since[g.Cluster] = g.Since.Time
+		}
+	}
+	for c := range split {
+		delete(out, c)
+		delete(since, c)
+	}
+	for c, t := range since {
+		if t.IsZero() {
+			delete(since, c)
+		}
+	}
+	if len(since) == 0 {
+		since = nil
+	}
+	return out, since
+}
+
+// agentPlanned is, per cluster the agent gave an answer for (reported, from
+// agentGateways), the candidate its config put first when every device
+// says the same one (GatewayChoice.Planned); agents of earlier releases
+// report none. It is pure.
+func agentPlanned(gs []v1alpha1.GatewayChoice, reported map[string]string) map[string]string {
+	var out map[string]string
+	split := map[string]bool{}
+	for _, g := range gs {
+		if _, ok := reported[g.Cluster]; !ok || g.Planned == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		if p, ok := out[g.Cluster]; ok && p != g.Planned {
+			split[g.Cluster] = true
+		}
+		out[g.Cluster] = g.Planned
+	}
+	for c := range split {
+		delete(out, c)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

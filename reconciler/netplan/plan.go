@@ -38,6 +38,13 @@ type Node struct {
 	// sends through, by Gateway-mode cluster (NodeConfig status.gateways;
 	// gateway HA): see catchup.go.
 	Gateways map[string]string `json:"gateways,omitempty"`
+	// GatewaysSince is when the agent moved to each of Gateways (absent
+	// or zero: long ago).
+	GatewaysSince map[string]time.Time `json:"gatewaysSince,omitempty"`
+	// GatewaysPlanned is, per cluster of Gateways, the candidate the
+	// agent's config put first (absent: an agent of an earlier release):
+	// the agent's probes moved it only where Gateways differs.
+	GatewaysPlanned map[string]string `json:"gatewaysPlanned,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
@@ -146,13 +153,21 @@ type clusterState struct {
 // topology. The result is deterministic: the same input yields the same
 // plan, and a node whose inputs did not change gets an identical config.
 func Compute(t *v1alpha1.TopologySpec, facts Facts) *Plan {
-	p := &planner{spec: t, facts: facts, configs: map[string]map[string]*v1alpha1.NodeConfig{}}
+	return ComputeAt(t, facts, time.Time{})
+}
+
+// ComputeAt is Compute at time now, which the catch-up with the agents'
+// gateway choices needs (catchup.go); a zero now does not check how long
+// the agents' moves lasted. It is pure.
+func ComputeAt(t *v1alpha1.TopologySpec, facts Facts, now time.Time) *Plan {
+	p := &planner{spec: t, facts: facts, now: now, configs: map[string]map[string]*v1alpha1.NodeConfig{}}
 	return p.run()
 }
 
 type planner struct {
 	spec     *v1alpha1.TopologySpec
 	facts    Facts
+	now      time.Time
 	configs  map[string]map[string]*v1alpha1.NodeConfig // cluster → node → config
 	problems []string
 	gateways map[string]*clusterState
@@ -174,7 +189,8 @@ func (p *planner) run() *Plan {
 		slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
 		cs := &clusterState{spec: c, nodes: nodes, endpoints: map[string]*v1alpha1.PeerEndpoint{}}
 		if c.Network.Mode == v1alpha1.ModeGateway {
-			cs.gateway, cs.standby = electGateway(c, nodes, gatewayInForce(c.Name, p.facts))
+			current := gatewayInForce(c.Name, p.facts, p.now)
+			cs.gateway, cs.standby = electGateway(c, nodes, current, aliveInDataPlane(c.Name, p.facts, current))
 			if cs.gateway == "" {
 				p.problem("cluster %s: no node with an address matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)
 			}
@@ -205,11 +221,14 @@ func (p *planner) run() *Plan {
 // electGateway picks the gateway deterministically among the candidates
 // (nodes matching gateway.nodeSelector with an address), Ready ones first in
 // name order, then NotReady ones. The gateway in force stays while it is a
-// candidate, even NotReady, unless it went NotReady alone: only a candidate
-// that was already Ready when the gateway fell takes over. A control plane
-// that cannot hear its kubelets turns every node NotReady at once, and
-// they come back one by one: that moves no traffic.
-func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string) (string, []string) {
+// candidate, even NotReady, while alive says the data plane still sends
+// through it (aliveInDataPlane: static stability, a control plane that
+// comes back must not undo what the data plane does), or unless it went
+// NotReady alone: only a candidate that was already Ready when the gateway
+// fell (strictly earlier: the times are whole seconds) takes over. A
+// control plane that cannot hear its kubelets turns every node NotReady at
+// once, and they come back one by one: that moves no traffic.
+func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string, alive bool) (string, []string) {
 	var ready, notReady []string
 	var cur *Node
 	for i, n := range nodes {
@@ -229,8 +248,8 @@ func electGateway(c *v1alpha1.ClusterSpec, nodes []Node, current string) (string
 	if len(candidates) == 0 {
 		return "", nil
 	}
-	if cur != nil && (cur.Ready || !slices.ContainsFunc(nodes, func(o Node) bool {
-		return o.Ready && slices.Contains(ready, o.Name) && !o.ReadySince.After(cur.ReadySince)
+	if cur != nil && (cur.Ready || alive || !slices.ContainsFunc(nodes, func(o Node) bool {
+		return o.Ready && slices.Contains(ready, o.Name) && (cur.ReadySince.IsZero() || o.ReadySince.Before(cur.ReadySince))
 	})) {
 		i := slices.Index(candidates, current)
 		candidates = slices.Concat([]string{current}, candidates[:i], candidates[i+1:])

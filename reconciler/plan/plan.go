@@ -139,7 +139,7 @@ func Compute(in Input) Plan {
 	if in.Started.IsZero() {
 		in.Started = in.Now
 	}
-	st := desired.Compute(t, in.Facts.Network())
+	st := desired.ComputeAt(t, in.Facts.Network(), in.Now)
 	mi := mcs.Input{Topology: t.Name, Services: t.Spec.Services, Domain: t.Spec.DNS.Domain, Now: in.Now, Expiry: in.EndpointExpiry, Started: in.Started}
 	for _, c := range t.Spec.Clusters {
 		mi.Clusters = append(mi.Clusters, mcs.Cluster{Name: c.Name, GlobalCIDRs: c.Network.GlobalCIDRs, Facts: in.Facts[c.Name].Services})

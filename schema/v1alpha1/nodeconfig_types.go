@@ -323,10 +323,12 @@ type NodeConfigStatus struct {
 	// Gateways are the gateway candidates the agent currently sends
 	// through, one per Gateway-mode cluster it reaches over a candidate
 	// list (its own cluster's gateway, remote gateways), as its probes
-	// chose them (gateway HA).
+	// chose them (gateway HA); one per cluster and device where the
+	// families (IPv4, IPv6 devices) of a cluster chose differently.
 	// +optional
 	// +listType=map
 	// +listMapKey=cluster
+	// +listMapKey=device
 	Gateways []GatewayChoice `json:"gateways,omitempty"`
 }
 
@@ -335,11 +337,24 @@ type NodeConfigStatus struct {
 type GatewayChoice struct {
 	// Cluster is the Gateway-mode cluster (the node's own for its way out).
 	Cluster string `json:"cluster"`
+	// Device is the tunnel device the choice holds for, when the
+	// cluster's families chose differently; empty: every device.
+	// +optional
+	// +kubebuilder:default=""
+	Device string `json:"device"`
 	// Active is the candidate node in use.
 	Active string `json:"active"`
 	// Since is when the agent moved to it (or started using it).
 	// +optional
 	Since metav1.Time `json:"since,omitempty"`
+	// Planned is the candidate the agent's config puts first (the plan's
+	// gateway as this agent last read it): Active differs from it only
+	// when the agent's probes moved it away. The reconciler's catch-up
+	// counts only such moves, so an agent that has not yet read a new
+	// plan does not vote for the gateway the plan just left. Empty from
+	// agents of earlier releases.
+	// +optional
+	Planned string `json:"planned,omitempty"`
 }
 
 // AppliedPeers names a ClusterPeers object and the generation an agent

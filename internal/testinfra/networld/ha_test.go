@@ -78,8 +78,11 @@ func startHAAgent(t testing.TB, ns, file string) *haAgent {
 func startHAAgentHold(t testing.TB, ns, file string, hold time.Duration) *haAgent {
 	t.Helper()
 	a := &haAgent{log: &syncBuffer{}, file: file, ns: ns}
+	// The links here have sub-millisecond round trips: a 300 ms probe
+	// timeout (default 500 ms) leaves the ≤ 1 s gap bound a margin on a
+	// loaded machine.
 	a.cmd = exec.Command("ip", "netns", "exec", ns, kosmosBin, "agent", "--node-config", file, "--resync", "30s",
-		"--probe-interval", "100ms", "--probe-down", "3", "--probe-up", "3", "--failback-hold", hold.String())
+		"--probe-interval", "100ms", "--probe-timeout", "300ms", "--probe-down", "3", "--probe-up", "3", "--failback-hold", hold.String())
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -282,9 +285,9 @@ func startStream(t *testing.T, name, fromNS, toNS string, to netip.Addr, port ui
 func (s *tcpStream) flows(t *testing.T, phase string) {
 	t.Helper()
 	want := s.received.Load() + 2000
-	poll.Until(t, 10*time.Second, s.name+" to carry on after "+phase, func() bool { return s.received.Load() >= want })
+	poll.Until(t, 10*time.Second, s.name+" to carry on after "+phase, func() bool { return s.received.Load() >= want || s.failed.Load() != nil })
 	if err, _ := s.failed.Load().(error); err != nil {
-		t.Errorf("%s after %s: %v", s.name, phase, err)
+		t.Fatalf("%s after %s: the sender failed: %v", s.name, phase, err)
 	}
 }
 
