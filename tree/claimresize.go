@@ -1,8 +1,11 @@
 // This file makes a host claim's resize follow to the member's copy the
-// tree created (translate.ClaimResize decides), and carries the member
-// volume's grown capacity back up (storage.go reflects it). Claims the
-// tree did not create are never looked at: only the member's own-claims
-// cache (label managed-by kosmos-tree and this tree's owner) is read.
+// tree created (translate.ClaimResize decides); storage.go carries the
+// member volume's capacity and the member claim's status back up
+// (translate.HostClaimStatus). The resize comes after the bind, and a
+// refusal (Forbidden, Invalid) is final: an event on the host claim, no
+// retry loop that would hold up its binding and status. Claims the tree
+// did not create are never looked at: only the member's own-claims cache
+// (label managed-by kosmos-tree and this tree's owner) is read.
 
 package tree
 
