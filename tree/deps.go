@@ -352,7 +352,8 @@ func (m *memberSync) reconcileCopy(ctx context.Context, key string) error {
 // collect deletes the tree's copies no synced pod needs any more:
 // ConfigMaps, Secrets (host tokens among them) and ServiceAccounts no host
 // pod of this member nor member pod of the tree references, and claims
-// whose host claim is gone, being deleted, or recreated since (UID). Tokens near expiry are renewed.
+// whose host claim is gone, being deleted, or recreated since (UID).
+// Tokens near expiry are renewed.
 func (m *memberSync) collect(ctx context.Context) error {
 	if !m.ready.Load() {
 		return nil
