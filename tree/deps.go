@@ -295,11 +295,18 @@ func (m *memberSync) foreign(ctx context.Context, kind, ns, name string, get fun
 
 // ensureClaim creates the member's claim for host claim ns/name, asking
 // for the same storage; binding there is the member's business.
+//
+// The copy names its source's UID (translate.AnnotationHostClaimUID): a
+// copy of an earlier host claim of the same name is waited out (collect
+// removes it), never used for the new one.
 func (m *memberSync) ensureClaim(ctx context.Context, ns, name string) error {
-	if _, err := m.claims.PersistentVolumeClaims(ns).Get(name); err == nil {
+	src, err := m.ctl.hostClaims.PersistentVolumeClaims(ns).Get(name)
+	if have, herr := m.claims.PersistentVolumeClaims(ns).Get(name); herr == nil {
+		if err == nil && !translate.CopiesClaim(src, have) {
+			return errRequeue
+		}
 		return nil
 	}
-	src, err := m.ctl.hostClaims.PersistentVolumeClaims(ns).Get(name)
 	if err != nil {
 		return m.foreign(ctx, "PersistentVolumeClaim", ns, name, func() (metav1.Object, error) {
 			return m.cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
@@ -312,6 +319,7 @@ func (m *memberSync) ensureClaim(ctx context.Context, ns, name string) error {
 	maps.Copy(c.Labels, src.Labels)
 	c.Labels[LabelManagedBy], c.Labels[translate.LabelOwner] = ManagedBy, m.owner
 	c.Annotations[AnnotationSourceVersion] = src.ResourceVersion
+	c.Annotations[translate.AnnotationHostClaimUID] = string(src.UID)
 	_, err = m.cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, c, metav1.CreateOptions{FieldManager: FieldManager})
 	if apierrors.IsAlreadyExists(err) {
 		return m.foreign(ctx, "PersistentVolumeClaim", ns, name, func() (metav1.Object, error) {
@@ -344,7 +352,8 @@ func (m *memberSync) reconcileCopy(ctx context.Context, key string) error {
 // collect deletes the tree's copies no synced pod needs any more:
 // ConfigMaps, Secrets (host tokens among them) and ServiceAccounts no host
 // pod of this member nor member pod of the tree references, and claims
-// whose host claim is gone or being deleted. Tokens near expiry are renewed.
+// whose host claim is gone, being deleted, or recreated since (UID).
+// Tokens near expiry are renewed.
 func (m *memberSync) collect(ctx context.Context) error {
 	if !m.ready.Load() {
 		return nil
@@ -388,7 +397,7 @@ func (m *memberSync) collect(ctx context.Context) error {
 	}
 	for _, o := range claims {
 		src, err := m.ctl.hostClaims.PersistentVolumeClaims(o.Namespace).Get(o.Name)
-		if apierrors.IsNotFound(err) || (err == nil && src.DeletionTimestamp != nil) {
+		if apierrors.IsNotFound(err) || (err == nil && (src.DeletionTimestamp != nil || !translate.CopiesClaim(src, o))) {
 			del("PersistentVolumeClaim", o, func(d metav1.DeleteOptions) error {
 				return m.cs.CoreV1().PersistentVolumeClaims(o.Namespace).Delete(ctx, o.Name, d)
 			})

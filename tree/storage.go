@@ -28,11 +28,8 @@ func (m *memberSync) reconcileClaim(ctx context.Context, key string) error {
 		return nil // not bound in the member (yet)
 	}
 	hc, err := m.ctl.hostClaims.PersistentVolumeClaims(ns).Get(name)
-	if err != nil || hc.DeletionTimestamp != nil {
+	if err != nil || hc.DeletionTimestamp != nil || !translate.CopiesClaim(hc, mc) {
 		return nil // collect removes the copy
-	}
-	if err := m.resizeClaim(ctx, hc, mc); err != nil { // claimresize.go
-		return err
 	}
 	pv, err := m.cs.CoreV1().PersistentVolumes().Get(ctx, mc.Spec.VolumeName, metav1.GetOptions{})
 	if err != nil {
@@ -42,7 +39,12 @@ func (m *memberSync) reconcileClaim(ctx context.Context, key string) error {
 	if err := m.ctl.writeHostPV(ctx, want); err != nil {
 		return err
 	}
-	return m.ctl.bindHostClaim(ctx, hc, want)
+	if err := m.ctl.bindHostClaim(ctx, hc, mc, want); err != nil {
+		return err
+	}
+	// After the bind: a resize the member refuses must not hold up the
+	// host claim's binding and status.
+	return m.resizeClaim(ctx, hc, mc) // claimresize.go
 }
 
 // writeHostPV creates or updates a reflected volume and marks it Bound.
@@ -81,8 +83,9 @@ func (c *Controller) writeHostPV(ctx context.Context, want *corev1.PersistentVol
 }
 
 // bindHostClaim binds the host claim to the reflected volume, as the
-// host's volume binder would.
-func (c *Controller) bindHostClaim(ctx context.Context, hc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) error {
+// host's volume binder would, and shows the member claim mc's status on
+// it (translate.HostClaimStatus).
+func (c *Controller) bindHostClaim(ctx context.Context, hc, mc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) error {
 	claims := c.hostCS.CoreV1().PersistentVolumeClaims(hc.Namespace)
 	if hc.Spec.VolumeName == "" {
 		up := hc.DeepCopy()
@@ -95,11 +98,12 @@ func (c *Controller) bindHostClaim(ctx context.Context, hc *corev1.PersistentVol
 	if hc.Spec.VolumeName != pv.Name {
 		return fmt.Errorf("host claim %s/%s is bound to %s, not to the member's volume %s", hc.Namespace, hc.Name, hc.Spec.VolumeName, pv.Name)
 	}
-	if hc.Status.Phase == corev1.ClaimBound && equality.Semantic.DeepEqual(hc.Status.Capacity, pv.Spec.Capacity) {
+	st := translate.HostClaimStatus(hc, mc, pv)
+	if equality.Semantic.DeepEqual(hc.Status, st) {
 		return nil
 	}
 	up := hc.DeepCopy()
-	up.Status.Phase, up.Status.Capacity, up.Status.AccessModes = corev1.ClaimBound, pv.Spec.Capacity, pv.Spec.AccessModes
+	up.Status = st
 	_, err := claims.UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager})
 	return err
 }

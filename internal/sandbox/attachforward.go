@@ -75,6 +75,13 @@ func (a podAttach) AttachContainer(ctx context.Context, _, _, _ string, in io.Re
 	case err := <-done:
 		return err
 	case <-ctx.Done():
+		// The caller went away: close both ends, so that the copy above
+		// ends too instead of waiting on stdin for ever (not waited for:
+		// a stream's read side may end only when the server resets it).
+		_ = out.Close()
+		if c, ok := in.(io.Closer); ok {
+			_ = c.Close()
+		}
 		return nil
 	}
 }
@@ -120,17 +127,35 @@ func (f podForward) PortForward(ctx context.Context, _, _ string, port int32, st
 	if err != nil {
 		return fmt.Errorf("pod %s in cluster %s: port %d: %w", f.pod, f.cluster, port, err)
 	}
-	defer conn.Close()
+	return relay(ctx, conn, stream)
+}
+
+// relay copies between the port's connection and the caller's stream.
+// When either copy ends, or ctx is done, both conn and stream are closed
+// and relay returns: the other copy ends as its side is closed (the
+// stream's read side when the streaming server resets it, as it does for
+// a finished forward), never waiting on a side nobody uses any more. A
+// container that closes its socket ends the stream; a caller that closes
+// the stream ends the connection (no half-close: an answer still in
+// flight then is lost, as with a runtime that closes both ends).
+func relay(ctx context.Context, conn net.Conn, stream io.ReadWriteCloser) error {
+	errs := make(chan error, 2)
 	go func() {
-		_, _ = io.Copy(conn, stream)
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.CloseWrite() // the caller is done sending: pass the end on
-		}
+		_, err := io.Copy(conn, stream)
+		errs <- err
 	}()
-	// The port's answer ends the stream; what the caller still sends
-	// then goes nowhere, as with a container that closed its socket.
-	_, err = io.Copy(stream, conn)
-	if errors.Is(err, net.ErrClosed) {
+	go func() {
+		_, err := io.Copy(stream, conn)
+		errs <- err
+	}()
+	var err error
+	select {
+	case err = <-errs:
+	case <-ctx.Done():
+	}
+	_ = conn.Close()
+	_ = stream.Close()
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) {
 		err = nil
 	}
 	return err
