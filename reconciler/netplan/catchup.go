@@ -26,7 +26,12 @@ import (
 
 // CatchUpHold is how long an agent's move must have lasted before it
 // counts for the catch-up: the agents' default failback hold, so that a
-// flapping candidate does not move the plan.
+// flapping candidate does not move the plan. It is measured against
+// Node.GatewaysSince, which the agent writes from its own clock (whole
+// seconds): with clocks out of step by more than a second or so a move
+// counts that much early or late. Timing moves from when the reconciler
+// saw the status change would need its NodeConfig watch's view carried
+// into the facts; not done: nodes are expected to run NTP (README).
 const CatchUpHold = 3 * time.Second
 
 // agentsChoice returns the candidate the agents moved to off Gateway
