@@ -267,6 +267,7 @@ func (s *APISource) Report(ctx context.Context) func(*v1alpha1.NodeConfigSpec, R
 // (not by time).
 func sameChoices(a, b []v1alpha1.GatewayChoice) bool {
 	return slices.EqualFunc(a, b, func(x, y v1alpha1.GatewayChoice) bool {
-		return x.Cluster == y.Cluster && x.Device == y.Device && x.Active == y.Active && x.Planned == y.Planned
+		return x.Cluster == y.Cluster && x.Device == y.Device && x.Active == y.Active && x.Planned == y.Planned &&
+			slices.Equal(x.Down, y.Down) && (x.Answered == nil) == (y.Answered == nil) && (x.Answered == nil || *x.Answered == *y.Answered)
 	})
 }

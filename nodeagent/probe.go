@@ -103,6 +103,9 @@ type HA struct {
 	bindFailed map[netip.Addr]bool
 	senders    map[senderKey]*net.UDPConn
 	sendFailed map[senderKey]bool // logged once until the socket opens
+	// live are the sockets found still bound to a live device in this
+	// round: DeviceGone is asked once per socket per round.
+	live map[senderKey]bool
 }
 
 // senderKey names a probing socket: one per device and family.
@@ -114,6 +117,11 @@ type senderKey struct {
 type choice struct {
 	name  string
 	since time.Time
+	// answered: name has answered a probe since the agent chose it; down:
+	// the list's candidates the probes find down, sorted (both reported in
+	// status: see GatewayChoice).
+	answered bool
+	down     []string
 }
 
 // sentProbe is one probe waiting for its reply or its timeout.
@@ -145,6 +153,7 @@ func NewHA(opts HAOptions) *HA {
 		opts: opts, events: make(chan struct{}, 1),
 		health: map[string]Health{}, active: map[string]choice{}, sent: map[string][]*sentProbe{}, byNonce: map[uint64]*sentProbe{},
 		responders: map[netip.Addr]*net.UDPConn{}, bindFailed: map[netip.Addr]bool{}, senders: map[senderKey]*net.UDPConn{}, sendFailed: map[senderKey]bool{},
+		live: map[senderKey]bool{},
 	}
 }
 
@@ -217,7 +226,9 @@ func (h *HA) Status() []v1alpha1.GatewayChoice {
 	var all []v1alpha1.GatewayChoice
 	for _, g := range h.groups {
 		if a, ok := h.active[groupKey(g)]; ok {
-			all = append(all, v1alpha1.GatewayChoice{Cluster: g.Cluster, Device: g.Device, Active: a.name, Since: metav1.NewTime(a.since.Truncate(time.Second)), Planned: planned(g)})
+			answered := a.answered
+			all = append(all, v1alpha1.GatewayChoice{Cluster: g.Cluster, Device: g.Device, Active: a.name, Since: metav1.NewTime(a.since.Truncate(time.Second)), Planned: planned(g),
+				Down: slices.Clone(a.down), Answered: &answered})
 		}
 	}
 	return collapseChoices(all)
@@ -248,10 +259,21 @@ func collapseChoices(all []v1alpha1.GatewayChoice) []v1alpha1.GatewayChoice {
 		}
 		one := cs[0]
 		one.Device = ""
+		one.Down = slices.Clone(one.Down)
 		for _, c := range cs[1:] {
 			if c.Since.After(one.Since.Time) {
 				one.Since = c.Since
 			}
+			one.Down = append(one.Down, c.Down...)
+			if c.Answered != nil && !*c.Answered {
+				no := false
+				one.Answered = &no
+			}
+		}
+		slices.Sort(one.Down)
+		one.Down = slices.Compact(one.Down)
+		if len(one.Down) == 0 {
+			one.Down = nil
 		}
 		out = append(out, one)
 	}
@@ -292,6 +314,7 @@ func (h *HA) tick(now time.Time) bool {
 		return false
 	}
 	changed := false
+	clear(h.live)
 	for _, g := range h.groups {
 		names := make([]string, len(g.Candidates))
 		for i, c := range g.Candidates {
@@ -306,9 +329,18 @@ func (h *HA) tick(now time.Time) bool {
 		cur := h.active[gk]
 		next := Choose(names, health, cur.name, now, h.opts.Failover)
 		if next == cur.name {
+			// What the status says beyond the choice: a change wakes a
+			// pass (which writes the status), not the routes.
+			ev := evidence(names, health, next, cur.answered)
+			if ev.answered != cur.answered || !slices.Equal(ev.down, cur.down) {
+				cur.answered, cur.down = ev.answered, ev.down
+				h.active[gk] = cur
+				changed = true
+			}
 			continue
 		}
-		h.active[gk] = choice{name: next, since: now}
+		ev := evidence(names, health, next, false)
+		h.active[gk] = choice{name: next, since: now, answered: ev.answered, down: ev.down}
 		if cur.name != "" && slices.Contains(names, cur.name) {
 			metricFailovers.WithLabelValues(g.Cluster).Inc()
 			h.opts.Log.Info("gateway failover", "cluster", g.Cluster, "device", g.Device, "from", cur.name, "to", next)
@@ -339,6 +371,20 @@ func (h *HA) tick(now time.Time) bool {
 		}
 	}
 	return changed
+}
+
+// evidence is what a list's status says of its choice next: whether next
+// has answered (a run of replies now, or answered before while it stayed
+// the choice) and the candidates down, sorted. It is pure.
+func evidence(names []string, health map[string]Health, next string, answered bool) choice {
+	c := choice{answered: answered || health[next].Replies > 0}
+	for _, n := range names {
+		if health[n].Down {
+			c.down = append(c.down, n)
+		}
+	}
+	slices.Sort(c.down)
+	return c
 }
 
 // settle folds the outstanding probes of target k into its health, in the
@@ -381,7 +427,8 @@ func (h *HA) nonce() uint64 {
 func (h *HA) sender(device string, v4 bool) *net.UDPConn {
 	key := senderKey{device, v4}
 	if s := h.senders[key]; s != nil {
-		if h.opts.DeviceGone == nil || !h.opts.DeviceGone(s) {
+		if h.live[key] || h.opts.DeviceGone == nil || !h.opts.DeviceGone(s) {
+			h.live[key] = true
 			return s
 		}
 		s.Close() // bound to a device that is gone: never sends again

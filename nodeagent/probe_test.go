@@ -303,6 +303,7 @@ func TestHASenderReopened(t *testing.T) {
 		t.Fatalf("socket not kept: opened %d", opened)
 	}
 	gone.Store(true)
+	clear(h.live) // the next round asks again
 	if again := h.sender("vx-bridge", true); again == first || opened != 2 {
 		t.Errorf("socket of a gone device kept: opened %d", opened)
 	}

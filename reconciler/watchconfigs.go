@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -34,6 +35,9 @@ func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
 	f := agentFacts{legacy: desired.LegacyAgent(nc)}
 	for _, g := range nc.Status.Gateways {
 		f.gateways += g.Cluster + "/" + g.Device + "=" + g.Active + "<" + g.Planned + ","
+		// What the probes find down and whether the candidate in use
+		// answered decide the split and what keeps a NotReady gateway.
+		f.gateways += fmt.Sprintf("%v%v;", g.Down, g.Answered != nil && *g.Answered)
 	}
 	if w := nc.Status.WireGuard; w != nil {
 		f.key = w.PublicKey + "/" + w.NextPublicKey
@@ -46,7 +50,8 @@ func factsOf(nc *v1alpha1.NodeConfig) agentFacts {
 // or a rollback to the earlier release, which then needs its complete
 // NodeConfig at once, not at the next resync), one whose probes moved it to
 // another gateway candidate (or that read a new plan while its probes keep
-// it where it is: status.gateways[].planned), or one that published (or rotated) its
+// it where it is: status.gateways[].planned, or whose probes found a
+// candidate down or had the first answer: .down, .answered), or one that published (or rotated) its
 // WireGuard key. Other status writes (every
 // apply's condition, lastChanges, generations) and the reconciler's own spec
 // writes change nothing the plan reads and wake nothing. A NodeConfig seen

@@ -51,8 +51,8 @@ Gateway HA: the agent answers UDP probes on --probe-port (default 4801) of
 its tunnel device addresses, and probes every --probe-interval each gateway
 candidate it may send through, over the tunnel (each probing socket bound to
 its tunnel device). A probe is a miss when no reply came within
---probe-timeout (default 500ms; it may exceed the interval, so links with a
-long round trip work: several probes are then in flight). After --probe-down
+--probe-timeout (default 500ms, at most 10s; it may exceed the interval, so
+links with a long round trip work: several probes are then in flight). After --probe-down
 misses in a row it moves its routes to the next live candidate (failover
 takes about --probe-timeout plus --probe-down minus one intervals); it moves
 back to an earlier one only once that one has answered --probe-up probes in
@@ -95,6 +95,11 @@ type agentFlags struct {
 	leaveOffloads                             bool
 }
 
+// maxProbeTimeout bounds --probe-timeout: the probes outstanding (one per
+// candidate per interval until it times out) and the failover time grow
+// with it.
+const maxProbeTimeout = 10 * time.Second
+
 // haFlags tune gateway HA probing.
 type haFlags struct {
 	port, down, up int
@@ -111,6 +116,9 @@ func (f haFlags) newHA(log *slog.Logger) (*nodeagent.HA, error) {
 	}
 	if f.timeout < 0 {
 		return nil, fmt.Errorf("agent: --probe-timeout %v is negative", f.timeout)
+	}
+	if f.timeout > maxProbeTimeout {
+		return nil, fmt.Errorf("agent: --probe-timeout %v is above %v: probes are kept until they time out, and a failover would take longer than that", f.timeout, maxProbeTimeout)
 	}
 	listen, err := nodeagent.ListenHere()
 	if err != nil {
@@ -173,7 +181,7 @@ func newAgentCommand() *cobra.Command {
 	fl.BoolVar(&f.rotateKey, "rotate-wireguard-key", false, "start a lossless rotation of the node's WireGuard key: write the next key in --state-dir, print its public key and exit; the running agent hands over to it")
 	fl.IntVar(&f.ha.port, "probe-port", nodeagent.DefaultProbePort, "UDP port of the gateway HA probes (answered on the tunnel device addresses)")
 	fl.DurationVar(&f.ha.interval, "probe-interval", 100*time.Millisecond, "period of the gateway candidate probes (0: no probing, no failover; probes of others are still answered)")
-	fl.DurationVar(&f.ha.timeout, "probe-timeout", nodeagent.DefaultProbeTimeout, "how long a gateway probe waits for its reply before it counts as a miss (may exceed --probe-interval)")
+	fl.DurationVar(&f.ha.timeout, "probe-timeout", nodeagent.DefaultProbeTimeout, "how long a gateway probe waits for its reply before it counts as a miss (may exceed --probe-interval; at most 10s)")
 	fl.IntVar(&f.ha.down, "probe-down", 3, "consecutive missed probes that take a gateway candidate down")
 	fl.IntVar(&f.ha.up, "probe-up", 3, "consecutive answered probes that bring a gateway candidate back up")
 	fl.DurationVar(&f.ha.hold, "failback-hold", 3*time.Second, "how long an earlier gateway candidate must be up before traffic moves back to it")

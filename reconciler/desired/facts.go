@@ -48,9 +48,11 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 	legacy, keys, next := map[string]bool{}, map[string]string{}, map[string]string{}
 	reported, since := map[string]map[string]string{}, map[string]map[string]time.Time{}
 	planned := map[string]map[string]string{}
+	down, unproven, split := map[string]map[string][]string{}, map[string]map[string]bool{}, map[string]map[string]string{}
 	for _, nc := range configs {
 		reported[nc.Name], since[nc.Name] = agentGateways(nc.Status.Gateways)
 		planned[nc.Name] = agentPlanned(nc.Status.Gateways, reported[nc.Name])
+		down[nc.Name], unproven[nc.Name], split[nc.Name] = agentEvidence(nc.Status.Gateways, reported[nc.Name])
 		if w := nc.Status.WireGuard; w != nil && len(w.PublicKey) == v1alpha1.WireGuardPublicKeyLength {
 			keys[nc.Name] = w.PublicKey
 			if len(w.NextPublicKey) == v1alpha1.WireGuardPublicKeyLength {
@@ -69,6 +71,9 @@ func FactsOf(nodes []corev1.Node, configs []v1alpha1.NodeConfig) netplan.Cluster
 		f.Nodes[i].Gateways = reported[f.Nodes[i].Name]
 		f.Nodes[i].GatewaysSince = since[f.Nodes[i].Name]
 		f.Nodes[i].GatewaysPlanned = planned[f.Nodes[i].Name]
+		f.Nodes[i].GatewaysDown = down[f.Nodes[i].Name]
+		f.Nodes[i].GatewaysUnproven = unproven[f.Nodes[i].Name]
+		f.Nodes[i].GatewaysSplit = split[f.Nodes[i].Name]
 	}
 	return f
 }

@@ -1,8 +1,10 @@
 package netplan
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -24,7 +26,12 @@ import (
 
 // CatchUpHold is how long an agent's move must have lasted before it
 // counts for the catch-up: the agents' default failback hold, so that a
-// flapping candidate does not move the plan.
+// flapping candidate does not move the plan. It is measured against
+// Node.GatewaysSince, which the agent writes from its own clock (whole
+// seconds): with clocks out of step by more than a second or so a move
+// counts that much early or late. Timing moves from when the reconciler
+// saw the status change would need its NodeConfig watch's view carried
+// into the facts; not done: nodes are expected to run NTP (README).
 const CatchUpHold = 3 * time.Second
 
 // agentsChoice returns the candidate the agents moved to off Gateway
@@ -36,8 +43,17 @@ const CatchUpHold = 3 * time.Second
 // report counts for the candidate it names. Agents of earlier releases report no
 // planned candidate: any candidate other than the gateway in force counts.
 // Reports naming a node that is not among the cluster's nodes are not
-// counted; a zero now does not check how long a move lasted. It is pure.
-func agentsChoice(name string, facts Facts, now time.Time) string {
+// counted; a zero now does not check how long a move lasted.
+//
+// A split is no move: when most reporting agents of one remote cluster
+// moved to another candidate than the one found, or find it down
+// (Node.GatewaysDown), the remote clusters reach different candidates
+// (asymmetric reachability). Following either side would only make the
+// other side's agents move back at the next pass, the plan flipping
+// between them and rewriting every NodeConfig and ClusterPeers each time;
+// the gateway in force stays, and the second result names the split (a
+// plan problem; `kosmos check` fails on it too). It is pure.
+func agentsChoice(name string, facts Facts, now time.Time) (string, string) {
 	inForce := facts[name].Gateway
 	own := map[string]bool{}
 	for _, n := range facts[name].Nodes {
@@ -57,8 +73,10 @@ func agentsChoice(name string, facts Facts, now time.Time) string {
 		return now.IsZero() || since.IsZero() || now.Sub(since) >= CatchUpHold
 	}
 	type tally struct {
-		votes map[string]int
-		total int
+		cluster string
+		votes   map[string]int
+		down    map[string]int // agents that find a candidate down
+		total   int
 	}
 	all := tally{votes: map[string]int{}}
 	var each []tally
@@ -66,7 +84,7 @@ func agentsChoice(name string, facts Facts, now time.Time) string {
 		if cluster == name {
 			continue
 		}
-		t := tally{votes: map[string]int{}}
+		t := tally{cluster: cluster, votes: map[string]int{}, down: map[string]int{}}
 		for _, n := range facts[cluster].Nodes {
 			a, ok := n.Gateways[name]
 			if !ok || !own[a] {
@@ -78,36 +96,71 @@ func agentsChoice(name string, facts Facts, now time.Time) string {
 				t.votes[a]++
 				all.votes[a]++
 			}
+			for _, d := range slices.Compact(slices.Sorted(slices.Values(n.GatewaysDown[name]))) {
+				t.down[d]++
+			}
 		}
-		each = append(each, t)
+		if t.total > 0 {
+			each = append(each, t)
+		}
 	}
+	pick, by := "", ""
 	for _, t := range append([]tally{all}, each...) {
 		for _, a := range slices.Sorted(maps.Keys(t.votes)) {
-			if 2*t.votes[a] > t.total {
-				return a
+			if pick == "" && 2*t.votes[a] > t.total {
+				pick, by = a, t.cluster
 			}
 		}
 	}
-	return ""
+	if pick == "" {
+		return "", ""
+	}
+	if by == "" {
+		by = "the remote clusters together"
+	}
+	keeps := "the gateway in force " + inForce
+	if inForce == "" {
+		keeps = "no candidate the agents moved to"
+	}
+	for _, t := range each {
+		for _, b := range slices.Sorted(maps.Keys(t.votes)) {
+			if b != pick && 2*t.votes[b] > t.total {
+				return "", fmt.Sprintf("cluster %s: gateway split: most agents of %s moved to %s, most of cluster %s to %s; the plan keeps %s until they agree", name, by, pick, t.cluster, b, keeps)
+			}
+		}
+		if 2*t.down[pick] > t.total {
+			return "", fmt.Sprintf("cluster %s: gateway split: most agents of %s moved to %s, most of cluster %s find %s down; the plan keeps %s until they agree", name, by, pick, t.cluster, pick, keeps)
+		}
+	}
+	return pick, ""
 }
 
 // gatewayInForce is the gateway the election starts from: the one the
-// agents moved to (agentsChoice), else the one in force.
-func gatewayInForce(name string, facts Facts, now time.Time) string {
-	if a := agentsChoice(name, facts, now); a != "" {
-		return a
+// agents moved to (agentsChoice), else the one in force; and the split,
+// if any, that agentsChoice found.
+func gatewayInForce(name string, facts Facts, now time.Time) (string, string) {
+	if a, split := agentsChoice(name, facts, now); a != "" || split != "" {
+		if a == "" {
+			a = facts[name].Gateway
+		}
+		return a, split
 	}
-	return facts[name].Gateway
+	return facts[name].Gateway, ""
 }
 
 // aliveInDataPlane says agents still send through candidate gw of Gateway
-// cluster name: some agent other than gw's own, of any cluster (the gateway
-// cluster's own agents included: they do not vote for a move, but their
-// probes reach gw), reports gw as the candidate in use. An agent keeps a
-// candidate only while its probes answer, so this is the data plane's
-// word that gw is alive: the election keeps such a gateway even when its
-// node is NotReady (a kubelet that missed heartbeats, a control plane that
-// just came back and sees every node NotReady at once). It is pure.
+// cluster name: the agent of some Ready node other than gw, of any cluster
+// (the gateway cluster's own agents included: they do not vote for a move,
+// but their probes reach gw), reports gw as the candidate in use, has had
+// its answer since it chose gw (Node.GatewaysUnproven: an agent that just
+// started uses the plan's first candidate unprobed) and does not find it
+// down (an agent keeps its candidate when every one is down). Such an
+// agent keeps a candidate only while its probes answer, so this is the
+// data plane's word that gw is alive: the election keeps such a gateway
+// even when its node is NotReady (a kubelet that missed heartbeats, a
+// control plane that just came back and sees every node NotReady at
+// once). A NotReady node's report may be as old as its last heartbeat:
+// it does not count. It is pure.
 func aliveInDataPlane(name string, facts Facts, gw string) bool {
 	if gw == "" {
 		return false
@@ -117,10 +170,35 @@ func aliveInDataPlane(name string, facts Facts, gw string) bool {
 			if cluster == name && n.Name == gw {
 				continue // a gateway's word on itself proves nothing
 			}
-			if n.Gateways[name] == gw {
+			if n.Ready && n.Gateways[name] == gw && !n.GatewaysUnproven[name] && !slices.Contains(n.GatewaysDown[name], gw) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// familySplits names the agents whose families send through different
+// candidates of Gateway cluster name (Node.GatewaysSplit), or "": the
+// plan elects one gateway for both families, so such an agent is a
+// problem to show (and no sign that any candidate is alive). It is pure.
+func familySplits(name string, facts Facts) string {
+	var who []string
+	for _, cluster := range slices.Sorted(maps.Keys(facts)) {
+		for _, n := range facts[cluster].Nodes {
+			if s := n.GatewaysSplit[name]; s != "" {
+				who = append(who, fmt.Sprintf("%s/%s (%s)", cluster, n.Name, s))
+			}
+		}
+	}
+	if len(who) == 0 {
+		return ""
+	}
+	slices.Sort(who)
+	more := ""
+	if len(who) > 3 {
+		more = fmt.Sprintf(" and %d more", len(who)-3)
+		who = who[:3]
+	}
+	return fmt.Sprintf("cluster %s: agents send through different gateway candidates per IP family: %s%s; the plan elects one gateway for both", name, strings.Join(who, ", "), more)
 }

@@ -35,7 +35,7 @@ func TestAgentsChoice(t *testing.T) {
 		{"an unknown cluster: nothing", Facts{"a": {Nodes: reports("a", "g2")}}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := agentsChoice("gw", c.facts, time.Time{}); got != c.want {
+			if got, _ := agentsChoice("gw", c.facts, time.Time{}); got != c.want {
 				t.Errorf("got %q, want %q", got, c.want)
 			}
 		})
@@ -113,7 +113,7 @@ func TestAgentsChoiceByCluster(t *testing.T) {
 		{"half of a cluster moved: no majority", Facts{"gw": gw(), "a": {Nodes: reports("a", old, "g2", "g1")}}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := agentsChoice("gw", c.facts, now); got != c.want {
+			if got, _ := agentsChoice("gw", c.facts, now); got != c.want {
 				t.Errorf("got %q, want %q", got, c.want)
 			}
 		})

@@ -61,7 +61,7 @@
 // (PeerPath.Candidates, Via the first), and remote nodes hold entries for
 // each; the agents route through the first that answers their probes. When
 // most agents report they moved to one candidate, the election starts from
-// it (catchup.go). Every candidate masquerades traffic leaving vx-bridge
+// it, unless the remote clusters split over it (a plan problem; catchup.go). Every candidate masquerades traffic leaving vx-bridge
 // from sources outside the cluster's pod ranges (other nodes' host network).
 //
 // Families. IPv4 and IPv6 are planned independently over the clusters whose

@@ -45,6 +45,18 @@ type Node struct {
 	// agent's config put first (absent: an agent of an earlier release):
 	// the agent's probes moved it only where Gateways differs.
 	GatewaysPlanned map[string]string `json:"gatewaysPlanned,omitempty"`
+	// GatewaysDown is, per cluster of Gateways, the candidates the agent's
+	// probes find down (GatewayChoice.Down; absent: an agent of an
+	// earlier release, or none down).
+	GatewaysDown map[string][]string `json:"gatewaysDown,omitempty"`
+	// GatewaysUnproven marks the clusters of Gateways whose candidate in
+	// use has not answered the agent's probes (not yet since it chose it,
+	// or it is down): such a report is no sign that it is alive.
+	GatewaysUnproven map[string]bool `json:"gatewaysUnproven,omitempty"`
+	// GatewaysSplit is, per cluster, what the agent's families chose when
+	// they chose differently (e.g. "vx-bridge b1, vx-bridge-6 b2"); such a
+	// cluster has no entry in Gateways.
+	GatewaysSplit map[string]string `json:"gatewaysSplit,omitempty"`
 }
 
 // ClusterFacts are the observed facts of one cluster.
@@ -189,7 +201,13 @@ func (p *planner) run() *Plan {
 		slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
 		cs := &clusterState{spec: c, nodes: nodes, endpoints: map[string]*v1alpha1.PeerEndpoint{}}
 		if c.Network.Mode == v1alpha1.ModeGateway {
-			current := gatewayInForce(c.Name, p.facts, p.now)
+			current, split := gatewayInForce(c.Name, p.facts, p.now)
+			if split != "" {
+				p.problem("%s", split)
+			}
+			if fs := familySplits(c.Name, p.facts); fs != "" {
+				p.problem("%s", fs)
+			}
 			cs.gateway, cs.standby = electGateway(c, nodes, current, aliveInDataPlane(c.Name, p.facts, current))
 			if cs.gateway == "" {
 				p.problem("cluster %s: no node with an address matches gateway.nodeSelector; the cluster is unreachable until one does", c.Name)

@@ -355,6 +355,20 @@ type GatewayChoice struct {
 	// agents of earlier releases.
 	// +optional
 	Planned string `json:"planned,omitempty"`
+	// Down lists the candidates the agent's probes find down (that many
+	// misses in a row), Active included when every candidate is down (the
+	// agent keeps it then, having nothing better): the reconciler elects
+	// no candidate that most agents of some remote cluster find down, and
+	// an Active listed here is no sign that it is alive. Empty from agents
+	// of earlier releases.
+	// +optional
+	Down []string `json:"down,omitempty"`
+	// Answered says Active has answered a probe since the agent chose it.
+	// False from an agent that started and has had no answer yet: its
+	// report is then no sign that Active is alive. Absent from agents of
+	// earlier releases (taken as answered).
+	// +optional
+	Answered *bool `json:"answered,omitempty"`
 }
 
 // AppliedPeers names a ClusterPeers object and the generation an agent

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,12 +79,26 @@ func TestGatewayChoiceInStatus(t *testing.T) {
 			return len(g) == 1 && g[0].Cluster == "gw" && g[0].Active == want && !g[0].Since.IsZero()
 		}
 	}
+	// The probes' evidence: the candidate in use answered, and which
+	// are down (status.gateways[].answered, .down).
+	evidence := func(down ...string) func() bool {
+		return func() bool {
+			var got v1alpha1.NodeConfig
+			if c.Get(ctx, client.ObjectKey{Name: "e1"}, &got) != nil {
+				return false
+			}
+			g := got.Status.Gateways
+			return len(g) == 1 && g[0].Answered != nil && *g[0].Answered && slices.Equal(g[0].Down, down)
+		}
+	}
 	poll.Until(t, 20*time.Second, "status.gateways to name g1", active("g1"))
+	poll.Until(t, 10*time.Second, "status.gateways to say g1 answered, none down", evidence())
 	if _, err := Run("ip", "-n", w.underlayNS(), "link", "set", "u1", "down"); err != nil {
 		t.Fatal(err)
 	}
 	took := poll.Until(t, 10*time.Second, "status.gateways to name g2", active("g2"))
 	t.Logf("status named g2 %v after g1's link went down", took.Round(time.Millisecond))
+	poll.Until(t, 10*time.Second, "status.gateways to say g2 answered, g1 down", evidence("g1"))
 	if via := routeVia(w.NodeNS("east", "e1"), "100.65.0.0/16"); via != "220.168.5.22" {
 		t.Errorf("e1 routes gw via %s, want g2's 220.168.5.22", via)
 	}
