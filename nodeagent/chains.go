@@ -60,7 +60,6 @@ var ownedChains = map[string]ownedChain{
 	ChainForwardDst:  {"filter", "", jumpNone},
 	ChainInput:       {"filter", "INPUT", jumpFirst},
 	ChainNoMasq:      {"nat", "", jumpNone},
-	ChainNoTrack:     {"raw", "PREROUTING", jumpFirst},
 }
 
 // catchAll tells whether rule ends its chain for every packet that gets

@@ -687,11 +687,8 @@ func Subscribe(ctx context.Context) (<-chan struct{}, error) {
 func readChains() ([]Chain, error) {
 	var out []Chain
 	for fam, bin := range map[string]string{"ipv4": "iptables-save", "ipv6": "ip6tables-save"} {
-		for _, table := range []string{"nat", "filter", "raw"} {
+		for _, table := range []string{"nat", "filter"} {
 			raw, err := exec.Command(bin, "-t", table).Output()
-			if err != nil && table == "raw" {
-				continue // no raw table: the agent has no chain there (notrack.go)
-			}
 			if err != nil {
 				return nil, fmt.Errorf("%s -t %s: %w", bin, table, err)
 			}

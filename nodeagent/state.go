@@ -566,11 +566,6 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 	for _, r := range inputRules(spec, devFam) {
 		add(r.fam, "filter", ChainInput, r.rule)
 	}
-	// The raw chain exists only where it has rules (notrack.go).
-	for fam, rules := range noTrackRules(spec) {
-		c := Chain{Family: fam, Table: "raw", Name: ChainNoTrack, Rules: rules}
-		chains[c.Key()] = &c
-	}
 	out := make([]Chain, 0, len(chains))
 	for _, c := range chains {
 		out = append(out, *c)
