@@ -198,6 +198,19 @@ type wgPeer struct {
 	hasNext bool
 }
 
+// dropOwnNext ignores a peer's next key that is one of the node's own
+// keys (its key or its next key): the node would hold itself as a peer.
+// The peer keeps its current key; its rotation waits. It is pure.
+func (c *wgConfig) dropOwnNext(own ...[32]byte) {
+	for i := range c.peers {
+		p := &c.peers[i]
+		if p.hasNext && slices.Contains(own, p.next) {
+			p.next, p.hasNext = [32]byte{}, false
+			c.dropped = append(c.dropped, fmt.Sprintf("wireGuard peer %s: nextPublicKey is this node's own key: ignored (its rotation waits)", p.name))
+		}
+	}
+}
+
 // wgConfig is the device configuration a NodeConfig asks for.
 type wgConfig struct {
 	device string
@@ -242,16 +255,22 @@ func wireGuardConfig(spec *v1alpha1.NodeConfigSpec) (*wgConfig, error) {
 	}
 	cfg := &wgConfig{device: w.Device, port: int(w.Port), mark: int(w.FirewallMark), ports: map[int]int{}}
 	holders := map[[32]byte]int{}
+	nexts := map[[32]byte]int{}
 	for _, pe := range w.Peers {
 		if raw, err := base64.StdEncoding.DecodeString(pe.PublicKey); err == nil && len(raw) == 32 {
 			holders[[32]byte(raw)]++
+		}
+		if raw, err := base64.StdEncoding.DecodeString(pe.NextPublicKey); pe.NextPublicKey != "" && err == nil && len(raw) == 32 {
+			nexts[[32]byte(raw)]++
 		}
 	}
 	for i, pe := range w.Peers {
 		at := fmt.Sprintf("wireGuard.peers[%d] (%s)", i, pe.Name)
 		wp := wgPeer{name: pe.Name}
 		var bad []string
-		if raw, err := base64.StdEncoding.DecodeString(pe.NextPublicKey); pe.NextPublicKey != "" && err == nil && len(raw) == 32 && holders[[32]byte(raw)] == 0 {
+		// A next key another peer holds (as its key or its next key) is
+		// ignored: the peer keeps its current key, its rotation waits.
+		if raw, err := base64.StdEncoding.DecodeString(pe.NextPublicKey); pe.NextPublicKey != "" && err == nil && len(raw) == 32 && holders[[32]byte(raw)] == 0 && nexts[[32]byte(raw)] == 1 {
 			wp.next, wp.hasNext = [32]byte(raw), true
 		}
 		raw, err := base64.StdEncoding.DecodeString(pe.PublicKey)

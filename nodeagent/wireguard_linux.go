@@ -108,6 +108,9 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 		w.log.Error("WireGuard key not reloaded; keeping the one in use", "err", err)
 	}
 	w.reloadNextKey()
+	if cfg != nil {
+		cfg.dropOwnNext(w.ownKeys()...)
+	}
 	if cfg == nil {
 		w.promoteIdle()
 		return nil
@@ -167,6 +170,9 @@ func (w *WireGuard) Settle(spec *v1alpha1.NodeConfigSpec, setErr error) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if cfg != nil {
+		cfg.dropOwnNext(w.ownKeys()...)
+	}
 	errs := []error{w.warn}
 	w.warn = nil
 	if setErr != nil {
@@ -191,6 +197,15 @@ func (w *WireGuard) Settle(spec *v1alpha1.NodeConfigSpec, setErr error) error {
 	}
 	errs = append(errs, w.syncRoutes(cfg, true), syncWireGuardRules(cfg))
 	return errors.Join(errs...)
+}
+
+// ownKeys are the node's public keys: its key and its next one.
+func (w *WireGuard) ownKeys() [][32]byte {
+	own := [][32]byte{w.key.public}
+	if w.rot.next != nil {
+		own = append(own, w.rot.next.public)
+	}
+	return own
 }
 
 // Status is what the agent reports: its public key always, the path and
