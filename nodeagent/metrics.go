@@ -44,7 +44,7 @@ var (
 
 // RegisterMetrics adds the agent's metrics to a registry.
 func RegisterMetrics(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes, metricFailovers, metricProbeRTT, metricOffloadRepairs} {
+	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes, metricFailovers, metricProbeRTT, metricOffloadRepairs, metricWireGuardRotationWaiting} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

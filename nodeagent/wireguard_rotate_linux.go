@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -19,10 +20,14 @@ type rotationState struct {
 	since time.Time
 	// keyChanged is when the current device last got a new own key.
 	keyChanged time.Time
-	// dev is the rotation device (nil: none), name its name, key its key.
-	dev  wgDevice
-	name string
-	key  [32]byte
+	// dev is the rotation device (nil: none), name its name, key its key,
+	// keySince when it got that key (made, reused or given it).
+	dev      wgDevice
+	name     string
+	key      [32]byte
+	keySince time.Time
+	// waiting is the peers last reported as holding promotion back.
+	waiting string
 	// settled: when the current device was first seen handshaken again
 	// with a peer the rotation device holds, by the peer's current key.
 	settled map[[32]byte]time.Time
@@ -95,6 +100,7 @@ func (w *WireGuard) rotate(cfg *wgConfig) error {
 	if err != nil {
 		return err
 	}
+	w.reportWaiting(out.waiting)
 	if out.promote {
 		if len(out.timedOut) > 0 {
 			w.log.Warn("WireGuard rotation: promoting without a handshake from every peer (timed out)", "peers", out.timedOut)
@@ -142,7 +148,7 @@ func (w *WireGuard) rotationDecision(cfg *wgConfig, promoting bool) (rotOutput, 
 		}
 	}
 	in := rotInput{cfg: cfg, rotating: w.rot.next != nil && !promoting, keyChanged: w.rot.keyChanged, rotatingSince: w.rot.since,
-		peers: map[[32]byte]rotPeer{}, now: time.Now()}
+		rotationKeySince: w.rot.keySince, peers: map[[32]byte]rotPeer{}, now: time.Now()}
 	for _, p := range cfg.peers {
 		t, held := rot[p.rotationKey()]
 		in.peers[p.key] = rotPeer{current: cur[p.key], rotation: t, held: held, settled: w.rot.settled[p.key]}
@@ -235,7 +241,7 @@ func (w *WireGuard) ensureRotationDevice(cfg *wgConfig) error {
 		if err := w.rot.dev.setKey(key); err != nil {
 			return fmt.Errorf("WireGuard device %s: set key: %w", w.rot.name, err)
 		}
-		w.rot.key = key.public
+		w.rot.key, w.rot.keySince = key.public, time.Now()
 	}
 	if w.rot.dev == nil {
 		port, err := rotationPort(cfg)
@@ -248,7 +254,7 @@ func (w *WireGuard) ensureRotationDevice(cfg *wgConfig) error {
 		if err != nil {
 			return err
 		}
-		w.rot.dev, w.rot.name, w.rot.key = dev, rc.device, key.public
+		w.rot.dev, w.rot.name, w.rot.key, w.rot.keySince = dev, rc.device, key.public, time.Now()
 		w.log.Info("WireGuard rotation device created", "device", rc.device, "port", port, "path", dev.path(), "publicKey", key.PublicKey())
 		w.rot.stop = make(chan struct{})
 		go w.tick(w.rot.stop)
@@ -266,6 +272,21 @@ func (w *WireGuard) ensureRotationDevice(cfg *wgConfig) error {
 		return fmt.Errorf("WireGuard device %s: set up: %w", w.rot.name, err)
 	}
 	return ensureLooseRPFilter(w.rot.name)
+}
+
+// reportWaiting logs, once per change, the peers that hold a rotation's
+// promotion back past the timeout (live on the current device, without the
+// next key), and counts them in kosmos_agent_wireguard_rotation_waiting.
+func (w *WireGuard) reportWaiting(peers []string) {
+	metricWireGuardRotationWaiting.Set(float64(len(peers)))
+	s := strings.Join(peers, ",")
+	if s == w.rot.waiting {
+		return
+	}
+	w.rot.waiting = s
+	if s != "" {
+		w.log.Warn("WireGuard rotation waiting: these peers are up on the current device but hold no next key (their reconciler or agent has not taken it up, or UDP port + 1 is blocked); the current key stays in use until they do", "peers", peers, "device", w.name)
+	}
 }
 
 // tick re-runs the rotation step every wireGuardRotationTick until stop.
@@ -341,6 +362,7 @@ func (w *WireGuard) closeRotation() {
 		w.rot.dev = nil
 	}
 	w.rot.via, w.rot.settled = nil, nil
+	w.reportWaiting(nil)
 }
 
 // syncRoutes syncs the agent's table for cfg: each peer's routes through
