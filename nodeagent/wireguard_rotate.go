@@ -50,6 +50,7 @@ package nodeagent
 // effects are in wireguard_rotate_linux.go.
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -96,7 +97,13 @@ func RotateWireGuardKey(dir string) (*WireGuardKey, error) {
 	if k, err := loadWireGuardKeyFile(dir, WireGuardNextKeyFile); err != nil || k != nil {
 		return k, err
 	}
-	return createWireGuardKey(dir, filepath.Join(dir, WireGuardNextKeyFile))
+	// Linked, never renamed, into place: a next key written meanwhile (by
+	// another command) is never replaced.
+	k, err := createWireGuardKey(dir, filepath.Join(dir, WireGuardNextKeyFile), true)
+	if errors.Is(err, errKeyFileExists) {
+		return nil, fmt.Errorf("WireGuard rotation: %s appeared while the next key was being made (another rotation began); it is kept, run the command again to see it: %w", filepath.Join(dir, WireGuardNextKeyFile), err)
+	}
+	return k, err
 }
 
 // rotationDevice is the rotation device's name for a device name: the

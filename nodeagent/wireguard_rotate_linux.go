@@ -310,9 +310,20 @@ func (w *WireGuard) tick(stop chan struct{}) {
 }
 
 // promote makes the next key the node's key: the key file first (a
-// restart then keeps it), then the current device.
+// restart then keeps it), then the current device. The file renamed is
+// checked to hold next (a key written there since is never promoted
+// unseen). When the device refuses the key, both files and the agent's
+// state go back: the rotation stays under way.
 func (w *WireGuard) promote(next *WireGuardKey) error {
-	if err := os.Rename(filepath.Join(w.dir, WireGuardNextKeyFile), filepath.Join(w.dir, WireGuardKeyFile)); err != nil {
+	nextPath, keyPath := filepath.Join(w.dir, WireGuardNextKeyFile), filepath.Join(w.dir, WireGuardKeyFile)
+	k, err := loadWireGuardKeyFile(w.dir, WireGuardNextKeyFile)
+	if err != nil {
+		return fmt.Errorf("WireGuard rotation: check the next key before promoting it: %w", err)
+	}
+	if err := checkPromoted(k, next); err != nil {
+		return err
+	}
+	if err := os.Rename(nextPath, keyPath); err != nil {
 		return fmt.Errorf("WireGuard rotation: make the next key the node's key: %w", err)
 	}
 	if d, err := os.Open(w.dir); err == nil {
@@ -320,20 +331,45 @@ func (w *WireGuard) promote(next *WireGuardKey) error {
 		d.Close()
 	}
 	prev := w.key
+	if w.dev != nil {
+		if err := w.dev.setKey(next); err != nil {
+			err = fmt.Errorf("WireGuard device %s: set the next key: %w", w.name, err)
+			if rerr := w.unpromote(prev, nextPath, keyPath); rerr != nil {
+				// reloadKey takes the file's key up on the next pass.
+				err = errors.Join(err, rerr)
+			}
+			return err
+		}
+	}
 	w.key, w.rot.next = next, nil
 	w.rot.keyChanged = time.Now()
-	if w.dev == nil {
-		w.log.Info("WireGuard key rotated", "publicKey", next.PublicKey(), "previous", prev.PublicKey())
-		w.signal()
-		return nil
-	}
-	if err := w.dev.setKey(next); err != nil {
-		// reloadKey retries on the next pass (the file holds the key).
-		w.key = prev
-		return fmt.Errorf("WireGuard device %s: set the next key: %w", w.name, err)
-	}
 	w.log.Info("WireGuard key rotated", "publicKey", next.PublicKey(), "previous", prev.PublicKey())
 	w.signal()
+	return nil
+}
+
+// checkPromoted: the next key file holds (inFile) the key the rotation
+// handed over to (next). It is pure.
+func checkPromoted(inFile, next *WireGuardKey) error {
+	switch {
+	case inFile == nil:
+		return fmt.Errorf("WireGuard rotation: %s is gone; the key %s is not promoted", WireGuardNextKeyFile, next.PublicKey())
+	case inFile.public != next.public:
+		return fmt.Errorf("WireGuard rotation: %s now holds key %s, not %s which the peers were given; not promoted (the new next key is taken up on the next pass)", WireGuardNextKeyFile, inFile.PublicKey(), next.PublicKey())
+	}
+	return nil
+}
+
+// unpromote puts the files back after a failed promotion: the next key
+// back in its file (never over one written since), the previous key in
+// the key file.
+func (w *WireGuard) unpromote(prev *WireGuardKey, nextPath, keyPath string) error {
+	if err := os.Link(keyPath, nextPath); err != nil {
+		return fmt.Errorf("WireGuard rotation: put the next key back in %s: %w", nextPath, err)
+	}
+	if err := writeWireGuardKeyFile(w.dir, keyPath, prev.private, false); err != nil {
+		return fmt.Errorf("WireGuard rotation: put the previous key back: %w", err)
+	}
 	return nil
 }
 
