@@ -28,6 +28,9 @@ type rotationState struct {
 	keySince time.Time
 	// waiting is the peers last reported as holding promotion back.
 	waiting string
+	// adoptChecked: a rotation device left by an earlier agent has been
+	// looked for (once, at the first pass with a device).
+	adoptChecked bool
 	// settled: when the current device was first seen handshaken again
 	// with a peer the rotation device holds, by the peer's current key.
 	settled map[[32]byte]time.Time
@@ -93,6 +96,19 @@ func (w *WireGuard) reloadNextKey() {
 // and the rotation device's peers that have settled. It runs in Sync and
 // on every tick while the rotation device exists.
 func (w *WireGuard) rotate(cfg *wgConfig) error {
+	if w.dev != nil && w.rot.dev == nil && !w.rot.adoptChecked {
+		w.rot.adoptChecked = true
+		if l, err := netlink.LinkByName(rotationDevice(cfg.device)); err == nil && adoptRotationLink(l.Type()) {
+			// A kernel rotation device outlives its agent, like the main
+			// one: taken over (its key and tunnels kept), the step below
+			// then keeps it for a rotation under way or lets it settle
+			// and go.
+			if err := w.ensureRotationDevice(cfg); err != nil {
+				return fmt.Errorf("WireGuard device %s left by an earlier agent: %w", l.Attrs().Name, err)
+			}
+			w.log.Info("WireGuard rotation device of an earlier agent taken over", "device", w.rot.name)
+		}
+	}
 	if w.dev == nil || cfg == nil || (w.rot.dev == nil && w.rot.next == nil && !anyNext(cfg)) {
 		return nil
 	}
@@ -386,20 +402,37 @@ func (w *WireGuard) promoteIdle() {
 
 // closeRotation ends the rotation device and its ticker.
 func (w *WireGuard) closeRotation() {
+	name, had := w.rot.name, w.rot.dev != nil
+	w.releaseRotation()
+	if had {
+		if l, err := netlink.LinkByName(name); err == nil && l.Type() == "wireguard" {
+			_ = netlink.LinkDel(l)
+		}
+	}
+}
+
+// releaseRotation lets go of the rotation device and ends its ticker; a
+// kernel device stays (the agent is stopping: like the main device, it
+// keeps its tunnels over a restart, and the next agent takes it over).
+func (w *WireGuard) releaseRotation() {
 	if w.rot.stop != nil {
 		close(w.rot.stop)
 		w.rot.stop = nil
 	}
 	if w.rot.dev != nil {
 		w.rot.dev.close()
-		if l, err := netlink.LinkByName(w.rot.name); err == nil && l.Type() == "wireguard" {
-			_ = netlink.LinkDel(l)
-		}
 		w.rot.dev = nil
 	}
 	w.rot.via, w.rot.settled = nil, nil
 	w.reportWaiting(nil)
 }
+
+// adoptRotationLink: a link of the rotation device's name found at start
+// is taken over when it is a kernel WireGuard device (Kosmos's, left by an
+// earlier agent). A TUN of a userspace one dies with its agent (and one
+// left over is replaced when a rotation device is made); any other link is
+// not Kosmos's and is left alone. It is pure.
+func adoptRotationLink(linkType string) bool { return linkType == "wireguard" }
 
 // syncRoutes syncs the agent's table for cfg: each peer's routes through
 // the current device, or the rotation device when the rotation routes it
