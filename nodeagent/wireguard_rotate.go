@@ -150,8 +150,11 @@ type rotInput struct {
 	// (made, reused or given a key): handshakes there before it were made
 	// with another key and prove nothing.
 	rotationKeySince time.Time
-	peers            map[[32]byte]rotPeer // by the peer's current key
-	now              time.Time
+	// timeout is how long promotion waits for every peer before it skips
+	// the dead ones (zero: wireGuardRotationTimeout).
+	timeout time.Duration
+	peers   map[[32]byte]rotPeer // by the peer's current key
+	now     time.Time
 }
 
 // rotOutput is what rotationStep decides.
@@ -205,7 +208,11 @@ func rotationStep(in rotInput) rotOutput {
 	if in.cfg == nil {
 		return out
 	}
-	timedOut := in.rotating && in.now.Sub(in.rotatingSince) >= wireGuardRotationTimeout
+	timeout := in.timeout
+	if timeout <= 0 {
+		timeout = wireGuardRotationTimeout
+	}
+	timedOut := in.rotating && in.now.Sub(in.rotatingSince) >= timeout
 	waiting := 0
 	for _, p := range in.cfg.peers {
 		st := in.peers[p.key]
@@ -216,10 +223,10 @@ func rotationStep(in rotInput) rotOutput {
 		keep := pairRotates
 		if st.held && !keep {
 			switch {
-			case silentFor(in.now, wireGuardRotationTimeout, st.current, st.rotation, in.rotationKeySince, in.keyChanged):
-				// Dead on both devices for longer than a rotation may
-				// take: not held on for ever (the device and its ticker
-				// go with the last peer).
+			case silentFor(in.now, wireGuardPeerSilent, st.current, st.rotation, in.rotationKeySince, in.keyChanged):
+				// Dead on both devices (silent for longer than a rotation
+				// may wait, and than a live peer ever is): not held on for
+				// ever (the device and its ticker go with the last peer).
 			case !currentOK:
 				keep = true
 			case st.settled.IsZero():

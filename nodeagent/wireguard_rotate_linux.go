@@ -28,6 +28,9 @@ type rotationState struct {
 	keySince time.Time
 	// waiting is the peers last reported as holding promotion back.
 	waiting string
+	// timeout is how long promotion waits for every peer (zero: the
+	// default, wireGuardRotationTimeout).
+	timeout time.Duration
 	// adoptChecked: a rotation device left by an earlier agent has been
 	// looked for (once, at the first pass with a device).
 	adoptChecked bool
@@ -164,7 +167,7 @@ func (w *WireGuard) rotationDecision(cfg *wgConfig, promoting bool) (rotOutput, 
 		}
 	}
 	in := rotInput{cfg: cfg, rotating: w.rot.next != nil && !promoting, keyChanged: w.rot.keyChanged, rotatingSince: w.rot.since,
-		rotationKeySince: w.rot.keySince, peers: map[[32]byte]rotPeer{}, now: time.Now()}
+		rotationKeySince: w.rot.keySince, timeout: w.rot.timeout, peers: map[[32]byte]rotPeer{}, now: time.Now()}
 	for _, p := range cfg.peers {
 		t, held := rot[p.rotationKey()]
 		in.peers[p.key] = rotPeer{current: cur[p.key], rotation: t, held: held, settled: w.rot.settled[p.key]}
@@ -288,6 +291,16 @@ func (w *WireGuard) ensureRotationDevice(cfg *wgConfig) error {
 		return fmt.Errorf("WireGuard device %s: set up: %w", w.rot.name, err)
 	}
 	return ensureLooseRPFilter(w.rot.name)
+}
+
+// SetRotationTimeout sets how long a key rotation waits for a handshake
+// from every peer on the rotation device before it promotes without the
+// peers that are dead (silent on the current device too); a live peer is
+// waited for beyond it. Zero or less: the default, two minutes.
+func (w *WireGuard) SetRotationTimeout(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rot.timeout = d
 }
 
 // reportWaiting logs, once per change, the peers that hold a rotation's
