@@ -138,6 +138,10 @@ func (w *WireGuard) rotate(cfg *wgConfig) error {
 		}
 		if err != nil {
 			w.rot.keyChanged = prevChanged
+			// A next key file changed or removed meanwhile: take up what
+			// it holds now (a new rotation, or none) rather than retry
+			// the refused promotion on every tick.
+			w.reloadNextKey()
 		}
 		return err
 	}
