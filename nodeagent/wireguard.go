@@ -93,7 +93,7 @@ func keyFromPrivate(priv [32]byte) (*WireGuardKey, error) {
 func LoadOrCreateWireGuardKey(dir string) (*WireGuardKey, error) {
 	k, err := loadWireGuardKeyFile(dir, WireGuardKeyFile)
 	if k == nil && err == nil {
-		return createWireGuardKey(dir, filepath.Join(dir, WireGuardKeyFile))
+		return createWireGuardKey(dir, filepath.Join(dir, WireGuardKeyFile), false)
 	}
 	return k, err
 }
@@ -149,7 +149,7 @@ func checkKeyFile(f *os.File) error {
 	return nil
 }
 
-func createWireGuardKey(dir, path string) (*WireGuardKey, error) {
+func createWireGuardKey(dir, path string, exclusive bool) (*WireGuardKey, error) {
 	var priv [32]byte
 	if _, err := rand.Read(priv[:]); err != nil {
 		return nil, fmt.Errorf("make a WireGuard key: %w", err)
@@ -157,18 +157,32 @@ func createWireGuardKey(dir, path string) (*WireGuardKey, error) {
 	// Clamp, as every WireGuard implementation does.
 	priv[0] &= 248
 	priv[31] = priv[31]&127 | 64
+	if err := writeWireGuardKeyFile(dir, path, priv, exclusive); err != nil {
+		return nil, err
+	}
+	return keyFromPrivate(priv)
+}
+
+// errKeyFileExists: an exclusive key file write found the file there.
+var errKeyFileExists = errors.New("the file exists")
+
+// writeWireGuardKeyFile writes a private key to path (0600, synced) through
+// a temporary file: renamed over path, or, when exclusive, linked to it so
+// that an existing file is never replaced (errKeyFileExists).
+func writeWireGuardKeyFile(dir, path string, priv [32]byte, exclusive bool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", dir, err)
+		return fmt.Errorf("state directory %s: %w", dir, err)
 	}
 	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
-		return nil, fmt.Errorf("WireGuard state directory %s: not a directory only its owner may write to; make it 0700", dir)
+		return fmt.Errorf("WireGuard state directory %s: not a directory only its owner may write to; make it 0700", dir)
 	}
 	tmp, err := os.CreateTemp(dir, ".wireguard-key-*")
 	if err != nil {
-		return nil, fmt.Errorf("write WireGuard key in %s: %w", dir, err)
+		return fmt.Errorf("write WireGuard key in %s: %w", dir, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
+	// (err is the function's: a failed rename or link must be reported.)
+	if err = tmp.Chmod(0o600); err == nil {
 		_, err = tmp.WriteString(base64.StdEncoding.EncodeToString(priv[:]) + "\n")
 		if err == nil {
 			err = tmp.Sync()
@@ -176,14 +190,24 @@ func createWireGuardKey(dir, path string) (*WireGuardKey, error) {
 		if cerr := tmp.Close(); err == nil {
 			err = cerr
 		}
-		if err == nil {
+		switch {
+		case err != nil:
+		case exclusive:
+			if err = os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+				err = errKeyFileExists
+			}
+		default:
 			err = os.Rename(tmp.Name(), path)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("write WireGuard key %s: %w", path, err)
+		return fmt.Errorf("write WireGuard key %s: %w", path, err)
 	}
-	return keyFromPrivate(priv)
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // wgPeer is one peer as the device is to hold it.
@@ -196,6 +220,19 @@ type wgPeer struct {
 	name    string
 	next    [32]byte
 	hasNext bool
+}
+
+// dropOwnNext ignores a peer's next key that is one of the node's own
+// keys (its key or its next key): the node would hold itself as a peer.
+// The peer keeps its current key; its rotation waits. It is pure.
+func (c *wgConfig) dropOwnNext(own ...[32]byte) {
+	for i := range c.peers {
+		p := &c.peers[i]
+		if p.hasNext && slices.Contains(own, p.next) {
+			p.next, p.hasNext = [32]byte{}, false
+			c.dropped = append(c.dropped, fmt.Sprintf("wireGuard peer %s: nextPublicKey is this node's own key: ignored (its rotation waits)", p.name))
+		}
+	}
 }
 
 // wgConfig is the device configuration a NodeConfig asks for.
@@ -242,16 +279,22 @@ func wireGuardConfig(spec *v1alpha1.NodeConfigSpec) (*wgConfig, error) {
 	}
 	cfg := &wgConfig{device: w.Device, port: int(w.Port), mark: int(w.FirewallMark), ports: map[int]int{}}
 	holders := map[[32]byte]int{}
+	nexts := map[[32]byte]int{}
 	for _, pe := range w.Peers {
 		if raw, err := base64.StdEncoding.DecodeString(pe.PublicKey); err == nil && len(raw) == 32 {
 			holders[[32]byte(raw)]++
+		}
+		if raw, err := base64.StdEncoding.DecodeString(pe.NextPublicKey); pe.NextPublicKey != "" && err == nil && len(raw) == 32 {
+			nexts[[32]byte(raw)]++
 		}
 	}
 	for i, pe := range w.Peers {
 		at := fmt.Sprintf("wireGuard.peers[%d] (%s)", i, pe.Name)
 		wp := wgPeer{name: pe.Name}
 		var bad []string
-		if raw, err := base64.StdEncoding.DecodeString(pe.NextPublicKey); pe.NextPublicKey != "" && err == nil && len(raw) == 32 && holders[[32]byte(raw)] == 0 {
+		// A next key another peer holds (as its key or its next key) is
+		// ignored: the peer keeps its current key, its rotation waits.
+		if raw, err := base64.StdEncoding.DecodeString(pe.NextPublicKey); pe.NextPublicKey != "" && err == nil && len(raw) == 32 && holders[[32]byte(raw)] == 0 && nexts[[32]byte(raw)] == 1 {
 			wp.next, wp.hasNext = [32]byte(raw), true
 		}
 		raw, err := base64.StdEncoding.DecodeString(pe.PublicKey)

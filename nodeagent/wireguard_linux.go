@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -108,6 +109,9 @@ func (w *WireGuard) Sync(spec *v1alpha1.NodeConfigSpec) error {
 		w.log.Error("WireGuard key not reloaded; keeping the one in use", "err", err)
 	}
 	w.reloadNextKey()
+	if cfg != nil {
+		cfg.dropOwnNext(w.ownKeys()...)
+	}
 	if cfg == nil {
 		w.promoteIdle()
 		return nil
@@ -167,6 +171,9 @@ func (w *WireGuard) Settle(spec *v1alpha1.NodeConfigSpec, setErr error) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if cfg != nil {
+		cfg.dropOwnNext(w.ownKeys()...)
+	}
 	errs := []error{w.warn}
 	w.warn = nil
 	if setErr != nil {
@@ -176,7 +183,7 @@ func (w *WireGuard) Settle(spec *v1alpha1.NodeConfigSpec, setErr error) error {
 		w.closeDevice()
 		w.cfg = nil
 		if !w.clean {
-			err := TeardownWireGuard()
+			err := TeardownWireGuard(w.name)
 			w.clean = err == nil
 			if err != nil {
 				errs = append(errs, fmt.Errorf("WireGuard teardown (retried next pass): %w", err))
@@ -191,6 +198,15 @@ func (w *WireGuard) Settle(spec *v1alpha1.NodeConfigSpec, setErr error) error {
 	}
 	errs = append(errs, w.syncRoutes(cfg, true), syncWireGuardRules(cfg))
 	return errors.Join(errs...)
+}
+
+// ownKeys are the node's public keys: its key and its next one.
+func (w *WireGuard) ownKeys() [][32]byte {
+	own := [][32]byte{w.key.public}
+	if w.rot.next != nil {
+		own = append(own, w.rot.next.public)
+	}
+	return own
 }
 
 // Status is what the agent reports: its public key always, the path and
@@ -208,8 +224,8 @@ func (w *WireGuard) Status() *v1alpha1.WireGuardStatus {
 	return st
 }
 
-// Close ends a userspace device (a kernel one stays); rules and blackholes
-// stay.
+// Close ends a userspace device (a kernel one stays, the rotation
+// device's too); rules and blackholes stay.
 func (w *WireGuard) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -217,7 +233,7 @@ func (w *WireGuard) Close() {
 		w.dev.close()
 		w.dev = nil
 	}
-	w.closeRotation()
+	w.releaseRotation()
 }
 
 // closeDevice removes the device: a userspace one ends, a kernel one is
@@ -530,8 +546,9 @@ func ruleSync(cfg *wgConfig, remove bool) error {
 }
 
 // TeardownWireGuard removes the agent's policy rules, its routes in its
-// table and a WireGuard device left behind.
-func TeardownWireGuard() error {
+// table and a WireGuard device left behind: the default one, the named
+// ones (the device a config had), and their rotation devices.
+func TeardownWireGuard(devices ...string) error {
 	errs := []error{syncWireGuardRules(nil)}
 	held, err := heldWireGuardRoutes()
 	if err != nil {
@@ -543,10 +560,28 @@ func TeardownWireGuard() error {
 			errs = append(errs, fmt.Errorf("delete route table %d: %w", WireGuardTable, err))
 		}
 	}
-	for _, name := range []string{v1alpha1.DeviceWireGuard, rotationDevice(v1alpha1.DeviceWireGuard)} {
+	for _, name := range teardownDevices(devices...) {
 		if l, err := netlink.LinkByName(name); err == nil && (l.Type() == "tuntap" || l.Type() == "wireguard") {
 			errs = append(errs, netlink.LinkDel(l))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// teardownDevices are the devices TeardownWireGuard removes: the default
+// WireGuard device, the named ones (those the agent may own), each with
+// its rotation device, once each. It is pure.
+func teardownDevices(names ...string) []string {
+	var out []string
+	for _, n := range append([]string{v1alpha1.DeviceWireGuard}, names...) {
+		if !wgDeviceName.MatchString(n) {
+			continue
+		}
+		for _, d := range []string{n, rotationDevice(n)} {
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }

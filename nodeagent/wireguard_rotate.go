@@ -22,8 +22,11 @@ package nodeagent
 //     under its next key. The two rotation devices handshake: a second,
 //     parallel tunnel exists, unused.
 //  3. Once the rotating node sees a handshake on its rotation device with
-//     every peer (data-plane proof that each peer holds its next key; or
-//     after wireGuardRotationTimeout, for a peer that never answers), it
+//     every peer (data-plane proof that each peer holds its next key; only
+//     handshakes after the rotation device got its key count; after
+//     wireGuardRotationTimeout it skips a peer silent on the current device
+//     too, for wireGuardPeerSilent: never a live one, which it waits for and
+//     reports), it
 //     promotes: its routes to the peers move to the rotation device (one
 //     route replace each), then the current device gets the next key and
 //     the key file is replaced. The peers keep sending through their
@@ -47,10 +50,13 @@ package nodeagent
 // effects are in wireguard_rotate_linux.go.
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
@@ -64,9 +70,24 @@ const (
 	// device after the current device handshook with it again.
 	wireGuardHandoverGrace = 3 * time.Second
 	// wireGuardRotationTimeout is how long a rotating node waits for every
-	// peer's handshake on the rotation device before it promotes anyway.
+	// peer's handshake on the rotation device before it promotes without
+	// the peers that are silent on the current device too.
 	wireGuardRotationTimeout = 2 * time.Minute
+	// wireGuardPeerSilent is how long without a handshake on a device a
+	// peer is taken for dead there. A live peer handshakes at least every
+	// two minutes (the persistent keepalive keeps its session in use, and
+	// WireGuard renews a session in use after 120 s and refuses one older
+	// than 180 s), so three minutes of silence is the data plane's own
+	// proof that it is gone.
+	wireGuardPeerSilent = 3 * time.Minute
 )
+
+// metricWireGuardRotationWaiting counts the peers holding a rotation's
+// promotion back past wireGuardRotationTimeout (see rotOutput.waiting).
+var metricWireGuardRotationWaiting = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "kosmos_agent_wireguard_rotation_waiting",
+	Help: "WireGuard peers that hold a key rotation back past its timeout: up on the current device, without the next key.",
+})
 
 // RotateWireGuardKey starts a rotation: it makes the next key (the running
 // agent publishes it, hands over to it without loss and then makes it the
@@ -76,7 +97,13 @@ func RotateWireGuardKey(dir string) (*WireGuardKey, error) {
 	if k, err := loadWireGuardKeyFile(dir, WireGuardNextKeyFile); err != nil || k != nil {
 		return k, err
 	}
-	return createWireGuardKey(dir, filepath.Join(dir, WireGuardNextKeyFile))
+	// Linked, never renamed, into place: a next key written meanwhile (by
+	// another command) is never replaced.
+	k, err := createWireGuardKey(dir, filepath.Join(dir, WireGuardNextKeyFile), true)
+	if errors.Is(err, errKeyFileExists) {
+		return nil, fmt.Errorf("WireGuard rotation: %s appeared while the next key was being made (another rotation began); it is kept, run the command again to see it: %w", filepath.Join(dir, WireGuardNextKeyFile), err)
+	}
+	return k, err
 }
 
 // rotationDevice is the rotation device's name for a device name: the
@@ -119,8 +146,15 @@ type rotInput struct {
 	keyChanged time.Time
 	// rotatingSince is when the node took up its next key.
 	rotatingSince time.Time
-	peers         map[[32]byte]rotPeer // by the peer's current key
-	now           time.Time
+	// rotationKeySince is when the rotation device got its current key
+	// (made, reused or given a key): handshakes there before it were made
+	// with another key and prove nothing.
+	rotationKeySince time.Time
+	// timeout is how long promotion waits for every peer before it skips
+	// the dead ones (zero: wireGuardRotationTimeout).
+	timeout time.Duration
+	peers   map[[32]byte]rotPeer // by the peer's current key
+	now     time.Time
 }
 
 // rotOutput is what rotationStep decides.
@@ -137,8 +171,16 @@ type rotOutput struct {
 	// promote: every peer holds the next key (or the wait timed out):
 	// make the next key the node's key.
 	promote bool
-	// timedOut names the peers promotion did not wait for.
+	// timedOut names the peers promotion did not wait for: past the
+	// timeout, silent on both devices.
 	timedOut []string
+	// waiting names the peers that hold promotion back past the timeout:
+	// live on the current device (the data plane shows them up) but
+	// without a handshake on the rotation device, so they do not hold the
+	// next key (their reconciler is slow or down, their agent is of an
+	// earlier release, or port + 1 is blocked). Promoting would cut them
+	// off; the node keeps its key and reports them.
+	waiting []string
 }
 
 // rotationKey is the key under which the rotation device holds a peer: its
@@ -166,15 +208,25 @@ func rotationStep(in rotInput) rotOutput {
 	if in.cfg == nil {
 		return out
 	}
-	allReady := true
+	timeout := in.timeout
+	if timeout <= 0 {
+		timeout = wireGuardRotationTimeout
+	}
+	timedOut := in.rotating && in.now.Sub(in.rotatingSince) >= timeout
+	waiting := 0
 	for _, p := range in.cfg.peers {
 		st := in.peers[p.key]
 		currentOK := !st.current.IsZero() && st.current.After(in.keyChanged)
-		rotationOK := st.held && !st.rotation.IsZero()
+		rotationOK := st.held && !st.rotation.IsZero() && st.rotation.After(in.rotationKeySince) &&
+			(!in.rotating || st.rotation.After(in.rotatingSince))
 		pairRotates := in.rotating || p.hasNext
 		keep := pairRotates
 		if st.held && !keep {
 			switch {
+			case silentFor(in.now, wireGuardPeerSilent, st.current, st.rotation, in.rotationKeySince, in.keyChanged):
+				// Dead on both devices (silent for longer than a rotation
+				// may wait, and than a live peer ever is): not held on for
+				// ever (the device and its ticker go with the last peer).
 			case !currentOK:
 				keep = true
 			case st.settled.IsZero():
@@ -193,18 +245,37 @@ func rotationStep(in rotInput) rotOutput {
 		if keep && rotationOK && !currentOK {
 			out.viaRotation[p.key] = true
 		}
-		if in.rotating && !rotationOK {
-			allReady = false
+		if !in.rotating || rotationOK {
+			continue
+		}
+		switch {
+		case !timedOut:
+			waiting++
+		case silentFor(in.now, wireGuardPeerSilent, st.current, in.rotatingSince):
 			out.timedOut = append(out.timedOut, p.name)
+		default:
+			waiting++
+			out.waiting = append(out.waiting, p.name)
 		}
 	}
-	if in.rotating {
-		out.promote = allReady || in.now.Sub(in.rotatingSince) >= wireGuardRotationTimeout
-		if allReady {
-			out.timedOut = nil
-		}
+	out.promote = in.rotating && waiting == 0
+	if !out.promote {
+		out.timedOut = nil
 	}
 	return out
+}
+
+// silentFor: no sign of life (the latest of signs; zero ones ignored) for
+// longer than d before now; never without any sign to count from. It is
+// pure.
+func silentFor(now time.Time, d time.Duration, signs ...time.Time) bool {
+	var last time.Time
+	for _, s := range signs {
+		if s.After(last) {
+			last = s
+		}
+	}
+	return !last.IsZero() && now.Sub(last) > d
 }
 
 // rotationPort is the rotation device's port for a device port; an error

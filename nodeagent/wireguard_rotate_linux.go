@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -19,10 +20,20 @@ type rotationState struct {
 	since time.Time
 	// keyChanged is when the current device last got a new own key.
 	keyChanged time.Time
-	// dev is the rotation device (nil: none), name its name, key its key.
-	dev  wgDevice
-	name string
-	key  [32]byte
+	// dev is the rotation device (nil: none), name its name, key its key,
+	// keySince when it got that key (made, reused or given it).
+	dev      wgDevice
+	name     string
+	key      [32]byte
+	keySince time.Time
+	// waiting is the peers last reported as holding promotion back.
+	waiting string
+	// timeout is how long promotion waits for every peer (zero: the
+	// default, wireGuardRotationTimeout).
+	timeout time.Duration
+	// adoptChecked: a rotation device left by an earlier agent has been
+	// looked for (once, at the first pass with a device).
+	adoptChecked bool
 	// settled: when the current device was first seen handshaken again
 	// with a peer the rotation device holds, by the peer's current key.
 	settled map[[32]byte]time.Time
@@ -88,6 +99,19 @@ func (w *WireGuard) reloadNextKey() {
 // and the rotation device's peers that have settled. It runs in Sync and
 // on every tick while the rotation device exists.
 func (w *WireGuard) rotate(cfg *wgConfig) error {
+	if w.dev != nil && w.rot.dev == nil && !w.rot.adoptChecked {
+		w.rot.adoptChecked = true
+		if l, err := netlink.LinkByName(rotationDevice(cfg.device)); err == nil && adoptRotationLink(l.Type()) {
+			// A kernel rotation device outlives its agent, like the main
+			// one: taken over (its key and tunnels kept), the step below
+			// then keeps it for a rotation under way or lets it settle
+			// and go.
+			if err := w.ensureRotationDevice(cfg); err != nil {
+				return fmt.Errorf("WireGuard device %s left by an earlier agent: %w", l.Attrs().Name, err)
+			}
+			w.log.Info("WireGuard rotation device of an earlier agent taken over", "device", w.rot.name)
+		}
+	}
 	if w.dev == nil || cfg == nil || (w.rot.dev == nil && w.rot.next == nil && !anyNext(cfg)) {
 		return nil
 	}
@@ -95,6 +119,7 @@ func (w *WireGuard) rotate(cfg *wgConfig) error {
 	if err != nil {
 		return err
 	}
+	w.reportWaiting(out.waiting)
 	if out.promote {
 		if len(out.timedOut) > 0 {
 			w.log.Warn("WireGuard rotation: promoting without a handshake from every peer (timed out)", "peers", out.timedOut)
@@ -113,6 +138,10 @@ func (w *WireGuard) rotate(cfg *wgConfig) error {
 		}
 		if err != nil {
 			w.rot.keyChanged = prevChanged
+			// A next key file changed or removed meanwhile: take up what
+			// it holds now (a new rotation, or none) rather than retry
+			// the refused promotion on every tick.
+			w.reloadNextKey()
 		}
 		return err
 	}
@@ -142,7 +171,7 @@ func (w *WireGuard) rotationDecision(cfg *wgConfig, promoting bool) (rotOutput, 
 		}
 	}
 	in := rotInput{cfg: cfg, rotating: w.rot.next != nil && !promoting, keyChanged: w.rot.keyChanged, rotatingSince: w.rot.since,
-		peers: map[[32]byte]rotPeer{}, now: time.Now()}
+		rotationKeySince: w.rot.keySince, timeout: w.rot.timeout, peers: map[[32]byte]rotPeer{}, now: time.Now()}
 	for _, p := range cfg.peers {
 		t, held := rot[p.rotationKey()]
 		in.peers[p.key] = rotPeer{current: cur[p.key], rotation: t, held: held, settled: w.rot.settled[p.key]}
@@ -235,7 +264,7 @@ func (w *WireGuard) ensureRotationDevice(cfg *wgConfig) error {
 		if err := w.rot.dev.setKey(key); err != nil {
 			return fmt.Errorf("WireGuard device %s: set key: %w", w.rot.name, err)
 		}
-		w.rot.key = key.public
+		w.rot.key, w.rot.keySince = key.public, time.Now()
 	}
 	if w.rot.dev == nil {
 		port, err := rotationPort(cfg)
@@ -248,7 +277,7 @@ func (w *WireGuard) ensureRotationDevice(cfg *wgConfig) error {
 		if err != nil {
 			return err
 		}
-		w.rot.dev, w.rot.name, w.rot.key = dev, rc.device, key.public
+		w.rot.dev, w.rot.name, w.rot.key, w.rot.keySince = dev, rc.device, key.public, time.Now()
 		w.log.Info("WireGuard rotation device created", "device", rc.device, "port", port, "path", dev.path(), "publicKey", key.PublicKey())
 		w.rot.stop = make(chan struct{})
 		go w.tick(w.rot.stop)
@@ -266,6 +295,31 @@ func (w *WireGuard) ensureRotationDevice(cfg *wgConfig) error {
 		return fmt.Errorf("WireGuard device %s: set up: %w", w.rot.name, err)
 	}
 	return ensureLooseRPFilter(w.rot.name)
+}
+
+// SetRotationTimeout sets how long a key rotation waits for a handshake
+// from every peer on the rotation device before it promotes without the
+// peers that are dead (silent on the current device too); a live peer is
+// waited for beyond it. Zero or less: the default, two minutes.
+func (w *WireGuard) SetRotationTimeout(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rot.timeout = d
+}
+
+// reportWaiting logs, once per change, the peers that hold a rotation's
+// promotion back past the timeout (live on the current device, without the
+// next key), and counts them in kosmos_agent_wireguard_rotation_waiting.
+func (w *WireGuard) reportWaiting(peers []string) {
+	metricWireGuardRotationWaiting.Set(float64(len(peers)))
+	s := strings.Join(peers, ",")
+	if s == w.rot.waiting {
+		return
+	}
+	w.rot.waiting = s
+	if s != "" {
+		w.log.Warn("WireGuard rotation waiting: these peers are up on the current device but hold no next key (their reconciler or agent has not taken it up, or UDP port + 1 is blocked); the current key stays in use until they do", "peers", peers, "device", w.name)
+	}
 }
 
 // tick re-runs the rotation step every wireGuardRotationTick until stop.
@@ -289,9 +343,20 @@ func (w *WireGuard) tick(stop chan struct{}) {
 }
 
 // promote makes the next key the node's key: the key file first (a
-// restart then keeps it), then the current device.
+// restart then keeps it), then the current device. The file renamed is
+// checked to hold next (a key written there since is never promoted
+// unseen). When the device refuses the key, both files and the agent's
+// state go back: the rotation stays under way.
 func (w *WireGuard) promote(next *WireGuardKey) error {
-	if err := os.Rename(filepath.Join(w.dir, WireGuardNextKeyFile), filepath.Join(w.dir, WireGuardKeyFile)); err != nil {
+	nextPath, keyPath := filepath.Join(w.dir, WireGuardNextKeyFile), filepath.Join(w.dir, WireGuardKeyFile)
+	k, err := loadWireGuardKeyFile(w.dir, WireGuardNextKeyFile)
+	if err != nil {
+		return fmt.Errorf("WireGuard rotation: check the next key before promoting it: %w", err)
+	}
+	if err := checkPromoted(k, next); err != nil {
+		return err
+	}
+	if err := os.Rename(nextPath, keyPath); err != nil {
 		return fmt.Errorf("WireGuard rotation: make the next key the node's key: %w", err)
 	}
 	if d, err := os.Open(w.dir); err == nil {
@@ -299,20 +364,45 @@ func (w *WireGuard) promote(next *WireGuardKey) error {
 		d.Close()
 	}
 	prev := w.key
+	if w.dev != nil {
+		if err := w.dev.setKey(next); err != nil {
+			err = fmt.Errorf("WireGuard device %s: set the next key: %w", w.name, err)
+			if rerr := w.unpromote(prev, nextPath, keyPath); rerr != nil {
+				// reloadKey takes the file's key up on the next pass.
+				err = errors.Join(err, rerr)
+			}
+			return err
+		}
+	}
 	w.key, w.rot.next = next, nil
 	w.rot.keyChanged = time.Now()
-	if w.dev == nil {
-		w.log.Info("WireGuard key rotated", "publicKey", next.PublicKey(), "previous", prev.PublicKey())
-		w.signal()
-		return nil
-	}
-	if err := w.dev.setKey(next); err != nil {
-		// reloadKey retries on the next pass (the file holds the key).
-		w.key = prev
-		return fmt.Errorf("WireGuard device %s: set the next key: %w", w.name, err)
-	}
 	w.log.Info("WireGuard key rotated", "publicKey", next.PublicKey(), "previous", prev.PublicKey())
 	w.signal()
+	return nil
+}
+
+// checkPromoted: the next key file holds (inFile) the key the rotation
+// handed over to (next). It is pure.
+func checkPromoted(inFile, next *WireGuardKey) error {
+	switch {
+	case inFile == nil:
+		return fmt.Errorf("WireGuard rotation: %s is gone; the key %s is not promoted", WireGuardNextKeyFile, next.PublicKey())
+	case inFile.public != next.public:
+		return fmt.Errorf("WireGuard rotation: %s now holds key %s, not %s which the peers were given; not promoted (the new next key is taken up on the next pass)", WireGuardNextKeyFile, inFile.PublicKey(), next.PublicKey())
+	}
+	return nil
+}
+
+// unpromote puts the files back after a failed promotion: the next key
+// back in its file (never over one written since), the previous key in
+// the key file.
+func (w *WireGuard) unpromote(prev *WireGuardKey, nextPath, keyPath string) error {
+	if err := os.Link(keyPath, nextPath); err != nil {
+		return fmt.Errorf("WireGuard rotation: put the next key back in %s: %w", nextPath, err)
+	}
+	if err := writeWireGuardKeyFile(w.dir, keyPath, prev.private, false); err != nil {
+		return fmt.Errorf("WireGuard rotation: put the previous key back: %w", err)
+	}
 	return nil
 }
 
@@ -329,19 +419,37 @@ func (w *WireGuard) promoteIdle() {
 
 // closeRotation ends the rotation device and its ticker.
 func (w *WireGuard) closeRotation() {
+	name, had := w.rot.name, w.rot.dev != nil
+	w.releaseRotation()
+	if had {
+		if l, err := netlink.LinkByName(name); err == nil && l.Type() == "wireguard" {
+			_ = netlink.LinkDel(l)
+		}
+	}
+}
+
+// releaseRotation lets go of the rotation device and ends its ticker; a
+// kernel device stays (the agent is stopping: like the main device, it
+// keeps its tunnels over a restart, and the next agent takes it over).
+func (w *WireGuard) releaseRotation() {
 	if w.rot.stop != nil {
 		close(w.rot.stop)
 		w.rot.stop = nil
 	}
 	if w.rot.dev != nil {
 		w.rot.dev.close()
-		if l, err := netlink.LinkByName(w.rot.name); err == nil && l.Type() == "wireguard" {
-			_ = netlink.LinkDel(l)
-		}
 		w.rot.dev = nil
 	}
 	w.rot.via, w.rot.settled = nil, nil
+	w.reportWaiting(nil)
 }
+
+// adoptRotationLink: a link of the rotation device's name found at start
+// is taken over when it is a kernel WireGuard device (Kosmos's, left by an
+// earlier agent). A TUN of a userspace one dies with its agent (and one
+// left over is replaced when a rotation device is made); any other link is
+// not Kosmos's and is left alone. It is pure.
+func adoptRotationLink(linkType string) bool { return linkType == "wireguard" }
 
 // syncRoutes syncs the agent's table for cfg: each peer's routes through
 // the current device, or the rotation device when the rotation routes it

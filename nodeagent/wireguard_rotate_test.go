@@ -47,8 +47,11 @@ func TestRotationStep(t *testing.T) {
 		{"A: B handshook on the rotation device: promote", rotInput{cfg: peer(kB, nil), rotating: true, rotatingSince: at(1),
 			peers: map[[32]byte]rotPeer{kB: {current: at(1), rotation: at(2), held: true}}, now: at(3)},
 			"hold=[1@51872] via=0 promote=true settle=0"},
-		{"A: a silent peer: promote after the timeout", rotInput{cfg: peer(kB, nil), rotating: true, rotatingSince: at(1),
+		{"A: a peer live on the current device but without the next key: no promotion past the timeout", rotInput{cfg: peer(kB, nil), rotating: true, rotatingSince: at(1),
 			peers: map[[32]byte]rotPeer{kB: {current: at(1), held: true}}, now: at(1).Add(wireGuardRotationTimeout)},
+			"hold=[1@51872] via=0 promote=false settle=0"},
+		{"A: a peer silent on both devices: promote after the timeout", rotInput{cfg: peer(kB, nil), rotating: true, rotatingSince: at(1),
+			peers: map[[32]byte]rotPeer{kB: {current: at(1), held: true}}, now: at(1).Add(wireGuardPeerSilent + time.Second)},
 			"hold=[1@51872] via=0 promote=true settle=0"},
 		{"A promoted: its key changed after the last handshake: via the rotation device", rotInput{cfg: peer(kB, nil), keyChanged: at(3),
 			peers: map[[32]byte]rotPeer{kB: {current: at(1), rotation: at(2), held: true}}, now: at(3)},
@@ -105,6 +108,77 @@ func TestRotationDeviceName(t *testing.T) {
 	for in, want := range map[string]string{"vx-wg": "vx-wg1", "vx-abcdefghijkl": "vx-abcdefghijk1", "vx-abcdefghijk1": "vx-abcdefghijk2"} {
 		if got := rotationDevice(in); got != want {
 			t.Errorf("rotationDevice(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestRotationStepStaticStability: a rotating node never promotes past a
+// peer that is live on the current device (it would cut it off); past the
+// timeout it skips only peers silent there for longer than
+// wireGuardPeerSilent, and names the ones it waits for. Handshakes on the
+// rotation device count only when made after it got its key and after the
+// rotation began. A peer no longer rotating that is silent on both devices
+// is let go (the rotation device and its ticker do not stay for ever).
+func TestRotationStepStaticStability(t *testing.T) {
+	t0 := time.Unix(100000, 0)
+	since := t0
+	late := t0.Add(wireGuardRotationTimeout + time.Second)
+	kB, kC := [32]byte{1}, [32]byte{2}
+	mk := func(hasNext bool) *wgConfig {
+		cfg := &wgConfig{port: 51871}
+		for i, k := range [][32]byte{kB, kC} {
+			p := wgPeer{key: k, name: []string{"b/b1", "c/c1"}[i], endpoint: netip.MustParseAddrPort(fmt.Sprintf("192.168.0.%d:51871", 21+i)),
+				allowed: []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("192.168.0.%d/32", 21+i))}}
+			if hasNext && i == 0 {
+				p.next, p.hasNext = [32]byte{9}, true
+			}
+			cfg.peers = append(cfg.peers, p)
+		}
+		return cfg
+	}
+	show := func(out rotOutput) string {
+		return fmt.Sprintf("hold=%d promote=%v timedOut=%v waiting=%v", len(out.hold), out.promote, out.timedOut, out.waiting)
+	}
+	ago := func(now time.Time, d time.Duration) time.Time { return now.Add(-d) }
+	cases := []struct {
+		name string
+		in   rotInput
+		want string
+	}{
+		{"before the timeout: C without the next key: wait, not reported", rotInput{cfg: mk(false), rotating: true, rotatingSince: since, rotationKeySince: since, now: since.Add(time.Minute),
+			peers: map[[32]byte]rotPeer{kB: {current: since, rotation: since.Add(time.Second), held: true}, kC: {current: since, held: true}}},
+			"hold=2 promote=false timedOut=[] waiting=[]"},
+		{"past the timeout: C live on the current device: wait and report it", rotInput{cfg: mk(false), rotating: true, rotatingSince: since, rotationKeySince: since, now: late,
+			peers: map[[32]byte]rotPeer{kB: {current: ago(late, time.Second), rotation: since.Add(time.Second), held: true}, kC: {current: ago(late, 10*time.Second), held: true}}},
+			"hold=2 promote=false timedOut=[] waiting=[c/c1]"},
+		{"past the timeout: C silent on the current device for 3 min: promote without it", rotInput{cfg: mk(false), rotating: true, rotatingSince: ago(late, 10*time.Minute), rotationKeySince: ago(late, 10*time.Minute), now: late,
+			peers: map[[32]byte]rotPeer{kB: {current: ago(late, time.Second), rotation: ago(late, 9*time.Minute), held: true}, kC: {current: ago(late, wireGuardPeerSilent+time.Second), held: true}}},
+			"hold=2 promote=true timedOut=[c/c1] waiting=[]"},
+		{"a stale handshake on the rotation device (before its key) does not count", rotInput{cfg: mk(false), rotating: true, rotatingSince: since, rotationKeySince: since.Add(time.Second), now: since.Add(time.Minute),
+			peers: map[[32]byte]rotPeer{kB: {current: since, rotation: since.Add(time.Second / 2), held: true}, kC: {current: since, rotation: since.Add(2 * time.Second), held: true}}},
+			"hold=2 promote=false timedOut=[] waiting=[]"},
+		{"a handshake before the rotation began does not count", rotInput{cfg: mk(false), rotating: true, rotatingSince: since, rotationKeySince: ago(since, time.Minute), now: since.Add(time.Minute),
+			peers: map[[32]byte]rotPeer{kB: {current: since, rotation: ago(since, time.Second), held: true}, kC: {current: since, rotation: since.Add(2 * time.Second), held: true}}},
+			"hold=2 promote=false timedOut=[] waiting=[]"},
+		{"fresh handshakes on the rotation device: promote", rotInput{cfg: mk(false), rotating: true, rotatingSince: since, rotationKeySince: since, now: since.Add(time.Minute),
+			peers: map[[32]byte]rotPeer{kB: {current: since, rotation: since.Add(time.Second), held: true}, kC: {current: since, rotation: since.Add(2 * time.Second), held: true}}},
+			"hold=2 promote=true timedOut=[] waiting=[]"},
+		{"not rotating: C dead on both devices for 3 min: let go; B (rotating) kept", rotInput{cfg: mk(true), keyChanged: since, rotationKeySince: since, now: since.Add(wireGuardPeerSilent + time.Second),
+			peers: map[[32]byte]rotPeer{kB: {held: true}, kC: {rotation: since, held: true}}},
+			"hold=1 promote=false timedOut=[] waiting=[]"},
+		{"not rotating: C quiet on both devices for 2.5 min (a live peer may be): kept", rotInput{cfg: mk(true), keyChanged: since, rotationKeySince: since, now: since.Add(150 * time.Second),
+			peers: map[[32]byte]rotPeer{kB: {held: true}, kC: {rotation: since, held: true}}},
+			"hold=2 promote=false timedOut=[] waiting=[]"},
+		{"a shorter timeout set: C live: waited for and reported after it", rotInput{cfg: mk(false), rotating: true, rotatingSince: since, rotationKeySince: since, timeout: 5 * time.Second, now: since.Add(6 * time.Second),
+			peers: map[[32]byte]rotPeer{kB: {current: since, rotation: since.Add(time.Second), held: true}, kC: {current: since, held: true}}},
+			"hold=2 promote=false timedOut=[] waiting=[c/c1]"},
+		{"not rotating: C silent only on the current device: kept", rotInput{cfg: mk(false), keyChanged: since, rotationKeySince: since, now: late,
+			peers: map[[32]byte]rotPeer{kC: {rotation: ago(late, time.Second), held: true}}},
+			"hold=1 promote=false timedOut=[] waiting=[]"},
+	}
+	for _, c := range cases {
+		if got := show(rotationStep(c.in)); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
 		}
 	}
 }

@@ -273,3 +273,45 @@ func TestWireGuardKeyFileChecks(t *testing.T) {
 		t.Errorf("a world-writable state directory: %v", err)
 	}
 }
+
+// TestWireGuardConfigNextKeys: a peer's next key is taken up only when it
+// is a key no other peer holds (as its key or its next key) and not one of
+// the node's own; otherwise it is ignored and the peer keeps its key.
+func TestWireGuardConfigNextKeys(t *testing.T) {
+	const k3, k4 = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAM=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQ="
+	own := [32]byte{31: 9}
+	ownB64 := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAk="
+	peer := func(name, key, next, ip string) v1alpha1.WireGuardPeer {
+		return v1alpha1.WireGuardPeer{Name: name, PublicKey: key, NextPublicKey: next, Endpoint: ip + ":51871", AllowedIPs: []string{ip + "/32"}}
+	}
+	for _, c := range []struct {
+		name   string
+		b, c   string // next keys of b/b1 and c/c1
+		wantB  bool   // b/b1 keeps a next key
+		wantC  bool
+		reason string
+	}{
+		{"b rotates", k3, "", true, false, ""},
+		{"both rotate", k3, k4, true, true, ""},
+		{"b's next is c's key", testKey2, "", false, false, ""},
+		{"the same next key twice", k3, k3, false, false, ""},
+		{"b's next is the node's own key", ownB64, "", false, false, "own key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := wireGuardConfig(wgSpec(peer("b/b1", testKey1, c.b, "192.168.0.21"), peer("c/c1", testKey2, c.c, "192.168.0.31")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.dropOwnNext(own)
+			if len(cfg.peers) != 2 {
+				t.Fatalf("peers %d, want 2 (a bad next key never drops a peer)", len(cfg.peers))
+			}
+			if cfg.peers[0].hasNext != c.wantB || cfg.peers[1].hasNext != c.wantC {
+				t.Errorf("next taken up: b %v c %v, want %v %v", cfg.peers[0].hasNext, cfg.peers[1].hasNext, c.wantB, c.wantC)
+			}
+			if derr := cfg.droppedError(); (c.reason == "") != (derr == nil) || (derr != nil && !strings.Contains(derr.Error(), c.reason)) {
+				t.Errorf("reported %v, want %q", derr, c.reason)
+			}
+		})
+	}
+}

@@ -93,6 +93,9 @@ type agentFlags struct {
 	printKey, rotateKey                       bool
 	ha                                        haFlags
 	leaveOffloads                             bool
+	// wgRotationTimeout is how long a key rotation waits for every peer
+	// before it goes on without the dead ones (never a live one).
+	wgRotationTimeout time.Duration
 }
 
 // maxProbeTimeout bounds --probe-timeout: the probes outstanding (one per
@@ -185,6 +188,7 @@ func newAgentCommand() *cobra.Command {
 	fl.IntVar(&f.ha.down, "probe-down", 3, "consecutive missed probes that take a gateway candidate down")
 	fl.IntVar(&f.ha.up, "probe-up", 3, "consecutive answered probes that bring a gateway candidate back up")
 	fl.DurationVar(&f.ha.hold, "failback-hold", 3*time.Second, "how long an earlier gateway candidate must be up before traffic moves back to it")
+	fl.DurationVar(&f.wgRotationTimeout, "wireguard-rotation-timeout", 2*time.Minute, "how long a WireGuard key rotation waits for a handshake from every peer on the rotation device before it promotes without the peers silent for 3 minutes (a live peer is waited for beyond it, and reported)")
 	fl.BoolVar(&f.leaveOffloads, "leave-offloads", false, "neither read nor set the offloads (checksums, SG, TSO, GSO, GRO) of the agent's VXLAN devices: for a node whose kernel or NIC needs one off")
 	return cmd
 }
@@ -225,9 +229,9 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 			return &exitError{exitError2, err}
 		}
 		if f.node != "" {
-			return runAgentAPI(ctx, k, f.node, f.kubeconfig, f.resync, f.healthAddr, key, f.stateDir, f.ha)
+			return runAgentAPI(ctx, k, f.node, f.kubeconfig, f.resync, f.healthAddr, key, f.stateDir, f.wgRotationTimeout, f.ha)
 		}
-		return runAgent(ctx, k, f.file, f.resync, key, f.stateDir, f.ha)
+		return runAgent(ctx, k, f.file, f.resync, key, f.stateDir, f.wgRotationTimeout, f.ha)
 	}
 	var res nodeagent.Result
 	if f.teardown {
@@ -254,7 +258,7 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 }
 
 // runAgent keeps the kernel matching the file until SIGINT or SIGTERM.
-func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, resync time.Duration, key *nodeagent.WireGuardKey, stateDir string, haf haFlags) error {
+func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, resync time.Duration, key *nodeagent.WireGuardKey, stateDir string, wgRotationTimeout time.Duration, haf haFlags) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -266,6 +270,7 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	wg := nodeagent.NewWireGuard(key, stateDir, log)
+	wg.SetRotationTimeout(wgRotationTimeout)
 	defer wg.Close()
 	ha, err := haf.newHA(log)
 	if err != nil {
@@ -304,7 +309,7 @@ func composeFile(file string, ha *nodeagent.HA) (*v1alpha1.NodeConfigSpec, error
 
 // runAgentAPI follows this node's NodeConfig in the API server until SIGINT
 // or SIGTERM.
-func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubeconfig string, resync time.Duration, healthAddr string, key *nodeagent.WireGuardKey, stateDir string, haf haFlags) error {
+func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubeconfig string, resync time.Duration, healthAddr string, key *nodeagent.WireGuardKey, stateDir string, wgRotationTimeout time.Duration, haf haFlags) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -324,6 +329,7 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 		return &exitError{exitError2, err}
 	}
 	wg := nodeagent.NewWireGuard(key, stateDir, log)
+	wg.SetRotationTimeout(wgRotationTimeout)
 	defer wg.Close()
 	src.WireGuardStatus = wg.Status
 	ha, err := haf.newHA(log)

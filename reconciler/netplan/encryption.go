@@ -69,43 +69,63 @@ func encryptionOf(cs *clusterState) v1alpha1.Encryption {
 // it alone, never a freeze of the mesh: every agent drops only a bad peer).
 // A key held twice means one of the nodes may be posing as the other, so
 // every holder loses it.
+//
+// Next keys (a rotation under way) are checked against the current keys
+// and each other in a map of their own, and only ever cost the node that
+// published them its next key: a next key equal to any node's current
+// key, or to another node's next key, is not carried (its rotation waits,
+// a problem names it). A next key never blanks a current key: otherwise
+// a node could make another keyless by announcing that node's key as its
+// next one.
 func (p *planner) checkKeys(clusters []*clusterState) {
-	holders := map[string][]string{}
+	holders := map[string][]string{} // current keys
+	nexts := map[string][]string{}   // next keys
 	for _, cs := range clusters {
 		for i := range cs.nodes {
 			n := &cs.nodes[i]
-			if n.WireGuardNextKey != "" {
-				if raw, err := base64.StdEncoding.DecodeString(n.WireGuardNextKey); err != nil || len(raw) != 32 || n.WireGuardKey == "" {
-					p.problem("cluster %s: node %s published a next WireGuard key that is not one (base64 of 32 bytes) or no current key; its rotation waits", cs.spec.Name, n.Name)
-					n.WireGuardNextKey = ""
-				} else if n.WireGuardNextKey != n.WireGuardKey {
-					holders[n.WireGuardNextKey] = append(holders[n.WireGuardNextKey], cs.spec.Name+"/"+n.Name)
+			if n.WireGuardKey != "" {
+				if raw, err := base64.StdEncoding.DecodeString(n.WireGuardKey); err != nil || len(raw) != 32 {
+					p.problem("cluster %s: node %s published a WireGuard key that is not one (base64 of 32 bytes); it is treated as keyless: encrypted peers do not reach it", cs.spec.Name, n.Name)
+					n.WireGuardKey = ""
+				} else {
+					holders[n.WireGuardKey] = append(holders[n.WireGuardKey], cs.spec.Name+"/"+n.Name)
 				}
 			}
-			if n.WireGuardKey == "" {
+			if n.WireGuardNextKey == "" {
 				continue
 			}
-			if raw, err := base64.StdEncoding.DecodeString(n.WireGuardKey); err != nil || len(raw) != 32 {
-				p.problem("cluster %s: node %s published a WireGuard key that is not one (base64 of 32 bytes); it is treated as keyless: encrypted peers do not reach it", cs.spec.Name, n.Name)
-				n.WireGuardKey = ""
-				continue
+			if raw, err := base64.StdEncoding.DecodeString(n.WireGuardNextKey); err != nil || len(raw) != 32 || n.WireGuardKey == "" {
+				p.problem("cluster %s: node %s published a next WireGuard key that is not one (base64 of 32 bytes) or no current key; its rotation waits", cs.spec.Name, n.Name)
+				n.WireGuardNextKey = ""
+			} else if n.WireGuardNextKey == n.WireGuardKey {
+				n.WireGuardNextKey = "" // nothing to rotate to
+			} else {
+				nexts[n.WireGuardNextKey] = append(nexts[n.WireGuardNextKey], cs.spec.Name+"/"+n.Name)
 			}
-			holders[n.WireGuardKey] = append(holders[n.WireGuardKey], cs.spec.Name+"/"+n.Name)
 		}
 	}
 	for _, cs := range clusters {
 		for i := range cs.nodes {
 			n := &cs.nodes[i]
-			if h := holders[n.WireGuardKey]; len(h) > 1 {
-				others := slices.DeleteFunc(slices.Clone(h), func(s string) bool { return s == cs.spec.Name+"/"+n.Name })
+			self := cs.spec.Name + "/" + n.Name
+			if h := holders[n.WireGuardKey]; n.WireGuardKey != "" && len(h) > 1 {
+				others := slices.DeleteFunc(slices.Clone(h), func(s string) bool { return s == self })
 				p.problem("cluster %s: node %s published the WireGuard key of %s too; it is treated as keyless: encrypted peers do not reach it", cs.spec.Name, n.Name, strings.Join(others, ", "))
 				n.WireGuardKey = ""
 			}
-			if n.WireGuardKey == "" || n.WireGuardNextKey == n.WireGuardKey {
-				n.WireGuardNextKey = ""
+			if n.WireGuardNextKey == "" {
+				continue
 			}
-			if h := holders[n.WireGuardNextKey]; len(h) > 1 {
-				p.problem("cluster %s: node %s published a next WireGuard key another node holds too; its rotation waits (peers are not given it)", cs.spec.Name, n.Name)
+			if n.WireGuardKey == "" {
+				n.WireGuardNextKey = ""
+				continue
+			}
+			if h := holders[n.WireGuardNextKey]; len(h) > 0 {
+				p.problem("cluster %s: node %s published the current WireGuard key of %s as its next key; its rotation waits (peers are not given it), %s keeps its key", cs.spec.Name, n.Name, strings.Join(h, ", "), strings.Join(h, ", "))
+				n.WireGuardNextKey = ""
+			} else if h := nexts[n.WireGuardNextKey]; len(h) > 1 {
+				others := slices.DeleteFunc(slices.Clone(h), func(s string) bool { return s == self })
+				p.problem("cluster %s: node %s published a next WireGuard key %s published too; its rotation waits (peers are not given it)", cs.spec.Name, n.Name, strings.Join(others, ", "))
 				n.WireGuardNextKey = ""
 			}
 		}

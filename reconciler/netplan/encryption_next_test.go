@@ -11,7 +11,8 @@ import (
 // way) is carried in its endpoint beside its key; a next key that is not
 // one, equals its own key, is held by another node, or comes without a key
 // is not carried (the rotation waits; a problem names the node where it is
-// bad), and the node's key stays.
+// bad), and the node's key stays. A next key never costs another node its
+// current key.
 func TestEncryptionNextKeys(t *testing.T) {
 	tp, err := schema.Load("t.yaml", []byte(keysTopology))
 	if err != nil {
@@ -27,7 +28,13 @@ func TestEncryptionNextKeys(t *testing.T) {
 		{"a1 rotates", nil, map[string]string{"a1": key(11)}, "a1=1/11 a2=2/ b1=3/ b2=4/", nil},
 		{"not a key", nil, map[string]string{"a1": "AAAA"}, "a1=1/ a2=2/ b1=3/ b2=4/", []string{"a1"}},
 		{"its own key", nil, map[string]string{"a1": key(1)}, "a1=1/ a2=2/ b1=3/ b2=4/", nil},
-		{"b2's key", nil, map[string]string{"a1": key(4)}, "a1=1/ a2=2/ b1=3/ b2=/", []string{"a1", "b2"}},
+		// A next key equal to another node's current key costs only the
+		// announcing node its next key: b2 keeps its key (else any node
+		// could blackhole another by announcing its key).
+		{"b2's key", nil, map[string]string{"a1": key(4)}, "a1=1/ a2=2/ b1=3/ b2=4/", []string{"a1"}},
+		{"a2's key, same cluster", nil, map[string]string{"a1": key(2)}, "a1=1/ a2=2/ b1=3/ b2=4/", []string{"a1"}},
+		{"b2 rotates, a1 announces b2's current key", nil, map[string]string{"a1": key(4), "b2": key(14)}, "a1=1/ a2=2/ b1=3/ b2=4/14", []string{"a1"}},
+		{"a1 announces b2's next key", nil, map[string]string{"a1": key(14), "b2": key(14)}, "a1=1/ a2=2/ b1=3/ b2=4/", []string{"a1", "b2"}},
 		{"two nodes, one next key", nil, map[string]string{"a1": key(11), "b1": key(11)}, "a1=1/ a2=2/ b1=3/ b2=4/", []string{"a1", "b1"}},
 		{"no key", map[string]string{"a1": "", "a2": key(2), "b1": key(3), "b2": key(4)}, map[string]string{"a1": key(11)}, "a1=/ a2=2/ b1=3/ b2=4/", []string{"a1"}},
 	} {
