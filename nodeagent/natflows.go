@@ -1,7 +1,6 @@
 package nodeagent
 
 import (
-	"cmp"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -54,15 +53,22 @@ func (f NATFlowSet) matches(src, dst netip.Addr) bool {
 
 // natFlowsToReset says which flows to track again after a pass moved from
 // config prev to next: none unless next translates (it is an edge:
-// mappings on edge devices) and either prev is nil (the agent's first
-// pass: it cannot know where traffic went while it was away, and entries
-// kept from before a move away and back would judge the flows' sequence
-// numbers by a window long past) or the routes changed. It is pure.
+// mappings on edge devices). On the agent's first pass (prev nil: it cannot
+// know where traffic went while it was away, and entries kept from before
+// a move away and back would judge the flows' sequence numbers by a window
+// long past) the flows to every routed range; after that only the flows to
+// the ranges whose way out moved: the route left an edge device for a
+// sibling over vx-local or came back, or went to another sibling. A range
+// that only appeared or went (a node joined or left a remote cluster) or
+// whose remote next hop changed behind the same edge device (a remote
+// gateway failover, a P2P node's new address) keeps this node's NAT
+// binding: nothing is reset for it. It is pure.
 func natFlowsToReset(prev, next *v1alpha1.NodeConfigSpec) NATFlowSet {
 	if next == nil || len(next.NAT.EdgeDevices) == 0 || len(next.NAT.Mappings) == 0 {
 		return NATFlowSet{}
 	}
-	if prev != nil && slices.Equal(sortedRoutes(prev.Routes), sortedRoutes(next.Routes)) {
+	moved := movedWaysOut(prev, next)
+	if prev != nil && len(moved) == 0 {
 		return NATFlowSet{}
 	}
 	var f NATFlowSet
@@ -75,6 +81,9 @@ func natFlowsToReset(prev, next *v1alpha1.NodeConfigSpec) NATFlowSet {
 		}
 	}
 	for _, r := range next.Routes {
+		if prev != nil && !moved[r.Dst] {
+			continue
+		}
 		if p, err := netip.ParsePrefix(r.Dst); err == nil && !slices.Contains(f.Remote, p.Masked()) {
 			f.Remote = append(f.Remote, p.Masked())
 		}
@@ -82,12 +91,37 @@ func natFlowsToReset(prev, next *v1alpha1.NodeConfigSpec) NATFlowSet {
 	return f
 }
 
-func sortedRoutes(rs []v1alpha1.Route) []v1alpha1.Route {
-	out := slices.Clone(rs)
-	slices.SortFunc(out, func(a, b v1alpha1.Route) int {
-		return cmp.Or(cmp.Compare(a.Dst, b.Dst), cmp.Compare(a.Device, b.Device), cmp.Compare(a.Via, b.Via))
-	})
-	return out
+// movedWaysOut are the destinations of next whose way out differs from
+// that of a route of prev they overlap (a node's own routes may be per
+// remote node in one config and per remote cluster in the other): the edge
+// device they leave by (the next hop behind an edge device does not count:
+// this node translates either way) or, off the edge, the device and the
+// sibling they are handed to. A destination no route of prev overlaps is
+// new and has no flows to move.
+func movedWaysOut(prev, next *v1alpha1.NodeConfigSpec) map[string]bool {
+	if prev == nil {
+		return nil
+	}
+	wayOut := func(r v1alpha1.Route) string {
+		if slices.Contains(next.NAT.EdgeDevices, r.Device) {
+			return r.Device
+		}
+		return r.Device + " via " + r.Via
+	}
+	moved := map[string]bool{}
+	for _, r := range next.Routes {
+		dst, err := netip.ParsePrefix(r.Dst)
+		if err != nil {
+			continue
+		}
+		for _, p := range prev.Routes {
+			if q, err := netip.ParsePrefix(p.Dst); err == nil && q.Overlaps(dst) && wayOut(p) != wayOut(r) {
+				moved[r.Dst] = true
+				break
+			}
+		}
+	}
+	return moved
 }
 
 // NATFlows deletes, after a pass that moved an edge node's way out, the
@@ -106,16 +140,17 @@ func (n *NATFlows) Settle(spec *v1alpha1.NodeConfigSpec, passErr error) error {
 	if spec == nil || passErr != nil {
 		return nil
 	}
-	prev := n.last
-	n.last = spec
-	f := natFlowsToReset(prev, spec)
+	f := natFlowsToReset(n.last, spec)
 	if f.empty() || n.Reset == nil {
+		n.last = spec
 		return nil
 	}
 	deleted, err := n.Reset(f)
 	if err != nil {
+		// n.last stays: the next good pass compares with it and tries again.
 		return fmt.Errorf("delete the conntrack entries of flows to other clusters after the way out moved: %w", err)
 	}
+	n.last = spec
 	if n.Log != nil && deleted > 0 {
 		n.Log.Info("way out moved: flows to other clusters tracked again", "conntrackEntries", deleted)
 	}

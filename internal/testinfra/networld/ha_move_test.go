@@ -101,6 +101,7 @@ func TestGatewayPlannedMove(t *testing.T) {
 			ct, _ := Run("ip", "netns", "exec", w.NodeNS("gw", n), "cat", "/proc/net/nf_conntrack")
 			t.Logf("conntrack of %s:\n%s", n, ct)
 		}
+		t.Logf("agent g1:\n%s", agents["g1"].log.String())
 	}
 	t.Logf("the move took %v", time.Since(start).Round(time.Millisecond))
 	for _, s := range ps {
