@@ -235,7 +235,8 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 		res, err = nodeagent.Teardown(k)
 		err = errors.Join(err, nodeagent.TeardownWireGuard(), nodeagent.TeardownTransit())
 	} else {
-		spec, lerr := composeFile(f.file, nil)
+		transit := &nodeagent.TransitRouting{}
+		spec, lerr := composeFile(f.file, nil, transit)
 		if lerr != nil {
 			return &exitError{exitInvalid, lerr}
 		}
@@ -243,6 +244,7 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 			return &exitError{exitInvalid, errors.New("agent: the NodeConfig asks for WireGuard; its userspace device lives in the agent, which must keep running: drop --once")}
 		}
 		res, err = nodeagent.Set(k, spec)
+		err = errors.Join(err, transit.Settle(spec, err))
 	}
 	for _, op := range res.Applied {
 		fmt.Fprintln(out, op)
@@ -278,21 +280,16 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 	}
 	log.Info("agent running", "nodeConfig", file, "resync", resync, "probeInterval", haf.interval, "wireGuardPublicKey", key.PublicKey())
 	transit := &nodeagent.TransitRouting{}
-	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFileTransit(file, ha, transit) },
+	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file, ha, transit) },
 		nodeagent.Options{Resync: resync, Changes: nodeagent.Merge(ctx, changes, wg.Events()), Log: log, Before: wg.Sync, After: afterPass(wg, transit, log)})
 	return nil
 }
 
 // composeFile reads a NodeConfig file (with the ClusterPeers documents it
 // holds) and makes the config complete, following the gateway choice of
-// ha when it is not nil.
-func composeFile(file string, ha *nodeagent.HA) (*v1alpha1.NodeConfigSpec, error) {
-	return composeFileTransit(file, ha, nil)
-}
-
-// composeFileTransit is composeFile that records the composition's transit
-// routing in transit (when not nil).
-func composeFileTransit(file string, ha *nodeagent.HA, transit *nodeagent.TransitRouting) (*v1alpha1.NodeConfigSpec, error) {
+// ha when it is not nil, and records the composition's transit routing in
+// transit (when not nil).
+func composeFile(file string, ha *nodeagent.HA, transit *nodeagent.TransitRouting) (*v1alpha1.NodeConfigSpec, error) {
 	nc, peers, err := nodeagent.LoadConfigFile(file)
 	if err != nil {
 		return nil, err
