@@ -8,9 +8,9 @@ package nodeagent
 // for a moment, a sibling would masquerade packets this candidate already
 // translated, and the receiver answered them with a reset. The agent holds
 // this as a policy rule of its own per path device and family
-// (`iif <device> lookup TransitTable`, priority TransitRulePriority, after
-// WireGuard's rule so that the VXLAN packets the transit routes make are
-// still encrypted to encrypted peers) and its own table, which holds the
+// (`iif <device> lookup TransitTable`, priority TransitRulePriority; the
+// VXLAN packets the transit routes make are the node's own, so WireGuard's
+// rule still encrypts those to encrypted peers) and its own table, which holds the
 // routes peering.TransitOf derives: the remote ranges as if this node were
 // the candidate in use. What the candidate originates itself (its pods, its
 // host) keeps following its choice in the main table. A destination the
