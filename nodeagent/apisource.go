@@ -50,6 +50,9 @@ type APISource struct {
 	// WireGuardStatus, when set, gives the node's WireGuard identity for
 	// status.wireGuard (its public key is how peers learn it).
 	WireGuardStatus func() *v1alpha1.WireGuardStatus
+	// Transit, when set, records each composition's transit routing (a
+	// gateway candidate's; see transit.go) for its Settle after the pass.
+	Transit *TransitRouting
 
 	// ha, when set, probes the gateway candidates; the composition follows
 	// its choice (composedHA: the choice's version).
@@ -183,6 +186,9 @@ func (s *APISource) Spec() (*v1alpha1.NodeConfigSpec, error) {
 		}
 		if s.ha != nil && s.composedErr == nil {
 			s.ha.Update(s.composed.Groups, DeviceAddrs(s.composed.Spec))
+		}
+		if s.Transit != nil && s.composedErr == nil {
+			s.Transit.Want(s.composed.Transit)
 		}
 	}
 	if s.composedErr != nil {

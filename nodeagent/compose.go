@@ -22,6 +22,9 @@ type Composed struct {
 	// Groups are the gateway candidate lists the node may send through
 	// (gateway HA: what its agent probes).
 	Groups []peering.Group
+	// Transit is how the node forwards its cluster's traffic to other
+	// clusters when it is a gateway candidate (peering.TransitOf).
+	Transit peering.Transit
 }
 
 // Compose makes a NodeConfig complete: a NodeConfig with spec.peers gets the
@@ -52,7 +55,11 @@ func ComposeWith(nc *v1alpha1.NodeConfig, all, prev []v1alpha1.ClusterPeers, cho
 	if err != nil {
 		return Composed{}, &RefusedError{Spec: &nc.Spec, Err: err}
 	}
-	c := Composed{Spec: &full, Peers: make([]v1alpha1.AppliedPeers, 0, len(used)), Used: used, Held: held, Groups: peering.Groups(&nc.Spec, used)}
+	transit, err := peering.TransitOf(&nc.Spec, used, choice)
+	if err != nil {
+		return Composed{}, &RefusedError{Spec: &nc.Spec, Err: err}
+	}
+	c := Composed{Spec: &full, Transit: transit, Peers: make([]v1alpha1.AppliedPeers, 0, len(used)), Used: used, Held: held, Groups: peering.Groups(&nc.Spec, used)}
 	for _, p := range used {
 		c.Peers = append(c.Peers, v1alpha1.AppliedPeers{Name: p.Name, Generation: p.Generation})
 	}

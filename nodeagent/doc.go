@@ -104,7 +104,11 @@
 // earlier one only after a hold. A change signals a pass, which composes
 // the config with the choice (ComposeWith, peering.DeriveWith) and so
 // replaces only the routes. APISource reports the choice in
-// status.gateways.
+// status.gateways. A candidate forwards what its cluster's nodes send it
+// out its own tunnel, never to a sibling candidate, whatever its own
+// choice: a policy rule per path device (iif vx-local, priority 4877) into
+// a table of its own (4877), which holds the routes peering.TransitOf
+// derives (transit.go; Run's After hook, TransitRouting.Settle).
 //
 //	k, _ := nodeagent.NewLinuxKernel()
 //	c, err := nodeagent.Compose(&nodeConfig, clusterPeers)

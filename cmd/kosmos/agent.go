@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"kosmos.io/kosmos/internal/component"
+	"kosmos.io/kosmos/internal/peering"
 	"kosmos.io/kosmos/nodeagent"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
@@ -236,9 +237,10 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 	var res nodeagent.Result
 	if f.teardown {
 		res, err = nodeagent.Teardown(k)
-		err = errors.Join(err, nodeagent.TeardownWireGuard())
+		err = errors.Join(err, nodeagent.TeardownWireGuard(), nodeagent.TeardownTransit())
 	} else {
-		spec, lerr := composeFile(f.file, nil)
+		transit := &nodeagent.TransitRouting{}
+		spec, lerr := composeFile(f.file, nil, transit)
 		if lerr != nil {
 			return &exitError{exitInvalid, lerr}
 		}
@@ -246,6 +248,7 @@ func runAgentCommand(ctx context.Context, out io.Writer, f agentFlags) error {
 			return &exitError{exitInvalid, errors.New("agent: the NodeConfig asks for WireGuard; its userspace device lives in the agent, which must keep running: drop --once")}
 		}
 		res, err = nodeagent.Set(k, spec)
+		err = errors.Join(err, transit.Settle(spec, err))
 	}
 	for _, op := range res.Applied {
 		fmt.Fprintln(out, op)
@@ -281,29 +284,35 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 		changes = nodeagent.Merge(ctx, changes, ha.Events())
 	}
 	log.Info("agent running", "nodeConfig", file, "resync", resync, "probeInterval", haf.interval, "wireGuardPublicKey", key.PublicKey())
-	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file, ha) },
-		nodeagent.Options{Resync: resync, Changes: nodeagent.Merge(ctx, changes, wg.Events()), Log: log, Before: wg.Sync, After: afterPass(wg, log)})
+	transit := &nodeagent.TransitRouting{}
+	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file, ha, transit) },
+		nodeagent.Options{Resync: resync, Changes: nodeagent.Merge(ctx, changes, wg.Events()), Log: log, Before: wg.Sync, After: afterPass(wg, transit, log)})
 	return nil
 }
 
 // composeFile reads a NodeConfig file (with the ClusterPeers documents it
 // holds) and makes the config complete, following the gateway choice of
-// ha when it is not nil.
-func composeFile(file string, ha *nodeagent.HA) (*v1alpha1.NodeConfigSpec, error) {
+// ha when it is not nil, and records the composition's transit routing in
+// transit (when not nil).
+func composeFile(file string, ha *nodeagent.HA, transit *nodeagent.TransitRouting) (*v1alpha1.NodeConfigSpec, error) {
 	nc, peers, err := nodeagent.LoadConfigFile(file)
 	if err != nil {
 		return nil, err
 	}
-	if ha == nil {
-		c, err := nodeagent.Compose(nc, peers)
-		return c.Spec, err
+	var choice peering.Choice
+	if ha != nil {
+		choice, _ = ha.Choice()
 	}
-	choice, _ := ha.Choice()
 	c, err := nodeagent.ComposeWith(nc, peers, nil, choice)
 	if err != nil {
 		return nil, err
 	}
-	ha.Update(c.Groups, nodeagent.DeviceAddrs(c.Spec))
+	if ha != nil {
+		ha.Update(c.Groups, nodeagent.DeviceAddrs(c.Spec))
+	}
+	if transit != nil {
+		transit.Want(c.Transit)
+	}
 	return c.Spec, nil
 }
 
@@ -332,6 +341,8 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 	wg.SetRotationTimeout(wgRotationTimeout)
 	defer wg.Close()
 	src.WireGuardStatus = wg.Status
+	transit := &nodeagent.TransitRouting{}
+	src.Transit = transit
 	ha, err := haf.newHA(log)
 	if err != nil {
 		return &exitError{exitError2, err}
@@ -352,7 +363,7 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 				Changes: nodeagent.Merge(ctx, changes, src.Events(), wg.Events()),
 				Log:     log,
 				Before:  wg.Sync,
-				After:   afterPass(wg, log),
+				After:   afterPass(wg, transit, log),
 				Report: func(spec *v1alpha1.NodeConfigSpec, res nodeagent.Result, err error) {
 					ready.Store(err == nil)
 					report(spec, res, err)
@@ -369,9 +380,9 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 // afterPass runs after each pass: WireGuard settles, and an edge node whose
 // way out moved has its flows to other clusters tracked again
 // (nodeagent/natflows.go).
-func afterPass(wg *nodeagent.WireGuard, log *slog.Logger) func(*v1alpha1.NodeConfigSpec, error) error {
+func afterPass(wg *nodeagent.WireGuard, transit *nodeagent.TransitRouting, log *slog.Logger) func(*v1alpha1.NodeConfigSpec, error) error {
 	flows := &nodeagent.NATFlows{Reset: nodeagent.ResetNATFlows, Log: log}
 	return func(spec *v1alpha1.NodeConfigSpec, err error) error {
-		return errors.Join(wg.Settle(spec, err), flows.Settle(spec, err))
+		return errors.Join(wg.Settle(spec, err), transit.Settle(spec, err), flows.Settle(spec, err))
 	}
 }

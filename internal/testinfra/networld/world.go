@@ -16,6 +16,7 @@ package networld
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -73,7 +74,11 @@ func (w *World) addNS(ns string) error {
 }
 
 // Build creates the world. On error, what was made is destroyed.
+//
+// KOSMOS_NETWORLD_PREFIX, when set, is put before prefix: runs that share
+// the machine then keep to namespaces of their own.
 func Build(prefix string, nodes []NodeSpec) (w *World, err error) {
+	prefix = os.Getenv("KOSMOS_NETWORLD_PREFIX") + prefix
 	w = &World{Prefix: prefix, Nodes: nodes}
 	defer func() {
 		if err != nil {
