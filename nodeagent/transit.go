@@ -73,6 +73,21 @@ func keyDiff(want, held []string) (add, del []string) {
 type TransitRouting struct {
 	mu   sync.Mutex
 	want peering.Transit
+	// held is what the last Settle after a good pass wrote: a pass whose
+	// Set failed keeps the main table of the config before it, and the
+	// transit table stays with it.
+	held peering.Transit
+}
+
+// settleTarget is what a Settle writes: the wanted transit after a good
+// pass (and it becomes the held one), the held one after a failed pass.
+func (t *TransitRouting) settleTarget(passOK bool) peering.Transit {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if passOK {
+		t.held = t.want
+	}
+	return t.held
 }
 
 // Want records the transit routing to hold from the next Settle on.
@@ -80,10 +95,4 @@ func (t *TransitRouting) Want(tr peering.Transit) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.want = tr
-}
-
-func (t *TransitRouting) wanted() peering.Transit {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.want
 }

@@ -16,10 +16,13 @@ import (
 // Settle makes the kernel hold the wanted transit routing after a pass
 // (spec nil: the config is gone, and the rules and routes are removed).
 // Routes go before rules when adding, rules before routes when removing.
-func (t *TransitRouting) Settle(spec *v1alpha1.NodeConfigSpec, _ error) error {
+//
+// After a pass whose Set failed (setErr), the transit of the last good
+// pass stays, like the main table Set kept.
+func (t *TransitRouting) Settle(spec *v1alpha1.NodeConfigSpec, setErr error) error {
 	var want peering.Transit
 	if spec != nil {
-		want = t.wanted()
+		want = t.settleTarget(setErr == nil)
 	}
 	if want.Empty() {
 		return TeardownTransit()
@@ -96,6 +99,9 @@ func syncTransitRules(want []transitRule) error {
 		}
 		held, err := netlink.RuleListFiltered(familyOf(fam), &netlink.Rule{Priority: TransitRulePriority}, netlink.RT_FILTER_PRIORITY)
 		if err != nil {
+			if fam == 6 && errors.Is(err, unix.EAFNOSUPPORT) {
+				continue // IPv6 is off on this host: no IPv6 transit to hold
+			}
 			errs = append(errs, fmt.Errorf("list rules: %w", err))
 			continue
 		}
@@ -125,6 +131,9 @@ func syncTransitRules(want []transitRule) error {
 			nr.Family, nr.Priority, nr.Table, nr.Protocol = familyOf(fam), TransitRulePriority, TransitTable, RouteProtocol
 			nr.IifName = r.dev
 			if err := netlink.RuleAdd(nr); err != nil {
+				if fam == 6 && errors.Is(err, unix.EAFNOSUPPORT) {
+					continue
+				}
 				errs = append(errs, fmt.Errorf("add rule priority %d iif %s lookup %d: %w", TransitRulePriority, r.dev, TransitTable, err))
 			}
 		}

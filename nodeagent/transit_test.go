@@ -36,3 +36,26 @@ func TestTransitRulesAndDiff(t *testing.T) {
 		}
 	}
 }
+
+// TestTransitSettleTarget: after a pass whose Set failed (the main table
+// stays with the config before), the transit table stays with it too; the
+// next good pass writes the wanted one.
+func TestTransitSettleTarget(t *testing.T) {
+	a := peering.Transit{Devices: []string{"vx-local"}}
+	b := peering.Transit{Devices: []string{"vx-local", "vx-local-6"}}
+	var tr TransitRouting
+	tr.Want(a)
+	steps := []struct {
+		want   *peering.Transit
+		passOK bool
+		got    peering.Transit
+	}{{nil, true, a}, {&b, false, a}, {nil, false, a}, {nil, true, b}, {&peering.Transit{}, false, b}, {nil, true, peering.Transit{}}}
+	for i, s := range steps {
+		if s.want != nil {
+			tr.Want(*s.want)
+		}
+		if got := tr.settleTarget(s.passOK); fmt.Sprint(got) != fmt.Sprint(s.got) {
+			t.Errorf("step %d: settle %v, want %v", i, got, s.got)
+		}
+	}
+}
