@@ -96,6 +96,14 @@ func TestGatewaySplitTransit(t *testing.T) {
 		return routeVia(e1, "100.65.0.0/16") == "220.168.5.22" && routeVia(g4, "10.10.0.0/16") == "210.168.5.22" && routeVia(g2, "10.10.0.0/16") == "210.168.5.21"
 	}
 	poll.Until(t, 20*time.Second, "east and g4 to route through g2, g2 through g1", split)
+	// g2's agent writes the transit rule after its pass's routes (the
+	// pass's After hook): wait for it too, or the streams would test the
+	// moment before it.
+	transitHeld := func() bool {
+		rules, _ := Run("ip", "-n", g2, "rule", "show")
+		return strings.Contains(rules, "iif vx-local lookup 4877")
+	}
+	poll.Until(t, 20*time.Second, "g2 to hold its transit rule", transitHeld)
 	rules, _ := Run("ip", "-n", g2, "rule", "show")
 	table, _ := Run("ip", "-n", g2, "route", "show", "table", "4877")
 	t.Logf("g2 rules:\n%s\ng2 transit table:\n%s", rules, table)
@@ -120,7 +128,8 @@ func TestGatewaySplitTransit(t *testing.T) {
 	// asserted, for the split is one of its own (see the README).
 	src, err := tcpSource(t, w.PodNS("gw", "g2"), w.PodNS("east", "e1"), e1pod)
 	t.Logf("tcp from g2's own pod to e1 during the split: source %s, err %v", src, err)
-	if !strings.Contains(rules, "iif vx-local lookup 4877") {
-		t.Errorf("g2 holds no transit rule:\n%s", rules)
+	if !transitHeld() {
+		rules, _ := Run("ip", "-n", g2, "rule", "show")
+		t.Errorf("g2 no longer holds its transit rule:\n%s", rules)
 	}
 }
