@@ -246,27 +246,7 @@ func TestWireGuardLosslessRotation(t *testing.T) {
 		node("gw", "g1", "192.168.0.21/24", "10.20.1.0/24"),
 		node("west", "w1", "192.168.0.31/24", "10.30.1.0/24"),
 	}
-	base, err := Build("kwr-", nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(base.Destroy)
-	w := &wgWorld{World: base, dir: t.TempDir(), topo: wgTopology, keys: map[string]string{}, agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			w.stop(n)
-		}
-		if t.Failed() {
-			for _, n := range nodes {
-				if l := w.logs[n.Name]; l != nil {
-					t.Logf("agent %s:\n%s", n.Name, l.String())
-				}
-			}
-		}
-	})
-	for _, n := range nodes {
-		w.keys[n.Name] = w.publicKey(t, n)
-	}
+	w := newWGWorld(t, "kwr-", nodes, nil)
 	w.plan(t, "WireGuard")
 	for _, n := range nodes {
 		w.start(t, n)

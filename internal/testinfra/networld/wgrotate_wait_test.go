@@ -1,7 +1,6 @@
 package networld
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -25,29 +24,10 @@ func TestWireGuardRotationWaitsForLivePeer(t *testing.T) {
 		node("gw", "g1", "192.168.0.21/24", "10.20.1.0/24"),
 		node("west", "w1", "192.168.0.31/24", "10.30.1.0/24"),
 	}
-	base, err := Build("kww-", nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(base.Destroy)
 	const timeout = 3 * time.Second
-	w := &wgWorld{World: base, dir: t.TempDir(), topo: wgTopology, keys: map[string]string{}, agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{},
-		withheld: map[string]bool{}, agentArgs: []string{"--wireguard-rotation-timeout", timeout.String()}}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			w.stop(n)
-		}
-		if t.Failed() {
-			for _, n := range nodes {
-				if l := w.logs[n.Name]; l != nil {
-					t.Logf("agent %s:\n%s", n.Name, l.String())
-				}
-			}
-		}
+	w := newWGWorld(t, "kww-", nodes, func(w *wgWorld) {
+		w.withheld, w.agentArgs = map[string]bool{}, []string{"--wireguard-rotation-timeout", timeout.String()}
 	})
-	for _, n := range nodes {
-		w.keys[n.Name] = w.publicKey(t, n)
-	}
 	w.plan(t, "WireGuard")
 	for _, n := range nodes {
 		w.start(t, n)

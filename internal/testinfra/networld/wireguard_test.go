@@ -317,6 +317,39 @@ func injectVXLAN(t *testing.T, fromNS string, to netip.Addr, n int) {
 	}
 }
 
+// newWGWorld builds a world of nodes (network namespaces under prefix)
+// with wgTopology and each node's WireGuard key made; set, when not nil,
+// adjusts the world first. At cleanup the agents stop, and their logs are
+// printed when the test failed.
+func newWGWorld(t *testing.T, prefix string, nodes []NodeSpec, set func(*wgWorld)) *wgWorld {
+	t.Helper()
+	base, err := Build(prefix, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(base.Destroy)
+	w := &wgWorld{World: base, dir: t.TempDir(), topo: wgTopology, keys: map[string]string{}, agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}}
+	if set != nil {
+		set(w)
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			w.stop(n)
+		}
+		if t.Failed() {
+			for _, n := range nodes {
+				if l := w.logs[n.Name]; l != nil {
+					t.Logf("agent %s:\n%s", n.Name, l.String())
+				}
+			}
+		}
+	})
+	for _, n := range nodes {
+		w.keys[n.Name] = w.publicKey(t, n)
+	}
+	return w
+}
+
 // TestWireGuardEncryption: east (P2P) and gw (Gateway) ask for WireGuard,
 // west and north do not. Pings and TCP cross between pods of every pair of
 // clusters; a raw capture on the underlay sees a marker payload in clear
@@ -327,27 +360,9 @@ func injectVXLAN(t *testing.T, fromNS string, to netip.Addr, n int) {
 func TestWireGuardEncryption(t *testing.T) {
 	requireRoot(t)
 	start := time.Now()
-	base, err := Build("kwg-", wgNodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(base.Destroy)
-	w := &wgWorld{World: base, dir: t.TempDir(), topo: wgTopology, keys: map[string]string{}, agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}}
-	t.Cleanup(func() {
-		for _, n := range wgNodes {
-			w.stop(n)
-		}
-		if t.Failed() {
-			for _, n := range wgNodes {
-				if l := w.logs[n.Name]; l != nil {
-					t.Logf("agent %s:\n%s", n.Name, l.String())
-				}
-			}
-		}
-	})
+	w := newWGWorld(t, "kwg-", wgNodes, nil)
 	clusterOf := map[netip.Addr]string{}
 	for _, n := range wgNodes {
-		w.keys[n.Name] = w.publicKey(t, n)
 		clusterOf[n.Underlay[0].Addr()] = n.Cluster
 	}
 	w.plan(t, "WireGuard")
