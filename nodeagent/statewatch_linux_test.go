@@ -24,11 +24,6 @@ import (
 // resync.
 func TestLinuxWireGuardNextKeyWatched(t *testing.T) {
 	lk := freshKernel(t)
-	here, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer here.Close()
 	dir := filepath.Join(t.TempDir(), "state")
 	key, err := LoadOrCreateWireGuardKey(dir)
 	if err != nil {
@@ -46,19 +41,11 @@ func TestLinuxWireGuardNextKeyWatched(t *testing.T) {
 	spec := wgSpec(peerB1)
 	var mu sync.Mutex
 	passes := 0
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // this thread ends with the goroutine
-		if err := netns.Set(here); err != nil {
-			return
-		}
-		Run(ctx, lk, func() (*v1alpha1.NodeConfigSpec, error) { return spec, nil }, Options{
-			Resync: time.Hour, Changes: Merge(ctx, keys), Log: log, Before: w.Sync, After: w.Settle,
-			Report: func(*v1alpha1.NodeConfigSpec, Result, error) { mu.Lock(); defer mu.Unlock(); passes++ },
-		})
-	}()
-	defer func() { cancel(); <-done }()
+	wait := runHere(t, ctx, lk, func() (*v1alpha1.NodeConfigSpec, error) { return spec, nil }, Options{
+		Resync: time.Hour, Changes: Merge(ctx, keys), Log: log, Before: w.Sync, After: w.Settle,
+		Report: func(*v1alpha1.NodeConfigSpec, Result, error) { mu.Lock(); defer mu.Unlock(); passes++ },
+	})
+	defer func() { cancel(); wait() }()
 	poll.Until(t, 20*time.Second, "the first pass", func() bool { mu.Lock(); defer mu.Unlock(); return passes > 0 })
 	if st := w.Status(); st.NextPublicKey != "" {
 		t.Fatalf("next key %q before any rotation", st.NextPublicKey)
@@ -86,4 +73,27 @@ func TestLinuxWireGuardNextKeyWatched(t *testing.T) {
 	if st := w.Status(); st.PublicKey != key.PublicKey() {
 		t.Errorf("public key %s, want the unchanged %s", st.PublicKey, key.PublicKey())
 	}
+}
+
+// runHere runs the agent's loop (Run) until ctx ends in a goroutine whose
+// thread is in the test's network namespace (the one freshKernel entered:
+// the netlink sockets and the WireGuard device are made there); the
+// returned function waits for it to end.
+func runHere(t testing.TB, ctx context.Context, k Kernel, src Source, opts Options) (wait func()) {
+	t.Helper()
+	here, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer here.Close()
+		runtime.LockOSThread() // this thread ends with the goroutine
+		if err := netns.Set(here); err != nil {
+			return
+		}
+		Run(ctx, k, src, opts)
+	}()
+	return func() { <-done }
 }
