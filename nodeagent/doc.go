@@ -92,7 +92,9 @@
 // routeChanges) are table-tested. A key rotation hands over without loss
 // through a second device that exists only while it runs (the rotation
 // device, vx-wg1): see wireguard_rotate.go, whose decision (rotationStep)
-// is pure.
+// is pure. WatchStateDir (statewatch.go) wakes Run when a key file of the
+// state directory is written, replaced or removed, so that a rotation
+// begins at once rather than at the next resync.
 //
 // # Gateway HA
 //

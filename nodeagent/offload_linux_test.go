@@ -14,7 +14,6 @@ import (
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"kosmos.io/kosmos/internal/testinfra/poll"
@@ -88,11 +87,6 @@ func TestLinuxOffloadDrift(t *testing.T) {
 // kosmos_agent_offload_repairs_total.
 func TestLinuxOffloadRepairedByRun(t *testing.T) {
 	lk := freshKernel(t)
-	here, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer here.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	changes, err := Subscribe(ctx) // in this namespace: the socket stays in it
 	if err != nil {
@@ -103,25 +97,17 @@ func TestLinuxOffloadRepairedByRun(t *testing.T) {
 	var mu sync.Mutex
 	var reported []string
 	passes := 0
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // this thread ends with the goroutine
-		if err := netns.Set(here); err != nil {
-			return
-		}
-		Run(ctx, lk, func() (*v1alpha1.NodeConfigSpec, error) { return spec, nil }, Options{
-			Resync: time.Hour, Changes: changes, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Report: func(_ *v1alpha1.NodeConfigSpec, res Result, _ error) {
-				mu.Lock()
-				defer mu.Unlock()
-				passes++
-				for _, op := range res.Applied {
-					reported = append(reported, op.String())
-				}
-			}})
-	}()
-	defer func() { cancel(); <-done }()
+	wait := runHere(t, ctx, lk, func() (*v1alpha1.NodeConfigSpec, error) { return spec, nil }, Options{
+		Resync: time.Hour, Changes: changes, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Report: func(_ *v1alpha1.NodeConfigSpec, res Result, _ error) {
+			mu.Lock()
+			defer mu.Unlock()
+			passes++
+			for _, op := range res.Applied {
+				reported = append(reported, op.String())
+			}
+		}})
+	defer func() { cancel(); wait() }()
 	poll.Until(t, 10*time.Second, "the first pass", func() bool { mu.Lock(); defer mu.Unlock(); return passes > 0 })
 	before := testutil.ToFloat64(metricOffloadRepairs.WithLabelValues(FeatureGRO))
 	if err := SetOffload("vx-bridge", FeatureGRO, false); err != nil {

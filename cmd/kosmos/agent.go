@@ -79,8 +79,9 @@ inside the agent, which must then keep running: --once refuses it), a policy rul
 the cross-cluster VXLAN ports into table 4876, and there a route through the
 device and a blackhole behind it for each encrypted peer's underlay address.
 To rotate the key: --rotate-wireguard-key writes the next key
-(wireguard.next.key) and prints its public key. The running agent publishes it
-(status.wireGuard.nextPublicKey) and keeps the current key; once every peer
+(wireguard.next.key) and prints its public key. The running agent watches
+--state-dir and takes the file up at once (not at its next resync): it
+publishes it (status.wireGuard.nextPublicKey) and keeps the current key; once every peer
 holds the next key (a handshake on the rotation device vx-wg1, port + 1) it
 moves its routes there, makes the next key its key and moves back: nothing is
 lost on the way (README, "Encryption").`
@@ -180,9 +181,9 @@ func newAgentCommand() *cobra.Command {
 	fl.BoolVar(&f.once, "once", false, "apply the NodeConfig file and exit")
 	fl.DurationVar(&f.resync, "resync", 10*time.Second, "period of the full repair pass when running continuously")
 	fl.BoolVar(&f.teardown, "teardown", false, "remove every device, route, entry and chain the agent owns, and exit")
-	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/kosmos/agent", "directory of the node's WireGuard private key (wireguard.key, 0600)")
+	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/kosmos/agent", "directory of the node's WireGuard private key (wireguard.key, 0600); the running agent watches it and takes a key file written or removed there up at once")
 	fl.BoolVar(&f.printKey, "wireguard-public-key", false, "print the node's WireGuard public key (making the key pair when there is none) and exit")
-	fl.BoolVar(&f.rotateKey, "rotate-wireguard-key", false, "start a lossless rotation of the node's WireGuard key: write the next key in --state-dir, print its public key and exit; the running agent hands over to it")
+	fl.BoolVar(&f.rotateKey, "rotate-wireguard-key", false, "start a lossless rotation of the node's WireGuard key: write the next key in --state-dir, print its public key and exit; the running agent takes it up at once and hands over to it")
 	fl.IntVar(&f.ha.port, "probe-port", nodeagent.DefaultProbePort, "UDP port of the gateway HA probes (answered on the tunnel device addresses)")
 	fl.DurationVar(&f.ha.interval, "probe-interval", 100*time.Millisecond, "period of the gateway candidate probes (0: no probing, no failover; probes of others are still answered)")
 	fl.DurationVar(&f.ha.timeout, "probe-timeout", nodeagent.DefaultProbeTimeout, "how long a gateway probe waits for its reply before it counts as a miss (may exceed --probe-interval; at most 10s)")
@@ -272,6 +273,11 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 		return &exitError{exitError2, err}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	keys, err := nodeagent.WatchStateDir(ctx, stateDir, log)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	changes = nodeagent.Merge(ctx, changes, keys)
 	wg := nodeagent.NewWireGuard(key, stateDir, log)
 	wg.SetRotationTimeout(wgRotationTimeout)
 	defer wg.Close()
@@ -337,6 +343,11 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 	if err != nil {
 		return &exitError{exitError2, err}
 	}
+	keys, err := nodeagent.WatchStateDir(ctx, stateDir, log)
+	if err != nil {
+		return &exitError{exitError2, err}
+	}
+	changes = nodeagent.Merge(ctx, changes, keys)
 	wg := nodeagent.NewWireGuard(key, stateDir, log)
 	wg.SetRotationTimeout(wgRotationTimeout)
 	defer wg.Close()

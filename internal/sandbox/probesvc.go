@@ -17,7 +17,7 @@ package sandbox
 //     of its derived Service, EndpointSlices with the exporter's endpoints
 //     as the importer reaches them), the runner reads that derived Service
 //     and those slices in the importing cluster and writes the nat rules
-//     kube-proxy's iptables mode would (natRules) into the node namespace
+//     kube-proxy's iptables mode would (networld.ProxyRules) into the node namespace
 //     the probes leave from: a jump first in PREROUTING (pods) and OUTPUT
 //     (the host network) to KPROBE-<run>, per VIP and port a DNAT to the
 //     imported endpoints. A real node reaches a ClusterIP by its default
@@ -52,108 +52,6 @@ import (
 	"kosmos.io/kosmos/reconciler/mcs"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
-
-// natService is one VIP of a Service as kube-proxy programs it: per port
-// the endpoints it balances over.
-type natService struct {
-	VIP   netip.Addr
-	Ports []natPort
-}
-
-type natPort struct {
-	Proto   corev1.Protocol
-	Port    int32
-	Targets []netip.AddrPort
-}
-
-// natRules renders, for iptables-restore --noflush of one family, the nat
-// rules kube-proxy's iptables mode writes for the services: chain root
-// jumped to first from PREROUTING and OUTPUT; per VIP and port a match to
-// chain root-<i>, which picks an endpoint with the statistic module (1/n,
-// then 1/(n-1), …) and DNATs to it (chain root-<i>-<j>). Services and
-// targets of the other family are left out; "" when nothing is left.
-// Pure.
-func natRules(root string, svcs []natService, v6 bool) string {
-	chains := []string{root}
-	rules := []string{"-I PREROUTING 1 -j " + root, "-I OUTPUT 1 -j " + root}
-	n := 0
-	for _, s := range svcs {
-		if s.VIP.Is6() != v6 {
-			continue
-		}
-		for _, p := range s.Ports {
-			var targets []netip.AddrPort
-			for _, t := range p.Targets {
-				if t.Addr().Is6() == v6 {
-					targets = append(targets, t)
-				}
-			}
-			svc := fmt.Sprintf("%s-%d", root, n)
-			n++
-			proto := strings.ToLower(string(p.Proto))
-			chains = append(chains, svc)
-			rules = append(rules, fmt.Sprintf("-A %s -d %s -p %s --dport %d -j %s", root, netip.PrefixFrom(s.VIP, s.VIP.BitLen()), proto, p.Port, svc))
-			for j, t := range targets {
-				sep := fmt.Sprintf("%s-%d", svc, j)
-				chains = append(chains, sep)
-				if left := len(targets) - j; left > 1 {
-					rules = append(rules, fmt.Sprintf("-A %s -m statistic --mode random --probability %.5f -j %s", svc, 1/float64(left), sep))
-				} else {
-					rules = append(rules, fmt.Sprintf("-A %s -j %s", svc, sep))
-				}
-				rules = append(rules, fmt.Sprintf("-A %s -p %s -j DNAT --to-destination %s", sep, proto, t))
-			}
-		}
-	}
-	if n == 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString("*nat\n")
-	for _, c := range chains {
-		b.WriteString(":" + c + " - [0:0]\n")
-	}
-	for _, r := range rules {
-		b.WriteString(r + "\n")
-	}
-	b.WriteString("COMMIT\n")
-	return b.String()
-}
-
-// natOf is the natService of a derived Service and its EndpointSlices:
-// the slices' ready endpoints at the port of the same name. Pure.
-func natOf(svc *corev1.Service, eps []discoveryv1.EndpointSlice) []natService {
-	var out []natService
-	for _, ip := range svc.Spec.ClusterIPs {
-		vip, err := netip.ParseAddr(ip)
-		if err != nil {
-			continue
-		}
-		ns := natService{VIP: vip}
-		for _, sp := range svc.Spec.Ports {
-			p := natPort{Proto: sp.Protocol, Port: sp.Port}
-			for _, s := range eps {
-				i := slices.IndexFunc(s.Ports, func(ep discoveryv1.EndpointPort) bool { return ep.Name != nil && *ep.Name == sp.Name && ep.Port != nil })
-				if i < 0 {
-					continue
-				}
-				for _, e := range s.Endpoints {
-					if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-						continue
-					}
-					for _, a := range e.Addresses {
-						if addr, err := netip.ParseAddr(a); err == nil {
-							p.Targets = append(p.Targets, netip.AddrPortFrom(addr, uint16(*s.Ports[i].Port)))
-						}
-					}
-				}
-			}
-			ns.Ports = append(ns.Ports, p)
-		}
-		out = append(out, ns)
-	}
-	return out
-}
 
 // probeSlices are the EndpointSlices of a probe Service in the sandbox:
 // one per address family of the endpoint, its pod namespace's address,
@@ -255,11 +153,11 @@ func (r *NetnsRunner) kubeProxy(ctx context.Context, importer, root string, vips
 	if len(r.Nodes[importer]) == 0 {
 		return fmt.Errorf("no machine of %s in the data plane", importer)
 	}
-	var svcs []natService
+	var svcs []networld.ProxyService
 	for _, i := range idx {
 		v := &vips[i]
 		ns, name, _ := strings.Cut(v.Service, "/")
-		var got []natService
+		var got []networld.ProxyService
 		var last string
 		for {
 			var svc corev1.Service
@@ -273,7 +171,7 @@ func (r *NetnsRunner) kubeProxy(ctx context.Context, importer, root string, vips
 					last = fmt.Sprintf("EndpointSlices of %s/%s: %v", ns, derived, err)
 					break
 				}
-				got = natOf(&svc, eps.Items)
+				got = networld.ProxyServicesOf(&svc, eps.Items)
 				if hasTargets(got) {
 					break
 				}
@@ -301,7 +199,7 @@ func (r *NetnsRunner) kubeProxy(ctx context.Context, importer, root string, vips
 	r.nats = append(r.nats, &inst)
 	var errs []error
 	for _, v6 := range []bool{false, true} {
-		rules := natRules(root, svcs, v6)
+		rules := networld.ProxyRules(networld.ProxyChains{Root: root, Service: root + "-", Endpoint: root + "-", First: true}, svcs, v6)
 		if rules == "" {
 			continue
 		}
@@ -329,7 +227,7 @@ func (r *NetnsRunner) kubeProxy(ctx context.Context, importer, root string, vips
 	return errors.Join(errs...)
 }
 
-func hasTargets(svcs []natService) bool {
+func hasTargets(svcs []networld.ProxyService) bool {
 	for _, s := range svcs {
 		for _, p := range s.Ports {
 			if len(p.Targets) > 0 {

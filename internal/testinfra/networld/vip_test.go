@@ -56,85 +56,25 @@ spec:
 `
 
 // kubeProxyRules renders, for iptables-restore --noflush, the nat rules
-// kube-proxy (iptables mode) writes for one Service of one family: a jump
-// from PREROUTING and OUTPUT to KUBE-SERVICES; per port the ClusterIP match
-// to a KUBE-SVC chain that picks an endpoint with the statistic module
-// (1/n, then 1/(n-1), …); per endpoint a KUBE-SEP chain that DNATs to the
-// endpoint's address and the slice's port of the same name, marking a
-// pod's connection to itself for masquerade (KUBE-MARK-MASQ,
-// KUBE-POSTROUTING). Only ready
-// endpoints of slices of the family count.
+// kube-proxy (iptables mode) writes for one Service of one family
+// (ProxyRules with kube-proxy's chains, hairpin masquerade included), and
+// the number of endpoints of the family it balances over.
 func kubeProxyRules(svc *corev1.Service, eps []discoveryv1.EndpointSlice, v6 bool) (string, int) {
-	var vip netip.Addr
-	for _, ip := range svc.Spec.ClusterIPs {
-		if a, err := netip.ParseAddr(ip); err == nil && a.Is6() == v6 {
-			vip = a
-		}
-	}
-	if !vip.IsValid() {
-		return "", 0
-	}
-	var chains, rules []string
-	chains = append(chains, "KUBE-SERVICES", "KUBE-MARK-MASQ", "KUBE-POSTROUTING")
-	rules = append(rules, "-A PREROUTING -j KUBE-SERVICES", "-A OUTPUT -j KUBE-SERVICES", "-A POSTROUTING -j KUBE-POSTROUTING",
-		"-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000",
-		"-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
-		"-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
-		"-A KUBE-POSTROUTING -j MASQUERADE")
+	svcs := ProxyServicesOf(svc, eps)
 	total := 0
-	for pi, sp := range svc.Spec.Ports {
-		type target struct {
-			addr netip.Addr
-			port int32
+	for _, s := range svcs {
+		if s.VIP.Is6() != v6 {
+			continue
 		}
-		var targets []target
-		for _, s := range eps {
-			if (s.AddressType == discoveryv1.AddressTypeIPv6) != v6 {
-				continue
-			}
-			i := slices.IndexFunc(s.Ports, func(p discoveryv1.EndpointPort) bool { return p.Name != nil && *p.Name == sp.Name && p.Port != nil })
-			if i < 0 {
-				continue
-			}
-			for _, e := range s.Endpoints {
-				if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-					continue
-				}
-				for _, a := range e.Addresses {
-					if addr, err := netip.ParseAddr(a); err == nil {
-						targets = append(targets, target{addr, *s.Ports[i].Port})
-					}
+		for _, p := range s.Ports {
+			for _, t := range p.Targets {
+				if t.Addr().Is6() == v6 {
+					total++
 				}
 			}
 		}
-		svcChain := fmt.Sprintf("KUBE-SVC-%d", pi)
-		chains = append(chains, svcChain)
-		rules = append(rules, fmt.Sprintf("-A KUBE-SERVICES -d %s -p %s --dport %d -j %s", netip.PrefixFrom(vip, vip.BitLen()), strings.ToLower(string(sp.Protocol)), sp.Port, svcChain))
-		for ti, tg := range targets {
-			sep := fmt.Sprintf("KUBE-SEP-%d-%d", pi, ti)
-			chains = append(chains, sep)
-			if left := len(targets) - ti; left > 1 {
-				rules = append(rules, fmt.Sprintf("-A %s -m statistic --mode random --probability %.5f -j %s", svcChain, 1/float64(left), sep))
-			} else {
-				rules = append(rules, fmt.Sprintf("-A %s -j %s", svcChain, sep))
-			}
-			// A pod that reaches itself through the VIP (hairpin) is
-			// masqueraded, or it would drop its own source address.
-			rules = append(rules, fmt.Sprintf("-A %s -s %s -j KUBE-MARK-MASQ", sep, netip.PrefixFrom(tg.addr, tg.addr.BitLen())))
-			rules = append(rules, fmt.Sprintf("-A %s -p %s -j DNAT --to-destination %s", sep, strings.ToLower(string(sp.Protocol)), netip.AddrPortFrom(tg.addr, uint16(tg.port))))
-		}
-		total += len(targets)
 	}
-	var b strings.Builder
-	b.WriteString("*nat\n")
-	for _, c := range chains {
-		b.WriteString(":" + c + " - [0:0]\n")
-	}
-	for _, r := range rules {
-		b.WriteString(r + "\n")
-	}
-	b.WriteString("COMMIT\n")
-	return b.String(), total
+	return ProxyRules(KubeProxyChains, svcs, v6), total
 }
 
 // serveName answers every TCP connection on port 8080 of a pod's namespace
