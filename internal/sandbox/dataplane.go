@@ -59,7 +59,7 @@ func (s *Sandbox) buildDataplane() error {
 	}
 	prefix := cmp.Or(s.o.NetnsPrefix, NetnsPrefix)
 	networld.Destroy(prefix)
-	w, err := networld.Build(prefix, s.worldNodes())
+	w, err := networld.BuildNamed(prefix, s.worldNodes())
 	if err != nil {
 		return fmt.Errorf("data plane: %w", err)
 	}

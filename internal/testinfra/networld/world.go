@@ -73,12 +73,19 @@ func (w *World) addNS(ns string) error {
 	return err
 }
 
-// Build creates the world. On error, what was made is destroyed.
+// Build creates the world of the packet tests. On error, what was made is
+// destroyed.
 //
-// KOSMOS_NETWORLD_PREFIX, when set, is put before prefix: runs that share
-// the machine then keep to namespaces of their own.
-func Build(prefix string, nodes []NodeSpec) (w *World, err error) {
-	prefix = os.Getenv("KOSMOS_NETWORLD_PREFIX") + prefix
+// KOSMOS_NETWORLD_PREFIX, when set, is put before prefix: test runs that
+// share the machine then keep to namespaces of their own.
+func Build(prefix string, nodes []NodeSpec) (*World, error) {
+	return BuildNamed(os.Getenv("KOSMOS_NETWORLD_PREFIX")+prefix, nodes)
+}
+
+// BuildNamed creates the world with exactly the namespace prefix given (the
+// sandbox, whose callers name and destroy its namespaces by that prefix).
+// On error, what was made is destroyed.
+func BuildNamed(prefix string, nodes []NodeSpec) (w *World, err error) {
 	w = &World{Prefix: prefix, Nodes: nodes}
 	defer func() {
 		if err != nil {
