@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,6 +108,9 @@ func (g *gatewayLinkDown) run(t *testing.T, ctx context.Context) {
 	t.Logf("ip netns exec %s ip link set %s down", sandbox.NodeNS(chaosPrefix, gwCluster, g.gw), sandbox.UnderlayDevice)
 	if err := g.c.sb.SetUnderlay(gwCluster, g.gw, false); err != nil {
 		t.Fatal(err)
+	}
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil { // the failover's timing depends on it
+		t.Logf("load average at the link-down (%d CPUs): %s", runtime.NumCPU(), strings.TrimSpace(string(load)))
 	}
 	// Every agent outside the failed machine reports the standby.
 	moved := poll.NoError(t, time.Minute, "every agent to report "+g.standby, every(250*time.Millisecond, func() error {
