@@ -16,6 +16,8 @@ type AgentChoice struct {
 	// Node is the agent's node; Gateway the Gateway-mode cluster; Active
 	// the candidate it uses.
 	Node, Gateway, Active string
+	// Down are the candidates its probes find down.
+	Down []string
 }
 
 // choicesOf reads the gateway choices the NodeConfigs' agents report.
@@ -23,7 +25,7 @@ func choicesOf(ncs []v1alpha1.NodeConfig) []AgentChoice {
 	var out []AgentChoice
 	for _, nc := range ncs {
 		for _, g := range nc.Status.Gateways {
-			out = append(out, AgentChoice{Node: nc.Name, Gateway: g.Cluster, Active: g.Active})
+			out = append(out, AgentChoice{Node: nc.Name, Gateway: g.Cluster, Active: g.Active, Down: g.Down})
 		}
 	}
 	return out
@@ -43,13 +45,22 @@ func gatewayChecks(t *v1alpha1.KosmosTopology, clusters []ClusterReport) []Check
 		if c.Network.Mode != v1alpha1.ModeGateway || !c.NetworkEnabled() {
 			continue
 		}
-		by := map[string][]string{} // candidate → agents (cluster/node)
+		var reports []clusterChoice
 		for _, cr := range clusters {
 			for _, ch := range cr.Choices {
 				if ch.Gateway == c.Name {
-					by[ch.Active] = append(by[ch.Active], cr.Name+"/"+ch.Node)
+					reports = append(reports, clusterChoice{cr.Name, ch})
 				}
 			}
+		}
+		by := map[string][]string{} // candidate → agents (cluster/node)
+		var cut []string
+		for i, r := range reports {
+			if cutOff(reports, i) {
+				cut = append(cut, r.Node)
+				continue
+			}
+			by[r.Active] = append(by[r.Active], r.cluster+"/"+r.Node)
 		}
 		name := "cluster " + c.Name + " gateway choices"
 		switch len(by) {
@@ -57,7 +68,7 @@ func gatewayChecks(t *v1alpha1.KosmosTopology, clusters []ClusterReport) []Check
 			out = append(out, Check{name, "SKIP", "no agent reports a choice (no data plane, or probing off)"})
 		case 1:
 			for active, agents := range by {
-				out = append(out, Check{name, "PASS", fmt.Sprintf("all %d agents send through %s", len(agents), active)})
+				out = append(out, Check{name, "PASS", fmt.Sprintf("all %d agents send through %s", len(agents), active) + cutNote(cut)})
 			}
 		default:
 			var parts []string
@@ -68,10 +79,46 @@ func gatewayChecks(t *v1alpha1.KosmosTopology, clusters []ClusterReport) []Check
 				parts = append(parts, fmt.Sprintf("%s by %d (%s)", active, len(agents), abbreviate(agents, 4)))
 			}
 			out = append(out, Check{name, "FAIL", "agents disagree: " + strings.Join(parts, "; ") +
-				"; connections to pods on the candidates may fail until they agree"})
+				"; connections to pods on the candidates may fail until they agree" + cutNote(cut)})
 		}
 	}
 	return out
+}
+
+// cutNote names the candidates cut off, in a row's detail.
+func cutNote(cut []string) string {
+	if len(cut) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %s cut off (it and every other agent find each other down)", strings.Join(cut, ", "))
+}
+
+// clusterChoice is an agent's report with its cluster.
+type clusterChoice struct {
+	cluster string
+	AgentChoice
+}
+
+// cutOff says whether reports[i] comes from a candidate of the gateway's
+// own cluster that is cut off from every other agent: it sends through
+// itself, finds down the candidate each other agent uses, and each other
+// agent finds it down (its underlay link died, say). Its choice is no
+// disagreement: nobody sends through it, and it can send through nobody
+// else; the other agents agree or not among themselves.
+func cutOff(reports []clusterChoice, i int) bool {
+	r := reports[i]
+	if r.cluster != r.Gateway || r.Active != r.Node || len(reports) < 2 {
+		return false
+	}
+	for j, o := range reports {
+		if j == i {
+			continue
+		}
+		if !slices.Contains(o.Down, r.Node) || !slices.Contains(r.Down, o.Active) {
+			return false
+		}
+	}
+	return true
 }
 
 // abbreviate joins at most n names and says how many more there are.

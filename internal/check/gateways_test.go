@@ -13,6 +13,9 @@ func TestGatewayChecks(t *testing.T) {
 		{Name: "b", Network: v1alpha1.ClusterNetwork{Mode: v1alpha1.ModeGateway}},
 	}}}
 	choice := func(node, active string) AgentChoice { return AgentChoice{Node: node, Gateway: "b", Active: active} }
+	down := func(node, active string, down ...string) AgentChoice {
+		return AgentChoice{Node: node, Gateway: "b", Active: active, Down: down}
+	}
 	for _, c := range []struct {
 		name     string
 		clusters []ClusterReport
@@ -28,6 +31,22 @@ func TestGatewayChecks(t *testing.T) {
 			{Name: "a", Choices: []AgentChoice{choice("a1", "b2"), choice("a2", "b2")}},
 			{Name: "b", Choices: []AgentChoice{choice("b3", "b1")}},
 		}, "FAIL", "agents disagree: b2 by 2 (a/a1, a/a2); b1 by 1 (b/b3)"},
+		{"a candidate cut off is no disagreement", []ClusterReport{
+			{Name: "a", Choices: []AgentChoice{down("a1", "b2", "b1"), down("a2", "b2", "b1")}},
+			{Name: "b", Choices: []AgentChoice{down("b1", "b1", "b2"), down("b2", "b2", "b1")}},
+		}, "PASS", "all 3 agents send through b2; b1 cut off"},
+		{"cut off only when every other agent finds it down", []ClusterReport{
+			{Name: "a", Choices: []AgentChoice{down("a1", "b2", "b1"), choice("a2", "b2")}},
+			{Name: "b", Choices: []AgentChoice{down("b1", "b1", "b2")}},
+		}, "FAIL", "agents disagree: b2 by 2 (a/a1, a/a2); b1 by 1 (b/b1)"},
+		{"cut off only when it finds down what the others use", []ClusterReport{
+			{Name: "a", Choices: []AgentChoice{down("a1", "b2", "b1")}},
+			{Name: "b", Choices: []AgentChoice{choice("b1", "b1")}},
+		}, "FAIL", "agents disagree"},
+		{"not cut off while a remote agent still sends through it", []ClusterReport{
+			{Name: "a", Choices: []AgentChoice{choice("a1", "b1"), down("a2", "b2", "b1")}},
+			{Name: "b", Choices: []AgentChoice{down("b1", "b1", "b2")}},
+		}, "FAIL", "agents disagree: b1 by 2 (a/a1, b/b1); b2 by 1 (a/a2)"},
 		{"choices for other clusters do not count", []ClusterReport{
 			{Name: "a", Choices: []AgentChoice{choice("a1", "b1"), {Node: "a1", Gateway: "c", Active: "c9"}}},
 		}, "PASS", "all 1 agents send through b1"},
