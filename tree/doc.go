@@ -47,7 +47,10 @@
 //
 // Each member has a memberSync: informers on the member (all nodes and
 // pods, for the virtual nodes; the tree's own copies, by label), a work
-// queue of host pod keys and Workers goroutines. Host informers (pods bound
+// queue of host pod keys and Workers goroutines. The queue has two lanes
+// served in turn (podqueue.go): keys queued by a change in the host (down)
+// and by a change of a member copy (up), so that neither direction waits
+// behind a burst of the other. Host informers (pods bound
 // to some node, virtual nodes, ConfigMaps, Secrets, claims) route every
 // change to the member behind the pod's node. For each key,
 // translate.ClassifyPod compares the host pod with its member copy and

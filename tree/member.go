@@ -70,6 +70,7 @@ type memberSync struct {
 	ready      atomic.Bool
 
 	queue  workqueue.TypedRateLimitingInterface[string]
+	lanes  *laneQueue // under queue: member pod changes go up (podqueue.go)
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -103,8 +104,8 @@ func newMemberSync(ctl *Controller, cl *v1alpha1.Cluster, cfg *rest.Config, vers
 	m := &memberSync{name: cl.Name, owner: translate.OwnerID(ctl.hostID, cl.Name), version: version, ctl: ctl, cs: cs, config: cfg,
 		connected: time.Now(), host: hostPodClient{ctl}}
 	m.setCluster(cl)
-	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "tree-" + cl.Name})
+	m.lanes = newLaneQueue()
+	m.queue = newPodQueue("tree-"+cl.Name, m.lanes)
 	m.informers(watchCS)
 	m.pods = memberPodClient{cs: cs, lister: m.podLister}
 	return m, nil
@@ -143,6 +144,7 @@ func (m *memberSync) informers(cs kubernetes.Interface) {
 	onPod := func(obj any) {
 		if p, ok := podOf(obj); ok && m.isOwn(p.Labels) {
 			m.seen()
+			m.lanes.mark(p.Namespace+"/"+p.Name, laneUp)
 			m.queue.Add(p.Namespace + "/" + p.Name)
 		}
 	}
