@@ -253,7 +253,7 @@ func (c *Controller) hostInformers() ([]informers.SharedInformerFactory, error) 
 func (c *Controller) onHostPod(obj any) {
 	if p, ok := podOf(obj); ok {
 		if m := c.member(c.clusterOfNode(p.Spec.NodeName)); m != nil {
-			m.queue.Add(p.Namespace + "/" + p.Name)
+			m.addDown(p.Namespace + "/" + p.Name)
 		}
 	}
 }

@@ -144,8 +144,7 @@ func (m *memberSync) informers(cs kubernetes.Interface) {
 	onPod := func(obj any) {
 		if p, ok := podOf(obj); ok && m.isOwn(p.Labels) {
 			m.seen()
-			m.lanes.mark(p.Namespace+"/"+p.Name, laneUp)
-			m.queue.Add(p.Namespace + "/" + p.Name)
+			m.addUp(p.Namespace + "/" + p.Name)
 		}
 	}
 	_, _ = all.Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -217,7 +216,7 @@ func (m *memberSync) seen() { m.lastSeen.Store(time.Now().UnixNano()) }
 // of host pods deleted meanwhile among them).
 func (m *memberSync) sweep() {
 	for _, p := range m.ctl.hostPodsOf(m.name) {
-		m.queue.Add(p.Namespace + "/" + p.Name)
+		m.addDown(p.Namespace + "/" + p.Name)
 	}
 	own, _ := m.podLister.List(m.ownSelector())
 	for _, p := range own {

@@ -21,7 +21,7 @@ func (c *Controller) onVirtualNode(obj any) {
 	objs, _ := c.hostPods.ByIndex(indexByNode, n.Name)
 	for _, o := range objs {
 		if p, ok := o.(*corev1.Pod); ok {
-			m.queue.Add(p.Namespace + "/" + p.Name)
+			m.addDown(p.Namespace + "/" + p.Name)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"slices"
 	"sync"
 
 	"k8s.io/client-go/util/workqueue"
@@ -62,10 +63,19 @@ func (q *laneQueue) Push(key string) {
 	q.lanes[l] = append(q.lanes[l], key)
 }
 
-// Touch is an Add of a key already waiting: it keeps its place and lane.
+// Touch is an Add of a key already waiting: it keeps its place and lane,
+// unless it waits in the up lane and the Add was a host change (marked
+// laneDown): then it moves to the end of the down lane, so a host change
+// never waits behind status work.
 func (q *laneQueue) Touch(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if l, ok := q.hint[key]; ok && l == laneDown {
+		if i := slices.Index(q.lanes[laneUp], key); i >= 0 {
+			q.lanes[laneUp] = slices.Delete(q.lanes[laneUp], i, i+1)
+			q.lanes[laneDown] = append(q.lanes[laneDown], key)
+		}
+	}
 	delete(q.hint, key)
 }
 
@@ -104,4 +114,19 @@ func newPodQueue(name string, lanes *laneQueue) workqueue.TypedRateLimitingInter
 	return workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: name,
 			DelayingQueue: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: name, Queue: q})})
+}
+
+// addDown queues a host pod's key for a change in the host: in the down
+// lane, even when a member pod's status change marked it up meanwhile or
+// it waits in the up lane already.
+func (m *memberSync) addDown(key string) {
+	m.lanes.mark(key, laneDown)
+	m.queue.Add(key)
+}
+
+// addUp queues a key for a change of the member pod the tree created: in
+// the up lane, unless a host change marked it down first.
+func (m *memberSync) addUp(key string) {
+	m.lanes.mark(key, laneUp)
+	m.queue.Add(key)
 }

@@ -148,3 +148,35 @@ func TestLaneQueueNeverTwoWorkers(t *testing.T) {
 		t.Fatalf("left behind: marks %v, lanes %v", lanes.hint, lanes.lanes)
 	}
 }
+
+// TestHostChangeNotBehindStatus: a host change of a key that already waits
+// in the up lane (its member pod's status changed first) moves it to the
+// down lane, and a host change of a key a worker holds, marked up by a
+// status change meanwhile, comes back in the down lane: a host create or
+// delete never waits behind a burst of status work.
+func TestHostChangeNotBehindStatus(t *testing.T) {
+	lanes := newLaneQueue()
+	q := newPodQueue("", lanes)
+	defer q.ShutDown()
+	m := &memberSync{lanes: lanes, queue: q}
+	m.addUp("ns/held")
+	held, _ := q.Get()
+	for i := range 50 {
+		m.addUp(fmt.Sprintf("ns/status-%d", i))
+	}
+	m.addUp("ns/deleted")
+	m.addDown("ns/deleted") // the host pod deleted: its key waits in the up lane
+	m.addUp("ns/held")      // status while a worker holds it…
+	m.addDown("ns/held")    // …then the host pod changes
+	q.Done(held)
+	var got []string
+	for range 4 {
+		k, _ := q.Get()
+		got = append(got, k)
+		q.Done(k)
+	}
+	want := []string{"ns/deleted", "ns/status-0", "ns/held", "ns/status-1"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("handed out %v, want %v", got, want)
+	}
+}
