@@ -15,7 +15,9 @@ func TestImageReturns(t *testing.T) {
 		},
 		EdgeDevices: []string{"vx-bridge", "vx-local"},
 	}
-	route := func(dst, dev string) v1alpha1.Route { return v1alpha1.Route{Dst: dst, Via: "210.168.5.21", Device: dev} }
+	route := func(dst, dev string) v1alpha1.Route {
+		return v1alpha1.Route{Dst: dst, Via: "210.168.5.21", Device: dev}
+	}
 	for _, tc := range []struct {
 		name   string
 		routes []v1alpha1.Route
