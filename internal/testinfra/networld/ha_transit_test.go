@@ -70,7 +70,10 @@ func splitConfigFile(t *testing.T, p *netplan.Plan, cluster string, nc v1alpha1.
 // failover, here held on purpose. Two TCP streams through gw's GlobalCIDR
 // NAT, one each way, must keep flowing: g2 forwards g4's traffic out its own
 // tunnel, translated there, never to its sibling g1 (which would masquerade
-// packets g2 already translated: the receiver answered with a reset).
+// packets g2 already translated: the receiver answered with a reset). Two
+// more streams, from and to g2's own pod, must flow too: g2 translates its
+// own pods' traffic itself, also what it sends through g1, so the replies
+// that east sends through g2 meet g2's conntrack entries.
 func TestGatewaySplitTransit(t *testing.T) {
 	requireRoot(t)
 	w, err := Build("ksp-", haNodes)
