@@ -95,3 +95,58 @@ func TestCandidateOwnPodsNAT(t *testing.T) {
 		}
 	}
 }
+
+// TestCandidateOwnPodsNATDualStack: per family, over that family's path
+// device and to the sibling's address of that family.
+func TestCandidateOwnPodsNATDualStack(t *testing.T) {
+	spec, facts := loadCase(t, "testdata/dualstack-ha")
+	p := Compute(spec, facts)
+	if len(p.Problems) > 0 {
+		t.Fatalf("plan problems: %v", p.Problems)
+	}
+	cp := p.Cluster("member-b")
+	cands := slices.Concat([]string{cp.Gateway}, cp.Standby)
+	if len(cands) != 2 {
+		t.Fatalf("candidates %v, want 2", cands)
+	}
+	via := map[string]string{}
+	for _, nc := range cp.Configs {
+		for _, d := range nc.Spec.Devices {
+			if d.Name == v1alpha1.DeviceLocal || d.Name == v1alpha1.DeviceLocal6 {
+				via[nc.Name+"/"+d.Name], _, _ = strings.Cut(d.Addresses[0], "/")
+			}
+		}
+	}
+	image := map[string]string{"b1/4": "100.65.1.0/24", "b2/4": "100.65.2.0/24", "b1/6": "fd00:99:0:1::/64", "b2/6": "fd00:99:0:2::/64"}
+	for _, nc := range cp.Configs {
+		if !slices.Contains(cands, nc.Name) {
+			continue
+		}
+		s := nc.Spec
+		for _, dev := range []string{v1alpha1.DeviceLocal, v1alpha1.DeviceLocal6} {
+			if !slices.Contains(s.NAT.EdgeDevices, dev) {
+				t.Errorf("candidate %s: edge devices %v lack %s", nc.Name, s.NAT.EdgeDevices, dev)
+			}
+		}
+		for _, o := range cands {
+			if o == nc.Name {
+				continue
+			}
+			for fam, dev := range map[string]string{"4": v1alpha1.DeviceLocal, "6": v1alpha1.DeviceLocal6} {
+				want := v1alpha1.Route{Dst: image[o+"/"+fam], Via: via[o+"/"+dev], Device: dev}
+				if !slices.Contains(s.Routes, want) {
+					t.Errorf("candidate %s: no route %+v in %+v", nc.Name, want, s.Routes)
+				}
+			}
+		}
+		for _, m := range s.NAT.Masquerade {
+			g := "100.65.0.0/16"
+			if m.Device == v1alpha1.DeviceBridge6 {
+				g = "fd00:99::/56"
+			}
+			if !slices.Contains(m.ExceptSources, g) {
+				t.Errorf("candidate %s: masquerade on %s leaves %v alone, want %s too", nc.Name, m.Device, m.ExceptSources, g)
+			}
+		}
+	}
+}
