@@ -197,9 +197,11 @@ func (r *NetnsRunner) kubeProxy(ctx context.Context, importer, root string, vips
 	n := r.Nodes[importer][0]
 	inst := natInstall{ns: (&networld.World{Prefix: r.Prefix}).NodeNS(importer, n.Name), root: root}
 	r.nats = append(r.nats, &inst)
+	chains := networld.ProxyChains{Root: root, Service: root + "-", Endpoint: root + "-", First: true,
+		ClusterCIDRs: r.podCIDRs(importer), Mark: root + "-MARK", Post: root + "-POST"}
 	var errs []error
 	for _, v6 := range []bool{false, true} {
-		rules := networld.ProxyRules(networld.ProxyChains{Root: root, Service: root + "-", Endpoint: root + "-", First: true}, svcs, v6)
+		rules := networld.ProxyRules(chains, svcs, v6)
 		if rules == "" {
 			continue
 		}
@@ -225,6 +227,26 @@ func (r *NetnsRunner) kubeProxy(ctx context.Context, importer, root string, vips
 		inst.routes = append(inst.routes, route)
 	}
 	return errors.Join(errs...)
+}
+
+// podCIDRs are the pod ranges the topology states for cluster: kube-proxy's
+// --cluster-cidr, so that the host network's connections to a VIP are
+// masqueraded as a real kube-proxy does (else their replies, from a pod
+// behind a gateway, may come back straight over the shared underlay,
+// untranslated).
+func (r *NetnsRunner) podCIDRs(cluster string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range r.Topology.Spec.Clusters {
+		if c.Name != cluster {
+			continue
+		}
+		for _, s := range c.Network.PodCIDRs {
+			if p, err := netip.ParsePrefix(s); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 func hasTargets(svcs []networld.ProxyService) bool {
@@ -280,6 +302,11 @@ func removeChains(ns, root string, v6 bool) error {
 	for _, line := range strings.Split(out, "\n") {
 		if c, ok := strings.CutPrefix(line, "-N "); ok && (c == root || strings.HasPrefix(c, root+"-")) {
 			chains = append(chains, c)
+		}
+		if line == "-A POSTROUTING -j "+root+"-POST" { // the masquerade's jump, when rendered
+			if _, err := networld.InNS(ns, ipt, "-w", "-t", "nat", "-D", "POSTROUTING", "-j", root+"-POST"); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	for _, op := range []string{"-F", "-X"} {

@@ -41,14 +41,26 @@ type ProxyChains struct {
 	// (-I 1) rather than appending them.
 	First bool
 	// Hairpin adds kube-proxy's masquerade of a pod reaching itself
-	// through the VIP: KUBE-MARK-MASQ marks it in the endpoint's chain,
-	// KUBE-POSTROUTING (jumped to from POSTROUTING) masquerades it.
+	// through the VIP: Mark marks it in the endpoint's chain, Post (jumped
+	// to from POSTROUTING) masquerades it.
 	Hairpin bool
+	// ClusterCIDRs are the cluster's pod ranges (kube-proxy's
+	// --cluster-cidr, one per family; the first of a family counts): a
+	// connection to a VIP from any other source, the node's own host
+	// network above all, is marked and masqueraded like a hairpin, as
+	// kube-proxy's local traffic detector does. Without it, host traffic
+	// DNATed to a remote endpoint keeps the node's underlay address, and
+	// the endpoint's replies may take another way back.
+	ClusterCIDRs []netip.Prefix
+	// Mark and Post name the masquerade's chains (KUBE-MARK-MASQ and
+	// KUBE-POSTROUTING in kube-proxy); used by Hairpin and ClusterCIDRs.
+	Mark, Post string
 }
 
 // KubeProxyChains are kube-proxy's own chain names and hooks (one
 // Service per rendering: the port chains are numbered per rendering).
-var KubeProxyChains = ProxyChains{Root: "KUBE-SERVICES", Service: "KUBE-SVC-", Endpoint: "KUBE-SEP-", Hairpin: true}
+var KubeProxyChains = ProxyChains{Root: "KUBE-SERVICES", Service: "KUBE-SVC-", Endpoint: "KUBE-SEP-", Hairpin: true,
+	Mark: "KUBE-MARK-MASQ", Post: "KUBE-POSTROUTING"}
 
 // ProxyServicesOf is what kube-proxy programs for a Service and its
 // EndpointSlices: per ClusterIP and port, the ready endpoints' addresses at
@@ -103,13 +115,17 @@ func ProxyRules(c ProxyChains, svcs []ProxyService, v6 bool) string {
 		first = " 1"
 	}
 	rules := []string{hook + "PREROUTING" + first + " -j " + c.Root, hook + "OUTPUT" + first + " -j " + c.Root}
-	if c.Hairpin {
-		chains = append(chains, "KUBE-MARK-MASQ", "KUBE-POSTROUTING")
-		rules = append(rules, hook+"POSTROUTING"+first+" -j KUBE-POSTROUTING",
-			"-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000",
-			"-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
-			"-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
-			"-A KUBE-POSTROUTING -j MASQUERADE")
+	outside := ""
+	if i := slices.IndexFunc(c.ClusterCIDRs, func(p netip.Prefix) bool { return p.Addr().Is6() == v6 }); i >= 0 {
+		outside = c.ClusterCIDRs[i].Masked().String()
+	}
+	if c.Hairpin || outside != "" {
+		chains = append(chains, c.Mark, c.Post)
+		rules = append(rules, hook+"POSTROUTING"+first+" -j "+c.Post,
+			"-A "+c.Mark+" -j MARK --or-mark 0x4000",
+			"-A "+c.Post+" -m mark ! --mark 0x4000/0x4000 -j RETURN",
+			"-A "+c.Post+" -j MARK --xor-mark 0x4000",
+			"-A "+c.Post+" -j MASQUERADE")
 	}
 	n := 0
 	for _, s := range svcs {
@@ -126,7 +142,11 @@ func ProxyRules(c ProxyChains, svcs []ProxyService, v6 bool) string {
 			svc := fmt.Sprintf("%s%d", c.Service, n)
 			proto := strings.ToLower(string(p.Proto))
 			chains = append(chains, svc)
-			rules = append(rules, fmt.Sprintf("-A %s -d %s -p %s --dport %d -j %s", c.Root, netip.PrefixFrom(s.VIP, s.VIP.BitLen()), proto, p.Port, svc))
+			vip := netip.PrefixFrom(s.VIP, s.VIP.BitLen())
+			rules = append(rules, fmt.Sprintf("-A %s -d %s -p %s --dport %d -j %s", c.Root, vip, proto, p.Port, svc))
+			if outside != "" {
+				rules = append(rules, fmt.Sprintf("-A %s ! -s %s -d %s -p %s --dport %d -j %s", svc, outside, vip, proto, p.Port, c.Mark))
+			}
 			for j, t := range targets {
 				sep := fmt.Sprintf("%s%d-%d", c.Endpoint, n, j)
 				chains = append(chains, sep)
@@ -136,7 +156,7 @@ func ProxyRules(c ProxyChains, svcs []ProxyService, v6 bool) string {
 					rules = append(rules, fmt.Sprintf("-A %s -j %s", svc, sep))
 				}
 				if c.Hairpin {
-					rules = append(rules, fmt.Sprintf("-A %s -s %s -j KUBE-MARK-MASQ", sep, netip.PrefixFrom(t.Addr(), t.Addr().BitLen())))
+					rules = append(rules, fmt.Sprintf("-A %s -s %s -j %s", sep, netip.PrefixFrom(t.Addr(), t.Addr().BitLen()), c.Mark))
 				}
 				rules = append(rules, fmt.Sprintf("-A %s -p %s -j DNAT --to-destination %s", sep, proto, t))
 			}

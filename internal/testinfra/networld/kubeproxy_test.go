@@ -54,7 +54,8 @@ func TestProxyServicesOf(t *testing.T) {
 }
 
 // TestProxyRules renders kube-proxy's own chains (the packet tests') and
-// the sandbox's probe chains (inserted first, no hairpin masquerade) for
+// the sandbox's probe chains (inserted first, no hairpin masquerade; with
+// the cluster's pod ranges, the host network's masquerade) for
 // both families; targets of the other family are left out, a VIP without
 // endpoints keeps its match, no port of the family renders nothing.
 // testdata/proxyrules/*.golden (go test -update rewrites them).
@@ -67,6 +68,11 @@ func TestProxyRules(t *testing.T) {
 		{VIP: netip.MustParseAddr("fd00:1::7"), Ports: []ProxyPort{{Proto: corev1.ProtocolTCP, Port: 4890}}},
 	}
 	probe := ProxyChains{Root: "KPROBE-r", Service: "KPROBE-r-", Endpoint: "KPROBE-r-", First: true}
+	// kube-proxy's --cluster-cidr: the host network's connections to a
+	// VIP are masqueraded (one range per family, the first counts).
+	withCIDRs := probe
+	withCIDRs.ClusterCIDRs = []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd44::/48"), netip.MustParsePrefix("10.245.0.0/16")}
+	withCIDRs.Mark, withCIDRs.Post = "KPROBE-r-MARK", "KPROBE-r-POST"
 	for _, tc := range []struct {
 		name   string
 		chains ProxyChains
@@ -79,6 +85,8 @@ func TestProxyRules(t *testing.T) {
 		{"probe-v6", probe, svcs, true},
 		{"probe-v4-none", probe, svcs[1:], false},
 		{"kube-proxy-none", KubeProxyChains, nil, true},
+		{"probe-v4-cluster-cidr", withCIDRs, svcs, false},
+		{"probe-v6-cluster-cidr", withCIDRs, svcs, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			golden.Assert(t, "testdata/proxyrules/"+tc.name+".golden", []byte(ProxyRules(tc.chains, tc.svcs, tc.v6)))
