@@ -59,9 +59,10 @@ func classifyStateEvent(dir string, ev fsnotify.Event) stateEvent {
 // returned channel, at most once per stateWatchDelay, when a key file
 // appears, changes, goes or is replaced (kosmos agent
 // --rotate-wireguard-key, a key file removed by hand), so that the agent
-// takes it up at once rather than at its next resync. A missing or
-// unwatchable directory is an error. The watch ends with ctx; the channel
-// is then closed.
+// takes it up at once rather than at its next resync. A missing directory
+// is an error; one the kernel will not watch is a warning and a nil
+// channel (the resync still reads the key files). The watch ends with ctx;
+// the channel is then closed.
 func WatchStateDir(ctx context.Context, dir string, log *slog.Logger) (<-chan struct{}, error) {
 	if log == nil {
 		log = slog.Default()
@@ -73,13 +74,19 @@ func WatchStateDir(ctx context.Context, dir string, log *slog.Logger) (<-chan st
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("agent: state directory %s is not a directory", dir)
 	}
+	// A watch the kernel refuses (the inotify limits are often used up on
+	// busy nodes) costs only promptness: the resync still reads the key
+	// files. It is a warning, never a reason to stop the agent, whose
+	// userspace WireGuard device carries the node's encrypted traffic.
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return nil, fmt.Errorf("agent: watch the state directory %s: %w", dir, err)
+		log.Warn("key files are not watched; the agent takes them up on its resync only", "dir", dir, "err", err)
+		return nil, nil
 	}
 	if err := w.Add(dir); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("agent: watch the state directory %s: %w", dir, err)
+		log.Warn("key files are not watched; the agent takes them up on its resync only", "dir", dir, "err", err)
+		return nil, nil
 	}
 	out := make(chan struct{}, 1)
 	go func() {

@@ -54,19 +54,26 @@ func gatewayChecks(t *v1alpha1.KosmosTopology, clusters []ClusterReport) []Check
 			}
 		}
 		by := map[string][]string{} // candidate → agents (cluster/node)
-		var cut []string
+		var cut, stranded []string
 		for i, r := range reports {
 			if cutOff(reports, i) {
 				cut = append(cut, r.Node)
 				continue
 			}
+			if slices.Contains(r.Down, r.Active) { // every candidate down: it keeps the plan's first
+				stranded = append(stranded, r.cluster+"/"+r.Node)
+			}
 			by[r.Active] = append(by[r.Active], r.cluster+"/"+r.Node)
 		}
 		name := "cluster " + c.Name + " gateway choices"
-		switch len(by) {
-		case 0:
+		switch {
+		case len(by) == 0 && len(cut) > 0:
+			out = append(out, Check{name, "FAIL", fmt.Sprintf("every agent reporting is cut off from the others (%s): the candidates each send through themselves and find each other down", strings.Join(cut, ", "))})
+		case len(by) == 0:
 			out = append(out, Check{name, "SKIP", "no agent reports a choice (no data plane, or probing off)"})
-		case 1:
+		case len(by) == 1 && len(stranded) > 0:
+			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s find every candidate down (each keeps the plan's first)", abbreviate(slices.Sorted(slices.Values(stranded)), 4)) + cutNote(cut)})
+		case len(by) == 1:
 			for active, agents := range by {
 				out = append(out, Check{name, "PASS", fmt.Sprintf("all %d agents send through %s", len(agents), active) + cutNote(cut)})
 			}

@@ -47,6 +47,13 @@ func TestGatewayChecks(t *testing.T) {
 			{Name: "a", Choices: []AgentChoice{choice("a1", "b1"), down("a2", "b2", "b1")}},
 			{Name: "b", Choices: []AgentChoice{down("b1", "b1", "b2")}},
 		}, "FAIL", "agents disagree: b1 by 2 (a/a1, b/b1); b2 by 1 (a/a2)"},
+		{"candidates cut off from each other, nobody else reporting, are no pass", []ClusterReport{
+			{Name: "b", Choices: []AgentChoice{down("b1", "b1", "b2"), down("b2", "b2", "b1")}},
+		}, "FAIL", "every agent reporting is cut off from the others (b1, b2)"},
+		{"an agent that finds every candidate down is no agreement", []ClusterReport{
+			{Name: "a", Choices: []AgentChoice{down("a1", "b1", "b1", "b2")}},
+			{Name: "b", Choices: []AgentChoice{down("b1", "b1", "b2"), down("b2", "b2", "b1")}},
+		}, "FAIL", "a/a1 find every candidate down"},
 		{"choices for other clusters do not count", []ClusterReport{
 			{Name: "a", Choices: []AgentChoice{choice("a1", "b1"), {Node: "a1", Gateway: "c", Active: "c9"}}},
 		}, "PASS", "all 1 agents send through b1"},
