@@ -1,7 +1,6 @@
 package nodeagent
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -12,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,8 +76,9 @@ type HAOptions struct {
 	BindDevice func(c *net.UDPConn, device string) error
 	// DeviceGone, when not nil, says the device a probing socket is bound
 	// to is gone (deleted, or recreated under a new index): the socket is
-	// then opened again, at the next round.
-	DeviceGone func(c *net.UDPConn) bool
+	// then opened again, at the next round. (The socket is no longer a
+	// net.UDPConn once open: see probeIO.)
+	DeviceGone func(c syscall.Conn) bool
 	Failover   FailoverConfig
 	Log        *slog.Logger
 	// Listen opens a UDP socket; nil means net.ListenUDP in the calling
@@ -101,7 +102,7 @@ type HA struct {
 	wantAddrs  []netip.Addr
 	responders map[netip.Addr]*net.UDPConn
 	bindFailed map[netip.Addr]bool
-	senders    map[senderKey]*net.UDPConn
+	senders    map[senderKey]*probeSocket
 	sendFailed map[senderKey]bool // logged once until the socket opens
 	// live are the sockets found still bound to a live device in this
 	// round: DeviceGone is asked once per socket per round.
@@ -112,6 +113,12 @@ type HA struct {
 type senderKey struct {
 	device string
 	v4     bool
+}
+
+// probeSocket is a probing socket and its batches (see probe_wire.go).
+type probeSocket struct {
+	io     *probeIO
+	queued int // probes queued in this round
 }
 
 type choice struct {
@@ -152,7 +159,7 @@ func NewHA(opts HAOptions) *HA {
 	return &HA{
 		opts: opts, events: make(chan struct{}, 1),
 		health: map[string]Health{}, active: map[string]choice{}, sent: map[string][]*sentProbe{}, byNonce: map[uint64]*sentProbe{},
-		responders: map[netip.Addr]*net.UDPConn{}, bindFailed: map[netip.Addr]bool{}, senders: map[senderKey]*net.UDPConn{}, sendFailed: map[senderKey]bool{},
+		responders: map[netip.Addr]*net.UDPConn{}, bindFailed: map[netip.Addr]bool{}, senders: map[senderKey]*probeSocket{}, sendFailed: map[senderKey]bool{},
 		live: map[senderKey]bool{},
 	}
 }
@@ -315,6 +322,7 @@ func (h *HA) tick(now time.Time) bool {
 	}
 	changed := false
 	clear(h.live)
+	h.readReplies(now)
 	for _, g := range h.groups {
 		names := make([]string, len(g.Candidates))
 		for i, c := range g.Candidates {
@@ -353,22 +361,27 @@ func (h *HA) tick(now time.Time) bool {
 		}
 	}
 	h.round++
-	msg := make([]byte, probeLen)
-	copy(msg, probeMagic)
-	binary.BigEndian.PutUint32(msg[4:], h.round)
+	var msg [probeLen]byte
 	for _, g := range h.groups {
 		for _, c := range g.Candidates {
 			k := targetKey(g, c.Name)
 			p := &sentProbe{nonce: h.nonce(), addr: c.Addr, at: now}
 			h.sent[k] = append(h.sent[k], p)
 			h.byNonce[p.nonce] = p
-			binary.BigEndian.PutUint64(msg[8:], p.nonce)
+			putProbe(msg[:], h.round, p.nonce)
 			if s := h.sender(g.Device, c.Addr.Is4()); s != nil {
 				// A send that fails (no route, device gone) is a miss
 				// once the timeout has passed.
-				_, _ = s.WriteToUDPAddrPort(msg, netip.AddrPortFrom(c.Addr, uint16(h.opts.Port)))
+				if s.io.add(msg[:], netip.AddrPortFrom(c.Addr, uint16(h.opts.Port))) {
+					s.queued++
+				}
 			}
 		}
+	}
+	for _, s := range h.senders {
+		s.io.reserve(s.queued)
+		s.io.flush()
+		s.queued = 0
 	}
 	return changed
 }
@@ -424,14 +437,14 @@ func (h *HA) nonce() uint64 {
 
 // sender returns the probing socket of a device and family, opening it on
 // first use (under h.mu); a socket that cannot open is logged once.
-func (h *HA) sender(device string, v4 bool) *net.UDPConn {
+func (h *HA) sender(device string, v4 bool) *probeSocket {
 	key := senderKey{device, v4}
 	if s := h.senders[key]; s != nil {
-		if h.live[key] || h.opts.DeviceGone == nil || !h.opts.DeviceGone(s) {
+		if h.live[key] || h.opts.DeviceGone == nil || !h.opts.DeviceGone(s.io) {
 			h.live[key] = true
 			return s
 		}
-		s.Close() // bound to a device that is gone: never sends again
+		s.io.close() // bound to a device that is gone: never sends again
 		delete(h.senders, key)
 	}
 	network := "udp6"
@@ -444,6 +457,12 @@ func (h *HA) sender(device string, v4 bool) *net.UDPConn {
 			s.Close()
 		}
 	}
+	var bio *probeIO
+	if err == nil {
+		if bio, err = newProbeIO(s, v4, true); err != nil {
+			s.Close()
+		}
+	}
 	if err != nil {
 		if !h.sendFailed[key] {
 			h.opts.Log.Error("open the gateway probe socket", "network", network, "device", device, "err", err)
@@ -452,33 +471,38 @@ func (h *HA) sender(device string, v4 bool) *net.UDPConn {
 		return nil
 	}
 	delete(h.sendFailed, key)
-	h.senders[key] = s
-	go h.readReplies(s)
-	return s
+	ps := &probeSocket{io: bio}
+	h.senders[key] = ps
+	return ps
 }
 
-// readReplies marks the probes answered, until the socket is closed.
-func (h *HA) readReplies(s *net.UDPConn) {
-	buf := make([]byte, 64)
-	for {
-		n, from, err := s.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if isClosed(err) {
-				return
+// readReplies marks the probes answered whose replies the probing sockets
+// hold, read in batches without waiting (under h.mu). The round trip is
+// the kernel's receive time (else now) minus the send time.
+func (h *HA) readReplies(now time.Time) {
+	for _, s := range h.senders {
+		for {
+			n, err := s.io.recv(false)
+			for i := range n {
+				b, from, at := s.io.packet(i)
+				nonce, ok := replyNonce(b)
+				if !ok {
+					continue
+				}
+				p := h.byNonce[nonce]
+				if p == nil || p.addr != from.Addr().Unmap() || p.answered {
+					continue
+				}
+				p.answered = true
+				if at.IsZero() {
+					at = now
+				}
+				metricProbeRTT.Observe(max(at.Sub(p.at), 0).Seconds())
 			}
-			continue
+			if err != nil || n < probeBatch {
+				break
+			}
 		}
-		if n != probeLen || !bytes.Equal(buf[:4], replyMagic) {
-			continue
-		}
-		nonce := binary.BigEndian.Uint64(buf[8:])
-		src := from.Addr().Unmap()
-		h.mu.Lock()
-		if p := h.byNonce[nonce]; p != nil && p.addr == src && !p.answered {
-			p.answered = true
-			metricProbeRTT.Observe(time.Since(p.at).Seconds())
-		}
-		h.mu.Unlock()
 	}
 }
 
@@ -507,28 +531,32 @@ func (h *HA) ensureResponders() {
 			}
 			continue
 		}
+		bio, err := newProbeIO(c, a.Is4(), false)
+		if err != nil {
+			c.Close()
+			h.opts.Log.Error("gateway probe responder", "addr", a, "err", err)
+			continue
+		}
 		delete(h.bindFailed, a)
 		h.responders[a] = c
-		go respond(c)
+		go respond(bio)
 	}
 }
 
-// respond echoes probes as replies until the socket is closed.
-func respond(c *net.UDPConn) {
-	buf := make([]byte, 64)
+// respond echoes probes as replies until the socket is closed: it waits
+// for a probe, reads all queued in one batch and answers them in one.
+func respond(b *probeIO) {
 	for {
-		n, from, err := c.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if isClosed(err) {
-				return
+		n, err := b.recv(true)
+		if err != nil && isClosed(err) {
+			return
+		}
+		for i := range n {
+			if p, from, _ := b.packet(i); answerProbe(p) {
+				b.add(p, from)
 			}
-			continue
 		}
-		if n != probeLen || !bytes.Equal(buf[:4], probeMagic) {
-			continue
-		}
-		copy(buf, replyMagic)
-		_, _ = c.WriteToUDPAddrPort(buf[:n], from)
+		b.flush()
 	}
 }
 
@@ -542,7 +570,7 @@ func (h *HA) closeAll() {
 		delete(h.responders, a)
 	}
 	for k, s := range h.senders {
-		s.Close()
+		s.io.close()
 		delete(h.senders, k)
 	}
 }

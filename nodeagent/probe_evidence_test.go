@@ -1,9 +1,9 @@
 package nodeagent
 
 import (
-	"net"
 	"net/netip"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,7 +82,7 @@ func TestHAStatusEvidence(t *testing.T) {
 // once per candidate.
 func TestHADeviceGoneOncePerRound(t *testing.T) {
 	asked := 0
-	h := NewHA(HAOptions{Port: freePort(t), DeviceGone: func(*net.UDPConn) bool { asked++; return false }})
+	h := NewHA(HAOptions{Port: freePort(t), DeviceGone: func(syscall.Conn) bool { asked++; return false }})
 	defer h.closeAll()
 	var cands []peering.Candidate
 	for i := range 5 {

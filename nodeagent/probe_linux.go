@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"syscall"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -60,7 +61,7 @@ func BindToDevice(c *net.UDPConn, device string) error {
 // DeviceGone is a HAOptions.DeviceGone: the device c was bound to by
 // BindToDevice no longer exists (the kernel keeps the index it was bound
 // to; a device recreated under the same name has another).
-func DeviceGone(c *net.UDPConn) bool {
+func DeviceGone(c syscall.Conn) bool {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return true

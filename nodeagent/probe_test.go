@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,7 +294,7 @@ func TestHASenderReopened(t *testing.T) {
 			opened++
 			return net.ListenUDP(network, laddr)
 		},
-		DeviceGone: func(*net.UDPConn) bool { return gone.Load() },
+		DeviceGone: func(syscall.Conn) bool { return gone.Load() },
 	})
 	defer h.closeAll()
 	h.mu.Lock()
