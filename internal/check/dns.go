@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
+	"kosmos.io/kosmos/reconciler"
 	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
@@ -127,12 +128,23 @@ func collectImports(ctx context.Context, c client.Client, topology string) ([]Im
 		}
 		return nil, fmt.Errorf("list ServiceImports: %w", err)
 	}
+	return importReports(sis.Items), nil
+}
+
+// importReports are the imports the DNS row may ask about, sorted. Pure.
+// kosmos check --probe's own imports are left out: they come and go within
+// one run (its clean-up may delete them while the row asks), so the row
+// asks about a lasting import, or none.
+func importReports(sis []mcsv1a1.ServiceImport) []ImportReport {
 	var out []ImportReport
-	for _, si := range sis.Items {
+	for _, si := range sis {
+		if si.Namespace == reconciler.ProbeNamespace {
+			continue
+		}
 		out = append(out, ImportReport{Namespace: si.Namespace, Name: si.Name, Headless: si.Spec.Type == mcsv1a1.Headless, IPs: si.Spec.IPs})
 	}
 	slices.SortFunc(out, func(a, b ImportReport) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	return out, nil
+	return out
 }

@@ -3,10 +3,13 @@ package check
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 )
 
 // TestDNSCheck judges the cluster DNS row from answers: a zone not wired
@@ -55,5 +58,23 @@ func TestDNSCheck(t *testing.T) {
 		if c.Result != tc.result || !strings.Contains(c.Detail, tc.detail) || c.Name != "cluster host DNS answers clusterset.local" {
 			t.Errorf("%s: %s %s %q, want %s with %q", tc.name, c.Name, c.Result, c.Detail, tc.result, tc.detail)
 		}
+	}
+}
+
+// TestImportReports: the DNS row never asks about kosmos check --probe's
+// own imports (its clean-up may delete them meanwhile: the row failed with
+// NXDOMAIN on a fresh sandbox); the others come sorted.
+func TestImportReports(t *testing.T) {
+	si := func(ns, name string, typ mcsv1a1.ServiceImportType, ips ...string) mcsv1a1.ServiceImport {
+		return mcsv1a1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: mcsv1a1.ServiceImportSpec{Type: typ, IPs: ips}}
+	}
+	got := importReports([]mcsv1a1.ServiceImport{
+		si("kosmos-probe", "kosmos-probe-7dd24efc-host", mcsv1a1.ClusterSetIP, "10.11.8.62"),
+		si("shop", "web", mcsv1a1.ClusterSetIP, "10.11.0.9"),
+		si("db", "pg", mcsv1a1.Headless),
+	})
+	want := []ImportReport{{Namespace: "db", Name: "pg", Headless: true}, {Namespace: "shop", Name: "web", IPs: []string{"10.11.0.9"}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("importReports = %+v, want %+v", got, want)
 	}
 }
