@@ -12,11 +12,7 @@ import (
 // NAT state across a move of a gateway candidate's own way out (gateway
 // HA). A candidate translates its own pods' flows (GlobalCIDR NETMAP) only
 // while it is the candidate in use; otherwise it sends them untranslated
-// over vx-local to the one in use, which translates them. (A plan with
-// more than one candidate now makes vx-local one of a candidate's edge
-// devices, so it translates its own pods' flows itself either way, see
-// ownnat.go: a move between siblings then resets nothing, a move between
-// its own tunnel and a sibling still does.) NAT is bound to
+// over vx-local to the one in use, which translates them. NAT is bound to
 // conntrack entries: when the candidate in use changes (a failover, or a
 // move of the plan), a flow that was running keeps the binding of its
 // first packet. On the old candidate in use its pods' packets stay

@@ -525,9 +525,6 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 		c.Rules = append(c.Rules, rule)
 	}
 	for _, dev := range spec.NAT.EdgeDevices {
-		for _, r := range imageReturns(spec, dev) {
-			add(r.fam, "nat", r.chain, r.rule)
-		}
 		for _, m := range spec.NAT.Mappings {
 			fam := famOf(m.RealCIDR)
 			add(fam, "nat", ChainPrerouting, fmt.Sprintf("-d %s -i %s -j NETMAP --to %s", m.GlobalCIDR, dev, m.RealCIDR))

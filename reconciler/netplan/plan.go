@@ -547,7 +547,6 @@ func (p *planner) planNode(cs *clusterState, fam family, n *Node, t *familyTable
 				path.Candidates = append(path.Candidates, v1alpha1.PathCandidate{Name: gl.name, Via: strings.Split(gl.dev.Addresses[0], "/")[0]})
 			}
 			addPath(spec, c.Name, path)
-			p.ownPodsNAT(cs, fam, n, spec, t)
 		}
 	case len(t.gwLocals) > 0:
 		// Every candidate's local device is reachable (hot standbys); the
