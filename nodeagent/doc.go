@@ -105,7 +105,9 @@
 // choice: the first live candidate in plan order, moving back to an
 // earlier one only after a hold. A change signals a pass, which composes
 // the config with the choice (ComposeWith, peering.DeriveWith) and so
-// replaces only the routes. APISource reports the choice in
+// replaces only the routes: with Options.Moves (HA.Moves) that pass
+// first writes the new routes alone (fastmove.go: RouteReader, MoveOps),
+// then runs in full. APISource reports the choice in
 // status.gateways. A candidate forwards what its cluster's nodes send it
 // out its own tunnel, never to a sibling candidate, whatever its own
 // choice: a policy rule per path device (iif vx-local, priority 4877) into

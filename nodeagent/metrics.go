@@ -44,7 +44,7 @@ var (
 
 // RegisterMetrics adds the agent's metrics to a registry.
 func RegisterMetrics(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes, metricFailovers, metricProbeRTT, metricOffloadRepairs, metricOffloadRefused, metricWireGuardRotationWaiting} {
+	for _, c := range []prometheus.Collector{metricPasses, metricChanges, metricPassSeconds, metricWireGuardPeers, metricWireGuardHandshakes, metricFailovers, metricProbeRTT, metricMoveSeconds, metricOffloadRepairs, metricOffloadRefused, metricWireGuardRotationWaiting} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -39,6 +39,12 @@ type Options struct {
 	// WireGuard part that removes, only once Set succeeded. Its error is
 	// reported with the pass's (it degrades the pass, never undoes it).
 	After func(*v1alpha1.NodeConfigSpec, error) error
+	// Moves, when set, returns the version of the gateway choice and when
+	// the latest move was decided (HA.Moves). When the version changed
+	// since the last pass, the pass first writes the routes of the new
+	// config alone (the fast path, fastmove.go), then runs in full; and a
+	// wake-up for a move skips the coalescing wait.
+	Moves func() (version uint64, decided time.Time)
 }
 
 // Run keeps the kernel matching the source until ctx ends: it applies the
@@ -54,10 +60,19 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 		log = slog.Default()
 	}
 	var last *v1alpha1.NodeConfigSpec
+	var moveSeen uint64 // the choice version the last pass held
 	tick := time.NewTicker(opts.Resync)
 	defer tick.Stop()
 	for {
+		var moved bool
+		var decided time.Time
+		if opts.Moves != nil {
+			var v uint64
+			v, decided = opts.Moves()
+			moved, moveSeen = v != moveSeen && last != nil, v
+		}
 		spec, err := src()
+		moved = moved && err == nil
 		var refused *RefusedError
 		switch {
 		case errors.Is(err, ErrNoConfig):
@@ -91,6 +106,9 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			}
 		}
 		if spec != nil {
+			if moved {
+				fastMove(k, spec, decided, log)
+			}
 			start := time.Now()
 			res, err := Set(k, spec)
 			observePass(res, err, time.Since(start).Seconds())
@@ -119,8 +137,11 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			return
 		case <-tick.C:
 		case <-opts.Changes:
-			// Coalesce a burst of kernel events into one pass.
-			time.Sleep(50 * time.Millisecond)
+			// Coalesce a burst of kernel events into one pass (but not
+			// the wake-up of a gateway move: its routes go first).
+			if v, _ := moves(opts); v == moveSeen {
+				time.Sleep(50 * time.Millisecond)
+			}
 			drain(opts.Changes)
 		}
 	}
@@ -168,6 +189,14 @@ func logPass(log *slog.Logger, res Result, err error) {
 	if len(res.Applied) > 0 || err != nil {
 		log.Info("kernel synced", "changes", len(res.Applied), "err", err)
 	}
+}
+
+// moves is opts.Moves's version, 0 without it.
+func moves(opts Options) (uint64, time.Time) {
+	if opts.Moves == nil {
+		return 0, time.Time{}
+	}
+	return opts.Moves()
 }
 
 func drain(c <-chan struct{}) {

@@ -292,7 +292,7 @@ func runAgent(parent context.Context, k *nodeagent.LinuxKernel, file string, res
 	log.Info("agent running", "nodeConfig", file, "resync", resync, "probeInterval", haf.interval, "wireGuardPublicKey", key.PublicKey())
 	transit := &nodeagent.TransitRouting{}
 	nodeagent.Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return composeFile(file, ha, transit) },
-		nodeagent.Options{Resync: resync, Changes: nodeagent.Merge(ctx, changes, wg.Events()), Log: log, Before: wg.Sync, After: afterPass(wg, transit, log)})
+		nodeagent.Options{Resync: resync, Changes: nodeagent.Merge(ctx, changes, wg.Events()), Log: log, Before: wg.Sync, After: afterPass(wg, transit, log), Moves: ha.Moves()})
 	return nil
 }
 
@@ -375,6 +375,7 @@ func runAgentAPI(parent context.Context, k *nodeagent.LinuxKernel, node, kubecon
 				Log:     log,
 				Before:  wg.Sync,
 				After:   afterPass(wg, transit, log),
+				Moves:   ha.Moves(),
 				Report: func(spec *v1alpha1.NodeConfigSpec, res nodeagent.Result, err error) {
 					ready.Store(err == nil)
 					report(spec, res, err)

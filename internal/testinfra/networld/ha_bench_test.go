@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,13 +27,14 @@ func BenchmarkGatewayFailover(b *testing.B) {
 	defer w.Destroy()
 	_, p := plan(b, haTopology, nodes)
 	dir := b.TempDir()
+	agents := map[string]*haAgent{}
 	for _, c := range p.Clusters {
 		for _, nc := range c.Configs {
 			f := filepath.Join(dir, nc.Name+".yaml")
 			if err := os.WriteFile(f, configFile(b, p, c.Name, nc), 0o644); err != nil {
 				b.Fatal(err)
 			}
-			startHAAgentHold(b, w.NodeNS(c.Name, nc.Name), f, 300*time.Millisecond)
+			agents[nc.Name] = startHAAgentHold(b, w.NodeNS(c.Name, nc.Name), f, 300*time.Millisecond)
 		}
 	}
 	e1 := w.NodeNS("east", "e1")
@@ -75,4 +77,62 @@ func BenchmarkGatewayFailover(b *testing.B) {
 	b.ReportMetric(r(worst), "max/interval")
 	fmt.Printf("gateway failover over %d link-downs, probe interval %v: p50 %v (%.1f×), p99 %v (%.1f×), max %v (%.1f×)\n",
 		len(times), interval, p50.Round(time.Millisecond), r(p50), p99.Round(time.Millisecond), r(p99), worst.Round(time.Millisecond), r(worst))
+	if passes := passAfter(agents["e1"].log.String()); len(passes) > 0 {
+		slices.Sort(passes)
+		fmt.Printf("east's agent: decision to full pass done over %d moves: p50 %v, max %v\n",
+			len(passes), passes[len(passes)/2].Round(time.Millisecond), passes[len(passes)-1].Round(time.Millisecond))
+	}
+	if moves := movedAfter(agents["e1"].log.String()); len(moves) > 0 {
+		slices.Sort(moves)
+		fmt.Printf("east's agent: decision to routes written (fast path) over %d moves: p50 %v, max %v\n",
+			len(moves), moves[len(moves)/2].Round(time.Millisecond), moves[len(moves)-1].Round(time.Millisecond))
+	}
+}
+
+// movedAfter reads, from an agent's log, the times from a decision to move
+// to the routes written ("gateway failover: routes written ...
+// afterDecision=...").
+func movedAfter(log string) []time.Duration {
+	var out []time.Duration
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "gateway failover: routes written") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "afterDecision="); ok {
+				if d, err := time.ParseDuration(v); err == nil {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// passAfter reads, from an agent's log, the times from a decision to move
+// ("gateway failover") to the end of the next pass that wrote something
+// ("kernel synced"), by the log's timestamps (millisecond precision): the
+// route write of an agent without the fast path (with it, the full pass
+// finds the routes written and logs nothing).
+func passAfter(log string) []time.Duration {
+	var out []time.Duration
+	var decided time.Time
+	for _, line := range strings.Split(log, "\n") {
+		v, ok := strings.CutPrefix(line, "time=")
+		if !ok {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, strings.Fields(v)[0])
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.Contains(line, `msg="gateway failover"`):
+			decided = at
+		case strings.Contains(line, `msg="kernel synced"`) && !decided.IsZero():
+			out = append(out, at.Sub(decided))
+			decided = time.Time{}
+		}
+	}
+	return out
 }

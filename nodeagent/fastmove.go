@@ -1,0 +1,171 @@
+package nodeagent
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
+)
+
+// Design notes: the route-only fast path of a gateway move.
+//
+// Every gateway candidate is a hot standby: the derivation
+// (peering.DeriveWith) gives every candidate its FDB and neighbour entries
+// whatever the choice, and the choice picks only where the routes go (the
+// chosen remote candidate, or the chosen sibling of a candidate node). So a
+// move changes routes only; what else follows the choice (a candidate's
+// transit routing, peering.TransitOf) is written by the After hook of the
+// full pass. The full pass reads everything the agent owns (links,
+// addresses, routes, entries, every iptables table, sysctls, offloads);
+// on a loaded node that read alone can take most of the failover budget.
+//
+// So when the choice changed, Run first writes the routes of the new
+// config alone: it reads only the agent's routes, the names of its devices
+// and the destinations other owners hold (RouteReader), takes the route
+// operations the full pass would take for routes whose device exists
+// (MoveOps: never a route of another owner, the withoutTaken rule), and
+// writes them. Then it runs the full pass as always, which finds the routes
+// written and repairs anything else.
+
+// RouteReader is a Kernel that can read its routes alone, cheaply: the
+// fast path of a gateway move needs it (a Kernel without it takes the full
+// pass only).
+type RouteReader interface {
+	ReadRoutes() (RouteView, error)
+}
+
+// RouteView is what the fast path reads: the agent's devices (names), its
+// routes, and the destinations of the main table other owners hold (as in
+// State.Others.Routes).
+type RouteView struct {
+	Devices []string
+	Routes  []Route
+	Others  map[string]string
+}
+
+// MoveOps returns the route writes that bring the agent's routes (have)
+// to want, the routes of the new desired state, for the fast path of a
+// gateway move: an add or a replace for each wanted route whose device
+// exists and that differs from what the agent holds, then a delete for
+// each of its routes whose destination is no longer wanted. A wanted route
+// whose destination another owner holds (and the agent does not) is never
+// written (withoutTaken), and one on a device that does not exist yet waits
+// for the full pass (its old route stays until then). It is pure.
+func MoveOps(have RouteView, want []Route) []Op {
+	devs := map[string]bool{}
+	for _, d := range have.Devices {
+		devs[d] = true
+	}
+	current := State{Routes: have.Routes, Others: Others{Routes: have.Others}}
+	kept, _ := withoutTaken(State{Routes: want}, current)
+	cur := index(have.Routes, func(r Route) string { return r.Dst })
+	var ops []Op
+	for _, d := range kept.Routes {
+		if !devs[d.Dev] {
+			continue
+		}
+		switch c, ok := cur[d.Dst]; {
+		case !ok:
+			ops = append(ops, Op{Kind: OpAdd, Route: &d})
+		case c != d:
+			ops = append(ops, Op{Kind: OpSet, Route: &d})
+		}
+	}
+	wanted := map[string]bool{}
+	for _, d := range want {
+		wanted[d.Dst] = true
+	}
+	for _, c := range have.Routes {
+		if !wanted[c.Dst] {
+			ops = append(ops, Op{Kind: OpDel, Route: &c})
+		}
+	}
+	return ops
+}
+
+// moveRoutes is the effect of the fast path: it writes the routes of spec
+// alone (MoveOps) and returns the writes made and the errors of those that
+// failed. A spec that fails validation, or a Kernel that cannot read its
+// routes alone, writes nothing (the full pass that follows reports it).
+func moveRoutes(k Kernel, spec *v1alpha1.NodeConfigSpec) (applied int, err error) {
+	rr, ok := k.(RouteReader)
+	if !ok || Validate(spec) != nil {
+		return 0, nil
+	}
+	have, err := rr.ReadRoutes()
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, op := range MoveOps(have, Desired(spec).Routes) {
+		if err := k.Apply(op); err != nil && !errors.Is(err, errNoChange) {
+			errs = append(errs, err)
+			continue
+		}
+		applied++
+	}
+	return applied, errors.Join(errs...)
+}
+
+// fastMove runs the fast path for a choice made at decided (zero: unknown)
+// and logs and measures it.
+func fastMove(k Kernel, spec *v1alpha1.NodeConfigSpec, decided time.Time, log *slog.Logger) {
+	start := time.Now()
+	n, err := moveRoutes(k, spec)
+	attrs := []any{"routes", n, "took", time.Since(start).Round(time.Microsecond)}
+	if !decided.IsZero() {
+		after := time.Since(decided)
+		metricMoveSeconds.Observe(after.Seconds())
+		attrs = append(attrs, "afterDecision", after.Round(time.Microsecond))
+	}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	log.Info("gateway failover: routes written", attrs...)
+}
+
+// Moves returns the function Run's Options.Moves takes for this prober
+// (nil for a nil prober): the version of the choice, and when the latest
+// move was decided.
+func (h *HA) Moves() func() (uint64, time.Time) {
+	if h == nil {
+		return nil
+	}
+	return h.moved
+}
+
+func (h *HA) moved() (uint64, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var at time.Time
+	for _, c := range h.active {
+		if c.since.After(at) {
+			at = c.since
+		}
+	}
+	return h.version, at
+}
+
+// metricMoveSeconds: from the decision to move to the routes written.
+var metricMoveSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Name:    "kosmos_gateway_failover_routes_seconds",
+	Help:    "Time from the prober's decision to move to another gateway candidate to the agent's routes written (the fast path, before the full pass).",
+	Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+})
+
+// ReadRoutes, on the fake, returns its devices, routes and other owners'
+// destinations.
+func (f *FakeKernel) ReadRoutes() (RouteView, error) {
+	v := RouteView{Routes: slices.Clone(f.S.Routes), Others: map[string]string{}}
+	for _, l := range f.S.Links {
+		v.Devices = append(v.Devices, l.Name)
+	}
+	for d, o := range f.S.Others.Routes {
+		v.Others[d] = o
+	}
+	return v, nil
+}
