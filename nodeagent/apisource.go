@@ -74,6 +74,9 @@ func NewAPISource(cfg *rest.Config, node string, log *slog.Logger) (*APISource, 
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	return &APISource{c: c, node: node, log: log, events: make(chan struct{}, 1)}, nil
 }
 
@@ -129,6 +132,11 @@ func (s *APISource) refresh(ctx context.Context) string {
 		}
 		return ""
 	case err != nil:
+		// The API server cannot be read: the agent goes on with the
+		// NodeConfig it read last (Spec composes it with the gateway
+		// choice of now), so a failover still reaches the kernel while
+		// the control plane is away (static stability).
+		s.log.Warn("NodeConfig unreadable; going on with the one read last", "node", s.node, "err", err)
 		s.set(s.currentObject(), err)
 		return ""
 	}
@@ -161,7 +169,7 @@ func (s *APISource) Spec() (*v1alpha1.NodeConfigSpec, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.err != nil:
+	case s.err != nil && s.current == nil:
 		return nil, s.err
 	case !s.read:
 		return nil, errNotRead

@@ -47,44 +47,55 @@ type RouteView struct {
 	Others  map[string]string
 }
 
-// MoveOps returns the route writes that bring the agent's routes (have)
-// to want, the routes of the new desired state, for the fast path of a
-// gateway move: an add or a replace for each wanted route whose device
-// exists and that differs from what the agent holds, then a delete for
-// each of its routes whose destination is no longer wanted. A wanted route
-// whose destination another owner holds (and the agent does not) is never
-// written (withoutTaken), and one on a device that does not exist yet waits
-// for the full pass (its old route stays until then). It is pure.
+// MoveOps returns the route writes that move the agent's routes (have)
+// to the next hops of want, the routes of the new desired state, for the
+// fast path of a gateway move: a replace for each destination the agent
+// already routes whose route in want differs (another next hop, another
+// device) and whose device exists. That is all a move is. A destination
+// the agent does not route yet, or no longer wants, waits for the full
+// pass, which adds it after its addresses, entries and chains, and checks
+// it against the host's addresses; a route on a device that does not exist
+// yet waits too (its old route stays until then). Another owner's
+// destination is never touched: the agent routes only its own. It is
+// pure.
 func MoveOps(have RouteView, want []Route) []Op {
 	devs := map[string]bool{}
 	for _, d := range have.Devices {
 		devs[d] = true
 	}
-	current := State{Routes: have.Routes, Others: Others{Routes: have.Others}}
-	kept, _ := withoutTaken(State{Routes: want}, current)
 	cur := index(have.Routes, func(r Route) string { return r.Dst })
 	var ops []Op
-	for _, d := range kept.Routes {
-		if !devs[d.Dev] {
-			continue
-		}
-		switch c, ok := cur[d.Dst]; {
-		case !ok:
-			ops = append(ops, Op{Kind: OpAdd, Route: &d})
-		case c != d:
+	for _, d := range want {
+		if c, ok := cur[d.Dst]; ok && c != d && devs[d.Dev] {
 			ops = append(ops, Op{Kind: OpSet, Route: &d})
 		}
 	}
-	wanted := map[string]bool{}
-	for _, d := range want {
-		wanted[d.Dst] = true
+	return ops
+}
+
+// withMove is last, the config the kernel holds, with the routes of the
+// destinations it routes taken from spec, the new config, when spec is
+// refused whole after the fast path moved them: the kernel keeps the last
+// good config and the move (next hops of destinations last already
+// accepted), and the passes that follow keep both, instead of putting the
+// routes back on the candidate that failed. Nil last, or a result that
+// does not validate, is last. Pure.
+func withMove(last, spec *v1alpha1.NodeConfigSpec) *v1alpha1.NodeConfigSpec {
+	if last == nil || spec == nil {
+		return last
 	}
-	for _, c := range have.Routes {
-		if !wanted[c.Dst] {
-			ops = append(ops, Op{Kind: OpDel, Route: &c})
+	next := index(spec.Routes, func(r v1alpha1.Route) string { return r.Dst })
+	held := last.DeepCopy()
+	changed := false
+	for i, r := range held.Routes {
+		if n, ok := next[r.Dst]; ok && n != r {
+			held.Routes[i], changed = n, true
 		}
 	}
-	return ops
+	if !changed || Validate(held) != nil {
+		return last
+	}
+	return held
 }
 
 // moveRoutes is the effect of the fast path: it writes the routes of spec

@@ -3,6 +3,9 @@ package nodeagent
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -32,12 +35,11 @@ func TestMoveOps(t *testing.T) {
 		{"a move replaces the next hop", RouteView{Devices: devs, Routes: []Route{g1}}, []Route{g2},
 			[]string{"set route 10.20.0.0/16 via 220.0.0.22 dev vx-bridge"}},
 		{"nothing to do", RouteView{Devices: devs, Routes: []Route{g1}}, []Route{g1}, nil},
-		{"a new destination is added", RouteView{Devices: devs}, []Route{g2},
-			[]string{"add route 10.20.0.0/16 via 220.0.0.22 dev vx-bridge"}},
-		{"a destination no longer wanted is deleted, after the writes", RouteView{Devices: devs, Routes: []Route{g1, other}}, []Route{g2},
-			[]string{"set route 10.20.0.0/16 via 220.0.0.22 dev vx-bridge", "del route 10.30.0.0/16 via 220.0.0.31 dev vx-bridge"}},
-		{"another owner's destination is never written", RouteView{Devices: devs, Others: map[string]string{taken.Dst: "proto static dev eth0"}},
-			[]Route{taken, g2}, []string{"add route 10.20.0.0/16 via 220.0.0.22 dev vx-bridge"}},
+		{"a new destination waits for the full pass", RouteView{Devices: devs}, []Route{g2}, nil},
+		{"a destination no longer wanted waits for the full pass", RouteView{Devices: devs, Routes: []Route{g1, other}}, []Route{g2},
+			[]string{"set route 10.20.0.0/16 via 220.0.0.22 dev vx-bridge"}},
+		{"another owner's destination is never written", RouteView{Devices: devs, Routes: []Route{g1}, Others: map[string]string{taken.Dst: "proto static dev eth0"}},
+			[]Route{taken, g2}, []string{"set route 10.20.0.0/16 via 220.0.0.22 dev vx-bridge"}},
 		{"a destination the agent holds too is still its own", RouteView{Devices: devs, Routes: []Route{g1}, Others: map[string]string{g1.Dst: "proto static dev eth0"}},
 			[]Route{g2}, []string{"set route 10.20.0.0/16 via 220.0.0.22 dev vx-bridge"}},
 		{"a route on a missing device waits, its old route stays", RouteView{Devices: devs, Routes: []Route{g1}}, []Route{onNew}, nil},
@@ -179,5 +181,104 @@ func TestRunMoveWritesRoutesFirst(t *testing.T) {
 	}
 	poll.Until(t, 5*time.Second, "the \"routes written\" log line with the time after the decision", func() bool {
 		return strings.Contains(logs.String(), "gateway failover: routes written") && strings.Contains(logs.String(), "afterDecision=")
+	})
+}
+
+// TestWithMove: after the fast path, a refused config leaves the last good
+// one with the moved next hops of the destinations it already routes, and
+// nothing else of the new one.
+func TestWithMove(t *testing.T) {
+	spec := func(routes ...v1alpha1.Route) *v1alpha1.NodeConfigSpec {
+		return &v1alpha1.NodeConfigSpec{
+			Devices: []v1alpha1.Device{{Name: "vx-bridge", VNI: 54, Port: 4876, MAC: "02:00:00:00:00:01", UnderlayIP: "192.168.0.1", NIC: "auto", Addresses: []string{"220.0.0.1/8"}}},
+			Routes:  routes,
+		}
+	}
+	r := func(dst, via string) v1alpha1.Route { return v1alpha1.Route{Dst: dst, Via: via, Device: "vx-bridge"} }
+	for _, c := range []struct {
+		name       string
+		last, spec *v1alpha1.NodeConfigSpec
+		want       []v1alpha1.Route
+	}{
+		{"the move holds", spec(r("10.20.0.0/16", "220.0.0.21")), spec(r("10.20.0.0/16", "220.0.0.22")), []v1alpha1.Route{r("10.20.0.0/16", "220.0.0.22")}},
+		{"a new destination of the refused config stays out", spec(r("10.20.0.0/16", "220.0.0.21")),
+			spec(r("10.20.0.0/16", "220.0.0.22"), r("192.168.0.0/16", "220.0.0.9")), []v1alpha1.Route{r("10.20.0.0/16", "220.0.0.22")}},
+		{"a destination the refused config drops stays", spec(r("10.20.0.0/16", "220.0.0.21"), r("10.30.0.0/16", "220.0.0.31")),
+			spec(r("10.20.0.0/16", "220.0.0.22")), []v1alpha1.Route{r("10.20.0.0/16", "220.0.0.22"), r("10.30.0.0/16", "220.0.0.31")}},
+		{"a next hop that does not validate is no move", spec(r("10.20.0.0/16", "220.0.0.21")), spec(r("10.20.0.0/16", "not-an-address")), []v1alpha1.Route{r("10.20.0.0/16", "220.0.0.21")}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := c.last.DeepCopy()
+			got := withMove(c.last, c.spec)
+			if !slices.Equal(got.Routes, c.want) {
+				t.Errorf("routes %v, want %v", got.Routes, c.want)
+			}
+			if !slices.Equal(c.last.Routes, before.Routes) {
+				t.Errorf("withMove changed last: %v", c.last.Routes)
+			}
+		})
+	}
+	if withMove(nil, spec()) != nil {
+		t.Error("withMove(nil) is not nil")
+	}
+}
+
+// failOnceKernel is a FakeKernel whose full Read fails once when armed (an
+// iptables-save that failed under load): that pass is refused whole.
+type failOnceKernel struct {
+	FakeKernel
+	armed bool
+}
+
+func (f *failOnceKernel) Read() (State, error) {
+	if f.armed {
+		f.armed = false
+		return State{}, errors.New("iptables-save: resource temporarily unavailable")
+	}
+	return f.FakeKernel.Read()
+}
+
+// TestRunRefusedPassKeepsTheMove: a move whose full pass is refused whole
+// (the kernel could not be read) keeps the moved route, then and on the
+// passes after; without withMove the refusal put it back on the candidate
+// that failed.
+func TestRunRefusedPassKeepsTheMove(t *testing.T) {
+	spec := func(via string) *v1alpha1.NodeConfigSpec {
+		return &v1alpha1.NodeConfigSpec{
+			Devices: []v1alpha1.Device{{Name: "vx-bridge", VNI: 54, Port: 4876, MAC: "02:00:00:00:00:01", UnderlayIP: "192.168.0.1", NIC: "auto", Addresses: []string{"220.0.0.1/8"}}},
+			Routes:  []v1alpha1.Route{{Dst: "10.20.0.0/16", Via: via, Device: "vx-bridge"}},
+		}
+	}
+	k := &failOnceKernel{}
+	via := func() string {
+		if len(k.S.Routes) != 1 {
+			return fmt.Sprint(k.S.Routes)
+		}
+		return k.S.Routes[0].Via
+	}
+	current := spec("220.0.0.21")
+	var version uint64
+	passes := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	Run(ctx, k, func() (*v1alpha1.NodeConfigSpec, error) { return current.DeepCopy(), nil }, Options{
+		Resync: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Moves: func() (uint64, time.Time) { return version, time.Time{} },
+		Report: func(*v1alpha1.NodeConfigSpec, Result, error) {
+			passes++
+			switch passes {
+			case 1:
+				if via() != "220.0.0.21" {
+					t.Errorf("first pass: route via %s", via())
+				}
+				current, version, k.armed = spec("220.0.0.22"), 1, true // the move, and a read that fails
+			case 2, 3:
+				if via() != "220.0.0.22" {
+					t.Errorf("pass %d after the move (the first refused): route via %s, want 220.0.0.22", passes, via())
+				}
+			default:
+				cancel()
+			}
+		},
 	})
 }

@@ -199,3 +199,28 @@ func TestWatchPeersWithoutTheKind(t *testing.T) {
 		return ok && slices.Equal(got, []string{"10.20.1.0/24"})
 	})
 }
+
+// TestSpecGoesOnWhenTheAPIServerIsAway: once a NodeConfig was read, an API
+// server that cannot be read (a refresh failed) does not stop Spec: it goes
+// on composing the NodeConfig read last, so the gateway choice of now still
+// reaches the kernel (before, Spec returned the error and Run held the
+// config of the old choice until the API server was back). Nothing read
+// yet is still an error.
+func TestSpecGoesOnWhenTheAPIServerIsAway(t *testing.T) {
+	nc := &v1alpha1.NodeConfig{Spec: v1alpha1.NodeConfigSpec{
+		Devices: []v1alpha1.Device{{Name: "vx-bridge", VNI: 54, Port: 4876, MAC: "02:00:00:00:00:01", UnderlayIP: "192.168.0.1", NIC: "auto", Addresses: []string{"220.0.0.1/8"}}},
+		Routes:  []v1alpha1.Route{{Dst: "10.20.0.0/16", Via: "220.0.0.21", Device: "vx-bridge"}}}}
+	nc.Name = "n1"
+	away := errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+	s := &APISource{node: "n1", log: slog.New(slog.NewTextHandler(io.Discard, nil)), events: make(chan struct{}, 1)}
+	s.set(nil, away)
+	if _, err := s.Spec(); !errors.Is(err, away) {
+		t.Fatalf("nothing read yet: Spec err %v, want the read error", err)
+	}
+	s.set(nc, nil)
+	s.set(s.currentObject(), away) // the refresh after a broken watch fails
+	spec, err := s.Spec()
+	if err != nil || len(spec.Routes) != 1 || spec.Routes[0].Via != "220.0.0.21" {
+		t.Fatalf("API server away: Spec = %v, %v; want the NodeConfig read last", spec, err)
+	}
+}

@@ -66,10 +66,10 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 	for {
 		var moved bool
 		var decided time.Time
+		var version uint64
 		if opts.Moves != nil {
-			var v uint64
-			v, decided = opts.Moves()
-			moved, moveSeen = v != moveSeen && last != nil, v
+			version, decided = opts.Moves()
+			moved = version != moveSeen && last != nil
 		}
 		spec, err := src()
 		moved = moved && err == nil
@@ -109,6 +109,9 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 			if moved {
 				fastMove(k, spec, decided, log)
 			}
+			if err == nil { // a pass on a fresh config holds the choice it was derived with
+				moveSeen = version
+			}
 			start := time.Now()
 			res, err := Set(k, spec)
 			observePass(res, err, time.Since(start).Seconds())
@@ -118,7 +121,11 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 				last = spec
 			} else if last != spec {
 				// Refused whole: hold the last good config (repairing drift
-				// in it) and report the refusal, not the repair.
+				// in it) and report the refusal, not the repair. A move the
+				// fast path made holds too (withMove).
+				if moved {
+					last = withMove(last, spec)
+				}
 				holdLast(k, last, log, err)
 			}
 			if opts.After != nil {
