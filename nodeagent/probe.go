@@ -119,6 +119,9 @@ type senderKey struct {
 type probeSocket struct {
 	io     *probeIO
 	queued int // probes queued in this round
+	// rcvbufWarned: the kernel refused the receive buffer, and it was
+	// logged (once per socket).
+	rcvbufWarned bool
 }
 
 type choice struct {
@@ -379,7 +382,10 @@ func (h *HA) tick(now time.Time) bool {
 		}
 	}
 	for _, s := range h.senders {
-		s.io.reserve(s.queued)
+		if err := s.io.reserve(probeRcvBuf(s.queued, h.opts.Timeout, h.opts.Interval)); err != nil && !s.rcvbufWarned {
+			s.rcvbufWarned = true
+			h.opts.Log.Warn("gateway probes: the receive buffer stays smaller than a round's replies need; replies it drops count as misses", "err", err)
+		}
 		s.io.flush()
 		s.queued = 0
 	}

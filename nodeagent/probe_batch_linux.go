@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -148,20 +149,26 @@ func (c fdConn) Control(f func(fd uintptr)) error  { f(uintptr(c)); return nil }
 func (c fdConn) Read(func(fd uintptr) bool) error  { return errors.ErrUnsupported }
 func (c fdConn) Write(func(fd uintptr) bool) error { return errors.ErrUnsupported }
 
-// reserve sizes the receive buffer for n datagrams a round (probeRcvBuf),
-// beyond net.core.rmem_max when the agent may (CAP_NET_ADMIN); it only
-// grows.
-func (b *probeIO) reserve(n int) {
-	want := probeRcvBuf(n)
+// reserve sizes the receive buffer for want bytes (probeRcvBuf), beyond
+// net.core.rmem_max when the agent may (CAP_NET_ADMIN); it only grows. A
+// buffer the kernel refuses is an error (the caller logs it once: replies
+// that overflow the buffer settle as misses); the size is tried again on
+// the next growth.
+func (b *probeIO) reserve(want int) error {
 	if want <= b.rcvbuf {
-		return
+		return nil
 	}
-	b.rcvbuf = want
+	var err error
 	b.control(func(fd uintptr) {
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, want) != nil {
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, want)
+		if err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, want); err != nil {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, want)
 		}
 	})
+	if err != nil {
+		return fmt.Errorf("receive buffer of %d bytes for the probes' replies: %w", want, err)
+	}
+	b.rcvbuf = want
+	return nil
 }
 
 // recv reads the datagrams queued, up to probeBatch, and returns how many;

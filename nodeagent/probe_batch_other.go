@@ -44,11 +44,15 @@ func (b *probeIO) SyscallConn() (syscall.RawConn, error) { return b.rc, nil }
 
 func (b *probeIO) close() { b.c.Close() }
 
-func (b *probeIO) reserve(n int) {
-	if want := probeRcvBuf(n); want > b.rcvbuf {
-		b.rcvbuf = want
-		_ = b.c.SetReadBuffer(want)
+func (b *probeIO) reserve(want int) error {
+	if want <= b.rcvbuf {
+		return nil
 	}
+	if err := b.c.SetReadBuffer(want); err != nil {
+		return err
+	}
+	b.rcvbuf = want
+	return nil
 }
 
 func (b *probeIO) recv(wait bool) (int, error) {

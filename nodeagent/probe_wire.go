@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"bytes"
 	"encoding/binary"
+	"time"
 )
 
 // Batched probe I/O (issue 15: probing 100 candidates every 100 ms must
@@ -57,8 +58,16 @@ func answerProbe(b []byte) bool {
 const probeReplyBudget = 4 << 10
 
 // probeRcvBuf is the receive buffer a probing socket asks for when n
-// probes go out of it per round: room for two rounds of replies (one
-// round late: a round delayed on a busy node), never below 256 KiB.
-func probeRcvBuf(n int) int {
-	return max(256<<10, 2*n*probeReplyBudget)
+// probes go out of it per round and a probe may wait timeout for its reply
+// while rounds go every interval: room for the replies of every round that
+// may still be outstanding, plus one (a round delayed on a busy node), at
+// least two rounds, never below 256 KiB and never above 64 MiB. Replies
+// are read once a round, so a path that stalls and then drains must not
+// overflow the buffer: dropped replies would settle as misses.
+func probeRcvBuf(n int, timeout, interval time.Duration) int {
+	rounds := 2
+	if interval > 0 {
+		rounds = max(rounds, int((timeout+interval-1)/interval)+1)
+	}
+	return min(64<<20, max(256<<10, rounds*n*probeReplyBudget))
 }

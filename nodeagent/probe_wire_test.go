@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // TestProbeWire: probes and replies keep the format of every release (4
@@ -53,16 +54,24 @@ func TestProbeWire(t *testing.T) {
 // TestProbeRcvBuf: a probing socket holds two rounds of replies at the
 // budget per reply, never less than 256 KiB.
 func TestProbeRcvBuf(t *testing.T) {
-	for _, c := range []struct{ n, want int }{
-		{0, 256 << 10},
-		{1, 256 << 10},
-		{32, 256 << 10},
-		{33, 33 * 8 << 10},
-		{100, 800 << 10},
-		{1000, 8000 << 10},
+	const ms = time.Millisecond
+	for _, c := range []struct {
+		n                 int
+		timeout, interval time.Duration
+		want              int
+	}{
+		{0, 300 * ms, 100 * ms, 256 << 10},
+		{1, 300 * ms, 100 * ms, 256 << 10},
+		{16, 300 * ms, 100 * ms, 256 << 10},
+		{100, 50 * ms, 100 * ms, 800 << 10},          // a timeout within the interval: two rounds
+		{100, 100 * ms, 100 * ms, 800 << 10},         // a round outstanding, plus one
+		{100, 300 * ms, 100 * ms, 1600 << 10},        // three rounds outstanding, plus one
+		{1000, 10 * time.Second, 100 * ms, 64 << 20}, // 101 rounds of 1,000: capped
+		{1000, 500 * ms, 100 * ms, 24000 << 10},
+		{100, 300 * ms, 0, 800 << 10}, // no interval: two rounds
 	} {
-		if got := probeRcvBuf(c.n); got != c.want {
-			t.Errorf("probeRcvBuf(%d) = %d, want %d", c.n, got, c.want)
+		if got := probeRcvBuf(c.n, c.timeout, c.interval); got != c.want {
+			t.Errorf("probeRcvBuf(%d, %s, %s) = %d, want %d", c.n, c.timeout, c.interval, got, c.want)
 		}
 	}
 }
