@@ -97,6 +97,16 @@ func (s *APISource) Watch(ctx context.Context) {
 	go s.watchPeers(ctx)
 	for ctx.Err() == nil {
 		rv := s.refresh(ctx)
+		if s.readFailed() {
+			// No watch from a version never read: a NodeConfig deleted
+			// meanwhile would send no event, and Spec would go on with
+			// the one read last. Read again first.
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+			continue
+		}
 		w, err := s.c.Watch(ctx, &v1alpha1.NodeConfigList{}, client.MatchingFields{"metadata.name": s.node}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
 		if err != nil {
 			s.log.Error("watch NodeConfig", "node", s.node, "err", err)
@@ -150,6 +160,13 @@ func (s *APISource) set(nc *v1alpha1.NodeConfig, err error) {
 	s.read = s.read || err == nil
 	s.mu.Unlock()
 	s.signal()
+}
+
+// readFailed says whether the last read of the NodeConfig failed.
+func (s *APISource) readFailed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err != nil
 }
 
 func (s *APISource) currentObject() *v1alpha1.NodeConfig {

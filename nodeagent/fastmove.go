@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -55,10 +56,13 @@ type RouteView struct {
 // the agent does not route yet, or no longer wants, waits for the full
 // pass, which adds it after its addresses, entries and chains, and checks
 // it against the host's addresses; a route on a device that does not exist
-// yet waits too (its old route stays until then). Another owner's
-// destination is never touched: the agent routes only its own. It is
-// pure.
-func MoveOps(have RouteView, want []Route) []Op {
+// yet waits too (its old route stays until then), and so does one whose
+// next hop is not among known, the next hops the config the kernel holds
+// already keeps neighbour entries for (hopKey; every gateway candidate
+// has them: it is a hot standby): a next hop new to the plan comes with
+// entries only the full pass writes. Another owner's destination is never
+// touched: the agent routes only its own. It is pure.
+func MoveOps(have RouteView, want []Route, known map[string]bool) []Op {
 	devs := map[string]bool{}
 	for _, d := range have.Devices {
 		devs[d] = true
@@ -66,29 +70,51 @@ func MoveOps(have RouteView, want []Route) []Op {
 	cur := index(have.Routes, func(r Route) string { return r.Dst })
 	var ops []Op
 	for _, d := range want {
-		if c, ok := cur[d.Dst]; ok && c != d && devs[d.Dev] {
+		if c, ok := cur[d.Dst]; ok && c != d && devs[d.Dev] && known[hopKey(d.Dev, d.Via)] {
 			ops = append(ops, Op{Kind: OpSet, Route: &d})
 		}
 	}
 	return ops
 }
 
+// hopKey names a next hop on a device, its address in canonical form.
+func hopKey(dev, via string) string {
+	if a, err := netip.ParseAddr(via); err == nil {
+		via = a.String()
+	}
+	return dev + "|" + via
+}
+
+// knownHops are the next hops spec keeps neighbour entries for (hopKey).
+func knownHops(spec *v1alpha1.NodeConfigSpec) map[string]bool {
+	out := map[string]bool{}
+	if spec == nil {
+		return out
+	}
+	for _, n := range spec.Neighbors {
+		out[hopKey(n.Device, n.IP)] = true
+	}
+	return out
+}
+
 // withMove is last, the config the kernel holds, with the routes of the
 // destinations it routes taken from spec, the new config, when spec is
 // refused whole after the fast path moved them: the kernel keeps the last
 // good config and the move (next hops of destinations last already
-// accepted), and the passes that follow keep both, instead of putting the
-// routes back on the candidate that failed. Nil last, or a result that
-// does not validate, is last. Pure.
+// accepted, toward next hops last keeps entries for, as MoveOps), and the
+// passes that follow keep both, instead of putting the routes back on the
+// candidate that failed. Nil last, or a result that does not validate, is
+// last. Pure.
 func withMove(last, spec *v1alpha1.NodeConfigSpec) *v1alpha1.NodeConfigSpec {
 	if last == nil || spec == nil {
 		return last
 	}
 	next := index(spec.Routes, func(r v1alpha1.Route) string { return r.Dst })
+	known := knownHops(last)
 	held := last.DeepCopy()
 	changed := false
 	for i, r := range held.Routes {
-		if n, ok := next[r.Dst]; ok && n != r {
+		if n, ok := next[r.Dst]; ok && n != r && known[hopKey(n.Device, n.Via)] {
 			held.Routes[i], changed = n, true
 		}
 	}
@@ -102,7 +128,7 @@ func withMove(last, spec *v1alpha1.NodeConfigSpec) *v1alpha1.NodeConfigSpec {
 // alone (MoveOps) and returns the writes made and the errors of those that
 // failed. A spec that fails validation, or a Kernel that cannot read its
 // routes alone, writes nothing (the full pass that follows reports it).
-func moveRoutes(k Kernel, spec *v1alpha1.NodeConfigSpec) (applied int, err error) {
+func moveRoutes(k Kernel, spec, last *v1alpha1.NodeConfigSpec) (applied int, err error) {
 	rr, ok := k.(RouteReader)
 	if !ok || Validate(spec) != nil {
 		return 0, nil
@@ -112,7 +138,7 @@ func moveRoutes(k Kernel, spec *v1alpha1.NodeConfigSpec) (applied int, err error
 		return 0, err
 	}
 	var errs []error
-	for _, op := range MoveOps(have, Desired(spec).Routes) {
+	for _, op := range MoveOps(have, Desired(spec).Routes, knownHops(last)) {
 		if err := k.Apply(op); err != nil && !errors.Is(err, errNoChange) {
 			errs = append(errs, err)
 			continue
@@ -124,9 +150,9 @@ func moveRoutes(k Kernel, spec *v1alpha1.NodeConfigSpec) (applied int, err error
 
 // fastMove runs the fast path for a choice made at decided (zero: unknown)
 // and logs and measures it.
-func fastMove(k Kernel, spec *v1alpha1.NodeConfigSpec, decided time.Time, log *slog.Logger) {
+func fastMove(k Kernel, spec, last *v1alpha1.NodeConfigSpec, decided time.Time, log *slog.Logger) {
 	start := time.Now()
-	n, err := moveRoutes(k, spec)
+	n, err := moveRoutes(k, spec, last)
 	attrs := []any{"routes", n, "took", time.Since(start).Round(time.Microsecond)}
 	if !decided.IsZero() {
 		after := time.Since(decided)

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // TestLinuxKernelMoveRoutes: on a real kernel, ReadRoutes sees what Read
@@ -56,7 +58,9 @@ func TestLinuxKernelMoveRoutes(t *testing.T) {
 	moved.Routes[0].Via = "220.99.0.9"
 	moved.Routes = append(moved.Routes, moved.Routes[1])
 	moved.Routes[len(moved.Routes)-1].Dst = "172.31.0.0/24"
-	n, err := moveRoutes(lk, moved)
+	held := spec.DeepCopy() // the config the kernel holds, with entries for the new next hop
+	held.Neighbors = append(held.Neighbors, v1alpha1.Neighbor{IP: "220.99.0.9", MAC: "02:00:00:99:00:09", Device: moved.Routes[0].Device})
+	n, err := moveRoutes(lk, moved, held)
 	if err != nil || n != 1 {
 		t.Fatalf("moveRoutes: %d writes, err %v; want 1 write", n, err)
 	}

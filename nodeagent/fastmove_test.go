@@ -44,10 +44,13 @@ func TestMoveOps(t *testing.T) {
 			[]Route{g2}, []string{"set route 10.20.0.0/16 via 220.0.0.22 dev vx-bridge"}},
 		{"a route on a missing device waits, its old route stays", RouteView{Devices: devs, Routes: []Route{g1}}, []Route{onNew}, nil},
 		{"no device, no route", RouteView{}, []Route{g2}, nil},
+		{"a next hop without neighbour entries in the held config waits", RouteView{Devices: devs, Routes: []Route{g1}},
+			[]Route{{Dst: "10.20.0.0/16", Via: "220.0.0.99", Dev: "vx-bridge"}}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var got []string
-			for _, op := range MoveOps(c.have, c.want) {
+			known := map[string]bool{hopKey("vx-bridge", "220.0.0.21"): true, hopKey("vx-bridge", "220.0.0.22"): true, hopKey("vx-new", "220.0.0.22"): true}
+			for _, op := range MoveOps(c.have, c.want, known) {
 				got = append(got, op.String())
 				if op.Route == nil {
 					t.Errorf("not a route op: %s", op)
@@ -130,6 +133,8 @@ func TestRunMoveWritesRoutesFirst(t *testing.T) {
 		return &v1alpha1.NodeConfigSpec{
 			Devices: []v1alpha1.Device{{Name: "vx-bridge", VNI: 54, Port: 4876, MAC: "02:00:00:00:00:01", UnderlayIP: "192.168.0.1", NIC: "auto", Addresses: []string{"220.0.0.1/8"}}},
 			Routes:  []v1alpha1.Route{{Dst: "10.20.0.0/16", Via: via, Device: "vx-bridge"}},
+			Neighbors: []v1alpha1.Neighbor{{IP: "220.0.0.21", MAC: "02:00:00:00:00:21", Device: "vx-bridge"},
+				{IP: "220.0.0.22", MAC: "02:00:00:00:00:22", Device: "vx-bridge"}},
 		}
 	}
 	var current atomic.Pointer[v1alpha1.NodeConfigSpec]
@@ -192,6 +197,8 @@ func TestWithMove(t *testing.T) {
 		return &v1alpha1.NodeConfigSpec{
 			Devices: []v1alpha1.Device{{Name: "vx-bridge", VNI: 54, Port: 4876, MAC: "02:00:00:00:00:01", UnderlayIP: "192.168.0.1", NIC: "auto", Addresses: []string{"220.0.0.1/8"}}},
 			Routes:  routes,
+			Neighbors: []v1alpha1.Neighbor{{IP: "220.0.0.21", MAC: "02:00:00:00:00:21", Device: "vx-bridge"},
+				{IP: "220.0.0.22", MAC: "02:00:00:00:00:22", Device: "vx-bridge"}},
 		}
 	}
 	r := func(dst, via string) v1alpha1.Route { return v1alpha1.Route{Dst: dst, Via: via, Device: "vx-bridge"} }
@@ -206,6 +213,7 @@ func TestWithMove(t *testing.T) {
 		{"a destination the refused config drops stays", spec(r("10.20.0.0/16", "220.0.0.21"), r("10.30.0.0/16", "220.0.0.31")),
 			spec(r("10.20.0.0/16", "220.0.0.22")), []v1alpha1.Route{r("10.20.0.0/16", "220.0.0.22"), r("10.30.0.0/16", "220.0.0.31")}},
 		{"a next hop that does not validate is no move", spec(r("10.20.0.0/16", "220.0.0.21")), spec(r("10.20.0.0/16", "not-an-address")), []v1alpha1.Route{r("10.20.0.0/16", "220.0.0.21")}},
+		{"a next hop new to the plan (no entries in the held config) is no move", spec(r("10.20.0.0/16", "220.0.0.21")), spec(r("10.20.0.0/16", "220.0.0.99")), []v1alpha1.Route{r("10.20.0.0/16", "220.0.0.21")}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := c.last.DeepCopy()
@@ -247,6 +255,8 @@ func TestRunRefusedPassKeepsTheMove(t *testing.T) {
 		return &v1alpha1.NodeConfigSpec{
 			Devices: []v1alpha1.Device{{Name: "vx-bridge", VNI: 54, Port: 4876, MAC: "02:00:00:00:00:01", UnderlayIP: "192.168.0.1", NIC: "auto", Addresses: []string{"220.0.0.1/8"}}},
 			Routes:  []v1alpha1.Route{{Dst: "10.20.0.0/16", Via: via, Device: "vx-bridge"}},
+			Neighbors: []v1alpha1.Neighbor{{IP: "220.0.0.21", MAC: "02:00:00:00:00:21", Device: "vx-bridge"},
+				{IP: "220.0.0.22", MAC: "02:00:00:00:00:22", Device: "vx-bridge"}},
 		}
 	}
 	k := &failOnceKernel{}

@@ -107,7 +107,7 @@ func Run(ctx context.Context, k Kernel, src Source, opts Options) {
 		}
 		if spec != nil {
 			if moved {
-				fastMove(k, spec, decided, log)
+				fastMove(k, spec, last, decided, log)
 			}
 			if err == nil { // a pass on a fresh config holds the choice it was derived with
 				moveSeen = version

@@ -90,13 +90,13 @@ func BenchmarkGatewayFailover(b *testing.B) {
 }
 
 // movedAfter reads, from an agent's log, the times from a decision to move
-// to the routes written ("gateway failover: routes written ...
-// afterDecision=...").
+// to the routes written by the fast path ("gateway failover: routes
+// written routes=N ... afterDecision=...", N > 0).
 func movedAfter(log string) []time.Duration {
 	var out []time.Duration
 	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, "gateway failover: routes written") {
-			continue
+		if !strings.Contains(line, "gateway failover: routes written") || strings.Contains(line, " routes=0 ") {
+			continue // a fast path that wrote nothing left the move to the full pass
 		}
 		for _, f := range strings.Fields(line) {
 			if v, ok := strings.CutPrefix(f, "afterDecision="); ok {
