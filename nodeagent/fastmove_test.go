@@ -129,14 +129,7 @@ func (l *lockedBuffer) String() string {
 // fast path the route stays on the old candidate until the full Read
 // returns.
 func TestRunMoveWritesRoutesFirst(t *testing.T) {
-	spec := func(via string) *v1alpha1.NodeConfigSpec {
-		return &v1alpha1.NodeConfigSpec{
-			Devices: []v1alpha1.Device{{Name: "vx-bridge", VNI: 54, Port: 4876, MAC: "02:00:00:00:00:01", UnderlayIP: "192.168.0.1", NIC: "auto", Addresses: []string{"220.0.0.1/8"}}},
-			Routes:  []v1alpha1.Route{{Dst: "10.20.0.0/16", Via: via, Device: "vx-bridge"}},
-			Neighbors: []v1alpha1.Neighbor{{IP: "220.0.0.21", MAC: "02:00:00:00:00:21", Device: "vx-bridge"},
-				{IP: "220.0.0.22", MAC: "02:00:00:00:00:22", Device: "vx-bridge"}},
-		}
-	}
+	spec := moveSpec
 	var current atomic.Pointer[v1alpha1.NodeConfigSpec]
 	current.Store(spec("220.0.0.21"))
 	var version atomic.Uint64
@@ -251,14 +244,7 @@ func (f *failOnceKernel) Read() (State, error) {
 // passes after; without withMove the refusal put it back on the candidate
 // that failed.
 func TestRunRefusedPassKeepsTheMove(t *testing.T) {
-	spec := func(via string) *v1alpha1.NodeConfigSpec {
-		return &v1alpha1.NodeConfigSpec{
-			Devices: []v1alpha1.Device{{Name: "vx-bridge", VNI: 54, Port: 4876, MAC: "02:00:00:00:00:01", UnderlayIP: "192.168.0.1", NIC: "auto", Addresses: []string{"220.0.0.1/8"}}},
-			Routes:  []v1alpha1.Route{{Dst: "10.20.0.0/16", Via: via, Device: "vx-bridge"}},
-			Neighbors: []v1alpha1.Neighbor{{IP: "220.0.0.21", MAC: "02:00:00:00:00:21", Device: "vx-bridge"},
-				{IP: "220.0.0.22", MAC: "02:00:00:00:00:22", Device: "vx-bridge"}},
-		}
-	}
+	spec := moveSpec
 	k := &failOnceKernel{}
 	via := func() string {
 		if len(k.S.Routes) != 1 {
@@ -291,4 +277,15 @@ func TestRunRefusedPassKeepsTheMove(t *testing.T) {
 			}
 		},
 	})
+}
+
+// moveSpec is the runs' config: one route to 10.20.0.0/16 via a
+// candidate, with entries for both candidates (hot standbys).
+func moveSpec(via string) *v1alpha1.NodeConfigSpec {
+	return &v1alpha1.NodeConfigSpec{
+		Devices: []v1alpha1.Device{{Name: "vx-bridge", VNI: 54, Port: 4876, MAC: "02:00:00:00:00:01", UnderlayIP: "192.168.0.1", NIC: "auto", Addresses: []string{"220.0.0.1/8"}}},
+		Routes:  []v1alpha1.Route{{Dst: "10.20.0.0/16", Via: via, Device: "vx-bridge"}},
+		Neighbors: []v1alpha1.Neighbor{{IP: "220.0.0.21", MAC: "02:00:00:00:00:21", Device: "vx-bridge"},
+			{IP: "220.0.0.22", MAC: "02:00:00:00:00:22", Device: "vx-bridge"}},
+	}
 }
