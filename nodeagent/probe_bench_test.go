@@ -44,17 +44,7 @@ func BenchmarkProbeCPU(b *testing.B) {
 	for i, a := range probeBenchAddrs() {
 		cands = append(cands, peering.Candidate{Name: fmt.Sprintf("g%03d", i), Addr: a})
 	}
-	responders := exec.Command(os.Args[0], "-test.run=^TestProbeResponderHelper$")
-	responders.Env = append(os.Environ(), "KOSMOS_PROBE_RESPONDERS="+strconv.Itoa(port))
-	stdin, _ := responders.StdinPipe()
-	stdout, _ := responders.StdoutPipe()
-	if err := responders.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { stdin.Close(); _ = responders.Wait() }()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		b.Fatalf("responder process: %q %v", line, err)
-	}
+	defer startProbeHelper(b, "TestProbeResponderHelper", "KOSMOS_PROBE_RESPONDERS="+strconv.Itoa(port))()
 	measure := func(groups []peering.Group, answer []netip.Addr) float64 {
 		h := NewHA(HAOptions{Port: port, Interval: 100 * time.Millisecond})
 		h.Update(groups, answer)
@@ -100,4 +90,23 @@ func TestProbeResponderHelper(t *testing.T) {
 	h.tick(time.Now()) // binds the responders
 	fmt.Println("ready")
 	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// startProbeHelper runs this test binary's helper test in another process
+// with env added, waits for its "ready" line and returns the function that
+// stops it (its stdin closes).
+func startProbeHelper(b *testing.B, test string, env ...string) (stop func()) {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop = func() { stdin.Close(); _ = cmd.Wait() }
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		stop()
+		b.Fatalf("%s process: %q %v", test, line, err)
+	}
+	return stop
 }

@@ -1,13 +1,11 @@
 package nodeagent
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -48,17 +46,7 @@ func benchResponders(b *testing.B, addrs int) {
 		return float64(cpuTime(b)-c0) / float64(time.Since(t0))
 	}
 	measure := func() float64 {
-		prober := exec.Command(os.Args[0], "-test.run=^TestProbeProberHelper$")
-		prober.Env = append(os.Environ(), "KOSMOS_PROBE_PROBER="+strconv.Itoa(port), "KOSMOS_PROBE_ADDRS="+strconv.Itoa(addrs))
-		stdin, _ := prober.StdinPipe()
-		stdout, _ := prober.StdoutPipe()
-		if err := prober.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer func() { stdin.Close(); _ = prober.Wait() }()
-		if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-			b.Fatalf("prober process: %q %v", line, err)
-		}
+		defer startProbeHelper(b, "TestProbeProberHelper", "KOSMOS_PROBE_PROBER="+strconv.Itoa(port), "KOSMOS_PROBE_ADDRS="+strconv.Itoa(addrs))()
 		return window3()
 	}
 	var idle, busy float64
