@@ -24,13 +24,13 @@ import (
 // addresses, routes, entries, every iptables table, sysctls, offloads);
 // on a loaded node that read alone can take most of the failover budget.
 //
-// So when the choice changed, Run first writes the routes of the new
-// config alone: it reads only the agent's routes, the names of its devices
-// and the destinations other owners hold (RouteReader), takes the route
-// operations the full pass would take for routes whose device exists
-// (MoveOps: never a route of another owner, the withoutTaken rule), and
-// writes them. Then it runs the full pass as always, which finds the routes
-// written and repairs anything else.
+// So when the choice changed, Run first moves the routes alone: it reads
+// only the agent's routes and the names of its devices (RouteReader),
+// replaces the next hop of each destination it already routes whose route
+// the new config changes, toward a next hop the held config keeps entries
+// for (MoveOps: it never adds or deletes a destination, so it never
+// touches another owner's), and writes them. Then it runs the full pass as
+// always, which finds the routes written and does everything else.
 
 // RouteReader is a Kernel that can read its routes alone, cheaply: the
 // fast path of a gateway move needs it (a Kernel without it takes the full
@@ -39,13 +39,11 @@ type RouteReader interface {
 	ReadRoutes() (RouteView, error)
 }
 
-// RouteView is what the fast path reads: the agent's devices (names), its
-// routes, and the destinations of the main table other owners hold (as in
-// State.Others.Routes).
+// RouteView is what the fast path reads: the agent's devices (names) and
+// its routes.
 type RouteView struct {
 	Devices []string
 	Routes  []Route
-	Others  map[string]string
 }
 
 // MoveOps returns the route writes that move the agent's routes (have)
@@ -194,15 +192,11 @@ var metricMoveSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 	Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 })
 
-// ReadRoutes, on the fake, returns its devices, routes and other owners'
-// destinations.
+// ReadRoutes, on the fake, returns its devices and routes.
 func (f *FakeKernel) ReadRoutes() (RouteView, error) {
-	v := RouteView{Routes: slices.Clone(f.S.Routes), Others: map[string]string{}}
+	v := RouteView{Routes: slices.Clone(f.S.Routes)}
 	for _, l := range f.S.Links {
 		v.Devices = append(v.Devices, l.Name)
-	}
-	for d, o := range f.S.Others.Routes {
-		v.Others[d] = o
 	}
 	return v, nil
 }

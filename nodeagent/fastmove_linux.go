@@ -1,9 +1,8 @@
 package nodeagent
 
 // ReadRoutes reads only what the fast path of a gateway move needs: the
-// agent's devices (one link dump), its routes and other owners'
-// destinations (one route dump). No address, entry, chain, sysctl or
-// offload is read.
+// agent's devices (one link dump) and its routes (one route dump). No
+// address, entry, chain, sysctl or offload is read.
 func (k *LinuxKernel) ReadRoutes() (RouteView, error) {
 	links, err := ownedLinks()
 	if err != nil {
@@ -15,7 +14,7 @@ func (k *LinuxKernel) ReadRoutes() (RouteView, error) {
 		names[vx.Index] = vx.Name
 		v.Devices = append(v.Devices, vx.Name)
 	}
-	if v.Routes, v.Others, err = readRoutes(names); err != nil {
+	if v.Routes, _, err = readRoutes(names); err != nil {
 		return RouteView{}, err
 	}
 	return v, nil
