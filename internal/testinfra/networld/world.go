@@ -171,18 +171,9 @@ func (w *World) buildNode(i int, n NodeSpec) error {
 // its cluster over the underlay: the part a CNI plays.
 func (w *World) routeCluster(n NodeSpec) error {
 	ns := w.NodeNS(n.Cluster, n.Name)
-	for _, o := range w.Nodes {
-		if o.Cluster != n.Cluster || o.Name == n.Name {
-			continue
-		}
-		for _, c := range o.PodCIDRs {
-			for _, u := range o.Underlay {
-				if u.Addr().Is4() == c.Addr().Is4() {
-					if _, err := Run("ip", "-n", ns, "route", "add", c.String(), "via", u.Addr().String()); err != nil {
-						return err
-					}
-				}
-			}
+	for _, r := range clusterRoutes(w.Nodes, w.nodeIndex(n.Cluster, n.Name)) {
+		if _, err := Run("ip", "-n", ns, "route", "add", r.dst.String(), "via", r.via.String()); err != nil {
+			return err
 		}
 	}
 	return nil
