@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
@@ -118,15 +119,21 @@ func TestLinuxOffloadRepairedByRun(t *testing.T) {
 		return err == nil && on
 	})
 	t.Logf("GRO back on vx-bridge %v after it was turned off", took)
-	mu.Lock()
-	got := slices.Clone(reported)
-	mu.Unlock()
-	if want := "set offload generic-receive-offload on dev vx-bridge (off → on)"; !slices.Contains(got, want) {
-		t.Errorf("reported %q, want %q", got, want)
-	}
-	if after := testutil.ToFloat64(metricOffloadRepairs.WithLabelValues(FeatureGRO)); after != before+1 {
-		t.Errorf("kosmos_agent_offload_repairs_total{feature=generic-receive-offload} %v → %v, want one more", before, after)
-	}
+	// The pass reports after its last write: the kernel may show GRO on
+	// a moment before the report and the counter do.
+	want := "set offload generic-receive-offload on dev vx-bridge (off → on)"
+	poll.NoError(t, 10*time.Second, "the repair reported and counted", func() error {
+		mu.Lock()
+		got := slices.Clone(reported)
+		mu.Unlock()
+		if !slices.Contains(got, want) {
+			return fmt.Errorf("reported %q, want %q", got, want)
+		}
+		if after := testutil.ToFloat64(metricOffloadRepairs.WithLabelValues(FeatureGRO)); after != before+1 {
+			return fmt.Errorf("kosmos_agent_offload_repairs_total{feature=generic-receive-offload} %v → %v, want one more", before, after)
+		}
+		return nil
+	})
 }
 
 // setKernelFeature turns one kernel feature bit (as ETH_SS_FEATURES names
