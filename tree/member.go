@@ -254,8 +254,8 @@ func (m *memberSync) processNext(ctx context.Context) bool {
 	switch {
 	case err == nil:
 		m.queue.Forget(key)
-	case errors.Is(err, errRequeue), apierrors.IsConflict(err), apierrors.IsAlreadyExists(err), apierrors.IsNotFound(err):
-		m.queue.AddRateLimited(key) // the cache is behind: look again shortly
+	case cacheBehind(err):
+		m.queue.AddRateLimited(key) // look again shortly
 	default:
 		if ctx.Err() == nil {
 			m.ctl.Log.Warn("pod sync", "cluster", m.name, "pod", key, "err", err)
@@ -271,6 +271,13 @@ var errNotSynced = translate.ErrNotSynced
 
 // errRequeue asks for another look once the caches have caught up.
 var errRequeue = errors.New("waiting for the member to catch up")
+
+// cacheBehind tells an error that only says a cache is behind the API
+// server (errRequeue, a conflict, a name taken or gone meanwhile): the
+// work is looked at again shortly, and nobody is warned.
+func cacheBehind(err error) bool {
+	return errors.Is(err, errRequeue) || apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err)
+}
 
 // observe returns what the virtual-node computation reads, from the caches.
 func (m *memberSync) observe() (translate.Member, error) {

@@ -173,7 +173,9 @@ func (m *memberSync) create(ctx context.Context, hp *corev1.Pod) error {
 		return nil // the pod must change before retrying helps
 	}
 	if err := m.ensureDeps(ctx, hp, translate.NeedsHostToken(hp, o)); err != nil {
-		m.host.Event(hp, corev1.EventTypeWarning, reasonDependencyError, err.Error())
+		if !cacheBehind(err) { // e.g. another worker's copy not yet in the cache
+			m.host.Event(hp, corev1.EventTypeWarning, reasonDependencyError, err.Error())
+		}
 		return err
 	}
 	if err := m.pods.CreatePod(ctx, mp); err != nil {
