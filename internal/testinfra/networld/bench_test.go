@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +21,54 @@ import (
 // served by iperf3 in another.
 func iperf(b *testing.B, serverNS, clientNS string, to netip.Addr) float64 {
 	b.Helper()
-	srv := exec.Command("ip", "netns", "exec", serverNS, "iperf3", "-s", "-1", "-p", "5301")
+	return iperfPinned(b, serverNS, clientNS, to, nil).bps
+}
+
+// measure is one iperf3 run: its throughput, and the CPU the whole machine
+// spent per Gbit received meanwhile (busy time of every CPU in
+// /proc/stat over the client's run, so it counts both ends and every
+// softirq; other load on the machine counts too, so take the least of
+// several).
+type measure struct{ bps, cpuPerGbit float64 }
+
+// busySeconds is the time every CPU together has spent busy since boot.
+func busySeconds(b *testing.B) float64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+	if len(f) < 9 || f[0] != "cpu" {
+		b.Fatalf("/proc/stat: unexpected first line %q", line)
+	}
+	var busy float64
+	for i, v := range f[1:9] {
+		var n float64
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			b.Fatalf("/proc/stat: %q: %v", line, err)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy / 100 // USER_HZ
+}
+
+// cpuPair names the CPU of each end of a measure: the client's and the
+// server's.
+type cpuPair struct{ client, server int }
+
+// iperfPinned is iperf with the client and the server pinned to the CPUs
+// of pin (none when nil).
+func iperfPinned(b *testing.B, serverNS, clientNS string, to netip.Addr, pin *cpuPair) measure {
+	b.Helper()
+	var srvPin, cliPin []string
+	if pin != nil {
+		srvPin, cliPin = []string{"-A", fmt.Sprint(pin.server)}, []string{"-A", fmt.Sprint(pin.client)}
+	}
+	srv := exec.Command("ip", append([]string{"netns", "exec", serverNS, "iperf3", "-s", "-1", "-p", "5301"}, srvPin...)...)
 	if err := srv.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -31,12 +80,16 @@ func iperf(b *testing.B, serverNS, clientNS string, to netip.Addr) float64 {
 		End   struct {
 			SumReceived struct {
 				BitsPerSecond float64 `json:"bits_per_second"`
+				Bytes         float64 `json:"bytes"`
 			} `json:"sum_received"`
 		} `json:"end"`
 	}
 	deadline := time.Now().Add(5 * time.Second)
+	var busy float64
 	for { // the server needs a moment to listen: iperf3 -J reports a refused connection in its JSON
-		out, err = exec.Command("ip", "netns", "exec", clientNS, "iperf3", "-c", to.String(), "-p", "5301", "-t", "3", "-J").Output()
+		busy0 := busySeconds(b)
+		out, err = exec.Command("ip", append([]string{"netns", "exec", clientNS, "iperf3", "-c", to.String(), "-p", "5301", "-t", "3", "-J"}, cliPin...)...).Output()
+		busy = busySeconds(b) - busy0
 		res.Error = ""
 		if err == nil {
 			err = json.Unmarshal(out, &res)
@@ -49,10 +102,27 @@ func iperf(b *testing.B, serverNS, clientNS string, to netip.Addr) float64 {
 	if err != nil || res.Error != "" {
 		b.Fatalf("iperf3 %s → %s: %v %s\n%s", clientNS, to, err, res.Error, out)
 	}
-	if res.End.SumReceived.BitsPerSecond <= 0 { // a failed measure is no figure, and no baseline
+	if res.End.SumReceived.BitsPerSecond <= 0 || res.End.SumReceived.Bytes <= 0 { // a failed measure is no figure, and no baseline
 		b.Fatalf("iperf3 %s → %s measured nothing:\n%s", clientNS, to, out)
 	}
-	return res.End.SumReceived.BitsPerSecond
+	return measure{bps: res.End.SumReceived.BitsPerSecond, cpuPerGbit: busy / (res.End.SumReceived.Bytes * 8 / 1e9)}
+}
+
+// steerRx sends what device dev of namespace ns receives to the given CPU
+// (receive packet steering; -1: back to the CPU that received it). A
+// machine's NIC hands its packets to that machine's CPUs: steering each
+// wire's receive to its own side's CPU makes the two ends of a measure
+// two machines, where on one CPU both ends' kernel work would run in turn
+// in the sender's softirq.
+func steerRx(b *testing.B, ns, dev string, cpu int) {
+	b.Helper()
+	mask := "0"
+	if cpu >= 0 {
+		mask = fmt.Sprintf("%x", 1<<cpu)
+	}
+	if _, err := Run("ip", "netns", "exec", ns, "sh", "-c", fmt.Sprintf("echo %s > /sys/class/net/%s/queues/rx-0/rps_cpus", mask, dev)); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // routeAcross gives every node of w plain routes to the pod ranges of the
@@ -146,26 +216,63 @@ func BenchmarkDataPlane(b *testing.B) {
 	topo, p := plan(b, benchTopology, nodes)
 	applyPlan(b, w, p)
 
-	// Each path is measured benchRounds times, the paths taking turns, and
-	// its best figure counts: on a shared machine a single figure mostly
-	// measures what else ran meanwhile, and the best of interleaved turns
-	// is what the path can do when it gets the CPU.
-	var direct, routed, plain, nat, plainOff, natOff float64
+	// Each path is measured benchRounds times, the paths taking turns; its
+	// best throughput and its least CPU per Gbit count: on a shared
+	// machine a single figure mostly measures what else ran meanwhile, and
+	// the best of interleaved turns is what the path can do when it gets
+	// the CPU.
+	type path struct {
+		name                   string
+		server, client         string // the ends' namespaces
+		serverWire, clientWire string // the namespaces whose eth0 is each end's wire
+		to                     netip.Addr
+	}
+	paths := []path{
+		{"direct", z, a, z, a, netip.MustParseAddr("10.200.0.2")},
+		{"routed", rw.PodNS("north", "n1"), rw.PodNS("east", "e1"), rw.NodeNS("north", "n1"), rw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
+		{"vxlan", w.PodNS("north", "n1"), w.PodNS("east", "e1"), w.NodeNS("north", "n1"), w.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
+		{"nat", w.PodNS("west", "w1"), w.PodNS("east", "e1"), w.NodeNS("west", "w1"), w.NodeNS("east", "e1"), globalAddr(topo, nodes[2])},
+	}
+	// Two machines: each end and its side's wire get a CPU of their own
+	// (client and sender's receive on CPU 0, server and receiver's receive
+	// on CPU 1), as the two nodes of a real path have. On one CPU both
+	// nodes' kernel work runs in turn in the sender's softirq, so a path's
+	// figure there is the sum of both sides' costs where two machines pay
+	// the larger.
+	twoMachines := runtime.NumCPU() >= 2
+	apart := func(p path) measure {
+		steerRx(b, p.serverWire, "eth0", 1)
+		steerRx(b, p.clientWire, "eth0", 0)
+		defer steerRx(b, p.serverWire, "eth0", -1)
+		defer steerRx(b, p.clientWire, "eth0", -1)
+		return iperfPinned(b, p.server, p.client, p.to, &cpuPair{client: 0, server: 1})
+	}
+	one, two := map[string]measure{}, map[string]measure{}
+	keep := func(into map[string]measure, name string, x measure) {
+		if cur, ok := into[name]; ok {
+			x = measure{bps: max(cur.bps, x.bps), cpuPerGbit: min(cur.cpuPerGbit, x.cpuPerGbit)}
+		}
+		into[name] = x
+	}
+	var plainOff, natOff float64
 	best := func(v *float64, x float64) { *v = max(*v, x) }
 	for b.Loop() {
 		for range benchRounds {
-			best(&direct, iperf(b, z, a, netip.MustParseAddr("10.200.0.2")))
-			best(&routed, iperf(b, rw.PodNS("north", "n1"), rw.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])))
-			best(&plain, iperf(b, w.PodNS("north", "n1"), w.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])))
-			best(&nat, iperf(b, w.PodNS("west", "w1"), w.PodNS("east", "e1"), globalAddr(topo, nodes[2])))
-			// The same paths with the offloads the agent keeps turned off
+			for _, p := range paths {
+				keep(one, p.name, iperfPinned(b, p.server, p.client, p.to, nil))
+				if twoMachines {
+					keep(two, p.name, apart(p))
+				}
+			}
+			// The tunnel paths with the offloads the agent keeps turned off
 			// (the agents ran once: nothing sets them again), then back on.
 			setTunnelOffloads(b, w, false)
-			best(&plainOff, iperf(b, w.PodNS("north", "n1"), w.PodNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])))
-			best(&natOff, iperf(b, w.PodNS("west", "w1"), w.PodNS("east", "e1"), globalAddr(topo, nodes[2])))
+			best(&plainOff, iperf(b, paths[2].server, paths[2].client, paths[2].to))
+			best(&natOff, iperf(b, paths[3].server, paths[3].client, paths[3].to))
 			setTunnelOffloads(b, w, true)
 		}
 	}
+	direct, routed, plain, nat := one["direct"].bps, one["routed"].bps, one["vxlan"].bps, one["nat"].bps
 	b.ReportMetric(direct/1e9, "direct-Gbit/s")
 	b.ReportMetric(routed/1e9, "routed-Gbit/s")
 	b.ReportMetric(plain/1e9, "vxlan-Gbit/s")
@@ -174,13 +281,37 @@ func BenchmarkDataPlane(b *testing.B) {
 	b.ReportMetric(plain/routed, "vxlan/routed")
 	b.ReportMetric(nat/direct, "nat/direct")
 	b.ReportMetric(nat/routed, "nat/routed")
+	// Throughput per CPU: the baseline's CPU per Gbit over the path's (1:
+	// the path costs the machine what the baseline does).
+	perCPU := func(path, base string) float64 { return one[base].cpuPerGbit / one[path].cpuPerGbit }
+	b.ReportMetric(one["vxlan"].cpuPerGbit, "vxlan-cpu-s/Gbit")
+	b.ReportMetric(perCPU("vxlan", "routed"), "per-cpu-vxlan/routed")
+	b.ReportMetric(perCPU("nat", "routed"), "per-cpu-nat/routed")
 	b.ReportMetric(plainOff/1e9, "vxlan-no-offloads-Gbit/s")
 	b.ReportMetric(plain/plainOff, "vxlan/no-offloads")
 	b.ReportMetric(nat/natOff, "nat/no-offloads")
-	fmt.Printf("data plane: direct %.2f Gbit/s, routed %.2f; vx-bridge %.2f (%.2f× direct, %.2f× routed), GlobalCIDR NAT %.2f (%.2f× direct, %.2f× routed)\n",
+	fmt.Printf("data plane, one CPU: direct %.2f Gbit/s, routed %.2f; vx-bridge %.2f (%.2f× direct, %.2f× routed), GlobalCIDR NAT %.2f (%.2f× direct, %.2f× routed)\n",
 		direct/1e9, routed/1e9, plain/1e9, plain/direct, plain/routed, nat/1e9, nat/direct, nat/routed)
+	fmt.Printf("data plane, CPU per Gbit: direct %.3f s, routed %.3f; vx-bridge %.3f (%.2f× direct's throughput per CPU, %.2f× routed's), GlobalCIDR NAT %.3f (%.2f×, %.2f×)\n",
+		one["direct"].cpuPerGbit, one["routed"].cpuPerGbit, one["vxlan"].cpuPerGbit, perCPU("vxlan", "direct"), perCPU("vxlan", "routed"),
+		one["nat"].cpuPerGbit, perCPU("nat", "direct"), perCPU("nat", "routed"))
+	if twoMachines {
+		direct2, routed2, plain2, nat2 := two["direct"].bps, two["routed"].bps, two["vxlan"].bps, two["nat"].bps
+		b.ReportMetric(direct2/1e9, "apart-direct-Gbit/s")
+		b.ReportMetric(routed2/1e9, "apart-routed-Gbit/s")
+		b.ReportMetric(plain2/1e9, "apart-vxlan-Gbit/s")
+		b.ReportMetric(plain2/direct2, "apart-vxlan/direct")
+		b.ReportMetric(plain2/routed2, "apart-vxlan/routed")
+		b.ReportMetric(nat2/direct2, "apart-nat/direct")
+		b.ReportMetric(nat2/routed2, "apart-nat/routed")
+		fmt.Printf("data plane, two machines: direct %.2f Gbit/s, routed %.2f; vx-bridge %.2f (%.2f× direct, %.2f× routed), GlobalCIDR NAT %.2f (%.2f× direct, %.2f× routed)\n",
+			direct2/1e9, routed2/1e9, plain2/1e9, plain2/direct2, plain2/routed2, nat2/1e9, nat2/direct2, nat2/routed2)
+	} else {
+		fmt.Println("data plane, two machines: not measured (one CPU)")
+	}
 	fmt.Printf("data plane without the tunnel offloads: vx-bridge %.2f Gbit/s (offloads on: %.2f× that), GlobalCIDR NAT %.2f (%.2f×)\n",
 		plainOff/1e9, plain/plainOff, natOff/1e9, nat/natOff)
+
 }
 
 // setTunnelOffloads turns the offloads the agent keeps (checksums, SG, TSO,
