@@ -272,11 +272,32 @@ var errNotSynced = translate.ErrNotSynced
 // errRequeue asks for another look once the caches have caught up.
 var errRequeue = errors.New("waiting for the member to catch up")
 
-// cacheBehind tells an error that only says a cache is behind the API
+// cacheBehind tells an error that may only say a cache is behind the API
 // server (errRequeue, a conflict, a name taken or gone meanwhile): the
-// work is looked at again shortly, and nobody is warned.
+// work is looked at again shortly, without a log line.
 func cacheBehind(err error) bool {
 	return errors.Is(err, errRequeue) || apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err)
+}
+
+// onlyWaiting tells an error that is errRequeue and nothing else (every
+// part of a joined one is): the work waits for a cache, which is no
+// failure to warn anyone of.
+func onlyWaiting(err error) bool {
+	switch e := err.(type) {
+	case nil:
+		return false
+	case interface{ Unwrap() []error }:
+		parts := e.Unwrap()
+		for _, p := range parts {
+			if p != nil && !onlyWaiting(p) {
+				return false
+			}
+		}
+		return len(parts) > 0
+	case interface{ Unwrap() error }:
+		return err == errRequeue || onlyWaiting(e.Unwrap())
+	}
+	return err == errRequeue
 }
 
 // observe returns what the virtual-node computation reads, from the caches.

@@ -173,7 +173,7 @@ func (m *memberSync) create(ctx context.Context, hp *corev1.Pod) error {
 		return nil // the pod must change before retrying helps
 	}
 	if err := m.ensureDeps(ctx, hp, translate.NeedsHostToken(hp, o)); err != nil {
-		if !cacheBehind(err) { // e.g. another worker's copy not yet in the cache
+		if !onlyWaiting(err) { // e.g. another worker's copy not yet in the cache
 			m.host.Event(hp, corev1.EventTypeWarning, reasonDependencyError, err.Error())
 		}
 		return err
