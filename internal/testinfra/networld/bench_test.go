@@ -288,15 +288,8 @@ func BenchmarkDataPlane(b *testing.B) {
 			setTunnelOffloads(b, w, true)
 		}
 	}
-	direct, routed, plain, nat := one["direct"].bps, one["routed"].bps, one["vxlan"].bps, one["nat"].bps
-	b.ReportMetric(direct/1e9, "direct-Gbit/s")
-	b.ReportMetric(routed/1e9, "routed-Gbit/s")
-	b.ReportMetric(plain/1e9, "vxlan-Gbit/s")
-	b.ReportMetric(nat/1e9, "nat-Gbit/s")
-	b.ReportMetric(plain/direct, "vxlan/direct")
-	b.ReportMetric(plain/routed, "vxlan/routed")
-	b.ReportMetric(nat/direct, "nat/direct")
-	b.ReportMetric(nat/routed, "nat/routed")
+	view(b, "", "unpinned", one)
+	plain, nat := one["vxlan"].bps, one["nat"].bps
 	// Throughput per CPU: the baseline's CPU per Gbit over the path's (1:
 	// the path costs the machine what the baseline does).
 	perCPU := func(path, base string) float64 { return one[base].cpuPerGbit / one[path].cpuPerGbit }
@@ -306,28 +299,34 @@ func BenchmarkDataPlane(b *testing.B) {
 	b.ReportMetric(plainOff/1e9, "vxlan-no-offloads-Gbit/s")
 	b.ReportMetric(plain/plainOff, "vxlan/no-offloads")
 	b.ReportMetric(nat/natOff, "nat/no-offloads")
-	fmt.Printf("data plane, unpinned: direct %.2f Gbit/s, routed %.2f; vx-bridge %.2f (%.2f× direct, %.2f× routed), GlobalCIDR NAT %.2f (%.2f× direct, %.2f× routed)\n",
-		direct/1e9, routed/1e9, plain/1e9, plain/direct, plain/routed, nat/1e9, nat/direct, nat/routed)
 	fmt.Printf("data plane, CPU per Gbit: direct %.3f s, routed %.3f; vx-bridge %.3f (%.2f× direct's throughput per CPU, %.2f× routed's), GlobalCIDR NAT %.3f (%.2f×, %.2f×)\n",
 		one["direct"].cpuPerGbit, one["routed"].cpuPerGbit, one["vxlan"].cpuPerGbit, perCPU("vxlan", "direct"), perCPU("vxlan", "routed"),
 		one["nat"].cpuPerGbit, perCPU("nat", "direct"), perCPU("nat", "routed"))
 	if twoMachines {
-		direct2, routed2, plain2, nat2 := two["direct"].bps, two["routed"].bps, two["vxlan"].bps, two["nat"].bps
-		b.ReportMetric(direct2/1e9, "apart-direct-Gbit/s")
-		b.ReportMetric(routed2/1e9, "apart-routed-Gbit/s")
-		b.ReportMetric(plain2/1e9, "apart-vxlan-Gbit/s")
-		b.ReportMetric(plain2/direct2, "apart-vxlan/direct")
-		b.ReportMetric(plain2/routed2, "apart-vxlan/routed")
-		b.ReportMetric(nat2/direct2, "apart-nat/direct")
-		b.ReportMetric(nat2/routed2, "apart-nat/routed")
-		fmt.Printf("data plane, two machines: direct %.2f Gbit/s, routed %.2f; vx-bridge %.2f (%.2f× direct, %.2f× routed), GlobalCIDR NAT %.2f (%.2f× direct, %.2f× routed)\n",
-			direct2/1e9, routed2/1e9, plain2/1e9, plain2/direct2, plain2/routed2, nat2/1e9, nat2/direct2, nat2/routed2)
+		view(b, "apart-", "two machines", two)
 	} else {
 		fmt.Println("data plane, two machines: not measured (one CPU)")
 	}
 	fmt.Printf("data plane without the tunnel offloads: vx-bridge %.2f Gbit/s (offloads on: %.2f× that), GlobalCIDR NAT %.2f (%.2f×)\n",
 		plainOff/1e9, plain/plainOff, natOff/1e9, nat/natOff)
 
+}
+
+// view reports one view's throughput of each path and the tunnel paths'
+// ratios to the baselines, as metrics named with prefix, and prints them.
+func view(b *testing.B, prefix, name string, m map[string]measure) {
+	direct, routed, plain, nat := m["direct"].bps, m["routed"].bps, m["vxlan"].bps, m["nat"].bps
+	for _, f := range []struct {
+		v    float64
+		unit string
+	}{
+		{direct / 1e9, "direct-Gbit/s"}, {routed / 1e9, "routed-Gbit/s"}, {plain / 1e9, "vxlan-Gbit/s"}, {nat / 1e9, "nat-Gbit/s"},
+		{plain / direct, "vxlan/direct"}, {plain / routed, "vxlan/routed"}, {nat / direct, "nat/direct"}, {nat / routed, "nat/routed"},
+	} {
+		b.ReportMetric(f.v, prefix+f.unit)
+	}
+	fmt.Printf("data plane, %s: direct %.2f Gbit/s, routed %.2f; vx-bridge %.2f (%.2f× direct, %.2f× routed), GlobalCIDR NAT %.2f (%.2f× direct, %.2f× routed)\n",
+		name, direct/1e9, routed/1e9, plain/1e9, plain/direct, plain/routed, nat/1e9, nat/direct, nat/routed)
 }
 
 // setTunnelOffloads turns the offloads the agent keeps (checksums, SG, TSO,
