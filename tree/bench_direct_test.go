@@ -126,7 +126,7 @@ func directPipeline(ctx context.Context, b *testing.B, h, m kubernetes.Interface
 	work(func() error { // the tree's part, 16 workers as its Workers
 		select {
 		case hp := <-toCopy:
-			p, err := translate.MemberPod(hp, translate.PodOptions{VirtualNode: "v"})
+			p, err := translate.MemberPod(hp, baselineCopy)
 			if err != nil {
 				return err
 			}
@@ -176,6 +176,10 @@ func directPipeline(ctx context.Context, b *testing.B, h, m kubernetes.Interface
 	}
 	return r
 }
+
+// baselineCopy translates the baselines' copies as the tree does in the
+// benchmark: the same virtual node's name, an owner of the same length.
+var baselineCopy = translate.PodOptions{VirtualNode: "kosmos-member", Owner: translate.OwnerID("bench", "member")}
 
 // disguise renames the tree's marks on a copy a baseline makes
 // (kosmos.io/… to benchx.io/…, as long): the baseline writes as many bytes

@@ -210,6 +210,7 @@ func (m *memberSync) syncConfigMap(ctx context.Context, ns, name string) error {
 				return errRequeue
 			}
 		}
+		err = raced(err)
 	}
 	if err != nil {
 		return fmt.Errorf("ConfigMap %s/%s in member %s: %w", ns, name, m.name, err)
@@ -262,9 +263,11 @@ func (m *memberSync) writeSecret(ctx context.Context, s, have *corev1.Secret) er
 		if err = ss.Delete(ctx, s.Name, metav1.DeleteOptions{}); err == nil {
 			return errRequeue // type and immutable copies are replaced, not updated
 		}
+		err = raced(err)
 	default:
 		s.ResourceVersion = have.ResourceVersion
 		_, err = ss.Update(ctx, s, metav1.UpdateOptions{FieldManager: FieldManager})
+		err = raced(err)
 	}
 	if err != nil {
 		// The error names the Secret, never its data.
@@ -276,6 +279,16 @@ func (m *memberSync) writeSecret(ctx context.Context, s, have *corev1.Secret) er
 // errForeign says a pod needs an object whose name the member uses for
 // one of its own: it is never overwritten, nor read by a host pod.
 var errForeign = errors.New("the member cluster has an object of this name that Kosmos did not create")
+
+// raced turns what a write to the tree's own copy says when another
+// worker changed or removed that copy first (a conflict; not found) into
+// errRequeue: a look again once the cache has caught up, no failure.
+func raced(err error) error {
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return errRequeue
+	}
+	return err
+}
 
 // foreign looks at the member's object of that name: none (nil), the
 // tree's own copy not yet in the cache (look again), or the member's own

@@ -287,13 +287,17 @@ func onlyWaiting(err error) bool {
 	case nil:
 		return false
 	case interface{ Unwrap() []error }:
-		parts := e.Unwrap()
-		for _, p := range parts {
-			if p != nil && !onlyWaiting(p) {
+		waits := 0
+		for _, p := range e.Unwrap() {
+			if p == nil {
+				continue
+			}
+			if !onlyWaiting(p) {
 				return false
 			}
+			waits++
 		}
-		return len(parts) > 0
+		return waits > 0
 	case interface{ Unwrap() error }:
 		return err == errRequeue || onlyWaiting(e.Unwrap())
 	}

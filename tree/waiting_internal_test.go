@@ -26,9 +26,19 @@ func TestOnlyWaiting(t *testing.T) {
 		{"a host account gone (NotFound)", notFound, false},
 		{"NotFound joined to a wait", errors.Join(errRequeue, notFound), false},
 		{"another error", other, false},
+		{"only nil parts", joinedNils{}, false},
+		{"a raced update", fmt.Errorf("ConfigMap shop/cfg: %w", raced(apierrors.NewConflict(schema.GroupResource{Resource: "configmaps"}, "cfg", errors.New("modified")))), true},
+		{"a raced delete", raced(apierrors.NewNotFound(schema.GroupResource{Resource: "secrets"}, "s")), true},
+		{"a refused update", raced(apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "s", errors.New("no"))), false},
 	} {
 		if got := onlyWaiting(tc.err); got != tc.want {
 			t.Errorf("%s: onlyWaiting(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
 }
+
+// joinedNils is a joined error whose every part is nil.
+type joinedNils struct{}
+
+func (joinedNils) Error() string   { return "nothing" }
+func (joinedNils) Unwrap() []error { return []error{nil, nil} }

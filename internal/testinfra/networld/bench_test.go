@@ -245,7 +245,9 @@ func BenchmarkDataPlane(b *testing.B) {
 	// nodes' kernel work runs in turn in the sender's softirq, so a path's
 	// figure there is the sum of both sides' costs where two machines pay
 	// the larger. (The underlay bridge's work, which a real switch does,
-	// falls on the sender's CPU: alike for the routed and tunnel paths.)
+	// falls on the sender's CPU: alike for the routed and tunnel paths. The
+	// two CPUs are the first two the process may use, which may be two
+	// threads of one core.)
 	var cpus []int
 	var allowed unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &allowed); err == nil {
