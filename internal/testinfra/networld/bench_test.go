@@ -176,11 +176,15 @@ spec:
 // ratio to two baselines measured in the same run: a direct veth between
 // two namespaces (one hop; target ≥ 0.75), and the routed path (the same
 // namespaces and hops as the pod path, plain routing over the underlay, no
-// tunnel), so the tunnel's cost shows on its own (target ≥ 0.85). A
-// baseline that measures nothing fails the benchmark. Both tunnel paths are
-// measured again with the offloads the agent keeps on its devices turned
-// off (vxlan/no-offloads: what keeping them is worth). Every figure is the
-// best of three turns, the paths measured in turn.
+// tunnel), so the tunnel's cost shows on its own (target ≥ 0.85); and
+// that routed path with conntrack on its nodes, as kube-proxy has it on
+// every Kubernetes node (routed-ct). A baseline that measures nothing
+// fails the benchmark. Every path is measured unpinned and as two
+// machines (apart-), and the machine's CPU per Gbit of each unpinned run
+// is reported (per-cpu-). Both tunnel paths are measured again with the
+// offloads the agent keeps on its devices turned off (vxlan/no-offloads:
+// what keeping them is worth). Every figure is the best of three turns,
+// the paths measured in turn.
 func BenchmarkDataPlane(b *testing.B) {
 	const benchRounds = 3
 	nodes := []NodeSpec{
@@ -219,6 +223,26 @@ func BenchmarkDataPlane(b *testing.B) {
 	defer rw.Destroy()
 	routeAcross(b, rw)
 
+	// The routed path again, with conntrack on both nodes as every
+	// Kubernetes node has it (kube-proxy's rules need it): what a tunnel
+	// costs beyond what such a node already pays.
+	cw, err := Build("kbc-", nodes[:2])
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cw.Destroy()
+	routeAcross(b, cw)
+	for _, n := range cw.Nodes {
+		for _, r := range [][]string{
+			{"-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
+			{"-t", "nat", "-A", "POSTROUTING", "-j", "RETURN"},
+		} {
+			if _, err := Run("ip", append([]string{"netns", "exec", cw.NodeNS(n.Cluster, n.Name), "iptables"}, r...)...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+
 	topo, p := plan(b, benchTopology, nodes)
 	applyPlan(b, w, p)
 
@@ -236,6 +260,7 @@ func BenchmarkDataPlane(b *testing.B) {
 	paths := []path{
 		{"direct", z, a, z, a, netip.MustParseAddr("10.200.0.2")},
 		{"routed", rw.PodNS("north", "n1"), rw.PodNS("east", "e1"), rw.NodeNS("north", "n1"), rw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
+		{"routed-ct", cw.PodNS("north", "n1"), cw.PodNS("east", "e1"), cw.NodeNS("north", "n1"), cw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"vxlan", w.PodNS("north", "n1"), w.PodNS("east", "e1"), w.NodeNS("north", "n1"), w.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"nat", w.PodNS("west", "w1"), w.PodNS("east", "e1"), w.NodeNS("west", "w1"), w.NodeNS("east", "e1"), globalAddr(topo, nodes[2])},
 	}
@@ -285,8 +310,9 @@ func BenchmarkDataPlane(b *testing.B) {
 			// The tunnel paths with the offloads the agent keeps turned off
 			// (the agents ran once: nothing sets them again), then back on.
 			setTunnelOffloads(b, w, false)
-			best(&plainOff, iperf(b, paths[2].server, paths[2].client, paths[2].to))
-			best(&natOff, iperf(b, paths[3].server, paths[3].client, paths[3].to))
+			vx, nt := paths[slices.IndexFunc(paths, func(p path) bool { return p.name == "vxlan" })], paths[slices.IndexFunc(paths, func(p path) bool { return p.name == "nat" })]
+			best(&plainOff, iperf(b, vx.server, vx.client, vx.to))
+			best(&natOff, iperf(b, nt.server, nt.client, nt.to))
 			setTunnelOffloads(b, w, true)
 		}
 	}
@@ -298,12 +324,14 @@ func BenchmarkDataPlane(b *testing.B) {
 	b.ReportMetric(one["vxlan"].cpuPerGbit, "vxlan-cpu-s/Gbit")
 	b.ReportMetric(perCPU("vxlan", "routed"), "per-cpu-vxlan/routed")
 	b.ReportMetric(perCPU("nat", "routed"), "per-cpu-nat/routed")
+	b.ReportMetric(perCPU("vxlan", "routed-ct"), "per-cpu-vxlan/routed-ct")
+	b.ReportMetric(perCPU("nat", "routed-ct"), "per-cpu-nat/routed-ct")
 	b.ReportMetric(plainOff/1e9, "vxlan-no-offloads-Gbit/s")
 	b.ReportMetric(plain/plainOff, "vxlan/no-offloads")
 	b.ReportMetric(nat/natOff, "nat/no-offloads")
-	fmt.Printf("data plane, CPU per Gbit: direct %.3f s, routed %.3f; vx-bridge %.3f (%.2f× direct's throughput per CPU, %.2f× routed's), GlobalCIDR NAT %.3f (%.2f×, %.2f×)\n",
-		one["direct"].cpuPerGbit, one["routed"].cpuPerGbit, one["vxlan"].cpuPerGbit, perCPU("vxlan", "direct"), perCPU("vxlan", "routed"),
-		one["nat"].cpuPerGbit, perCPU("nat", "direct"), perCPU("nat", "routed"))
+	fmt.Printf("data plane, CPU per Gbit: direct %.3f s, routed %.3f, routed with conntrack %.3f; vx-bridge %.3f (%.2f× direct's throughput per CPU, %.2f× routed's, %.2f× routed with conntrack's), GlobalCIDR NAT %.3f (%.2f×, %.2f×, %.2f×)\n",
+		one["direct"].cpuPerGbit, one["routed"].cpuPerGbit, one["routed-ct"].cpuPerGbit, one["vxlan"].cpuPerGbit, perCPU("vxlan", "direct"), perCPU("vxlan", "routed"), perCPU("vxlan", "routed-ct"),
+		one["nat"].cpuPerGbit, perCPU("nat", "direct"), perCPU("nat", "routed"), perCPU("nat", "routed-ct"))
 	if twoMachines {
 		view(b, "apart-", "two machines", two)
 	} else {
@@ -317,18 +345,19 @@ func BenchmarkDataPlane(b *testing.B) {
 // view reports one view's throughput of each path and the tunnel paths'
 // ratios to the baselines, as metrics named with prefix, and prints them.
 func view(b *testing.B, prefix, name string, m map[string]measure) {
-	direct, routed, plain, nat := m["direct"].bps, m["routed"].bps, m["vxlan"].bps, m["nat"].bps
+	direct, routed, ct, plain, nat := m["direct"].bps, m["routed"].bps, m["routed-ct"].bps, m["vxlan"].bps, m["nat"].bps
 	for _, f := range []struct {
 		v    float64
 		unit string
 	}{
-		{direct / 1e9, "direct-Gbit/s"}, {routed / 1e9, "routed-Gbit/s"}, {plain / 1e9, "vxlan-Gbit/s"}, {nat / 1e9, "nat-Gbit/s"},
-		{plain / direct, "vxlan/direct"}, {plain / routed, "vxlan/routed"}, {nat / direct, "nat/direct"}, {nat / routed, "nat/routed"},
+		{direct / 1e9, "direct-Gbit/s"}, {routed / 1e9, "routed-Gbit/s"}, {ct / 1e9, "routed-ct-Gbit/s"}, {plain / 1e9, "vxlan-Gbit/s"}, {nat / 1e9, "nat-Gbit/s"},
+		{plain / direct, "vxlan/direct"}, {plain / routed, "vxlan/routed"}, {plain / ct, "vxlan/routed-ct"},
+		{nat / direct, "nat/direct"}, {nat / routed, "nat/routed"}, {nat / ct, "nat/routed-ct"},
 	} {
 		b.ReportMetric(f.v, prefix+f.unit)
 	}
-	fmt.Printf("data plane, %s: direct %.2f Gbit/s, routed %.2f; vx-bridge %.2f (%.2f× direct, %.2f× routed), GlobalCIDR NAT %.2f (%.2f× direct, %.2f× routed)\n",
-		name, direct/1e9, routed/1e9, plain/1e9, plain/direct, plain/routed, nat/1e9, nat/direct, nat/routed)
+	fmt.Printf("data plane, %s: direct %.2f Gbit/s, routed %.2f, routed with conntrack %.2f; vx-bridge %.2f (%.2f× direct, %.2f× routed, %.2f× routed with conntrack), GlobalCIDR NAT %.2f (%.2f×, %.2f×, %.2f×)\n",
+		name, direct/1e9, routed/1e9, ct/1e9, plain/1e9, plain/direct, plain/routed, plain/ct, nat/1e9, nat/direct, nat/routed, nat/ct)
 }
 
 // setTunnelOffloads turns the offloads the agent keeps (checksums, SG, TSO,
