@@ -254,8 +254,8 @@ func (m *memberSync) processNext(ctx context.Context) bool {
 	switch {
 	case err == nil:
 		m.queue.Forget(key)
-	case cacheBehind(err):
-		m.queue.AddRateLimited(key) // look again shortly
+	case errors.Is(err, errRequeue), apierrors.IsConflict(err), apierrors.IsAlreadyExists(err), apierrors.IsNotFound(err):
+		m.queue.AddRateLimited(key) // the cache is behind: look again shortly
 	default:
 		if ctx.Err() == nil {
 			m.ctl.Log.Warn("pod sync", "cluster", m.name, "pod", key, "err", err)
@@ -271,13 +271,6 @@ var errNotSynced = translate.ErrNotSynced
 
 // errRequeue asks for another look once the caches have caught up.
 var errRequeue = errors.New("waiting for the member to catch up")
-
-// cacheBehind tells an error that may only say a cache is behind the API
-// server (errRequeue, a conflict, a name taken or gone meanwhile): the
-// work is looked at again shortly, without a log line.
-func cacheBehind(err error) bool {
-	return errors.Is(err, errRequeue) || apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err)
-}
 
 // onlyWaiting tells an error that is errRequeue and nothing else (every
 // part of a joined one is): the work waits for a cache, which is no
@@ -299,7 +292,7 @@ func onlyWaiting(err error) bool {
 		}
 		return waits > 0
 	case interface{ Unwrap() error }:
-		return err == errRequeue || onlyWaiting(e.Unwrap())
+		return onlyWaiting(e.Unwrap())
 	}
 	return err == errRequeue
 }
