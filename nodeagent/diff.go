@@ -57,6 +57,8 @@ type Op struct {
 	Sysctl *Sysctl
 	// Offload is an offload feature set (always OpSet).
 	Offload *Offload
+	// Set is a write to one of the agent's ipsets (ipset.go).
+	Set *SetChange
 	// Reason says why a link is changed in place or recreated (set on the
 	// set, and on both the delete and the add of a recreate).
 	Reason string
@@ -87,6 +89,10 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s offload %s", verb, o.Offload)
 	case o.Chains != nil:
 		return fmt.Sprintf("%s %s", verb, o.Chains)
+	case o.Set != nil && o.Reason != "":
+		return fmt.Sprintf("%s %s (recreate: %s)", verb, o.Set, o.Reason)
+	case o.Set != nil:
+		return fmt.Sprintf("%s %s", verb, o.Set)
 	}
 	return verb
 }
@@ -124,9 +130,10 @@ func orNone(v any) any {
 }
 
 // Diff returns the operations that turn current into desired: additions and
-// in-place changes first (devices, their sysctls, then addresses,
-// neighbours, FDB, routes, chains), then deletions in reverse dependency order, so traffic that stays
-// desired never loses its path. A link whose MTU or MAC differ is changed in
+// in-place changes first (devices, their sysctls and offloads, the sets the
+// rules match, then addresses, neighbours, FDB, routes, chains), then
+// deletions in reverse dependency order (a set after the chains that match
+// it), so traffic that stays desired never loses its path. A link whose MTU or MAC differ is changed in
 // place; one whose VNI, port, local address or parent differ is recreated
 // (see the design notes above, and linkMismatch). Equal states yield no
 // operation.
@@ -134,6 +141,8 @@ func Diff(current, desired State) []Op {
 	adds, linkDels, recreated, newMAC := diffLinks(current.Links, desired.Links)
 	adds = append(adds, diffSysctls(current.Sysctls, desired.Sysctls, recreated)...)
 	adds = append(adds, diffOffloads(current.Offloads, desired.Offloads, recreated)...)
+	setAdds, setDels := diffSets(current.Sets, desired.Sets)
+	adds = append(adds, setAdds...)
 	var dels []Op
 	keep := func(dev string) bool { return !recreated[dev] }
 	keepNeigh := func(dev string) bool { return !recreated[dev] && !newMAC[dev] }
@@ -144,6 +153,7 @@ func Diff(current, desired State) []Op {
 	chainSets, chainDels := diffChains(current.Chains, desired.Chains)
 	adds = append(adds, chainSets...)
 	dels = append(dels, chainDels...)
+	dels = append(dels, setDels...)
 	dels = append(dels, linkDels...)
 	return append(adds, dels...)
 }

@@ -79,8 +79,11 @@ func TestLinkChanges(t *testing.T) {
 		// A new MAC flushes the device's neighbour entries: they are re-added.
 		{"mac", func(d *v1alpha1.Device) { d.MAC = "02:00:00:00:00:01" }, []string{"set link vx-bridge (mac fa:bf:70:f1:48:49 → 02:00:00:00:00:01)", "add neigh 220.168.2.11 dev vx-bridge"}},
 		{"vni", func(d *v1alpha1.Device) { d.VNI = 56 }, recreated("vni 54 → 56")},
-		// The port's guard in KOSMOS-INPUT follows the port.
-		{"port", func(d *v1alpha1.Device) { d.Port = 4789 }, append(recreated("port 4876 → 4789"), "set chains ipv4/filter: KOSMOS-INPUT (2 rules)")},
+		// The port's guard in KOSMOS-INPUT follows the port, with its set
+		// of peers: the new one is made before the rule that matches it,
+		// the old one destroyed after.
+		{"port", func(d *v1alpha1.Device) { d.Port = 4789 }, append(append(recreated("port 4876 → 4789")[:3:3], "add ipset KOSMOS-PEER4-4789 (ipv4 hash:ip, 1 members)"),
+			append(recreated("port 4876 → 4789")[3:], "set chains ipv4/filter: KOSMOS-INPUT (2 rules)", "del ipset KOSMOS-PEER4-4876 (ipv4 hash:ip, 1 members)")...)},
 		{"vni and mtu", func(d *v1alpha1.Device) { d.VNI, d.MTU = 56, 1400 }, recreated("vni 54 → 56")},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -35,7 +35,11 @@
 // appended to FORWARD, behind the CNI's and kube-proxy's chains, and accepts
 // only between known ranges on the agent's devices; KOSMOS-INPUT, first in
 // INPUT, lets only the config's peers reach the VXLAN ports (state.go,
-// renderChains). KOSMOS-NOMASQ, reached from KOSMOS-POSTROUTING after its
+// renderChains). The peers and the known ranges are held in the agent's
+// ipsets (KOSMOS-PEER4-<port>, KOSMOS-WGPEER4-<port>, KOSMOS-RANGE4 and
+// their IPv6 twins), read and written over netlink and compared like the
+// rest: each rule is one set lookup, so a packet costs the same whatever
+// the fleet's size (ipset.go). KOSMOS-NOMASQ, reached from KOSMOS-POSTROUTING after its
 // NETMAP rules, ends address translation for traffic from the cluster's
 // ranges to the remote ranges the agent routes, so that no CNI or
 // kube-proxy masquerade rule rewrites its source (nomasq.go). The tunnel's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // FakeKernel is an in-memory Kernel for tests of the pure logic. It keeps the
@@ -29,6 +30,7 @@ func (f *FakeKernel) Read() (State, error) {
 	s := State{
 		Links: slices.Clone(f.S.Links), Addrs: slices.Clone(f.S.Addrs), Routes: slices.Clone(f.S.Routes),
 		FDB: slices.Clone(f.S.FDB), Neighs: slices.Clone(f.S.Neighs), Chains: slices.Clone(f.S.Chains),
+		Sets:   cloneSets(f.S.Sets),
 		Others: Others{Routes: maps.Clone(f.S.Others.Routes), Addrs: slices.Clone(f.S.Others.Addrs)},
 	}
 	// Like the Linux kernel's Read: the keys the devices rely on, with the
@@ -123,6 +125,8 @@ func (f *FakeKernel) apply(op Op) error {
 		})
 		s.Chains = append(s.Chains, op.Chains.Set...)
 		return nil
+	case op.Set != nil:
+		return f.applySet(op.Kind, op.Set)
 	}
 	return fmt.Errorf("empty operation")
 }
@@ -211,4 +215,55 @@ func chainNames(cs []Chain) []string {
 		out[i] = c.Name
 	}
 	return out
+}
+
+func cloneSets(sets []IPSet) []IPSet {
+	out := slices.Clone(sets)
+	for i := range out {
+		out[i].Members = slices.Clone(out[i].Members)
+	}
+	return out
+}
+
+// applySet creates, changes or destroys a set as the kernel does: a set of
+// that name must not exist to be created and must exist to change; one
+// that a chain's rule matches cannot be destroyed; a member added twice or
+// removed when absent is an error.
+func (f *FakeKernel) applySet(kind OpKind, c *SetChange) error {
+	s := &f.S
+	i := slices.IndexFunc(s.Sets, func(x IPSet) bool { return x.Name == c.Set.Name })
+	switch {
+	case kind == OpAdd && i >= 0:
+		return fmt.Errorf("set exists")
+	case kind == OpAdd:
+		s.Sets = append(s.Sets, cloneSets([]IPSet{c.Set})[0])
+		return nil
+	case i < 0:
+		return fmt.Errorf("no such set")
+	case kind == OpDel:
+		for _, ch := range s.Chains {
+			for _, r := range ch.Rules {
+				if strings.Contains(r, "--match-set "+c.Set.Name+" ") {
+					return fmt.Errorf("set in use by %s", ch.Key())
+				}
+			}
+		}
+		s.Sets = slices.Delete(s.Sets, i, i+1)
+		return nil
+	}
+	set := &s.Sets[i]
+	for _, m := range c.Add {
+		if slices.Contains(set.Members, m) {
+			return fmt.Errorf("member %s exists", m)
+		}
+		set.Members = append(set.Members, m)
+	}
+	for _, m := range c.Del {
+		j := slices.Index(set.Members, m)
+		if j < 0 {
+			return fmt.Errorf("no member %s", m)
+		}
+		set.Members = slices.Delete(set.Members, j, j+1)
+	}
+	return nil
 }

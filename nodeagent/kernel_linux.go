@@ -82,6 +82,9 @@ func (k *LinuxKernel) Read() (State, error) {
 	if s.Chains, err = readChains(); err != nil {
 		return s, err
 	}
+	if s.Sets, err = readSets(); err != nil {
+		return s, err
+	}
 	s.Normalize()
 	return s, nil
 }
@@ -300,6 +303,8 @@ func (k *LinuxKernel) Apply(op Op) error {
 		return writeSysctl(op.Sysctl)
 	case op.Offload != nil:
 		return writeOffload(op.Offload)
+	case op.Set != nil:
+		return applySet(op.Kind, op.Set)
 	}
 	return errors.New("empty operation")
 }

@@ -80,6 +80,8 @@ type State struct {
 	FDB    []FDB
 	Neighs []Neigh
 	Chains []Chain
+	// Sets are the agent's ipsets, which its rules match (ipset.go).
+	Sets []IPSet
 	// Sysctls are the settings the devices rely on (sysctlsFor), with the
 	// values the kernel holds.
 	Sysctls []Sysctl
@@ -125,6 +127,7 @@ func (s State) String() string {
 		fmt.Fprintf(&b, "sysctl %s\n", x)
 	}
 	writeOffloads(&b, s.Offloads)
+	writeSets(&b, s.Sets)
 	for _, c := range s.Chains {
 		fmt.Fprintf(&b, "chain %s\n", c.Key())
 		for _, r := range c.Rules {
@@ -144,6 +147,7 @@ func (s *State) Normalize() {
 	})
 	slices.SortFunc(s.Neighs, func(a, b Neigh) int { return cmp.Or(cmp.Compare(a.Dev, b.Dev), cmp.Compare(a.IP, b.IP)) })
 	slices.SortFunc(s.Chains, func(a, b Chain) int { return cmp.Compare(a.Key(), b.Key()) })
+	sortSets(s.Sets)
 	slices.SortFunc(s.Sysctls, func(a, b Sysctl) int { return cmp.Compare(a.Key, b.Key) })
 	sortOffloads(s.Offloads)
 }
@@ -349,6 +353,7 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 		s.Neighs = append(s.Neighs, Neigh{Dev: n.Device, IP: n.IP, MAC: mac.String()})
 	}
 	s.Chains = renderChains(spec, v6dev)
+	s.Sets = renderSets(spec, v6dev)
 	s.Sysctls = sysctlsFor(s.Links)
 	s.Offloads = offloadsFor(s.Links)
 	s.Routes = dedup(s.Routes)
@@ -361,8 +366,10 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 type familyRule struct{ fam, chain, rule string }
 
 // forwardRules are the filter rules of forwarding (see renderChains): each
-// device's traffic, in or out, to KOSMOS-FORWARD-SRC; each known range as a
-// source there, as a destination in KOSMOS-FORWARD-DST.
+// device's traffic, in or out, to KOSMOS-FORWARD-SRC; there a source among
+// the known ranges (the family's KOSMOS-RANGE set) goes on to
+// KOSMOS-FORWARD-DST, which accepts a destination among them. One rule
+// each, whatever the number of ranges (ipset.go).
 func forwardRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []familyRule {
 	var out []familyRule
 	for _, d := range spec.Devices {
@@ -370,66 +377,132 @@ func forwardRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []f
 			familyRule{devFam(d.Name), ChainForward, fmt.Sprintf("-i %s -g %s", d.Name, ChainForwardSrc)},
 			familyRule{devFam(d.Name), ChainForward, fmt.Sprintf("-o %s -g %s", d.Name, ChainForwardSrc)})
 	}
+	for _, set := range rangeSets(spec) {
+		out = append(out,
+			familyRule{set.Family, ChainForwardSrc, fmt.Sprintf("-m set --match-set %s src -g %s", set.Name, ChainForwardDst)},
+			familyRule{set.Family, ChainForwardDst, fmt.Sprintf("-m set --match-set %s dst -j ACCEPT", set.Name)})
+	}
+	return out
+}
+
+// rangeSets are the known ranges (knownRanges) as one hash:net set per
+// family that has any.
+func rangeSets(spec *v1alpha1.NodeConfigSpec) []IPSet {
+	byFam := map[string][]netip.Prefix{}
 	for _, k := range knownRanges(spec) {
 		fam := "ipv6"
 		if k.Addr().Is4() {
 			fam = "ipv4"
 		}
-		out = append(out,
-			familyRule{fam, ChainForwardSrc, fmt.Sprintf("-s %s -g %s", k, ChainForwardDst)},
-			familyRule{fam, ChainForwardDst, fmt.Sprintf("-d %s -j ACCEPT", k)})
+		byFam[fam] = append(byFam[fam], k)
+	}
+	var out []IPSet
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		if len(byFam[fam]) > 0 {
+			out = append(out, IPSet{Name: rangeSetName(fam), Family: fam, Type: setHashNet, Members: setMembers(byFam[fam])})
+		}
 	}
 	return out
 }
 
 // inputRules guard the devices' VXLAN ports: for each port, a packet from
 // one of the peers the config tunnels to (fdb[].dst of the devices on that
-// port) returns to INPUT, whose own rules and policy decide; any other
+// port, the port's KOSMOS-PEER set) returns to INPUT, whose own rules and
+// policy decide; so does one from an encrypted peer (KOSMOS-WGPEER) that
+// came through the WireGuard device or its rotation device; any other
 // packet to the port is dropped. KOSMOS-INPUT is jumped to first, so that
 // no earlier accept lets an unknown source inject frames into a tunnel. The
 // ports are Kosmos's own (a port shared with another VXLAN user, flannel's
-// 4789 say, would have that user's peers dropped).
+// 4789 say, would have that user's peers dropped). A port's rules are as
+// many whatever the number of peers: each is one set lookup (ipset.go).
 func inputRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []familyRule {
+	var out []familyRule
+	for _, p := range portPeers(spec, devFam) {
+		if len(p.clear) > 0 {
+			out = append(out, familyRule{fam: p.fam, rule: fmt.Sprintf("-p udp -m set --match-set %s src -m udp --dport %d -j RETURN", peerSetName(p.fam, p.port, false), p.port)})
+		}
+		if len(p.tunnelled) > 0 {
+			for _, dev := range []string{spec.WireGuard.Device, rotationDevice(spec.WireGuard.Device)} {
+				out = append(out, familyRule{fam: p.fam, rule: fmt.Sprintf("-i %s -p udp -m set --match-set %s src -m udp --dport %d -j RETURN", dev, peerSetName(p.fam, p.port, true), p.port)})
+			}
+		}
+		out = append(out, familyRule{fam: p.fam, rule: fmt.Sprintf("-p udp -m udp --dport %d -j DROP", p.port)})
+	}
+	return out
+}
+
+// peersOfPort are the peers one VXLAN port of one family accepts: in the
+// clear, or only through the WireGuard device.
+type peersOfPort struct {
+	fam              string
+	port             int32
+	clear, tunnelled []string // addresses, sorted, without duplicates
+}
+
+// portPeers are the peers of each of the devices' ports (fdb[].dst of the
+// devices on it), sorted by family and port.
+func portPeers(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []peersOfPort {
 	type portKey struct {
 		fam  string
 		port int32
 	}
-	var ports []portKey
-	peers := map[portKey][]string{}
+	byPort := map[portKey]*peersOfPort{}
 	portOf := map[string]portKey{}
 	for _, d := range spec.Devices {
 		k := portKey{devFam(d.Name), d.Port}
 		portOf[d.Name] = k
-		if _, ok := peers[k]; !ok {
-			peers[k] = nil
-			ports = append(ports, k)
+		if byPort[k] == nil {
+			byPort[k] = &peersOfPort{fam: k.fam, port: k.port}
 		}
 	}
 	tunnelled := wireGuardSources(spec)
 	for _, f := range spec.FDB {
-		if k, ok := portOf[f.Device]; ok {
-			if a, err := netip.ParseAddr(f.Dst); err == nil {
-				src := netip.PrefixFrom(a, a.BitLen()).String()
-				if tunnelled[src] { // an encrypted peer: through the WireGuard device only
-					// ... or its rotation device (wireguard_rotate.go).
-					peers[k] = append(peers[k], src+" -i "+rotationDevice(spec.WireGuard.Device))
-					src += " -i " + spec.WireGuard.Device
-				}
-				peers[k] = append(peers[k], src)
-			}
+		k, ok := portOf[f.Device]
+		if !ok {
+			continue
+		}
+		a, err := netip.ParseAddr(f.Dst)
+		if err != nil {
+			continue
+		}
+		p := byPort[k]
+		if tunnelled[netip.PrefixFrom(a, a.BitLen()).String()] { // an encrypted peer: through the WireGuard device only
+			p.tunnelled = append(p.tunnelled, a.String())
+		} else {
+			p.clear = append(p.clear, a.String())
 		}
 	}
-	slices.SortFunc(ports, func(a, b portKey) int { return cmp.Or(cmp.Compare(a.fam, b.fam), cmp.Compare(a.port, b.port)) })
-	var out []familyRule
-	for _, k := range ports {
-		ps := peers[k]
-		slices.Sort(ps)
-		for _, p := range slices.Compact(ps) {
-			out = append(out, familyRule{fam: k.fam, rule: fmt.Sprintf("-s %s -p udp -m udp --dport %d -j RETURN", p, k.port)})
-		}
-		out = append(out, familyRule{fam: k.fam, rule: fmt.Sprintf("-p udp -m udp --dport %d -j DROP", k.port)})
+	out := make([]peersOfPort, 0, len(byPort))
+	for _, p := range byPort {
+		slices.Sort(p.clear)
+		slices.Sort(p.tunnelled)
+		p.clear, p.tunnelled = slices.Compact(p.clear), slices.Compact(p.tunnelled)
+		out = append(out, *p)
 	}
+	slices.SortFunc(out, func(a, b peersOfPort) int { return cmp.Or(cmp.Compare(a.fam, b.fam), cmp.Compare(a.port, b.port)) })
 	return out
+}
+
+// renderSets are the sets the agent's rules match: the peers of each port
+// (clear and encrypted, where there are any) and the known ranges of each
+// family.
+func renderSets(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []IPSet {
+	devFam := func(dev string) string {
+		if v6dev[dev] {
+			return "ipv6"
+		}
+		return "ipv4"
+	}
+	var out []IPSet
+	for _, p := range portPeers(spec, devFam) {
+		if len(p.clear) > 0 {
+			out = append(out, IPSet{Name: peerSetName(p.fam, p.port, false), Family: p.fam, Type: setHashIP, Members: p.clear})
+		}
+		if len(p.tunnelled) > 0 {
+			out = append(out, IPSet{Name: peerSetName(p.fam, p.port, true), Family: p.fam, Type: setHashIP, Members: p.tunnelled})
+		}
+	}
+	return append(out, rangeSets(spec)...)
 }
 
 // knownRanges are the ranges Kosmos forwards between: the node's own

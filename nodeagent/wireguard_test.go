@@ -161,13 +161,21 @@ func TestWireGuardDesired(t *testing.T) {
 		}
 	}
 	want := []string{
-		"-s 192.168.0.21/32 -i vx-wg -p udp -m udp --dport 4876 -j RETURN",
-		"-s 192.168.0.21/32 -i vx-wg1 -p udp -m udp --dport 4876 -j RETURN", // the rotation device
-		"-s 192.168.0.31/32 -p udp -m udp --dport 4876 -j RETURN",
+		"-p udp -m set --match-set KOSMOS-PEER4-4876 src -m udp --dport 4876 -j RETURN",
+		"-i vx-wg -p udp -m set --match-set KOSMOS-WGPEER4-4876 src -m udp --dport 4876 -j RETURN",
+		"-i vx-wg1 -p udp -m set --match-set KOSMOS-WGPEER4-4876 src -m udp --dport 4876 -j RETURN", // the rotation device
 		"-p udp -m udp --dport 4876 -j DROP",
 	}
 	if strings.Join(input, "\n") != strings.Join(want, "\n") {
 		t.Errorf("KOSMOS-INPUT:\n%s\nwant\n%s", strings.Join(input, "\n"), strings.Join(want, "\n"))
+	}
+	// The encrypted peer is in the set matched through the device only.
+	var sets []string
+	for _, x := range s.Sets {
+		sets = append(sets, fmt.Sprintf("%s %v", x.Name, x.Members))
+	}
+	if want := []string{"KOSMOS-PEER4-4876 [192.168.0.31]", "KOSMOS-RANGE4 [220.0.0.0/8]", "KOSMOS-WGPEER4-4876 [192.168.0.21]"}; !slices.Equal(sets, want) {
+		t.Errorf("sets %q, want %q", sets, want)
 	}
 	if l := s.Links[0]; l.Overhead != v1alpha1.WireGuardOverheadBytes || l.MTU != 0 {
 		t.Errorf("link %+v: want overhead %d on a derived MTU", l, v1alpha1.WireGuardOverheadBytes)

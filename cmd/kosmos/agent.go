@@ -26,8 +26,9 @@ VXLAN devices (vx-*), their addresses, routes (protocol 75), static FDB and
 permanent neighbour entries, the forwarding sysctls of its devices, and
 rules in its own chains (KOSMOS-PREROUTING and KOSMOS-POSTROUTING for NAT,
 KOSMOS-NOMASQ keeping the CNI's masquerade off traffic to other clusters,
-KOSMOS-FORWARD appended to FORWARD, KOSMOS-INPUT guarding the VXLAN ports).
-It touches nothing else: a route to a destination another owner routes is
+KOSMOS-FORWARD appended to FORWARD, KOSMOS-INPUT guarding the VXLAN ports),
+and the ipsets those rules match (KOSMOS-PEER*, KOSMOS-WGPEER*, KOSMOS-RANGE*:
+the peers and known ranges, one lookup per packet). It touches nothing else: a route to a destination another owner routes is
 refused and reported, never replaced. A config that fails validation
 (default or host-overlapping destinations among others) is refused whole and
 the kernel keeps its last good state.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"kosmos.io/kosmos/internal/testinfra/poll"
+	"kosmos.io/kosmos/nodeagent"
 	"kosmos.io/kosmos/reconciler/netplan"
 	"kosmos.io/kosmos/schema"
 	"kosmos.io/kosmos/schema/v1alpha1"
@@ -268,6 +270,26 @@ func sendMarker(t *testing.T, fromNS, toNS string, to netip.Addr, marker string)
 	}
 }
 
+// kernelState reads what the agent owns in a node's namespace, as the
+// agent reads it.
+func kernelState(t testing.TB, ns string) nodeagent.State {
+	t.Helper()
+	leave, err := nodeagent.EnterNetNS(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leave()
+	k, err := nodeagent.NewLinuxKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := k.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // inputCounts returns the packet counters of KOSMOS-INPUT's rules, by rule
 // text as iptables -S prints it.
 func inputCounts(t *testing.T, ns string) map[string]int {
@@ -447,11 +469,26 @@ func TestWireGuardEncryption(t *testing.T) {
 	// north) it is let through.
 	e1, n1 := w.NodeNS("east", "e1"), w.NodeNS("north", "n1")
 	drop := fmt.Sprintf("-A KOSMOS-INPUT -p udp -m udp --dport %d -j DROP", v1alpha1.DefaultBridgePort)
-	accept := fmt.Sprintf("-A KOSMOS-INPUT -s 192.168.0.31/32 -p udp -m udp --dport %d -j RETURN", v1alpha1.DefaultBridgePort)
-	viaWG := fmt.Sprintf("-A KOSMOS-INPUT -s 192.168.0.31/32 -i %s -p udp -m udp --dport %d -j RETURN", v1alpha1.DeviceWireGuard, v1alpha1.DefaultBridgePort)
+	accept := fmt.Sprintf("-A KOSMOS-INPUT -p udp -m set --match-set KOSMOS-PEER4-%d src -m udp --dport %d -j RETURN", v1alpha1.DefaultBridgePort, v1alpha1.DefaultBridgePort)
+	viaWG := fmt.Sprintf("-A KOSMOS-INPUT -i %s -p udp -m set --match-set KOSMOS-WGPEER4-%d src -m udp --dport %d -j RETURN", v1alpha1.DeviceWireGuard, v1alpha1.DefaultBridgePort, v1alpha1.DefaultBridgePort)
 	beforeE1, beforeN1 := inputCounts(t, e1), inputCounts(t, n1)
 	if _, ok := beforeE1[viaWG]; !ok {
 		t.Errorf("e1's KOSMOS-INPUT lacks %q: %v", viaWG, beforeE1)
+	}
+	// w1 is among e1's encrypted peers only, and among n1's clear ones.
+	peerSets := map[string][]string{}
+	for _, ns := range []string{e1, n1} {
+		for _, set := range kernelState(t, ns).Sets {
+			if slices.Contains(set.Members, "192.168.0.31") {
+				peerSets[ns] = append(peerSets[ns], set.Name)
+			}
+		}
+	}
+	if want := fmt.Sprintf("KOSMOS-WGPEER4-%d", v1alpha1.DefaultBridgePort); !slices.Equal(peerSets[e1], []string{want}) {
+		t.Errorf("e1 holds w1's address in %v, want only %s", peerSets[e1], want)
+	}
+	if want := fmt.Sprintf("KOSMOS-PEER4-%d", v1alpha1.DefaultBridgePort); !slices.Equal(peerSets[n1], []string{want}) {
+		t.Errorf("n1 holds w1's address in %v, want only %s", peerSets[n1], want)
 	}
 	injectVXLAN(t, w.NodeNS("west", "w1"), wgNodes[0].Underlay[0].Addr(), 5)
 	injectVXLAN(t, w.NodeNS("west", "w1"), wgNodes[5].Underlay[0].Addr(), 5)
@@ -688,7 +725,7 @@ func TestWireGuardDualStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`-s fd00::21/128 -i vx-wg -p udp -m udp --dport 4866 -c (\d+) `)
+	re := regexp.MustCompile(`-i vx-wg -p udp -m set --match-set KOSMOS-WGPEER6-4866 src -m udp --dport 4866 -c (\d+) `)
 	if m := re.FindStringSubmatch(out); m == nil || m[1] == "0" {
 		t.Errorf("IPv6 VXLAN from g1 not counted through the WireGuard device:\n%s", out)
 	}
