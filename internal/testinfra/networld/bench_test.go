@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"kosmos.io/kosmos/nodeagent"
+	"kosmos.io/kosmos/schema/v1alpha1"
 )
 
 // iperf measures TCP throughput (bits/s) from one namespace to an address
@@ -183,8 +184,10 @@ spec:
 // machines (apart-), and the machine's CPU per Gbit of each unpinned run
 // is reported (per-cpu-). Both tunnel paths are measured again with the
 // offloads the agent keeps on its devices turned off (vxlan/no-offloads:
-// what keeping them is worth). Every figure is the best of three turns,
-// the paths measured in turn.
+// what keeping them is worth). The tunnel is measured at fleet scale too
+// (fleet-: each node's config carrying 1,800 more remote nodes), with the
+// agent's set lookups and rule by rule as before them (fleet-rules-).
+// Every figure is the best of three turns, the paths measured in turn.
 func BenchmarkDataPlane(b *testing.B) {
 	const benchRounds = 3
 	nodes := []NodeSpec{
@@ -246,6 +249,25 @@ func BenchmarkDataPlane(b *testing.B) {
 	topo, p := plan(b, benchTopology, nodes)
 	applyPlan(b, w, p)
 
+	// The tunnel at fleet scale: the same world, each config carrying
+	// fleetPeers more remote nodes (padFleet), as a P2P fleet brings them;
+	// and again with the agent's set lookups replaced by the rule-by-rule
+	// chains the agent wrote before them (ruleByRule): what the sets are
+	// worth.
+	fw, err := Build("kbf-", nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fw.Destroy()
+	applyPlanWith(b, fw, p, padFleet(fleetPeers))
+	lw, err := Build("kbl-", nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lw.Destroy()
+	applyPlanWith(b, lw, p, padFleet(fleetPeers))
+	ruleByRule(b, lw)
+
 	// Each path is measured benchRounds times, the paths taking turns; its
 	// best throughput and its least CPU per Gbit count: on a shared
 	// machine a single figure mostly measures what else ran meanwhile, and
@@ -263,6 +285,8 @@ func BenchmarkDataPlane(b *testing.B) {
 		{"routed-ct", cw.PodNS("north", "n1"), cw.PodNS("east", "e1"), cw.NodeNS("north", "n1"), cw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"vxlan", w.PodNS("north", "n1"), w.PodNS("east", "e1"), w.NodeNS("north", "n1"), w.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"nat", w.PodNS("west", "w1"), w.PodNS("east", "e1"), w.NodeNS("west", "w1"), w.NodeNS("east", "e1"), globalAddr(topo, nodes[2])},
+		{"fleet", fw.PodNS("north", "n1"), fw.PodNS("east", "e1"), fw.NodeNS("north", "n1"), fw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
+		{"fleet-rules", lw.PodNS("north", "n1"), lw.PodNS("east", "e1"), lw.NodeNS("north", "n1"), lw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 	}
 	// Two machines: each end and its side's wire get a CPU of their own
 	// (client and sender's receive on one, server and receiver's receive
@@ -348,6 +372,7 @@ func BenchmarkDataPlane(b *testing.B) {
 // view reports one view's throughput of each path and the tunnel paths'
 // ratios to the baselines, as metrics named with prefix, and prints them.
 func view(b *testing.B, prefix, name string, m map[string]measure) {
+	defer fleetView(b, prefix, name, m)
 	direct, routed, ct, plain, nat := m["direct"].bps, m["routed"].bps, m["routed-ct"].bps, m["vxlan"].bps, m["nat"].bps
 	for _, f := range []struct {
 		v    float64
@@ -399,4 +424,78 @@ func setTunnelOffloads(b *testing.B, w *World, on bool) {
 			b.Fatalf("offloads on %s/%s: %v", n.Cluster, n.Name, err)
 		}
 	}
+}
+
+// fleetPeers is how many made-up remote nodes the fleet worlds' configs
+// carry: the other nodes of a P2P fleet of 10 clusters of 200.
+const fleetPeers = 1800
+
+// padFleet adds n made-up remote nodes to a config, each as P2P brings a
+// remote node: an FDB entry (its underlay address), a neighbour (its
+// tunnel address) and a route (its pod range) on vx-bridge. They lead
+// nowhere; they fill the agent's peers and known ranges as a fleet does.
+func padFleet(n int) func(*v1alpha1.NodeConfig) {
+	return func(nc *v1alpha1.NodeConfig) {
+		for i := range n {
+			j := i + 2
+			mac := fmt.Sprintf("02:00:00:%02x:%02x:%02x", j>>16&0xff, j>>8&0xff, j&0xff)
+			via := fmt.Sprintf("220.99.%d.%d", j>>8, j&0xff)
+			nc.Spec.FDB = append(nc.Spec.FDB, v1alpha1.FDBEntry{MAC: mac, Dst: fmt.Sprintf("10.99.%d.%d", j>>8, j&0xff), Device: v1alpha1.DeviceBridge})
+			nc.Spec.Neighbors = append(nc.Spec.Neighbors, v1alpha1.Neighbor{IP: via, MAC: mac, Device: v1alpha1.DeviceBridge})
+			nc.Spec.Routes = append(nc.Spec.Routes, v1alpha1.Route{Dst: fmt.Sprintf("172.%d.%d.0/24", 16+i/256, i%256), Via: via, Device: v1alpha1.DeviceBridge})
+		}
+	}
+}
+
+// ruleByRule rewrites the agent's filter chains on every node of w as the
+// agent wrote them before its rules matched sets (ipset.go): a RETURN per
+// peer in KOSMOS-INPUT, in the sets' (sorted) order, then the port's DROP;
+// a rule per known range in KOSMOS-FORWARD-SRC and -DST. The agents ran
+// once: nothing puts the set rules back.
+func ruleByRule(b *testing.B, w *World) {
+	b.Helper()
+	for _, n := range w.Nodes {
+		ns := w.NodeNS(n.Cluster, n.Name)
+		var rules []string
+		for _, set := range kernelState(b, ns).Sets {
+			switch port, ok := strings.CutPrefix(set.Name, "KOSMOS-PEER4-"); {
+			case ok:
+				for _, m := range set.Members {
+					rules = append(rules, fmt.Sprintf("-A KOSMOS-INPUT -s %s/32 -p udp -m udp --dport %s -j RETURN", m, port))
+				}
+				rules = append(rules, fmt.Sprintf("-A KOSMOS-INPUT -p udp -m udp --dport %s -j DROP", port))
+			case set.Name == "KOSMOS-RANGE4":
+				for _, m := range set.Members {
+					rules = append(rules, "-A KOSMOS-FORWARD-SRC -s "+m+" -g KOSMOS-FORWARD-DST", "-A KOSMOS-FORWARD-DST -d "+m+" -j ACCEPT")
+				}
+			}
+		}
+		if len(rules) < 2*fleetPeers {
+			b.Fatalf("%s: only %d rules from the agent's sets", ns, len(rules))
+		}
+		restore := "*filter\n:KOSMOS-INPUT - [0:0]\n:KOSMOS-FORWARD-SRC - [0:0]\n:KOSMOS-FORWARD-DST - [0:0]\n" + strings.Join(rules, "\n") + "\nCOMMIT\n"
+		cmd := exec.Command("ip", "netns", "exec", ns, "iptables-restore", "--noflush")
+		cmd.Stdin = strings.NewReader(restore)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s: iptables-restore: %v\n%s", ns, err, out)
+		}
+	}
+}
+
+// fleetView reports the fleet paths of one view: each as a ratio to the
+// routed baseline and to the three-node tunnel, and the sets' worth (the
+// fleet with sets over the fleet rule by rule).
+func fleetView(b *testing.B, prefix, name string, m map[string]measure) {
+	routed, plain, fleet, rules := m["routed"].bps, m["vxlan"].bps, m["fleet"].bps, m["fleet-rules"].bps
+	for _, f := range []struct {
+		v    float64
+		unit string
+	}{
+		{fleet / 1e9, "fleet-Gbit/s"}, {rules / 1e9, "fleet-rules-Gbit/s"},
+		{fleet / routed, "fleet/routed"}, {fleet / plain, "fleet/vxlan"}, {rules / routed, "fleet-rules/routed"}, {fleet / rules, "fleet/fleet-rules"},
+	} {
+		b.ReportMetric(f.v, prefix+f.unit)
+	}
+	fmt.Printf("data plane at fleet scale (%d peers), %s: vx-bridge %.2f Gbit/s (%.2f× routed, %.2f× with 2 peers); rule by rule %.2f (%.2f× routed): the sets are worth %.2f×\n",
+		fleetPeers, name, fleet/1e9, fleet/routed, fleet/plain, rules/1e9, rules/routed, fleet/rules)
 }

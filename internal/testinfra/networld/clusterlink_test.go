@@ -144,10 +144,21 @@ func configFile(t testing.TB, p *netplan.Plan, cluster string, nc v1alpha1.NodeC
 // namespace; it returns the agents' output.
 func applyPlan(t testing.TB, w *World, p *netplan.Plan) string {
 	t.Helper()
+	return applyPlanWith(t, w, p, nil)
+}
+
+// applyPlanWith is applyPlan with each config passed to edit first (when
+// not nil).
+func applyPlanWith(t testing.TB, w *World, p *netplan.Plan, edit func(*v1alpha1.NodeConfig)) string {
+	t.Helper()
 	dir := t.TempDir()
 	var all strings.Builder
 	for _, c := range p.Clusters {
 		for _, nc := range c.Configs {
+			if edit != nil {
+				nc = *nc.DeepCopy()
+				edit(&nc)
+			}
 			data := configFile(t, p, c.Name, nc)
 			f := filepath.Join(dir, c.Name+"-"+nc.Name+".yaml")
 			if err := os.WriteFile(f, data, 0o644); err != nil {
