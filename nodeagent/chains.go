@@ -60,6 +60,8 @@ var ownedChains = map[string]ownedChain{
 	ChainForwardDst:  {"filter", "", jumpNone},
 	ChainInput:       {"filter", "INPUT", jumpFirst},
 	ChainNoMasq:      {"nat", "", jumpNone},
+	ChainNoTrackIn:   {"raw", "PREROUTING", jumpFirst},
+	ChainNoTrackOut:  {"raw", "OUTPUT", jumpFirst},
 }
 
 // catchAll tells whether rule ends its chain for every packet that gets

@@ -83,7 +83,9 @@ func TestLinkChanges(t *testing.T) {
 		// of peers: the new one is made before the rule that matches it,
 		// the old one destroyed after.
 		{"port", func(d *v1alpha1.Device) { d.Port = 4789 }, append(append(recreated("port 4876 → 4789")[:3:3], "add ipset KOSMOS-PEER4-4789 (ipv4 hash:ip, 1 members)"),
-			append(recreated("port 4876 → 4789")[3:], "set chains ipv4/filter: KOSMOS-INPUT (2 rules)", "del ipset KOSMOS-PEER4-4876 (ipv4 hash:ip, 1 members)")...)},
+			append(recreated("port 4876 → 4789")[3:], "set chains ipv4/filter: KOSMOS-INPUT (2 rules)",
+				// So do the tunnel's conntrack exemptions.
+				"set chains ipv4/raw: KOSMOS-NOTRACK-IN (1 rules), KOSMOS-NOTRACK-OUT (1 rules)", "del ipset KOSMOS-PEER4-4876 (ipv4 hash:ip, 1 members)")...)},
 		{"vni and mtu", func(d *v1alpha1.Device) { d.VNI, d.MTU = 56, 1400 }, recreated("vni 54 → 56")},
 	} {
 		t.Run(c.name, func(t *testing.T) {

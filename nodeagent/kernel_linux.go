@@ -692,7 +692,7 @@ func Subscribe(ctx context.Context) (<-chan struct{}, error) {
 func readChains() ([]Chain, error) {
 	var out []Chain
 	for fam, bin := range map[string]string{"ipv4": "iptables-save", "ipv6": "ip6tables-save"} {
-		for _, table := range []string{"nat", "filter"} {
+		for _, table := range []string{"nat", "filter", "raw"} {
 			raw, err := exec.Command(bin, "-t", table).Output()
 			if err != nil {
 				return nil, fmt.Errorf("%s -t %s: %w", bin, table, err)

@@ -23,6 +23,10 @@ const (
 	ChainForwardDst = "KOSMOS-FORWARD-DST"
 	// ChainInput guards the devices' UDP ports (filter INPUT).
 	ChainInput = "KOSMOS-INPUT"
+	// ChainNoTrackIn and ChainNoTrackOut keep the tunnels' own UDP out of
+	// conntrack (raw PREROUTING and OUTPUT; see noTrackRules).
+	ChainNoTrackIn  = "KOSMOS-NOTRACK-IN"
+	ChainNoTrackOut = "KOSMOS-NOTRACK-OUT"
 )
 
 // RouteProtocol tags the routes the agent owns; it never touches others.
@@ -431,6 +435,34 @@ func inputRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []fam
 	return out
 }
 
+// noTrackRules keep the VXLAN datagrams of the agent's devices out of
+// conntrack: those to a device's underlay address and port as they arrive
+// (raw PREROUTING), those from it to the port as they leave (raw OUTPUT).
+// A VXLAN flow picks its source port from the inner flow's hash and sends
+// to the fixed port both ways, so conntrack never sees a reply: every
+// inner flow left an UNREPLIED entry per direction on both nodes, taking
+// conntrack table room from the node's real connections, and a lookup per
+// datagram. Calico and OpenShift SDN do the same. Such datagrams are
+// UNTRACKED to the later rules: a host firewall that accepts the port only
+// with --ctstate NEW must accept UNTRACKED too (documented).
+func noTrackRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []familyRule {
+	var out []familyRule
+	for _, d := range spec.Devices {
+		a, err := netip.ParseAddr(d.UnderlayIP)
+		if err != nil {
+			continue
+		}
+		local := netip.PrefixFrom(a, a.BitLen()).String()
+		out = append(out,
+			familyRule{devFam(d.Name), ChainNoTrackIn, fmt.Sprintf("-d %s -p udp -m udp --dport %d -j NOTRACK", local, d.Port)},
+			familyRule{devFam(d.Name), ChainNoTrackOut, fmt.Sprintf("-s %s -p udp -m udp --dport %d -j NOTRACK", local, d.Port)})
+	}
+	slices.SortFunc(out, func(a, b familyRule) int {
+		return cmp.Or(cmp.Compare(a.fam, b.fam), cmp.Compare(a.chain, b.chain), cmp.Compare(a.rule, b.rule))
+	})
+	return slices.Compact(out)
+}
+
 // peersOfPort are the peers one VXLAN port of one family accepts: in the
 // clear, or only through the WireGuard device.
 type peersOfPort struct {
@@ -582,6 +614,7 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 			{Family: fam, Table: "nat", Name: ChainPrerouting}, {Family: fam, Table: "nat", Name: ChainPostrouting},
 			{Family: fam, Table: "filter", Name: ChainForward}, {Family: fam, Table: "filter", Name: ChainForwardSrc}, {Family: fam, Table: "filter", Name: ChainForwardDst},
 			{Family: fam, Table: "filter", Name: ChainInput}, {Family: fam, Table: "nat", Name: ChainNoMasq},
+			{Family: fam, Table: "raw", Name: ChainNoTrackIn}, {Family: fam, Table: "raw", Name: ChainNoTrackOut},
 		} {
 			c := c
 			chains[c.Key()] = &c
@@ -638,6 +671,9 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 	}
 	for _, r := range inputRules(spec, devFam) {
 		add(r.fam, "filter", ChainInput, r.rule)
+	}
+	for _, r := range noTrackRules(spec, devFam) {
+		add(r.fam, "raw", r.chain, r.rule)
 	}
 	out := make([]Chain, 0, len(chains))
 	for _, c := range chains {

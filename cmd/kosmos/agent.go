@@ -26,7 +26,8 @@ VXLAN devices (vx-*), their addresses, routes (protocol 75), static FDB and
 permanent neighbour entries, the forwarding sysctls of its devices, and
 rules in its own chains (KOSMOS-PREROUTING and KOSMOS-POSTROUTING for NAT,
 KOSMOS-NOMASQ keeping the CNI's masquerade off traffic to other clusters,
-KOSMOS-FORWARD appended to FORWARD, KOSMOS-INPUT guarding the VXLAN ports),
+KOSMOS-FORWARD appended to FORWARD, KOSMOS-INPUT guarding the VXLAN ports,
+KOSMOS-NOTRACK-IN and -OUT keeping the tunnels' own UDP out of conntrack),
 and the ipsets those rules match (KOSMOS-PEER*, KOSMOS-WGPEER*, KOSMOS-RANGE*:
 the peers and known ranges, one lookup per packet). It touches nothing else: a route to a destination another owner routes is
 refused and reported, never replaced. A config that fails validation

@@ -187,7 +187,9 @@ spec:
 // what keeping them is worth). The tunnel is measured at fleet scale too
 // (fleet-: each node's config carrying 1,800 more remote nodes), with the
 // agent's set lookups and rule by rule as before them (fleet-rules-).
-// Every figure is the best of three turns, the paths measured in turn.
+// So is the tunnel on nodes where conntrack runs (vxlan-ct, to compare with
+// routed-ct). Every figure is the best of three turns, the paths measured
+// in turn.
 func BenchmarkDataPlane(b *testing.B) {
 	const benchRounds = 3
 	nodes := []NodeSpec{
@@ -235,19 +237,22 @@ func BenchmarkDataPlane(b *testing.B) {
 	}
 	defer cw.Destroy()
 	routeAcross(b, cw)
-	for _, n := range cw.Nodes {
-		for _, r := range [][]string{
-			{"-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
-			{"-t", "nat", "-A", "POSTROUTING", "-j", "RETURN"},
-		} {
-			if _, err := Run("ip", append([]string{"netns", "exec", cw.NodeNS(n.Cluster, n.Name), "iptables"}, r...)...); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	withConntrack(b, cw)
 
 	topo, p := plan(b, benchTopology, nodes)
 	applyPlan(b, w, p)
+
+	// The tunnel on nodes with conntrack too (vxlan-ct), to compare with
+	// routed-ct: the tunnel world's nodes have no netfilter rule that
+	// needs conntrack, so against routed-ct the plain tunnel would be
+	// spared a cost the routed path pays.
+	kw, err := Build("kbk-", nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer kw.Destroy()
+	withConntrack(b, kw)
+	applyPlan(b, kw, p)
 
 	// The tunnel at fleet scale: the same world, each config carrying
 	// fleetPeers more remote nodes (padFleet), as a P2P fleet brings them;
@@ -285,6 +290,7 @@ func BenchmarkDataPlane(b *testing.B) {
 		{"routed-ct", cw.PodNS("north", "n1"), cw.PodNS("east", "e1"), cw.NodeNS("north", "n1"), cw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"vxlan", w.PodNS("north", "n1"), w.PodNS("east", "e1"), w.NodeNS("north", "n1"), w.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"nat", w.PodNS("west", "w1"), w.PodNS("east", "e1"), w.NodeNS("west", "w1"), w.NodeNS("east", "e1"), globalAddr(topo, nodes[2])},
+		{"vxlan-ct", kw.PodNS("north", "n1"), kw.PodNS("east", "e1"), kw.NodeNS("north", "n1"), kw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"fleet", fw.PodNS("north", "n1"), fw.PodNS("east", "e1"), fw.NodeNS("north", "n1"), fw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"fleet-rules", lw.PodNS("north", "n1"), lw.PodNS("east", "e1"), lw.NodeNS("north", "n1"), lw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 	}
@@ -482,20 +488,40 @@ func ruleByRule(b *testing.B, w *World) {
 	}
 }
 
-// fleetView reports the fleet paths of one view: each as a ratio to the
-// routed baseline and to the three-node tunnel, and the sets' worth (the
-// fleet with sets over the fleet rule by rule).
+// withConntrack makes conntrack run on every node of w, as kube-proxy's
+// rules do on every Kubernetes node.
+func withConntrack(b *testing.B, w *World) {
+	b.Helper()
+	for _, n := range w.Nodes {
+		for _, r := range [][]string{
+			{"-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
+			{"-t", "nat", "-A", "POSTROUTING", "-j", "RETURN"},
+		} {
+			if _, err := Run("ip", append([]string{"netns", "exec", w.NodeNS(n.Cluster, n.Name), "iptables"}, r...)...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// fleetView reports the tunnel on nodes with conntrack against routed-ct,
+// and the fleet paths of one view: each as a ratio to the routed baseline
+// and to the three-node tunnel, and the sets' worth (the fleet with sets
+// over the fleet rule by rule).
 func fleetView(b *testing.B, prefix, name string, m map[string]measure) {
 	routed, plain, fleet, rules := m["routed"].bps, m["vxlan"].bps, m["fleet"].bps, m["fleet-rules"].bps
+	ct, vxct := m["routed-ct"].bps, m["vxlan-ct"].bps
 	for _, f := range []struct {
 		v    float64
 		unit string
 	}{
+		{vxct / 1e9, "vxlan-ct-Gbit/s"}, {vxct / ct, "vxlan-ct/routed-ct"},
 		{fleet / 1e9, "fleet-Gbit/s"}, {rules / 1e9, "fleet-rules-Gbit/s"},
 		{fleet / routed, "fleet/routed"}, {fleet / plain, "fleet/vxlan"}, {rules / routed, "fleet-rules/routed"}, {fleet / rules, "fleet/fleet-rules"},
 	} {
 		b.ReportMetric(f.v, prefix+f.unit)
 	}
+	fmt.Printf("data plane on nodes with conntrack, %s: vx-bridge %.2f Gbit/s (%.2f× routed with conntrack)\n", name, vxct/1e9, vxct/ct)
 	fmt.Printf("data plane at fleet scale (%d peers), %s: vx-bridge %.2f Gbit/s (%.2f× routed, %.2f× with 2 peers); rule by rule %.2f (%.2f× routed): the sets are worth %.2f×\n",
 		fleetPeers, name, fleet/1e9, fleet/routed, fleet/plain, rules/1e9, rules/routed, fleet/rules)
 }
