@@ -141,7 +141,7 @@ func Diff(current, desired State) []Op {
 	adds, linkDels, recreated, newMAC := diffLinks(current.Links, desired.Links)
 	adds = append(adds, diffSysctls(current.Sysctls, desired.Sysctls, recreated)...)
 	adds = append(adds, diffOffloads(current.Offloads, desired.Offloads, recreated)...)
-	setAdds, setDels := diffSets(current.Sets, desired.Sets)
+	setAdds, setRemovals, setDels := diffSets(current.Sets, desired.Sets)
 	adds = append(adds, setAdds...)
 	var dels []Op
 	keep := func(dev string) bool { return !recreated[dev] }
@@ -152,6 +152,7 @@ func Diff(current, desired State) []Op {
 	adds = append(adds, diffRoutes(current.Routes, desired.Routes, keep, &dels)...)
 	chainSets, chainDels := diffChains(current.Chains, desired.Chains)
 	adds = append(adds, chainSets...)
+	dels = append(setRemovals, dels...)
 	dels = append(dels, chainDels...)
 	dels = append(dels, setDels...)
 	dels = append(dels, linkDels...)

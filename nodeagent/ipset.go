@@ -15,18 +15,22 @@ import (
 // are this forwarded packet's source and destination among the known
 // ranges (KOSMOS-FORWARD-SRC, -DST)? Both lists grow with the fleet: in
 // P2P every remote node is a peer and brings its pod range. Asked rule by
-// rule, as until this change, every packet walked the lists: at 2,000
-// peers (10 clusters of 200 nodes) a tunnelled TCP stream ran at 0.35× the
-// routed path where it ran at 0.8× with three peers. Each list is now one
+// rule, as until this change, every packet walked the lists: with 1,800
+// more peers (10 clusters of 200 nodes) a tunnelled TCP stream whose
+// peer's rule came last ran at 0.31–0.38× the routed path, where it ran at
+// 0.73–0.78× with two peers (BenchmarkDataPlane, fleet-rules). Each list is now one
 // ipset (a hash the kernel looks up once per packet) and one rule that
 // matches it, so a packet's cost no longer depends on the fleet's size.
 //
-// The sets are the agent's own (named KOSMOS-…): it reads only those,
-// creates them before the rules that match them, changes their members in
-// place (new members are added before anything else changes, so a joining
-// peer is never dropped for a rule that waits on it), and destroys one
-// only after the last rule matching it is gone (the kernel refuses to
-// destroy a set in use).
+// The sets are the agent's own (KOSMOS-PEER…, KOSMOS-WGPEER…,
+// KOSMOS-RANGE…): it reads only those, creates them before the rules that
+// match them, changes their members in place (new members are added before
+// anything else changes, members gone are removed only after the chains
+// are written, so a joining peer, or one moving between sets, is never
+// dropped while the rules change), and destroys one only after the last
+// rule matching it is gone (the kernel refuses to destroy a set in use;
+// with iptables on nf_tables the rule lets go of it a moment later, so a
+// refused destroy is tried again for a while).
 
 // Set types the agent uses.
 const (
@@ -60,6 +64,19 @@ func (c SetChange) String() string {
 		return fmt.Sprintf("ipset %s (%s %s, %d members)", c.Set.Name, c.Set.Family, c.Set.Type, len(c.Set.Members))
 	}
 	return fmt.Sprintf("ipset %s (+%d −%d members)", c.Set.Name, len(c.Add), len(c.Del))
+}
+
+// setKinds begin the names of the agent's sets; Read sees no other.
+var setKinds = []string{"KOSMOS-PEER", "KOSMOS-WGPEER", "KOSMOS-RANGE"}
+
+// ownSet tells whether a set of that name is the agent's.
+func ownSet(name string) bool {
+	for _, k := range setKinds {
+		if strings.HasPrefix(name, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // Names of the agent's sets.
@@ -118,12 +135,15 @@ func writeSets(b *strings.Builder, sets []IPSet) {
 }
 
 // diffSets returns the set writes of the add phase (new sets, filled; new
-// members of held sets, and members gone) and the destructions, which run
-// after the chains that match them are gone. A held set of another family
-// or type than wanted is destroyed and created again (the kernel cannot
-// change either in place; only a set someone else made under the agent's
-// name can differ so).
-func diffSets(current, desired []IPSet) (adds, dels []Op) {
+// members of held sets), the member removals, which run once the chains
+// are written (a peer moving from one set to another, clear to encrypted
+// say, is never in neither while the rules change), and the destructions,
+// which run after the chains that match them are gone. A held set of
+// another family or type than wanted is destroyed and created again (the
+// kernel cannot change either in place; only a set someone else made under
+// the agent's name can differ so, and while a rule matches it the kernel
+// refuses, which the pass reports).
+func diffSets(current, desired []IPSet) (adds, removals, dels []Op) {
 	cur := index(current, func(s IPSet) string { return s.Name })
 	for _, d := range desired {
 		c, ok := cur[d.Name]
@@ -151,8 +171,11 @@ func diffSets(current, desired []IPSet) (adds, dels []Op) {
 					del = append(del, m)
 				}
 			}
-			if len(add)+len(del) > 0 {
-				adds = append(adds, Op{Kind: OpSet, Set: &SetChange{Set: d, Add: add, Del: del}})
+			if len(add) > 0 {
+				adds = append(adds, Op{Kind: OpSet, Set: &SetChange{Set: d, Add: add}})
+			}
+			if len(del) > 0 {
+				removals = append(removals, Op{Kind: OpSet, Set: &SetChange{Set: d, Del: del}})
 			}
 		}
 	}
@@ -162,5 +185,5 @@ func diffSets(current, desired []IPSet) (adds, dels []Op) {
 			dels = append(dels, Op{Kind: OpDel, Set: &SetChange{Set: c}})
 		}
 	}
-	return adds, dels
+	return adds, removals, dels
 }

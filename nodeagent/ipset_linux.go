@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -14,9 +15,6 @@ import (
 
 // The kernel side of the agent's ipsets (ipset.go), over netlink: no
 // ipset binary is needed.
-
-// setPrefix names the agent's sets; Read sees no other.
-const setPrefix = "KOSMOS-"
 
 // readSets reads the agent's sets with their members, in one netlink dump
 // parsed here (the library's reader starts a goroutine for each attribute
@@ -38,8 +36,7 @@ func readSets() ([]IPSet, error) {
 			continue
 		}
 		var m setMessage
-		m.parse(msg[4:]) // behind the nfgenmsg header
-		if !strings.HasPrefix(m.name, setPrefix) {
+		if m.parse(msg[4:]); !ownSet(m.name) { // behind the nfgenmsg header
 			continue
 		}
 		i, ok := at[m.name]
@@ -91,11 +88,20 @@ func attrs(data []byte, f func(typ uint16, val []byte)) {
 	}
 }
 
+// parse reads a message: its set's name first, the rest only for one of
+// the agent's sets (a node's other sets, kube-proxy's or Calico's, may hold
+// many thousand members).
 func (m *setMessage) parse(data []byte) {
 	attrs(data, func(typ uint16, val []byte) {
-		switch typ {
-		case nl.IPSET_ATTR_SETNAME:
+		if typ == nl.IPSET_ATTR_SETNAME {
 			m.name = strings.TrimRight(string(val), "\x00")
+		}
+	})
+	if !ownSet(m.name) {
+		return
+	}
+	attrs(data, func(typ uint16, val []byte) {
+		switch typ {
 		case nl.IPSET_ATTR_TYPENAME:
 			m.typ = strings.TrimRight(string(val), "\x00")
 		case nl.IPSET_ATTR_FAMILY:
@@ -119,8 +125,8 @@ func parseSetEntry(data []byte) setEntryRead {
 		switch typ {
 		case nl.IPSET_ATTR_IP:
 			attrs(val, func(_ uint16, val []byte) {
-				if a, ok := netip.AddrFromSlice(val); ok {
-					e.addr = a.Unmap()
+				if a, ok := netip.AddrFromSlice(val); ok { // 4 bytes in an IPv4 set, 16 in an IPv6 one
+					e.addr = a
 				}
 			})
 		case nl.IPSET_ATTR_CIDR:
@@ -137,13 +143,7 @@ func parseSetEntry(data []byte) setEntryRead {
 func applySet(kind OpKind, c *SetChange) error {
 	switch kind {
 	case OpDel:
-		if err := netlink.IpsetDestroy(c.Set.Name); err != nil {
-			if errors.Is(err, unix.EBUSY) {
-				return fmt.Errorf("destroy ipset %s: a rule still matches it (%w)", c.Set.Name, err)
-			}
-			return fmt.Errorf("destroy ipset %s: %w", c.Set.Name, err)
-		}
-		return nil
+		return destroySet(c.Set.Name)
 	case OpAdd:
 		fam := uint8(unix.AF_INET)
 		if c.Set.Family == "ipv6" {
@@ -189,4 +189,26 @@ func setEntry(typ, member string) (*netlink.IPSetEntry, error) {
 		return nil, err
 	}
 	return &netlink.IPSetEntry{IP: net.IP(a.AsSlice())}, nil
+}
+
+// destroySet destroys one of the agent's sets. With iptables on nf_tables
+// the rule that matched it lets go of it a moment after the rule is
+// removed (the kernel finishes the removal in a work queue), so a destroy
+// right after is refused as busy: it is tried again for up to two seconds.
+func destroySet(name string) error {
+	var err error
+	for wait := 5 * time.Millisecond; ; wait *= 2 {
+		err = netlink.IpsetDestroy(name)
+		if !errors.Is(err, nl.IPSetError(nl.IPSET_ERR_BUSY)) || wait > time.Second {
+			break
+		}
+		time.Sleep(wait)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, nl.IPSetError(nl.IPSET_ERR_BUSY)):
+		return fmt.Errorf("destroy ipset %s: a rule still matches it (%w)", name, err)
+	}
+	return fmt.Errorf("destroy ipset %s: %w", name, err)
 }
