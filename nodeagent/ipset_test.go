@@ -14,7 +14,9 @@ func TestSetOrder(t *testing.T) {
 	peer := func(name string, members ...string) IPSet {
 		return IPSet{Name: name, Family: "ipv4", Type: setHashIP, Members: members}
 	}
-	rule := func(set string) string { return "-p udp -m set --match-set " + set + " src -m udp --dport 4876 -j RETURN" }
+	rule := func(set string) string {
+		return "-p udp -m set --match-set " + set + " src -m udp --dport 4876 -j RETURN"
+	}
 	input := func(rules ...string) []Chain {
 		return []Chain{{Family: "ipv4", Table: "filter", Name: ChainInput, Rules: rules}}
 	}
