@@ -356,8 +356,7 @@ func Desired(spec *v1alpha1.NodeConfigSpec) State {
 		mac, _ := net.ParseMAC(n.MAC)
 		s.Neighs = append(s.Neighs, Neigh{Dev: n.Device, IP: n.IP, MAC: mac.String()})
 	}
-	s.Chains = renderChains(spec, v6dev)
-	s.Sets = renderSets(spec, v6dev)
+	s.Chains, s.Sets = renderChains(spec, v6dev)
 	s.Sysctls = sysctlsFor(s.Links)
 	s.Offloads = offloadsFor(s.Links)
 	s.Routes = dedup(s.Routes)
@@ -374,14 +373,14 @@ type familyRule struct{ fam, chain, rule string }
 // the known ranges (the family's KOSMOS-RANGE set) goes on to
 // KOSMOS-FORWARD-DST, which accepts a destination among them. One rule
 // each, whatever the number of ranges (ipset.go).
-func forwardRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []familyRule {
+func forwardRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string, ranges []IPSet) []familyRule {
 	var out []familyRule
 	for _, d := range spec.Devices {
 		out = append(out,
 			familyRule{devFam(d.Name), ChainForward, fmt.Sprintf("-i %s -g %s", d.Name, ChainForwardSrc)},
 			familyRule{devFam(d.Name), ChainForward, fmt.Sprintf("-o %s -g %s", d.Name, ChainForwardSrc)})
 	}
-	for _, set := range rangeSets(spec) {
+	for _, set := range ranges {
 		out = append(out,
 			familyRule{set.Family, ChainForwardSrc, fmt.Sprintf("-m set --match-set %s src -g %s", set.Name, ChainForwardDst)},
 			familyRule{set.Family, ChainForwardDst, fmt.Sprintf("-m set --match-set %s dst -j ACCEPT", set.Name)})
@@ -419,9 +418,9 @@ func rangeSets(spec *v1alpha1.NodeConfigSpec) []IPSet {
 // ports are Kosmos's own (a port shared with another VXLAN user, flannel's
 // 4789 say, would have that user's peers dropped). A port's rules are as
 // many whatever the number of peers: each is one set lookup (ipset.go).
-func inputRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []familyRule {
+func inputRules(spec *v1alpha1.NodeConfigSpec, peers []peersOfPort) []familyRule {
 	var out []familyRule
-	for _, p := range portPeers(spec, devFam) {
+	for _, p := range peers {
 		if len(p.clear) > 0 {
 			out = append(out, familyRule{fam: p.fam, rule: fmt.Sprintf("-p udp -m set --match-set %s src -m udp --dport %d -j RETURN", peerSetName(p.fam, p.port, false), p.port)})
 		}
@@ -515,18 +514,11 @@ func portPeers(spec *v1alpha1.NodeConfigSpec, devFam func(string) string) []peer
 	return out
 }
 
-// renderSets are the sets the agent's rules match: the peers of each port
-// (clear and encrypted, where there are any) and the known ranges of each
-// family.
-func renderSets(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []IPSet {
-	devFam := func(dev string) string {
-		if v6dev[dev] {
-			return "ipv6"
-		}
-		return "ipv4"
-	}
+// peerSets are the sets of the ports' peers (clear and encrypted, where
+// there are any), as inputRules matches them.
+func peerSets(peers []peersOfPort) []IPSet {
 	var out []IPSet
-	for _, p := range portPeers(spec, devFam) {
+	for _, p := range peers {
 		if len(p.clear) > 0 {
 			out = append(out, IPSet{Name: peerSetName(p.fam, p.port, false), Family: p.fam, Type: setHashIP, Members: p.clear})
 		}
@@ -534,7 +526,7 @@ func renderSets(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []IPSet {
 			out = append(out, IPSet{Name: peerSetName(p.fam, p.port, true), Family: p.fam, Type: setHashIP, Members: p.tunnelled})
 		}
 	}
-	return append(out, rangeSets(spec)...)
+	return out
 }
 
 // knownRanges are the ranges Kosmos forwards between: the node's own
@@ -590,7 +582,8 @@ func dedup[T comparable](xs []T) []T {
 	return out
 }
 
-// renderChains writes the agent's chains for both families. The rules are
+// renderChains writes the agent's chains for both families, and the sets
+// their rules match (the ports' peers and the known ranges, ipset.go). The rules are
 // rendered here from structured fields, never taken from the config as text,
 // in the canonical form `iptables -S` prints (-s, -d, -i, -o, -j), so that
 // reading a chain back compares equal.
@@ -607,7 +600,7 @@ func dedup[T comparable](xs []T) []T {
 // (knownRanges), which accepts it only for a destination among them. Both
 // are gotos: a packet that does not match returns to FORWARD, whose later
 // rules and policy decide.
-func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain {
+func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) ([]Chain, []IPSet) {
 	chains := map[string]*Chain{}
 	for _, fam := range []string{"ipv4", "ipv6"} {
 		for _, c := range []Chain{
@@ -666,10 +659,11 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 			}
 		}
 	}
-	for _, r := range forwardRules(spec, devFam) {
+	peers, ranges := portPeers(spec, devFam), rangeSets(spec)
+	for _, r := range forwardRules(spec, devFam, ranges) {
 		add(r.fam, "filter", r.chain, r.rule)
 	}
-	for _, r := range inputRules(spec, devFam) {
+	for _, r := range inputRules(spec, peers) {
 		add(r.fam, "filter", ChainInput, r.rule)
 	}
 	for _, r := range noTrackRules(spec, devFam) {
@@ -679,5 +673,5 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) []Chain 
 	for _, c := range chains {
 		out = append(out, *c)
 	}
-	return out
+	return out, append(peerSets(peers), ranges...)
 }
