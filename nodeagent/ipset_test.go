@@ -15,7 +15,7 @@ func TestSetOrder(t *testing.T) {
 		return IPSet{Name: name, Family: "ipv4", Type: setHashIP, Members: members}
 	}
 	rule := func(set string) string {
-		return "-p udp -m set --match-set " + set + " src -m udp --dport 4876 -j RETURN"
+		return "-p udp -m udp --dport 4876 -m set --match-set " + set + " src -j RETURN"
 	}
 	input := func(rules ...string) []Chain {
 		return []Chain{{Family: "ipv4", Table: "filter", Name: ChainInput, Rules: rules}}

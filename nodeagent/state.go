@@ -422,11 +422,11 @@ func inputRules(spec *v1alpha1.NodeConfigSpec, peers []peersOfPort) []familyRule
 	var out []familyRule
 	for _, p := range peers {
 		if len(p.clear) > 0 {
-			out = append(out, familyRule{fam: p.fam, rule: fmt.Sprintf("-p udp -m set --match-set %s src -m udp --dport %d -j RETURN", peerSetName(p.fam, p.port, false), p.port)})
+			out = append(out, familyRule{fam: p.fam, rule: fmt.Sprintf("-p udp -m udp --dport %d -m set --match-set %s src -j RETURN", p.port, peerSetName(p.fam, p.port, false))})
 		}
 		if len(p.tunnelled) > 0 {
 			for _, dev := range []string{spec.WireGuard.Device, rotationDevice(spec.WireGuard.Device)} {
-				out = append(out, familyRule{fam: p.fam, rule: fmt.Sprintf("-i %s -p udp -m set --match-set %s src -m udp --dport %d -j RETURN", dev, peerSetName(p.fam, p.port, true), p.port)})
+				out = append(out, familyRule{fam: p.fam, rule: fmt.Sprintf("-i %s -p udp -m udp --dport %d -m set --match-set %s src -j RETURN", dev, p.port, peerSetName(p.fam, p.port, true))})
 			}
 		}
 		out = append(out, familyRule{fam: p.fam, rule: fmt.Sprintf("-p udp -m udp --dport %d -j DROP", p.port)})

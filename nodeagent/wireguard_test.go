@@ -161,9 +161,9 @@ func TestWireGuardDesired(t *testing.T) {
 		}
 	}
 	want := []string{
-		"-p udp -m set --match-set KOSMOS-PEER4-4876 src -m udp --dport 4876 -j RETURN",
-		"-i vx-wg -p udp -m set --match-set KOSMOS-WGPEER4-4876 src -m udp --dport 4876 -j RETURN",
-		"-i vx-wg1 -p udp -m set --match-set KOSMOS-WGPEER4-4876 src -m udp --dport 4876 -j RETURN", // the rotation device
+		"-p udp -m udp --dport 4876 -m set --match-set KOSMOS-PEER4-4876 src -j RETURN",
+		"-i vx-wg -p udp -m udp --dport 4876 -m set --match-set KOSMOS-WGPEER4-4876 src -j RETURN",
+		"-i vx-wg1 -p udp -m udp --dport 4876 -m set --match-set KOSMOS-WGPEER4-4876 src -j RETURN", // the rotation device
 		"-p udp -m udp --dport 4876 -j DROP",
 	}
 	if strings.Join(input, "\n") != strings.Join(want, "\n") {

@@ -151,6 +151,44 @@ func routeAcross(b *testing.B, w *World) {
 	}
 }
 
+// bareTunnel joins the nodes of w by a VXLAN device of their own, made by
+// hand as a tutorial would (ip link add … type vxlan: the kernel's
+// defaults, the agent's port and MTU), and routes the pod ranges of the
+// nodes of other clusters over it: the tunnel with nothing of the agent's
+// around it (no filter, raw or nat rule, no set, no sysctl). Against the
+// routed path it shows what VXLAN itself costs; against vx-bridge, what
+// the agent adds (its guards and exemptions, which every packet meets).
+func bareTunnel(b *testing.B, w *World) {
+	b.Helper()
+	const dev, mtu = "vx-bare", "1450"
+	mac := func(i int) string { return fmt.Sprintf("02:00:00:00:00:%02x", i+1) }
+	tunnelIP := func(i int) string { return fmt.Sprintf("10.254.0.%d", i+1) }
+	var steps [][]string
+	for i, n := range w.Nodes {
+		ns := w.NodeNS(n.Cluster, n.Name)
+		steps = append(steps,
+			[]string{"ip", "-n", ns, "link", "add", dev, "address", mac(i), "type", "vxlan", "id", "7", "local", n.Underlay[0].Addr().String(), "dev", "eth0", "dstport", fmt.Sprint(v1alpha1.DefaultBridgePort), "nolearning"},
+			[]string{"ip", "-n", ns, "link", "set", dev, "mtu", mtu, "up"},
+			[]string{"ip", "-n", ns, "addr", "add", tunnelIP(i) + "/32", "dev", dev})
+		for j, o := range w.Nodes {
+			if o.Cluster == n.Cluster {
+				continue
+			}
+			steps = append(steps,
+				[]string{"ip", "netns", "exec", ns, "bridge", "fdb", "append", mac(j), "dev", dev, "dst", o.Underlay[0].Addr().String()},
+				[]string{"ip", "-n", ns, "neigh", "replace", tunnelIP(j), "lladdr", mac(j), "dev", dev, "nud", "permanent"})
+			for _, c := range o.PodCIDRs {
+				steps = append(steps, []string{"ip", "-n", ns, "route", "replace", c.String(), "via", tunnelIP(j), "dev", dev, "onlink"})
+			}
+		}
+	}
+	for _, s := range steps {
+		if _, err := Run(s[0], s[1:]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 const benchTopology = `apiVersion: kosmos.io/v1alpha1
 kind: KosmosTopology
 metadata: {name: bench}
@@ -188,7 +226,9 @@ spec:
 // (fleet-: each node's config carrying 1,800 more remote nodes), with the
 // agent's set lookups and rule by rule as before them (fleet-rules-).
 // So is the tunnel on nodes where conntrack runs (vxlan-ct, to compare with
-// routed-ct). Every figure is the best of three turns, the paths measured
+// routed-ct), and a bare tunnel made by hand with nothing of the agent's
+// around it (vxlan-bare, bareTunnel): the routed path to it is what VXLAN
+// costs, it to vx-bridge what the agent's rules cost. Every figure is the best of three turns, the paths measured
 // in turn.
 func BenchmarkDataPlane(b *testing.B) {
 	const benchRounds = 3
@@ -239,6 +279,15 @@ func BenchmarkDataPlane(b *testing.B) {
 	routeAcross(b, cw)
 	withConntrack(b, cw)
 
+	// The bare tunnel: the routed world's nodes joined by a VXLAN device
+	// made by hand, with nothing of the agent's around it.
+	vw, err := Build("kbv-", nodes[:2])
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer vw.Destroy()
+	bareTunnel(b, vw)
+
 	topo, p := plan(b, benchTopology, nodes)
 	applyPlan(b, w, p)
 
@@ -288,6 +337,7 @@ func BenchmarkDataPlane(b *testing.B) {
 		{"direct", z, a, z, a, netip.MustParseAddr("10.200.0.2")},
 		{"routed", rw.PodNS("north", "n1"), rw.PodNS("east", "e1"), rw.NodeNS("north", "n1"), rw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"routed-ct", cw.PodNS("north", "n1"), cw.PodNS("east", "e1"), cw.NodeNS("north", "n1"), cw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
+		{"vxlan-bare", vw.PodNS("north", "n1"), vw.PodNS("east", "e1"), vw.NodeNS("north", "n1"), vw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"vxlan", w.PodNS("north", "n1"), w.PodNS("east", "e1"), w.NodeNS("north", "n1"), w.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"nat", w.PodNS("west", "w1"), w.PodNS("east", "e1"), w.NodeNS("west", "w1"), w.NodeNS("east", "e1"), globalAddr(topo, nodes[2])},
 		{"vxlan-ct", kw.PodNS("north", "n1"), kw.PodNS("east", "e1"), kw.NodeNS("north", "n1"), kw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
@@ -356,6 +406,8 @@ func BenchmarkDataPlane(b *testing.B) {
 	perCPU := func(path, base string) float64 { return one[base].cpuPerGbit / one[path].cpuPerGbit }
 	b.ReportMetric(one["vxlan"].cpuPerGbit, "vxlan-cpu-s/Gbit")
 	b.ReportMetric(perCPU("vxlan", "routed"), "per-cpu-vxlan/routed")
+	b.ReportMetric(perCPU("vxlan-bare", "routed"), "per-cpu-vxlan-bare/routed")
+	b.ReportMetric(perCPU("vxlan", "vxlan-bare"), "per-cpu-vxlan/vxlan-bare")
 	b.ReportMetric(perCPU("nat", "routed"), "per-cpu-nat/routed")
 	b.ReportMetric(perCPU("vxlan", "routed-ct"), "per-cpu-vxlan/routed-ct")
 	b.ReportMetric(perCPU("nat", "routed-ct"), "per-cpu-nat/routed-ct")
@@ -379,6 +431,7 @@ func BenchmarkDataPlane(b *testing.B) {
 // ratios to the baselines, as metrics named with prefix, and prints them.
 func view(b *testing.B, prefix, name string, m map[string]measure) {
 	defer fleetView(b, prefix, name, m)
+	defer bareView(b, prefix, name, m)
 	direct, routed, ct, plain, nat := m["direct"].bps, m["routed"].bps, m["routed-ct"].bps, m["vxlan"].bps, m["nat"].bps
 	for _, f := range []struct {
 		v    float64
@@ -502,6 +555,17 @@ func withConntrack(b *testing.B, w *World) {
 			}
 		}
 	}
+}
+
+// bareView reports the bare tunnel of one view against the routed path
+// (what VXLAN itself costs) and vx-bridge against it (what the agent's
+// rules and settings cost).
+func bareView(b *testing.B, prefix, name string, m map[string]measure) {
+	routed, bare, plain := m["routed"].bps, m["vxlan-bare"].bps, m["vxlan"].bps
+	b.ReportMetric(bare/1e9, prefix+"vxlan-bare-Gbit/s")
+	b.ReportMetric(bare/routed, prefix+"vxlan-bare/routed")
+	b.ReportMetric(plain/bare, prefix+"vxlan/vxlan-bare")
+	fmt.Printf("data plane, bare VXLAN, %s: %.2f Gbit/s (%.2f× routed); vx-bridge with the agent's rules %.2f× the bare tunnel\n", name, bare/1e9, bare/routed, plain/bare)
 }
 
 // fleetView reports the tunnel on nodes with conntrack against routed-ct,

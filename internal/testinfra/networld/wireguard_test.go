@@ -469,8 +469,8 @@ func TestWireGuardEncryption(t *testing.T) {
 	// north) it is let through.
 	e1, n1 := w.NodeNS("east", "e1"), w.NodeNS("north", "n1")
 	drop := fmt.Sprintf("-A KOSMOS-INPUT -p udp -m udp --dport %d -j DROP", v1alpha1.DefaultBridgePort)
-	accept := fmt.Sprintf("-A KOSMOS-INPUT -p udp -m set --match-set KOSMOS-PEER4-%d src -m udp --dport %d -j RETURN", v1alpha1.DefaultBridgePort, v1alpha1.DefaultBridgePort)
-	viaWG := fmt.Sprintf("-A KOSMOS-INPUT -i %s -p udp -m set --match-set KOSMOS-WGPEER4-%d src -m udp --dport %d -j RETURN", v1alpha1.DeviceWireGuard, v1alpha1.DefaultBridgePort, v1alpha1.DefaultBridgePort)
+	accept := fmt.Sprintf("-A KOSMOS-INPUT -p udp -m udp --dport %d -m set --match-set KOSMOS-PEER4-%d src -j RETURN", v1alpha1.DefaultBridgePort, v1alpha1.DefaultBridgePort)
+	viaWG := fmt.Sprintf("-A KOSMOS-INPUT -i %s -p udp -m udp --dport %d -m set --match-set KOSMOS-WGPEER4-%d src -j RETURN", v1alpha1.DeviceWireGuard, v1alpha1.DefaultBridgePort, v1alpha1.DefaultBridgePort)
 	beforeE1, beforeN1 := inputCounts(t, e1), inputCounts(t, n1)
 	if _, ok := beforeE1[viaWG]; !ok {
 		t.Errorf("e1's KOSMOS-INPUT lacks %q: %v", viaWG, beforeE1)
@@ -725,7 +725,7 @@ func TestWireGuardDualStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`-i vx-wg -p udp -m set --match-set KOSMOS-WGPEER6-4866 src -m udp --dport 4866 -c (\d+) `)
+	re := regexp.MustCompile(`-i vx-wg -p udp -m udp --dport 4866 -m set --match-set KOSMOS-WGPEER6-4866 src -c (\d+) `)
 	if m := re.FindStringSubmatch(out); m == nil || m[1] == "0" {
 		t.Errorf("IPv6 VXLAN from g1 not counted through the WireGuard device:\n%s", out)
 	}
