@@ -1,6 +1,9 @@
 package nodeagent
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Where the POSTROUTING jump must be (issue 17 review).
 //
@@ -43,4 +46,44 @@ func postroutingMisplaced(above []string) bool {
 		}
 	}
 	return false
+}
+
+// Where the raw table's jumps must be.
+//
+// KOSMOS-NOTRACK-IN and -OUT exempt the tunnels' UDP from conntrack; they
+// are jumped to first in raw PREROUTING and OUTPUT, the first hooks a
+// packet meets. A rule above the jump that ends the table for some packets
+// (ACCEPT, DROP, REJECT, RETURN: the chain's policy) or gives them a
+// conntrack template of its own (-j CT without --notrack: the agent's
+// NOTRACK then leaves them as they are) would keep the exemption from the
+// tunnels' datagrams it matches, and conntrack would fill again. A jump to
+// another chain does not count (felix inserts -j cali-PREROUTING and
+// -j cali-OUTPUT first on every refresh), nor does another NOTRACK, which
+// untracks what it matches as the agent's would.
+
+// rawVerdict tells whether an iptables-save rule (without "-A CHAIN") of
+// the raw table's PREROUTING or OUTPUT ends the table for what it matches
+// or sets its conntrack template.
+func rawVerdict(rule string) bool {
+	f := strings.Fields(rule)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] != "-j" && f[i] != "--jump" {
+			continue
+		}
+		switch f[i+1] {
+		case "ACCEPT", "DROP", "REJECT", "RETURN":
+			return true
+		case "CT":
+			return !slices.Contains(f[i+2:], "--notrack")
+		}
+		return false
+	}
+	return false
+}
+
+// rawMisplaced tells whether the jump to one of the agent's raw chains,
+// with the rules above it, must move back to the top (rawVerdict). It is
+// pure.
+func rawMisplaced(above []string) bool {
+	return slices.ContainsFunc(above, rawVerdict)
 }

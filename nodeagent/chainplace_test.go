@@ -29,3 +29,31 @@ func TestPostroutingMisplaced(t *testing.T) {
 		}
 	}
 }
+
+// TestRawMisplaced: the raw table's jumps are misplaced only below a rule
+// that ends the table for what it matches or gives it a conntrack template
+// of its own; below a jump to another chain (felix's cali-PREROUTING) or
+// another NOTRACK they stay where they are.
+func TestRawMisplaced(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		above []string
+		want  bool
+	}{
+		{"first", nil, false},
+		{"below Calico's jump", []string{"-m comment --comment \"cali:6gwbT8clXdHdC1b1\" -j cali-PREROUTING"}, false},
+		{"below a goto", []string{"-g SOMEWHERE"}, false},
+		{"below another NOTRACK", []string{"-p udp -m udp --dport 8472 -j NOTRACK"}, false},
+		{"below CT --notrack", []string{"-p udp -j CT --notrack"}, false},
+		{"below an ACCEPT", []string{"-p udp -j ACCEPT"}, true},
+		{"below a DROP", []string{"-s 203.0.113.0/24 -j DROP"}, true},
+		{"below a RETURN", []string{"-i eth0 -j RETURN"}, true},
+		{"below a CT zone", []string{"-i eth0 -j CT --zone 7"}, true},
+		{"below MARK, then ACCEPT", []string{"-j MARK --set-xmark 0x1/0x1", "-m mark --mark 0x1/0x1 -j ACCEPT"}, true},
+		{"comment names ACCEPT", []string{"-m comment --comment ACCEPT -j KUBE-RAW"}, false},
+	} {
+		if got := rawMisplaced(c.above); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

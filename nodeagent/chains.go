@@ -32,12 +32,14 @@ const (
 	jumpNone jumpPlace = iota
 	// jumpFirst: inserted as the built-in chain's first rule.
 	jumpFirst
-	// jumpFirstKept: inserted first, and kept ahead of every source
-	// rewrite: a MASQUERADE, SNAT or NETMAP rule inserted above it later (a
-	// CNI's in POSTROUTING) makes the jump misplaced, and the next pass
-	// moves it back to the top, so the agent's NETMAP and no-masquerade
-	// returns still see every packet before any masquerade does; a jump to
-	// another chain above it (cali-POSTROUTING) does not (chainplace.go).
+	// jumpFirstKept: inserted first, and kept ahead of every rule that
+	// would act on the agent's packets before it (the chain's misplaced
+	// tells which, chainplace.go): in POSTROUTING a MASQUERADE, SNAT or
+	// NETMAP inserted above it later (a CNI's), in the raw table an
+	// ACCEPT or a conntrack template; the next pass then moves it back to
+	// the top. A jump to another chain above it (cali-POSTROUTING,
+	// cali-PREROUTING) does not count, so the agent and felix do not take
+	// turns at the top.
 	jumpFirstKept
 	// jumpAfterPolicy: behind every rule already there (kube-proxy's and
 	// the CNI's policy chains, an admin's rules), except a catch-all
@@ -49,19 +51,22 @@ const (
 type ownedChain struct {
 	table, builtin string
 	place          jumpPlace
+	// misplaced tells, for a jumpFirstKept chain, whether the rules above
+	// its jump in the built-in chain make it misplaced.
+	misplaced func(above []string) bool
 }
 
 // ownedChains are the agent's chains, in the order they are declared.
 var ownedChains = map[string]ownedChain{
-	ChainPrerouting:  {"nat", "PREROUTING", jumpFirst},
-	ChainPostrouting: {"nat", "POSTROUTING", jumpFirstKept},
-	ChainForward:     {"filter", "FORWARD", jumpAfterPolicy},
-	ChainForwardSrc:  {"filter", "", jumpNone},
-	ChainForwardDst:  {"filter", "", jumpNone},
-	ChainInput:       {"filter", "INPUT", jumpFirst},
-	ChainNoMasq:      {"nat", "", jumpNone},
-	ChainNoTrackIn:   {"raw", "PREROUTING", jumpFirst},
-	ChainNoTrackOut:  {"raw", "OUTPUT", jumpFirst},
+	ChainPrerouting:  {table: "nat", builtin: "PREROUTING", place: jumpFirst},
+	ChainPostrouting: {table: "nat", builtin: "POSTROUTING", place: jumpFirstKept, misplaced: postroutingMisplaced},
+	ChainForward:     {table: "filter", builtin: "FORWARD", place: jumpAfterPolicy},
+	ChainForwardSrc:  {table: "filter", builtin: "", place: jumpNone},
+	ChainForwardDst:  {table: "filter", builtin: "", place: jumpNone},
+	ChainInput:       {table: "filter", builtin: "INPUT", place: jumpFirst},
+	ChainNoMasq:      {table: "nat", builtin: "", place: jumpNone},
+	ChainNoTrackIn:   {table: "raw", builtin: "PREROUTING", place: jumpFirstKept, misplaced: rawMisplaced},
+	ChainNoTrackOut:  {table: "raw", builtin: "OUTPUT", place: jumpFirstKept, misplaced: rawMisplaced},
 }
 
 // catchAll tells whether rule ends its chain for every packet that gets

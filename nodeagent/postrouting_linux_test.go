@@ -92,3 +92,42 @@ func TestLinuxPostroutingCalicoJumpAbove(t *testing.T) {
 		t.Errorf("POSTROUTING: %v\n%s", err, out)
 	}
 }
+
+// TestLinuxNoTrackJumpKeptFirst: the jumps to KOSMOS-NOTRACK-IN and -OUT
+// stay first in the raw table: an ACCEPT an admin inserts at position 1 of
+// raw PREROUTING (which would keep the tunnels' datagrams it matches
+// tracked) makes the next pass move the jump back above it, in one chain
+// transaction, the admin's rule kept right behind; then nothing changes.
+// A jump to felix's cali-OUTPUT above the other jump changes nothing.
+// Before, the raw jumps were only checked for being there.
+func TestLinuxNoTrackJumpKeptFirst(t *testing.T) {
+	lk := freshKernel(t)
+	spec := natConfig(2)
+	if _, err := Set(lk, spec); err != nil {
+		t.Fatal(err)
+	}
+	raw := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("iptables", append([]string{"-w", "-t", "raw"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("iptables -t raw %v: %v %s", args, err, out)
+		}
+		return string(out)
+	}
+	raw("-I", "PREROUTING", "1", "-p", "udp", "-j", "ACCEPT")
+	raw("-N", "cali-OUTPUT")
+	raw("-I", "OUTPUT", "1", "-j", "cali-OUTPUT")
+	res, err := Set(lk, spec)
+	if err != nil || len(res.Applied) != 1 || res.Applied[0].Chains == nil {
+		t.Fatalf("the next pass wrote %v (err %v); want one chain transaction that moves the jump", res.Applied, err)
+	}
+	if got, want := raw("-S", "PREROUTING"), "-A PREROUTING -j KOSMOS-NOTRACK-IN\n-A PREROUTING -p udp -j ACCEPT\n"; !strings.HasSuffix(got, want) || strings.Count(got, "-j KOSMOS-NOTRACK-IN") != 1 {
+		t.Errorf("raw PREROUTING after the pass:\n%s\nwant it to end with\n%s", got, want)
+	}
+	if got, want := raw("-S", "OUTPUT"), "-A OUTPUT -j cali-OUTPUT\n-A OUTPUT -j KOSMOS-NOTRACK-OUT\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("raw OUTPUT after the pass:\n%s\nwant it to end with\n%s", got, want)
+	}
+	if res, err := Set(lk, spec); err != nil || len(res.Applied) != 0 {
+		t.Errorf("repeat: writes %v, err %v", res.Applied, err)
+	}
+}
