@@ -417,6 +417,8 @@ func BenchmarkDataPlane(b *testing.B) {
 	fmt.Printf("data plane, CPU per Gbit: direct %.3f s, routed %.3f, routed with conntrack %.3f; vx-bridge %.3f (%.2f× direct's throughput per CPU, %.2f× routed's, %.2f× routed with conntrack's), GlobalCIDR NAT %.3f (%.2f×, %.2f×, %.2f×)\n",
 		one["direct"].cpuPerGbit, one["routed"].cpuPerGbit, one["routed-ct"].cpuPerGbit, one["vxlan"].cpuPerGbit, perCPU("vxlan", "direct"), perCPU("vxlan", "routed"), perCPU("vxlan", "routed-ct"),
 		one["nat"].cpuPerGbit, perCPU("nat", "direct"), perCPU("nat", "routed"), perCPU("nat", "routed-ct"))
+	fmt.Printf("data plane, CPU per Gbit: bare VXLAN %.3f s (%.2f× routed's throughput per CPU); vx-bridge %.2f× the bare tunnel's\n",
+		one["vxlan-bare"].cpuPerGbit, perCPU("vxlan-bare", "routed"), perCPU("vxlan", "vxlan-bare"))
 	if twoMachines {
 		view(b, "apart-", "two machines", two)
 	} else {
