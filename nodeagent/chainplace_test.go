@@ -23,6 +23,8 @@ func TestPostroutingMisplaced(t *testing.T) {
 		{"below NETMAP", []string{"-s 10.0.0.0/8 -j NETMAP --to 172.16.0.0/8"}, true},
 		{"below RETURN and ACCEPT", []string{"-d 10.0.0.0/8 -j RETURN", "-j ACCEPT"}, false},
 		{"comment names MASQUERADE", []string{"-m comment --comment MASQUERADE -j KUBE-POSTROUTING"}, false},
+		{"quoted comment holds -j MASQUERADE", []string{"-m comment --comment \"not -j MASQUERADE\" -j KUBE-POSTROUTING"}, false},
+		{"quoted comment holds -j, then SNAT", []string{"-m comment --comment \"a -j b\" -j SNAT --to-source 192.168.1.10"}, true},
 	} {
 		if got := postroutingMisplaced(c.above); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
@@ -42,7 +44,13 @@ func TestRawMisplaced(t *testing.T) {
 	}{
 		{"first", nil, false},
 		{"below Calico's jump", []string{"-m comment --comment \"cali:6gwbT8clXdHdC1b1\" -j cali-PREROUTING"}, false},
-		{"below a goto", []string{"-g SOMEWHERE"}, false},
+		{"below a goto", []string{"-g SOMEWHERE"}, true},
+		{"below NFQUEUE", []string{"-p udp -j NFQUEUE --queue-num 3"}, true},
+		{"below CT --helper", []string{"-p udp -j CT --helper tftp"}, true},
+		{"quoted comment holds -j ACCEPT", []string{"-m comment --comment \"x -j ACCEPT y\" -j cali-PREROUTING"}, false},
+		{"quoted comment holds -j, then ACCEPT", []string{"-m comment --comment \"x -j y\" -j ACCEPT"}, true},
+		{"escaped quote in a comment", []string{"-m comment --comment \"say \\\" -j ACCEPT\" -j cali-PREROUTING"}, false},
+		{"LOG prefix holds -j ACCEPT", []string{"-j LOG --log-prefix \"raw -j ACCEPT \""}, false},
 		{"below another NOTRACK", []string{"-p udp -m udp --dport 8472 -j NOTRACK"}, false},
 		{"below CT --notrack", []string{"-p udp -j CT --notrack"}, false},
 		{"below an ACCEPT", []string{"-p udp -j ACCEPT"}, true},

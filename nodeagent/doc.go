@@ -41,8 +41,8 @@
 // rest: each rule is one set lookup, so a packet costs the same whatever
 // the fleet's size (ipset.go). KOSMOS-NOTRACK-IN and -OUT (raw table) keep
 // the devices' own VXLAN datagrams out of conntrack (noTrackRules); their
-// jumps are kept first, ahead of any rule that would end the raw table
-// before them (chainplace.go). KOSMOS-NOMASQ, reached from KOSMOS-POSTROUTING after its
+// jumps are kept first, ahead of any rule that would end the raw table or
+// set a conntrack template before them (chainplace.go). KOSMOS-NOMASQ, reached from KOSMOS-POSTROUTING after its
 // NETMAP rules, ends address translation for traffic from the cluster's
 // ranges to the remote ranges the agent routes, so that no CNI or
 // kube-proxy masquerade rule rewrites its source (nomasq.go). The tunnel's

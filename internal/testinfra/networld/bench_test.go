@@ -228,7 +228,9 @@ spec:
 // So is the tunnel on nodes where conntrack runs (vxlan-ct, to compare with
 // routed-ct), and a bare tunnel made by hand with nothing of the agent's
 // around it (vxlan-bare, bareTunnel): the routed path to it is what VXLAN
-// costs, it to vx-bridge what the agent's rules cost. Every figure is the best of three turns, the paths measured
+// costs; and vx-bridge with every iptables rule of its nodes taken away
+// after the agents ran (vxlan-norules, withoutRules): it to vx-bridge is
+// what the agent's rules cost. Every figure is the best of three turns, the paths measured
 // in turn.
 func BenchmarkDataPlane(b *testing.B) {
 	const benchRounds = 3
@@ -303,6 +305,17 @@ func BenchmarkDataPlane(b *testing.B) {
 	withConntrack(b, kw)
 	applyPlan(b, kw, p)
 
+	// The agent's tunnel with the agent's rules taken away (vxlan-norules):
+	// against vx-bridge, what its rules cost; against the bare tunnel,
+	// what else it sets.
+	nw, err := Build("kbn-", nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nw.Destroy()
+	applyPlan(b, nw, p)
+	withoutRules(b, nw)
+
 	// The tunnel at fleet scale: the same world, each config carrying
 	// fleetPeers more remote nodes (padFleet), as a P2P fleet brings them;
 	// and again with the agent's set lookups replaced by the rule-by-rule
@@ -340,6 +353,7 @@ func BenchmarkDataPlane(b *testing.B) {
 		{"vxlan-bare", vw.PodNS("north", "n1"), vw.PodNS("east", "e1"), vw.NodeNS("north", "n1"), vw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"vxlan", w.PodNS("north", "n1"), w.PodNS("east", "e1"), w.NodeNS("north", "n1"), w.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"nat", w.PodNS("west", "w1"), w.PodNS("east", "e1"), w.NodeNS("west", "w1"), w.NodeNS("east", "e1"), globalAddr(topo, nodes[2])},
+		{"vxlan-norules", nw.PodNS("north", "n1"), nw.PodNS("east", "e1"), nw.NodeNS("north", "n1"), nw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"vxlan-ct", kw.PodNS("north", "n1"), kw.PodNS("east", "e1"), kw.NodeNS("north", "n1"), kw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"fleet", fw.PodNS("north", "n1"), fw.PodNS("east", "e1"), fw.NodeNS("north", "n1"), fw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
 		{"fleet-rules", lw.PodNS("north", "n1"), lw.PodNS("east", "e1"), lw.NodeNS("north", "n1"), lw.NodeNS("east", "e1"), PodIP(nodes[1].PodCIDRs[0])},
@@ -417,8 +431,9 @@ func BenchmarkDataPlane(b *testing.B) {
 	fmt.Printf("data plane, CPU per Gbit: direct %.3f s, routed %.3f, routed with conntrack %.3f; vx-bridge %.3f (%.2f× direct's throughput per CPU, %.2f× routed's, %.2f× routed with conntrack's), GlobalCIDR NAT %.3f (%.2f×, %.2f×, %.2f×)\n",
 		one["direct"].cpuPerGbit, one["routed"].cpuPerGbit, one["routed-ct"].cpuPerGbit, one["vxlan"].cpuPerGbit, perCPU("vxlan", "direct"), perCPU("vxlan", "routed"), perCPU("vxlan", "routed-ct"),
 		one["nat"].cpuPerGbit, perCPU("nat", "direct"), perCPU("nat", "routed"), perCPU("nat", "routed-ct"))
-	fmt.Printf("data plane, CPU per Gbit: bare VXLAN %.3f s (%.2f× routed's throughput per CPU); vx-bridge %.2f× the bare tunnel's\n",
-		one["vxlan-bare"].cpuPerGbit, perCPU("vxlan-bare", "routed"), perCPU("vxlan", "vxlan-bare"))
+	b.ReportMetric(perCPU("vxlan", "vxlan-norules"), "per-cpu-vxlan/vxlan-norules")
+	fmt.Printf("data plane, CPU per Gbit: bare VXLAN %.3f s (%.2f× routed's throughput per CPU); vx-bridge %.2f× the bare tunnel's, %.2f× its own without the agent's rules\n",
+		one["vxlan-bare"].cpuPerGbit, perCPU("vxlan-bare", "routed"), perCPU("vxlan", "vxlan-bare"), perCPU("vxlan", "vxlan-norules"))
 	if twoMachines {
 		view(b, "apart-", "two machines", two)
 	} else {
@@ -543,6 +558,24 @@ func ruleByRule(b *testing.B, w *World) {
 	}
 }
 
+// withoutRules empties and removes every iptables chain of every node of
+// w, the agent's included (their jumps with them): the agents ran once,
+// nothing writes them again.
+func withoutRules(b *testing.B, w *World) {
+	b.Helper()
+	for _, n := range w.Nodes {
+		for _, bin := range []string{"iptables", "ip6tables"} {
+			for _, table := range []string{"raw", "mangle", "nat", "filter"} {
+				for _, op := range []string{"-F", "-X"} {
+					if _, err := Run("ip", "netns", "exec", w.NodeNS(n.Cluster, n.Name), bin, "-w", "-t", table, op); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+}
+
 // withConntrack makes conntrack run on every node of w, as kube-proxy's
 // rules do on every Kubernetes node.
 func withConntrack(b *testing.B, w *World) {
@@ -563,11 +596,15 @@ func withConntrack(b *testing.B, w *World) {
 // (what VXLAN itself costs) and vx-bridge against it (what the agent's
 // rules and settings cost).
 func bareView(b *testing.B, prefix, name string, m map[string]measure) {
-	routed, bare, plain := m["routed"].bps, m["vxlan-bare"].bps, m["vxlan"].bps
+	routed, bare, plain, norules := m["routed"].bps, m["vxlan-bare"].bps, m["vxlan"].bps, m["vxlan-norules"].bps
 	b.ReportMetric(bare/1e9, prefix+"vxlan-bare-Gbit/s")
 	b.ReportMetric(bare/routed, prefix+"vxlan-bare/routed")
 	b.ReportMetric(plain/bare, prefix+"vxlan/vxlan-bare")
-	fmt.Printf("data plane, bare VXLAN, %s: %.2f Gbit/s (%.2f× routed); vx-bridge with the agent's rules %.2f× the bare tunnel\n", name, bare/1e9, bare/routed, plain/bare)
+	b.ReportMetric(norules/1e9, prefix+"vxlan-norules-Gbit/s")
+	b.ReportMetric(plain/norules, prefix+"vxlan/vxlan-norules")
+	b.ReportMetric(norules/bare, prefix+"vxlan-norules/vxlan-bare")
+	fmt.Printf("data plane, bare VXLAN, %s: %.2f Gbit/s (%.2f× routed); vx-bridge %.2f× the bare tunnel, and %.2f× itself without the agent's rules (%.2f Gbit/s, %.2f× the bare tunnel)\n",
+		name, bare/1e9, bare/routed, plain/bare, plain/norules, norules/1e9, norules/bare)
 }
 
 // fleetView reports the tunnel on nodes with conntrack against routed-ct,
