@@ -82,12 +82,7 @@ func rewritesSource(rule string) bool {
 // POSTROUTING, must move back to the top: some rule above it rewrites
 // sources (rewritesSource). It is pure.
 func postroutingMisplaced(above []string) bool {
-	for _, r := range above {
-		if rewritesSource(r) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(above, rewritesSource)
 }
 
 // Where the raw table's jumps must be.

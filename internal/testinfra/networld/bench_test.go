@@ -151,6 +151,18 @@ func routeAcross(b *testing.B, w *World) {
 	}
 }
 
+// benchWorld builds a world of nodes, its namespaces named with prefix,
+// destroyed when the benchmark ends.
+func benchWorld(b *testing.B, prefix string, nodes []NodeSpec) *World {
+	b.Helper()
+	w, err := Build(prefix, nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(w.Destroy)
+	return w
+}
+
 // bareTunnel joins the nodes of w by a VXLAN device of their own, made by
 // hand as a tutorial would (ip link add … type vxlan: the kernel's
 // defaults, the agent's port and MTU), and routes the pod ranges of the
@@ -230,8 +242,8 @@ spec:
 // around it (vxlan-bare, bareTunnel): the routed path to it is what VXLAN
 // costs; and vx-bridge with every iptables rule of its nodes taken away
 // after the agents ran (vxlan-norules, withoutRules): it to vx-bridge is
-// what the agent's rules cost. Every figure is the best of three turns, the paths measured
-// in turn.
+// what the agent's rules cost. Every figure is the best of three turns,
+// the paths measured in turn.
 func BenchmarkDataPlane(b *testing.B) {
 	const benchRounds = 3
 	nodes := []NodeSpec{
@@ -242,11 +254,7 @@ func BenchmarkDataPlane(b *testing.B) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Fatal("iperf3 missing: make bench installs it (hack/deps.sh)")
 	}
-	w, err := Build("kbd-", nodes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Destroy()
+	w := benchWorld(b, "kbd-", nodes)
 	// The direct path: two namespaces joined by one veth pair.
 	a, z := "kbd-direct-a", "kbd-direct-z"
 	for _, args := range [][]string{
@@ -263,31 +271,19 @@ func BenchmarkDataPlane(b *testing.B) {
 	defer func() { _, _ = Run("ip", "netns", "del", a); _, _ = Run("ip", "netns", "del", z) }()
 
 	// The routed path: a world of the same nodes, routed without Kosmos.
-	rw, err := Build("kbr-", nodes[:2])
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rw.Destroy()
+	rw := benchWorld(b, "kbr-", nodes[:2])
 	routeAcross(b, rw)
 
 	// The routed path again, with conntrack on both nodes as every
 	// Kubernetes node has it (kube-proxy's rules need it): what a tunnel
 	// costs beyond what such a node already pays.
-	cw, err := Build("kbc-", nodes[:2])
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cw.Destroy()
+	cw := benchWorld(b, "kbc-", nodes[:2])
 	routeAcross(b, cw)
 	withConntrack(b, cw)
 
 	// The bare tunnel: the routed world's nodes joined by a VXLAN device
 	// made by hand, with nothing of the agent's around it.
-	vw, err := Build("kbv-", nodes[:2])
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer vw.Destroy()
+	vw := benchWorld(b, "kbv-", nodes[:2])
 	bareTunnel(b, vw)
 
 	topo, p := plan(b, benchTopology, nodes)
@@ -297,22 +293,14 @@ func BenchmarkDataPlane(b *testing.B) {
 	// routed-ct: the tunnel world's nodes have no netfilter rule that
 	// needs conntrack, so against routed-ct the plain tunnel would be
 	// spared a cost the routed path pays.
-	kw, err := Build("kbk-", nodes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer kw.Destroy()
+	kw := benchWorld(b, "kbk-", nodes)
 	withConntrack(b, kw)
 	applyPlan(b, kw, p)
 
 	// The agent's tunnel with the agent's rules taken away (vxlan-norules):
 	// against vx-bridge, what its rules cost; against the bare tunnel,
 	// what else it sets.
-	nw, err := Build("kbn-", nodes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nw.Destroy()
+	nw := benchWorld(b, "kbn-", nodes)
 	applyPlan(b, nw, p)
 	withoutRules(b, nw)
 
@@ -321,17 +309,9 @@ func BenchmarkDataPlane(b *testing.B) {
 	// and again with the agent's set lookups replaced by the rule-by-rule
 	// chains the agent wrote before them (ruleByRule): what the sets are
 	// worth.
-	fw, err := Build("kbf-", nodes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fw.Destroy()
+	fw := benchWorld(b, "kbf-", nodes)
 	applyPlanWith(b, fw, p, padFleet(fleetPeers))
-	lw, err := Build("kbl-", nodes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer lw.Destroy()
+	lw := benchWorld(b, "kbl-", nodes)
 	applyPlanWith(b, lw, p, padFleet(fleetPeers))
 	ruleByRule(b, lw)
 
@@ -422,6 +402,7 @@ func BenchmarkDataPlane(b *testing.B) {
 	b.ReportMetric(perCPU("vxlan", "routed"), "per-cpu-vxlan/routed")
 	b.ReportMetric(perCPU("vxlan-bare", "routed"), "per-cpu-vxlan-bare/routed")
 	b.ReportMetric(perCPU("vxlan", "vxlan-bare"), "per-cpu-vxlan/vxlan-bare")
+	b.ReportMetric(perCPU("vxlan", "vxlan-norules"), "per-cpu-vxlan/vxlan-norules")
 	b.ReportMetric(perCPU("nat", "routed"), "per-cpu-nat/routed")
 	b.ReportMetric(perCPU("vxlan", "routed-ct"), "per-cpu-vxlan/routed-ct")
 	b.ReportMetric(perCPU("nat", "routed-ct"), "per-cpu-nat/routed-ct")
@@ -431,7 +412,6 @@ func BenchmarkDataPlane(b *testing.B) {
 	fmt.Printf("data plane, CPU per Gbit: direct %.3f s, routed %.3f, routed with conntrack %.3f; vx-bridge %.3f (%.2f× direct's throughput per CPU, %.2f× routed's, %.2f× routed with conntrack's), GlobalCIDR NAT %.3f (%.2f×, %.2f×, %.2f×)\n",
 		one["direct"].cpuPerGbit, one["routed"].cpuPerGbit, one["routed-ct"].cpuPerGbit, one["vxlan"].cpuPerGbit, perCPU("vxlan", "direct"), perCPU("vxlan", "routed"), perCPU("vxlan", "routed-ct"),
 		one["nat"].cpuPerGbit, perCPU("nat", "direct"), perCPU("nat", "routed"), perCPU("nat", "routed-ct"))
-	b.ReportMetric(perCPU("vxlan", "vxlan-norules"), "per-cpu-vxlan/vxlan-norules")
 	fmt.Printf("data plane, CPU per Gbit: bare VXLAN %.3f s (%.2f× routed's throughput per CPU); vx-bridge %.2f× the bare tunnel's, %.2f× its own without the agent's rules\n",
 		one["vxlan-bare"].cpuPerGbit, perCPU("vxlan-bare", "routed"), perCPU("vxlan", "vxlan-bare"), perCPU("vxlan", "vxlan-norules"))
 	if twoMachines {

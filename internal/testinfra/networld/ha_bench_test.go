@@ -20,11 +20,7 @@ import (
 func BenchmarkGatewayFailover(b *testing.B) {
 	const interval, downs = 100 * time.Millisecond, 20
 	nodes := haNodes[:4] // e1, g1, g2, g3
-	w, err := Build("khb-", nodes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Destroy()
+	w := benchWorld(b, "khb-", nodes)
 	_, p := plan(b, haTopology, nodes)
 	dir := b.TempDir()
 	agents := map[string]*haAgent{}

@@ -48,11 +48,7 @@ func BenchmarkWireGuard(b *testing.B) {
 		node("north", "n1", "192.168.0.41/24", "10.40.1.0/24"),
 		node("south", "s1", "192.168.0.51/24", "10.50.1.0/24"),
 	}
-	base, err := Build("kwb-", nodes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer base.Destroy()
+	base := benchWorld(b, "kwb-", nodes)
 	w := &wgWorld{World: base, dir: b.TempDir(), topo: wgBenchTopology, keys: map[string]string{}, agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}}
 	defer func() {
 		for _, n := range nodes {
