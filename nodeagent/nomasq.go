@@ -59,10 +59,7 @@ func noMasqRules(spec *v1alpha1.NodeConfigSpec) []familyRule {
 			continue
 		}
 		src = src.Masked()
-		fam := "ipv6"
-		if src.Addr().Is4() {
-			fam = "ipv4"
-		}
+		fam := addrFamily(src.Addr())
 		for _, dst := range remote {
 			if dst.Addr().Is4() == src.Addr().Is4() {
 				out = append(out, familyRule{fam, ChainNoMasq, fmt.Sprintf("-s %s -d %s -j ACCEPT", src, dst)})

@@ -388,15 +388,20 @@ func forwardRules(spec *v1alpha1.NodeConfigSpec, devFam func(string) string, ran
 	return out
 }
 
+// addrFamily is the family ("ipv4" or "ipv6") of an address.
+func addrFamily(a netip.Addr) string {
+	if a.Is4() {
+		return "ipv4"
+	}
+	return "ipv6"
+}
+
 // rangeSets are the known ranges (knownRanges) as one hash:net set per
 // family that has any.
 func rangeSets(spec *v1alpha1.NodeConfigSpec) []IPSet {
 	byFam := map[string][]netip.Prefix{}
 	for _, k := range knownRanges(spec) {
-		fam := "ipv6"
-		if k.Addr().Is4() {
-			fam = "ipv4"
-		}
+		fam := addrFamily(k.Addr())
 		byFam[fam] = append(byFam[fam], k)
 	}
 	var out []IPSet
@@ -613,12 +618,7 @@ func renderChains(spec *v1alpha1.NodeConfigSpec, v6dev map[string]bool) ([]Chain
 			chains[c.Key()] = &c
 		}
 	}
-	famOf := func(cidr string) string {
-		if netip.MustParsePrefix(cidr).Addr().Is4() {
-			return "ipv4"
-		}
-		return "ipv6"
-	}
+	famOf := func(cidr string) string { return addrFamily(netip.MustParsePrefix(cidr).Addr()) }
 	add := func(fam, table, chain, rule string) {
 		c := chains[fam+"/"+table+"/"+chain]
 		c.Rules = append(c.Rules, rule)
