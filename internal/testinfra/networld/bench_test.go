@@ -573,18 +573,20 @@ func withConntrack(b *testing.B, w *World) {
 }
 
 // bareView reports the bare tunnel of one view against the routed path
-// (what VXLAN itself costs) and vx-bridge against it (what the agent's
-// rules and settings cost).
+// (what VXLAN itself costs) and against direct veth (how far the kernel's
+// own tunnel gets towards that target), and vx-bridge against it (what the
+// agent's rules and settings cost).
 func bareView(b *testing.B, prefix, name string, m map[string]measure) {
-	routed, bare, plain, norules := m["routed"].bps, m["vxlan-bare"].bps, m["vxlan"].bps, m["vxlan-norules"].bps
+	direct, routed, bare, plain, norules := m["direct"].bps, m["routed"].bps, m["vxlan-bare"].bps, m["vxlan"].bps, m["vxlan-norules"].bps
 	b.ReportMetric(bare/1e9, prefix+"vxlan-bare-Gbit/s")
 	b.ReportMetric(bare/routed, prefix+"vxlan-bare/routed")
+	b.ReportMetric(bare/direct, prefix+"vxlan-bare/direct")
 	b.ReportMetric(plain/bare, prefix+"vxlan/vxlan-bare")
 	b.ReportMetric(norules/1e9, prefix+"vxlan-norules-Gbit/s")
 	b.ReportMetric(plain/norules, prefix+"vxlan/vxlan-norules")
 	b.ReportMetric(norules/bare, prefix+"vxlan-norules/vxlan-bare")
-	fmt.Printf("data plane, bare VXLAN, %s: %.2f Gbit/s (%.2f× routed); vx-bridge %.2f× the bare tunnel, and %.2f× itself without the agent's rules (%.2f Gbit/s, %.2f× the bare tunnel)\n",
-		name, bare/1e9, bare/routed, plain/bare, plain/norules, norules/1e9, norules/bare)
+	fmt.Printf("data plane, bare VXLAN, %s: %.2f Gbit/s (%.2f× routed, %.2f× direct); vx-bridge %.2f× the bare tunnel, and %.2f× itself without the agent's rules (%.2f Gbit/s, %.2f× the bare tunnel)\n",
+		name, bare/1e9, bare/routed, bare/direct, plain/bare, plain/norules, norules/1e9, norules/bare)
 }
 
 // fleetView reports the tunnel on nodes with conntrack against routed-ct,
