@@ -83,7 +83,7 @@ down: build ## Stop the local sandbox and remove its state
 
 .PHONY: bench
 bench: testbin deps ## Run the benchmarks (figures are ratios against a baseline measured in the same run)
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m $(PKGS)
 
 .PHONY: chaos
 chaos: testbin deps ## The full chaos suite: the sandbox's data plane through 90 s API server freezes, leader kills, bad topologies and event storms, counting lost pings

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"kosmos.io/kosmos/internal/testinfra/benchstat"
 	"kosmos.io/kosmos/schema/v1alpha1"
 	"kosmos.io/kosmos/tree"
 	"kosmos.io/kosmos/tree/translate"
@@ -286,7 +287,7 @@ func BenchmarkPodSync(b *testing.B) {
 	// shared API servers varies with the machine's load far more than
 	// the tree does.
 	for _, unit := range units {
-		b.ReportMetric(median(figs[unit]), unit)
+		b.ReportMetric(benchstat.Median(figs[unit]), unit)
 	}
 }
 
@@ -298,17 +299,6 @@ const podSyncRounds = 6
 var podSyncOrders = [][]string{
 	{"tree", "base", "direct"}, {"base", "direct", "tree"}, {"direct", "tree", "base"},
 	{"tree", "direct", "base"}, {"direct", "base", "tree"}, {"base", "tree", "direct"},
-}
-
-// median is the middle of xs (the mean of the two middles for an even
-// count).
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if n := len(s); n%2 == 0 {
-		return (s[n/2-1] + s[n/2]) / 2
-	}
-	return s[len(s)/2]
 }
 
 // baseline does, directly and with the same parallelism, the writes of

@@ -151,6 +151,25 @@ func routeAcross(b *testing.B, w *World) {
 	}
 }
 
+// benchNodes are the nodes of the data-plane benchmarks' worlds: east and
+// north are the path measured (plain), west the GlobalCIDR one.
+func benchNodes() []NodeSpec {
+	return []NodeSpec{
+		node("east", "e1", "192.168.0.11/24", "10.10.1.0/24"),
+		node("north", "n1", "192.168.0.41/24", "10.30.1.0/24"),
+		node("west", "w1", "192.168.0.31/24", "10.244.1.0/24"),
+	}
+}
+
+// needIperf3 fails a benchmark that measures with iperf3 where it is
+// missing.
+func needIperf3(b *testing.B) {
+	b.Helper()
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		b.Fatal("iperf3 missing: make bench installs it (hack/deps.sh)")
+	}
+}
+
 // benchWorld builds a world of nodes, its namespaces named with prefix,
 // destroyed when the benchmark ends.
 func benchWorld(b *testing.B, prefix string, nodes []NodeSpec) *World {
@@ -240,20 +259,16 @@ spec:
 // So is the tunnel on nodes where conntrack runs (vxlan-ct, to compare with
 // routed-ct), and a bare tunnel made by hand with nothing of the agent's
 // around it (vxlan-bare, bareTunnel): the routed path to it is what VXLAN
-// costs; and vx-bridge with every iptables rule of its nodes taken away
-// after the agents ran (vxlan-norules, withoutRules): it to vx-bridge is
-// what the agent's rules cost. Every figure is the best of three turns,
+// costs, and its ratio to direct veth how far the kernel's own tunnel
+// gets towards that target; and vx-bridge with every iptables rule of its
+// nodes taken away after the agents ran (vxlan-norules, withoutRules): it
+// to vx-bridge is what the agent's rules cost (BenchmarkRuleCost prices
+// them hook by hook). Every figure is the best of three turns,
 // the paths measured in turn.
 func BenchmarkDataPlane(b *testing.B) {
 	const benchRounds = 3
-	nodes := []NodeSpec{
-		node("east", "e1", "192.168.0.11/24", "10.10.1.0/24"),
-		node("north", "n1", "192.168.0.41/24", "10.30.1.0/24"),
-		node("west", "w1", "192.168.0.31/24", "10.244.1.0/24"),
-	}
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		b.Fatal("iperf3 missing: make bench installs it (hack/deps.sh)")
-	}
+	nodes := benchNodes()
+	needIperf3(b)
 	w := benchWorld(b, "kbd-", nodes)
 	// The direct path: two namespaces joined by one veth pair.
 	a, z := "kbd-direct-a", "kbd-direct-z"
@@ -574,8 +589,8 @@ func withConntrack(b *testing.B, w *World) {
 
 // bareView reports the bare tunnel of one view against the routed path
 // (what VXLAN itself costs) and against direct veth (how far the kernel's
-// own tunnel gets towards that target), and vx-bridge against it (what the
-// agent's rules and settings cost).
+// own tunnel gets towards that target), and vx-bridge against the bare
+// tunnel (what the agent's rules and settings cost).
 func bareView(b *testing.B, prefix, name string, m map[string]measure) {
 	direct, routed, bare, plain, norules := m["direct"].bps, m["routed"].bps, m["vxlan-bare"].bps, m["vxlan"].bps, m["vxlan-norules"].bps
 	b.ReportMetric(bare/1e9, prefix+"vxlan-bare-Gbit/s")

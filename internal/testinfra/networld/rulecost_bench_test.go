@@ -7,18 +7,22 @@ import (
 	"strings"
 	"testing"
 
+	"kosmos.io/kosmos/internal/testinfra/benchstat"
 	"kosmos.io/kosmos/nodeagent"
 )
 
 // BenchmarkRuleCost: where the agent's iptables rules cost throughput on
 // vx-bridge, hook by hook. BenchmarkDataPlane prices the rules as a whole
-// (vxlan against vxlan-norules, about 0.85–0.89× unpinned); a piece costs a
-// few percent, below one run's noise, so this benchmark measures each
-// world many times in turn (ruleCostRounds, the order rotated each round)
-// and compares medians. Each world is the agent's tunnel after the agents
-// ran, then changed by hand (the agents do not run again):
+// (vxlan against vxlan-norules); a piece costs a few percent, below one
+// run's noise, so this benchmark measures each world many times in turn
+// (ruleCostRounds; the order rotated each round and reversed every other
+// one, so no world always follows the same one) and compares medians.
+// Each world is the agent's tunnel after the agents ran (they do not run
+// again), its tables then saved and restored by hand, changed or not:
 //
 //   - vxlan: as the agent left it;
+//   - vxlan-again: the same, a second world: its ratio to vxlan is what
+//     two equal worlds differ by, the noise floor of the others;
 //   - no-forward: FORWARD's jump to KOSMOS-FORWARD taken away;
 //   - forward-nosets: KOSMOS-FORWARD-SRC accepts, so a forwarded packet
 //     meets the device matches but not the two range set lookups;
@@ -28,90 +32,107 @@ import (
 //     exemption) taken away;
 //   - norules: every chain emptied and removed (withoutRules).
 //
-// Each is reported as its median throughput over vxlan's (1.05: the
-// piece costs 5%) and its median CPU per Gbit under vxlan's. On the
-// project's 2-core VM the whole was worth 1.13–1.14× and no piece more
-// than 1.03–1.09×, each near the medians' own spread: the cost is spread
-// over every hook a packet meets, not in one rule (README, Benchmarks).
+// Each is reported as its median throughput over vxlan's (1.05: 5% more
+// without the piece) and vxlan's median CPU per Gbit over its own. The
+// conntrack entries on the receiving node after the last round are
+// reported too: none means conntrack does not run on these nodes (their
+// rules need none), so the nat chains pass packets at once.
 func BenchmarkRuleCost(b *testing.B) {
 	const ruleCostRounds = 12
-	nodes := []NodeSpec{
-		node("east", "e1", "192.168.0.11/24", "10.10.1.0/24"),
-		node("north", "n1", "192.168.0.41/24", "10.30.1.0/24"),
-		node("west", "w1", "192.168.0.31/24", "10.244.1.0/24"),
-	}
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		b.Fatal("iperf3 missing: make bench installs it (hack/deps.sh)")
-	}
+	nodes := benchNodes()
+	needIperf3(b)
 	_, p := plan(b, benchTopology, nodes)
+	unchanged := func(w *World) {
+		editRules(b, w, "filter", func(l string) (string, bool) { return l, true }, 0)
+		editRules(b, w, "raw", func(l string) (string, bool) { return l, true }, 0)
+	}
 	worlds := []struct {
 		name, prefix string
 		change       func(*World)
 	}{
-		{"vxlan", "krc0-", nil},
-		{"no-forward", "krc1-", func(w *World) { editRules(b, w, "filter", dropJump("FORWARD")) }},
-		{"forward-nosets", "krc2-", func(w *World) { editRules(b, w, "filter", acceptAtSrc) }},
-		{"no-input", "krc3-", func(w *World) { editRules(b, w, "filter", dropJump("INPUT")) }},
-		{"no-raw", "krc4-", func(w *World) { editRules(b, w, "raw", dropJump("PREROUTING", "OUTPUT")) }},
-		{"norules", "krc5-", func(w *World) { withoutRules(b, w) }},
+		{"vxlan", "krc0-", unchanged},
+		{"vxlan-again", "krc1-", unchanged},
+		{"no-forward", "krc2-", func(w *World) { editRules(b, w, "filter", dropJump("FORWARD"), 1) }},
+		// One line changed (SRC accepts), one dropped (DST's lookup).
+		{"forward-nosets", "krc3-", func(w *World) { editRules(b, w, "filter", acceptAtSrc, 2) }},
+		{"no-input", "krc4-", func(w *World) { editRules(b, w, "filter", dropJump("INPUT"), 1) }},
+		{"no-raw", "krc5-", func(w *World) { editRules(b, w, "raw", dropJump("PREROUTING", "OUTPUT"), 2) }},
+		{"norules", "krc6-", func(w *World) { withoutRules(b, w) }},
 	}
 	built := map[string]*World{}
 	for _, x := range worlds {
 		w := benchWorld(b, x.prefix, nodes)
 		applyPlan(b, w, p)
-		if x.change != nil {
-			x.change(w)
-		}
+		x.change(w)
 		built[x.name] = w
 	}
 	to := PodIP(nodes[1].PodCIDRs[0])
 	gbits, cpu := map[string][]float64{}, map[string][]float64{}
 	for b.Loop() {
 		for r := range ruleCostRounds {
+			order := make([]string, len(worlds))
 			for i := range worlds {
-				x := worlds[(i+r)%len(worlds)]
-				w := built[x.name]
+				order[i] = worlds[(i+r)%len(worlds)].name
+			}
+			if r%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, name := range order {
+				w := built[name]
 				m := iperfPinned(b, w.PodNS("north", "n1"), w.PodNS("east", "e1"), to, nil)
-				gbits[x.name] = append(gbits[x.name], m.bps/1e9)
-				cpu[x.name] = append(cpu[x.name], m.cpuPerGbit)
+				gbits[name] = append(gbits[name], m.bps/1e9)
+				cpu[name] = append(cpu[name], m.cpuPerGbit)
 			}
 			fmt.Printf("rule cost: round %d of %d\n", r+1, ruleCostRounds)
 		}
 	}
-	base, baseCPU := median(gbits["vxlan"]), median(cpu["vxlan"])
+	base, baseCPU := benchstat.Median(gbits["vxlan"]), benchstat.Median(cpu["vxlan"])
 	b.ReportMetric(base, "vxlan-Gbit/s")
 	var line []string
 	for _, x := range worlds[1:] {
-		tput, perCPU := median(gbits[x.name])/base, baseCPU/median(cpu[x.name])
+		tput, perCPU := benchstat.Median(gbits[x.name])/base, baseCPU/benchstat.Median(cpu[x.name])
 		b.ReportMetric(tput, x.name+"/vxlan")
 		b.ReportMetric(perCPU, "per-cpu-"+x.name+"/vxlan")
 		line = append(line, fmt.Sprintf("%s %.3f× (per CPU %.3f×)", x.name, tput, perCPU))
 	}
-	fmt.Printf("rule cost, medians of %d rounds against vx-bridge as the agent left it (%.2f Gbit/s): %s\n", ruleCostRounds, base, strings.Join(line, ", "))
+	entries := conntrackEntries(b, built["vxlan"].NodeNS("north", "n1"))
+	b.ReportMetric(float64(entries), "conntrack-entries")
+	fmt.Printf("rule cost, medians of %d runs each against vx-bridge as the agent left it (%.2f Gbit/s): %s; conntrack entries on the receiving node: %d\n",
+		len(gbits["vxlan"]), base, strings.Join(line, ", "), entries)
 }
 
-// median is the middle of xs (the upper one of an even count).
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
+// conntrackEntries is how many connections conntrack holds in a
+// namespace (0 where it does not run).
+func conntrackEntries(b *testing.B, ns string) int {
+	b.Helper()
+	out, err := InNS(ns, "cat", "/proc/sys/net/netfilter/nf_conntrack_count")
+	if err != nil {
+		return 0 // no conntrack module: nothing tracked
+	}
+	var n int
+	if _, err := fmt.Sscan(out, &n); err != nil {
+		b.Fatalf("nf_conntrack_count in %s: %q: %v", ns, out, err)
+	}
+	return n
 }
 
 // editRules rewrites one table of every node of w: each line of its
 // iptables-save that edit keeps (as edit returns it) is restored, the
-// table replaced whole in one transaction. An edit that changes nothing
-// on a node fails the benchmark: the world would measure as vxlan.
-func editRules(b *testing.B, w *World, table string, edit func(line string) (string, bool)) {
+// table replaced whole in one transaction. Each node's edit must change
+// (rewrite or drop) exactly want lines, or the benchmark fails: a world
+// whose edit missed would measure as vxlan.
+func editRules(b *testing.B, w *World, table string, edit func(line string) (string, bool), want int) {
 	b.Helper()
 	for _, n := range w.Nodes {
 		ns := w.NodeNS(n.Cluster, n.Name)
-		saved, err := InNS(ns, "iptables-save", "-t", table)
+		// Output, not combined: a warning on stderr must not be restored.
+		saved, err := exec.Command("ip", "netns", "exec", ns, "iptables-save", "-t", table).Output()
 		if err != nil {
-			b.Fatal(err)
+			b.Fatalf("iptables-save -t %s in %s: %v", table, ns, err)
 		}
 		var kept []string
 		changed := 0
-		for _, l := range strings.Split(saved, "\n") {
+		for _, l := range strings.Split(string(saved), "\n") {
 			e, ok := edit(l)
 			if ok {
 				kept = append(kept, e)
@@ -120,12 +141,10 @@ func editRules(b *testing.B, w *World, table string, edit func(line string) (str
 				changed++
 			}
 		}
-		if changed == 0 {
-			b.Fatalf("%s: the edit changed no rule of the %s table", ns, table)
+		if changed != want {
+			b.Fatalf("%s: the edit changed %d lines of the %s table, want %d:\n%s", ns, changed, table, want, saved)
 		}
-		restore := exec.Command("ip", "netns", "exec", ns, "iptables-restore", "-w")
-		restore.Stdin = strings.NewReader(strings.Join(kept, "\n") + "\n")
-		if out, err := restore.CombinedOutput(); err != nil {
+		if out, err := runStdin(strings.Join(kept, "\n")+"\n", "ip", "netns", "exec", ns, "iptables-restore", "-w"); err != nil {
 			b.Fatalf("iptables-restore in %s: %v: %s", ns, err, out)
 		}
 	}

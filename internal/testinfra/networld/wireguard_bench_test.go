@@ -40,9 +40,7 @@ func cpuSeconds(pid int) float64 {
 // and the agents' CPU seconds per Gbit transferred on the encrypted path.
 // Not in make test: go test -bench WireGuard -run '^$' ./internal/testinfra/networld
 func BenchmarkWireGuard(b *testing.B) {
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		b.Fatal("iperf3 missing: make bench installs it (hack/deps.sh)")
-	}
+	needIperf3(b)
 	nodes := []NodeSpec{
 		node("east", "e1", "192.168.0.11/24", "10.10.1.0/24"),
 		node("north", "n1", "192.168.0.41/24", "10.40.1.0/24"),
