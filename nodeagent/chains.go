@@ -30,17 +30,9 @@ type jumpPlace int
 const (
 	// jumpNone: the chain is reached from the agent's own chains only.
 	jumpNone jumpPlace = iota
-	// jumpFirst: inserted as the built-in chain's first rule.
+	// jumpFirst: inserted as the built-in chain's first rule (and kept
+	// ahead of what the chain's misplaced names, where it has one).
 	jumpFirst
-	// jumpFirstKept: inserted first, and kept ahead of every rule that
-	// would act on the agent's packets before it (the chain's misplaced
-	// tells which, chainplace.go): in POSTROUTING a MASQUERADE, SNAT or
-	// NETMAP inserted above it later (a CNI's), in the raw table an
-	// ACCEPT or a conntrack template; the next pass then moves it back to
-	// the top. A jump to another chain above it (cali-POSTROUTING,
-	// cali-PREROUTING) does not count, so the agent and felix do not take
-	// turns at the top.
-	jumpFirstKept
 	// jumpAfterPolicy: behind every rule already there (kube-proxy's and
 	// the CNI's policy chains, an admin's rules), except a catch-all
 	// REJECT or DROP: right ahead of the first one (jumpSlot).
@@ -51,22 +43,29 @@ const (
 type ownedChain struct {
 	table, builtin string
 	place          jumpPlace
-	// misplaced tells, for a jumpFirstKept chain, whether the rules above
-	// its jump in the built-in chain make it misplaced.
+	// misplaced, where set (a jumpFirst chain's), keeps the jump ahead of
+	// every rule that would act on the agent's packets before it: it tells
+	// whether the rules above the jump in the built-in chain make it
+	// misplaced (chainplace.go), and the next pass then moves it back to
+	// the top. In POSTROUTING a MASQUERADE, SNAT or NETMAP inserted above
+	// it later (a CNI's) does; in the raw table an ACCEPT or a conntrack
+	// template. A jump to another chain above it (cali-POSTROUTING,
+	// cali-PREROUTING) does not, so the agent and felix do not take turns
+	// at the top.
 	misplaced func(above []string) bool
 }
 
 // ownedChains are the agent's chains, in the order they are declared.
 var ownedChains = map[string]ownedChain{
 	ChainPrerouting:  {table: "nat", builtin: "PREROUTING", place: jumpFirst},
-	ChainPostrouting: {table: "nat", builtin: "POSTROUTING", place: jumpFirstKept, misplaced: postroutingMisplaced},
+	ChainPostrouting: {table: "nat", builtin: "POSTROUTING", place: jumpFirst, misplaced: postroutingMisplaced},
 	ChainForward:     {table: "filter", builtin: "FORWARD", place: jumpAfterPolicy},
 	ChainForwardSrc:  {table: "filter", builtin: "", place: jumpNone},
 	ChainForwardDst:  {table: "filter", builtin: "", place: jumpNone},
 	ChainInput:       {table: "filter", builtin: "INPUT", place: jumpFirst},
 	ChainNoMasq:      {table: "nat", builtin: "", place: jumpNone},
-	ChainNoTrackIn:   {table: "raw", builtin: "PREROUTING", place: jumpFirstKept, misplaced: rawMisplaced},
-	ChainNoTrackOut:  {table: "raw", builtin: "OUTPUT", place: jumpFirstKept, misplaced: rawMisplaced},
+	ChainNoTrackIn:   {table: "raw", builtin: "PREROUTING", place: jumpFirst, misplaced: rawMisplaced},
+	ChainNoTrackOut:  {table: "raw", builtin: "OUTPUT", place: jumpFirst, misplaced: rawMisplaced},
 }
 
 // catchAll tells whether rule ends its chain for every packet that gets
@@ -227,7 +226,7 @@ func restoreInput(c *ChainSet) string {
 	}
 	for _, name := range c.JumpAdd {
 		switch o := ownedChains[name]; o.place {
-		case jumpFirst, jumpFirstKept:
+		case jumpFirst:
 			fmt.Fprintf(&b, "-I %s 1 -j %s\n", o.builtin, name)
 		case jumpAfterPolicy:
 			if at := c.InsertAt[name]; at > 0 {

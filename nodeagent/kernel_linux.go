@@ -759,7 +759,7 @@ func jumpMark(c *Chain, rules []string) string {
 		}
 		return fmt.Sprintf(markNoJump, o.builtin)
 	}
-	if o.place == jumpFirstKept && o.misplaced != nil && o.misplaced(rules[:at]) { // chainplace.go
+	if o.misplaced != nil && o.misplaced(rules[:at]) { // chainplace.go
 		return fmt.Sprintf(markMisplaced, o.builtin)
 	}
 	if o.place != jumpAfterPolicy {
